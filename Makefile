@@ -1,0 +1,56 @@
+# commune-monitor: `make demo` and `make test` work on a fresh Debian machine (run as root or with sudo).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help deps system-deps venv demo test lint bench clean
+
+help:
+	@echo "make demo   install what is missing, start broker, InfluxDB, collector and a simulated province"
+	@echo "make test   install what is missing, lint and run every test against real services"
+	@echo "make lint   ruff and mypy --strict"
+	@echo "make bench  run the benchmarks under bench/"
+
+deps: system-deps venv
+
+# Debian packages: installed only when a binary is missing, so repeated runs are fast.
+system-deps:
+	@missing=""; \
+	for pair in mosquitto:mosquitto influxd:influxdb ping:iputils-ping mosquitto_passwd:mosquitto; do \
+	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+	@# the packaged services are not needed: tests and demo start their own on loopback
+	@-$(SUDO) systemctl disable --now mosquitto influxdb >/dev/null 2>&1 || true
+
+venv: $(VENV)/.stamp
+
+$(VENV)/.stamp: pyproject.toml
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[agent,collector,dev]'
+	@touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check agent collector tests bench
+	$(VENV)/bin/ruff format --check agent collector tests bench
+	$(VENV)/bin/mypy
+
+test: deps lint
+	$(VENV)/bin/pytest -q
+
+demo: deps
+	$(PY) -m collector.demo
+
+bench: deps
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info

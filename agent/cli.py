@@ -1,0 +1,47 @@
+"""``commune-agent`` command line: ``run`` in the foreground, ``once`` to print one round as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from agent import __version__
+from agent.config import ConfigError, load_config
+from agent.logfmt import setup_logging
+from agent.runner import AgentRunner, collect_once
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="commune-agent", description="Commune PC health and line-quality agent.")
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("run", "run in the foreground until stopped (for systemd)"),
+        ("once", "collect one round and print it as JSON; connects to nothing"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("-c", "--config", required=True, help="path to agent.toml")
+        cmd.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"commune-agent: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "once":
+        json.dump(collect_once(config), sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    AgentRunner(config).run(stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

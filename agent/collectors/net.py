@@ -1,0 +1,71 @@
+"""Per-NIC traffic, error and drop rates, link state and speed, and which NIC holds the default route."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+
+from agent.collectors.rates import RateTracker
+from agent.labels import to_label
+
+ROUTE_TABLE = Path("/proc/net/route")
+
+
+def default_route_nic(route_table: Path = ROUTE_TABLE) -> str | None:
+    """The interface of the IPv4 default route, read from the kernel's table; None if unknown."""
+    try:
+        lines = route_table.read_text().splitlines()[1:]
+    except OSError:
+        return None
+    best: tuple[int, str] | None = None
+    for line in lines:
+        cols = line.split()
+        if len(cols) < 8 or cols[1] != "00000000" or cols[7] != "00000000":
+            continue
+        metric = int(cols[6])
+        if best is None or metric < best[0]:
+            best = (metric, cols[0])
+    return best[1] if best else None
+
+
+class NetCollector:
+    section = "net"
+
+    def __init__(self) -> None:
+        self._rates = RateTracker()
+
+    def collect(self) -> list[dict[str, float | str]]:
+        stats = psutil.net_if_stats()
+        counters = psutil.net_io_counters(pernic=True)
+        default_nic = default_route_nic()
+        out: list[dict[str, float | str]] = []
+        for nic, io in counters.items():
+            stat = stats.get(nic)
+            if stat is None or "loopback" in getattr(stat, "flags", "") or nic == "lo":
+                continue
+            item: dict[str, float | str] = {
+                "nic": to_label(nic),
+                "up": 1.0 if stat.isup else 0.0,
+                "speed_mbps": float(stat.speed),
+                "default_route": 1.0 if nic == default_nic else 0.0,
+                "rx_bytes_total": float(io.bytes_recv),
+                "tx_bytes_total": float(io.bytes_sent),
+            }
+            item.update(
+                self._rates.rates(
+                    nic,
+                    {
+                        "rx_bytes_per_s": io.bytes_recv,
+                        "tx_bytes_per_s": io.bytes_sent,
+                        "rx_packets_per_s": io.packets_recv,
+                        "tx_packets_per_s": io.packets_sent,
+                        "rx_errors_per_s": io.errin,
+                        "tx_errors_per_s": io.errout,
+                        "rx_drops_per_s": io.dropin,
+                        "tx_drops_per_s": io.dropout,
+                    },
+                )
+            )
+            out.append(item)
+        return out

@@ -1,0 +1,128 @@
+"""Typed agent configuration loaded from TOML, with safe defaults and clear errors.
+
+The agent does not use pydantic (its install must stay small on old PCs): each section is a
+frozen dataclass and ``load_config`` checks types and ranges by hand.
+"""
+
+from __future__ import annotations
+
+import socket
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from agent.wire import COMMUNE_RE, HOST_RE, PROVINCE_RE
+
+
+class ConfigError(ValueError):
+    """The configuration file cannot be used; the message says which key and why."""
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    province: str = ""
+    commune: str = ""
+    host: str = ""
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str = ""
+    password: str = field(default="", repr=False)
+    tls: bool = False
+    ca_file: str = ""
+    keepalive_s: int = 60
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    interval_s: float = 30.0
+    inventory_interval_s: float = 86400.0
+
+
+@dataclass(frozen=True)
+class SpoolConfig:
+    path: str = "/var/lib/commune-agent/spool.sqlite"
+    max_bytes: int = 50 * 1024 * 1024
+    max_age_s: float = 7 * 86400.0
+    drain_per_s: float = 50.0
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    identity: IdentityConfig
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    spool: SpoolConfig = field(default_factory=SpoolConfig)
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "identity": IdentityConfig,
+    "mqtt": MqttConfig,
+    "collect": CollectConfig,
+    "spool": SpoolConfig,
+}
+
+
+def load_config(path: str | Path) -> AgentConfig:
+    """Read and check an agent TOML file; raises ConfigError saying what to fix."""
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; copy config/agent.example.toml") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: dict[str, Any]) -> AgentConfig:
+    """Build an AgentConfig from parsed TOML, checking every key."""
+    unknown = set(raw) - set(SECTIONS)
+    if unknown:
+        raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: {sorted(SECTIONS)}")
+    built = {name: _section(name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
+    identity = _complete_identity(built["identity"])
+    config = AgentConfig(identity=identity, mqtt=built["mqtt"], collect=built["collect"], spool=built["spool"])
+    _check_ranges(config)
+    return config
+
+
+def _section(name: str, cls: type[Any], values: Any) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    for key, value in values.items():
+        spec = known.get(key)
+        if spec is None:
+            raise ConfigError(f"[{name}] {key} is not a known option; known: {sorted(known)}")
+        expected = type(getattr(cls(), key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            values[key] = float(value)
+        elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"[{name}] {key} = {value!r} should be a {expected.__name__}")
+    return cls(**values)
+
+
+def _complete_identity(identity: IdentityConfig) -> IdentityConfig:
+    host = identity.host or socket.gethostname().split(".")[0]
+    if not PROVINCE_RE.match(identity.province):
+        raise ConfigError(f'[identity] province = "{identity.province}" must be a two-digit code, e.g. "08"')
+    if not COMMUNE_RE.match(identity.commune):
+        raise ConfigError(f'[identity] commune = "{identity.commune}" must be a five-digit code, e.g. "02473"')
+    if not HOST_RE.match(host):
+        raise ConfigError(f'[identity] host = "{host}" may only hold letters, digits, "_", "." and "-"')
+    return IdentityConfig(identity.province, identity.commune, host)
+
+
+def _check_ranges(config: AgentConfig) -> None:
+    if config.collect.interval_s < 1:
+        raise ConfigError(f"[collect] interval_s = {config.collect.interval_s} must be at least 1")
+    if not 1 <= config.mqtt.port <= 65535:
+        raise ConfigError(f"[mqtt] port = {config.mqtt.port} is not a TCP port")
+    if config.spool.max_bytes < 1024 * 1024:
+        raise ConfigError(f"[spool] max_bytes = {config.spool.max_bytes} must be at least 1 MiB")
+    if config.spool.drain_per_s <= 0:
+        raise ConfigError(f"[spool] drain_per_s = {config.spool.drain_per_s} must be positive")

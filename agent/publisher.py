@@ -1,0 +1,126 @@
+"""MQTT side of the agent: connection, retained status with Last Will, and draining the spool.
+
+paho's network thread reconnects by itself with backoff. Reports are only taken off the
+spool when the broker's PUBACK arrives, so a connection lost mid-flight costs nothing.
+paho calls ``on_publish`` while holding its own lock, so callbacks only queue events and the
+agent's main thread does all spool bookkeeping (no lock order to get wrong).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.config import AgentConfig
+from agent.spool import Spool
+from agent.wire import SCHEMA_VERSION, encode, report_topic
+
+log = logging.getLogger("commune_agent.publisher")
+
+INFLIGHT_WINDOW = 16
+
+
+class Publisher:
+    """Publishes spooled reports at a bounded rate while connected."""
+
+    def __init__(self, config: AgentConfig, spool: Spool) -> None:
+        ident = config.identity
+        self._spool = spool
+        self._status_topic = report_topic(ident.province, ident.commune, ident.host, "status")
+        self._inflight: dict[int, int] = {}  # paho mid -> spool id; main thread only
+        self._next_after = 0
+        self._acked: deque[int] = deque()
+        self._connections = 0
+        self._seen_connections = 0
+        self.connected = threading.Event()
+        self._mqtt_config = config.mqtt
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"agent-{ident.province}-{ident.commune}-{ident.host}",
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
+        if config.mqtt.username:
+            client.username_pw_set(config.mqtt.username, config.mqtt.password or None)
+        if config.mqtt.tls:
+            client.tls_set(ca_certs=config.mqtt.ca_file or None)
+        client.will_set(self._status_topic, self._status_payload("offline"), qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=120)
+        client.max_inflight_messages_set(INFLIGHT_WINDOW + 4)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        self.client = client
+
+    def start(self) -> None:
+        cfg = self._mqtt_config
+        log.info("connecting", extra={"broker": f"{cfg.host}:{cfg.port}", "tls": cfg.tls})
+        self.client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+        self.client.loop_start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Say offline (as the Last Will would), wait briefly for acks, then disconnect."""
+        if self.connected.is_set():
+            info = self.client.publish(self._status_topic, self._status_payload("offline"), qos=1, retain=True)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and (self.inflight() or not info.is_published()):
+                time.sleep(0.05)
+                self.drain(0)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def inflight(self) -> int:
+        self._settle()
+        return len(self._inflight)
+
+    def drain(self, budget: int) -> int:
+        """Settle acks, then publish up to ``budget`` spooled messages; returns how many were sent."""
+        self._settle()
+        if not self.connected.is_set() or budget <= 0:
+            return 0
+        room = min(budget, INFLIGHT_WINDOW - len(self._inflight))
+        sent = 0
+        for message in self._spool.peek(room, after_id=self._next_after) if room > 0 else []:
+            info = self.client.publish(message.topic, message.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                break
+            self._inflight[info.mid] = message.id
+            self._next_after = message.id
+            sent += 1
+        return sent
+
+    def _settle(self) -> None:
+        if self._seen_connections != self._connections:
+            # A new connection: whatever was in flight is sent again from the spool.
+            self._seen_connections = self._connections
+            self._inflight.clear()
+            self._next_after = 0
+        while self._acked:
+            spool_id = self._inflight.pop(self._acked.popleft(), None)
+            if spool_id is not None:
+                self._spool.remove(spool_id)
+
+    def _status_payload(self, state: str) -> bytes:
+        return encode({"v": SCHEMA_VERSION, "ts": int(time.time()), "state": state})
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("broker refused connection", extra={"reason": str(reason)})
+            return
+        self._connections += 1
+        client.publish(self._status_topic, self._status_payload("online"), qos=1, retain=True)
+        self.connected.set()
+        log.info("connected")
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.connected.clear()
+        log.warning("disconnected; will reconnect", extra={"reason": str(reason)})
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _reason: Any, _p: Any) -> None:
+        self._acked.append(mid)

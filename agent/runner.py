@@ -1,0 +1,137 @@
+"""The agent's main loop: collect on schedule, spool every report, drain the spool when connected."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.collectors import Collector, make_metric_collectors
+from agent.collectors.inventory import collect_inventory
+from agent.config import AgentConfig
+from agent.publisher import Publisher
+from agent.spool import Spool
+from agent.wire import SCHEMA_VERSION, encode, report_topic
+
+log = logging.getLogger("commune_agent.runner")
+
+IDLE_TICK_S = 0.25
+
+
+@dataclass
+class Job:
+    """A report kind produced every ``interval_s`` seconds by ``build`` (the sections of the report)."""
+
+    kind: str
+    interval_s: float
+    build: Callable[[], dict[str, Any]]
+    next_due: float = 0.0
+
+
+class MetricsBuilder:
+    """Runs every metric collector once and adds the agent's own footprint."""
+
+    def __init__(self, spool: Spool | None) -> None:
+        self._collectors: list[Collector] = make_metric_collectors()
+        self._spool = spool
+        self.last_cycle_ms = 0.0
+
+    def __call__(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        sections: dict[str, Any] = {}
+        for collector in self._collectors:
+            try:
+                sections[collector.section] = collector.collect()
+            except Exception:  # one broken collector must not stop the others
+                log.exception("collector failed", extra={"collector": collector.section})
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        sections["agent"] = {
+            "cycle_ms": self.last_cycle_ms,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "rss_bytes": float(usage.ru_maxrss * 1024),
+        }
+        if self._spool is not None:
+            sections["agent"].update(
+                spool_depth=float(self._spool.depth()),
+                spool_bytes=float(self._spool.size_bytes()),
+                spool_dropped=float(self._spool.dropped()),
+            )
+        self.last_cycle_ms = (time.perf_counter() - started) * 1000
+        return {k: v for k, v in sections.items() if v not in ([], {})}
+
+
+def build_report(sections: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """Wrap sections in the wire envelope."""
+    return {"v": SCHEMA_VERSION, "ts": int(time.time() if now is None else now), **sections}
+
+
+def default_jobs(config: AgentConfig, spool: Spool | None) -> list[Job]:
+    return [
+        Job("metrics", config.collect.interval_s, MetricsBuilder(spool)),
+        Job("inventory", config.collect.inventory_interval_s, lambda: {"inventory": collect_inventory()}),
+    ]
+
+
+class AgentRunner:
+    """Owns the spool, the publisher and the jobs; ``run`` blocks until ``stop`` is set."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.spool = Spool(config.spool.path, config.spool.max_bytes, config.spool.max_age_s)
+        self.publisher = Publisher(config, self.spool)
+        self.jobs = default_jobs(config, self.spool)
+        ident = config.identity
+        self._topics = {
+            job.kind: report_topic(ident.province, ident.commune, ident.host, job.kind) for job in self.jobs
+        }
+
+    def add_job(self, job: Job) -> None:
+        ident = self.config.identity
+        self.jobs.append(job)
+        self._topics[job.kind] = report_topic(ident.province, ident.commune, ident.host, job.kind)
+
+    def run(self, stop: threading.Event) -> None:
+        self.publisher.start()
+        rate = self.config.spool.drain_per_s
+        tokens, last = rate, time.monotonic()
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                for job in self.jobs:
+                    if now >= job.next_due:
+                        job.next_due = now + job.interval_s
+                        self._run_job(job)
+                tokens = min(rate, tokens + (now - last) * rate)
+                last = now
+                tokens -= self.publisher.drain(int(tokens))
+                wait = min(job.next_due for job in self.jobs) - time.monotonic()
+                if self.spool.size_bytes() > 0:
+                    wait = min(wait, IDLE_TICK_S)  # backlog or unacknowledged reports: keep draining
+                stop.wait(max(0.0, wait))
+        finally:
+            self.publisher.stop()
+            self.spool.close()
+
+    def _run_job(self, job: Job) -> None:
+        try:
+            sections = job.build()
+        except Exception:
+            log.exception("job failed", extra={"kind": job.kind})
+            return
+        if not sections:
+            return
+        payload = encode(build_report(sections))
+        self.spool.put(self._topics[job.kind], payload)
+        log.debug(
+            "cycle",
+            extra={"kind": job.kind, "bytes": len(payload), "spool_depth": self.spool.depth()},
+        )
+
+
+def collect_once(config: AgentConfig) -> dict[str, Any]:
+    """One round of every job's report, keyed by kind, without connecting to anything."""
+    return {job.kind: build_report(job.build()) for job in default_jobs(config, None)}

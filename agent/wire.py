@@ -1,0 +1,321 @@
+"""The wire contract between agent and collector: topics, schema version and message shapes.
+
+Both programs import this module; the collector never re-declares any of it. It depends on
+nothing outside the standard library so that an agent install stays small.
+
+A report is compact JSON: ``{"v": 1, "ts": <UTC seconds>, <section>: ...}``. Each section
+maps to one InfluxDB measurement. A section is either one object or a list of objects keyed
+by a short label (``mount``, ``nic``, ``sensor``, ``target``) that becomes a tag.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+SCHEMA_VERSION: Final = 1
+TOPIC_ROOT: Final = "commune/v1"
+REPORT_KINDS: Final = ("metrics", "inventory", "probe", "speedtest", "status")
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+MAX_LIST_ITEMS: Final = 64
+MAX_STRING_CHARS: Final = 256
+
+PROVINCE_RE: Final = re.compile(r"^[0-9]{2}$")
+COMMUNE_RE: Final = re.compile(r"^[0-9]{5}$")
+HOST_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Labels become InfluxDB tag values: a closed alphabet makes escaping a second line of defence.
+LABEL_RE: Final = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+
+NUMBER: Final = "number"
+TEXT: Final = "text"
+
+
+class WireError(ValueError):
+    """A message that breaks the contract. ``reason`` is a short stable counter label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of a report and the measurement it is written to."""
+
+    measurement: str
+    fields: dict[str, str]
+    label: str | None = None  # key of list items that becomes a tag; None for a single object
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A parsed report topic ``commune/v1/<province>/<commune>/<host>/<kind>``."""
+
+    province: str
+    commune: str
+    host: str
+    kind: str
+
+
+@dataclass
+class Report:
+    """A validated report: measurement time and its sections, numbers already floats."""
+
+    kind: str
+    ts: float
+    sections: dict[str, list[dict[str, float | str]]] = field(default_factory=dict)
+    state: str | None = None  # status reports only: "online" or "offline"
+
+
+def _numbers(*names: str) -> dict[str, str]:
+    return {name: NUMBER for name in names}
+
+
+SYSTEM = Section(
+    "system",
+    _numbers(
+        "cpu_percent",
+        "load1",
+        "load5",
+        "load15",
+        "cpu_count",
+        "mem_total_bytes",
+        "mem_available_bytes",
+        "mem_used_percent",
+        "swap_total_bytes",
+        "swap_used_percent",
+        "uptime_s",
+        "boot_time",
+        "process_count",
+    ),
+)
+DISK = Section(
+    "disk",
+    _numbers(
+        "total_bytes",
+        "used_bytes",
+        "free_bytes",
+        "used_percent",
+        "read_bytes_per_s",
+        "write_bytes_per_s",
+        "read_ops_per_s",
+        "write_ops_per_s",
+    ),
+    label="mount",
+)
+NET = Section(
+    "net",
+    _numbers(
+        "rx_bytes_per_s",
+        "tx_bytes_per_s",
+        "rx_packets_per_s",
+        "tx_packets_per_s",
+        "rx_errors_per_s",
+        "tx_errors_per_s",
+        "rx_drops_per_s",
+        "tx_drops_per_s",
+        "rx_bytes_total",
+        "tx_bytes_total",
+        "speed_mbps",
+        "up",
+        "default_route",
+    ),
+    label="nic",
+)
+SENSORS = Section(
+    "sensors",
+    _numbers("temp_c", "temp_high_c", "temp_critical_c", "battery_percent", "power_plugged"),
+    label="sensor",
+)
+AGENT = Section(
+    "agent",
+    _numbers("spool_depth", "spool_bytes", "spool_dropped", "cycle_ms", "cpu_s", "rss_bytes"),
+)
+INVENTORY = Section(
+    "inventory",
+    {
+        "os": TEXT,
+        "os_version": TEXT,
+        "architecture": TEXT,
+        "cpu_model": TEXT,
+        "agent_version": TEXT,
+        "disks": TEXT,
+        "nics": TEXT,
+        **_numbers("cpu_cores", "cpu_threads", "ram_bytes", "disk_total_bytes", "boot_time"),
+    },
+)
+PROBE = Section(
+    "probe",
+    {
+        "method": TEXT,
+        "error": TEXT,
+        **_numbers(
+            "ok",
+            "rtt_min_ms",
+            "rtt_avg_ms",
+            "rtt_max_ms",
+            "jitter_ms",
+            "loss_percent",
+            "sent",
+            "received",
+            "duration_ms",
+            "status_code",
+        ),
+    },
+    label="target",
+)
+SPEEDTEST = Section(
+    "speedtest",
+    {
+        "mode": TEXT,
+        "server": TEXT,
+        "skipped": TEXT,
+        "error": TEXT,
+        **_numbers(
+            "ok",
+            "download_mbps",
+            "upload_mbps",
+            "ping_ms",
+            "bytes_used",
+            "bytes_sent",
+            "bytes_received",
+        ),
+    },
+)
+
+SECTIONS_BY_KIND: Final[dict[str, dict[str, Section]]] = {
+    "metrics": {"system": SYSTEM, "disk": DISK, "net": NET, "sensors": SENSORS, "agent": AGENT},
+    "inventory": {"inventory": INVENTORY},
+    "probe": {"probe": PROBE},
+    "speedtest": {"speedtest": SPEEDTEST},
+    "status": {},
+}
+STATUS_STATES: Final = ("online", "offline")
+
+
+def report_topic(province: str, commune: str, host: str, kind: str) -> str:
+    """The topic an agent publishes a report of ``kind`` on."""
+    return f"{TOPIC_ROOT}/{province}/{commune}/{host}/{kind}"
+
+
+def command_topic(province: str, commune: str, host: str, command: str) -> str:
+    """The topic the collector sends a command to one agent on (seven levels, never a report)."""
+    return f"{TOPIC_ROOT}/{province}/{commune}/{host}/cmd/{command}"
+
+
+def parse_topic(topic: str) -> Topic:
+    """Split and check a report topic; raises WireError("bad_topic") when it is not one."""
+    parts = topic.split("/")
+    if len(parts) != 6 or "/".join(parts[:2]) != TOPIC_ROOT:
+        raise WireError("bad_topic", f"topic {topic[:120]!r} is not {TOPIC_ROOT}/<p>/<c>/<h>/<kind>")
+    province, commune, host, kind = parts[2:]
+    if not PROVINCE_RE.match(province):
+        raise WireError("bad_topic", f"province {province[:20]!r} is not two digits")
+    if not COMMUNE_RE.match(commune):
+        raise WireError("bad_topic", f"commune {commune[:20]!r} is not five digits")
+    if not HOST_RE.match(host):
+        raise WireError("bad_topic", f"host {host[:70]!r} does not match {HOST_RE.pattern}")
+    if kind not in REPORT_KINDS:
+        raise WireError("unknown_kind", f"kind {kind[:20]!r} is not one of {', '.join(REPORT_KINDS)}")
+    return Topic(province, commune, host, kind)
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """Compact JSON as sent on the wire."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_report(kind: str, raw: bytes) -> Report:
+    """Validate a payload against the contract for ``kind``; raises WireError on any breach."""
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise WireError("oversized", f"{len(raw)} bytes > limit {MAX_PAYLOAD_BYTES}")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise WireError("invalid_json", str(exc)[:120] or type(exc).__name__) from None
+    if not isinstance(body, dict):
+        raise WireError("bad_shape", f"payload is {type(body).__name__}, expected an object")
+    if body.get("v") != SCHEMA_VERSION:
+        raise WireError("bad_version", f"v={str(body.get('v'))[:20]!r}, expected {SCHEMA_VERSION}")
+    ts = _number(body.get("ts"), "ts")
+    report = Report(kind=kind, ts=ts)
+    if kind == "status":
+        report.state = _status_state(body)
+        return report
+    sections = SECTIONS_BY_KIND[kind]
+    for key, value in body.items():
+        if key in ("v", "ts"):
+            continue
+        section = sections.get(key)
+        if section is None:
+            raise WireError("unknown_field", f"section {key[:40]!r} is not part of a {kind} report")
+        report.sections[key] = _section_items(key, section, value)
+    if not report.sections:
+        raise WireError("bad_shape", f"{kind} report carries no section")
+    return report
+
+
+def _status_state(body: dict[str, Any]) -> str:
+    state = body.get("state")
+    if state not in STATUS_STATES:
+        raise WireError("bad_value", f"status state {str(state)[:20]!r} is not online/offline")
+    return str(state)
+
+
+def _section_items(name: str, section: Section, value: Any) -> list[dict[str, float | str]]:
+    if section.label is None:
+        if not isinstance(value, dict):
+            raise WireError("bad_shape", f"section {name!r} must be an object")
+        return [_fields(name, section, value)]
+    if not isinstance(value, list):
+        raise WireError("bad_shape", f"section {name!r} must be a list")
+    if len(value) > MAX_LIST_ITEMS:
+        raise WireError("oversized", f"section {name!r} has {len(value)} items > {MAX_LIST_ITEMS}")
+    items = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise WireError("bad_shape", f"items of {name!r} must be objects")
+        label = item.get(section.label)
+        if not isinstance(label, str) or not LABEL_RE.match(label):
+            raise WireError(
+                "bad_label", f"{name}.{section.label}={str(label)[:70]!r} does not match {LABEL_RE.pattern}"
+            )
+        fields = _fields(name, section, {k: v for k, v in item.items() if k != section.label})
+        fields[section.label] = label
+        items.append(fields)
+    return items
+
+
+def _fields(name: str, section: Section, value: dict[str, Any]) -> dict[str, float | str]:
+    out: dict[str, float | str] = {}
+    for key, raw in value.items():
+        kind = section.fields.get(key)
+        if kind is None:
+            raise WireError("unknown_field", f"field {name}.{str(key)[:40]!r} is not in the contract")
+        if raw is None:
+            continue
+        if kind == NUMBER:
+            out[key] = _number(raw, f"{name}.{key}")
+        elif not isinstance(raw, str) or len(raw) > MAX_STRING_CHARS:
+            raise WireError("bad_type", f"{name}.{key} must be a string of at most {MAX_STRING_CHARS} chars")
+        else:
+            out[key] = raw
+    return out
+
+
+def _number(raw: Any, where: str) -> float:
+    if isinstance(raw, bool):
+        return 1.0 if raw else 0.0
+    if not isinstance(raw, int | float):
+        raise WireError("bad_type", f"{where} is {type(raw).__name__}, expected a number")
+    try:
+        number = float(raw)
+    except OverflowError:
+        raise WireError("bad_value", f"{where} is out of range") from None
+    if not math.isfinite(number):
+        raise WireError("bad_value", f"{where} is not finite")
+    return number

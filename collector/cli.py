@@ -1,0 +1,67 @@
+"""``commune-collector`` command line. Each sub-command is a function registered in COMMANDS."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from agent.logfmt import setup_logging
+from collector import __version__
+from collector.config import CollectorConfig, ConfigError, load_config
+from collector.influx import InfluxClient, InfluxError
+
+CommandFn = Callable[[CollectorConfig, argparse.Namespace], int]
+
+
+def cmd_serve(config: CollectorConfig, _args: argparse.Namespace) -> int:
+    from collector.service import CollectorService
+
+    CollectorService(config).serve()
+    return 0
+
+
+def cmd_setup_influx(config: CollectorConfig, _args: argparse.Namespace) -> int:
+    from collector.setup_influx import setup_influx
+
+    client = InfluxClient(config.influxdb)
+    try:
+        for statement in setup_influx(client):
+            print(statement)
+    except InfluxError as exc:
+        print(f"commune-collector: setting up InfluxDB at {config.influxdb.url} failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    return 0
+
+
+# name -> (help, function, extra-arguments hook)
+COMMANDS: dict[str, tuple[str, CommandFn, Callable[[argparse.ArgumentParser], None] | None]] = {
+    "serve": ("consume MQTT, write InfluxDB and serve the HTTP API until stopped", cmd_serve, None),
+    "setup-influx": ("create the database, retention policies and rollup continuous queries", cmd_setup_influx, None),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="commune-collector", description="Central collector for commune-monitor.")
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (text, _fn, add_arguments) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("-c", "--config", required=True, help="path to collector.toml")
+        cmd.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+        if add_arguments is not None:
+            add_arguments(cmd)
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"commune-collector: {exc}", file=sys.stderr)
+        return 2
+    return COMMANDS[args.command][1](config, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

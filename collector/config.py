@@ -1,0 +1,83 @@
+"""Typed collector configuration: TOML file, then COMMUNE_COLLECTOR_* environment overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    tls: bool = False
+    ca_file: str = ""
+    client_id: str = "commune-collector"
+    session_expiry_s: int = Field(7 * 86400, ge=0)
+
+
+class InfluxSettings(Section):
+    url: str = "http://127.0.0.1:8086"
+    database: str = "commune"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    token: SecretStr = SecretStr("")
+    batch_size: int = Field(5000, ge=1, le=100_000)
+    flush_interval_s: float = Field(1.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0)
+    queue_max_points: int = Field(500_000, ge=1000)
+    raw_retention: str = "30d"
+    rollup_retention: str = "400d"
+
+
+class HttpSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class StateSettings(Section):
+    path: str = "/var/lib/commune-collector/state.sqlite"
+    default_area: str = Field("unassigned", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class IngestSettings(Section):
+    max_clock_skew_s: float = Field(300.0, gt=0)
+    max_age_s: float = Field(8 * 86400.0, gt=0)
+    status_interval_s: float = Field(30.0, ge=1)
+
+
+class CollectorConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMMUNE_COLLECTOR_", env_nested_delimiter="__", extra="forbid")
+
+    mqtt: MqttSettings = MqttSettings()
+    influxdb: InfluxSettings = InfluxSettings()
+    http: HttpSettings = HttpSettings()
+    state: StateSettings = StateSettings()
+    ingest: IngestSettings = IngestSettings()
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+def load_config(path: str | Path) -> CollectorConfig:
+    try:
+        raw: dict[str, Any] = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; copy config/collector.example.toml") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    try:
+        return CollectorConfig(**raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"config file {path}: {problems}") from None

@@ -1,0 +1,81 @@
+"""MQTT side of the collector: a persistent session on every report topic.
+
+The session (fixed client id, clean_start off, long expiry) makes the broker hold QoS 1
+reports while the collector restarts. Each message is handed to the ingestor; its lines go
+to the batch writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from agent.wire import TOPIC_ROOT
+from collector.config import MqttSettings
+from collector.ingest import Ingestor
+from collector.writer import BatchWriter
+
+log = logging.getLogger("commune_collector.mqtt")
+
+SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/+/+"
+
+
+class Consumer:
+    def __init__(self, settings: MqttSettings, ingestor: Ingestor, writer: BatchWriter) -> None:
+        self.settings = settings
+        self._ingestor = ingestor
+        self._writer = writer
+        self.connected = threading.Event()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5)
+        if settings.username:
+            client.username_pw_set(settings.username, settings.password.get_secret_value() or None)
+        if settings.tls:
+            client.tls_set(ca_certs=settings.ca_file or None)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.client = client
+
+    def start(self) -> None:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = self.settings.session_expiry_s
+        log.info("connecting", extra={"broker": f"{self.settings.host}:{self.settings.port}"})
+        self.client.connect_async(
+            self.settings.host, self.settings.port, keepalive=30, clean_start=False, properties=properties
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.connected.clear()
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused connection", extra={"reason": str(reason)})
+            return
+        client.subscribe(SUBSCRIPTION, qos=1)
+        self.connected.set()
+        log.info("connected", extra={"session_present": bool(flags.session_present)})
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.connected.clear()
+        log.warning("disconnected; will reconnect", extra={"reason": str(reason)})
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            self._ingestor.metrics.reject("bad_topic", "topic is not UTF-8", repr(message._topic[:80]))
+            return
+        lines = self._ingestor.handle(topic, bytes(message.payload), time.time())
+        if lines:
+            self._writer.put(lines)

@@ -1,0 +1,90 @@
+"""``make demo``: the whole stack on loopback in ./.demo: broker, InfluxDB, collector and agents.
+
+Runs in the foreground until Ctrl-C, then stops everything it started. Data stays in ./.demo
+between runs; delete that folder to start afresh.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from collector.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
+
+DEMO_DIR = Path(".demo").resolve()
+DEMO_AGENTS = (("08", "02473", "pc-motcua-01"), ("08", "02536", "pc-ketoan-01"))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def collector_config(broker: Mosquitto, influxd: Influxd, http_port: int) -> Path:
+    return _write(
+        DEMO_DIR / "collector" / "collector.toml",
+        f'[mqtt]\nport = {broker.port}\n[influxdb]\nurl = "{influxd.url}"\ndatabase = "commune"\n'
+        f'[http]\nport = {http_port}\n[state]\npath = "{DEMO_DIR / "collector" / "state.sqlite"}"\n',
+    )
+
+
+def agent_config(broker: Mosquitto, province: str, commune: str, host: str) -> Path:
+    folder = DEMO_DIR / "agents" / host
+    return _write(
+        folder / "agent.toml",
+        f'[identity]\nprovince = "{province}"\ncommune = "{commune}"\nhost = "{host}"\n'
+        f"[mqtt]\nport = {broker.port}\n[collect]\ninterval_s = 10\n"
+        f'[spool]\npath = "{folder / "spool.sqlite"}"\n',
+    )
+
+
+def main() -> int:
+    DEMO_DIR.mkdir(exist_ok=True)
+    broker = Mosquitto(DEMO_DIR / "mosquitto")
+    influxd = Influxd(DEMO_DIR / "influxdb")
+    started: list[Process] = []
+    try:
+        for service in (broker, influxd):
+            service.start()
+            started.append(service)
+        http_port = free_port()
+        config = collector_config(broker, influxd, http_port)
+        subprocess.run(
+            [sys.executable, "-m", "collector.cli", "setup-influx", "-c", str(config)], check=True, capture_output=True
+        )
+        collector = Process(
+            [sys.executable, "-m", "collector.cli", "serve", "-c", str(config)], config.parent, "collector"
+        )
+        collector.start()
+        started.append(collector)
+        wait_until(lambda: http_get(f"http://127.0.0.1:{http_port}/healthz")[0] == 200, 30, "collector")
+        for province, commune, host in DEMO_AGENTS:
+            path = agent_config(broker, province, commune, host)
+            agent = Process([sys.executable, "-m", "agent.cli", "run", "-c", str(path)], path.parent, "agent")
+            agent.start()
+            started.append(agent)
+        print(
+            "\ncommune-monitor demo is running (Ctrl-C to stop)\n"
+            f"  MQTT broker      mqtt://127.0.0.1:{broker.port}\n"
+            f"  InfluxDB         {influxd.url}  (database 'commune', InfluxQL)\n"
+            f"  Collector API    http://127.0.0.1:{http_port}/api/v1/hosts\n"
+            f"  Health, metrics  http://127.0.0.1:{http_port}/healthz  http://127.0.0.1:{http_port}/metrics\n"
+            f"  Logs             {DEMO_DIR}/*/*.log\n",
+            flush=True,
+        )
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        stop.wait()
+    finally:
+        for process in reversed(started):
+            process.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The one InfluxDB client: ``/write`` (line protocol, precision s), ``/query`` (InfluxQL), ``/ping``.
+
+These endpoints are served by InfluxDB 1.x, by 2.x through a DBRP mapping with a token, and
+by 3.x Core, so the collector speaks to all three the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from collector.config import InfluxSettings
+
+
+class InfluxError(RuntimeError):
+    """InfluxDB refused or could not be reached; ``retryable`` says whether trying later may help."""
+
+    def __init__(self, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class InfluxClient:
+    def __init__(self, settings: InfluxSettings) -> None:
+        self.settings = settings
+        self.database = settings.database
+        headers = {}
+        params = {}
+        token = settings.token.get_secret_value()
+        if token:
+            headers["Authorization"] = f"Token {token}"
+        elif settings.username:
+            params = {"u": settings.username, "p": settings.password.get_secret_value()}
+        self._auth_params = params
+        self._http = httpx.Client(base_url=settings.url.rstrip("/"), headers=headers, timeout=settings.timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def ping(self) -> bool:
+        try:
+            return self._http.get("/ping", timeout=2.0).status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def write_lines(self, lines: list[str], retention_policy: str | None = None) -> None:
+        """Write a batch; raises InfluxError. A 400 "partial write" stored the valid lines."""
+        if not lines:
+            return
+        params = {"db": self.database, "precision": "s", **self._auth_params}
+        if retention_policy:
+            params["rp"] = retention_policy
+        body = ("\n".join(lines) + "\n").encode()
+        try:
+            response = self._http.post("/write", params=params, content=body)
+        except httpx.HTTPError as exc:
+            raise InfluxError(f"write to {self.settings.url} failed: {type(exc).__name__}: {exc}", True) from None
+        if response.status_code == 204:
+            return
+        text = response.text[:300]
+        raise InfluxError(f"write returned {response.status_code}: {text}", response.status_code >= 500)
+
+    def query(self, influxql: str, database: str | None = None, method: str = "GET") -> list[dict[str, Any]]:
+        """Run InfluxQL; returns the ``results`` list. Raises InfluxError on any error in the answer."""
+        params = {"q": influxql, "db": database or self.database, "epoch": "s", **self._auth_params}
+        try:
+            if method == "POST":
+                response = self._http.post("/query", params=params)
+            else:
+                response = self._http.get("/query", params=params)
+        except httpx.HTTPError as exc:
+            raise InfluxError(f"query to {self.settings.url} failed: {exc}", True) from None
+        if response.status_code != 200:
+            raise InfluxError(f"query returned {response.status_code}: {response.text[:300]}", False)
+        results: list[dict[str, Any]] = response.json().get("results", [])
+        for result in results:
+            if "error" in result:
+                raise InfluxError(f"query error: {result['error']}", False)
+        return results
+
+    def query_rows(self, influxql: str) -> list[dict[str, Any]]:
+        """Flatten a single-statement answer into dicts (with the series' tags merged in)."""
+        rows: list[dict[str, Any]] = []
+        for result in self.query(influxql):
+            for series in result.get("series", []):
+                tags = series.get("tags", {})
+                for values in series.get("values", []):
+                    rows.append({**tags, **dict(zip(series["columns"], values, strict=True))})
+        return rows

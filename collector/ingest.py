@@ -1,0 +1,112 @@
+"""Turns one MQTT message into validated, enriched InfluxDB points, or a counted rejection.
+
+Identity (province, commune, host) comes from the topic, which the broker's ACL ties to the
+publisher's credentials; the area comes from the registry. Nothing in the message body ever
+becomes a tag except the contract's labels, which are checked against a closed alphabet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.wire import SECTIONS_BY_KIND, Report, WireError, decode_report, parse_topic
+from collector import units
+from collector.config import IngestSettings
+from collector.lineprotocol import LineProtocolError, Point, encode_point
+from collector.registry import HostKey, Registry
+from collector.selfmetrics import SelfMetrics
+
+log = logging.getLogger("commune_collector.ingest")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A report that passed every check, with where it came from and when it was received."""
+
+    host: HostKey
+    area: str
+    report: Report
+    received_at: float
+    ts: int
+
+
+Observer = Callable[[Accepted], None]
+
+
+class Ingestor:
+    def __init__(self, registry: Registry, metrics: SelfMetrics, settings: IngestSettings) -> None:
+        self.registry = registry
+        self.metrics = metrics
+        self.settings = settings
+        self.observers: list[Observer] = []
+
+    def handle(self, topic: str, payload: bytes, received_at: float) -> list[str]:
+        """Lines of line protocol for this message; empty when it was rejected (and counted)."""
+        self.metrics.inc("messages_received_total")
+        try:
+            accepted = self._accept(topic, payload, received_at)
+            lines = [encode_point(point) for point in self.points(accepted)]
+        except WireError as exc:
+            self.metrics.reject(exc.reason, exc.detail, topic)
+            return []
+        except LineProtocolError as exc:
+            self.metrics.reject("unsafe_point", str(exc), topic)
+            return []
+        self._observe(accepted)
+        self.metrics.inc("messages_accepted_total")
+        return lines
+
+    def _accept(self, topic: str, payload: bytes, received_at: float) -> Accepted:
+        parsed = parse_topic(topic)
+        if not units.is_official(parsed.province, parsed.commune):
+            raise WireError(
+                "unknown_commune", f"commune {parsed.commune} is not in province {parsed.province}'s official list"
+            )
+        report = decode_report(parsed.kind, payload)
+        host = HostKey(parsed.province, parsed.commune, parsed.host)
+        ts = self._timestamp(report.ts, received_at)
+        agent_version = None
+        if parsed.kind == "inventory":
+            version = report.sections["inventory"][0].get("agent_version")
+            agent_version = version if isinstance(version, str) else None
+        status = report.state if parsed.kind == "status" else "online"
+        is_new = self.registry.touch(host, received_at, status=status, agent_version=agent_version)
+        if is_new:
+            log.info("new host", extra={"province": host.province, "commune": host.commune, "host": host.host})
+        return Accepted(host, self.registry.area_of(host.commune), report, received_at, ts)
+
+    def _timestamp(self, ts: float, received_at: float) -> int:
+        """The agent's timestamp, or the receive time when the agent's clock is implausible."""
+        if ts > received_at + self.settings.max_clock_skew_s or ts < received_at - self.settings.max_age_s:
+            self.metrics.inc("clock_skew_total")
+            return int(received_at)
+        return int(ts)
+
+    def points(self, accepted: Accepted) -> list[Point]:
+        base = {
+            "province": accepted.host.province,
+            "area": accepted.area,
+            "commune": accepted.host.commune,
+            "host": accepted.host.host,
+        }
+        specs = SECTIONS_BY_KIND[accepted.report.kind]
+        points = []
+        for name, items in accepted.report.sections.items():
+            spec = specs[name]
+            for item in items:
+                tags = dict(base)
+                fields = dict(item)
+                if spec.label is not None:
+                    tags[spec.label] = str(fields.pop(spec.label))
+                if fields:
+                    points.append(Point(spec.measurement, tags, fields, accepted.ts))
+        return points
+
+    def _observe(self, accepted: Accepted) -> None:
+        for observer in self.observers:
+            try:
+                observer(accepted)
+            except Exception:  # an observer's bug must not drop the data
+                log.exception("observer failed", extra={"observer": getattr(observer, "__name__", repr(observer))})

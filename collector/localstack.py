@@ -1,0 +1,180 @@
+"""Runs the real Mosquitto and influxd on free loopback ports in a folder of their own.
+
+Used by ``make demo`` and by the tests. A missing binary is an error that says to run
+``make demo`` or ``make test`` (which install it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def require_binary(name: str, package: str) -> str:
+    path = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None)
+    if path is None:
+        raise RuntimeError(
+            f"{name} is not installed (Debian package {package!r}); run `make test` or `make demo`, which install it"
+        )
+    return path
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval_s)
+    raise TimeoutError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def http_get(url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, b""
+
+
+class Process:
+    """A child process with its log file; ``stop`` sends SIGTERM, ``kill`` SIGKILL."""
+
+    def __init__(self, argv: list[str], workdir: Path, name: str, env: dict[str, str] | None = None) -> None:
+        self.argv = argv
+        self.workdir = workdir
+        self.name = name
+        self.env = env
+        self.log_path = workdir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns the handle
+        self.proc = subprocess.Popen(
+            self.argv, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+        )
+        log.close()
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 20.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class Mosquitto(Process):
+    def __init__(self, workdir: Path, port: int | None = None, extra_config: str = "") -> None:
+        binary = require_binary("mosquitto", "mosquitto")
+        self.port = port or free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = workdir / "mosquitto.conf"
+        config.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {workdir}/\n"
+            "max_queued_messages 1000000\n"
+            "max_inflight_messages 100\n"
+            "message_size_limit 16777216\n"
+            "log_dest stdout\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+            "user root\n" + extra_config
+        )
+        super().__init__([binary, "-c", str(config)], workdir, "mosquitto")
+
+    def start(self) -> None:
+        super().start()
+        wait_until(lambda: port_open(self.port), 10, f"mosquitto on port {self.port}\n{self.log()}")
+
+
+class Influxd(Process):
+    def __init__(self, workdir: Path) -> None:
+        binary = require_binary("influxd", "influxdb")
+        self.port = free_port()
+        self.rpc_port = free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = workdir / "influxdb.conf"
+        config.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
+            f'[meta]\n  dir = "{workdir}/meta"\n'
+            f'[data]\n  dir = "{workdir}/data"\n  wal-dir = "{workdir}/wal"\n  query-log-enabled = false\n'
+            '  index-version = "inmem"\n'
+            f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
+            "[continuous_queries]\n  enabled = true\n  log-enabled = false\n"
+            "[monitor]\n  store-enabled = false\n"
+        )
+        super().__init__([binary, "-config", str(config)], workdir, "influxd")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        wait_until(lambda: http_get(f"{self.url}/ping")[0] == 204, 30, f"influxd /ping\n{self.log()}")
+
+    def query(self, influxql: str, database: str) -> list[dict[str, Any]]:
+        """Rows of a single-statement InfluxQL answer (tags merged in); raises on an error."""
+        params = urllib.parse.urlencode({"q": influxql, "db": database, "epoch": "s"})
+        status, body = http_get(f"{self.url}/query?{params}")
+        if status != 200:
+            raise RuntimeError(f"query {influxql!r} -> {status} {body[:300]!r}")
+        rows: list[dict[str, Any]] = []
+        for result in json.loads(body)["results"]:
+            if "error" in result:
+                raise RuntimeError(f"query {influxql!r} -> {result['error']}")
+            for series in result.get("series", []):
+                for values in series["values"]:
+                    row = dict(zip(series["columns"], values, strict=True))
+                    rows.append({**series.get("tags", {}), "_name": series.get("name"), **row})
+        return rows
+
+    def create_database(self, database: str) -> None:
+        data = urllib.parse.urlencode({"q": f'CREATE DATABASE "{database}"'}).encode()
+        with urllib.request.urlopen(f"{self.url}/query", data=data, timeout=10) as response:
+            assert response.status == 200

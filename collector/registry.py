@@ -1,0 +1,160 @@
+"""The collector's registry: areas, which area each commune belongs to, and known hosts.
+
+Stored in SQLite. Host last-seen times change on every message, so they live in memory and
+are flushed in batches by ``flush`` (called periodically by the service).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS areas (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS commune_areas (
+    commune TEXT PRIMARY KEY,
+    area TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hosts (
+    province TEXT NOT NULL,
+    commune TEXT NOT NULL,
+    host TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'unknown',
+    status_since REAL NOT NULL DEFAULT 0,
+    agent_version TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (province, commune, host)
+);
+"""
+
+
+@dataclass(frozen=True)
+class HostKey:
+    province: str
+    commune: str
+    host: str
+
+
+@dataclass(frozen=True)
+class HostRecord:
+    key: HostKey
+    first_seen: float
+    last_seen: float
+    status: str
+    status_since: float
+    agent_version: str
+
+
+def open_database(path: str | Path) -> sqlite3.Connection:
+    """One SQLite connection shared by the collector's threads (callers hold ``Registry.lock``)."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+class Registry:
+    def __init__(self, db: sqlite3.Connection, default_area: str) -> None:
+        self.db = db
+        self.lock = threading.RLock()
+        self.default_area = default_area
+        with self.lock:
+            db.executescript(SCHEMA)
+        self._hosts: dict[HostKey, HostRecord] = {}
+        self._dirty: set[HostKey] = set()
+        self._areas: dict[str, str] = {}
+        self._load()
+
+    def _load(self) -> None:
+        with self.lock:
+            for row in self.db.execute(
+                "SELECT province, commune, host, first_seen, last_seen, status, status_since, agent_version FROM hosts"
+            ):
+                key = HostKey(row[0], row[1], row[2])
+                self._hosts[key] = HostRecord(key, row[3], row[4], row[5], row[6], row[7])
+            self._areas = dict(self.db.execute("SELECT commune, area FROM commune_areas").fetchall())
+
+    def area_of(self, commune: str) -> str:
+        return self._areas.get(commune, self.default_area)
+
+    def set_area(self, area_code: str, area_name: str, communes: list[str]) -> None:
+        """Create or rename an area and assign communes to it."""
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO areas (code, name) VALUES (?, ?) ON CONFLICT(code) DO UPDATE SET name = excluded.name",
+                (area_code, area_name),
+            )
+            self.db.executemany(
+                "INSERT INTO commune_areas (commune, area) VALUES (?, ?) "
+                "ON CONFLICT(commune) DO UPDATE SET area = excluded.area",
+                [(c, area_code) for c in communes],
+            )
+            self._areas.update({c: area_code for c in communes})
+
+    def areas(self) -> dict[str, str]:
+        with self.lock:
+            return dict(self.db.execute("SELECT code, name FROM areas ORDER BY code").fetchall())
+
+    def touch(self, key: HostKey, now: float, status: str | None = None, agent_version: str | None = None) -> bool:
+        """Record that a host was heard from; returns True when the host is new."""
+        with self.lock:
+            record = self._hosts.get(key)
+            is_new = record is None
+            if record is None:
+                record = HostRecord(key, now, now, "unknown", now, "")
+            if status is not None and status != record.status:
+                record = replace(record, status=status, status_since=now)
+            if agent_version is not None:
+                record = replace(record, agent_version=agent_version)
+            if status != "offline":
+                record = replace(record, last_seen=max(record.last_seen, now))
+            self._hosts[key] = record
+            self._dirty.add(key)
+            return is_new
+
+    def hosts(self) -> list[HostRecord]:
+        with self.lock:
+            return sorted(self._hosts.values(), key=lambda r: (r.key.province, r.key.commune, r.key.host))
+
+    def host(self, key: HostKey) -> HostRecord | None:
+        with self.lock:
+            return self._hosts.get(key)
+
+    def flush(self) -> int:
+        """Write changed hosts to SQLite; returns how many."""
+        with self.lock:
+            dirty = [self._hosts[k] for k in self._dirty]
+            self._dirty.clear()
+            self.db.executemany(
+                "INSERT INTO hosts (province, commune, host, first_seen, last_seen, status, status_since, "
+                "agent_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(province, commune, host) DO UPDATE SET "
+                "last_seen = excluded.last_seen, status = excluded.status, status_since = excluded.status_since, "
+                "agent_version = excluded.agent_version",
+                [
+                    (
+                        r.key.province,
+                        r.key.commune,
+                        r.key.host,
+                        r.first_seen,
+                        r.last_seen,
+                        r.status,
+                        r.status_since,
+                        r.agent_version,
+                    )
+                    for r in dirty
+                ],
+            )
+        return len(dirty)
+
+
+def now() -> float:
+    return time.time()

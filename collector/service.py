@@ -1,0 +1,77 @@
+"""Wires the collector together: registry, ingestor, writer, MQTT consumer and HTTP server."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import uvicorn
+
+from collector.api import build_app
+from collector.config import CollectorConfig
+from collector.consumer import Consumer
+from collector.influx import InfluxClient
+from collector.ingest import Ingestor
+from collector.registry import Registry, open_database
+from collector.selfmetrics import SelfMetrics
+from collector.writer import BatchWriter
+
+log = logging.getLogger("commune_collector.service")
+
+REGISTRY_FLUSH_S = 5.0
+
+
+class CollectorService:
+    def __init__(self, config: CollectorConfig) -> None:
+        self.config = config
+        self.metrics = SelfMetrics()
+        self.db = open_database(config.state.path)
+        self.registry = Registry(self.db, config.state.default_area)
+        self.influx = InfluxClient(config.influxdb)
+        self.ingestor = Ingestor(self.registry, self.metrics, config.ingest)
+        settings = config.influxdb
+        self.writer = BatchWriter(
+            self.influx, self.metrics, settings.batch_size, settings.flush_interval_s, settings.queue_max_points
+        )
+        self.consumer = Consumer(config.mqtt, self.ingestor, self.writer)
+        self.stopping = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name="registry-flush", daemon=True)
+        self.metrics.gauges["known_hosts"] = lambda: float(len(self.registry.hosts()))
+
+    def start(self) -> None:
+        self.writer.start()
+        self.consumer.start()
+        self._flusher.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.consumer.stop()
+        self.writer.stop()
+        self.registry.flush()
+        self.influx.close()
+        self.db.close()
+
+    def _flush_loop(self) -> None:
+        while not self.stopping.wait(REGISTRY_FLUSH_S):
+            try:
+                self.registry.flush()
+            except Exception:
+                log.exception("registry flush failed")
+
+    def serve(self) -> None:
+        """Run until SIGTERM/SIGINT (uvicorn handles the signals), then stop cleanly."""
+        http = self.config.http
+        server = uvicorn.Server(
+            uvicorn.Config(build_app(self), host=http.host, port=http.port, log_config=None, access_log=False)
+        )
+        # uvicorn re-raises the signal it caught once it has shut down; it lands here instead,
+        # so the queued points are flushed by stop() rather than lost to the default handler.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stopping.set())
+        self.start()
+        log.info("serving", extra={"http": f"{http.host}:{http.port}"})
+        try:
+            server.run()
+        finally:
+            self.stop()

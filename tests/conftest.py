@@ -1,0 +1,99 @@
+"""Fixtures: a real Mosquitto and a real influxd per test session, and factories for real
+collector and agent processes wired to them. Every test gets its own database and client ids."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from realservices import Agent, Collector, Influxd, Mosquitto, free_port
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
+    server = Influxd(tmp_path_factory.mktemp("influxd"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database(influxd: Influxd) -> str:
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    influxd.create_database(name)
+    return name
+
+
+_ids = itertools.count()
+
+
+def collector_sections(
+    mosquitto: Mosquitto, influxd: Influxd, database: str, state_dir: Path, client_id: str
+) -> dict[str, dict[str, Any]]:
+    return {
+        "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "client_id": client_id},
+        "influxdb": {"url": influxd.url, "database": database, "flush_interval_s": 0.2},
+        "http": {"host": "127.0.0.1", "port": free_port()},
+        "state": {"path": str(state_dir / "state.sqlite")},
+        "ingest": {"status_interval_s": 1},
+    }
+
+
+@pytest.fixture
+def make_collector(
+    mosquitto: Mosquitto, influxd: Influxd, database: str, tmp_path: Path
+) -> Iterator[Callable[..., Collector]]:
+    """Builds (not starts) collector processes sharing this test's database and MQTT session."""
+    started: list[Collector] = []
+    client_id = f"collector-{uuid.uuid4().hex[:8]}"
+
+    def factory(**overrides: dict[str, Any]) -> Collector:
+        sections = collector_sections(mosquitto, influxd, database, tmp_path, client_id)
+        for section, values in overrides.items():
+            sections.setdefault(section, {}).update(values)
+        collector = Collector(tmp_path / f"collector{next(_ids)}", sections)
+        started.append(collector)
+        return collector
+
+    yield factory
+    for collector in started:
+        collector.stop()
+
+
+@pytest.fixture
+def make_agent(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+    """Builds (not starts) agent processes publishing to the test broker every second."""
+    started: list[Agent] = []
+
+    def factory(
+        commune: str = "02473", host: str | None = None, province: str = "08", **overrides: dict[str, Any]
+    ) -> Agent:
+        workdir = tmp_path / f"agent{next(_ids)}"
+        sections: dict[str, dict[str, Any]] = {
+            "identity": {"province": province, "commune": commune, "host": host or f"pc-{uuid.uuid4().hex[:6]}"},
+            "mqtt": {"host": "127.0.0.1", "port": mosquitto.port},
+            "collect": {"interval_s": 1},
+            "spool": {"path": str(workdir / "spool.sqlite")},
+        }
+        for section, values in overrides.items():
+            sections.setdefault(section, {}).update(values)
+        agent = Agent(workdir, sections)
+        agent.identity = sections["identity"]  # type: ignore[attr-defined]
+        started.append(agent)
+        return agent
+
+    yield factory
+    for agent in started:
+        agent.stop()

@@ -1,0 +1,104 @@
+"""Real collector and agent processes for the tests, on top of ``collector.localstack``.
+
+Mosquitto and influxd come from ``collector.localstack`` (also used by ``make demo``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from collector.localstack import (  # noqa: F401 - re-exported for the tests
+    Influxd,
+    Mosquitto,
+    Process,
+    free_port,
+    http_get,
+    port_open,
+    require_binary,
+    wait_until,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value)
+
+
+def write_toml(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    lines = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {toml_value(value)}" for key, value in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class Collector(Process):
+    """A real ``commune-collector serve`` process."""
+
+    def __init__(self, workdir: Path, sections: dict[str, dict[str, Any]]) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.http_port = sections["http"]["port"]
+        self.config_path = write_toml(workdir / "collector.toml", sections)
+        super().__init__(
+            [sys.executable, "-m", "collector.cli", "serve", "-c", str(self.config_path), "--log-level", "INFO"],
+            workdir,
+            "collector",
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, healthy: bool = True) -> None:
+        """Start and wait for /healthz: 200 when ``healthy``, else any answer."""
+        super().start()
+        wait_until(
+            lambda: http_get(f"{self.url}/healthz")[0] in ((200,) if healthy else (200, 503)) or not self.running(),
+            30,
+            f"collector /healthz\n{self.log()}",
+        )
+        if not self.running():
+            raise RuntimeError(f"collector exited early:\n{self.log()}")
+
+    def get_json(self, path: str, headers: dict[str, str] | None = None) -> Any:
+        status, body = http_get(f"{self.url}{path}", headers=headers)
+        if status != 200:
+            raise RuntimeError(f"GET {path} -> {status} {body[:300]!r}")
+        return json.loads(body)
+
+    def metrics_text(self) -> str:
+        status, body = http_get(f"{self.url}/metrics")
+        assert status == 200, status
+        return body.decode()
+
+    def metric(self, name: str) -> float:
+        """Value of a sample line (name with labels, as printed) in /metrics; 0 when absent."""
+        for line in self.metrics_text().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+
+class Agent(Process):
+    """A real ``commune-agent run`` process."""
+
+    def __init__(self, workdir: Path, sections: dict[str, dict[str, Any]]) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = write_toml(workdir / "agent.toml", sections)
+        super().__init__(
+            [sys.executable, "-m", "agent.cli", "run", "-c", str(self.config_path), "--log-level", "DEBUG"],
+            workdir,
+            "agent",
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )

@@ -1,0 +1,89 @@
+"""The shared wire contract accepts what the agent produces and refuses everything else."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from realservices import REPO
+
+from agent.wire import WireError, decode_report, encode, parse_topic
+
+
+def test_agent_once_output_validates_against_the_contract(tmp_path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[identity]\nprovince = "08"\ncommune = "02473"\n[spool]\npath = "{tmp_path}/s.sqlite"\n')
+    out = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "once", "-c", str(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    reports = json.loads(out.stdout)
+    assert set(reports) == {"metrics", "inventory"}
+    metrics = decode_report("metrics", encode(reports["metrics"]))
+    assert {"system", "disk", "net"} <= set(metrics.sections)
+    assert metrics.sections["system"][0]["mem_total_bytes"] > 0
+    assert any(item["mount"] == "/" for item in metrics.sections["disk"])
+    inventory = decode_report("inventory", encode(reports["inventory"]))
+    assert inventory.sections["inventory"][0]["ram_bytes"] > 0
+
+
+def test_numbers_become_floats_and_booleans_zero_or_one() -> None:
+    report = decode_report("metrics", b'{"v":1,"ts":5,"system":{"cpu_percent":3,"load1":true},"net":[]}')
+    assert report.sections["system"][0] == {"cpu_percent": 3.0, "load1": 1.0}
+    assert isinstance(report.sections["system"][0]["cpu_percent"], float)
+    assert report.sections["net"] == []
+
+
+def test_status_report_carries_state() -> None:
+    assert decode_report("status", b'{"v":1,"ts":1,"state":"offline"}').state == "offline"
+    with pytest.raises(WireError) as err:
+        decode_report("status", b'{"v":1,"ts":1,"state":"sleeping"}')
+    assert err.value.reason == "bad_value"
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"", "invalid_json"),
+        (b"[" * 100_000, "invalid_json"),
+        (b'{"v":1,"ts":1e999,"system":{}}', "bad_value"),
+        (b'{"v":1,"ts":1,"system":{"cpu_percent":' + b"9" * 400 + b"}}", "bad_value"),
+        (b'{"v":1,"ts":1}', "bad_shape"),
+        (b'{"v":1,"ts":1,"system":[]}', "bad_shape"),
+        (b'{"v":1,"ts":1,"disk":{"mount":"/"}}', "bad_shape"),
+        (b'{"v":1,"ts":1,"disk":[{"used_percent":1}]}', "bad_label"),
+        (b'{"v":1,"ts":1,"disk":[{"mount":"' + b"a" * 65 + b'"}]}', "bad_label"),
+        (b'{"v":1,"ts":1,"disk":[' + b",".join([b'{"mount":"/"}'] * 65) + b"]}", "oversized"),
+        (b'{"v":1,"ts":null,"system":{}}', "bad_type"),
+    ],
+)
+def test_contract_breaches_name_their_reason(payload: bytes, reason: str) -> None:
+    with pytest.raises(WireError) as err:
+        decode_report("metrics", payload)
+    assert err.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "commune/v1/8/02473/pc/metrics",
+        "commune/v1/08/2473/pc/metrics",
+        "commune/v1/08/02473/p c/metrics",
+        "commune/v1/08/02473/pc/metrics/extra",
+        "other/v1/08/02473/pc/metrics",
+        "commune/v1/08/02473/" + "h" * 65 + "/metrics",
+    ],
+)
+def test_malformed_topics_are_refused(topic: str) -> None:
+    with pytest.raises(WireError):
+        parse_topic(topic)
+
+
+def test_topic_parses_into_identity() -> None:
+    parsed = parse_topic("commune/v1/08/02473/pc-01/probe")
+    assert (parsed.province, parsed.commune, parsed.host, parsed.kind) == ("08", "02473", "pc-01", "probe")
