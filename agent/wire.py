@@ -171,7 +171,6 @@ PROBE = Section(
 SPEEDTEST = Section(
     "speedtest",
     {
-        "mode": TEXT,
         "server": TEXT,
         "skipped": TEXT,
         "error": TEXT,
@@ -185,6 +184,7 @@ SPEEDTEST = Section(
             "bytes_received",
         ),
     },
+    label="mode",  # "internet" (speedtest.net) or "wan" (the collector's own endpoint)
 )
 
 SECTIONS_BY_KIND: Final[dict[str, dict[str, Section]]] = {

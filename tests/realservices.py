@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ from collector.localstack import (  # noqa: F401 - re-exported for the tests
 )
 
 REPO = Path(__file__).resolve().parent.parent
+# Token the test collectors accept for every API call (admin). Use get_json/post_json, which send it.
+API_TOKEN = "test-admin-token"
 
 
 def toml_value(value: Any) -> str:
@@ -72,10 +76,28 @@ class Collector(Process):
             raise RuntimeError(f"collector exited early:\n{self.log()}")
 
     def get_json(self, path: str, headers: dict[str, str] | None = None) -> Any:
-        status, body = http_get(f"{self.url}{path}", headers=headers)
+        """GET an API path with the test admin token; raises unless 200."""
+        status, body = http_get(
+            f"{self.url}{path}", headers={"Authorization": f"Bearer {API_TOKEN}", **(headers or {})}
+        )
         if status != 200:
             raise RuntimeError(f"GET {path} -> {status} {body[:300]!r}")
         return json.loads(body)
+
+    def post_json(self, path: str, payload: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        """POST JSON to an API path with the test admin token; returns (status, decoded body or None)."""
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_TOKEN}", **(headers or {})},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read()
+        return status, (json.loads(body) if body else None)
 
     def metrics_text(self) -> str:
         status, body = http_get(f"{self.url}/metrics")
