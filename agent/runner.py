@@ -35,9 +35,10 @@ class Job:
 class MetricsBuilder:
     """Runs every metric collector once and adds the agent's own footprint."""
 
-    def __init__(self, spool: Spool | None) -> None:
+    def __init__(self, spool: Spool | None, interval_s: float) -> None:
         self._collectors: list[Collector] = make_metric_collectors()
         self._spool = spool
+        self._interval_s = interval_s
         self.last_cycle_ms = 0.0
 
     def __call__(self) -> dict[str, Any]:
@@ -53,6 +54,7 @@ class MetricsBuilder:
             "cycle_ms": self.last_cycle_ms,
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "rss_bytes": float(usage.ru_maxrss * 1024),
+            "interval_s": self._interval_s,
         }
         if self._spool is not None:
             sections["agent"].update(
@@ -71,7 +73,7 @@ def build_report(sections: dict[str, Any], now: float | None = None) -> dict[str
 
 def default_jobs(config: AgentConfig, spool: Spool | None) -> list[Job]:
     return [
-        Job("metrics", config.collect.interval_s, MetricsBuilder(spool)),
+        Job("metrics", config.collect.interval_s, MetricsBuilder(spool, config.collect.interval_s)),
         Job("inventory", config.collect.inventory_interval_s, lambda: {"inventory": collect_inventory()}),
     ]
 

@@ -133,7 +133,7 @@ SENSORS = Section(
 )
 AGENT = Section(
     "agent",
-    _numbers("spool_depth", "spool_bytes", "spool_dropped", "cycle_ms", "cpu_s", "rss_bytes"),
+    _numbers("spool_depth", "spool_bytes", "spool_dropped", "cycle_ms", "cpu_s", "rss_bytes", "interval_s"),
 )
 INVENTORY = Section(
     "inventory",
@@ -151,7 +151,8 @@ INVENTORY = Section(
 PROBE = Section(
     "probe",
     {
-        "method": TEXT,
+        "method": TEXT,  # ping, dns or http
+        "scope": TEXT,  # gateway, wan (government network) or internet: what an unreachable target means
         "error": TEXT,
         **_numbers(
             "ok",

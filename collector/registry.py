@@ -1,4 +1,4 @@
-"""The collector's registry: areas, which area each commune belongs to, and known hosts.
+"""The collector's registry: areas, which area each commune belongs to, lines and known hosts.
 
 Stored in SQLite. Host last-seen times change on every message, so they live in memory and
 are flushed in batches by ``flush`` (called periodically by the service).
@@ -21,6 +21,16 @@ CREATE TABLE IF NOT EXISTS commune_areas (
     commune TEXT PRIMARY KEY,
     area TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS lines (
+    circuit_id TEXT PRIMARY KEY,
+    province TEXT NOT NULL,
+    commune TEXT NOT NULL,
+    isp TEXT NOT NULL,
+    contracted_down_mbps REAL NOT NULL,
+    contracted_up_mbps REAL NOT NULL,
+    install_date TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS lines_by_commune ON lines (commune);
 CREATE TABLE IF NOT EXISTS hosts (
     province TEXT NOT NULL,
     commune TEXT NOT NULL,
@@ -50,6 +60,19 @@ class HostRecord:
     status: str
     status_since: float
     agent_version: str
+
+
+@dataclass(frozen=True)
+class Line:
+    """A commune's internet/WAN line as contracted (typically FTTH, 100 Mb/s)."""
+
+    circuit_id: str
+    province: str
+    commune: str
+    isp: str
+    contracted_down_mbps: float
+    contracted_up_mbps: float
+    install_date: str = ""  # ISO date, may be empty
 
 
 def open_database(path: str | Path) -> sqlite3.Connection:
@@ -103,6 +126,42 @@ class Registry:
     def areas(self) -> dict[str, str]:
         with self.lock:
             return dict(self.db.execute("SELECT code, name FROM areas ORDER BY code").fetchall())
+
+    def upsert_lines(self, lines: list[Line]) -> None:
+        """Create or update lines by circuit id."""
+        with self.lock:
+            self.db.executemany(
+                "INSERT INTO lines (circuit_id, province, commune, isp, contracted_down_mbps, contracted_up_mbps, "
+                "install_date) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(circuit_id) DO UPDATE SET "
+                "province = excluded.province, commune = excluded.commune, isp = excluded.isp, "
+                "contracted_down_mbps = excluded.contracted_down_mbps, "
+                "contracted_up_mbps = excluded.contracted_up_mbps, install_date = excluded.install_date",
+                [
+                    (
+                        ln.circuit_id,
+                        ln.province,
+                        ln.commune,
+                        ln.isp,
+                        ln.contracted_down_mbps,
+                        ln.contracted_up_mbps,
+                        ln.install_date,
+                    )
+                    for ln in lines
+                ],
+            )
+
+    def lines(self, commune: str | None = None) -> list[Line]:
+        """Registered lines, all or one commune's, ordered by commune then circuit id."""
+        query = (
+            "SELECT circuit_id, province, commune, isp, contracted_down_mbps, contracted_up_mbps, install_date "
+            "FROM lines"
+        )
+        with self.lock:
+            if commune is None:
+                rows = self.db.execute(query + " ORDER BY commune, circuit_id").fetchall()
+            else:
+                rows = self.db.execute(query + " WHERE commune = ? ORDER BY circuit_id", (commune,)).fetchall()
+        return [Line(*row) for row in rows]
 
     def touch(self, key: HostKey, now: float, status: str | None = None, agent_version: str | None = None) -> bool:
         """Record that a host was heard from; returns True when the host is new."""
