@@ -1,0 +1,1 @@
+"""Benchmarks run by `make bench`: performance figures live here, never as timed assertions in tests."""
