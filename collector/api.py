@@ -1,21 +1,25 @@
 """The collector's HTTP API: health, Prometheus self-metrics and the fleet read endpoints.
 
-Each feature adds its routes as an ``APIRouter`` registered in ``build_app``.
+Each feature adds its routes as an ``APIRouter`` to ``ROUTERS``; every route there needs a token
+(viewer for reads, admin for changes). ``PUBLIC_ROUTERS`` are open: health, metrics and the
+speed-test endpoint that agents download from.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 
-from collector import __version__, units
+from collector import __version__, auth, units
+from collector.registry import HostKey
 
 if TYPE_CHECKING:
     from collector.service import CollectorService
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+public = APIRouter()
 core = APIRouter()
 
 
@@ -24,7 +28,7 @@ def service_of(request: Request) -> CollectorService:
     return service
 
 
-@core.get("/healthz")
+@public.get("/healthz")
 def healthz(request: Request, response: Response) -> dict[str, Any]:
     """Broker and InfluxDB reachability; 503 when either is down."""
     service = service_of(request)
@@ -35,7 +39,7 @@ def healthz(request: Request, response: Response) -> dict[str, Any]:
     return {"status": "ok" if ok else "degraded", "mqtt": mqtt_ok, "influxdb": influx_ok, "version": __version__}
 
 
-@core.get("/metrics")
+@public.get("/metrics")
 def metrics(request: Request) -> Response:
     return Response(service_of(request).metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
 
@@ -64,12 +68,39 @@ def hosts(request: Request) -> list[dict[str, Any]]:
     return out
 
 
+@core.delete("/api/v1/hosts/{province}/{commune}/{host}")
+def forget_host(province: str, commune: str, host: str, request: Request) -> dict[str, Any]:
+    """Forget a decommissioned host (admin): it stops counting as offline until it reports again."""
+    if not service_of(request).registry.forget(HostKey(province, commune, host)):
+        raise HTTPException(404, f"no host {province}/{commune}/{host} is known")
+    return {"forgotten": f"{province}/{commune}/{host}"}
+
+
+def require_token(request: Request) -> auth.Token:
+    """401 without a bearer token, 403 with an unknown one or one whose role may not do this."""
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    service = service_of(request)
+    token = service.tokens.lookup(presented.strip())
+    if token is None:
+        service.metrics.inc("api_refused_unknown_token_total")
+        raise HTTPException(403, "this token is not known")
+    if not auth.role_allows(token.role, request.method):
+        service.metrics.inc("api_refused_role_total")
+        raise HTTPException(403, f"a {token.role} token may not {request.method} here; an admin token is needed")
+    return token
+
+
 ROUTERS: list[APIRouter] = [core]
+PUBLIC_ROUTERS: list[APIRouter] = [public]
 
 
 def build_app(service: CollectorService) -> FastAPI:
     app = FastAPI(title="commune-collector", version=__version__)
     app.state.service = service
-    for router in ROUTERS:
+    for router in PUBLIC_ROUTERS:
         app.include_router(router)
+    for router in ROUTERS:
+        app.include_router(router, dependencies=[Depends(require_token)])
     return app

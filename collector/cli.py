@@ -36,10 +36,48 @@ def cmd_setup_influx(config: CollectorConfig, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(config: CollectorConfig, args: argparse.Namespace) -> int:
+    from collector.auth import Token, TokenStore
+    from collector.registry import open_database
+
+    db = open_database(config.state.path)
+    try:
+        store = TokenStore(db, [Token(t.name, t.role, t.sha256) for t in config.http.tokens])
+        if args.action == "list":
+            for token in store.tokens():
+                print(f"{token.name}\t{token.role}")
+            return 0
+        if not args.name:
+            print(f"commune-collector: token {args.action} needs --name", file=sys.stderr)
+            return 2
+        if args.action == "revoke":
+            if not store.revoke(args.name):
+                print(f"commune-collector: no stored token named {args.name!r}", file=sys.stderr)
+                return 1
+            return 0
+        try:
+            secret = store.add(args.name, args.role)
+        except ValueError as exc:
+            print(f"commune-collector: {exc}", file=sys.stderr)
+            return 1
+        print(secret)
+        print(f"token {args.name!r} ({args.role}) stored as a hash; this is the only time it is shown", file=sys.stderr)
+        return 0
+    finally:
+        db.close()
+
+
+def token_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("add", "list", "revoke"))
+    parser.add_argument("--name", help="who or what the token is for, e.g. grafana or nguyen-van-a")
+    parser.add_argument("--role", choices=("viewer", "admin"), default="viewer", help="default viewer")
+
+
 # name -> (help, function, extra-arguments hook)
 COMMANDS: dict[str, tuple[str, CommandFn, Callable[[argparse.ArgumentParser], None] | None]] = {
     "serve": ("consume MQTT, write InfluxDB and serve the HTTP API until stopped", cmd_serve, None),
     "setup-influx": ("create the database, retention policies and rollup continuous queries", cmd_setup_influx, None),
+    "token": ("add, list or revoke HTTP API tokens (viewer reads, admin changes)", cmd_token, token_arguments),
 }
 
 

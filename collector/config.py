@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,9 +39,16 @@ class InfluxSettings(Section):
     rollup_retention: str = "400d"
 
 
+class ApiTokenSettings(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    role: Literal["viewer", "admin"]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token, never the token")
+
+
 class HttpSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    tokens: list[ApiTokenSettings] = []
 
 
 class StateSettings(Section):

@@ -169,7 +169,7 @@ class Influxd(Process):
             if "error" in result:
                 raise RuntimeError(f"query {influxql!r} -> {result['error']}")
             for series in result.get("series", []):
-                for values in series["values"]:
+                for values in series.get("values", []):  # SHOW CONTINUOUS QUERIES lists empty databases too
                     row = dict(zip(series["columns"], values, strict=True))
                     rows.append({**series.get("tags", {}), "_name": series.get("name"), **row})
         return rows

@@ -188,6 +188,17 @@ class Registry:
         with self.lock:
             return self._hosts.get(key)
 
+    def forget(self, key: HostKey) -> bool:
+        """Drop a decommissioned host; it comes back as new if it ever reports again."""
+        with self.lock:
+            known = self._hosts.pop(key, None) is not None
+            self._dirty.discard(key)
+            cursor = self.db.execute(
+                "DELETE FROM hosts WHERE province = ? AND commune = ? AND host = ?",
+                (key.province, key.commune, key.host),
+            )
+        return known or cursor.rowcount > 0
+
     def flush(self) -> int:
         """Write changed hosts to SQLite; returns how many."""
         with self.lock:

@@ -9,6 +9,7 @@ import threading
 import uvicorn
 
 from collector.api import build_app
+from collector.auth import Token, TokenStore
 from collector.config import CollectorConfig
 from collector.consumer import Consumer
 from collector.influx import InfluxClient
@@ -28,6 +29,8 @@ class CollectorService:
         self.metrics = SelfMetrics()
         self.db = open_database(config.state.path)
         self.registry = Registry(self.db, config.state.default_area)
+        configured = [Token(t.name, t.role, t.sha256) for t in config.http.tokens]
+        self.tokens = TokenStore(self.db, configured, self.registry.lock)
         self.influx = InfluxClient(config.influxdb)
         self.ingestor = Ingestor(self.registry, self.metrics, config.ingest)
         settings = config.influxdb

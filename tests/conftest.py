@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realservices import Agent, Collector, Influxd, Mosquitto, free_port
+from realservices import API_TOKEN, Agent, Collector, Influxd, Mosquitto, free_port
+
+from collector.auth import digest
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +47,11 @@ def collector_sections(
     return {
         "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "client_id": client_id},
         "influxdb": {"url": influxd.url, "database": database, "flush_interval_s": 0.2},
-        "http": {"host": "127.0.0.1", "port": free_port()},
+        "http": {
+            "host": "127.0.0.1",
+            "port": free_port(),
+            "tokens": [{"name": "tests", "role": "admin", "sha256": digest(API_TOKEN)}],
+        },
         "state": {"path": str(state_dir / "state.sqlite")},
         "ingest": {"status_interval_s": 1},
     }
