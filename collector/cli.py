@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from agent.logfmt import setup_logging
 from collector import __version__
@@ -67,6 +68,38 @@ def cmd_token(config: CollectorConfig, args: argparse.Namespace) -> int:
         db.close()
 
 
+def cmd_enroll(config: CollectorConfig, args: argparse.Namespace) -> int:
+    from collector.enroll import Enroller, EnrollError, write_private
+    from collector.registry import open_database
+
+    db = open_database(config.state.path)
+    try:
+        enrollment = Enroller(db, config).enroll(args.province, args.commune, args.host)
+    except EnrollError as exc:
+        print(f"commune-collector: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    if args.out:
+        write_private(Path(args.out), enrollment.agent_config)
+        print(f"agent config for MQTT user {enrollment.username} written to {args.out}", file=sys.stderr)
+    else:
+        print(enrollment.agent_config)
+    print(
+        f"password file {config.enroll.password_file} and ACL {config.enroll.acl_file} rewritten; "
+        "reload Mosquitto (systemctl reload mosquitto) to apply",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def enroll_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--province", required=True, help="official province code, e.g. 08")
+    parser.add_argument("--commune", required=True, help="official commune code, e.g. 02473")
+    parser.add_argument("--host", required=True, help="the PC's name, e.g. pc-01")
+    parser.add_argument("--out", help="write the agent config here (mode 0640) instead of printing it")
+
+
 def token_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("add", "list", "revoke"))
     parser.add_argument("--name", help="who or what the token is for, e.g. grafana or nguyen-van-a")
@@ -77,6 +110,11 @@ def token_arguments(parser: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, tuple[str, CommandFn, Callable[[argparse.ArgumentParser], None] | None]] = {
     "serve": ("consume MQTT, write InfluxDB and serve the HTTP API until stopped", cmd_serve, None),
     "setup-influx": ("create the database, retention policies and rollup continuous queries", cmd_setup_influx, None),
+    "enroll": (
+        "issue a host's MQTT credentials, rewrite the broker's password file and ACL",
+        cmd_enroll,
+        enroll_arguments,
+    ),
     "token": ("add, list or revoke HTTP API tokens (viewer reads, admin changes)", cmd_token, token_arguments),
 }
 

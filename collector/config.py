@@ -62,6 +62,15 @@ class IngestSettings(Section):
     status_interval_s: float = Field(30.0, ge=1)
 
 
+class EnrollSettings(Section):
+    password_file: str = "/etc/mosquitto/commune/passwd"
+    acl_file: str = "/etc/mosquitto/commune/acl"
+    broker_host: str = "127.0.0.1"
+    broker_port: int = Field(1883, ge=1, le=65535)
+    tls: bool = False
+    agent_ca_file: str = ""
+
+
 class CollectorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMMUNE_COLLECTOR_", env_nested_delimiter="__", extra="forbid")
 
@@ -70,6 +79,7 @@ class CollectorConfig(BaseSettings):
     http: HttpSettings = HttpSettings()
     state: StateSettings = StateSettings()
     ingest: IngestSettings = IngestSettings()
+    enroll: EnrollSettings = EnrollSettings()
 
 
 class ConfigError(ValueError):

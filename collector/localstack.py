@@ -107,14 +107,16 @@ class Process:
 
 
 class Mosquitto(Process):
-    def __init__(self, workdir: Path, port: int | None = None, extra_config: str = "") -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, extra_config: str = "", allow_anonymous: bool = True
+    ) -> None:
         binary = require_binary("mosquitto", "mosquitto")
         self.port = port or free_port()
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "mosquitto.conf"
         config.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"allow_anonymous {'true' if allow_anonymous else 'false'}\n"
             "persistence true\n"
             f"persistence_location {workdir}/\n"
             "max_queued_messages 1000000\n"
