@@ -9,6 +9,7 @@ agent's main thread does all spool bookkeeping (no lock order to get wrong).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -24,6 +25,7 @@ from agent.wire import SCHEMA_VERSION, encode, report_topic
 log = logging.getLogger("commune_agent.publisher")
 
 INFLIGHT_WINDOW = 16
+CONNECT_FAIL_LOG_INTERVAL_S = 300.0
 
 
 class Publisher:
@@ -40,6 +42,7 @@ class Publisher:
         self._seen_connections = 0
         self.connected = threading.Event()
         self._mqtt_config = config.mqtt
+        self._last_fail: tuple[str, float] = ("", 0.0)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"agent-{ident.province}-{ident.commune}-{ident.host}",
@@ -55,6 +58,7 @@ class Publisher:
         client.max_inflight_messages_set(INFLIGHT_WINDOW + 4)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
         self.client = client
 
@@ -117,6 +121,15 @@ class Publisher:
         client.publish(self._status_topic, self._status_payload("online"), qos=1, retain=True)
         self.connected.set()
         log.info("connected")
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        # paho calls this inside its ``except OSError`` and keeps the error to itself: read it here.
+        error = sys.exc_info()[1]
+        reason = f"{type(error).__name__}: {error}" if error is not None else "unknown"
+        now = time.monotonic()
+        if reason != self._last_fail[0] or now - self._last_fail[1] >= CONNECT_FAIL_LOG_INTERVAL_S:
+            self._last_fail = (reason, now)
+            log.warning("cannot connect to the broker; reports stay spooled", extra={"reason": reason[:300]})
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.connected.clear()
