@@ -23,6 +23,7 @@ class MqttSettings(Section):
     ca_file: str = ""
     client_id: str = "commune-collector"
     session_expiry_s: int = Field(7 * 86400, ge=0)
+    receive_maximum: int = Field(20000, ge=1, le=65535)
 
 
 class InfluxSettings(Section):
@@ -35,6 +36,8 @@ class InfluxSettings(Section):
     flush_interval_s: float = Field(1.0, gt=0)
     timeout_s: float = Field(10.0, gt=0)
     queue_max_points: int = Field(500_000, ge=1000)
+    buffer_path: str = ""
+    buffer_max_mb: int = Field(1024, ge=1)
     raw_retention: str = "30d"
     rollup_retention: str = "400d"
 

@@ -2,7 +2,9 @@
 
 The session (fixed client id, clean_start off, long expiry) makes the broker hold QoS 1
 reports while the collector restarts. Each message is handed to the ingestor; its lines go
-to the batch writer.
+to the batch writer. Acknowledgements are manual: a message is acknowledged only once its
+lines are stored (InfluxDB or the disk buffer), so the broker re-sends whatever a killed
+collector had not stored.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -33,7 +36,10 @@ class Consumer:
         self._ingestor = ingestor
         self._writer = writer
         self.connected = threading.Event()
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5)
+        self._connection = 0  # PUBACK packet ids belong to one connection; a later one must not get them
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
         if settings.username:
             client.username_pw_set(settings.username, settings.password.get_secret_value() or None)
         if settings.tls:
@@ -47,6 +53,7 @@ class Consumer:
     def start(self) -> None:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = self.settings.session_expiry_s
+        properties.ReceiveMaximum = self.settings.receive_maximum  # unacknowledged messages the broker may send
         log.info("connecting", extra={"broker": f"{self.settings.host}:{self.settings.port}"})
         self.client.connect_async(
             self.settings.host, self.settings.port, keepalive=30, clean_start=False, properties=properties
@@ -62,6 +69,7 @@ class Consumer:
         if reason.is_failure:
             log.error("broker refused connection", extra={"reason": str(reason)})
             return
+        self._connection += 1
         client.subscribe(SUBSCRIPTION, qos=1)
         self.connected.set()
         log.info("connected", extra={"session_present": bool(flags.session_present)})
@@ -71,11 +79,24 @@ class Consumer:
         log.warning("disconnected; will reconnect", extra={"reason": str(reason)})
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        ack = self._acker(message)
         try:
             topic = message.topic
         except UnicodeDecodeError:
             self._ingestor.metrics.reject("bad_topic", "topic is not UTF-8", repr(message._topic[:80]))
+            ack()
             return
         lines = self._ingestor.handle(topic, bytes(message.payload), time.time())
         if lines:
-            self._writer.put(lines)
+            self._writer.put(lines, ack)
+        else:
+            ack()
+
+    def _acker(self, message: mqtt.MQTTMessage) -> Callable[[], None]:
+        connection, mid, qos = self._connection, message.mid, message.qos
+
+        def ack() -> None:
+            if qos > 0 and connection == self._connection and self.connected.is_set():
+                self.client.ack(mid, qos)
+
+        return ack

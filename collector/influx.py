@@ -59,7 +59,9 @@ class InfluxClient:
         if response.status_code == 204:
             return
         text = response.text[:300]
-        raise InfluxError(f"write returned {response.status_code}: {text}", response.status_code >= 500)
+        # Only 400 means the data itself is bad; a missing database or refused login (404, 401/403)
+        # is fixed by a person, and the batch should wait in the buffer until then.
+        raise InfluxError(f"write returned {response.status_code}: {text}", response.status_code != 400)
 
     def query(self, influxql: str, database: str | None = None, method: str = "GET") -> list[dict[str, Any]]:
         """Run InfluxQL; returns the ``results`` list. Raises InfluxError on any error in the answer."""

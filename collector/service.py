@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from pathlib import Path
 
 import uvicorn
 
@@ -12,6 +13,7 @@ from collector.api import build_app
 from collector.auth import Token, TokenStore
 from collector.config import CollectorConfig
 from collector.consumer import Consumer
+from collector.diskbuffer import DiskBuffer
 from collector.influx import InfluxClient
 from collector.ingest import Ingestor
 from collector.registry import Registry, open_database
@@ -34,8 +36,14 @@ class CollectorService:
         self.influx = InfluxClient(config.influxdb)
         self.ingestor = Ingestor(self.registry, self.metrics, config.ingest)
         settings = config.influxdb
+        buffer_path = settings.buffer_path or str(Path(config.state.path).with_name("write-buffer.sqlite"))
         self.writer = BatchWriter(
-            self.influx, self.metrics, settings.batch_size, settings.flush_interval_s, settings.queue_max_points
+            self.influx,
+            self.metrics,
+            settings.batch_size,
+            settings.flush_interval_s,
+            settings.queue_max_points,
+            DiskBuffer(buffer_path, settings.buffer_max_mb * 1024 * 1024),
         )
         self.consumer = Consumer(config.mqtt, self.ingestor, self.writer)
         self.stopping = threading.Event()

@@ -1,7 +1,10 @@
-"""Batches line protocol into InfluxDB from a bounded queue, retrying with backoff when it is down.
+"""Writes line protocol into InfluxDB in batches; spills to the disk buffer when InfluxDB is down.
 
-When the queue is full, ``put`` blocks the MQTT thread: the broker then holds further
-messages in the collector's persistent session, so back-pressure never loses data.
+A message's ``ack`` (the MQTT PUBACK) runs only once its lines are in InfluxDB or committed to
+the disk buffer, so a collector killed at any moment loses nothing: the broker sends again
+what was not acknowledged, and a point written twice is the same point. When the in-memory
+queue is full, ``put`` blocks the MQTT thread and the broker holds further messages; when the
+disk buffer is full too, batches wait in memory until InfluxDB or the disk takes them.
 """
 
 from __future__ import annotations
@@ -10,86 +13,142 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 
+from collector.diskbuffer import DiskBuffer
 from collector.influx import InfluxClient, InfluxError
 from collector.selfmetrics import SelfMetrics
 
 log = logging.getLogger("commune_collector.writer")
 
 MAX_BACKOFF_S = 30.0
+FULL_LOG_INTERVAL_S = 60.0
+
+Ack = Callable[[], None]
 
 
 class BatchWriter:
     def __init__(
-        self, client: InfluxClient, metrics: SelfMetrics, batch_size: int, flush_interval_s: float, max_points: int
+        self,
+        client: InfluxClient,
+        metrics: SelfMetrics,
+        batch_size: int,
+        flush_interval_s: float,
+        max_points: int,
+        buffer: DiskBuffer,
     ) -> None:
         self._client = client
         self._metrics = metrics
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
-        self._queue: queue.Queue[str] = queue.Queue(maxsize=max_points)
+        self._queue: queue.Queue[tuple[str, Ack | None]] = queue.Queue(maxsize=max_points)
+        self._buffer = buffer
         self._stop = threading.Event()
+        self._stopping_drain = threading.Event()
         self._thread = threading.Thread(target=self._run, name="influx-writer", daemon=True)
-        self._pending = 0  # lines taken off the queue but not yet written
+        self._drainer = threading.Thread(target=self._drain_loop, name="buffer-drain", daemon=True)
+        self._pending = 0  # lines taken off the queue but not yet stored
         metrics.gauges["write_queue_points"] = lambda: float(self.depth())
+        metrics.gauges["write_buffer_points"] = lambda: float(buffer.points())
+        metrics.gauges["write_buffer_bytes"] = lambda: float(buffer.size_bytes())
 
     def start(self) -> None:
         self._thread.start()
+        self._drainer.start()
 
-    def put(self, lines: list[str]) -> None:
-        for line in lines:
-            self._queue.put(line)
+    def put(self, lines: list[str], ack: Ack | None = None) -> None:
+        """Queue a message's lines; ``ack`` runs once all of them are stored (in order)."""
+        for index, line in enumerate(lines):
+            self._queue.put((line, ack if index == len(lines) - 1 else None))
 
     def depth(self) -> int:
         return self._queue.qsize() + self._pending
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        """Flush what is queued (within ``timeout_s``) and stop."""
+        """Store what is queued (InfluxDB or disk, within ``timeout_s``) and stop."""
         self._stop.set()
         self._thread.join(timeout_s)
+        self._stopping_drain.set()
+        self._drainer.join(timeout_s)
+        self._buffer.close()
 
     def _run(self) -> None:
         while True:
-            batch = self._take_batch()
+            batch, acks = self._take_batch()
             if not batch:
                 if self._stop.is_set():
                     return
                 continue
-            self._write_with_retry(batch)
+            if self._store(batch):
+                for ack in acks:
+                    ack()
+            self._pending = 0
 
-    def _take_batch(self) -> list[str]:
+    def _take_batch(self) -> tuple[list[str], list[Ack]]:
         batch: list[str] = []
+        acks: list[Ack] = []
         deadline = time.monotonic() + self._flush_interval_s
         while len(batch) < self._batch_size:
             timeout = deadline - time.monotonic()
             if timeout <= 0 or (self._stop.is_set() and self._queue.empty()):
                 break
             try:
-                batch.append(self._queue.get(timeout=min(timeout, 0.2)))
+                line, ack = self._queue.get(timeout=min(timeout, 0.2))
             except queue.Empty:
                 continue
+            batch.append(line)
+            if ack is not None:
+                acks.append(ack)
         self._pending = len(batch)
-        return batch
+        return batch, acks
 
-    def _write_with_retry(self, batch: list[str]) -> None:
-        backoff = 0.5
+    def _store(self, batch: list[str]) -> bool:
+        """Into InfluxDB, else into the disk buffer; False only when stopping with nowhere to put it."""
+        last_full_log = 0.0
         while True:
-            started = time.perf_counter()
-            try:
-                self._client.write_lines(batch)
-            except InfluxError as exc:
-                if not exc.retryable:
-                    self._metrics.inc("points_refused_total", len(batch))
-                    log.error("influxdb refused a batch", extra={"points": len(batch), "error": str(exc)})
-                    break
-                self._metrics.inc("write_retries_total")
-                log.warning("influxdb write failed; retrying", extra={"in_s": backoff, "error": str(exc)})
-                if self._stop.wait(backoff) and backoff >= MAX_BACKOFF_S:
-                    log.error("giving up at shutdown", extra={"points_lost": len(batch)})
-                    break
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            if self._buffer.points() == 0 and self._write(batch):
+                return True
+            if self._buffer.append(batch):
+                self._metrics.inc("points_buffered_total", len(batch))
+                return True
+            self._metrics.inc("buffer_full_total")
+            if time.monotonic() - last_full_log >= FULL_LOG_INTERVAL_S:
+                last_full_log = time.monotonic()
+                log.error("disk buffer full and influxdb unreachable; holding messages at the broker")
+            if self._stop.wait(1.0):
+                log.warning("stopping with a batch not stored; the broker will send it again")
+                return False
+
+    def _write(self, lines: list[str]) -> bool:
+        """True when InfluxDB has the batch (or refused it as bad data, counted); False to keep it for later."""
+        started = time.perf_counter()
+        try:
+            self._client.write_lines(lines)
+        except InfluxError as exc:
+            if not exc.retryable:
+                self._metrics.inc("points_refused_total", len(lines))
+                log.error("influxdb refused a batch", extra={"points": len(lines), "error": str(exc)})
+                return True
+            self._metrics.inc("write_retries_total")
+            log.warning("influxdb write failed; keeping the batch on disk", extra={"error": str(exc)})
+            return False
+        self._metrics.observe_write(time.perf_counter() - started)
+        self._metrics.inc("points_written_total", len(lines))
+        return True
+
+    def _drain_loop(self) -> None:
+        """Send buffered batches oldest first, backing off while InfluxDB keeps failing."""
+        backoff = 0.5
+        while not self._stopping_drain.is_set():
+            oldest = self._buffer.oldest()
+            if oldest is None:
+                self._stopping_drain.wait(0.2)
                 continue
-            self._metrics.observe_write(time.perf_counter() - started)
-            self._metrics.inc("points_written_total", len(batch))
-            break
-        self._pending = 0
+            batch_id, lines = oldest
+            if self._write(lines):
+                self._buffer.remove(batch_id)
+                self._metrics.inc("points_drained_total", len(lines))
+                backoff = 0.5
+                continue
+            self._stopping_drain.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
