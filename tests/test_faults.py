@@ -173,3 +173,38 @@ def test_agent_offline_then_back_with_a_full_spool(
         first = influxd.query(f"SELECT first(cpu_percent) FROM system WHERE host = '{host}'", database)[0]["time"]
         last = influxd.query(f"SELECT last(cpu_percent) FROM system WHERE host = '{host}'", database)[0]["time"]
         assert last - first < made - dropped + 3, "the oldest reports are the ones dropped"
+
+
+def test_agent_killed_with_sigkill_keeps_a_sound_spool_and_sends_it_later(
+    make_collector: Callable[..., Collector], influxd: Influxd, database: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    spool = tmp_path / "spool.sqlite"
+    sections = {
+        "identity": {"province": "08", "commune": "02473", "host": "pc-killed"},
+        "mqtt": {"host": "127.0.0.1", "port": port},
+        "collect": {"interval_s": 1},
+        "spool": {"path": str(spool)},
+    }
+    first = Agent(tmp_path / "first", sections)
+    first.start()  # no broker: everything stays in the spool
+    wait_until(lambda: cycles(first) >= 5, 60, "reports spooled")
+    first.kill()  # like pulling the plug
+    with sqlite3.connect(spool) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    spooled_before = outbox(spool)[0]
+    assert spooled_before >= 5
+
+    broker = Mosquitto(tmp_path / "broker", port=port)
+    broker.start()
+    collector = make_collector(mqtt={"port": port})
+    collector.start()
+    second = Agent(tmp_path / "second", sections)
+    second.start()
+    try:
+        wait_until(lambda: stored(influxd, database, "pc-killed") >= spooled_before + 2, 60, "spool sent after restart")
+    finally:
+        second.stop()
+        collector.stop()
+        broker.stop()
+    assert stored(influxd, database, "pc-killed") == cycles(first) + cycles(second) - outbox(spool)[0]
