@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import socket
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from agent.wire import COMMUNE_RE, HOST_RE, PROVINCE_RE
+from agent.wire import COMMUNE_RE, HOST_RE, LABEL_RE, PROVINCE_RE
 
 
 class ConfigError(ValueError):
@@ -51,12 +51,34 @@ class SpoolConfig:
     drain_per_s: float = 50.0
 
 
+PROBE_METHODS = ("ping", "dns", "http")
+PROBE_SCOPES = ("gateway", "wan", "internet")
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    name: str
+    method: str  # ping, dns or http
+    address: str  # host or IP (ping), name (dns), URL (http)
+    scope: str  # gateway, wan (government network) or internet
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    interval_s: float = 60.0
+    ping_count: int = 10
+    timeout_s: float = 5.0
+    gateway: bool = True
+    targets: list[Any] = field(default_factory=list)  # ProbeTarget after load_config
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     identity: IdentityConfig
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     spool: SpoolConfig = field(default_factory=SpoolConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -64,6 +86,7 @@ SECTIONS: dict[str, type[Any]] = {
     "mqtt": MqttConfig,
     "collect": CollectConfig,
     "spool": SpoolConfig,
+    "probe": ProbeConfig,
 }
 
 
@@ -85,7 +108,10 @@ def config_from_dict(raw: dict[str, Any]) -> AgentConfig:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: {sorted(SECTIONS)}")
     built = {name: _section(name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
     identity = _complete_identity(built["identity"])
-    config = AgentConfig(identity=identity, mqtt=built["mqtt"], collect=built["collect"], spool=built["spool"])
+    probe = replace(built["probe"], targets=_probe_targets(built["probe"].targets))
+    config = AgentConfig(
+        identity=identity, mqtt=built["mqtt"], collect=built["collect"], spool=built["spool"], probe=probe
+    )
     _check_ranges(config)
     return config
 
@@ -106,6 +132,28 @@ def _section(name: str, cls: type[Any], values: Any) -> Any:
     return cls(**values)
 
 
+def _probe_targets(raw: list[Any]) -> list[ProbeTarget]:
+    targets = []
+    for index, item in enumerate(raw):
+        where = f"[probe] targets[{index}]"
+        if not isinstance(item, dict) or set(item) != {"name", "method", "address", "scope"}:
+            raise ConfigError(f"{where} must be a table with exactly name, method, address and scope")
+        if not all(isinstance(value, str) for value in item.values()):
+            raise ConfigError(f"{where}: name, method, address and scope are strings")
+        if not LABEL_RE.match(item["name"]) or item["name"] == "gateway":
+            raise ConfigError(f"{where} name = {item['name']!r} must match {LABEL_RE.pattern} and not be 'gateway'")
+        if item["method"] not in PROBE_METHODS:
+            raise ConfigError(f"{where} method = {item['method']!r} must be one of {', '.join(PROBE_METHODS)}")
+        if item["scope"] not in PROBE_SCOPES:
+            raise ConfigError(f"{where} scope = {item['scope']!r} must be one of {', '.join(PROBE_SCOPES)}")
+        if item["method"] == "http" and not item["address"].startswith(("http://", "https://")):
+            raise ConfigError(f"{where} address = {item['address']!r} must be an http:// or https:// URL")
+        targets.append(ProbeTarget(**item))
+    if len({t.name for t in targets}) != len(targets):
+        raise ConfigError("[probe] targets: every name must be different")
+    return targets
+
+
 def _complete_identity(identity: IdentityConfig) -> IdentityConfig:
     host = identity.host or socket.gethostname().split(".")[0]
     if not PROVINCE_RE.match(identity.province):
@@ -124,5 +172,7 @@ def _check_ranges(config: AgentConfig) -> None:
         raise ConfigError(f"[mqtt] port = {config.mqtt.port} is not a TCP port")
     if config.spool.max_bytes < 1024 * 1024:
         raise ConfigError(f"[spool] max_bytes = {config.spool.max_bytes} must be at least 1 MiB")
+    if config.probe.interval_s < 1 or not 1 <= config.probe.ping_count <= 100 or config.probe.timeout_s <= 0:
+        raise ConfigError("[probe] interval_s must be at least 1, ping_count 1 to 100, timeout_s positive")
     if config.spool.drain_per_s <= 0:
         raise ConfigError(f"[spool] drain_per_s = {config.spool.drain_per_s} must be positive")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import resource
 import threading
 import time
@@ -13,6 +14,7 @@ from typing import Any
 from agent.collectors import Collector, make_metric_collectors
 from agent.collectors.inventory import collect_inventory
 from agent.config import AgentConfig
+from agent.probes import ProbeBuilder
 from agent.publisher import Publisher
 from agent.spool import Spool
 from agent.wire import SCHEMA_VERSION, encode, report_topic
@@ -29,7 +31,9 @@ class Job:
     kind: str
     interval_s: float
     build: Callable[[], dict[str, Any]]
+    background: bool = False  # slow jobs (probes, speed tests) run in their own thread
     next_due: float = 0.0
+    running: bool = False
 
 
 class MetricsBuilder:
@@ -75,6 +79,7 @@ def default_jobs(config: AgentConfig, spool: Spool | None) -> list[Job]:
     return [
         Job("metrics", config.collect.interval_s, MetricsBuilder(spool, config.collect.interval_s)),
         Job("inventory", config.collect.inventory_interval_s, lambda: {"inventory": collect_inventory()}),
+        Job("probe", config.probe.interval_s, ProbeBuilder(config.probe), background=True),
     ]
 
 
@@ -86,6 +91,7 @@ class AgentRunner:
         self.spool = Spool(config.spool.path, config.spool.max_bytes, config.spool.max_age_s)
         self.publisher = Publisher(config, self.spool)
         self.jobs = default_jobs(config, self.spool)
+        self._finished: queue.Queue[tuple[Job, dict[str, Any]]] = queue.Queue()
         ident = config.identity
         self._topics = {
             job.kind: report_topic(ident.province, ident.commune, ident.host, job.kind) for job in self.jobs
@@ -104,26 +110,34 @@ class AgentRunner:
             while not stop.is_set():
                 now = time.monotonic()
                 for job in self.jobs:
-                    if now >= job.next_due:
+                    if now >= job.next_due and not job.running:
                         job.next_due = now + job.interval_s
                         self._run_job(job)
+                while not self._finished.empty():
+                    job, sections = self._finished.get()
+                    job.running = False
+                    self._spool_report(job, sections)
                 tokens = min(rate, tokens + (now - last) * rate)
                 last = now
                 tokens -= self.publisher.drain(int(tokens))
                 wait = min(job.next_due for job in self.jobs) - time.monotonic()
-                if self.spool.size_bytes() > 0:
-                    wait = min(wait, IDLE_TICK_S)  # backlog or unacknowledged reports: keep draining
+                if self.spool.size_bytes() > 0 or any(job.running for job in self.jobs):
+                    wait = min(wait, IDLE_TICK_S)  # backlog, unacknowledged reports or a job finishing
                 stop.wait(max(0.0, wait))
         finally:
             self.publisher.stop()
             self.spool.close()
 
     def _run_job(self, job: Job) -> None:
-        try:
-            sections = job.build()
-        except Exception:
-            log.exception("job failed", extra={"kind": job.kind})
+        if not job.background:
+            self._spool_report(job, build_sections(job))
             return
+        job.running = True
+        threading.Thread(
+            target=lambda: self._finished.put((job, build_sections(job))), name=f"job-{job.kind}", daemon=True
+        ).start()
+
+    def _spool_report(self, job: Job, sections: dict[str, Any]) -> None:
         if not sections:
             return
         payload = encode(build_report(sections))
@@ -134,6 +148,15 @@ class AgentRunner:
         )
 
 
+def build_sections(job: Job) -> dict[str, Any]:
+    try:
+        return job.build()
+    except Exception:  # a broken job must not stop the agent
+        log.exception("job failed", extra={"kind": job.kind})
+        return {}
+
+
 def collect_once(config: AgentConfig) -> dict[str, Any]:
     """One round of every job's report, keyed by kind, without connecting to anything."""
-    return {job.kind: build_report(job.build()) for job in default_jobs(config, None)}
+    built = {job.kind: build_sections(job) for job in default_jobs(config, None)}
+    return {kind: build_report(sections) for kind, sections in built.items() if sections}

@@ -92,6 +92,7 @@ def make_agent(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[..., A
             "mqtt": {"host": "127.0.0.1", "port": mosquitto.port},
             "collect": {"interval_s": 1},
             "spool": {"path": str(workdir / "spool.sqlite")},
+            "probe": {"gateway": False},  # tests send nothing beyond loopback
         }
         for section, values in overrides.items():
             sections.setdefault(section, {}).update(values)

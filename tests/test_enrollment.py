@@ -132,6 +132,7 @@ def test_enrolled_agent_reports_and_cannot_write_as_another_host(
         {
             **generated,
             "collect": {"interval_s": 1},
+            "probe": {"gateway": False},
             "spool": {"path": str(tmp_path / "agent-a" / "spool.sqlite")},
         },
     )

@@ -145,6 +145,7 @@ def test_agent_offline_then_back_with_a_full_spool(
             "identity": {"province": "08", "commune": "02473", "host": host},
             "mqtt": {"host": "127.0.0.1", "port": port},
             "collect": {"interval_s": 1},
+            "probe": {"gateway": False},
             "spool": {"path": str(spool), "drain_per_s": 20, **spool_bounds},
         },
     )
@@ -184,6 +185,7 @@ def test_agent_killed_with_sigkill_keeps_a_sound_spool_and_sends_it_later(
         "identity": {"province": "08", "commune": "02473", "host": "pc-killed"},
         "mqtt": {"host": "127.0.0.1", "port": port},
         "collect": {"interval_s": 1},
+        "probe": {"gateway": False},
         "spool": {"path": str(spool)},
     }
     first = Agent(tmp_path / "first", sections)

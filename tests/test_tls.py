@@ -77,6 +77,7 @@ def test_agent_and_collector_talk_tls_and_an_untrusted_broker_gets_nothing(
                 "identity": {"province": "08", "commune": "02473", "host": host},
                 "mqtt": {"host": "127.0.0.1", "port": broker.port, "tls": True, "ca_file": str(certs / f"{ca}.crt")},
                 "collect": {"interval_s": 1},
+                "probe": {"gateway": False},
                 "spool": {"path": str(workdir / "spool.sqlite")},
             },
         )

@@ -14,7 +14,11 @@ from agent.wire import WireError, decode_report, encode, parse_topic
 
 def test_agent_once_output_validates_against_the_contract(tmp_path) -> None:
     config = tmp_path / "agent.toml"
-    config.write_text(f'[identity]\nprovince = "08"\ncommune = "02473"\n[spool]\npath = "{tmp_path}/s.sqlite"\n')
+    config.write_text(
+        f'[identity]\nprovince = "08"\ncommune = "02473"\n[spool]\npath = "{tmp_path}/s.sqlite"\n'
+        "[probe]\ngateway = false\nping_count = 1\n"
+        'targets = [{ name = "loopback", method = "ping", address = "127.0.0.1", scope = "wan" }]\n'
+    )
     out = subprocess.run(
         [sys.executable, "-m", "agent.cli", "once", "-c", str(config)],
         cwd=REPO,
@@ -23,7 +27,9 @@ def test_agent_once_output_validates_against_the_contract(tmp_path) -> None:
         check=True,
     )
     reports = json.loads(out.stdout)
-    assert set(reports) == {"metrics", "inventory"}
+    assert set(reports) == {"metrics", "inventory", "probe"}
+    probe = decode_report("probe", encode(reports["probe"]))
+    assert probe.sections["probe"][0]["target"] == "loopback" and probe.sections["probe"][0]["ok"] == 1
     metrics = decode_report("metrics", encode(reports["metrics"]))
     assert {"system", "disk", "net"} <= set(metrics.sections)
     assert metrics.sections["system"][0]["mem_total_bytes"] > 0
