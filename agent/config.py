@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from agent.speedtests.schedule import parse_window
 from agent.wire import COMMUNE_RE, HOST_RE, LABEL_RE, PROVINCE_RE
 
 
@@ -24,6 +25,7 @@ class IdentityConfig:
     province: str = ""
     commune: str = ""
     host: str = ""
+    role: str = "pc"  # "line-probe": the one agent per commune that runs speed tests
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,32 @@ class ProbeConfig:
 
 
 @dataclass(frozen=True)
+class SpeedtestConfig:
+    modes: list[Any] = field(default_factory=lambda: ["wan", "internet"])
+    wan_url: str = ""  # the collector's base URL, e.g. http://10.8.0.10:8080
+    windows: list[Any] = field(default_factory=lambda: ["06:00-07:30", "12:00-13:00", "17:30-19:00"])
+    busy_threshold_mbps: float = 5.0
+    busy_nic: str = ""  # default: the NIC holding the default route
+    daily_byte_cap_mb: float = 1500.0
+    timeout_s: float = 10.0
+    check_interval_s: float = 30.0
+    download_sides: list[Any] = field(default_factory=lambda: [350, 500, 750, 1000, 1500, 2000, 2500, 3000])
+    download_count: int = 4
+    upload_sizes: int = 5  # how many of the upload sizes (32 kB, 128 kB, 256 kB, 512 kB, 1 MB, 7 MB) to use
+    upload_count: int = 8
+    threads: int = 4
+    length_s: float = 10.0
+    state_path: str = ""  # default: speedtest.json next to the spool
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     identity: IdentityConfig
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
+    speedtest: SpeedtestConfig = field(default_factory=SpeedtestConfig)
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -87,6 +109,7 @@ SECTIONS: dict[str, type[Any]] = {
     "collect": CollectConfig,
     "spool": SpoolConfig,
     "probe": ProbeConfig,
+    "speedtest": SpeedtestConfig,
 }
 
 
@@ -110,7 +133,12 @@ def config_from_dict(raw: dict[str, Any]) -> AgentConfig:
     identity = _complete_identity(built["identity"])
     probe = replace(built["probe"], targets=_probe_targets(built["probe"].targets))
     config = AgentConfig(
-        identity=identity, mqtt=built["mqtt"], collect=built["collect"], spool=built["spool"], probe=probe
+        identity=identity,
+        mqtt=built["mqtt"],
+        collect=built["collect"],
+        spool=built["spool"],
+        probe=probe,
+        speedtest=built["speedtest"],
     )
     _check_ranges(config)
     return config
@@ -154,6 +182,24 @@ def _probe_targets(raw: list[Any]) -> list[ProbeTarget]:
     return targets
 
 
+def _check_speedtest(config: SpeedtestConfig) -> None:
+    for mode in config.modes:
+        if mode not in ("wan", "internet"):
+            raise ConfigError(f"[speedtest] modes: {mode!r} is not wan or internet")
+    for window in config.windows:
+        try:
+            parse_window(str(window))
+        except ValueError as exc:
+            raise ConfigError(f"[speedtest] windows: {exc}") from None
+    sides = config.download_sides
+    if not sides or not all(isinstance(side, int) and 1 <= side <= 4000 for side in sides):
+        raise ConfigError("[speedtest] download_sides must be whole numbers from 1 to 4000")
+    if not 1 <= config.upload_sizes <= 6 or config.threads < 1 or config.download_count < 1 or config.upload_count < 1:
+        raise ConfigError("[speedtest] upload_sizes is 1 to 6; threads and counts at least 1")
+    if config.wan_url and not config.wan_url.startswith(("http://", "https://")):
+        raise ConfigError(f"[speedtest] wan_url = {config.wan_url!r} must be an http:// or https:// URL")
+
+
 def _complete_identity(identity: IdentityConfig) -> IdentityConfig:
     host = identity.host or socket.gethostname().split(".")[0]
     if not PROVINCE_RE.match(identity.province):
@@ -162,7 +208,7 @@ def _complete_identity(identity: IdentityConfig) -> IdentityConfig:
         raise ConfigError(f'[identity] commune = "{identity.commune}" must be a five-digit code, e.g. "02473"')
     if not HOST_RE.match(host):
         raise ConfigError(f'[identity] host = "{host}" may only hold letters, digits, "_", "." and "-"')
-    return IdentityConfig(identity.province, identity.commune, host)
+    return IdentityConfig(identity.province, identity.commune, host, identity.role)
 
 
 def _check_ranges(config: AgentConfig) -> None:
@@ -174,5 +220,8 @@ def _check_ranges(config: AgentConfig) -> None:
         raise ConfigError(f"[spool] max_bytes = {config.spool.max_bytes} must be at least 1 MiB")
     if config.probe.interval_s < 1 or not 1 <= config.probe.ping_count <= 100 or config.probe.timeout_s <= 0:
         raise ConfigError("[probe] interval_s must be at least 1, ping_count 1 to 100, timeout_s positive")
+    _check_speedtest(config.speedtest)
+    if config.identity.role not in ("pc", "line-probe"):
+        raise ConfigError(f'[identity] role = "{config.identity.role}" must be "pc" or "line-probe"')
     if config.spool.drain_per_s <= 0:
         raise ConfigError(f"[spool] drain_per_s = {config.spool.drain_per_s} must be positive")

@@ -8,6 +8,7 @@ agent's main thread does all spool bookkeeping (no lock order to get wrong).
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -20,11 +21,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config import AgentConfig
 from agent.spool import Spool
-from agent.wire import SCHEMA_VERSION, encode, report_topic
+from agent.wire import SCHEMA_VERSION, command_topic, encode, report_topic
 
 log = logging.getLogger("commune_agent.publisher")
 
 INFLIGHT_WINDOW = 16
+COMMAND_MAX_AGE_S = 600.0
 CONNECT_FAIL_LOG_INTERVAL_S = 300.0
 
 
@@ -43,6 +45,10 @@ class Publisher:
         self.connected = threading.Event()
         self._mqtt_config = config.mqtt
         self._last_fail: tuple[str, float] = ("", 0.0)
+        self._speedtest_topic = command_topic(ident.province, ident.commune, ident.host, "speedtest")
+        self.speedtest_requests: deque[str] = deque(maxlen=10)  # modes asked for; "" = the configured ones
+        self.commands_rejected = 0
+        self._accepts_commands = ident.role == "line-probe"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"agent-{ident.province}-{ident.commune}-{ident.host}",
@@ -59,6 +65,7 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
         client.on_publish = self._on_publish
         self.client = client
 
@@ -119,8 +126,20 @@ class Publisher:
             return
         self._connections += 1
         client.publish(self._status_topic, self._status_payload("online"), qos=1, retain=True)
+        if self._accepts_commands:
+            client.subscribe(self._speedtest_topic, qos=1)
         self.connected.set()
         log.info("connected")
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        """A speed-test request from the collector: ``{"v": 1, "ts": <now>, "id": "...", "mode": "wan"}``."""
+        mode = command_mode(bytes(message.payload), time.time())
+        if mode is None:
+            self.commands_rejected += 1
+            log.warning("command ignored: malformed or stale", extra={"topic": message.topic[:120]})
+            return
+        self.speedtest_requests.append(mode)
+        log.info("speed test requested", extra={"mode": mode or "configured"})
 
     def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
         # paho calls this inside its ``except OSError`` and keeps the error to itself: read it here.
@@ -137,3 +156,19 @@ class Publisher:
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _reason: Any, _p: Any) -> None:
         self._acked.append(mid)
+
+
+def command_mode(payload: bytes, now: float) -> str | None:
+    """The mode a speed-test command asks for ("" = the configured ones), or None when it is not valid."""
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(body, dict) or body.get("v") != SCHEMA_VERSION:
+        return None
+    ts, mode = body.get("ts"), body.get("mode", "")
+    if not isinstance(ts, int | float) or isinstance(ts, bool) or not now - COMMAND_MAX_AGE_S <= ts <= now + 60:
+        return None
+    if mode not in ("", "wan", "internet"):
+        return None
+    return str(mode)

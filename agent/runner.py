@@ -7,8 +7,10 @@ import queue
 import resource
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agent.collectors import Collector, make_metric_collectors
@@ -16,6 +18,7 @@ from agent.collectors.inventory import collect_inventory
 from agent.config import AgentConfig
 from agent.probes import ProbeBuilder
 from agent.publisher import Publisher
+from agent.speedtests.job import SpeedtestJob
 from agent.spool import Spool
 from agent.wire import SCHEMA_VERSION, encode, report_topic
 
@@ -91,6 +94,8 @@ class AgentRunner:
         self.spool = Spool(config.spool.path, config.spool.max_bytes, config.spool.max_age_s)
         self.publisher = Publisher(config, self.spool)
         self.jobs = default_jobs(config, self.spool)
+        if config.identity.role == "line-probe":
+            self.jobs.append(speedtest_job(config, self.publisher.speedtest_requests))
         self._finished: queue.Queue[tuple[Job, dict[str, Any]]] = queue.Queue()
         ident = config.identity
         self._topics = {
@@ -146,6 +151,13 @@ class AgentRunner:
             "cycle",
             extra={"kind": job.kind, "bytes": len(payload), "spool_depth": self.spool.depth()},
         )
+
+
+def speedtest_job(config: AgentConfig, requests: deque[str]) -> Job:
+    settings = config.speedtest
+    state = Path(settings.state_path or Path(config.spool.path).with_name("speedtest.json"))
+    builder = SpeedtestJob(settings, config.identity.host, state, requests)
+    return Job("speedtest", settings.check_interval_s, builder, background=True)
 
 
 def build_sections(job: Job) -> dict[str, Any]:

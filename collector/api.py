@@ -7,11 +7,15 @@ speed-test endpoint that agents download from.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from pydantic import BaseModel
 
-from collector import __version__, auth, units
+from agent.wire import SCHEMA_VERSION, command_topic, encode
+from collector import __version__, auth, speedtest_endpoint, units
 from collector.registry import HostKey
 
 if TYPE_CHECKING:
@@ -76,6 +80,32 @@ def forget_host(province: str, commune: str, host: str, request: Request) -> dic
     return {"forgotten": f"{province}/{commune}/{host}"}
 
 
+class SpeedtestRequest(BaseModel):
+    mode: Literal["", "wan", "internet"] = ""
+
+
+@core.post("/api/v1/hosts/{province}/{commune}/{host}/speedtest", status_code=202)
+def request_speedtest(
+    province: str, commune: str, host: str, request: Request, body: SpeedtestRequest | None = None
+) -> dict[str, Any]:
+    """Ask a host's agent (admin) to run a speed test now; it reports like a scheduled one."""
+    service = service_of(request)
+    if service.registry.host(HostKey(province, commune, host)) is None:
+        raise HTTPException(404, f"no host {province}/{commune}/{host} is known")
+    request_id = uuid.uuid4().hex[:12]
+    payload = encode(
+        {"v": SCHEMA_VERSION, "ts": int(time.time()), "id": request_id, "mode": (body or SpeedtestRequest()).mode}
+    )
+    info = service.consumer.client.publish(command_topic(province, commune, host, "speedtest"), payload, qos=1)
+    if info.rc != 0:
+        raise HTTPException(503, "the MQTT broker cannot be reached; try again")
+    return {
+        "id": request_id,
+        "host": f"{province}/{commune}/{host}",
+        "mode": (body or SpeedtestRequest()).mode or "configured",
+    }
+
+
 def require_token(request: Request) -> auth.Token:
     """401 without a bearer token, 403 with an unknown one or one whose role may not do this."""
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
@@ -93,12 +123,13 @@ def require_token(request: Request) -> auth.Token:
 
 
 ROUTERS: list[APIRouter] = [core]
-PUBLIC_ROUTERS: list[APIRouter] = [public]
+PUBLIC_ROUTERS: list[APIRouter] = [public, speedtest_endpoint.router]
 
 
 def build_app(service: CollectorService) -> FastAPI:
     app = FastAPI(title="commune-collector", version=__version__)
     app.state.service = service
+    app.state.speedtest_throttle = speedtest_endpoint.Throttle(service.config.speedtest.endpoint_rate_mbps)
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     for router in ROUTERS:

@@ -74,6 +74,10 @@ class EnrollSettings(Section):
     agent_ca_file: str = ""
 
 
+class SpeedtestEndpointSettings(Section):
+    endpoint_rate_mbps: float = Field(0.0, ge=0)
+
+
 class CollectorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMMUNE_COLLECTOR_", env_nested_delimiter="__", extra="forbid")
 
@@ -83,6 +87,7 @@ class CollectorConfig(BaseSettings):
     state: StateSettings = StateSettings()
     ingest: IngestSettings = IngestSettings()
     enroll: EnrollSettings = EnrollSettings()
+    speedtest: SpeedtestEndpointSettings = SpeedtestEndpointSettings()
 
 
 class ConfigError(ValueError):
