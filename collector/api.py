@@ -72,6 +72,37 @@ def hosts(request: Request) -> list[dict[str, Any]]:
     return out
 
 
+@core.get("/api/v1/lines")
+def lines(request: Request, commune: str | None = None) -> list[dict[str, Any]]:
+    """Registered lines (optionally one commune's) with the contracted speeds."""
+    registry = service_of(request).registry
+    out = []
+    for line in registry.lines(commune):
+        known = units.commune(line.commune)
+        out.append(
+            {
+                "circuit_id": line.circuit_id,
+                "province": line.province,
+                "commune": line.commune,
+                "commune_name": known.name if known else None,
+                "area": registry.area_of(line.commune),
+                "isp": line.isp,
+                "contracted_down_mbps": line.contracted_down_mbps,
+                "contracted_up_mbps": line.contracted_up_mbps,
+                "install_date": line.install_date,
+            }
+        )
+    return out
+
+
+@core.get("/api/v1/areas")
+def areas(request: Request) -> list[dict[str, Any]]:
+    """Areas (the IT teams' groups of communes) with their communes."""
+    registry = service_of(request).registry
+    grouped = registry.communes_by_area()
+    return [{"code": code, "name": name, "communes": grouped.get(code, [])} for code, name in registry.areas().items()]
+
+
 @core.delete("/api/v1/hosts/{province}/{commune}/{host}")
 def forget_host(province: str, commune: str, host: str, request: Request) -> dict[str, Any]:
     """Forget a decommissioned host (admin): it stops counting as offline until it reports again."""

@@ -100,6 +100,30 @@ def enroll_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="write the agent config here (mode 0640) instead of printing it")
 
 
+def cmd_registry(config: CollectorConfig, args: argparse.Namespace) -> int:
+    from collector.registry import Registry, open_database
+    from collector.registry_import import RegistryImportError, import_areas, import_lines
+
+    db = open_database(config.state.path)
+    try:
+        registry = Registry(db, config.state.default_area)
+        if args.action == "import":
+            print(f"{import_lines(registry, Path(args.file))} lines imported from {args.file}")
+        else:
+            print(f"{import_areas(registry, Path(args.file))} communes assigned to areas from {args.file}")
+    except RegistryImportError as exc:
+        print(f"commune-collector: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    return 0
+
+
+def registry_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("import", "import-areas"), help="import lines, or import areas")
+    parser.add_argument("file", help="CSV file; see config/lines.example.csv and config/areas.example.csv")
+
+
 def token_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("add", "list", "revoke"))
     parser.add_argument("--name", help="who or what the token is for, e.g. grafana or nguyen-van-a")
@@ -115,6 +139,7 @@ COMMANDS: dict[str, tuple[str, CommandFn, Callable[[argparse.ArgumentParser], No
         cmd_enroll,
         enroll_arguments,
     ),
+    "registry": ("import lines or areas from CSV into the registry", cmd_registry, registry_arguments),
     "token": ("add, list or revoke HTTP API tokens (viewer reads, admin changes)", cmd_token, token_arguments),
 }
 

@@ -100,9 +100,24 @@ class Ingestor:
                 fields = dict(item)
                 if spec.label is not None:
                     tags[spec.label] = str(fields.pop(spec.label))
+                if spec.measurement == "speedtest":
+                    self._add_contract(accepted.host.commune, fields)
                 if fields:
                     points.append(Point(spec.measurement, tags, fields, accepted.ts))
         return points
+
+    def _add_contract(self, commune: str, fields: dict[str, float | str]) -> None:
+        """Speed tests carry the line's contracted speeds so dashboards can show "% of contract"."""
+        lines = self.registry.lines(commune)
+        if not lines:
+            return
+        line = lines[0]  # a commune with two lines: the first by circuit id (documented)
+        fields["contracted_down_mbps"] = line.contracted_down_mbps
+        fields["contracted_up_mbps"] = line.contracted_up_mbps
+        for direction, contracted in (("download", line.contracted_down_mbps), ("upload", line.contracted_up_mbps)):
+            measured = fields.get(f"{direction}_mbps")
+            if isinstance(measured, float) and contracted > 0:
+                fields[f"{direction}_percent_of_contract"] = 100.0 * measured / contracted
 
     def _observe(self, accepted: Accepted) -> None:
         for observer in self.observers:

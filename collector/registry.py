@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+RELOAD_CHECK_S = 1.0
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS areas (
     code TEXT PRIMARY KEY,
@@ -95,6 +97,8 @@ class Registry:
         self._hosts: dict[HostKey, HostRecord] = {}
         self._dirty: set[HostKey] = set()
         self._areas: dict[str, str] = {}
+        self._data_version = -1
+        self._checked_at = 0.0
         self._load()
 
     def _load(self) -> None:
@@ -105,9 +109,26 @@ class Registry:
                 key = HostKey(row[0], row[1], row[2])
                 self._hosts[key] = HostRecord(key, row[3], row[4], row[5], row[6], row[7])
             self._areas = dict(self.db.execute("SELECT commune, area FROM commune_areas").fetchall())
+            self._data_version = self.db.execute("PRAGMA data_version").fetchone()[0]
 
     def area_of(self, commune: str) -> str:
+        self._reload_if_changed()
         return self._areas.get(commune, self.default_area)
+
+    def _reload_if_changed(self) -> None:
+        """Pick up areas imported by ``commune-collector registry`` while the collector runs.
+
+        SQLite's data_version changes when another connection commits; it is checked once a second.
+        """
+        now = time.monotonic()
+        if now - self._checked_at < RELOAD_CHECK_S:
+            return
+        with self.lock:
+            self._checked_at = now
+            version = self.db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                self._data_version = version
+                self._areas = dict(self.db.execute("SELECT commune, area FROM commune_areas").fetchall())
 
     def set_area(self, area_code: str, area_name: str, communes: list[str]) -> None:
         """Create or rename an area and assign communes to it."""
@@ -126,6 +147,14 @@ class Registry:
     def areas(self) -> dict[str, str]:
         with self.lock:
             return dict(self.db.execute("SELECT code, name FROM areas ORDER BY code").fetchall())
+
+    def communes_by_area(self) -> dict[str, list[str]]:
+        self._reload_if_changed()
+        grouped: dict[str, list[str]] = {}
+        with self.lock:
+            for commune, area in sorted(self._areas.items()):
+                grouped.setdefault(area, []).append(commune)
+        return grouped
 
     def upsert_lines(self, lines: list[Line]) -> None:
         """Create or update lines by circuit id."""

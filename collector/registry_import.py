@@ -1,0 +1,139 @@
+"""Importing the registry from CSV: the communes' lines (ISP, circuit, contracted speeds, install
+date) and the areas (which IT team covers which communes).
+
+Every row is checked first; if any is wrong, nothing is written and every problem is reported
+with its line number, so a spreadsheet is fixed in one go.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collector import units
+from collector.registry import Line, Registry
+
+LINE_COLUMNS = ("commune", "isp", "circuit_id", "contracted_down_mbps", "contracted_up_mbps", "installed_on")
+AREA_COLUMNS = ("area_code", "area_name", "commune")
+CODE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class RegistryImportError(ValueError):
+    """The file cannot be imported; ``problems`` lists every bad row."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        super().__init__(f"{path}: nothing imported; fix these rows:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Areas:
+    names: dict[str, str] = field(default_factory=dict)
+    communes: dict[str, list[str]] = field(default_factory=dict)
+
+
+def read_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise RegistryImportError(
+                    path, [f"line 1: missing column(s) {', '.join(missing)}; expected {', '.join(columns)}"]
+                )
+            return [
+                (index + 2, {k: (v or "").strip() for k, v in row.items() if k}) for index, row in enumerate(reader)
+            ]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise RegistryImportError(path, [f"cannot read the file: {exc}"]) from None
+
+
+def commune_code(raw: str) -> str | None:
+    code = f"{int(raw):05d}" if raw.isdigit() else raw
+    return code if units.commune(code) is not None else None
+
+
+def speed(raw: str, column: str, problems: list[str], where: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 100_000:
+        problems.append(f"{where}: {column} = {raw!r} must be a number of Mb/s above 0")
+    return value
+
+
+def parse_lines(path: Path) -> list[Line]:
+    problems: list[str] = []
+    lines: list[Line] = []
+    circuits: dict[str, int] = {}
+    for number, row in read_rows(path, LINE_COLUMNS):
+        where = f"line {number}"
+        code = commune_code(row["commune"])
+        if code is None:
+            problems.append(f"{where}: commune {row['commune']!r} is not an official commune code")
+        circuit = row["circuit_id"]
+        if not CODE_RE.match(circuit):
+            problems.append(f"{where}: circuit_id {circuit!r} must be 1-64 letters, digits, '_', '.', ':' or '-'")
+        elif circuit in circuits:
+            problems.append(f"{where}: circuit_id {circuit!r} already on line {circuits[circuit]}")
+        circuits.setdefault(circuit, number)
+        if not 0 < len(row["isp"]) <= 64:
+            problems.append(f"{where}: isp must be 1 to 64 characters")
+        down = speed(row["contracted_down_mbps"], "contracted_down_mbps", problems, where)
+        up = speed(row["contracted_up_mbps"], "contracted_up_mbps", problems, where)
+        installed = row["installed_on"]
+        if installed:
+            try:
+                dt.date.fromisoformat(installed)
+            except ValueError:
+                problems.append(f"{where}: installed_on {installed!r} must be a date like 2025-07-01")
+        if code is not None:
+            commune = units.commune(code)
+            assert commune is not None
+            lines.append(Line(circuit, commune.province_code, code, row["isp"], down, up, installed))
+    if problems:
+        raise RegistryImportError(path, problems)
+    return lines
+
+
+def parse_areas(path: Path) -> Areas:
+    problems: list[str] = []
+    areas = Areas()
+    assigned: dict[str, int] = {}
+    for number, row in read_rows(path, AREA_COLUMNS):
+        where = f"line {number}"
+        area, name = row["area_code"], row["area_name"]
+        if not CODE_RE.match(area):
+            problems.append(f"{where}: area_code {area!r} must be 1-64 letters, digits, '_', '.', ':' or '-'")
+        if not 0 < len(name) <= 100:
+            problems.append(f"{where}: area_name must be 1 to 100 characters")
+        elif areas.names.setdefault(area, name) != name:
+            problems.append(f"{where}: area {area!r} is named {areas.names[area]!r} on an earlier line")
+        code = commune_code(row["commune"])
+        if code is None:
+            problems.append(f"{where}: commune {row['commune']!r} is not an official commune code")
+            continue
+        if code in assigned:
+            problems.append(f"{where}: commune {code} is already assigned on line {assigned[code]}")
+        assigned.setdefault(code, number)
+        areas.communes.setdefault(area, []).append(code)
+    if problems:
+        raise RegistryImportError(path, problems)
+    return areas
+
+
+def import_lines(registry: Registry, path: Path) -> int:
+    lines = parse_lines(path)
+    registry.upsert_lines(lines)
+    return len(lines)
+
+
+def import_areas(registry: Registry, path: Path) -> int:
+    areas = parse_areas(path)
+    for code, communes in areas.communes.items():
+        registry.set_area(code, areas.names[code], communes)
+    return sum(len(communes) for communes in areas.communes.values())
