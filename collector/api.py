@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from pydantic import BaseModel
 
 from agent.wire import SCHEMA_VERSION, command_topic, encode
-from collector import __version__, auth, speedtest_endpoint, units
+from collector import __version__, auth, fleet_api, speedtest_endpoint, units
 from collector.registry import HostKey
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def require_token(request: Request) -> auth.Token:
     return token
 
 
-ROUTERS: list[APIRouter] = [core]
+ROUTERS: list[APIRouter] = [core, fleet_api.router]
 PUBLIC_ROUTERS: list[APIRouter] = [public, speedtest_endpoint.router]
 
 

@@ -78,6 +78,55 @@ class SpeedtestEndpointSettings(Section):
     endpoint_rate_mbps: float = Field(0.0, ge=0)
 
 
+class FleetSettings(Section):
+    evaluate_interval_s: float = Field(5.0, gt=0)
+    offline_after_intervals: float = Field(3.0, ge=1)
+    restart_grace_s: float = Field(90.0, ge=0)
+    line_down_probe_s: float = Field(180.0, ge=0)
+    loss_percent_max: float = Field(5.0, ge=0)
+    rtt_ms_max: float = Field(150.0, gt=0)
+    degraded_window_s: float = Field(900.0, gt=0)
+    speedtest_min_percent: float = Field(50.0, ge=0)
+    disk_full_percent: float = Field(90.0, gt=0, le=100)
+    memory_percent: float = Field(90.0, gt=0, le=100)
+    swap_percent: float = Field(50.0, ge=0, le=100)
+    memory_sustained_s: float = Field(600.0, ge=0)
+    cpu_percent: float = Field(95.0, gt=0, le=100)
+    cpu_sustained_s: float = Field(900.0, ge=0)
+    temperature_c: float = Field(85.0, gt=0)
+    reboots_per_day: int = Field(3, ge=1)
+    gaps_per_day: int = Field(3, ge=1)
+    min_ram_gb: float = Field(4.0, ge=0)
+    min_cpu_cores: int = Field(2, ge=0)
+    unused_after_days: int = Field(7, ge=1)
+    unused_below_mb_per_day: float = Field(50.0, ge=0)
+    save_interval_s: float = Field(30.0, gt=0)
+
+
+class AlertSettings(Section):
+    default_for_s: float = Field(0.0, ge=0)
+    for_s: dict[str, float] = {"line_degraded": 300.0, "host_degraded": 600.0}
+    flap_window_s: float = Field(900.0, ge=0)
+    flap_threshold: int = Field(3, ge=1)
+    maintenance: list[dict[str, str]] = []
+
+
+class NotifySettings(Section):
+    language: Literal["vi", "en"] = "vi"
+    group_wait_s: float = Field(30.0, ge=0)
+    webhook_urls: list[str] = []
+    smtp_host: str = ""
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    email_from: str = "commune-monitor@localhost"
+    email_to: list[str] = []
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_bot_token: SecretStr = SecretStr("")
+    telegram_chat_ids: list[str] = []
+
+
 class CollectorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMMUNE_COLLECTOR_", env_nested_delimiter="__", extra="forbid")
 
@@ -88,6 +137,9 @@ class CollectorConfig(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     enroll: EnrollSettings = EnrollSettings()
     speedtest: SpeedtestEndpointSettings = SpeedtestEndpointSettings()
+    fleet: FleetSettings = FleetSettings()
+    alerts: AlertSettings = AlertSettings()
+    notify: NotifySettings = NotifySettings()
 
 
 class ConfigError(ValueError):

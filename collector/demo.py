@@ -42,6 +42,20 @@ def agent_config(broker: Mosquitto, province: str, commune: str, host: str) -> P
     )
 
 
+def demo_registry(config: Path) -> str:
+    """Example lines and areas into the registry, and a fresh admin token for the API (printed)."""
+
+    def cli(*args: str) -> str:
+        command = [sys.executable, "-m", "collector.cli", *args, "-c", str(config)]
+        return subprocess.run(command, check=False, capture_output=True, text=True).stdout.strip()
+
+    examples = Path(__file__).resolve().parent.parent / "config"
+    cli("registry", "import", str(examples / "lines.example.csv"))
+    cli("registry", "import-areas", str(examples / "areas.example.csv"))
+    cli("token", "revoke", "--name", "demo")
+    return cli("token", "add", "--name", "demo", "--role", "admin")
+
+
 def main() -> int:
     DEMO_DIR.mkdir(exist_ok=True)
     broker = Mosquitto(DEMO_DIR / "mosquitto")
@@ -56,6 +70,7 @@ def main() -> int:
         subprocess.run(
             [sys.executable, "-m", "collector.cli", "setup-influx", "-c", str(config)], check=True, capture_output=True
         )
+        token = demo_registry(config)
         collector = Process(
             [sys.executable, "-m", "collector.cli", "serve", "-c", str(config)], config.parent, "collector"
         )
@@ -71,7 +86,9 @@ def main() -> int:
             "\ncommune-monitor demo is running (Ctrl-C to stop)\n"
             f"  MQTT broker      mqtt://127.0.0.1:{broker.port}\n"
             f"  InfluxDB         {influxd.url}  (database 'commune', InfluxQL)\n"
-            f"  Collector API    http://127.0.0.1:{http_port}/api/v1/hosts\n"
+            f"  Collector API    http://127.0.0.1:{http_port}/api/v1/communes  (admin token below)\n"
+            f'                   curl -H "Authorization: Bearer {token}" http://127.0.0.1:{http_port}/api/v1/alerts\n'
+            f"  Dashboards       dashboards/ (see README: Grafana)\n"
             f"  Health, metrics  http://127.0.0.1:{http_port}/healthz  http://127.0.0.1:{http_port}/metrics\n"
             f"  Logs             {DEMO_DIR}/*/*.log\n",
             flush=True,

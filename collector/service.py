@@ -5,17 +5,23 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 import uvicorn
 
+from collector.alerts import AlertManager
 from collector.api import build_app
 from collector.auth import Token, TokenStore
+from collector.conditions import ConditionSink
 from collector.config import CollectorConfig
 from collector.consumer import Consumer
 from collector.diskbuffer import DiskBuffer
+from collector.fleet import FleetState
 from collector.influx import InfluxClient
 from collector.ingest import Ingestor
+from collector.lineprotocol import Point, encode_point
+from collector.notify import Notifier
 from collector.registry import Registry, open_database
 from collector.selfmetrics import SelfMetrics
 from collector.writer import BatchWriter
@@ -46,22 +52,55 @@ class CollectorService:
             DiskBuffer(buffer_path, settings.buffer_max_mb * 1024 * 1024),
         )
         self.consumer = Consumer(config.mqtt, self.ingestor, self.writer)
+        self.fleet = FleetState(self.registry, config.fleet)
+        self.ingestor.observers.append(self.fleet.observe)
+        self.notifier = Notifier(config.notify, self.registry, self.metrics)
+        self.alerts = AlertManager(self.registry, config.alerts, self.write_points, self.notifier.submit)
+        self.condition_sinks: list[ConditionSink] = [self.alerts]
+        self._evaluator = threading.Thread(target=self._evaluate_loop, name="fleet-evaluator", daemon=True)
         self.stopping = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="registry-flush", daemon=True)
         self.metrics.gauges["known_hosts"] = lambda: float(len(self.registry.hosts()))
 
     def start(self) -> None:
         self.writer.start()
+        self.notifier.start()
         self.consumer.start()
         self._flusher.start()
+        self._evaluator.start()
 
     def stop(self) -> None:
         self.stopping.set()
+        self._evaluator.join(10)
         self.consumer.stop()
+        self.fleet.save()
+        self.notifier.stop()
         self.writer.stop()
         self.registry.flush()
         self.influx.close()
         self.db.close()
+
+    def write_points(self, points: list[Point]) -> None:
+        self.writer.put([encode_point(point) for point in points])
+
+    def _evaluate_loop(self) -> None:
+        """Derive fleet state, hand the conditions to alerting, write the status points."""
+        settings = self.config.fleet
+        next_points = next_save = 0.0
+        while not self.stopping.wait(settings.evaluate_interval_s):
+            now = time.time()
+            try:
+                snapshot = self.fleet.evaluate(now)
+                for sink in self.condition_sinks:
+                    sink.update(snapshot.conditions, now)
+                if now >= next_points:
+                    next_points = now + self.config.ingest.status_interval_s
+                    self.write_points(self.fleet.points(snapshot, now))
+                if now >= next_save:
+                    next_save = now + settings.save_interval_s
+                    self.fleet.save()
+            except Exception:
+                log.exception("fleet evaluation failed")
 
     def _flush_loop(self) -> None:
         while not self.stopping.wait(REGISTRY_FLUSH_S):

@@ -1,0 +1,24 @@
+"""``make bench``: runs every benchmark and writes the figures to bench/results.json.
+
+Benchmarks measure; they never pass or fail. Each one also runs alone, e.g.
+``python -m bench.time_to_alert``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import time_to_alert
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def main() -> None:
+    figures = {"time_to_alert": time_to_alert.main()}
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"figures written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

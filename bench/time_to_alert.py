@@ -1,0 +1,107 @@
+"""Benchmark: time from a fault to the notification on a webhook, on real processes.
+
+Broker, InfluxDB, a collector and real agents (report interval 10 s, the collector's defaults
+otherwise) on loopback. Two faults, each timed from the moment it happens to the webhook
+receiving the alert: an agent killed with SIGKILL (``host_offline``), and every PC of a
+commune killed at once (``line_down``). Run: ``python -m bench.time_to_alert``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from collector.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
+
+INTERVAL_S = 10
+GROUP_WAIT_S = 30
+
+
+def receiver() -> tuple[ThreadingHTTPServer, list[tuple[float, dict[str, Any]]]]:
+    got: list[tuple[float, dict[str, Any]]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            got.extend((time.monotonic(), event) for event in body["events"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, got
+
+
+def run(folder: Path) -> dict[str, float]:
+    broker, influxd = Mosquitto(folder / "broker"), Influxd(folder / "influxd")
+    server, got = receiver()
+    processes: list[Process] = [broker, influxd]
+    try:
+        broker.start()
+        influxd.start()
+        influxd.create_database("bench")
+        http_port = free_port()
+        config = folder / "collector.toml"
+        config.write_text(
+            f'[mqtt]\nport = {broker.port}\n[influxdb]\nurl = "{influxd.url}"\ndatabase = "bench"\n'
+            f'[http]\nport = {http_port}\n[state]\npath = "{folder / "state.sqlite"}"\n'
+            f"[fleet]\nrestart_grace_s = 0\n[notify]\ngroup_wait_s = {GROUP_WAIT_S}\n"
+            f'webhook_urls = ["http://127.0.0.1:{server.server_address[1]}/"]\n'
+        )
+        collector = Process([sys.executable, "-m", "collector.cli", "serve", "-c", str(config)], folder, "collector")
+        processes.append(collector)
+        collector.start()
+        wait_until(lambda: http_get(f"http://127.0.0.1:{http_port}/healthz")[0] == 200, 30, "collector")
+        agents: dict[str, Process] = {}
+        for commune, host in (("02473", "pc-a1"), ("02473", "pc-a2"), ("02536", "pc-b1"), ("02536", "pc-b2")):
+            workdir = folder / host
+            workdir.mkdir()
+            (workdir / "agent.toml").write_text(
+                f'[identity]\nprovince = "08"\ncommune = "{commune}"\nhost = "{host}"\n'
+                f"[mqtt]\nport = {broker.port}\n[collect]\ninterval_s = {INTERVAL_S}\n"
+                f'[spool]\npath = "{workdir / "spool.sqlite"}"\n[probe]\ngateway = false\n'
+            )
+            agents[host] = Process(
+                [sys.executable, "-m", "agent.cli", "run", "-c", str(workdir / "agent.toml")], workdir, "agent"
+            )
+            agents[host].start()
+            processes.append(agents[host])
+        time.sleep(INTERVAL_S + 5)  # every agent has reported
+
+        def timed(rule: str, victims: list[str]) -> float:
+            started = time.monotonic()
+            for host in victims:
+                agents[host].kill()
+            wait_until(lambda: any(e["rule"] == rule and e["event"] == "firing" for _t, e in got), 300, rule)
+            return next(t for t, e in got if e["rule"] == rule and e["event"] == "firing") - started
+
+        return {
+            "time_to_alert_killed_agent_s": round(timed("host_offline", ["pc-a1"]), 1),
+            "time_to_alert_cut_commune_s": round(timed("line_down", ["pc-b1", "pc-b2"]), 1),
+        }
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        server.shutdown()
+
+
+def main() -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-alert-") as folder:
+        figures = run(Path(folder))
+    print(f"time to alert, agent interval {INTERVAL_S} s, notification group wait {GROUP_WAIT_S} s:")
+    for name, value in figures.items():
+        print(f"  {name}: {value} s")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

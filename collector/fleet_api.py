@@ -1,0 +1,144 @@
+"""HTTP API for fleet state and alerts: degraded hosts, unused lines, commune summaries, alerts
+(list, acknowledge) and silences."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from collector import units
+from collector.alerts import alert_json
+from collector.fleet import CommuneStatus
+
+if TYPE_CHECKING:
+    from collector.service import CollectorService
+
+router = APIRouter()
+
+
+def service(request: Request) -> CollectorService:
+    found: CollectorService = request.app.state.service
+    return found
+
+
+def commune_json(c: CommuneStatus) -> dict[str, Any]:
+    known = units.commune(c.commune)
+    return {
+        "province": c.province,
+        "area": c.area,
+        "commune": c.commune,
+        "commune_name": known.name if known else None,
+        "hosts_total": c.hosts_total,
+        "hosts_online": c.hosts_online,
+        "hosts_degraded": c.hosts_degraded,
+        "line_state": c.line_state,
+        "line_reasons": list(c.reasons),
+        "contracted_down_mbps": c.contracted_down_mbps,
+        "days_unused": c.days_unused,
+    }
+
+
+@router.get("/api/v1/degraded")
+def degraded(request: Request) -> list[dict[str, Any]]:
+    """Hosts with degraded equipment, with the reasons."""
+    snapshot = service(request).fleet.snapshot
+    out = []
+    for host in snapshot.hosts:
+        if host.reasons:
+            known = units.commune(host.key.commune)
+            out.append({"province": host.key.province, "area": host.area, "commune": host.key.commune,
+                        "commune_name": known.name if known else None, "host": host.key.host,
+                        "online": host.online, "reasons": list(host.reasons)})  # fmt: skip
+    return out
+
+
+@router.get("/api/v1/unused-lines")
+def unused_lines(request: Request) -> list[dict[str, Any]]:
+    fleet = service(request).fleet
+    lines = {line.commune: line for line in fleet.registry.lines()}
+    out = []
+    for c in fleet.snapshot.communes:
+        if c.line_state == "unused" and c.commune in lines:
+            line = lines[c.commune]
+            out.append({**commune_json(c), "circuit_id": line.circuit_id, "isp": line.isp,
+                        "install_date": line.install_date})  # fmt: skip
+    return out
+
+
+@router.get("/api/v1/communes")
+def communes(request: Request, area: str | None = None) -> list[dict[str, Any]]:
+    """Every commune with a host or a line: hosts online/total, degraded count, line state; problems first."""
+    order = {"down": 0, "degraded": 1, "unused": 2, "unknown": 3, "up": 4}
+    found = [c for c in service(request).fleet.snapshot.communes if area is None or c.area == area]
+    found.sort(key=lambda c: (order[c.line_state], -c.hosts_degraded, c.commune))
+    return [commune_json(c) for c in found]
+
+
+@router.get("/api/v1/communes/{code}")
+def commune(code: str, request: Request) -> dict[str, Any]:
+    svc = service(request)
+    snapshot = svc.fleet.snapshot
+    match = [c for c in snapshot.communes if c.commune == code]
+    if not match:
+        raise HTTPException(404, f"commune {code} has no host and no registered line")
+    hosts = [{"host": h.key.host, "online": h.online, "seconds_since_report": round(h.seconds_since_report, 1),
+              "degraded_reasons": list(h.reasons)} for h in snapshot.hosts if h.key.commune == code]  # fmt: skip
+    active = [alert_json(a) for a in svc.alerts.open.values() if a.commune == code]
+    lines = [vars(line) for line in svc.registry.lines(code)]
+    return {**commune_json(match[0]), "hosts": hosts, "lines": lines, "alerts": active}
+
+
+@router.get("/api/v1/alerts")
+def alerts(
+    request: Request, state: str | None = None, area: str | None = None, commune: str | None = None
+) -> list[dict[str, Any]]:
+    found = service(request).alerts.alerts(state)
+    return [
+        alert_json(a) for a in found if (area is None or a.area == area) and (commune is None or a.commune == commune)
+    ]
+
+
+class Ack(BaseModel):
+    by: str = Field(min_length=1, max_length=100)
+    comment: str = Field("", max_length=500)
+
+
+@router.post("/api/v1/alerts/{alert_id}/ack")
+def ack(alert_id: int, body: Ack, request: Request) -> dict[str, Any]:
+    alert = service(request).alerts.ack(alert_id, body.by, body.comment, time.time())
+    if alert is None:
+        raise HTTPException(404, f"no open alert {alert_id}")
+    return alert_json(alert)
+
+
+class NewSilence(BaseModel):
+    matchers: dict[str, str] = Field(min_length=1)
+    duration_s: float = Field(gt=0, le=90 * 86400)
+    author: str = Field(min_length=1, max_length=100)
+    comment: str = Field("", max_length=500)
+
+
+@router.get("/api/v1/silences")
+def silences(request: Request) -> list[dict[str, Any]]:
+    return [vars(s) for s in service(request).alerts.silences(time.time())]
+
+
+@router.post("/api/v1/silences", status_code=201)
+def add_silence(body: NewSilence, request: Request) -> dict[str, Any]:
+    unknown = set(body.matchers) - {"area", "commune", "host", "rule"}
+    if unknown:
+        raise HTTPException(422, f"matchers may use area, commune, host and rule, not {sorted(unknown)}")
+    now = time.time()
+    return vars(
+        service(request).alerts.add_silence(body.matchers, now, now + body.duration_s, body.author, body.comment)
+    )
+
+
+@router.delete("/api/v1/silences/{silence_id}")
+def delete_silence(silence_id: int, request: Request) -> dict[str, Any]:
+    if not service(request).alerts.delete_silence(silence_id):
+        raise HTTPException(404, f"no silence {silence_id}")
+    return {"deleted": silence_id}

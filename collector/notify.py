@@ -1,0 +1,155 @@
+"""Notifications: alert events grouped per area and sent by webhook (JSON), e-mail (SMTP) and
+Telegram, in Vietnamese (default) or English.
+
+Events wait ``group_wait_s`` so that one line cut in an area becomes one message listing every
+commune and host, not fifty. Sending happens on its own thread: a slow or failing receiver never
+holds up the collector; each failure is counted in /metrics and retried a few times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import smtplib
+import threading
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from functools import partial
+from typing import Any
+
+import httpx
+
+from collector.alerts import Alert, Event, alert_json
+from collector.config import NotifySettings
+from collector.registry import Registry
+from collector.selfmetrics import SelfMetrics
+
+log = logging.getLogger("commune_collector.notify")
+
+RETRIES = 3
+
+TEXT = {
+    "vi": {
+        "firing": "CẢNH BÁO",
+        "resolved": "ĐÃ KHẮC PHỤC",
+        "subject": "[Giám sát xã] {area}: {firing} cảnh báo, {resolved} đã khắc phục",
+        "area": "Khu vực",
+    },
+    "en": {
+        "firing": "FIRING",
+        "resolved": "RESOLVED",
+        "subject": "[commune-monitor] {area}: {firing} firing, {resolved} resolved",
+        "area": "Area",
+    },
+}
+
+
+class Notifier:
+    def __init__(self, settings: NotifySettings, registry: Registry, metrics: SelfMetrics) -> None:
+        self.settings = settings
+        self._registry = registry
+        self._metrics = metrics
+        self._queue: queue.Queue[Event] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        self._http = httpx.Client(timeout=10.0)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._http.close()
+
+    def submit(self, events: list[Event]) -> None:
+        for event in events:
+            self._queue.put(event)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            batch = [first]
+            deadline = time.monotonic() + self.settings.group_wait_s
+            while time.monotonic() < deadline and not self._stop.is_set():
+                try:
+                    batch.append(self._queue.get(timeout=0.2))
+                except queue.Empty:
+                    continue
+            by_area: dict[str, list[Event]] = {}
+            for event in batch:
+                by_area.setdefault(event[1].area, []).append(event)
+            for area, events in sorted(by_area.items()):
+                self._send(area, events)
+
+    def _send(self, area: str, events: list[Event]) -> None:
+        text = TEXT[self.settings.language]
+        area_name = self._registry.areas().get(area, area)
+        firing = sum(1 for kind, _a in events if kind == "firing")
+        subject = text["subject"].format(
+            area=f"{text['area']} {area_name}", firing=firing, resolved=len(events) - firing
+        )
+        lines = [f"{text[kind]}: {summary(alert, self.settings.language)}" for kind, alert in events]
+        body = subject + "\n\n" + "\n".join(lines) + "\n"
+        payload = {
+            "area": area,
+            "area_name": area_name,
+            "language": self.settings.language,
+            "subject": subject,
+            "text": body,
+            "events": [{"event": kind, **alert_json(alert)} for kind, alert in events],
+        }
+        channels: list[tuple[str, Callable[[], None]]] = [
+            (url, partial(self._webhook, url, payload)) for url in self.settings.webhook_urls
+        ]
+        if self.settings.smtp_host and self.settings.email_to:
+            channels.append(("smtp", partial(self._email, subject, body)))
+        for chat in self.settings.telegram_chat_ids:
+            channels.append((f"telegram:{chat}", partial(self._telegram, chat, body)))
+        for name, send in channels:
+            for attempt in range(RETRIES):
+                try:
+                    send()
+                    self._metrics.inc("notifications_sent_total")
+                    break
+                except (httpx.HTTPError, OSError, smtplib.SMTPException, RuntimeError) as exc:
+                    self._metrics.inc("notification_failures_total")
+                    log.warning(
+                        "notification failed", extra={"channel": name.split("?")[0][:80], "error": str(exc)[:200]}
+                    )
+                    if self._stop.wait(2**attempt):
+                        return
+
+    def _webhook(self, url: str, payload: dict[str, Any]) -> None:
+        response = self._http.post(url, content=json.dumps(payload, ensure_ascii=False).encode(),
+                                   headers={"Content-Type": "application/json; charset=utf-8"})  # fmt: skip
+        if response.status_code >= 300:
+            raise RuntimeError(f"webhook answered {response.status_code}")
+
+    def _email(self, subject: str, body: str) -> None:
+        s = self.settings
+        message = EmailMessage()
+        message["Subject"], message["From"], message["To"] = subject, s.email_from, ", ".join(s.email_to)
+        message.set_content(body)
+        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=15) as smtp:
+            if s.smtp_starttls:
+                smtp.starttls()
+            if s.smtp_username:
+                smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
+            smtp.send_message(message)
+
+    def _telegram(self, chat_id: str, body: str) -> None:
+        token = self.settings.telegram_bot_token.get_secret_value()
+        url = f"{self.settings.telegram_api_url.rstrip('/')}/bot{token}/sendMessage"
+        response = self._http.post(url, json={"chat_id": chat_id, "text": body[:4000]})
+        if response.status_code != 200 or not response.json().get("ok"):
+            raise RuntimeError(f"telegram answered {response.status_code}")
+
+
+def summary(alert: Alert, language: str) -> str:
+    return alert.summary_vi if language == "vi" else alert.summary_en

@@ -1,0 +1,122 @@
+"""Fleet-state rules on their own: reports go through the real ingest path (wire validation
+included) into FleetState over a real SQLite registry, with a controlled clock."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.wire import encode, report_topic
+from collector.alerts import AlertManager
+from collector.conditions import LINE_DEGRADED, LINE_DOWN, LINE_UNUSED, Condition
+from collector.config import AlertSettings, FleetSettings, IngestSettings
+from collector.fleet import FleetState
+from collector.ingest import Ingestor
+from collector.registry import Line, Registry, open_database
+from collector.selfmetrics import SelfMetrics
+
+T0 = time.time() - 3600
+
+
+class Fleet:
+    def __init__(self, tmp_path: Path, **settings: Any) -> None:
+        self.registry = Registry(open_database(tmp_path / "state.sqlite"), "unassigned")
+        self.fleet = FleetState(self.registry, FleetSettings(restart_grace_s=0, **settings), started_at=T0 - 100)
+        self.ingestor = Ingestor(self.registry, SelfMetrics(), IngestSettings(max_age_s=86400 * 30))
+        self.ingestor.observers.append(self.fleet.observe)
+
+    def report(self, at: float, host: str, kind: str, body: dict[str, Any], commune: str = "02473") -> None:
+        payload = encode({"v": 1, "ts": int(at), **body})
+        assert self.ingestor.handle(report_topic("08", commune, host, kind), payload, at) or kind == "status"
+
+    def conditions(self, at: float) -> dict[str, Condition]:
+        return {f"{c.rule}:{c.commune}:{c.host}": c for c in self.fleet.evaluate(at).conditions}
+
+    def state(self, at: float, commune: str = "02473") -> str:
+        return next(c.line_state for c in self.fleet.evaluate(at).communes if c.commune == commune)
+
+
+def probes(gateway_ok: bool, wan_ok: bool, loss: float = 0.0, rtt: float = 10.0) -> dict[str, Any]:
+    return {
+        "probe": [
+            {"target": "gateway", "method": "ping", "scope": "gateway", "ok": float(gateway_ok), "loss_percent": 0.0},
+            {"target": "province", "method": "ping", "scope": "wan", "ok": float(wan_ok), "loss_percent": loss,
+             "rtt_avg_ms": rtt},
+        ]
+    }  # fmt: skip
+
+
+def metrics(**system: float) -> dict[str, Any]:
+    return {"system": {"cpu_percent": 5.0, "boot_time": 1000.0, **system}, "agent": {"interval_s": 30.0}}
+
+
+def test_line_down_when_the_gateway_answers_but_the_wan_does_not_for_long_enough(tmp_path: Path) -> None:
+    f = Fleet(tmp_path, line_down_probe_s=180)
+    for step in range(0, 400, 30):
+        f.report(T0 + step, "pc-1", "metrics", metrics())
+        f.report(T0 + step, "pc-1", "probe", probes(gateway_ok=True, wan_ok=step < 60))
+        if step == 210:
+            assert f.state(T0 + step) == "up"  # failing for 150 s only
+    assert f.state(T0 + 390) == "down"
+    (down,) = [c for c in f.conditions(T0 + 390).values() if c.rule == LINE_DOWN]
+    assert down.host == "-" and "wan_unreachable" in down.summary_en
+    f.report(T0 + 420, "pc-1", "probe", probes(gateway_ok=True, wan_ok=True))
+    assert f.state(T0 + 420) == "up"
+
+
+def test_line_degraded_by_loss_or_by_a_slow_speed_test(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    for step in range(0, 150, 30):
+        f.report(T0 + step, "pc-1", "metrics", metrics())
+        f.report(T0 + step, "pc-1", "probe", probes(True, True, loss=20.0, rtt=40.0))
+    assert f.state(T0 + 150) == "degraded"
+    assert "loss 20.0%" in f.conditions(T0 + 150)[f"{LINE_DEGRADED}:02473:-"].summary_en
+
+    g = Fleet(tmp_path / "speed")
+    g.registry.upsert_lines([Line("C-1", "08", "02536", "VNPT", 100.0, 100.0, "2025-08-01")])
+    g.report(T0, "pc-2", "metrics", metrics(), commune="02536")
+    g.report(T0, "pc-2", "speedtest", {"speedtest": [{"mode": "wan", "ok": 1, "download_mbps": 30.0}]}, "02536")
+    assert g.state(T0 + 10, "02536") == "degraded"
+    assert "speed 30% of contract" in g.conditions(T0 + 10)[f"{LINE_DEGRADED}:02536:-"].summary_en
+
+
+def test_degraded_pc_reasons_need_to_be_sustained(tmp_path: Path) -> None:
+    f = Fleet(tmp_path, memory_sustained_s=600, cpu_sustained_s=900)
+    for step in range(0, 1000, 30):
+        f.report(T0 + step, "pc-1", "metrics", metrics(mem_used_percent=97.0, swap_used_percent=80.0, cpu_percent=99.0,
+                                                       boot_time=1000.0 + (step // 300) * 5000))  # fmt: skip
+        if step == 540:
+            assert f.fleet.evaluate(T0 + step).hosts[0].reasons == ()  # not yet sustained; one reboot
+    (host,) = f.fleet.evaluate(T0 + 990).hosts
+    assert host.reasons == ("memory_pressure", "cpu_pegged", "frequent_reboots")
+
+
+def test_a_commune_whose_pcs_route_through_a_4g_dongle_has_an_unused_line(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    f.registry.upsert_lines([Line("C-1", "08", "02473", "VNPT", 100.0, 100.0, "2025-08-01")])
+    net = [{"nic": "wwan0", "default_route": 1, "rx_bytes_per_s": 5000.0, "tx_bytes_per_s": 1000.0},
+           {"nic": "eth0", "default_route": 0}]  # fmt: skip
+    f.report(T0, "pc-1", "metrics", {**metrics(), "net": net})
+    assert f.state(T0 + 5) == "unused"
+    assert "other_uplink" in f.conditions(T0 + 5)[f"{LINE_UNUSED}:02473:-"].summary_en
+
+
+def test_maintenance_window_holds_messages_and_english_text_is_available(tmp_path: Path) -> None:
+    sent: list[tuple[str, str]] = []
+    registry = Registry(open_database(tmp_path / "s.sqlite"), "unassigned")
+    now = time.time()
+    local = time.localtime(now)
+    start = f"{local.tm_hour:02d}:{local.tm_min:02d}"
+    end = f"{min(local.tm_hour + 1, 23):02d}:59"
+    settings = AlertSettings(maintenance=[{"area": "yen-son", "time": f"{start}-{end}"}])
+    manager = AlertManager(
+        registry, settings, lambda _p: None, lambda ev: sent.extend((k, a.summary_en) for k, a in ev)
+    )
+    held = Condition("host_offline", "08", "yen-son", "02473", "pc-1", "critical", "Máy pc-1", "Host pc-1 is offline")
+    other = Condition(
+        "host_offline", "08", "son-duong", "02536", "pc-2", "critical", "Máy pc-2", "Host pc-2 is offline"
+    )
+    manager.update([held, other], now)
+    assert sent == [("firing", "Host pc-2 is offline")]
+    assert {a.host for a in manager.alerts("firing")} == {"pc-1", "pc-2"}
