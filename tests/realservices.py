@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -102,6 +103,17 @@ class Collector(Process):
         except urllib.error.HTTPError as exc:
             status, body = exc.code, exc.read()
         return status, (json.loads(body) if body else None)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``commune-collector <args> -c <this collector's config>``."""
+        return subprocess.run(
+            [sys.executable, "-m", "collector.cli", *args, "-c", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+            check=False,
+        )
 
     def metrics_text(self) -> str:
         status, body = http_get(f"{self.url}/metrics")

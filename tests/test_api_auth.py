@@ -4,13 +4,12 @@ viewer reads, admin changes, tokens stored only as hashes and never logged."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from realservices import API_TOKEN, REPO, Agent, Collector, wait_until
+from realservices import API_TOKEN, Agent, Collector, wait_until
 
 
 def call(method: str, url: str, token: str | None = None) -> tuple[int, dict[str, str]]:
@@ -25,14 +24,7 @@ def call(method: str, url: str, token: str | None = None) -> tuple[int, dict[str
 
 
 def token_cli(collector: Collector, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "collector.cli", "token", *args, "-c", str(collector.config_path)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    return collector.cli("token", *args)
 
 
 def test_api_refuses_missing_and_wrong_tokens_but_health_and_metrics_stay_open(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 import threading
 import time
 import tomllib
@@ -20,7 +19,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from realservices import REPO, Agent, Collector, Influxd, Mosquitto, free_port, wait_until
+from realservices import Agent, Collector, Influxd, Mosquitto, free_port, wait_until
 
 from agent.wire import encode, report_topic
 
@@ -69,15 +68,7 @@ class Client:
 
 
 def enroll(collector: Collector, province: str, commune: str, host: str, out: Path) -> subprocess.CompletedProcess[str]:
-    where = ["--province", province, "--commune", commune, "--host", host, "--out", str(out)]
-    return subprocess.run(
-        [sys.executable, "-m", "collector.cli", "enroll", "-c", str(collector.config_path), *where],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    return collector.cli("enroll", "--province", province, "--commune", commune, "--host", host, "--out", str(out))
 
 
 @pytest.fixture

@@ -220,13 +220,7 @@ def test_degraded_pcs_and_unused_lines_are_listed_with_reasons(
     lines = tmp_path / "lines.csv"
     lines.write_text("commune,isp,circuit_id,contracted_down_mbps,contracted_up_mbps,installed_on\n"
                      "00691,VNPT,L-00691,100,100,2025-09-01\n")  # fmt: skip
-    import subprocess
-    import sys
-
-    from realservices import REPO
-
-    subprocess.run([sys.executable, "-m", "collector.cli", "registry", "import", str(lines), "-c",
-                    str(collector.config_path)], cwd=REPO, check=True, capture_output=True)  # fmt: skip
+    assert collector.cli("registry", "import", str(lines)).returncode == 0
     publish(mosquitto.port, "02215", "pc-old", "inventory", {"inventory": {"ram_bytes": 2 * 2**30, "cpu_cores": 2}})
     publish(mosquitto.port, "02215", "pc-old", "metrics", {"system": {"cpu_percent": 5.0, "mem_used_percent": 40.0},
             "disk": [{"mount": "/", "used_percent": 96.0}], "agent": {"interval_s": 30}})  # fmt: skip

@@ -5,7 +5,6 @@ enriched with the contracted speed."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,14 +14,7 @@ EXAMPLES = REPO / "config"
 
 
 def registry_cli(collector: Collector, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "collector.cli", "registry", *args, "-c", str(collector.config_path)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
+    return collector.cli("registry", *args)
 
 
 def test_lines_import_into_a_running_collector_and_show_in_the_api(make_collector: Callable[..., Collector]) -> None:

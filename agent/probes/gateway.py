@@ -1,4 +1,4 @@
-"""The default gateway's address, read from /proc/net/route (Linux); None when there is none."""
+"""The default route from /proc/net/route (Linux): its gateway address and its network interface."""
 
 from __future__ import annotations
 
@@ -6,27 +6,31 @@ import socket
 import struct
 from pathlib import Path
 
+ROUTES = Path("/proc/net/route")
+RTF_GATEWAY = 2
 
-def default_gateway(route_file: Path = Path("/proc/net/route")) -> str | None:
+
+def _default_route(route_file: Path) -> list[str] | None:
     try:
         lines = route_file.read_text().splitlines()[1:]
     except OSError:
         return None
     for line in lines:
         fields = line.split()
-        if len(fields) >= 3 and fields[1] == "00000000" and int(fields[3], 16) & 2:  # RTF_GATEWAY
-            return socket.inet_ntoa(struct.pack("<L", int(fields[2], 16)))
+        if len(fields) >= 4 and fields[1] == "00000000":
+            return fields
     return None
 
 
-def default_interface(route_file: Path = Path("/proc/net/route")) -> str | None:
+def default_gateway(route_file: Path = ROUTES) -> str | None:
+    """The default gateway's address; None when there is no default route through a gateway."""
+    route = _default_route(route_file)
+    if route is None or not int(route[3], 16) & RTF_GATEWAY:
+        return None
+    return socket.inet_ntoa(struct.pack("<L", int(route[2], 16)))
+
+
+def default_interface(route_file: Path = ROUTES) -> str | None:
     """The NIC that holds the default route, or None."""
-    try:
-        lines = route_file.read_text().splitlines()[1:]
-    except OSError:
-        return None
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 2 and fields[1] == "00000000":
-            return fields[0]
-    return None
+    route = _default_route(route_file)
+    return route[0] if route else None
