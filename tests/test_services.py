@@ -1,0 +1,68 @@
+"""The service units and the agent installer: the installer builds a venv holding only the agent
+(no server packages), the installed agent runs, and systemd accepts both hardened units."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from realservices import REPO
+
+SERVER_PACKAGES = {"fastapi", "uvicorn", "httpx", "pydantic", "pydantic-settings", "starlette", "vietnam-provinces"}
+
+
+def verify(unit: Path) -> subprocess.CompletedProcess[str]:
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: run `make test`, which installs Debian's systemd"
+    return subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_install_agent_builds_an_agent_only_venv_and_a_unit_systemd_accepts(tmp_path: Path) -> None:
+    config = tmp_path / "pc-01.toml"
+    config.write_text(
+        '[identity]\nprovince = "08"\ncommune = "02473"\nhost = "pc-01"\n'
+        f'[spool]\npath = "{tmp_path}/spool.sqlite"\n[probe]\ngateway = false\n'
+    )
+    prefix = tmp_path / "root"
+    done = subprocess.run(
+        ["sh", str(REPO / "systemd" / "install-agent.sh"), "--prefix", str(prefix), "--config", str(config)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    venv = prefix / "opt" / "commune-agent" / "venv"
+    listed = subprocess.run([str(venv / "bin" / "pip"), "list", "--format=json"], capture_output=True, text=True,
+                            check=True)  # fmt: skip
+    installed = {package["name"].lower() for package in json.loads(listed.stdout)}
+    assert {"psutil", "paho-mqtt", "speedtest-cli", "commune-monitor"} <= installed
+    assert not installed & SERVER_PACKAGES, installed & SERVER_PACKAGES
+
+    installed_config = prefix / "etc" / "commune-agent" / "agent.toml"
+    assert oct(installed_config.stat().st_mode & 0o777) == "0o640"
+    once = subprocess.run([str(venv / "bin" / "commune-agent"), "once", "-c", str(installed_config)],
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert once.returncode == 0, once.stderr
+    assert json.loads(once.stdout)["metrics"]["system"]["mem_total_bytes"] > 0
+
+    unit = prefix / "etc" / "systemd" / "system" / "commune-agent.service"
+    assert f"ExecStart={venv}/bin/commune-agent run -c {installed_config}" in unit.read_text()
+    result = verify(unit)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+
+
+def test_collector_unit_is_hardened_and_valid(tmp_path: Path) -> None:
+    text = (REPO / "systemd" / "commune-collector.service").read_text()
+    for setting in ("ProtectSystem=strict", "NoNewPrivileges=true", "StateDirectory=commune-collector",
+                    "User=commune-collector", "Restart=on-failure", "CapabilityBoundingSet=\n"):  # fmt: skip
+        assert setting in text, setting
+    unit = tmp_path / "commune-collector.service"
+    unit.write_text(
+        text.replace(
+            "/opt/commune-collector/venv/bin/commune-collector",
+            str(Path(sys.executable).with_name("commune-collector")),
+        )
+    )
+    result = verify(unit)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
