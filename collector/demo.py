@@ -88,7 +88,6 @@ def main() -> int:
             f"  InfluxDB         {influxd.url}  (database 'commune', InfluxQL)\n"
             f"  Collector API    http://127.0.0.1:{http_port}/api/v1/communes  (admin token below)\n"
             f'                   curl -H "Authorization: Bearer {token}" http://127.0.0.1:{http_port}/api/v1/alerts\n'
-            f"  Dashboards       dashboards/ (see README: Grafana)\n"
             f"  Health, metrics  http://127.0.0.1:{http_port}/healthz  http://127.0.0.1:{http_port}/metrics\n"
             f"  Logs             {DEMO_DIR}/*/*.log\n",
             flush=True,
