@@ -119,6 +119,40 @@ def cmd_registry(config: CollectorConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grafana(config: CollectorConfig, args: argparse.Namespace) -> int:
+    from collector.grafana import build, lint
+    from collector.grafana.dashboards import all_dashboards
+    from collector.grafana.provisioning import all_files
+
+    out_dir = Path(args.out) if args.out else build.DEFAULT_DIR
+    if args.action == "build" and not args.check:
+        for path in build.write(out_dir):
+            print(path)
+        return 0
+    if args.action in ("build", "lint"):
+        problems = build.differences(out_dir) if args.action == "build" else lint.lint(all_dashboards(), all_files())
+        for problem in problems:
+            print(f"commune-collector: {problem}", file=sys.stderr)
+        if problems and args.action == "build":
+            print("run `commune-collector grafana build` and commit the result", file=sys.stderr)
+        return 1 if problems else 0
+    from collector.grafana.sync import SyncError, sync
+
+    try:
+        for action in sync(config):
+            print(action)
+    except SyncError as exc:
+        print(f"commune-collector: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def grafana_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("build", "lint", "sync"), help="write or check dashboards/, lint, or push")
+    parser.add_argument("--check", action="store_true", help="build: fail if the committed files differ")
+    parser.add_argument("--out", help="build: folder to write or check (default: the repository's dashboards/)")
+
+
 def registry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("import", "import-areas"), help="import lines, or import areas")
     parser.add_argument("file", help="CSV file; see config/lines.example.csv and config/areas.example.csv")
@@ -141,7 +175,9 @@ COMMANDS: dict[str, tuple[str, CommandFn, Callable[[argparse.ArgumentParser], No
     ),
     "registry": ("import lines or areas from CSV into the registry", cmd_registry, registry_arguments),
     "token": ("add, list or revoke HTTP API tokens (viewer reads, admin changes)", cmd_token, token_arguments),
+    "grafana": ("build, check or lint the dashboards, or sync them to Grafana", cmd_grafana, grafana_arguments),
 }
+CONFIG_OPTIONAL = {"grafana"}  # build and lint need no config; sync reads [grafana] from it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,14 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (text, _fn, add_arguments) in COMMANDS.items():
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("-c", "--config", required=True, help="path to collector.toml")
+        cmd.add_argument("-c", "--config", required=name not in CONFIG_OPTIONAL, help="path to collector.toml")
         cmd.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
         if add_arguments is not None:
             add_arguments(cmd)
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     try:
-        config = load_config(args.config)
+        config = load_config(args.config) if args.config else CollectorConfig()
     except ConfigError as exc:
         print(f"commune-collector: {exc}", file=sys.stderr)
         return 2

@@ -127,6 +127,16 @@ class NotifySettings(Section):
     telegram_chat_ids: list[str] = []
 
 
+class GrafanaSettings(Section):
+    url: str = "http://127.0.0.1:3000"
+    token: SecretStr = SecretStr("")
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    language: Literal["vi", "en"] = "vi"
+    influxdb_url: str = ""  # as Grafana reaches InfluxDB; empty: [influxdb] url
+    timeout_s: float = Field(10.0, gt=0)
+
+
 class CollectorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMMUNE_COLLECTOR_", env_nested_delimiter="__", extra="forbid")
 
@@ -140,6 +150,7 @@ class CollectorConfig(BaseSettings):
     fleet: FleetSettings = FleetSettings()
     alerts: AlertSettings = AlertSettings()
     notify: NotifySettings = NotifySettings()
+    grafana: GrafanaSettings = GrafanaSettings()
 
 
 class ConfigError(ValueError):

@@ -70,6 +70,7 @@ class HostFacts:
     gaps: list[float] = field(default_factory=list)
     traffic_by_day: dict[str, float] = field(default_factory=dict)  # bytes on the default-route NIC
     probe_down_since: float = 0.0
+    degraded_since: float = 0.0
     samples: deque[tuple[float, float, float]] = field(default_factory=deque)  # (ts, loss %, rtt ms)
     speedtest_percent: float = -1.0
 
@@ -82,6 +83,7 @@ class HostStatus:
     seconds_since_report: float
     reasons: tuple[str, ...]
     since: float
+    degraded_since: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ class CommuneStatus:
     contracted_down_mbps: float
     days_unused: float
     reasons: tuple[str, ...] = ()
+    traffic_mb_per_day: float = 0.0
+    last_traffic_at: float = 0.0
 
 
 @dataclass
@@ -206,9 +210,16 @@ class FleetState:
                 if in_grace:
                     offline = facts.offline_will and record.status == "offline"
                 reasons = self._reasons(facts, now)
+                facts.degraded_since = (facts.degraded_since or now) if reasons else 0.0
                 since = record.status_since if offline else 0.0
                 status = HostStatus(
-                    record.key, self.registry.area_of(record.key.commune), not offline, silent_for, reasons, since
+                    record.key,
+                    self.registry.area_of(record.key.commune),
+                    not offline,
+                    silent_for,
+                    reasons,
+                    since,
+                    facts.degraded_since,
                 )
                 hosts.append(status)
                 by_commune.setdefault((record.key.province, record.key.commune), []).append((status, facts))
@@ -270,6 +281,7 @@ class FleetState:
             area = self.registry.area_of(commune)
             contracted = line.contracted_down_mbps if line else 0.0
             degraded = sum(1 for m in members if m[0].reasons)
+            traffic_mb, last_traffic = self._traffic(members)
             out.append(
                 CommuneStatus(
                     province,
@@ -282,9 +294,25 @@ class FleetState:
                     contracted,
                     days_unused,
                     tuple(reasons),
+                    traffic_mb,
+                    last_traffic,
                 )
             )
         return out
+
+    def _traffic(self, members: list[tuple[HostStatus, HostFacts]]) -> tuple[float, float]:
+        """Mean MB/day over the known days of the unused window, and the start of the last day that
+        carried at least the unused threshold (0 when none is known)."""
+        s = self.settings
+        per_day: dict[str, float] = {}
+        for _s, f in members:
+            for day, moved in f.traffic_by_day.items():
+                per_day[day] = per_day.get(day, 0.0) + moved
+        recent = sorted(per_day)[-s.unused_after_days :]
+        mean_mb = sum(per_day[d] for d in recent) / len(recent) / 1e6 if recent else 0.0
+        busy = [d for d in per_day if per_day[d] >= s.unused_below_mb_per_day * 1e6]
+        last = time.mktime(time.strptime(max(busy), "%Y-%m-%d")) if busy else 0.0
+        return round(mean_mb, 1), last
 
     def _unused(self, members: list[tuple[HostStatus, HostFacts]], now: float) -> tuple[bool, float, str]:
         s = self.settings
@@ -350,8 +378,12 @@ class FleetState:
                 "seconds_since_report": round(host.seconds_since_report, 1),
                 "degraded": 1.0 if host.reasons else 0.0,
                 "degraded_reasons": ",".join(host.reasons),
+                "degraded_since_ms": host.degraded_since * 1000.0,
+                "degraded_reasons_vi": ", ".join(REASONS_VI[r] for r in host.reasons),
+                "commune_name": commune_name(host.key.commune),
             }
             out.append(Point("agent", tags, fields, ts))
+        area_names = self.registry.areas()
         for c in snapshot.communes:
             tags = {"province": c.province, "area": c.area, "commune": c.commune}
             fields = {
@@ -365,6 +397,12 @@ class FleetState:
                 "line_unused": 1.0 if c.line_state == "unused" else 0.0,
                 "contracted_down_mbps": c.contracted_down_mbps,
                 "days_unused": c.days_unused,
+                "commune_name": commune_name(c.commune),
+                "area_name": area_names.get(c.area, c.area),
+                "traffic_mb_per_day": c.traffic_mb_per_day,
+                "last_traffic_day": time.strftime("%Y-%m-%d", time.localtime(c.last_traffic_at))
+                if c.last_traffic_at
+                else "",
             }
             out.append(Point("commune", tags, fields, ts))
         return out

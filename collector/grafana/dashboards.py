@@ -1,0 +1,613 @@
+"""The five dashboards IT staff use, in Vietnamese and English, with their InfluxQL queries.
+
+Province overview, degraded equipment, unused lines, line quality per commune and host detail.
+Variables go province > area > commune > host; ``$rp`` picks raw data (30 days) or the 5-minute
+rollups (400 days) for long ranges, and the queries select ``/^(mean_)?field$/`` so the same query
+reads either (the rollups name their fields ``mean_<field>``).
+"""
+
+from __future__ import annotations
+
+from collector.grafana.panels import (
+    Json,
+    custom_variable,
+    dashboard,
+    dashboards_link,
+    field_config,
+    link,
+    organize,
+    query_variable,
+    sort_by,
+    stat,
+    table,
+    target,
+    timeseries,
+    value_map,
+)
+
+TAG = "commune-monitor"
+SCOPE = '"province" =~ /^$province$/ AND "area" =~ /^$area$/'
+COMMUNE_SCOPE = SCOPE + ' AND "commune" =~ /^$commune$/'
+HOST_SCOPE = COMMUNE_SCOPE + ' AND "host" =~ /^$host$/'
+TIME_LINK = "${__url_time_range}"
+
+TEXT: dict[str, tuple[str, str]] = {
+    "overview": ("Tổng quan tỉnh", "Province overview"),
+    "degraded": ("Thiết bị xuống cấp", "Degraded equipment"),
+    "unused": ("Đường truyền không sử dụng", "Unused connections"),
+    "line": ("Chất lượng đường truyền theo xã", "Line quality per commune"),
+    "host": ("Chi tiết máy", "Host detail"),
+    "province": ("Tỉnh", "Province"),
+    "area": ("Khu vực", "Area"),
+    "commune": ("Xã/phường", "Commune"),
+    "commune_code": ("Mã xã", "Commune code"),
+    "host_name": ("Máy", "Host"),
+    "rp": ("Độ phân giải", "Resolution"),
+    "rp_raw": ("Chi tiết (30 ngày)", "Raw (30 days)"),
+    "rp_rollup": ("Trung bình 5 phút (400 ngày)", "5-minute means (400 days)"),
+    "lines_down": ("Xã mất kết nối", "Communes with line down"),
+    "hosts_online": ("Máy đang hoạt động", "Hosts online"),
+    "hosts_offline": ("Máy mất kết nối", "Hosts offline"),
+    "hosts_degraded": ("Máy xuống cấp", "Degraded PCs"),
+    "lines_unused": ("Đường truyền không dùng", "Unused lines"),
+    "grid": ("Trạng thái đường truyền các xã", "Line state per commune"),
+    "problems": ("Các xã, vấn đề trước", "Communes, problems first"),
+    "line_state": ("Đường truyền", "Line"),
+    "online_total": ("Máy hoạt động", "Hosts online"),
+    "total": ("Tổng số máy", "Hosts"),
+    "up": ("Tốt", "Up"),
+    "down": ("Mất kết nối", "Down"),
+    "degraded_state": ("Kém", "Degraded"),
+    "unused_state": ("Không sử dụng", "Unused"),
+    "unknown": ("Chưa rõ", "Unknown"),
+    "online_trend": ("Số máy hoạt động theo thời gian", "Hosts online over time"),
+    "reasons": ("Lý do", "Reasons"),
+    "since": ("Từ lúc", "Since"),
+    "online": ("Trực tuyến", "Online"),
+    "yes": ("Có", "Yes"),
+    "no": ("Không", "No"),
+    "open_host": ("Xem chi tiết máy", "Open host detail"),
+    "open_line": ("Xem chất lượng đường truyền", "Open line quality"),
+    "days_unused": ("Số ngày không dùng", "Days unused"),
+    "contracted": ("Tốc độ hợp đồng (Mb/s)", "Contracted (Mb/s)"),
+    "traffic": ("Lưu lượng TB (MB/ngày)", "Mean traffic (MB/day)"),
+    "last_traffic": ("Lần cuối có lưu lượng", "Last traffic"),
+    "why": ("Vì sao", "Why"),
+    "rtt": ("Độ trễ trung bình (ms)", "Mean round-trip time (ms)"),
+    "loss": ("Tỉ lệ mất gói (%)", "Packet loss (%)"),
+    "probe_ok": ("Tỉ lệ thăm dò thành công", "Probe success rate"),
+    "speed": ("Đo tốc độ so với hợp đồng (Mb/s)", "Speed tests against contract (Mb/s)"),
+    "speed_percent": ("Tốc độ tải xuống / hợp đồng", "Download / contract"),
+    "rtt_30d": ("Độ trễ 30 ngày (trung bình 5 phút)", "Round-trip time, 30 days (5-minute means)"),
+    "cpu": ("CPU (%)", "CPU (%)"),
+    "memory": ("Bộ nhớ và swap (%)", "Memory and swap (%)"),
+    "disk": ("Ổ đĩa đã dùng (%)", "Disk used (%)"),
+    "temperature": ("Nhiệt độ (°C)", "Temperatures (°C)"),
+    "network": ("Mạng (byte/s)", "Network (bytes/s)"),
+    "uptime": ("Thời gian chạy", "Uptime"),
+    "ram": ("RAM", "RAM"),
+    "inventory": ("Cấu hình phần cứng", "Hardware inventory"),
+    "agent": ("Agent: hàng đợi gửi và bộ nhớ", "Agent: spool depth and memory"),
+    "os": ("Hệ điều hành", "OS"),
+    "cpu_model": ("CPU", "CPU"),
+    "cores": ("Số nhân", "Cores"),
+    "disk_total": ("Tổng dung lượng đĩa", "Disk total"),
+    "agent_version": ("Phiên bản agent", "Agent version"),
+    "dashboards": ("Bảng điều khiển", "Dashboards"),
+}
+
+
+def t(lang: str, key: str) -> str:
+    vi, en = TEXT[key]
+    return vi if lang == "vi" else en
+
+
+def uid(name: str, lang: str) -> str:
+    return f"cm-{name}-{lang}"
+
+
+def variables(lang: str, levels: int, multi_host: bool = True) -> list[Json]:
+    """The first ``levels`` of province > area > commune > host, then ``$rp``."""
+    defined = [
+        query_variable("province", t(lang, "province"), 'SHOW TAG VALUES FROM "commune" WITH KEY = "province"'),
+        query_variable(
+            "area",
+            t(lang, "area"),
+            'SHOW TAG VALUES FROM "commune" WITH KEY = "area" WHERE "province" =~ /^$province$/',
+        ),
+        query_variable(
+            "commune", t(lang, "commune_code"), f'SHOW TAG VALUES FROM "commune" WITH KEY = "commune" WHERE {SCOPE}'
+        ),
+        query_variable(
+            "host",
+            t(lang, "host_name"),
+            f'SHOW TAG VALUES FROM "agent" WITH KEY = "host" WHERE {COMMUNE_SCOPE}',
+            multi_host,
+        ),
+    ][:levels]
+    rp = custom_variable("rp", t(lang, "rp"), [("raw", t(lang, "rp_raw")), ("rollup_5m", t(lang, "rp_rollup"))])
+    return [*defined, rp]
+
+
+def line_state_mappings(lang: str) -> Json:
+    return value_map(
+        {
+            "0": (t(lang, "up"), "green"),
+            "1": (t(lang, "degraded_state"), "orange"),
+            "2": (t(lang, "down"), "red"),
+            "3": (t(lang, "unused_state"), "blue"),
+            "4": (t(lang, "unknown"), "gray"),
+        }
+    )
+
+
+def line_state_text_mappings(lang: str) -> Json:
+    return value_map(
+        {
+            "up": (t(lang, "up"), "green"),
+            "degraded": (t(lang, "degraded_state"), "orange"),
+            "down": (t(lang, "down"), "red"),
+            "unused": (t(lang, "unused_state"), "blue"),
+            "unknown": (t(lang, "unknown"), "gray"),
+        }
+    )
+
+
+def count_of(field: str, measurement: str, group: str) -> str:
+    """How many series of ``group`` have ``field`` set in their newest point."""
+    return (
+        f'SELECT sum("v") FROM (SELECT last("{field}") AS "v" FROM "{measurement}" '
+        f"WHERE {SCOPE} AND $timeFilter GROUP BY {group})"
+    )
+
+
+def overview(lang: str) -> Json:
+    line_link = link(t(lang, "open_line"), f"/d/{uid('line', lang)}?var-province=${{__data.fields.province}}"
+                     f"&var-commune=${{__data.fields.commune}}&{TIME_LINK}")  # fmt: skip
+    counters = [
+        ("lines_down", count_of("line_down", "commune", '"commune"'), ((0, "green"), (1, "red"))),
+        ("hosts_online", count_of("online", "agent", '"commune", "host"'), ((0, "blue"),)),
+        (
+            "hosts_offline",
+            'SELECT sum("v") FROM (SELECT 1 - last("online") AS "v" FROM "agent" '
+            f'WHERE {SCOPE} AND $timeFilter GROUP BY "commune", "host")',
+            ((0, "green"), (1, "red")),
+        ),
+        ("hosts_degraded", count_of("degraded", "agent", '"commune", "host"'), ((0, "green"), (1, "orange"))),
+        ("lines_unused", count_of("line_unused", "commune", '"commune"'), ((0, "green"), (1, "blue"))),
+    ]
+    panels = [
+        stat(
+            t(lang, key),
+            (i * 5 if i < 4 else 20, 0, 5 if i < 4 else 4, 4),
+            [target("A", query)],
+            field_config(steps=steps),
+        )
+        for i, (key, query, steps) in enumerate(counters)
+    ]
+    panels.append(
+        stat(
+            t(lang, "grid"),
+            (0, 4, 24, 8),
+            [
+                target(
+                    "A",
+                    f'SELECT last("line_state_code") FROM "commune" WHERE {SCOPE} AND $timeFilter GROUP BY "commune"',
+                    alias="$tag_commune",
+                )
+            ],
+            field_config(
+                steps=((0, "green"), (1, "orange"), (2, "red"), (3, "blue"), (4, "gray")),
+                mappings=(line_state_mappings(lang),),
+                links=(line_link,),
+            ),
+            text_mode="value_and_name",
+        )
+    )
+    problems = target(
+        "A",
+        'SELECT last("commune_name") AS "name", last("area_name") AS "area_name", last("line_state") AS "state", '
+        'last("line_state_code") AS "code", last("hosts_online") AS "online", last("hosts_total") AS "total", '
+        'last("hosts_degraded") AS "degraded", last("contracted_down_mbps") AS "contracted" '
+        f'FROM "commune" WHERE {SCOPE} AND $timeFilter GROUP BY "province", "commune"',
+        "table",
+    )
+    rename = {
+        "commune": t(lang, "commune_code"),
+        "name": t(lang, "commune"),
+        "area_name": t(lang, "area"),
+        "state": t(lang, "line_state"),
+        "online": t(lang, "online_total"),
+        "total": t(lang, "total"),
+        "degraded": t(lang, "hosts_degraded"),
+        "contracted": t(lang, "contracted"),
+    }
+    panels.append(
+        table(
+            t(lang, "problems"),
+            (0, 12, 24, 12),
+            [problems],
+            field_config(
+                steps=((0, "text"),),
+                mappings=(line_state_text_mappings(lang),),
+                links=(line_link,),
+                custom={"cellOptions": {"type": "color-text"}, "filterable": True},
+            ),
+            [sort_by("code"), organize(rename, ("Time", "code", "province"))],
+        )
+    )
+    panels.append(
+        timeseries(
+            t(lang, "online_trend"),
+            (0, 24, 24, 8),
+            [
+                target(
+                    "A",
+                    'SELECT sum("v") FROM (SELECT last("online") AS "v" FROM "agent" '
+                    f'WHERE {SCOPE} AND $timeFilter GROUP BY time($__interval), "commune", "host") '
+                    "WHERE $timeFilter GROUP BY time($__interval) fill(none)",
+                    alias=t(lang, "hosts_online"),
+                )
+            ],
+            "short",
+        )
+    )
+    return dashboard(
+        uid("overview", lang),
+        t(lang, "overview"),
+        [TAG, lang],
+        variables(lang, 2),
+        panels,
+        [dashboards_link(t(lang, "dashboards"), lang)],
+        "1m",
+    )
+
+
+def degraded(lang: str) -> Json:
+    reasons = "degraded_reasons_vi" if lang == "vi" else "degraded_reasons"
+    query = target(
+        "A",
+        'SELECT "name", "reasons", "since", "online" FROM ('
+        f'SELECT last("degraded") AS "degraded", last("{reasons}") AS "reasons", '
+        'last("degraded_since_ms") AS "since", last("online") AS "online", last("commune_name") AS "name" '
+        f'FROM "agent" WHERE {SCOPE} AND $timeFilter GROUP BY "province", "area", "commune", "host") '
+        'WHERE "degraded" = 1 GROUP BY "province", "area", "commune", "host"',
+        "table",
+    )
+    host_link = link(
+        t(lang, "open_host"),
+        f"/d/{uid('host', lang)}?var-province=${{__data.fields.province}}&var-commune=${{__data.fields.commune}}"
+        f"&var-host=${{__data.fields.host}}&{TIME_LINK}",
+    )
+    rename = {
+        "host": t(lang, "host_name"),
+        "name": t(lang, "commune"),
+        "commune": t(lang, "commune_code"),
+        "area": t(lang, "area"),
+        "reasons": t(lang, "reasons"),
+        "since": t(lang, "since"),
+        "online": t(lang, "online"),
+    }
+    panels = [
+        stat(
+            t(lang, "hosts_degraded"),
+            (0, 0, 24, 4),
+            [target("A", count_of("degraded", "agent", '"commune", "host"'))],
+            field_config(steps=((0, "green"), (1, "orange"))),
+        ),
+        table(
+            t(lang, "degraded"),
+            (0, 4, 24, 16),
+            [query],
+            field_config(
+                "dateTimeAsLocal",  # for "since"; "online", the other number, is mapped to yes/no
+                steps=((0, "text"),),
+                mappings=(value_map({"1": (t(lang, "yes"), "green"), "0": (t(lang, "no"), "red")}),),
+                links=(host_link,),
+                custom={"cellOptions": {"type": "auto"}, "filterable": True},
+            ),
+            [sort_by("since", desc=False), organize(rename, ("Time", "province"))],
+        ),
+    ]
+    return dashboard(
+        uid("degraded", lang),
+        t(lang, "degraded"),
+        [TAG, lang],
+        variables(lang, 2),
+        panels,
+        [dashboards_link(t(lang, "dashboards"), lang)],
+        "1m",
+    )
+
+
+def unused(lang: str) -> Json:
+    query = target(
+        "A",
+        'SELECT "name", "days_unused", "contracted", "traffic", "last_traffic" FROM ('
+        'SELECT last("line_unused") AS "unused", last("commune_name") AS "name", last("days_unused") AS "days_unused", '
+        'last("contracted_down_mbps") AS "contracted", last("traffic_mb_per_day") AS "traffic", '
+        'last("last_traffic_day") AS "last_traffic" '
+        f'FROM "commune" WHERE {SCOPE} AND $timeFilter GROUP BY "province", "area", "commune") '
+        'WHERE "unused" = 1 GROUP BY "province", "area", "commune"',
+        "table",
+    )
+    rename = {
+        "commune": t(lang, "commune_code"),
+        "name": t(lang, "commune"),
+        "area": t(lang, "area"),
+        "days_unused": t(lang, "days_unused"),
+        "contracted": t(lang, "contracted"),
+        "traffic": t(lang, "traffic"),
+        "last_traffic": t(lang, "last_traffic"),
+    }
+    line_link = link(t(lang, "open_line"), f"/d/{uid('line', lang)}?var-province=${{__data.fields.province}}"
+                     f"&var-commune=${{__data.fields.commune}}&{TIME_LINK}")  # fmt: skip
+    panels = [
+        stat(
+            t(lang, "lines_unused"),
+            (0, 0, 24, 4),
+            [target("A", count_of("line_unused", "commune", '"commune"'))],
+            field_config(steps=((0, "green"), (1, "blue"))),
+        ),
+        table(
+            t(lang, "unused"),
+            (0, 4, 24, 16),
+            [query],
+            field_config(links=(line_link,), steps=((0, "text"),), custom={"filterable": True}),
+            [sort_by("days_unused"), organize(rename, ("Time", "province"))],
+        ),
+    ]
+    return dashboard(
+        uid("unused", lang),
+        t(lang, "unused"),
+        [TAG, lang],
+        variables(lang, 2),
+        panels,
+        [dashboards_link(t(lang, "dashboards"), lang)],
+        "5m",
+    )
+
+
+def over_time(field: str, measurement: str, scope: str, group: str) -> str:
+    """Mean of ``field`` per interval from ``$rp``: raw data or the 5-minute rollups."""
+    return (
+        f'SELECT mean(/^(mean_)?{field}$/) FROM "$rp"."{measurement}" WHERE {scope} AND $timeFilter '
+        f"GROUP BY time($__interval), {group} fill(none)"
+    )
+
+
+def line_quality(lang: str) -> Json:
+    panels = [
+        timeseries(
+            t(lang, "rtt"),
+            (0, 0, 12, 9),
+            [
+                target(
+                    "A",
+                    over_time("rtt_avg_ms", "probe", COMMUNE_SCOPE, '"commune", "host", "target"'),
+                    alias="$tag_commune $tag_host → $tag_target",
+                )
+            ],
+            "ms",
+        ),
+        timeseries(
+            t(lang, "loss"),
+            (12, 0, 12, 9),
+            [
+                target(
+                    "A",
+                    over_time("loss_percent", "probe", COMMUNE_SCOPE, '"commune", "host", "target"'),
+                    alias="$tag_commune $tag_host → $tag_target",
+                )
+            ],
+            "percent",
+        ),
+        timeseries(
+            t(lang, "probe_ok"),
+            (0, 9, 12, 9),
+            [
+                target(
+                    "A",
+                    over_time("ok", "probe", COMMUNE_SCOPE, '"commune", "target"'),
+                    alias="$tag_commune → $tag_target",
+                )
+            ],
+            "percentunit",
+        ),
+        timeseries(
+            t(lang, "speed"),
+            (12, 9, 12, 9),
+            [
+                target(
+                    "A",
+                    over_time(
+                        "(download_mbps|upload_mbps|contracted_down_mbps|contracted_up_mbps)",
+                        "speedtest",
+                        COMMUNE_SCOPE,
+                        '"commune", "mode"',
+                    ),
+                    alias="$tag_commune $tag_mode $col",
+                )
+            ],
+            "Mbits",
+            draw="points",
+        ),
+        stat(
+            t(lang, "speed_percent"),
+            (0, 18, 8, 6),
+            [
+                target(
+                    "A",
+                    f'SELECT last("download_percent_of_contract") FROM "speedtest" WHERE {COMMUNE_SCOPE} '
+                    'AND $timeFilter GROUP BY "commune", "mode"',
+                    alias="$tag_commune $tag_mode",
+                )
+            ],
+            field_config("percent", steps=((0, "red"), (50, "orange"), (80, "green"))),
+            text_mode="value_and_name",
+        ),
+        timeseries(
+            t(lang, "rtt_30d"),
+            (8, 18, 16, 6),
+            [
+                target(
+                    "A",
+                    f'SELECT mean("mean_rtt_avg_ms") FROM "rollup_5m"."probe" WHERE {COMMUNE_SCOPE} AND $timeFilter '
+                    'GROUP BY time(1h), "commune", "target" fill(none)',
+                    alias="$tag_commune → $tag_target",
+                )
+            ],
+            "ms",
+            time_from="30d",
+        ),
+    ]
+    return dashboard(
+        uid("line", lang),
+        t(lang, "line"),
+        [TAG, lang],
+        variables(lang, 3),
+        panels,
+        [dashboards_link(t(lang, "dashboards"), lang)],
+        "1m",
+    )
+
+
+def host_detail(lang: str) -> Json:
+    by_host = '"commune", "host"'
+    panels = [
+        stat(
+            t(lang, "uptime"),
+            (0, 0, 6, 4),
+            [
+                target(
+                    "A",
+                    f'SELECT last("uptime_s") FROM "system" WHERE {HOST_SCOPE} AND $timeFilter GROUP BY {by_host}',
+                    alias="$tag_host",
+                )
+            ],
+            field_config("s", steps=((0, "blue"),)),
+            text_mode="value_and_name",
+        ),
+        stat(
+            t(lang, "ram"),
+            (6, 0, 6, 4),
+            [
+                target(
+                    "A",
+                    f'SELECT last("mem_total_bytes") FROM "system" WHERE {HOST_SCOPE} AND $timeFilter '
+                    f"GROUP BY {by_host}",
+                    alias="$tag_host",
+                )
+            ],
+            field_config("bytes", steps=((0, "red"), (4 * 2**30, "green"))),
+            text_mode="value_and_name",
+        ),
+        table(
+            t(lang, "inventory"),
+            (12, 0, 12, 4),
+            [
+                target(
+                    "A",
+                    'SELECT last("os") AS "os", last("cpu_model") AS "cpu_model", last("cpu_cores") AS "cores", '
+                    'last("ram_bytes") AS "ram", last("disk_total_bytes") AS "disk_total", '
+                    f'last("agent_version") AS "agent_version" FROM "inventory" WHERE {HOST_SCOPE} AND $timeFilter '
+                    'GROUP BY "host"',
+                    "table",
+                )
+            ],
+            field_config(steps=((0, "text"),)),
+            [
+                organize(
+                    {
+                        "host": t(lang, "host_name"),
+                        "os": t(lang, "os"),
+                        "cpu_model": t(lang, "cpu_model"),
+                        "cores": t(lang, "cores"),
+                        "ram": t(lang, "ram"),
+                        "disk_total": t(lang, "disk_total"),
+                        "agent_version": t(lang, "agent_version"),
+                    }
+                )
+            ],
+            time_from="30d",
+        ),
+        timeseries(
+            t(lang, "cpu"),
+            (0, 4, 12, 8),
+            [target("A", over_time("cpu_percent", "system", HOST_SCOPE, by_host), alias="$tag_host")],
+            "percent",
+        ),
+        timeseries(
+            t(lang, "memory"),
+            (12, 4, 12, 8),
+            [
+                target(
+                    "A",
+                    over_time("(mem_used_percent|swap_used_percent)", "system", HOST_SCOPE, by_host),
+                    alias="$tag_host $col",
+                )
+            ],
+            "percent",
+        ),
+        timeseries(
+            t(lang, "disk"),
+            (0, 12, 12, 8),
+            [
+                target(
+                    "A", over_time("used_percent", "disk", HOST_SCOPE, '"host", "mount"'), alias="$tag_host $tag_mount"
+                )
+            ],
+            "percent",
+        ),
+        timeseries(
+            t(lang, "temperature"),
+            (12, 12, 12, 8),
+            [
+                target(
+                    "A", over_time("temp_c", "sensors", HOST_SCOPE, '"host", "sensor"'), alias="$tag_host $tag_sensor"
+                )
+            ],
+            "celsius",
+        ),
+        timeseries(
+            t(lang, "network"),
+            (0, 20, 12, 8),
+            [
+                target(
+                    "A",
+                    over_time("(rx_bytes_per_s|tx_bytes_per_s)", "net", HOST_SCOPE, '"host", "nic"'),
+                    alias="$tag_host $tag_nic $col",
+                )
+            ],
+            "Bps",
+        ),
+        timeseries(
+            t(lang, "agent"),
+            (12, 20, 12, 8),
+            [target("A", over_time("(spool_depth|rss_bytes)", "agent", HOST_SCOPE, by_host), alias="$tag_host $col")],
+            "short",
+        ),
+    ]
+    return dashboard(
+        uid("host", lang),
+        t(lang, "host"),
+        [TAG, lang],
+        variables(lang, 4),
+        panels,
+        [dashboards_link(t(lang, "dashboards"), lang)],
+        "1m",
+    )
+
+
+BUILDERS = {
+    "province-overview": overview,
+    "degraded-equipment": degraded,
+    "unused-lines": unused,
+    "line-quality": line_quality,
+    "host-detail": host_detail,
+}
+
+
+def all_dashboards() -> dict[str, Json]:
+    """Relative path (``vi/province-overview.json``) to dashboard JSON."""
+    return {f"{lang}/{name}.json": build(lang) for lang in ("vi", "en") for name, build in BUILDERS.items()}

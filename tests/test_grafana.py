@@ -1,0 +1,210 @@
+"""Grafana delivery, checked without a Grafana server: the committed files are what the builder
+makes, every dashboard validates against Grafana's published dashboard JSON schema, the lint
+finds nothing, and every panel, variable and alert-rule query, with its variables expanded, runs
+on the real InfluxDB against data written by real agents through the real collector."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import psutil
+import pytest
+import yaml
+from realservices import REPO, Agent, Collector, Influxd, wait_until
+
+from collector.grafana import build
+from collector.grafana.dashboards import all_dashboards
+from collector.grafana.lint import Query, dashboard_queries, expand, lint, rule_queries
+from collector.grafana.provisioning import all_files
+from collector.setup_influx import ROLLUP_MEASUREMENTS
+
+SCHEMA = json.loads((REPO / "tests/grafana_spec/dashboard.jsonschema.json").read_text())
+VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
+
+
+def grafana_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "collector.cli", "grafana", *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=60, check=False)  # fmt: skip
+
+
+def test_committed_dashboards_are_exactly_what_the_builder_produces(tmp_path: Path) -> None:
+    assert build.differences() == []
+    assert grafana_cli("build", "--check").returncode == 0
+
+    copy_dir = tmp_path / "dashboards"
+    shutil.copytree(build.DEFAULT_DIR, copy_dir)
+    edited = copy_dir / "vi/host-detail.json"
+    edited.write_text(edited.read_text().replace("Chi tiết máy", "Máy"))
+    (copy_dir / "vi/stale.json").write_text("{}")
+    done = grafana_cli("build", "--check", "--out", str(copy_dir))
+    assert done.returncode == 1
+    assert "vi/host-detail.json: differs" in done.stderr and "vi/stale.json: not produced" in done.stderr
+
+
+def test_there_are_five_dashboards_in_vietnamese_and_in_english() -> None:
+    boards = all_dashboards()
+    assert sorted(boards) == sorted(
+        f"{lang}/{name}.json"
+        for lang in ("vi", "en")
+        for name in ("province-overview", "degraded-equipment", "unused-lines", "line-quality", "host-detail")
+    )
+    assert boards["vi/province-overview.json"]["title"] == "Tổng quan tỉnh"
+    assert boards["en/province-overview.json"]["title"] == "Province overview"
+    host_variables = [v["name"] for v in boards["vi/host-detail.json"]["templating"]["list"]]
+    assert host_variables == ["province", "area", "commune", "host", "rp"]
+
+
+@pytest.mark.parametrize("name", sorted(all_dashboards()))
+def test_every_dashboard_validates_against_grafanas_published_schema(name: str) -> None:
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in VALIDATOR.iter_errors(all_dashboards()[name])]
+    assert errors == []
+
+
+def test_the_schema_check_rejects_what_grafana_would_reject() -> None:
+    board = all_dashboards()["vi/host-detail.json"]
+    for mutate in (
+        lambda b: b.pop("schemaVersion"),
+        lambda b: b["panels"][0]["gridPos"].update(w=30),
+        lambda b: b["panels"][0].update(colour="red"),
+        lambda b: b["templating"]["list"][0].update(refresh=7),
+    ):
+        broken = copy.deepcopy(board)
+        mutate(broken)
+        assert not VALIDATOR.is_valid(broken)
+
+
+def test_lint_passes_and_catches_unknown_uids_undefined_variables_and_missing_ids() -> None:
+    boards, files = all_dashboards(), all_files()
+    assert lint(boards, files) == []
+    assert grafana_cli("lint").returncode == 0
+
+    broken = copy.deepcopy(boards)
+    overview = broken["en/province-overview.json"]
+    overview["panels"][0]["targets"][0]["query"] += ' AND "host" =~ /^$hots$/'
+    overview["panels"][1]["datasource"] = {"type": "influxdb", "uid": "nope"}
+    overview["panels"][2].pop("id")
+    problems = lint(broken, files)
+    assert any("$hots, which is not defined" in p for p in problems), problems
+    assert any("'nope', which is not provisioned" in p for p in problems), problems
+    assert any("a panel has no id" in p for p in problems), problems
+
+
+def test_provisioning_files_point_at_the_provisioned_datasource_and_alert_on_the_two_key_failures() -> None:
+    files = {path: yaml.safe_load((build.DEFAULT_DIR / "provisioning" / path).read_text()) for path in all_files()}
+    (ds,) = files["datasources/commune-monitor.yaml"]["datasources"]
+    assert ds["uid"] == "commune-influxdb" and ds["type"] == "influxdb" and ds["jsonData"]["version"] == "InfluxQL"
+    (provider,) = files["dashboards/commune-monitor.yaml"]["providers"]
+    assert provider["type"] == "file" and provider["options"]["path"]
+    alerting = files["alerting/commune-monitor.yaml"]
+    rules = {r["uid"]: r for group in alerting["groups"] for r in group["rules"]}
+    assert set(rules) == {"cm-line-down", "cm-host-offline"}
+    assert all(r["data"][0]["datasourceUid"] == ds["uid"] for r in rules.values())
+    assert alerting["contactPoints"][0]["name"] == alerting["policies"][0]["receiver"]
+
+
+# ---- every query on the real InfluxDB ----
+
+PROBE_TARGETS = [
+    {"name": "province", "method": "ping", "address": "127.0.0.1", "scope": "wan"},
+    {"name": "dns", "method": "dns", "address": "localhost", "scope": "internet"},
+]
+
+
+def backfill_rollups(influxd: Influxd, database: str) -> None:
+    """What the 5-minute continuous queries write, run now for the last hour instead of waiting."""
+    for measurement in ROLLUP_MEASUREMENTS:
+        influxd.query(
+            f'SELECT mean(*) INTO "{database}"."rollup_5m"."{measurement}" FROM "{database}"."raw"."{measurement}" '
+            "WHERE time > now() - 1h GROUP BY time(5m), *",
+            database,
+        )
+
+
+def run_query(influxd: Influxd, database: str, query: Query, values: dict[str, str]) -> list[dict[str, Any]]:
+    text = expand(query.text, values)
+    try:
+        return influxd.query(text, database)
+    except RuntimeError as exc:
+        raise AssertionError(f"{query.where}: {exc}") from None
+
+
+def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
+    make_collector: Callable[..., Collector], make_agent: Callable[..., Agent], influxd: Influxd, database: str
+) -> None:
+    collector = make_collector(fleet={"restart_grace_s": 0, "disk_full_percent": 1, "evaluate_interval_s": 1})
+    assert collector.cli("setup-influx").returncode == 0  # raw as default policy, rollup_5m, continuous queries
+    collector.start()
+    assert collector.cli("registry", "import", str(REPO / "config/lines.example.csv")).returncode == 0
+    assert collector.cli("registry", "import-areas", str(REPO / "config/areas.example.csv")).returncode == 0
+    probe = {"gateway": False, "interval_s": 2, "ping_count": 2, "targets": PROBE_TARGETS}
+    pc = make_agent(host="pc-grafana", probe=probe)
+    line_probe = make_agent(
+        host="probe-grafana",
+        identity={"role": "line-probe"},
+        probe=probe,
+        speedtest={"modes": ["wan"], "wan_url": collector.url, "check_interval_s": 1, "download_sides": [350],
+                   "download_count": 1, "upload_sizes": 2, "upload_count": 1, "threads": 1},
+    )  # fmt: skip
+    pc.start()
+    line_probe.start()
+    wait_until(lambda: {"pc-grafana", "probe-grafana"} <= {h["host"] for h in collector.get_json("/api/v1/hosts")},
+               30, "both hosts known")  # fmt: skip
+    assert collector.post_json("/api/v1/hosts/08/02473/probe-grafana/speedtest", {"mode": "wan"})[0] == 202
+
+    def have(measurement: str) -> bool:
+        return bool(influxd.query(f'SELECT count(*) FROM "{measurement}" WHERE "commune" = \'02473\'', database))
+
+    wait_until(lambda: all(have(m) for m in ("system", "disk", "net", "probe", "speedtest", "inventory", "agent",
+                                             "commune")), 90, "every measurement written")  # fmt: skip
+    wait_until(lambda: any(h["host"] == "pc-grafana" for h in collector.get_json("/api/v1/degraded")), 30, "degraded")
+    time.sleep(2)
+    backfill_rollups(influxd, database)
+
+    no_sensors = not getattr(psutil, "sensors_temperatures", dict)()
+    values = {"province": "08", "area": ".*", "commune": "02473", "host": "pc-grafana"}
+    empty = []
+    queries = [q for name, board in all_dashboards().items() for q in dashboard_queries(name, board)]
+    for rp in ("raw", "rollup_5m"):
+        for query in queries:
+            rows = run_query(influxd, database, query, {**values, "rp": rp})
+            if not rows:
+                empty.append(query.where)
+    expected_empty = {q.where for q in queries if '"sensors"' in q.text} if no_sensors else set()
+    assert set(empty) == expected_empty, f"queries with no rows: {empty}"
+    assert len(queries) >= 60
+
+    rules = list(rule_queries(all_files()))
+    assert len(rules) == 2
+    answers = {q.where: run_query(influxd, database, q, {}) for q in rules}
+    line_down = answers["alert rule cm-line-down A"]
+    assert {row["commune"] for row in line_down} >= {"02473", "00691"}  # our commune and lines with no agent
+    assert all(row["last"] == 0 for row in line_down if row["commune"] == "02473")
+    offline = answers["alert rule cm-host-offline A"]
+    assert any(row["host"] == "pc-grafana" and row["area"] for row in offline)
+
+    # what the tables show: our degraded host, and the lines nobody uses
+    def find(board: str, title: str) -> Query:
+        return next(q for q in queries if q.where.startswith(f"{board}: panel") and repr(title) in q.where)
+
+    degraded = find("en/degraded-equipment.json", "Degraded equipment")
+    rows = run_query(influxd, database, degraded, {**values, "commune": ".*", "rp": "raw"})
+    ours = [r for r in rows if r["host"] == "pc-grafana"]
+    assert ours and "disk_full" in ours[0]["reasons"] and ours[0]["since"] > 0
+    unused = find("en/unused-lines.json", "Unused connections")
+    rows = run_query(influxd, database, unused, {**values, "rp": "raw"})
+    with_hosts = {h["commune"] for h in collector.get_json("/api/v1/hosts")}  # the shared broker's retained hosts too
+    assert {"00691", "00721", "02215", "02473", "02536"} - with_hosts <= {r["commune"] for r in rows}
+    assert {"00691", "00721"} <= {r["commune"] for r in rows}  # no test ever reports from these
+    assert "02473" not in {r["commune"] for r in rows}
+    assert all(r["name"] and r["contracted"] > 0 for r in rows)
+    pc.stop()
+    line_probe.stop()

@@ -1,0 +1,209 @@
+"""``commune-collector grafana sync`` through grafana-client over real HTTP.
+
+No Grafana can run here. The sync talks to a local HTTP server that keeps what it is sent and
+answers in the shapes Grafana's published API specification gives (tests/grafana_spec/); every
+request body is checked against that specification, and every dashboard sent against Grafana's
+published dashboard schema. What this proves: the requests are the documented ones, well formed,
+authenticated, and a second sync changes nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from realservices import REPO, free_port, write_toml
+
+from collector.grafana.dashboards import all_dashboards
+
+API = json.loads((REPO / "tests/grafana_spec/http_api.json").read_text())
+DASHBOARD_SCHEMA = json.loads((REPO / "tests/grafana_spec/dashboard.jsonschema.json").read_text())
+TOKEN = "glsa_test_token_0123456789"
+
+
+def check(definition: str, body: Any) -> None:
+    jsonschema.validate(body, {"$ref": f"#/definitions/{definition}", "definitions": API["definitions"]})
+
+
+class GrafanaApiDouble(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.folders: dict[str, dict[str, Any]] = {}
+        self.datasources: dict[str, dict[str, Any]] = {}
+        self.dashboards: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.problems: list[str] = []
+        self.auth: set[str] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: GrafanaApiDouble
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+    def answer(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def body(self) -> Any:
+        length = int(self.headers.get("Content-Length", 0))
+        return json.loads(self.rfile.read(length)) if length else None
+
+    def route(self, method: str) -> None:
+        state, path = self.server, self.path.split("?")[0]
+        state.requests.append((method, path))
+        state.auth.add(self.headers.get("Authorization", ""))
+        body = self.body() if method in ("POST", "PUT") else None
+        try:
+            self.handle_api(method, path, body)
+        except jsonschema.ValidationError as exc:
+            state.problems.append(f"{method} {path}: {exc.message}")
+            self.answer(400, {"message": exc.message})
+
+    def handle_api(self, method: str, path: str, body: Any) -> None:
+        state = self.server
+        if match := re.fullmatch(r"/api/folders/([\w-]+)", path):
+            uid = match[1]
+            if uid not in state.folders:
+                return self.answer(404, {"message": "folder not found"})
+            if method == "PUT":
+                state.folders[uid].update(title=body["title"], version=state.folders[uid]["version"] + 1)
+            return self.answer(200, state.folders[uid])
+        if path == "/api/folders" and method == "POST":
+            assert set(body) <= {"uid", "title", "parentUid"}, body
+            folder = {"id": len(state.folders) + 1, "uid": body["uid"], "title": body["title"],
+                      "url": f"/dashboards/f/{body['uid']}/", "version": 1}  # fmt: skip
+            state.folders[body["uid"]] = folder
+            return self.answer(200, folder)
+        if match := re.fullmatch(r"/api/datasources/uid/([\w-]+)", path):
+            uid = match[1]
+            if method == "PUT":
+                check("AddDataSourceCommand", body)
+                state.datasources[uid] = {**state.datasources[uid], **stored(body)}
+            if uid not in state.datasources:
+                return self.answer(404, {"message": "Data source not found"})
+            check("DataSource", state.datasources[uid])
+            return self.answer(200, state.datasources[uid])
+        if path == "/api/datasources" and method == "POST":
+            check("AddDataSourceCommand", body)
+            source = {"id": len(state.datasources) + 1, "orgId": 1, "version": 1, **stored(body)}
+            state.datasources[body["uid"]] = source
+            return self.answer(200, {"datasource": source, "id": source["id"], "message": "Datasource added",
+                                     "name": body["name"]})  # fmt: skip
+        if match := re.fullmatch(r"/api/dashboards/uid/([\w-]+)", path):
+            saved = state.dashboards.get(match[1])
+            if saved is None:
+                return self.answer(404, {"message": "Dashboard not found"})
+            check("DashboardFullWithMeta", saved)
+            return self.answer(200, saved)
+        if path == "/api/dashboards/db" and method == "POST":
+            assert set(body) <= {"dashboard", "folderUid", "overwrite", "message"}, set(body)
+            jsonschema.validate(body["dashboard"], DASHBOARD_SCHEMA)
+            uid = body["dashboard"]["uid"]
+            version = state.dashboards.get(uid, {}).get("meta", {}).get("version", 0) + 1
+            board = {**body["dashboard"], "id": len(state.dashboards) + 1, "version": version}
+            state.dashboards[uid] = {"dashboard": board, "meta": {"folderUid": body["folderUid"], "version": version,
+                                                                  "slug": uid, "url": f"/d/{uid}/{uid}"}}  # fmt: skip
+            return self.answer(200, {"id": board["id"], "uid": uid, "url": f"/d/{uid}/{uid}", "status": "success",
+                                     "version": version, "slug": uid})  # fmt: skip
+        return self.answer(404, {"message": "Not found"})
+
+    def do_GET(self) -> None:
+        self.route("GET")
+
+    def do_POST(self) -> None:
+        self.route("POST")
+
+    def do_PUT(self) -> None:
+        self.route("PUT")
+
+
+def stored(body: dict[str, Any]) -> dict[str, Any]:
+    """What Grafana keeps and shows of a datasource: secrets become secureJsonFields."""
+    kept = {k: v for k, v in body.items() if k != "secureJsonData"}
+    kept["secureJsonFields"] = dict.fromkeys(body.get("secureJsonData", {}), True)
+    return kept
+
+
+@pytest.fixture
+def grafana() -> Iterator[GrafanaApiDouble]:
+    server = GrafanaApiDouble()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def sync(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "collector.cli", "grafana", "sync", "-c", str(config)],
+                          capture_output=True, text=True, cwd=REPO, timeout=60, check=False)  # fmt: skip
+
+
+def config_for(tmp_path: Path, url: str, **grafana: Any) -> Path:
+    return write_toml(
+        tmp_path / "collector.toml",
+        {
+            "influxdb": {"url": "http://127.0.0.1:8086", "database": "commune"},
+            "grafana": {"url": url, "token": TOKEN, "influxdb_url": "http://influxdb.internal:8086", **grafana},
+        },
+    )
+
+
+def test_sync_creates_folder_datasource_and_dashboards_then_changes_nothing(
+    grafana: GrafanaApiDouble, tmp_path: Path
+) -> None:
+    config = config_for(tmp_path, grafana.url)
+    first = sync(config)
+    assert first.returncode == 0, first.stderr
+    assert grafana.problems == []
+    assert grafana.auth == {f"Bearer {TOKEN}"}
+    assert "folder commune-monitor: created" in first.stdout
+    assert "datasource commune-influxdb: created" in first.stdout
+    vi = sorted(board["uid"] for name, board in all_dashboards().items() if name.startswith("vi/"))
+    assert sorted(grafana.dashboards) == vi
+    assert all(d["meta"]["folderUid"] == "commune-monitor" for d in grafana.dashboards.values())
+    source = grafana.datasources["commune-influxdb"]
+    assert source["url"] == "http://influxdb.internal:8086" and source["jsonData"]["dbName"] == "commune"
+    assert source["type"] == "influxdb" and source["jsonData"]["version"] == "InfluxQL"
+
+    grafana.requests.clear()
+    second = sync(config)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("unchanged") == 2 + len(vi)
+    assert {method for method, _path in grafana.requests} == {"GET"}  # idempotent: nothing written
+
+    grafana.dashboards["cm-host-vi"]["dashboard"]["title"] = "edited by hand in the UI"
+    grafana.requests.clear()
+    third = sync(config)
+    assert "dashboard cm-host-vi: updated" in third.stdout
+    assert [r for r in grafana.requests if r[0] != "GET"] == [("POST", "/api/dashboards/db")]
+    assert grafana.dashboards["cm-host-vi"]["dashboard"]["title"] == "Chi tiết máy"
+
+
+def test_sync_pushes_the_english_dashboards_when_asked(grafana: GrafanaApiDouble, tmp_path: Path) -> None:
+    assert sync(config_for(tmp_path, grafana.url, language="en")).returncode == 0
+    assert all(uid.endswith("-en") for uid in grafana.dashboards) and len(grafana.dashboards) == 5
+    assert grafana.dashboards["cm-overview-en"]["dashboard"]["title"] == "Province overview"
+
+
+def test_an_unreachable_grafana_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    done = sync(config_for(tmp_path, f"http://127.0.0.1:{free_port()}", timeout_s=2))
+    assert done.returncode == 1
+    assert "Grafana at http://127.0.0.1:" in done.stderr and "Traceback" not in done.stderr
+    assert TOKEN not in done.stderr + done.stdout
