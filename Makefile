@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping openssl systemd
+APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping openssl systemd chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps system-deps venv demo test lint bench clean
@@ -19,7 +19,7 @@ deps: system-deps venv
 # Debian packages: installed only when a binary is missing, so repeated runs are fast.
 system-deps:
 	@missing=""; \
-	for pair in mosquitto:mosquitto influxd:influxdb ping:iputils-ping mosquitto_passwd:mosquitto openssl:openssl systemd-analyze:systemd; do \
+	for pair in mosquitto:mosquitto influxd:influxdb ping:iputils-ping mosquitto_passwd:mosquitto openssl:openssl systemd-analyze:systemd chromium:chromium; do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
 	done; \

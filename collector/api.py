@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from pydantic import BaseModel
 
 from agent.wire import SCHEMA_VERSION, command_topic, encode
-from collector import __version__, auth, fleet_api, speedtest_endpoint, units
+from collector import __version__, auth, fleet_api, speedtest_endpoint, status_page, units
 from collector.registry import HostKey
 
 if TYPE_CHECKING:
@@ -165,4 +165,6 @@ def build_app(service: CollectorService) -> FastAPI:
         app.include_router(router)
     for router in ROUTERS:
         app.include_router(router, dependencies=[Depends(require_token)])
+    guard = [] if service.config.http.public_status_page else [Depends(require_token)]
+    app.include_router(status_page.router, dependencies=guard)
     return app

@@ -153,6 +153,43 @@ def grafana_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="build: folder to write or check (default: the repository's dashboards/)")
 
 
+def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
+    import json
+    import signal
+    import threading
+
+    from collector.simulate import make_plan, plan_json, register, run
+
+    try:
+        plan = make_plan(args.province, args.hosts_per_commune, args.seed, args.fault_share)
+    except ValueError as exc:
+        print(f"commune-collector: {exc}", file=sys.stderr)
+        return 2
+    if not args.no_register:
+        register(plan, config)
+    if args.plan_out:
+        Path(args.plan_out).write_text(plan_json(plan), encoding="utf-8")
+    print(json.dumps(plan.summary(), ensure_ascii=False), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    result = run(config, plan, args.interval, args.fault_after, args.duration, stop, args.seed)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+def simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--province", default="08", help="official province code (default 08, Tuyên Quang)")
+    parser.add_argument("--hosts-per-commune", type=int, default=2, help="PCs per commune (default 2)")
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds between reports (default 10)")
+    parser.add_argument("--fault-after", type=float, default=60.0, help="seconds before faults start (default 60)")
+    parser.add_argument("--duration", type=float, default=0.0, help="seconds to run; 0 (default) until stopped")
+    parser.add_argument("--fault-share", type=float, default=0.05, help="share of communes/PCs per fault (0.05)")
+    parser.add_argument("--seed", type=int, default=1, help="which communes and PCs get which fault")
+    parser.add_argument("--plan-out", help="write the plan (hosts and their faults) to this JSON file")
+    parser.add_argument("--no-register", action="store_true", help="do not write areas and lines to the registry")
+
+
 def registry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("import", "import-areas"), help="import lines, or import areas")
     parser.add_argument("file", help="CSV file; see config/lines.example.csv and config/areas.example.csv")
@@ -175,6 +212,7 @@ COMMANDS: dict[str, tuple[str, CommandFn, Callable[[argparse.ArgumentParser], No
     ),
     "registry": ("import lines or areas from CSV into the registry", cmd_registry, registry_arguments),
     "token": ("add, list or revoke HTTP API tokens (viewer reads, admin changes)", cmd_token, token_arguments),
+    "simulate": ("run a simulated province of agents over MQTT, with faults", cmd_simulate, simulate_arguments),
     "grafana": ("build, check or lint the dashboards, or sync them to Grafana", cmd_grafana, grafana_arguments),
 }
 CONFIG_OPTIONAL = {"grafana"}  # build and lint need no config; sync reads [grafana] from it

@@ -52,6 +52,7 @@ class HttpSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     tokens: list[ApiTokenSettings] = []
+    public_status_page: bool = True
 
 
 class StateSettings(Section):

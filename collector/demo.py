@@ -1,4 +1,5 @@
-"""``make demo``: the whole stack on loopback in ./.demo: broker, InfluxDB, collector and agents.
+"""``make demo``: the whole stack on loopback in ./.demo: broker, InfluxDB, collector, two real agents
+and a simulated province (``commune-collector simulate``: 124 communes with faults).
 
 Runs in the foreground until Ctrl-C, then stops everything it started. Data stays in ./.demo
 between runs; delete that folder to start afresh.
@@ -82,13 +83,24 @@ def main() -> int:
             agent = Process([sys.executable, "-m", "agent.cli", "run", "-c", str(path)], path.parent, "agent")
             agent.start()
             started.append(agent)
+        simulator = Process(
+            [sys.executable, "-m", "collector.cli", "simulate", "-c", str(config), "--interval", "10",
+             "--fault-after", "60", "--plan-out", str(DEMO_DIR / "simulated-province.json")],
+            DEMO_DIR, "simulate",
+        )  # fmt: skip
+        simulator.start()
+        started.append(simulator)
         print(
             "\ncommune-monitor demo is running (Ctrl-C to stop)\n"
             f"  MQTT broker      mqtt://127.0.0.1:{broker.port}\n"
             f"  InfluxDB         {influxd.url}  (database 'commune', InfluxQL)\n"
+            f"  Status page      http://127.0.0.1:{http_port}/status  (Tuyên Quang's 124 communes, simulated)\n"
             f"  Collector API    http://127.0.0.1:{http_port}/api/v1/communes  (admin token below)\n"
             f'                   curl -H "Authorization: Bearer {token}" http://127.0.0.1:{http_port}/api/v1/alerts\n'
             f"  Health, metrics  http://127.0.0.1:{http_port}/healthz  http://127.0.0.1:{http_port}/metrics\n"
+            f"  Grafana          dashboards/ (see README, Grafana dashboards): provisioning files and\n"
+            f"                   dashboards to load, or: commune-collector grafana sync -c {config}\n"
+            f"  Faults injected  after 60 s; which communes and PCs: {DEMO_DIR}/simulated-province.json\n"
             f"  Logs             {DEMO_DIR}/*/*.log\n",
             flush=True,
         )

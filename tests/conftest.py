@@ -32,6 +32,16 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
 
 
 @pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker of the test's own, for tests that count every host: the session broker keeps other
+    tests' retained status messages, so a collector on it learns their hosts too."""
+    broker = Mosquitto(tmp_path / "own-broker")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
 def database(influxd: Influxd) -> str:
     name = f"t_{uuid.uuid4().hex[:10]}"
     influxd.create_database(name)

@@ -1,0 +1,282 @@
+"""``commune-collector simulate``: a whole province of virtual agents in one process, over real MQTT.
+
+Every commune of the province (from ``vietnam-provinces``; Tuyên Quang has 124) gets PCs that
+publish what a real agent publishes (wire contract of ``agent/wire.py``: status with a Last Will,
+inventory, metrics, probes, and speed tests from one line-probe PC per commune), with realistic
+values, and a seeded share of faults: dead lines (every PC of the commune drops off the
+network), PCs that go offline, disks filling up, old hardware, lossy lines, lines installed
+but unused (no PC, or PCs on a 4G uplink). Areas and lines for the province are written into
+the registry so the fleet state has contracts to compare with.
+
+For demos and benchmarks, on a broker without per-host ACLs: each virtual PC connects with its
+own client id and Last Will, but with the credentials of ``[mqtt]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.wire import SCHEMA_VERSION, encode, report_topic
+from collector import units
+from collector.config import CollectorConfig
+from collector.registry import Line, Registry, open_database
+
+log = logging.getLogger("collector.simulate")
+COMMUNE_FAULTS = ("dead_line", "no_agent", "other_uplink", "lossy_line")
+HOST_FAULTS = ("goes_offline", "disk_filling", "old_hardware")
+GB = 2**30
+
+
+@dataclass
+class VirtualHost:
+    province: str
+    commune: str
+    host: str
+    role: str  # "pc" or "line-probe"
+    fault: str = ""  # a HOST_FAULTS or COMMUNE_FAULTS entry, or "" for a healthy PC
+    ram_gb: float = 8.0
+    cores: int = 4
+    disk_gb: float = 256.0
+    disk_used_gb: float = 80.0
+    boot_time: float = 0.0
+    sent_bytes: int = 0
+
+
+@dataclass
+class Plan:
+    province: str
+    hosts: list[VirtualHost]
+    areas: dict[str, tuple[str, list[str]]]  # code -> (name, communes)
+    lines: list[Line]
+    faults: dict[str, list[str]] = field(default_factory=dict)  # fault -> communes or province/commune/host
+
+    def summary(self) -> dict[str, Any]:
+        return {"province": self.province, "communes": len(self.lines), "hosts": len(self.hosts),
+                "areas": len(self.areas), "faults": self.faults}  # fmt: skip
+
+
+def make_plan(province: str, hosts_per_commune: int, seed: int, fault_share: float = 0.05) -> Plan:
+    """Deterministic for a seed: which communes and PCs get which fault."""
+    rng = random.Random(seed)
+    communes = [c.code for c in units.communes_of(province)]
+    if not communes:
+        raise ValueError(f"province {province!r} has no communes in vietnam-provinces; use a code such as 08")
+    per_area = max(1, round(len(communes) / 8))
+    areas = {
+        f"KV{i // per_area + 1:02d}": (f"Khu vực {i // per_area + 1}", communes[i : i + per_area])
+        for i in range(0, len(communes), per_area)
+    }
+    shuffled = communes[:]
+    rng.shuffle(shuffled)
+    count = max(1, round(len(communes) * fault_share))
+    commune_fault = {c: COMMUNE_FAULTS[i // count] for i, c in enumerate(shuffled[: count * len(COMMUNE_FAULTS)])}
+    hosts: list[VirtualHost] = []
+    for commune in communes:
+        fault = commune_fault.get(commune, "")
+        if fault == "no_agent":
+            continue
+        for n in range(hosts_per_commune):
+            role = "line-probe" if n == 0 else "pc"
+            name = f"pc-{n + 1:02d}"
+            disk = rng.choice((120.0, 256.0, 500.0))
+            hosts.append(VirtualHost(province, commune, name, role, fault, rng.choice((4.0, 8.0, 8.0, 16.0)),
+                                     rng.choice((2, 4, 4, 8)), disk, disk * rng.uniform(0.2, 0.6)))  # fmt: skip
+    healthy = [h for h in hosts if not h.fault]
+    rng.shuffle(healthy)
+    per_fault = max(1, round(len(hosts) * fault_share))
+    for i, host in enumerate(healthy[: per_fault * len(HOST_FAULTS)]):
+        host.fault = HOST_FAULTS[i // per_fault]
+        if host.fault == "old_hardware":
+            host.ram_gb, host.cores = 2.0, 1
+        if host.fault == "disk_filling":
+            host.disk_used_gb = host.disk_gb * 0.8
+    faults: dict[str, list[str]] = {name: [] for name in COMMUNE_FAULTS + HOST_FAULTS}
+    for commune, fault in sorted(commune_fault.items()):
+        faults[fault].append(commune)
+    for host in hosts:
+        if host.fault in HOST_FAULTS:
+            faults[host.fault].append(f"{host.province}/{host.commune}/{host.host}")
+    isps = ("VNPT", "Viettel", "FPT")
+    lines = [Line(f"SIM-{province}-{c}", province, c, rng.choice(isps), 100.0, 100.0, "2025-08-15") for c in communes]
+    return Plan(province, hosts, areas, lines, faults)
+
+
+def register(plan: Plan, config: CollectorConfig) -> None:
+    db = open_database(config.state.path)
+    try:
+        registry = Registry(db, config.state.default_area)
+        registry.upsert_lines(plan.lines)
+        for code, (name, communes) in plan.areas.items():
+            registry.set_area(code, name, communes)
+    finally:
+        db.close()
+
+
+class VirtualAgent:
+    """One PC: its own MQTT connection (Last Will ``offline``), publishing like ``agent.cli run``."""
+
+    def __init__(self, host: VirtualHost, config: CollectorConfig, rng: random.Random) -> None:
+        self.host, self.rng = host, rng
+        self.cpu = rng.uniform(5, 30)
+        self.dropped = False
+        settings = config.mqtt
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"sim-{host.province}-{host.commune}-{host.host}",
+            protocol=mqtt.MQTTv311,
+        )
+        if settings.username:
+            self.client.username_pw_set(settings.username, settings.password.get_secret_value())
+        if settings.tls:
+            self.client.tls_set(ca_certs=settings.ca_file or None)
+        self.client.will_set(self.topic("status"), self.status("offline"), qos=1, retain=True)
+        self.client.on_connect = self.on_connect
+        self.client.connect_async(settings.host, settings.port, keepalive=30)
+        self.client.loop_start()
+
+    def topic(self, kind: str) -> str:
+        return report_topic(self.host.province, self.host.commune, self.host.host, kind)
+
+    def status(self, state: str) -> bytes:
+        return encode({"v": SCHEMA_VERSION, "ts": int(time.time()), "state": state})
+
+    def publish(self, kind: str, body: dict[str, Any], retain: bool = False) -> None:
+        payload = body if kind == "status" else {"v": SCHEMA_VERSION, "ts": int(time.time()), **body}
+        data = encode(payload)
+        self.host.sent_bytes += len(data)
+        self.client.publish(self.topic(kind), data, qos=1, retain=retain)
+
+    def on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("virtual agent refused", extra={"host": self.host.host, "reason": str(reason)})
+            return
+        self.client.publish(self.topic("status"), self.status("online"), qos=1, retain=True)
+        h = self.host
+        self.publish("inventory", {"inventory": {
+            "os": "Windows 10 Pro" if h.ram_gb >= 4 else "Windows 7 Professional", "os_version": "10.0.19045",
+            "architecture": "AMD64", "cpu_model": "Intel(R) Core(TM) i3-4150 CPU @ 3.50GHz" if h.cores <= 2
+            else "Intel(R) Core(TM) i5-10400 CPU @ 2.90GHz", "agent_version": "sim", "disks": "C: SSD",
+            "nics": "eth0", "cpu_cores": float(h.cores), "cpu_threads": float(h.cores * 2),
+            "ram_bytes": h.ram_gb * GB, "disk_total_bytes": h.disk_gb * GB, "boot_time": h.boot_time}})  # fmt: skip
+
+    def drop(self) -> None:
+        """The PC vanishes (power cut, dead line): no DISCONNECT, so the broker sends the Last Will."""
+        if self.dropped:
+            return
+        self.dropped = True
+        self.client.loop_stop()
+        sock = self.client.socket()
+        if sock is not None:
+            sock.close()
+
+    def stop(self) -> None:
+        if not self.dropped:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def tick(self, interval_s: float, faulty: bool) -> None:
+        h, rng = self.host, self.rng
+        if faulty and (h.fault in ("goes_offline", "dead_line")):
+            self.drop()
+            return
+        if self.dropped:
+            return
+        self.cpu = min(100.0, max(1.0, self.cpu + rng.uniform(-8, 8)))
+        if h.fault == "old_hardware":
+            self.cpu = rng.uniform(85, 100)
+        if faulty and h.fault == "disk_filling":
+            h.disk_used_gb = min(h.disk_gb * 0.99, h.disk_used_gb + h.disk_gb * 0.02)
+        mem = rng.uniform(92, 98) if h.fault == "old_hardware" else rng.uniform(35, 75)
+        uplink = "ppp0" if h.fault == "other_uplink" else "eth0"
+        rate = rng.uniform(5e3, 40e3) if h.fault == "other_uplink" else rng.uniform(50e3, 600e3)
+        self.publish("metrics", {
+            "system": {"cpu_percent": round(self.cpu, 1), "load1": self.cpu / 25, "cpu_count": float(h.cores),
+                       "mem_total_bytes": h.ram_gb * GB, "mem_used_percent": round(mem, 1),
+                       "mem_available_bytes": h.ram_gb * GB * (1 - mem / 100),
+                       "swap_used_percent": 70.0 if h.fault == "old_hardware" else 5.0,
+                       "uptime_s": time.time() - h.boot_time, "boot_time": h.boot_time, "process_count": 140.0},
+            "disk": [{"mount": "C:", "total_bytes": h.disk_gb * GB, "used_bytes": h.disk_used_gb * GB,
+                      "free_bytes": (h.disk_gb - h.disk_used_gb) * GB,
+                      "used_percent": round(100 * h.disk_used_gb / h.disk_gb, 1),
+                      "read_bytes_per_s": rng.uniform(0, 2e6), "write_bytes_per_s": rng.uniform(0, 1e6)}],
+            "net": [{"nic": uplink, "rx_bytes_per_s": rate, "tx_bytes_per_s": rate / 4, "speed_mbps": 100.0,
+                     "up": 1.0, "default_route": 1.0}],
+            "sensors": [{"sensor": "coretemp", "temp_c": round(40 + self.cpu * 0.35 + rng.uniform(-2, 2), 1),
+                         "temp_high_c": 85.0, "temp_critical_c": 100.0}],
+            "agent": {"interval_s": interval_s, "cycle_ms": rng.uniform(15, 40), "rss_bytes": 24e6,
+                      "spool_depth": 0.0},
+        })  # fmt: skip
+        lossy = h.fault == "lossy_line"
+        self.publish("probe", {"probe": [
+            {"target": "gateway", "method": "ping", "scope": "gateway", "ok": 1.0, "rtt_avg_ms": rng.uniform(0.5, 2),
+             "loss_percent": 0.0},
+            {"target": "province", "method": "ping", "scope": "wan", "ok": 1.0,
+             "rtt_avg_ms": rng.uniform(180, 260) if lossy else rng.uniform(12, 30),
+             "loss_percent": rng.uniform(8, 15) if lossy else 0.0,
+             "jitter_ms": rng.uniform(1, 5)},
+            {"target": "dns", "method": "dns", "scope": "internet", "ok": 1.0, "duration_ms": rng.uniform(5, 40)},
+        ]})  # fmt: skip
+
+    def speedtest(self) -> None:
+        if self.dropped or self.host.role != "line-probe":
+            return
+        slow = self.host.fault in ("lossy_line",)
+        down = self.rng.uniform(25, 40) if slow else self.rng.uniform(82, 97)
+        up = self.rng.uniform(20, 35) if slow else self.rng.uniform(80, 95)
+        self.publish("speedtest", {"speedtest": [{"mode": "wan", "ok": 1.0, "download_mbps": round(down, 1),
+                                                  "upload_mbps": round(up, 1), "ping_ms": self.rng.uniform(10, 30),
+                                                  "server": "Speedtest Mini (simulated)",
+                                                  "bytes_used": (down + up) * 1.25e6 * 10}]})  # fmt: skip
+
+
+def run(
+    config: CollectorConfig,
+    plan: Plan,
+    interval_s: float,
+    fault_after_s: float,
+    duration_s: float,
+    stop: threading.Event,
+    seed: int = 1,
+) -> dict[str, Any]:
+    """Publishes until ``stop`` is set or ``duration_s`` (0: forever) has passed; returns counts."""
+    rng = random.Random(seed)
+    started = time.time()
+    for host in plan.hosts:
+        host.boot_time = started - rng.uniform(3600, 30 * 86400)
+    agents = [VirtualAgent(host, config, random.Random(rng.random())) for host in plan.hosts]
+    cycles = 0
+    try:
+        time.sleep(min(2.0, interval_s))  # connections up, status and inventory out
+        next_speedtest = 0.0
+        while not stop.is_set():
+            now = time.time()
+            faulty = now - started >= fault_after_s
+            for agent in agents:
+                agent.tick(interval_s, faulty)
+            if now >= next_speedtest:
+                for agent in agents:
+                    agent.speedtest()
+                next_speedtest = now + 3600
+            cycles += 1
+            if duration_s and time.time() - started >= duration_s:
+                break
+            stop.wait(max(0.0, interval_s - (time.time() - now)))
+    finally:
+        for agent in agents:
+            agent.stop()
+    return {"cycles": cycles, "hosts": len(agents), "bytes_sent": sum(h.sent_bytes for h in plan.hosts)}
+
+
+def plan_json(plan: Plan) -> str:
+    data = plan.summary()
+    data["hosts_detail"] = [asdict(h) for h in plan.hosts]
+    return json.dumps(data, ensure_ascii=False, indent=1)

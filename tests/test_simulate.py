@@ -1,0 +1,83 @@
+"""``commune-collector simulate``: Tuyên Quang's 124 communes of virtual agents over a real broker,
+into a real collector and InfluxDB, with every injected fault seen by the fleet state."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from realservices import REPO, Collector, Influxd, Mosquitto, Process, wait_until
+
+from collector.simulate import make_plan
+
+
+def test_the_plan_covers_every_commune_of_the_province_with_each_fault() -> None:
+    plan = make_plan("08", 2, seed=1)
+    assert len(plan.lines) == 124 and len({h.commune for h in plan.hosts}) == 124 - len(plan.faults["no_agent"])
+    assert all(plan.faults[name] for name in plan.faults), plan.faults
+    assert sum(len(communes) for _name, communes in plan.areas.values()) == 124
+    assert make_plan("08", 2, seed=1).faults == plan.faults  # a seed gives the same province again
+    with pytest.raises(ValueError, match="no communes"):
+        make_plan("99", 2, seed=1)
+
+
+def test_a_simulated_province_shows_every_fault_in_the_fleet_state(
+    make_collector: Callable[..., Collector], own_broker: Mosquitto, influxd: Influxd, database: str, tmp_path: Path
+) -> None:
+    collector = make_collector(mqtt={"port": own_broker.port}, fleet={"restart_grace_s": 0, "evaluate_interval_s": 1})
+    collector.start()
+    plan_file = tmp_path / "plan.json"
+    simulator = Process(
+        [sys.executable, "-m", "collector.cli", "simulate", "-c", str(collector.config_path), "--interval", "2",
+         "--fault-after", "8", "--duration", "300", "--plan-out", str(plan_file)],
+        tmp_path, "simulate",
+    )  # fmt: skip
+    simulator.start()
+    try:
+        wait_until(plan_file.exists, 30, "plan written")
+        faults: dict[str, list[str]] = json.loads(plan_file.read_text())["faults"]
+
+        def communes() -> dict[str, dict[str, Any]]:
+            return {c["commune"]: c for c in collector.get_json("/api/v1/communes")}
+
+        wait_until(lambda: len(communes()) == 124, 60, "all 124 communes known")
+
+        def state_of(fault: str) -> set[str]:
+            now = communes()
+            return {now[c]["line_state"] for c in faults[fault]}
+
+        def host_faults_seen() -> bool:
+            hosts = {f"{h['province']}/{h['commune']}/{h['host']}": h for h in collector.get_json("/api/v1/hosts")}
+            degraded = {
+                f"{h['province']}/{h['commune']}/{h['host']}": h for h in collector.get_json("/api/v1/degraded")
+            }
+            return (
+                all(hosts[h]["status"] == "offline" for h in faults["goes_offline"])
+                and all("disk_full" in degraded.get(h, {}).get("reasons", []) for h in faults["disk_filling"])
+                and all("old_hardware" in degraded.get(h, {}).get("reasons", []) for h in faults["old_hardware"])
+            )
+
+        wait_until(
+            lambda: state_of("dead_line") == {"down"} and state_of("no_agent") == {"unused"}
+            and state_of("other_uplink") == {"unused"} and state_of("lossy_line") == {"degraded"},
+            90, f"line faults seen: {[(f, state_of(f)) for f in faults if f in ('dead_line', 'no_agent', 'other_uplink', 'lossy_line')]}",
+        )  # fmt: skip
+        wait_until(host_faults_seen, 90, "host faults seen")
+        touched = {item.split("/")[-2] if "/" in item else item for items in faults.values() for item in items}
+        healthy = [c for c in communes().values() if c["commune"] not in touched]
+        assert healthy and all(c["line_state"] == "up" for c in healthy), [
+            c for c in healthy if c["line_state"] != "up"
+        ]
+        points = influxd.query('SELECT count("temp_c") FROM "sensors"', database)
+        assert points and points[0]["count"] > 100
+        speed = influxd.query(
+            'SELECT count("download_mbps"), mean("download_percent_of_contract") FROM "speedtest"', database
+        )
+        assert speed and speed[0]["count"] >= 100 and 60 < speed[0]["mean"] < 100
+    finally:
+        simulator.stop()
+    assert "Traceback" not in simulator.log()

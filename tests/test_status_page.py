@@ -1,0 +1,83 @@
+"""The collector's status page, rendered by a real headless Chromium (Debian's ``chromium``, driven
+by Playwright): communes red/amber/green from real agents, problems first, in Vietnamese."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+from realservices import REPO, Agent, Collector, Mosquitto, http_get, wait_until
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+COLOURS = {"red": "rgb(198, 40, 40)", "amber": "rgb(249, 168, 37)", "green": "rgb(46, 125, 50)"}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_status_page_shows_communes_red_amber_green_in_a_real_browser(
+    make_collector: Callable[..., Collector],
+    make_agent: Callable[..., Agent],
+    own_broker: Mosquitto,
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    collector = make_collector(mqtt={"port": own_broker.port}, fleet={"restart_grace_s": 0, "evaluate_interval_s": 1})
+    collector.start()
+    assert collector.cli("registry", "import", str(REPO / "config/lines.example.csv")).returncode == 0
+    assert collector.cli("registry", "import-areas", str(REPO / "config/areas.example.csv")).returncode == 0
+    working = make_agent(commune="02473", host="pc-ok", mqtt={"port": own_broker.port})
+    cut_off = make_agent(commune="02536", host="pc-cut", mqtt={"port": own_broker.port})
+    working.start()
+    cut_off.start()
+    wait_until(lambda: len(collector.get_json("/api/v1/hosts")) == 2, 30, "both hosts known")
+    cut_off.kill()  # the commune's only PC vanishes: its line is down
+    wait_until(lambda: {c["commune"]: c["line_state"] for c in collector.get_json("/api/v1/communes")}.get("02536")
+               == "down", 30, "line down")  # fmt: skip
+
+    page = browser.new_page()
+    response = page.goto(f"{collector.url}/status")
+    assert response is not None and response.status == 200
+    assert page.title().startswith("Tình trạng hệ thống: Tuyên Quang")
+    assert page.locator("html").get_attribute("lang") == "vi"
+
+    def commune_level(code: str) -> tuple[str, str]:
+        row = page.locator(f'tr[data-commune="{code}"]')
+        colour = row.locator(".level").evaluate("e => getComputedStyle(e).backgroundColor")
+        return str(row.get_attribute("data-level")), str(colour)
+
+    assert commune_level("02536") == ("red", COLOURS["red"])
+    assert commune_level("02473") == ("green", COLOURS["green"])
+    assert commune_level("00691") == ("amber", COLOURS["amber"])  # a line nobody uses
+    assert "Mất kết nối" in page.locator('tr[data-commune="02536"]').inner_text()
+    assert "Không sử dụng" in page.locator('tr[data-commune="00691"]').inner_text()
+    assert page.locator("#count-red").inner_text().endswith("Sự cố: 1 xã")
+
+    levels = page.locator("section").evaluate_all("s => s.map(e => e.dataset.level)")
+    order = {"red": 0, "amber": 1, "green": 2}
+    assert levels == sorted(levels, key=order.__getitem__), levels  # areas with problems first
+    for section in page.locator("section").all():
+        rows = section.locator("tr[data-level]").evaluate_all("r => r.map(e => e.dataset.level)")
+        assert rows == sorted(rows, key=order.__getitem__), rows
+    shot = tmp_path / "status.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5000
+    page.close()
+    working.stop()
+
+
+def test_status_page_needs_a_token_when_not_public(make_collector: Callable[..., Collector]) -> None:
+    collector = make_collector(http={"public_status_page": False})
+    collector.start()
+    assert http_get(f"{collector.url}/status")[0] == 401
+    status, body = http_get(f"{collector.url}/healthz")
+    assert status == 200, body
