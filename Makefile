@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping openssl systemd chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps system-deps venv demo test lint bench clean
+.PHONY: help deps system-deps bench-deps venv demo test lint bench clean
 
 help:
 	@echo "make demo   install what is missing, start broker, InfluxDB, collector and a simulated province"
@@ -30,6 +30,15 @@ system-deps:
 	@# the packaged services are not needed: tests and demo start their own on loopback
 	@-$(SUDO) systemctl disable --now mosquitto influxdb >/dev/null 2>&1 || true
 
+# node_exporter is only the reference the agent's footprint is compared with (bench/agent_footprint.py).
+bench-deps:
+	@if [ ! -x /usr/bin/prometheus-node-exporter ]; then \
+	  echo "installing Debian package: prometheus-node-exporter"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus-node-exporter >/dev/null; \
+	fi
+	@# the benchmark starts its own on a free loopback port; the packaged service would hold 9100
+	@-$(SUDO) systemctl disable --now prometheus-node-exporter >/dev/null 2>&1 || true
+
 venv: $(VENV)/.stamp
 
 $(VENV)/.stamp: pyproject.toml
@@ -49,7 +58,7 @@ test: deps lint
 demo: deps
 	$(PY) -m collector.demo
 
-bench: deps
+bench: deps bench-deps
 	$(PY) -m bench
 
 clean:

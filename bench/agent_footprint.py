@@ -1,0 +1,436 @@
+"""Benchmark: the agent's footprint (memory, CPU per cycle, bytes per day) beside node_exporter's.
+
+A real agent (default report interval, role ``pc`` so no speed tests, probe targets like the
+example config but on loopback) runs against a real Mosquitto for ``BENCH_FOOTPRINT_S`` seconds
+(default 300). Its MQTT connection goes through a relay in this process that splits the byte
+stream into MQTT packets and counts them, so the bytes are those on the agent's socket. At the
+same time Debian's ``prometheus-node-exporter`` runs on a free loopback port and is scraped every
+15 s the way Prometheus does (gzip), as the reference. Both are sampled from /proc with psutil.
+Run: ``python -m bench.agent_footprint``.
+
+CPU and bytes are taken over a window that starts 15 s after the agent connects (start-up is
+not steady state) and lasts the run's duration; a multiple of 60 s holds whole metrics and probe
+cycles. Things that happen once a day (connect, status, inventory, disconnect) count once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import psutil
+
+from collector.localstack import Mosquitto, Process, free_port, port_open, require_binary, wait_until
+
+DURATION_S = float(os.environ.get("BENCH_FOOTPRINT_S", "300"))
+WARMUP_S = 15.0  # after connect; also keeps window edges halfway between 30 s cycles
+INTERVAL_S = 30.0  # the agent's default [collect] interval_s
+PROBE_INTERVAL_S = 60.0  # the agent's default [probe] interval_s
+SCRAPE_INTERVAL_S = 15.0  # Prometheus' usual scrape interval
+SAMPLE_EVERY_S = 1.0
+DAY_S = 86400.0
+MB = 1_000_000
+TCP_IP_HEADER_BYTES = 52  # IPv4 20 + TCP 20 + timestamps option 12, per segment
+ONCE_A_DAY = {"CONNECT", "SUBSCRIBE", "DISCONNECT", "PUBLISH status", "PUBLISH inventory"}
+PACKET_TYPES = {
+    1: "CONNECT",
+    2: "CONNACK",
+    3: "PUBLISH",
+    4: "PUBACK",
+    8: "SUBSCRIBE",
+    9: "SUBACK",
+    12: "PINGREQ",
+    13: "PINGRESP",
+    14: "DISCONNECT",
+}
+
+
+@dataclass(frozen=True)
+class Packet:
+    at: float  # monotonic
+    upstream: bool  # agent -> broker
+    kind: str  # "PUBLISH metrics", "PINGREQ", ...
+    size: int  # bytes on the socket, fixed header included
+
+
+def _fixed_header(buffer: bytearray) -> tuple[int, int] | None:
+    """(header length, remaining length) of the MQTT packet at the start of buffer, if complete."""
+    remaining, shift = 0, 0
+    for index in range(1, min(len(buffer), 5)):
+        remaining |= (buffer[index] & 0x7F) << shift
+        if not buffer[index] & 0x80:
+            return index + 1, remaining
+        shift += 7
+    return None
+
+
+def _classify(packet: bytes, header: int) -> str:
+    kind = PACKET_TYPES.get(packet[0] >> 4, f"type {packet[0] >> 4}")
+    if kind != "PUBLISH":
+        return kind
+    length = int.from_bytes(packet[header : header + 2], "big")
+    return "PUBLISH " + packet[header + 2 : header + 2 + length].decode(errors="replace").rsplit("/", 1)[-1]
+
+
+class MqttSplitter:
+    """Cuts one direction of an MQTT byte stream into (kind, size) packets."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[str, int]]:
+        self._buffer += data
+        packets: list[tuple[str, int]] = []
+        while (header := _fixed_header(self._buffer)) is not None and len(self._buffer) >= sum(header):
+            size = sum(header)
+            packets.append((_classify(bytes(self._buffer[:size]), header[0]), size))
+            del self._buffer[:size]
+        return packets
+
+
+class CountingRelay:
+    """A loopback TCP relay to the broker that records every MQTT packet passing in each direction."""
+
+    def __init__(self, broker_port: int) -> None:
+        self.broker_port = broker_port
+        self.packets: list[Packet] = []
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = [self._listener]
+
+    def start(self) -> None:
+        threading.Thread(target=self._accept, name="relay-accept", daemon=True).start()
+
+    def stop(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+
+    def first(self, kind: str) -> float | None:
+        with self._lock:
+            return next((p.at for p in self.packets if p.kind == kind), None)
+
+    def upstream(self) -> list[Packet]:
+        with self._lock:
+            return [p for p in self.packets if p.upstream]
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _address = self._listener.accept()
+            except OSError:  # closed by stop()
+                return
+            broker = socket.create_connection(("127.0.0.1", self.broker_port))
+            self._sockets += [client, broker]
+            threading.Thread(target=self._pipe, args=(client, broker, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(broker, client, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
+        splitter = MqttSplitter()
+        while True:
+            try:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+            except OSError:
+                break
+            now = time.monotonic()
+            with self._lock:
+                self.packets += [Packet(now, upstream, kind, size) for kind, size in splitter.feed(data)]
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+@dataclass
+class Usage:
+    """Memory and CPU of one process, from /proc via psutil."""
+
+    process: psutil.Process
+    rss_max: int = 0
+    rss_last: int = 0
+    uss_last: int = 0
+
+    def sample(self) -> None:
+        memory = self.process.memory_full_info()
+        self.rss_max = max(self.rss_max, memory.rss)
+        self.rss_last, self.uss_last = memory.rss, memory.uss
+
+    def cpu_s(self) -> float:
+        """User + system seconds, including finished children (the agent's ``ping`` runs)."""
+        times = self.process.cpu_times()
+        return times.user + times.system + times.children_user + times.children_system
+
+
+@dataclass(frozen=True)
+class Scrape:
+    at: float
+    response_bytes: int  # status line, headers and gzip body, as sent on the socket
+    body_bytes: int  # the same body uncompressed
+
+
+def scrape(port: int) -> Scrape:
+    """One /metrics request with the headers Prometheus 2.x sends (HTTP/1.0 so the body is not chunked)."""
+    request = (
+        f"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: Prometheus/2.42.0\r\n"
+        "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+        "text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\nAccept-Encoding: gzip\r\n"
+        "X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n"
+    )
+    started = time.monotonic()
+    chunks: list[bytes] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    response = b"".join(chunks)
+    head, _, body = response.partition(b"\r\n\r\n")
+    if b"content-encoding: gzip" in head.lower():
+        body = gzip.decompress(body)
+    return Scrape(started, len(response), len(body))
+
+
+@dataclass(frozen=True)
+class TcpCounters:
+    bytes_sent: int
+    segs_out: int
+
+
+def tcp_counters(relay_port: int) -> TcpCounters | None:
+    """The kernel's counters for the agent's socket (the one connected to the relay), from ``ss``."""
+    answer = subprocess.run(
+        ["ss", "-tinH", "state", "established", f"dport = :{relay_port}"], capture_output=True, text=True, check=False
+    ).stdout
+    sent, segs = re.search(r"bytes_sent:(\d+)", answer), re.search(r"segs_out:(\d+)", answer)
+    if sent is None or segs is None:
+        return None
+    return TcpCounters(int(sent.group(1)), int(segs.group(1)))
+
+
+def target_server() -> ThreadingHTTPServer:
+    """A small HTTP server for the agent's http probe target."""
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def agent_config(folder: Path, relay_port: int, http_port: int) -> Path:
+    """Defaults everywhere except identity, broker, spool path and four loopback probe targets."""
+    targets = [
+        ("province-server", "ping", "127.0.0.1", "wan"),
+        ("public-dns", "ping", "127.0.0.2", "internet"),
+        ("dns-portal", "dns", "localhost", "internet"),
+        ("document-system", "http", f"http://127.0.0.1:{http_port}/", "wan"),
+    ]
+    lines = "".join(
+        f'  {{ name = "{n}", method = "{m}", address = "{a}", scope = "{s}" }},\n' for n, m, a, s in targets
+    )
+    path = folder / "agent.toml"
+    path.write_text(
+        '[identity]\nprovince = "08"\ncommune = "02473"\nhost = "pc-footprint"\nrole = "pc"\n'
+        f'[mqtt]\nport = {relay_port}\n[spool]\npath = "{folder / "spool.sqlite"}"\n'
+        f"[probe]\ntargets = [\n{lines}]\n"
+    )
+    return path
+
+
+@dataclass
+class Window:
+    """CPU and socket counters at both ends of the measured window."""
+
+    start: float
+    end: float
+    cpu_start: dict[str, float] = field(default_factory=dict)
+    cpu_end: dict[str, float] = field(default_factory=dict)
+    tcp: list[TcpCounters | None] = field(default_factory=list)
+    taken: list[float] = field(default_factory=list)  # when the start and end samples were taken
+
+
+def measure(
+    usages: dict[str, Usage], relay: CountingRelay, exporter_port: int, started: float
+) -> tuple[Window, list[Scrape]]:
+    """Sample memory every second and scrape every 15 s until the window closes."""
+    window = Window(started + WARMUP_S, started + WARMUP_S + DURATION_S)
+    scrapes: list[Scrape] = []
+    next_scrape = started + SCRAPE_INTERVAL_S / 2  # halfway between window edges too
+    while (now := time.monotonic()) < window.end + SAMPLE_EVERY_S:
+        for usage in usages.values():
+            usage.sample()
+        if now >= window.start and not window.cpu_start:
+            window.cpu_start = {name: usage.cpu_s() for name, usage in usages.items()}
+            window.tcp.append(tcp_counters(relay.port))
+            window.taken.append(now)
+        if now >= window.end and not window.cpu_end:
+            window.cpu_end = {name: usage.cpu_s() for name, usage in usages.items()}
+            window.tcp.append(tcp_counters(relay.port))
+            window.taken.append(now)
+        if now >= next_scrape:
+            scrapes.append(scrape(exporter_port))
+            next_scrape += SCRAPE_INTERVAL_S
+        time.sleep(max(0.0, min(now + SAMPLE_EVERY_S, next_scrape) - time.monotonic()))
+    return window, scrapes
+
+
+def agent_bytes(packets: list[Packet], window: Window) -> dict[str, tuple[int, int, float]]:
+    """Per packet kind the agent sent: count and bytes (whole run for once-a-day kinds, else window), MB/day."""
+    span = window.taken[1] - window.taken[0]
+    tally: dict[str, tuple[int, int, float]] = {}
+    for kind in sorted({p.kind for p in packets}):
+        once = kind in ONCE_A_DAY
+        chosen = [p for p in packets if p.kind == kind and (once or window.taken[0] <= p.at < window.taken[1])]
+        sent = sum(p.size for p in chosen)
+        tally[kind] = (len(chosen), sent, (sent if once else sent * DAY_S / span) / MB)
+    return tally
+
+
+def run(folder: Path) -> dict[str, float]:
+    exporter_binary = require_binary("prometheus-node-exporter", "prometheus-node-exporter")
+    broker = Mosquitto(folder / "broker")
+    http = target_server()
+    processes: list[Process] = [broker]
+    try:
+        broker.start()
+        relay = CountingRelay(broker.port)
+        relay.start()
+        exporter_port = free_port()
+        exporter = Process(
+            [exporter_binary, f"--web.listen-address=127.0.0.1:{exporter_port}"], folder, "node_exporter"
+        )
+        config = agent_config(folder, relay.port, http.server_address[1])
+        agent = Process([sys.executable, "-m", "agent.cli", "run", "-c", str(config)], folder, "agent")
+        processes += [exporter, agent]
+        exporter.start()
+        agent.start()
+        wait_until(lambda: port_open(exporter_port), 10, f"node_exporter\n{exporter.log()}")
+        wait_until(lambda: relay.first("CONNECT") is not None, 30, f"the agent's connection\n{agent.log()}")
+        assert agent.proc is not None and exporter.proc is not None
+        usages = {
+            "agent": Usage(psutil.Process(agent.proc.pid)),
+            "node_exporter": Usage(psutil.Process(exporter.proc.pid)),
+        }
+        window, scrapes = measure(usages, relay, exporter_port, relay.first("CONNECT") or time.monotonic())
+        agent.stop()  # its offline status and DISCONNECT count as once-a-day traffic
+        time.sleep(0.5)
+        relay.stop()
+        return figures(usages, window, scrapes, agent_bytes(relay.upstream(), window))
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        http.shutdown()
+
+
+def figures(
+    usages: dict[str, Usage], window: Window, scrapes: list[Scrape], tally: dict[str, tuple[int, int, float]]
+) -> dict[str, float]:
+    span = window.taken[1] - window.taken[0]
+    cpu_rate = {name: (window.cpu_end[name] - window.cpu_start[name]) / span for name in usages}
+    in_window = [s for s in scrapes if window.taken[0] <= s.at < window.taken[1]] or scrapes
+    response = sum(s.response_bytes for s in in_window) / len(in_window)
+    scrapes_per_day = DAY_S / SCRAPE_INTERVAL_S
+    result = {
+        "duration_s": round(span, 1),
+        "agent_interval_s": INTERVAL_S,
+        "agent_cycles": float(tally.get("PUBLISH metrics", (0, 0, 0.0))[0]),
+        "agent_rss_max_mb": usages["agent"].rss_max / MB,
+        "agent_rss_last_mb": usages["agent"].rss_last / MB,
+        "agent_uss_last_mb": usages["agent"].uss_last / MB,
+        "agent_cpu_ms_per_cycle": cpu_rate["agent"] * INTERVAL_S * 1000,
+        "agent_cpu_percent": cpu_rate["agent"] * 100,
+        "agent_mb_sent_per_day": sum(mb for _c, _b, mb in tally.values()),
+        "node_exporter_rss_max_mb": usages["node_exporter"].rss_max / MB,
+        "node_exporter_rss_last_mb": usages["node_exporter"].rss_last / MB,
+        "node_exporter_uss_last_mb": usages["node_exporter"].uss_last / MB,
+        "node_exporter_cpu_ms_per_scrape": cpu_rate["node_exporter"] * SCRAPE_INTERVAL_S * 1000,
+        "node_exporter_cpu_percent": cpu_rate["node_exporter"] * 100,
+        "node_exporter_scrapes": float(len(in_window)),
+        "node_exporter_mb_sent_per_day": response * scrapes_per_day / MB,
+        "node_exporter_mb_per_day_uncompressed": sum(s.body_bytes for s in in_window)
+        / len(in_window)
+        * scrapes_per_day
+        / MB,
+    }
+    start_tcp, end_tcp = window.tcp
+    if start_tcp is not None and end_tcp is not None:
+        per_day = DAY_S / span
+        result["agent_tcp_mb_sent_per_day"] = (end_tcp.bytes_sent - start_tcp.bytes_sent) * per_day / MB
+        result["agent_tcp_segments_per_day"] = (end_tcp.segs_out - start_tcp.segs_out) * per_day
+    for kind, (_count, _sent, mb) in tally.items():
+        result[f"agent_mb_per_day_{slug(kind)}"] = mb
+    return {name: round(value, 3) for name, value in result.items()}
+
+
+def slug(kind: str) -> str:
+    return kind.lower().removeprefix("publish ").replace(" ", "_")
+
+
+def report(result: dict[str, float]) -> None:
+    rows = [
+        ("RSS max (MB)", "agent_rss_max_mb", "node_exporter_rss_max_mb", "<= 30"),
+        ("RSS at end (MB)", "agent_rss_last_mb", "node_exporter_rss_last_mb", ""),
+        ("USS at end (MB)", "agent_uss_last_mb", "node_exporter_uss_last_mb", ""),
+        ("CPU per cycle / scrape (ms)", "agent_cpu_ms_per_cycle", "node_exporter_cpu_ms_per_scrape", "< 10"),
+        ("CPU average (% of a core)", "agent_cpu_percent", "node_exporter_cpu_percent", ""),
+        ("bytes sent per day (MB)", "agent_mb_sent_per_day", "node_exporter_mb_sent_per_day", "< 5"),
+    ]
+    print(
+        f"agent footprint over {result['duration_s']} s (agent interval {result['agent_interval_s']:g} s, "
+        f"{result['agent_cycles']:g} cycles; node_exporter scraped every {SCRAPE_INTERVAL_S:g} s, "
+        f"{result['node_exporter_scrapes']:g} scrapes); MB = 10^6 bytes"
+    )
+    print(f"  {'metric':<30} {'agent':>10} {'node_exporter':>14} {'target':>8}")
+    for label, agent_key, exporter_key, target in rows:
+        print(f"  {label:<30} {result[agent_key]:>10.3f} {result[exporter_key]:>14.3f} {target:>8}")
+    print(
+        "  agent CPU per cycle = CPU rate x interval (metrics, probes with their ping children, MQTT);"
+        " node_exporter per scrape = CPU rate x 15 s"
+    )
+    print(
+        f"  node_exporter uncompressed: {result['node_exporter_mb_per_day_uncompressed']:.3f} MB/day"
+        " (Prometheus asks for gzip)"
+    )
+    if "agent_tcp_mb_sent_per_day" in result:
+        wire = result["agent_mb_sent_per_day"] + result["agent_tcp_segments_per_day"] * TCP_IP_HEADER_BYTES / MB
+        print(
+            f"  agent socket (kernel counters, window only): {result['agent_tcp_mb_sent_per_day']:.3f} MB/day in "
+            f"{result['agent_tcp_segments_per_day']:.0f} segments/day; with TCP/IPv4 headers about {wire:.3f} MB/day"
+        )
+    once = {slug(kind) for kind in ONCE_A_DAY}
+    print("  agent bytes sent per day by MQTT packet (once a day: connect, status, inventory, disconnect):")
+    for key, mb in result.items():
+        if key.startswith("agent_mb_per_day_"):
+            name = key.removeprefix("agent_mb_per_day_")
+            print(f"    {name:<12} {mb * 1000:>9.1f} kB/day{'  (once a day)' if name in once else ''}")
+
+
+def main() -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-footprint-") as folder:
+        result = run(Path(folder))
+    report(result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
