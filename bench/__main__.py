@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import agent_footprint, time_to_alert
+from bench import agent_footprint, collector_throughput, time_to_alert
 
 RESULTS = Path(__file__).with_name("results.json")
 
 
 def main() -> None:
-    figures = {"time_to_alert": time_to_alert.main(), "agent_footprint": agent_footprint.main()}
+    figures = {
+        "time_to_alert": time_to_alert.main(),
+        "agent_footprint": agent_footprint.main(),
+        "collector_throughput": collector_throughput.main(),
+    }
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures written to {RESULTS}")
 

@@ -1,0 +1,683 @@
+"""Benchmark: how many agent reports a second the collector carries from MQTT into InfluxDB.
+
+Real Mosquitto, real InfluxDB and a real collector process on loopback; the reports are agent
+``metrics`` messages built from the wire contract (``agent/wire.py``: system, one disk, one NIC
+and the agent section, so 4 points and 41 fields each), from 124 communes of Tuyên Quang times
+``BENCH_THROUGHPUT_HOSTS_PER_COMMUNE`` virtual hosts, published with QoS 1 by several publisher
+processes. Figures, all from the same run:
+
+- publisher ceiling: the publishers alone against the broker (nobody subscribed yet);
+- ingest only: the collector's own message handling (``Ingestor.handle``), in-process, one core;
+- InfluxDB ceiling: the same points written straight to another database of the same InfluxDB,
+  line protocol in batches of 5,000 over one connection, as the collector's writer does;
+- sustained: ``BENCH_THROUGHPUT_REPORTS`` reports published as fast as possible, timed from the
+  first publish until count queries find every point of every report (each measurement counted);
+- delay: reports paced at ``BENCH_THROUGHPUT_LATENCY_RATE`` a second for
+  ``BENCH_THROUGHPUT_LATENCY_S`` seconds, each timed from its publish to the first answer of a
+  count query (every ``BENCH_THROUGHPUT_POLL_S``) that includes it.
+
+How a report is found: each publisher owns the communes of one area, and in second ``s`` of the
+paced run it sends one report per host with timestamp ``T0 + s``. Every stage keeps one
+publisher's order (MQTT per client, the collector's single queue, sequential batches), so when
+``count(...) GROUP BY time(1s), area`` shows ``n`` points for (second, area), the first ``n``
+reports that publisher sent for that second are the queryable ones. The last point of a report
+(``agent``) is the one counted, so the whole report is in. Run: ``python -m bench.collector_throughput``.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.context import SpawnContext
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psutil
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.wire import SCHEMA_VERSION, decode_report, encode, report_topic
+from collector import units
+from collector.config import IngestSettings
+from collector.ingest import Ingestor
+from collector.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
+from collector.registry import Registry, open_database
+from collector.selfmetrics import SelfMetrics
+
+PROVINCE = "08"  # Tuyên Quang: 124 communes
+DATABASE = "bench"
+RAW_DATABASE = "raw"
+RAW_BATCH = 5000
+INFLIGHT = 100  # QoS 1 messages a publisher may have unacknowledged (the broker's max_inflight_messages)
+REPORT_SPACING_S = 30  # sustained run: a host's successive reports are an agent interval apart
+# The field counted per measurement; the agent section is the last point of a report.
+COUNTED = {"system": "cpu_percent", "disk": "total_bytes", "net": "rx_bytes_per_s", "agent": "cycle_ms"}
+LAST_POINT = "agent"
+NO_PROGRESS_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    reports: int
+    publishers: int
+    hosts_per_commune: int
+    latency_rate: int
+    latency_s: int
+    poll_s: float
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        def number(name: str, default: str) -> float:
+            return float(os.environ.get(f"BENCH_THROUGHPUT_{name}", default))
+
+        return cls(
+            reports=int(number("REPORTS", "200000")),
+            publishers=int(number("PUBLISHERS", "2")),
+            hosts_per_commune=int(number("HOSTS_PER_COMMUNE", "25")),
+            latency_rate=int(number("LATENCY_RATE", "3000")),
+            latency_s=int(number("LATENCY_S", "60")),
+            poll_s=number("POLL_S", "0.2"),
+        )
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+def area_code(publisher: int) -> str:
+    return f"bench-pub{publisher}"
+
+
+def hosts_by_publisher(settings: Settings) -> list[list[tuple[str, str]]]:
+    """(commune, host) pairs; publisher p owns every p-th commune, which make up its area."""
+    communes = [c.code for c in units.communes_of(PROVINCE)]
+    owned: list[list[tuple[str, str]]] = [[] for _ in range(settings.publishers)]
+    for index, commune in enumerate(communes):
+        for number in range(settings.hosts_per_commune):
+            owned[index % settings.publishers].append((commune, f"pc-{number:03d}"))
+    return owned
+
+
+def communes_of_publisher(hosts: list[tuple[str, str]]) -> list[str]:
+    return sorted({commune for commune, _host in hosts})
+
+
+def metrics_report(ts: int, seq: int) -> dict[str, Any]:
+    """A full agent ``metrics`` report as the wire contract defines it (see ``agent/wire.py``)."""
+    return {
+        "v": SCHEMA_VERSION,
+        "ts": ts,
+        "system": {
+            "cpu_percent": float(seq % 100),
+            "load1": 0.42,
+            "load5": 0.38,
+            "load15": 0.3,
+            "cpu_count": 4.0,
+            "mem_total_bytes": 8.0e9,
+            "mem_available_bytes": 5.1e9,
+            "mem_used_percent": 36.2,
+            "swap_total_bytes": 2.0e9,
+            "swap_used_percent": 1.5,
+            "uptime_s": 86400.0 + seq,
+            "boot_time": 1.7e9,
+            "process_count": 212.0,
+        },
+        "disk": [
+            {
+                "mount": "/",
+                "total_bytes": 2.5e11,
+                "used_bytes": 1.1e11,
+                "free_bytes": 1.4e11,
+                "used_percent": 44.0,
+                "read_bytes_per_s": 12000.0,
+                "write_bytes_per_s": 56000.0,
+                "read_ops_per_s": 3.0,
+                "write_ops_per_s": 9.0,
+            }
+        ],
+        "net": [
+            {
+                "nic": "eth0",
+                "rx_bytes_per_s": 15000.0 + seq % 1000,
+                "tx_bytes_per_s": 4000.0,
+                "rx_packets_per_s": 40.0,
+                "tx_packets_per_s": 30.0,
+                "rx_errors_per_s": 0.0,
+                "tx_errors_per_s": 0.0,
+                "rx_drops_per_s": 0.0,
+                "tx_drops_per_s": 0.0,
+                "rx_bytes_total": 9.1e10,
+                "tx_bytes_total": 2.2e10,
+                "speed_mbps": 1000.0,
+                "up": 1.0,
+                "default_route": 1.0,
+            }
+        ],
+        "agent": {
+            "cycle_ms": 35.0,
+            "cpu_s": 120.0,
+            "rss_bytes": 4.1e7,
+            "spool_depth": 0.0,
+            "spool_bytes": 40960.0,
+            "spool_dropped": 0.0,
+            "interval_s": 30.0,
+        },
+    }
+
+
+def points_per_report() -> int:
+    report = decode_report("metrics", encode(metrics_report(0, 0)))  # raises if the contract changed
+    return sum(len(items) for items in report.sections.values())
+
+
+def sustained_plan(hosts: list[tuple[str, str]], count: int, base_ts: int) -> list[tuple[str, int]]:
+    """``count`` reports round-robin over the hosts; a host's n-th report is n agent intervals later."""
+    return [
+        (report_topic(PROVINCE, *hosts[j % len(hosts)], "metrics"), base_ts + (j // len(hosts)) * REPORT_SPACING_S)
+        for j in range(count)
+    ]
+
+
+def paced_plan(hosts: list[tuple[str, str]], per_second: int, seconds: int, t0: int) -> list[tuple[str, int]]:
+    """In second s, one report from each of the first ``per_second`` hosts, stamped ``t0 + s``."""
+    return [
+        (report_topic(PROVINCE, *hosts[i], "metrics"), t0 + second)
+        for second in range(seconds)
+        for i in range(per_second)
+    ]
+
+
+# --- publisher processes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one publisher process sends, in order; ``rate`` 0 means as fast as it can."""
+
+    index: int
+    port: int
+    items: list[tuple[str, int]]
+    rate: float
+    name: str
+
+
+@dataclass
+class Published:
+    index: int
+    first_publish: float
+    last_publish: float
+    last_ack: float
+    acked: int
+    cpu_s: float
+    publish_times: list[float] = field(default_factory=list)
+
+
+def publisher_process(plan: Plan, ready: Queue[int], go: Event, start_at: Any, results: Queue[Published]) -> None:
+    """Entry point of a publisher process: build the payloads, connect, wait for go, publish, wait for PUBACKs."""
+    payloads = [(topic, encode(metrics_report(ts, seq))) for seq, (topic, ts) in enumerate(plan.items)]
+    acked = [0]
+    connected = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{plan.name}-{plan.index}", clean_session=True)
+    client.max_inflight_messages_set(INFLIGHT)
+    client.on_connect = lambda *_a: connected.set()
+    client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)
+    client.connect("127.0.0.1", plan.port, keepalive=60)
+    client.loop_start()
+    connected.wait(10)
+    ready.put(plan.index)
+    go.wait()
+    start = float(start_at.value)
+    time.sleep(max(0.0, start - time.time()))
+    times = publish_all(client, payloads, plan.rate, start)
+    last_publish = time.time()
+    wait_until(lambda: acked[0] >= len(payloads), 600, f"PUBACKs for publisher {plan.index}", 0.005)
+    last_ack = time.time()
+    client.disconnect()
+    client.loop_stop()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    results.put(
+        Published(
+            plan.index,
+            times[0] if times else start,
+            last_publish,
+            last_ack,
+            acked[0],
+            usage.ru_utime + usage.ru_stime,
+            times if plan.rate else [],
+        )
+    )
+
+
+def publish_all(client: mqtt.Client, payloads: list[tuple[str, bytes]], rate: float, start: float) -> list[float]:
+    """Publish in order, the j-th not before ``start + j / rate``; returns each publish's wall time."""
+    times = [0.0] * len(payloads)
+    for j, (topic, payload) in enumerate(payloads):
+        if rate:
+            delay = start + j / rate - time.time()
+            if delay > 0:
+                time.sleep(delay)
+        times[j] = time.time()
+        client.publish(topic, payload, qos=1)
+    return times
+
+
+class Publishers:
+    """Publisher processes started together: connected and with their payloads built before anyone sends."""
+
+    def __init__(self, plans: list[Plan]) -> None:
+        self._ctx: SpawnContext = multiprocessing.get_context("spawn")
+        self._ready: Queue[int] = self._ctx.Queue()
+        self._results: Queue[Published] = self._ctx.Queue()
+        self._go = self._ctx.Event()
+        self._start_at = self._ctx.Value("d", 0.0)
+        self._processes = [
+            self._ctx.Process(
+                target=publisher_process, args=(plan, self._ready, self._go, self._start_at, self._results)
+            )
+            for plan in plans
+        ]
+
+    def prepare(self) -> None:
+        for process in self._processes:
+            process.start()
+        for _ in self._processes:
+            self._ready.get(timeout=600)
+
+    def go(self, start_at: float) -> None:
+        self._start_at.value = start_at
+        self._go.set()
+
+    def results(self, timeout_s: float = 900.0) -> list[Published]:
+        got = sorted((self._results.get(timeout=timeout_s) for _ in self._processes), key=lambda p: p.index)
+        for process in self._processes:
+            process.join(30)
+        return got
+
+
+# --- the stack -----------------------------------------------------------------------------------
+
+
+class Stack:
+    """Broker, InfluxDB and (once started) the collector, with their CPU time."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.broker = Mosquitto(folder / "broker")
+        self.influxd = Influxd(folder / "influxd")
+        self.http_port = free_port()
+        self.collector: Process | None = None
+        self.processes: list[Process] = []
+
+    def start(self) -> None:
+        for process in (self.broker, self.influxd):
+            process.start()
+            self.processes.append(process)
+        self.influxd.create_database(DATABASE)
+        self.influxd.create_database(RAW_DATABASE)
+
+    def start_collector(self) -> None:
+        config = self.folder / "collector.toml"
+        config.write_text(
+            f'[mqtt]\nport = {self.broker.port}\nclient_id = "bench-collector"\n'
+            f'[influxdb]\nurl = "{self.influxd.url}"\ndatabase = "{DATABASE}"\n'
+            f'[http]\nport = {self.http_port}\n[state]\npath = "{self.state_path}"\n'
+        )
+        self.collector = Process(
+            [sys.executable, "-m", "collector.cli", "serve", "-c", str(config)], self.folder, "collector"
+        )
+        self.collector.start()
+        self.processes.append(self.collector)
+        wait_until(lambda: http_get(f"http://127.0.0.1:{self.http_port}/healthz")[0] == 200, 60, "collector")
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / "state.sqlite"
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by each server process."""
+        named = {"mosquitto": self.broker, "influxd": self.influxd, "collector": self.collector}
+        out: dict[str, float] = {}
+        for name, process in named.items():
+            if process is not None and process.proc is not None and process.running():
+                times = psutil.Process(process.proc.pid).cpu_times()
+                out[name] = times.user + times.system
+        return out
+
+    def collector_metrics(self) -> dict[str, float]:
+        """``/metrics`` of the collector as {name or name{labels}: value}."""
+        status, body = http_get(f"http://127.0.0.1:{self.http_port}/metrics")
+        if status != 200:
+            return {}
+        metrics: dict[str, float] = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                metrics[name] = float(value)
+        return metrics
+
+
+def assign_areas(state_path: Path, owned: list[list[tuple[str, str]]]) -> None:
+    """One area per publisher, so a count per area follows one publisher's order."""
+    registry = Registry(open_database(state_path), "unassigned")
+    for index, hosts in enumerate(owned):
+        registry.set_area(area_code(index), f"Bench publisher {index}", communes_of_publisher(hosts))
+    registry.db.close()
+
+
+def count_points(influxd: Influxd, database: str, first_ts: int, last_ts: int) -> dict[str, int]:
+    """Points per measurement with a timestamp in [first_ts, last_ts], one query per measurement."""
+    where = f"WHERE time >= {first_ts}s AND time <= {last_ts}s"
+    statements = ";".join(f'SELECT count("{f}") AS n FROM "{m}" {where}' for m, f in COUNTED.items())
+    counts = dict.fromkeys(COUNTED, 0)
+    for row in influxd.query(statements, database):
+        counts[str(row["_name"])] = int(row["n"])
+    return counts
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before.get(name, 0.0), 1) for name in after}
+
+
+# --- the measurements ----------------------------------------------------------------------------
+
+
+def publisher_ceiling(port: int, plans: list[list[tuple[str, int]]]) -> dict[str, float]:
+    """The publishers alone, before the collector ever subscribed: what they and the broker can take."""
+    publishers = Publishers([Plan(i, port, items, 0.0, "ceiling") for i, items in enumerate(plans)])
+    publishers.prepare()
+    publishers.go(time.time() + 0.2)
+    done = publishers.results()
+    total = sum(p.acked for p in done)
+    elapsed = max(p.last_ack for p in done) - min(p.first_publish for p in done)
+    return {"publisher_ceiling_reports_per_s": round(total / elapsed)}
+
+
+def ingest_and_raw_ceiling(influxd: Influxd, state_path: Path, plans: list[list[tuple[str, int]]]) -> dict[str, Any]:
+    """The collector's own message handling in-process, then its lines written straight to InfluxDB."""
+    payloads = [(topic, encode(metrics_report(ts, seq))) for items in plans for seq, (topic, ts) in enumerate(items)]
+    registry = Registry(open_database(state_path), "unassigned")  # the collector's areas, so the same lines
+    ingestor = Ingestor(registry, SelfMetrics(), IngestSettings())
+    now = time.time()
+    started = time.perf_counter()
+    lines = [line for topic, payload in payloads for line in ingestor.handle(topic, payload, now)]
+    ingest_s = time.perf_counter() - started
+    registry.db.close()
+    bodies = [("\n".join(lines[i : i + RAW_BATCH]) + "\n").encode() for i in range(0, len(lines), RAW_BATCH)]
+    url = f"{influxd.url}/write?db={RAW_DATABASE}&precision=s"
+    started = time.perf_counter()
+    for body in bodies:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=60) as response:
+            if response.status != 204:
+                raise RuntimeError(f"raw write answered {response.status}")
+    write_s = time.perf_counter() - started
+    first_ts = min(ts for items in plans for _t, ts in items)
+    last_ts = max(ts for items in plans for _t, ts in items)
+    counted = count_points(influxd, RAW_DATABASE, first_ts, last_ts)
+    return {
+        "ingest_only_reports_per_s": round(len(payloads) / ingest_s),
+        "influx_ceiling_reports_per_s": round(len(payloads) / write_s),
+        "influx_ceiling_points_per_s": round(len(lines) / write_s),
+        "influx_ceiling_counted_points": sum(counted.values()),
+        "influx_ceiling_expected_points": len(lines),
+    }
+
+
+def sustained(stack: Stack, plans: list[list[tuple[str, int]]], settings: Settings) -> dict[str, Any]:
+    """Everything published as fast as possible; timed until count queries find every point."""
+    total = sum(len(items) for items in plans)
+    expected = dict.fromkeys(COUNTED, total)
+    first_ts = min(ts for items in plans for _t, ts in items)
+    last_ts = max(ts for items in plans for _t, ts in items)
+    publishers = Publishers([Plan(i, stack.broker.port, items, 0.0, "sustained") for i, items in enumerate(plans)])
+    publishers.prepare()
+    metrics_before, cpu_before = stack.collector_metrics(), stack.cpu_s()
+    accepted0 = metrics_before.get("commune_collector_messages_accepted_total", 0.0)
+    written0 = metrics_before.get("commune_collector_points_written_total", 0.0)
+    publishers.go(time.time() + 0.2)
+    samples: list[tuple[float, float]] = []  # (time, reports accepted by the collector)
+
+    def all_written() -> bool:
+        metrics = stack.collector_metrics()
+        samples.append((time.time(), metrics.get("commune_collector_messages_accepted_total", 0.0) - accepted0))
+        return metrics.get("commune_collector_points_written_total", 0.0) - written0 >= total * len(COUNTED)
+
+    wait_with_progress(all_written, lambda: samples[-1][1] if samples else 0.0, settings.poll_s, "collector writes")
+    counted: dict[str, int] = {}
+
+    def all_counted() -> bool:
+        counted.update(count_points(stack.influxd, DATABASE, first_ts, last_ts))
+        return counted == expected
+
+    wait_with_progress(all_counted, lambda: float(sum(counted.values())), settings.poll_s, "count queries", False)
+    done_at = time.time()
+    cpu_after, metrics_after = stack.cpu_s(), stack.collector_metrics()
+    published = publishers.results()
+    first_publish = min(p.first_publish for p in published)
+    elapsed = done_at - first_publish
+    return {
+        "sustained_reports": total,
+        "sustained_reports_per_s": round(total / elapsed),
+        "sustained_points_per_s": round(total * len(COUNTED) / elapsed),
+        "sustained_elapsed_s": round(elapsed, 1),
+        "sustained_steady_reports_per_s": steady_rate(samples, total),
+        "sustained_publish_reports_per_s": round(total / (max(p.last_ack for p in published) - first_publish)),
+        "sustained_expected_per_measurement": total,
+        "sustained_counted": counted,
+        "sustained_cpu_s": {**cpu_delta(cpu_before, cpu_after), "publishers": round(sum(p.cpu_s for p in published))},
+        "collector_counters": counter_deltas(metrics_before, metrics_after),
+    }
+
+
+def wait_with_progress(
+    check: Callable[[], bool], progress: Callable[[], float], poll_s: float, what: str, raise_on_stall: bool = True
+) -> None:
+    """Poll ``check`` until true; give up only when ``progress`` has not moved for NO_PROGRESS_TIMEOUT_S."""
+    last_value, last_change = -1.0, time.monotonic()
+    while not check():
+        value = progress()
+        if value != last_value:
+            last_value, last_change = value, time.monotonic()
+        elif time.monotonic() - last_change > NO_PROGRESS_TIMEOUT_S:
+            if raise_on_stall:
+                raise TimeoutError(f"{what}: no progress for {NO_PROGRESS_TIMEOUT_S:.0f} s (at {value:g})")
+            print(f"  {what}: no progress for {NO_PROGRESS_TIMEOUT_S:.0f} s; reporting what was counted")
+            return
+        time.sleep(poll_s)
+
+
+def steady_rate(samples: list[tuple[float, float]], total: int) -> int:
+    """Reports/s the collector accepted between 10 % and 90 % of the run (no start-up or tail)."""
+    low = next((s for s in samples if s[1] >= 0.1 * total), None)
+    high = next((s for s in samples if s[1] >= 0.9 * total), None)
+    if low is None or high is None or high[0] <= low[0]:
+        return 0
+    return round((high[1] - low[1]) / (high[0] - low[0]))
+
+
+def counter_deltas(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Collector counters that moved during a phase (received, accepted, rejected by reason, written...)."""
+    names = (
+        "messages_received_total",
+        "messages_accepted_total",
+        "messages_rejected_total",
+        "points_written_total",
+        "points_refused_total",
+        "write_retries_total",
+        "points_buffered_total",
+        "clock_skew_total",
+    )
+    out: dict[str, float] = {"messages_rejected_total": 0.0}
+    for key, value in after.items():
+        short = key.removeprefix("commune_collector_")
+        if short.split("{")[0] in names:
+            out[short] = value - before.get(key, 0.0)
+            if short.startswith("messages_rejected_total{"):
+                out["messages_rejected_total"] += out[short]
+    return out
+
+
+class VisibilityPoller:
+    """Polls ``count(...) GROUP BY time(1s), area`` and notes when each (second, publisher) count grew."""
+
+    def __init__(self, influxd: Influxd, t0: int, seconds: int, publishers: int, per_second: int) -> None:
+        self.influxd = influxd
+        self.t0, self.seconds, self.publishers, self.per_second = t0, seconds, publishers, per_second
+        self.seen: dict[tuple[int, int], list[tuple[float, int]]] = {
+            (s, p): [] for s in range(seconds) for p in range(publishers)
+        }
+        self.queries = 0
+
+    def complete(self) -> bool:
+        return all(events and events[-1][1] >= self.per_second for events in self.seen.values())
+
+    def poll(self) -> None:
+        incomplete = [s for (s, _p), ev in self.seen.items() if not ev or ev[-1][1] < self.per_second]
+        if not incomplete:
+            return
+        lo, hi = self.t0 + min(incomplete), self.t0 + self.seconds - 1
+        field_name = COUNTED[LAST_POINT]
+        query = (
+            f'SELECT count("{field_name}") AS n FROM "{LAST_POINT}" WHERE time >= {lo}s AND time <= {hi}s '
+            f"GROUP BY time(1s), area fill(0)"
+        )
+        rows = self.influxd.query(query, DATABASE)
+        answered = time.time()  # the point is queryable at the latest when the answer is in hand
+        self.queries += 1
+        areas = {area_code(p): p for p in range(self.publishers)}
+        for row in rows:
+            publisher, second = areas.get(str(row.get("area"))), int(row["time"]) - self.t0
+            if publisher is None or not 0 <= second < self.seconds or not row["n"]:
+                continue
+            events = self.seen[(second, publisher)]
+            if not events or int(row["n"]) > events[-1][1]:
+                events.append((answered, int(row["n"])))
+
+    def delays(self, published: list[Published]) -> tuple[list[float], int]:
+        """Publish-to-queryable delay of every report found, and how many were never found."""
+        delays: list[float] = []
+        missing = 0
+        for result in published:
+            for second in range(self.seconds):
+                events = self.seen[(second, result.index)]
+                for i in range(self.per_second):
+                    visible = next((t for t, n in events if n > i), None)
+                    if visible is None:
+                        missing += 1
+                        continue
+                    delays.append(visible - result.publish_times[second * self.per_second + i])
+        return delays, missing
+
+
+def paced_delay(stack: Stack, owned: list[list[tuple[str, str]]], settings: Settings) -> dict[str, Any]:
+    """Reports at a steady rate; each timed from its publish to the first count query that includes it."""
+    per_second = settings.latency_rate // settings.publishers
+    if any(len(hosts) < per_second for hosts in owned):
+        raise ValueError(
+            f"{per_second} reports/s per publisher needs as many hosts per publisher, but one has "
+            f"{min(len(h) for h in owned)}; raise BENCH_THROUGHPUT_HOSTS_PER_COMMUNE"
+        )
+    t0 = int(time.time()) + 3
+    plans = [
+        Plan(i, stack.broker.port, paced_plan(hosts, per_second, settings.latency_s, t0), float(per_second), "paced")
+        for i, hosts in enumerate(owned)
+    ]
+    publishers = Publishers(plans)
+    publishers.prepare()
+    if time.time() > t0 - 0.5:
+        raise RuntimeError("publishers took too long to start; the timestamps would lag the clock")
+    metrics_before, cpu_before = stack.collector_metrics(), stack.cpu_s()
+    publishers.go(float(t0))
+    poller = VisibilityPoller(stack.influxd, t0, settings.latency_s, settings.publishers, per_second)
+    deadline = t0 + settings.latency_s + NO_PROGRESS_TIMEOUT_S
+    while not poller.complete() and time.time() < deadline:
+        started = time.monotonic()
+        poller.poll()
+        time.sleep(max(0.0, settings.poll_s - (time.monotonic() - started)))
+    cpu_after, metrics_after = stack.cpu_s(), stack.collector_metrics()
+    published = publishers.results()
+    delays, missing = poller.delays(published)
+    sent = per_second * settings.latency_s * settings.publishers
+    publish_span = max(p.last_publish for p in published) - min(p.first_publish for p in published)
+    return {
+        "paced_target_reports_per_s": per_second * settings.publishers,
+        "paced_achieved_reports_per_s": round(sent / publish_span) if publish_span > 0 else 0,
+        "paced_reports": sent,
+        "paced_found": len(delays),
+        "paced_missing": missing,
+        "delay_p50_s": round(percentile(delays, 50), 2),
+        "delay_p99_s": round(percentile(delays, 99), 2),
+        "delay_max_s": round(max(delays, default=math.nan), 2),
+        "delay_mean_s": round(statistics.fmean(delays), 2) if delays else math.nan,
+        "delay_poll_interval_s": settings.poll_s,
+        "delay_queries": poller.queries,
+        "paced_cpu_s": {**cpu_delta(cpu_before, cpu_after), "publishers": round(sum(p.cpu_s for p in published))},
+        "paced_collector_counters": counter_deltas(metrics_before, metrics_after),
+    }
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def split(items: list[tuple[str, int]], parts: int) -> list[list[tuple[str, int]]]:
+    return [items[i::parts] for i in range(parts)]
+
+
+def run(folder: Path, settings: Settings | None = None) -> dict[str, Any]:
+    settings = settings or Settings.from_env()
+    owned = hosts_by_publisher(settings)
+    per_publisher = math.ceil(settings.reports / settings.publishers)
+    base_ts = int(time.time()) - (per_publisher // min(map(len, owned)) + 2) * REPORT_SPACING_S - 3600
+    plans = [sustained_plan(hosts, per_publisher, base_ts) for hosts in owned]
+    stack = Stack(folder)
+    figures: dict[str, Any] = {
+        "hosts": sum(map(len, owned)),
+        "publishers": settings.publishers,
+        "points_per_report": points_per_report(),
+    }
+    try:
+        stack.start()
+        assign_areas(stack.state_path, owned)
+        figures.update(publisher_ceiling(stack.broker.port, plans))
+        figures.update(ingest_and_raw_ceiling(stack.influxd, stack.state_path, plans))
+        stack.start_collector()
+        figures.update(sustained(stack, plans, settings))
+        figures.update(paced_delay(stack, owned, settings))
+    finally:
+        stack.stop()
+    return figures
+
+
+def main() -> dict[str, Any]:
+    settings = Settings.from_env()
+    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as folder:
+        figures = run(Path(folder), settings)
+    print(
+        f"collector throughput, {figures['hosts']} hosts in 124 communes, {settings.publishers} publisher processes, "
+        f"metrics reports of {figures['points_per_report']} points, QoS 1, {os.cpu_count()} cores:"
+    )
+    for name, value in figures.items():
+        print(f"  {name}: {value}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
