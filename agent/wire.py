@@ -300,7 +300,8 @@ def _fields(name: str, section: Section, value: dict[str, Any]) -> dict[str, flo
         if raw is None:
             continue
         if kind == NUMBER:
-            out[key] = _number(raw, f"{name}.{key}")
+            # a finite float (what agents send) needs no conversion; anything else gets the full checks
+            out[key] = raw if type(raw) is float and math.isfinite(raw) else _number(raw, f"{name}.{key}")
         elif not isinstance(raw, str) or len(raw) > MAX_STRING_CHARS:
             raise WireError("bad_type", f"{name}.{key} must be a string of at most {MAX_STRING_CHARS} chars")
         else:
