@@ -82,16 +82,15 @@ def render(communes: list[CommuneStatus], area_names: dict[str, str], now: float
             f"<th>Máy xuống cấp</th></tr></thead><tbody>{rows}</tbody></table></section>"
         )
     stamp = time.strftime("%H:%M:%S %d/%m/%Y", time.localtime(now))
+    counters = "".join(
+        f'<span id="count-{colour}">{dot(colour)}{LEVEL_TEXT[colour]}: {counts[colour]} xã</span>' for colour in ORDER
+    )
     return (
         '<!doctype html><html lang="vi"><head><meta charset="utf-8">'
         '<meta http-equiv="refresh" content="30"><meta name="viewport" content="width=device-width">'
         f"<title>Tình trạng hệ thống: {title}</title><style>{STYLE}</style></head><body>"
-        f'<h1>Tình trạng hệ thống: {title}</h1><p class="counts">'
-        + "".join(
-            f'<span id="count-{colour}">{dot(colour)}{LEVEL_TEXT[colour]}: {counts[colour]} xã</span>'
-            for colour in ORDER
-        )  # fmt: skip
-        + f"<small>cập nhật {stamp}</small></p>{''.join(sections)}</body></html>"
+        f'<h1>Tình trạng hệ thống: {title}</h1><p class="counts">{counters}'
+        f"<small>cập nhật {stamp}</small></p>{''.join(sections)}</body></html>"
     )
 
 
