@@ -168,10 +168,18 @@ class Usage:
         self.rss_max = max(self.rss_max, memory.rss)
         self.rss_last, self.uss_last = memory.rss, memory.uss
 
-    def cpu_s(self) -> float:
-        """User + system seconds, including finished children (the agent's ``ping`` runs)."""
+    def cpu_s(self) -> tuple[float, float]:
+        """User + system seconds of the process itself and of its finished children (the agent's ``ping`` runs)."""
         times = self.process.cpu_times()
-        return times.user + times.system + times.children_user + times.children_system
+        return times.user + times.system, times.children_user + times.children_system
+
+
+def cpu_sample(usages: dict[str, Usage]) -> dict[str, float]:
+    sample: dict[str, float] = {}
+    for name, usage in usages.items():
+        own, children = usage.cpu_s()
+        sample |= {name: own + children, f"{name}_children": children}
+    return sample
 
 
 @dataclass(frozen=True)
@@ -280,11 +288,11 @@ def measure(
         for usage in usages.values():
             usage.sample()
         if now >= window.start and not window.cpu_start:
-            window.cpu_start = {name: usage.cpu_s() for name, usage in usages.items()}
+            window.cpu_start = cpu_sample(usages)
             window.tcp.append(tcp_counters(relay.port))
             window.taken.append(now)
         if now >= window.end and not window.cpu_end:
-            window.cpu_end = {name: usage.cpu_s() for name, usage in usages.items()}
+            window.cpu_end = cpu_sample(usages)
             window.tcp.append(tcp_counters(relay.port))
             window.taken.append(now)
         if now >= next_scrape:
@@ -346,7 +354,7 @@ def figures(
     usages: dict[str, Usage], window: Window, scrapes: list[Scrape], tally: dict[str, tuple[int, int, float]]
 ) -> dict[str, float]:
     span = window.taken[1] - window.taken[0]
-    cpu_rate = {name: (window.cpu_end[name] - window.cpu_start[name]) / span for name in usages}
+    cpu_rate = {name: (window.cpu_end[name] - start) / span for name, start in window.cpu_start.items()}
     in_window = [s for s in scrapes if window.taken[0] <= s.at < window.taken[1]] or scrapes
     response = sum(s.response_bytes for s in in_window) / len(in_window)
     scrapes_per_day = DAY_S / SCRAPE_INTERVAL_S
@@ -358,6 +366,7 @@ def figures(
         "agent_rss_last_mb": usages["agent"].rss_last / MB,
         "agent_uss_last_mb": usages["agent"].uss_last / MB,
         "agent_cpu_ms_per_cycle": cpu_rate["agent"] * INTERVAL_S * 1000,
+        "agent_cpu_ms_per_cycle_ping_children": cpu_rate["agent_children"] * INTERVAL_S * 1000,
         "agent_cpu_percent": cpu_rate["agent"] * 100,
         "agent_mb_sent_per_day": sum(mb for _c, _b, mb in tally.values()),
         "node_exporter_rss_max_mb": usages["node_exporter"].rss_max / MB,
@@ -377,8 +386,10 @@ def figures(
         per_day = DAY_S / span
         result["agent_tcp_mb_sent_per_day"] = (end_tcp.bytes_sent - start_tcp.bytes_sent) * per_day / MB
         result["agent_tcp_segments_per_day"] = (end_tcp.segs_out - start_tcp.segs_out) * per_day
-    for kind, (_count, _sent, mb) in tally.items():
-        result[f"agent_mb_per_day_{slug(kind)}"] = mb
+    for kind, (count, sent, mb) in tally.items():
+        result[f"agent_bytes_per_day_{slug(kind)}"] = round(mb * MB)
+        if kind in ("PUBLISH metrics", "PUBLISH probe") and count:
+            result[f"agent_bytes_per_{slug(kind)}_report"] = round(sent / count)
     return {name: round(value, 3) for name, value in result.items()}
 
 
@@ -408,6 +419,10 @@ def report(result: dict[str, float]) -> None:
         " node_exporter per scrape = CPU rate x 15 s"
     )
     print(
+        f"  of which ping children {result['agent_cpu_ms_per_cycle_ping_children']:.1f} ms per cycle;"
+        " CPU from /proc in 10 ms ticks"
+    )
+    print(
         f"  node_exporter uncompressed: {result['node_exporter_mb_per_day_uncompressed']:.3f} MB/day"
         " (Prometheus asks for gzip)"
     )
@@ -419,10 +434,12 @@ def report(result: dict[str, float]) -> None:
         )
     once = {slug(kind) for kind in ONCE_A_DAY}
     print("  agent bytes sent per day by MQTT packet (once a day: connect, status, inventory, disconnect):")
-    for key, mb in result.items():
-        if key.startswith("agent_mb_per_day_"):
-            name = key.removeprefix("agent_mb_per_day_")
-            print(f"    {name:<12} {mb * 1000:>9.1f} kB/day{'  (once a day)' if name in once else ''}")
+    for key, sent in result.items():
+        if key.startswith("agent_bytes_per_day_"):
+            name = key.removeprefix("agent_bytes_per_day_")
+            size = result.get(f"agent_bytes_per_{name}_report")
+            each = f", {size:.0f} bytes each" if size else ""
+            print(f"    {name:<12} {sent:>10.0f} bytes/day{'  (once a day)' if name in once else each}")
 
 
 def main() -> dict[str, float]:
