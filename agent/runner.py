@@ -20,7 +20,7 @@ from agent.probes import ProbeBuilder
 from agent.publisher import Publisher
 from agent.speedtests.job import SpeedtestJob
 from agent.spool import Spool
-from agent.wire import SCHEMA_VERSION, encode, report_topic
+from agent.wire import SCHEMA_VERSION, compact, encode, report_topic
 
 log = logging.getLogger("commune_agent.runner")
 
@@ -145,7 +145,7 @@ class AgentRunner:
     def _spool_report(self, job: Job, sections: dict[str, Any]) -> None:
         if not sections:
             return
-        payload = encode(build_report(sections))
+        payload = encode(compact(build_report(sections)))
         self.spool.put(self._topics[job.kind], payload)
         log.debug(
             "cycle",

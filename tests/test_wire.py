@@ -9,7 +9,7 @@ import sys
 import pytest
 from realservices import REPO
 
-from agent.wire import WireError, decode_report, encode, parse_topic
+from agent.wire import WireError, compact, decode_report, encode, parse_topic
 
 
 def test_agent_once_output_validates_against_the_contract(tmp_path) -> None:
@@ -93,3 +93,12 @@ def test_malformed_topics_are_refused(topic: str) -> None:
 def test_topic_parses_into_identity() -> None:
     parsed = parse_topic("commune/v1/08/02473/pc-01/probe")
     assert (parsed.province, parsed.commune, parsed.host, parsed.kind) == ("08", "02473", "pc-01", "probe")
+
+
+def test_agents_send_numbers_compactly_and_the_collector_reads_them_as_floats_again() -> None:
+    body = {"v": 1, "ts": 1700000000, "system": {"cpu_percent": 12.345678901, "mem_total_bytes": 8589934592.0}}
+    raw = encode(compact(body))
+    assert raw == b'{"v":1,"ts":1700000000,"system":{"cpu_percent":12.346,"mem_total_bytes":8589934592}}'
+    report = decode_report("metrics", raw)
+    assert report.sections["system"][0] == {"cpu_percent": 12.346, "mem_total_bytes": 8589934592.0}
+    assert all(type(v) is float for v in report.sections["system"][0].values())
