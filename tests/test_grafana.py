@@ -19,7 +19,7 @@ import jsonschema
 import psutil
 import pytest
 import yaml
-from realservices import REPO, Agent, Collector, Influxd, wait_until
+from realservices import REPO, Agent, Collector, Influxd, Mosquitto, wait_until
 
 from collector.grafana import build
 from collector.grafana.dashboards import all_dashboards
@@ -138,17 +138,25 @@ def run_query(influxd: Influxd, database: str, query: Query, values: dict[str, s
 
 
 def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
-    make_collector: Callable[..., Collector], make_agent: Callable[..., Agent], influxd: Influxd, database: str
+    make_collector: Callable[..., Collector],
+    make_agent: Callable[..., Agent],
+    own_broker: Mosquitto,
+    influxd: Influxd,
+    database: str,
 ) -> None:
-    collector = make_collector(fleet={"restart_grace_s": 0, "disk_full_percent": 1, "evaluate_interval_s": 1})
+    mqtt = {"port": own_broker.port}
+    collector = make_collector(
+        mqtt=mqtt, fleet={"restart_grace_s": 0, "disk_full_percent": 1, "evaluate_interval_s": 1}
+    )
     assert collector.cli("setup-influx").returncode == 0  # raw as default policy, rollup_5m, continuous queries
     collector.start()
     assert collector.cli("registry", "import", str(REPO / "config/lines.example.csv")).returncode == 0
     assert collector.cli("registry", "import-areas", str(REPO / "config/areas.example.csv")).returncode == 0
     probe = {"gateway": False, "interval_s": 2, "ping_count": 2, "targets": PROBE_TARGETS}
-    pc = make_agent(host="pc-grafana", probe=probe)
+    pc = make_agent(host="pc-grafana", probe=probe, mqtt=mqtt)
     line_probe = make_agent(
         host="probe-grafana",
+        mqtt=mqtt,
         identity={"role": "line-probe"},
         probe=probe,
         speedtest={"modes": ["wan"], "wan_url": collector.url, "check_interval_s": 1, "download_sides": [350],

@@ -2,7 +2,8 @@
 
 No Grafana can run here. The sync talks to a local HTTP server that keeps what it is sent and
 answers in the shapes Grafana's published API specification gives (tests/grafana_spec/); every
-request body is checked against that specification, and every dashboard sent against Grafana's
+request body is checked against the definition that specification gives for it (and may carry no
+key it does not document), and every dashboard sent against Grafana's
 published dashboard schema. What this proves: the requests are the documented ones, well formed,
 authenticated, and a second sync changes nothing."""
 
@@ -30,7 +31,16 @@ TOKEN = "glsa_test_token_0123456789"
 
 
 def check(definition: str, body: Any) -> None:
+    """Valid against the published definition, and every key one it documents (Grafana's JSON decoding
+    would silently drop a misspelt one)."""
     jsonschema.validate(body, {"$ref": f"#/definitions/{definition}", "definitions": API["definitions"]})
+    unknown = set(body) - set(API["definitions"][definition]["properties"])
+    if unknown:
+        raise jsonschema.ValidationError(f"{sorted(unknown)} not in {definition}")
+
+
+def check_request(operation: str, body: Any) -> None:
+    check(API["operations"][operation], body)
 
 
 class GrafanaApiDouble(ThreadingHTTPServer):
@@ -84,10 +94,11 @@ class Handler(BaseHTTPRequestHandler):
             if uid not in state.folders:
                 return self.answer(404, {"message": "folder not found"})
             if method == "PUT":
+                check_request("PUT /api/folders/{folder_uid}", body)
                 state.folders[uid].update(title=body["title"], version=state.folders[uid]["version"] + 1)
             return self.answer(200, state.folders[uid])
         if path == "/api/folders" and method == "POST":
-            assert set(body) <= {"uid", "title", "parentUid"}, body
+            check_request("POST /api/folders", body)
             folder = {"id": len(state.folders) + 1, "uid": body["uid"], "title": body["title"],
                       "url": f"/dashboards/f/{body['uid']}/", "version": 1}  # fmt: skip
             state.folders[body["uid"]] = folder
@@ -95,18 +106,21 @@ class Handler(BaseHTTPRequestHandler):
         if match := re.fullmatch(r"/api/datasources/uid/([\w-]+)", path):
             uid = match[1]
             if method == "PUT":
-                check("AddDataSourceCommand", body)
+                check_request("PUT /api/datasources/uid/{uid}", body)
                 state.datasources[uid] = {**state.datasources[uid], **stored(body)}
             if uid not in state.datasources:
                 return self.answer(404, {"message": "Data source not found"})
             check("DataSource", state.datasources[uid])
             return self.answer(200, state.datasources[uid])
         if path == "/api/datasources" and method == "POST":
-            check("AddDataSourceCommand", body)
+            check_request("POST /api/datasources", body)
             source = {"id": len(state.datasources) + 1, "orgId": 1, "version": 1, **stored(body)}
             state.datasources[body["uid"]] = source
-            return self.answer(200, {"datasource": source, "id": source["id"], "message": "Datasource added",
-                                     "name": body["name"]})  # fmt: skip
+            answer = {"datasource": source, "id": source["id"], "message": "Datasource added", "name": body["name"]}
+            jsonschema.validate(
+                answer, {**API["responses"]["createOrUpdateDatasourceResponse"], "definitions": API["definitions"]}
+            )
+            return self.answer(200, answer)
         if match := re.fullmatch(r"/api/dashboards/uid/([\w-]+)", path):
             saved = state.dashboards.get(match[1])
             if saved is None:
@@ -114,7 +128,7 @@ class Handler(BaseHTTPRequestHandler):
             check("DashboardFullWithMeta", saved)
             return self.answer(200, saved)
         if path == "/api/dashboards/db" and method == "POST":
-            assert set(body) <= {"dashboard", "folderUid", "overwrite", "message"}, set(body)
+            check_request("POST /api/dashboards/db", body)
             jsonschema.validate(body["dashboard"], DASHBOARD_SCHEMA)
             uid = body["dashboard"]["uid"]
             version = state.dashboards.get(uid, {}).get("meta", {}).get("version", 0) + 1
@@ -189,11 +203,24 @@ def test_sync_creates_folder_datasource_and_dashboards_then_changes_nothing(
     assert {method for method, _path in grafana.requests} == {"GET"}  # idempotent: nothing written
 
     grafana.dashboards["cm-host-vi"]["dashboard"]["title"] = "edited by hand in the UI"
+    grafana.folders["commune-monitor"]["title"] = "renamed in the UI"
     grafana.requests.clear()
     third = sync(config)
-    assert "dashboard cm-host-vi: updated" in third.stdout
-    assert [r for r in grafana.requests if r[0] != "GET"] == [("POST", "/api/dashboards/db")]
+    assert "dashboard cm-host-vi: updated" in third.stdout and "folder commune-monitor: renamed" in third.stdout
+    assert [r for r in grafana.requests if r[0] != "GET"] == [
+        ("PUT", "/api/folders/commune-monitor"),
+        ("POST", "/api/dashboards/db"),
+    ]
+    assert grafana.problems == [] and grafana.folders["commune-monitor"]["title"] == "Commune Monitor"
     assert grafana.dashboards["cm-host-vi"]["dashboard"]["title"] == "Chi tiết máy"
+
+
+def test_the_published_definitions_reject_a_misspelt_or_mistyped_body() -> None:
+    check_request("POST /api/folders", {"uid": "commune-monitor", "title": "Commune Monitor"})
+    with pytest.raises(jsonschema.ValidationError):
+        check_request("POST /api/folders", {"uid": "commune-monitor", "titel": "Commune Monitor"})
+    with pytest.raises(jsonschema.ValidationError):
+        check_request("POST /api/dashboards/db", {"dashboard": {}, "overwrite": "yes"})
 
 
 def test_sync_pushes_the_english_dashboards_when_asked(grafana: GrafanaApiDouble, tmp_path: Path) -> None:

@@ -1,4 +1,6 @@
-"""Per-NIC traffic, error and drop rates, link state and speed, and which NIC holds the default route."""
+"""Per-NIC traffic, error and drop rates, link state and speed, and which NIC holds the default route.
+
+Loopback, and adapters that are down and have never moved a byte, are left out."""
 
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ class NetCollector:
             stat = stats.get(nic)
             if stat is None or "loopback" in getattr(stat, "flags", "") or nic == "lo":
                 continue
+            if not stat.isup and io.bytes_recv == 0 and io.bytes_sent == 0 and nic != default_nic:
+                continue  # an adapter that is down and never carried a byte says nothing, and costs bytes/day
             item: dict[str, float | str] = {
                 "nic": to_label(nic),
                 "up": 1.0 if stat.isup else 0.0,
