@@ -24,16 +24,25 @@ if TYPE_CHECKING:
 router = APIRouter()
 
 LINE_TEXT = {"up": "Tốt", "degraded": "Kém", "down": "Mất kết nối", "unused": "Không sử dụng", "unknown": "Chưa rõ"}
+REASON_TEXT = {
+    "all_hosts_offline": "mọi máy mất kết nối",
+    "wan_unreachable": "không tới được mạng WAN",
+    "no_agent": "chưa có máy nào báo cáo",
+    "other_uplink": "máy dùng đường 4G/khác",
+    "low_traffic": "lưu lượng rất thấp",
+}
 LEVEL_TEXT = {"red": "Sự cố", "amber": "Cần chú ý", "green": "Bình thường"}
 ORDER = {"red": 0, "amber": 1, "green": 2}
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1rem;color:#1b1b1b}
 h1{font-size:1.4rem;margin:.2rem 0} h2{font-size:1.1rem;margin:1rem 0 .3rem}
 .counts span{display:inline-block;margin-right:1rem}
-table{border-collapse:collapse;width:100%} td,th{padding:.25rem .5rem;border-bottom:1px solid #ddd;text-align:left}
+table{border-collapse:collapse;width:100%;table-layout:fixed}
+td,th{padding:.25rem .5rem;border-bottom:1px solid #ddd;text-align:left}
+th:nth-child(1){width:34%} th:nth-child(2){width:36%}
 .level{display:inline-block;width:.9rem;height:.9rem;border-radius:50%;vertical-align:middle;margin-right:.4rem}
-.red{background:#c62828} .amber{background:#f9a825} .green{background:#2e7d32}
-tr.red td:first-child,tr.amber td:first-child,tr.green td:first-child{background:none}
+.level.red{background:#c62828} .level.amber{background:#f9a825} .level.green{background:#2e7d32}
+tr[data-level="red"] td{background:#fdecea} tr[data-level="amber"] td{background:#fff8e1}
 small{color:#555}
 """
 
@@ -54,9 +63,9 @@ def commune_row(c: CommuneStatus) -> str:
     known = units.commune(c.commune)
     name = escape(known.name if known else c.commune)
     colour = level(c)
-    why = escape(", ".join(c.reasons))
+    why = escape(", ".join(REASON_TEXT.get(r, r) for r in c.reasons))
     return (
-        f'<tr class="{colour}" data-commune="{c.commune}" data-level="{colour}">'
+        f'<tr data-commune="{c.commune}" data-level="{colour}">'
         f"<td>{dot(colour)}{name} <small>{c.commune}</small></td>"
         f"<td>{LINE_TEXT.get(c.line_state, c.line_state)} <small>{why}</small></td>"
         f"<td>{c.hosts_online}/{c.hosts_total}</td><td>{c.hosts_degraded}</td></tr>"
@@ -77,7 +86,7 @@ def render(communes: list[CommuneStatus], area_names: dict[str, str], now: float
         rows = "".join(commune_row(c) for c in members)
         sections.append(
             f'<section data-area="{escape(area)}" data-level="{worst}"><h2>{dot(worst)}'
-            f"Khu vực {escape(area_names.get(area, area))} <small>({len(members)} xã)</small></h2>"
+            f"{escape(area_names.get(area, area))} <small>({len(members)} xã)</small></h2>"
             "<table><thead><tr><th>Xã/phường</th><th>Đường truyền</th><th>Máy hoạt động</th>"
             f"<th>Máy xuống cấp</th></tr></thead><tbody>{rows}</tbody></table></section>"
         )

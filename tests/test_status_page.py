@@ -58,7 +58,7 @@ def test_status_page_shows_communes_red_amber_green_in_a_real_browser(
     assert commune_level("02536") == ("red", COLOURS["red"])
     assert commune_level("02473") == ("green", COLOURS["green"])
     assert commune_level("00691") == ("amber", COLOURS["amber"])  # a line nobody uses
-    assert "Mất kết nối" in page.locator('tr[data-commune="02536"]').inner_text()
+    assert "Mất kết nối mọi máy mất kết nối" in page.locator('tr[data-commune="02536"]').inner_text()
     assert "Không sử dụng" in page.locator('tr[data-commune="00691"]').inner_text()
     assert page.locator("#count-red").inner_text().endswith("Sự cố: 1 xã")
 
