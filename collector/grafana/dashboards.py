@@ -8,6 +8,8 @@ reads either (the rollups name their fields ``mean_<field>``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from collector.grafana.panels import (
     Json,
     custom_variable,
@@ -237,18 +239,13 @@ def overview(lang: str) -> Json:
         )
     )
     panels.append(
-        timeseries(
+        series(
             t(lang, "online_trend"),
             (0, 24, 24, 8),
-            [
-                target(
-                    "A",
-                    'SELECT sum("v") FROM (SELECT last("online") AS "v" FROM "agent" '
-                    f'WHERE {SCOPE} AND $timeFilter GROUP BY time($__interval), "commune", "host") '
-                    "WHERE $timeFilter GROUP BY time($__interval) fill(none)",
-                    alias=t(lang, "hosts_online"),
-                )
-            ],
+            'SELECT sum("v") FROM (SELECT last("online") AS "v" FROM "agent" '
+            f'WHERE {SCOPE} AND $timeFilter GROUP BY time($__interval), "commune", "host") '
+            "WHERE $timeFilter GROUP BY time($__interval) fill(none)",
+            t(lang, "hosts_online"),
             "short",
         )
     )
@@ -368,6 +365,11 @@ def unused(lang: str) -> Json:
     )
 
 
+def series(title: str, grid: tuple[int, int, int, int], query: str, alias: str, unit: str, **kw: Any) -> Json:
+    """A time-series panel of one InfluxQL query."""
+    return timeseries(title, grid, [target("A", query, alias=alias)], unit, **kw)
+
+
 def over_time(field: str, measurement: str, scope: str, group: str) -> str:
     """Mean of ``field`` per interval from ``$rp``: raw data or the 5-minute rollups."""
     return (
@@ -378,57 +380,37 @@ def over_time(field: str, measurement: str, scope: str, group: str) -> str:
 
 def line_quality(lang: str) -> Json:
     panels = [
-        timeseries(
+        series(
             t(lang, "rtt"),
             (0, 0, 12, 9),
-            [
-                target(
-                    "A",
-                    over_time("rtt_avg_ms", "probe", COMMUNE_SCOPE, '"commune", "host", "target"'),
-                    alias="$tag_commune $tag_host → $tag_target",
-                )
-            ],
+            over_time("rtt_avg_ms", "probe", COMMUNE_SCOPE, '"commune", "host", "target"'),
+            "$tag_commune $tag_host → $tag_target",
             "ms",
         ),
-        timeseries(
+        series(
             t(lang, "loss"),
             (12, 0, 12, 9),
-            [
-                target(
-                    "A",
-                    over_time("loss_percent", "probe", COMMUNE_SCOPE, '"commune", "host", "target"'),
-                    alias="$tag_commune $tag_host → $tag_target",
-                )
-            ],
+            over_time("loss_percent", "probe", COMMUNE_SCOPE, '"commune", "host", "target"'),
+            "$tag_commune $tag_host → $tag_target",
             "percent",
         ),
-        timeseries(
+        series(
             t(lang, "probe_ok"),
             (0, 9, 12, 9),
-            [
-                target(
-                    "A",
-                    over_time("ok", "probe", COMMUNE_SCOPE, '"commune", "target"'),
-                    alias="$tag_commune → $tag_target",
-                )
-            ],
+            over_time("ok", "probe", COMMUNE_SCOPE, '"commune", "target"'),
+            "$tag_commune → $tag_target",
             "percentunit",
         ),
-        timeseries(
+        series(
             t(lang, "speed"),
             (12, 9, 12, 9),
-            [
-                target(
-                    "A",
-                    over_time(
-                        "(download_mbps|upload_mbps|contracted_down_mbps|contracted_up_mbps)",
-                        "speedtest",
-                        COMMUNE_SCOPE,
-                        '"commune", "mode"',
-                    ),
-                    alias="$tag_commune $tag_mode $col",
-                )
-            ],
+            over_time(
+                "(download_mbps|upload_mbps|contracted_down_mbps|contracted_up_mbps)",
+                "speedtest",
+                COMMUNE_SCOPE,
+                '"commune", "mode"',
+            ),
+            "$tag_commune $tag_mode $col",
             "Mbits",
             draw="points",
         ),
@@ -446,17 +428,12 @@ def line_quality(lang: str) -> Json:
             field_config("percent", steps=((0, "red"), (50, "orange"), (80, "green"))),
             text_mode="value_and_name",
         ),
-        timeseries(
+        series(
             t(lang, "rtt_30d"),
             (8, 18, 16, 6),
-            [
-                target(
-                    "A",
-                    f'SELECT mean("mean_rtt_avg_ms") FROM "rollup_5m"."probe" WHERE {COMMUNE_SCOPE} AND $timeFilter '
-                    'GROUP BY time(1h), "commune", "target" fill(none)',
-                    alias="$tag_commune → $tag_target",
-                )
-            ],
+            f'SELECT mean("mean_rtt_avg_ms") FROM "rollup_5m"."probe" WHERE {COMMUNE_SCOPE} AND $timeFilter '
+            'GROUP BY time(1h), "commune", "target" fill(none)',
+            "$tag_commune → $tag_target",
             "ms",
             time_from="30d",
         ),
@@ -531,22 +508,18 @@ def host_detail(lang: str) -> Json:
             ],
             time_from="30d",
         ),
-        timeseries(
+        series(
             t(lang, "cpu"),
             (0, 4, 12, 8),
-            [target("A", over_time("cpu_percent", "system", HOST_SCOPE, by_host), alias="$tag_host")],
+            over_time("cpu_percent", "system", HOST_SCOPE, by_host),
+            "$tag_host",
             "percent",
         ),
-        timeseries(
+        series(
             t(lang, "memory"),
             (12, 4, 12, 8),
-            [
-                target(
-                    "A",
-                    over_time("(mem_used_percent|swap_used_percent)", "system", HOST_SCOPE, by_host),
-                    alias="$tag_host $col",
-                )
-            ],
+            over_time("(mem_used_percent|swap_used_percent)", "system", HOST_SCOPE, by_host),
+            "$tag_host $col",
             "percent",
         ),
         timeseries(
@@ -569,22 +542,18 @@ def host_detail(lang: str) -> Json:
             ],
             "celsius",
         ),
-        timeseries(
+        series(
             t(lang, "network"),
             (0, 20, 12, 8),
-            [
-                target(
-                    "A",
-                    over_time("(rx_bytes_per_s|tx_bytes_per_s)", "net", HOST_SCOPE, '"host", "nic"'),
-                    alias="$tag_host $tag_nic $col",
-                )
-            ],
+            over_time("(rx_bytes_per_s|tx_bytes_per_s)", "net", HOST_SCOPE, '"host", "nic"'),
+            "$tag_host $tag_nic $col",
             "Bps",
         ),
-        timeseries(
+        series(
             t(lang, "agent"),
             (12, 20, 12, 8),
-            [target("A", over_time("(spool_depth|rss_bytes)", "agent", HOST_SCOPE, by_host), alias="$tag_host $col")],
+            over_time("(spool_depth|rss_bytes)", "agent", HOST_SCOPE, by_host),
+            "$tag_host $col",
             "short",
         ),
     ]
