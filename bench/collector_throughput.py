@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import queue
 import resource
 import statistics
 import sys
@@ -239,7 +240,7 @@ def publisher_process(plan: Plan, ready: Queue[int], go: Event, start_at: Any, r
     go.wait()
     start = float(start_at.value)
     time.sleep(max(0.0, start - time.time()))
-    times = publish_all(client, payloads, plan.rate, start)
+    times = publish_all(client, payloads, plan.rate, start, lambda: acked[0])
     last_publish = time.time()
     wait_until(lambda: acked[0] >= len(payloads), 600, f"PUBACKs for publisher {plan.index}", 0.005)
     last_ack = time.time()
@@ -259,14 +260,22 @@ def publisher_process(plan: Plan, ready: Queue[int], go: Event, start_at: Any, r
     )
 
 
-def publish_all(client: mqtt.Client, payloads: list[tuple[str, bytes]], rate: float, start: float) -> list[float]:
-    """Publish in order, the j-th not before ``start + j / rate``; returns each publish's wall time."""
+def publish_all(
+    client: mqtt.Client, payloads: list[tuple[str, bytes]], rate: float, start: float, acked: Callable[[], int]
+) -> list[float]:
+    """Publish in order, the j-th not before ``start + j / rate``; returns each publish's wall time.
+
+    At most INFLIGHT wait for their PUBACK: paho scans its whole queue on every acknowledgement,
+    so letting it queue a hundred thousand messages makes the publisher, not the broker, the limit.
+    """
     times = [0.0] * len(payloads)
     for j, (topic, payload) in enumerate(payloads):
         if rate:
             delay = start + j / rate - time.time()
             if delay > 0:
                 time.sleep(delay)
+        while j - acked() >= INFLIGHT:
+            time.sleep(0.0005)
         times[j] = time.time()
         client.publish(topic, payload, qos=1)
     return times
@@ -299,10 +308,18 @@ class Publishers:
         self._go.set()
 
     def results(self, timeout_s: float = 900.0) -> list[Published]:
-        got = sorted((self._results.get(timeout=timeout_s) for _ in self._processes), key=lambda p: p.index)
+        got: list[Published] = []
+        deadline = time.monotonic() + timeout_s
+        while len(got) < len(self._processes):
+            try:
+                got.append(self._results.get(timeout=1.0))
+            except queue.Empty:
+                dead = [p.exitcode for p in self._processes if p.exitcode not in (None, 0)]
+                if dead or time.monotonic() > deadline:
+                    raise RuntimeError(f"publisher processes failed (exit codes {dead}) or timed out") from None
         for process in self._processes:
             process.join(30)
-        return got
+        return sorted(got, key=lambda p: p.index)
 
 
 # --- the stack -----------------------------------------------------------------------------------
