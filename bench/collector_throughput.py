@@ -292,7 +292,9 @@ class Publishers:
         self._start_at = self._ctx.Value("d", 0.0)
         self._processes = [
             self._ctx.Process(
-                target=publisher_process, args=(plan, self._ready, self._go, self._start_at, self._results)
+                target=publisher_process,
+                args=(plan, self._ready, self._go, self._start_at, self._results),
+                daemon=True,  # a failed run must not wait for publishers that will never be told to go
             )
             for plan in plans
         ]
@@ -608,7 +610,8 @@ def paced_delay(stack: Stack, owned: list[list[tuple[str, str]]], settings: Sett
             f"{per_second} reports/s per publisher needs as many hosts per publisher, but one has "
             f"{min(len(h) for h in owned)}; raise BENCH_THROUGHPUT_HOSTS_PER_COMMUNE"
         )
-    t0 = int(time.time()) + 3
+    # Publishers build their payloads first (about 10,000 a second each), so the first second is that far off.
+    t0 = int(time.time()) + 10 + per_second * settings.latency_s // 10_000
     plans = [
         Plan(i, stack.broker.port, paced_plan(hosts, per_second, settings.latency_s, t0), float(per_second), "paced")
         for i, hosts in enumerate(owned)
