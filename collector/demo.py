@@ -86,8 +86,9 @@ def main() -> int:
         simulator = Process(
             [sys.executable, "-m", "collector.cli", "simulate", "-c", str(config), "--interval", "10",
              "--fault-after", "60", "--plan-out", str(DEMO_DIR / "simulated-province.json")],
-            DEMO_DIR, "simulate",
+            DEMO_DIR / "simulate", "simulate",  # not DEMO_DIR: its collector/ folder would shadow the package
         )  # fmt: skip
+        simulator.workdir.mkdir(exist_ok=True)
         simulator.start()
         started.append(simulator)
         print(
