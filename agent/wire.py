@@ -229,7 +229,8 @@ def compact(value: Any) -> Any:
     """Numbers as an agent sends them: three decimals, and whole numbers without ".0" (a metrics
     report is about 15 % smaller; the collector reads every number as a float again)."""
     if isinstance(value, float):
-        return int(value) if value.is_integer() and abs(value) < 2**53 else round(value, 3)
+        rounded = round(value, 3) + 0.0  # + 0.0 turns -0.0 into 0.0
+        return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
     if isinstance(value, dict):
         return {k: compact(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -139,7 +139,7 @@ def cmd_grafana(config: CollectorConfig, args: argparse.Namespace) -> int:
     from collector.grafana.sync import SyncError, sync
 
     try:
-        for action in sync(config):
+        for action in sync(config, args.update_secrets):
             print(action)
     except SyncError as exc:
         print(f"commune-collector: {exc}", file=sys.stderr)
@@ -151,6 +151,9 @@ def grafana_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("build", "lint", "sync"), help="write or check dashboards/, lint, or push")
     parser.add_argument("--check", action="store_true", help="build: fail if the committed files differ")
     parser.add_argument("--out", help="build: folder to write or check (default: the repository's dashboards/)")
+    parser.add_argument(
+        "--update-secrets", action="store_true", help="sync: send the InfluxDB password even if one is already set"
+    )
 
 
 def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
@@ -161,6 +164,8 @@ def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
     from collector.simulate import make_plan, plan_json, register, run
 
     try:
+        if args.interval <= 0:
+            raise ValueError(f"--interval must be more than 0 seconds, not {args.interval}")
         plan = make_plan(args.province, args.hosts_per_commune, args.seed, args.fault_share)
     except ValueError as exc:
         print(f"commune-collector: {exc}", file=sys.stderr)
@@ -184,7 +189,9 @@ def simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between reports (default 10)")
     parser.add_argument("--fault-after", type=float, default=60.0, help="seconds before faults start (default 60)")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds to run; 0 (default) until stopped")
-    parser.add_argument("--fault-share", type=float, default=0.05, help="share of communes/PCs per fault (0.05)")
+    parser.add_argument(
+        "--fault-share", type=float, default=0.05, help="share of communes/PCs per fault, 0 to 0.25 (0.05)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="which communes and PCs get which fault")
     parser.add_argument("--plan-out", help="write the plan (hosts and their faults) to this JSON file")
     parser.add_argument("--no-register", action="store_true", help="do not write areas and lines to the registry")

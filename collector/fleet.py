@@ -34,6 +34,7 @@ from collector.registry import HostKey, Registry
 DAY_S = 86400.0
 OTHER_UPLINKS = ("wwan", "ppp", "usb", "wwp", "rmnet")  # a 4G dongle or phone, not the FTTH line
 STATE_CODES = {"up": 0, "degraded": 1, "down": 2, "unused": 3, "unknown": 4}
+SEVERITY = {"down": 4, "degraded": 3, "unused": 2, "unknown": 1, "up": 0}  # for "problems first"
 SCHEMA = "CREATE TABLE IF NOT EXISTS fleet_state (host TEXT PRIMARY KEY, facts TEXT NOT NULL);"
 
 REASONS_VI = {
@@ -174,6 +175,9 @@ class FleetState:
                     float(nic.get("rx_bytes_per_s", 0.0)) + float(nic.get("tx_bytes_per_s", 0.0))
                 ) * facts.interval_s
                 day = time.strftime("%Y-%m-%d", time.localtime(now))
+                if day not in facts.traffic_by_day:  # a new day: forget days older than the unused window
+                    keep = set(unused_window(now, s.unused_after_days + 7))
+                    facts.traffic_by_day = {d: v for d, v in facts.traffic_by_day.items() if d in keep}
                 facts.traffic_by_day[day] = facts.traffic_by_day.get(day, 0.0) + moved
 
     def _observe_probes(self, facts: HostFacts, items: list[dict[str, Any]], now: float) -> None:
@@ -223,7 +227,8 @@ class FleetState:
                 )
                 hosts.append(status)
                 by_commune.setdefault((record.key.province, record.key.commune), []).append((status, facts))
-        communes = self._communes(by_commune, now)
+            # under the lock: the MQTT thread adds samples and traffic days to these facts
+            communes = self._communes(by_commune, now)
         snapshot = Snapshot(hosts, communes, self._conditions(hosts, communes, by_commune))
         self.snapshot = snapshot
         return snapshot
@@ -281,7 +286,7 @@ class FleetState:
             area = self.registry.area_of(commune)
             contracted = line.contracted_down_mbps if line else 0.0
             degraded = sum(1 for m in members if m[0].reasons)
-            traffic_mb, last_traffic = self._traffic(members)
+            traffic_mb, last_traffic = self._traffic(members, now)
             out.append(
                 CommuneStatus(
                     province,
@@ -300,16 +305,17 @@ class FleetState:
             )
         return out
 
-    def _traffic(self, members: list[tuple[HostStatus, HostFacts]]) -> tuple[float, float]:
-        """Mean MB/day over the known days of the unused window, and the start of the last day that
-        carried at least the unused threshold (0 when none is known)."""
+    def _traffic(self, members: list[tuple[HostStatus, HostFacts]], now: float) -> tuple[float, float]:
+        """Mean MB/day over the days of the unused window that have data (yesterday and back, as the
+        unused rule counts them), and the start of the last day that carried at least the unused
+        threshold (0 when none is known)."""
         s = self.settings
         per_day: dict[str, float] = {}
         for _s, f in members:
             for day, moved in f.traffic_by_day.items():
                 per_day[day] = per_day.get(day, 0.0) + moved
-        recent = sorted(per_day)[-s.unused_after_days :]
-        mean_mb = sum(per_day[d] for d in recent) / len(recent) / 1e6 if recent else 0.0
+        window = [d for d in unused_window(now, s.unused_after_days) if d in per_day]
+        mean_mb = sum(per_day[d] for d in window) / len(window) / 1e6 if window else 0.0
         busy = [d for d in per_day if per_day[d] >= s.unused_below_mb_per_day * 1e6]
         last = time.mktime(time.strptime(max(busy), "%Y-%m-%d")) if busy else 0.0
         return round(mean_mb, 1), last
@@ -319,7 +325,7 @@ class FleetState:
         uplinks = [f.uplink for _s, f in members if f.uplink]
         if uplinks and all(u.startswith(OTHER_UPLINKS) for u in uplinks):
             return True, 0.0, "other_uplink"
-        days = [time.strftime("%Y-%m-%d", time.localtime(now - d * DAY_S)) for d in range(1, s.unused_after_days + 1)]
+        days = unused_window(now, s.unused_after_days)
         per_day = [sum(f.traffic_by_day.get(day, 0.0) for _s, f in members) for day in days]
         known_days = [day for day in days if any(day in f.traffic_by_day for _s, f in members)]
         if len(known_days) == len(days) and max(per_day) < s.unused_below_mb_per_day * 1e6:
@@ -392,6 +398,7 @@ class FleetState:
                 "hosts_degraded": float(c.hosts_degraded),
                 "line_state": c.line_state,
                 "line_state_code": float(STATE_CODES[c.line_state]),
+                "line_severity": float(SEVERITY[c.line_state]),
                 "line_down": 1.0 if c.line_state == "down" else 0.0,
                 "line_degraded": 1.0 if c.line_state == "degraded" else 0.0,
                 "line_unused": 1.0 if c.line_state == "unused" else 0.0,
@@ -446,6 +453,11 @@ def from_json(data: dict[str, Any]) -> HostFacts:
 def commune_name(code: str) -> str:
     found = units.commune(code)
     return found.name if found else code
+
+
+def unused_window(now: float, days: int) -> list[str]:
+    """Local dates from yesterday back ``days`` days: the whole days the unused rule looks at."""
+    return [time.strftime("%Y-%m-%d", time.localtime(now - d * DAY_S)) for d in range(1, days + 1)]
 
 
 def days_since(iso_date: str, now: float) -> float:

@@ -65,7 +65,12 @@ class Plan:
 
 
 def make_plan(province: str, hosts_per_commune: int, seed: int, fault_share: float = 0.05) -> Plan:
-    """Deterministic for a seed: which communes and PCs get which fault."""
+    """Deterministic for a seed: which communes and PCs get which fault. ``fault_share`` (0 to 0.25)
+    of the communes, and of the PCs, get each fault; 0 gives a healthy province."""
+    if not 0 <= fault_share <= 0.25:
+        raise ValueError(f"fault share {fault_share} is outside 0..0.25 (each of 4 commune faults takes that share)")
+    if hosts_per_commune < 1:
+        raise ValueError(f"hosts per commune must be at least 1, not {hosts_per_commune}")
     rng = random.Random(seed)
     communes = [c.code for c in units.communes_of(province)]
     if not communes:
@@ -77,7 +82,7 @@ def make_plan(province: str, hosts_per_commune: int, seed: int, fault_share: flo
     }
     shuffled = communes[:]
     rng.shuffle(shuffled)
-    count = max(1, round(len(communes) * fault_share))
+    count = max(1, round(len(communes) * fault_share)) if fault_share else 0
     commune_fault = {c: COMMUNE_FAULTS[i // count] for i, c in enumerate(shuffled[: count * len(COMMUNE_FAULTS)])}
     hosts: list[VirtualHost] = []
     for commune in communes:
@@ -92,7 +97,7 @@ def make_plan(province: str, hosts_per_commune: int, seed: int, fault_share: flo
                                      rng.choice((2, 4, 4, 8)), disk, disk * rng.uniform(0.2, 0.6)))  # fmt: skip
     healthy = [h for h in hosts if not h.fault]
     rng.shuffle(healthy)
-    per_fault = max(1, round(len(hosts) * fault_share))
+    per_fault = max(1, round(len(hosts) * fault_share)) if fault_share else 0
     for i, host in enumerate(healthy[: per_fault * len(HOST_FAULTS)]):
         host.fault = HOST_FAULTS[i // per_fault]
         if host.fault == "old_hardware":
@@ -179,7 +184,11 @@ class VirtualAgent:
             sock.close()
 
     def stop(self) -> None:
+        """A clean shutdown, like the real agent's: a retained ``offline``, then DISCONNECT."""
         if not self.dropped:
+            info = self.client.publish(self.topic("status"), self.status("offline"), qos=1, retain=True)
+            if self.client.is_connected():
+                info.wait_for_publish(timeout=2)
             self.client.disconnect()
             self.client.loop_stop()
 
@@ -191,18 +200,19 @@ class VirtualAgent:
         if self.dropped:
             return
         self.cpu = min(100.0, max(1.0, self.cpu + rng.uniform(-8, 8)))
-        if h.fault == "old_hardware":
+        fault = h.fault if faulty else ""  # old hardware's small RAM shows in the inventory from the start
+        if fault == "old_hardware":
             self.cpu = rng.uniform(85, 100)
         if faulty and h.fault == "disk_filling":
             h.disk_used_gb = min(h.disk_gb * 0.99, h.disk_used_gb + h.disk_gb * 0.02)
-        mem = rng.uniform(92, 98) if h.fault == "old_hardware" else rng.uniform(35, 75)
-        uplink = "ppp0" if h.fault == "other_uplink" else "eth0"
-        rate = rng.uniform(5e3, 40e3) if h.fault == "other_uplink" else rng.uniform(50e3, 600e3)
+        mem = rng.uniform(92, 98) if fault == "old_hardware" else rng.uniform(35, 75)
+        uplink = "ppp0" if fault == "other_uplink" else "eth0"
+        rate = rng.uniform(5e3, 40e3) if fault == "other_uplink" else rng.uniform(50e3, 600e3)
         self.publish("metrics", {
             "system": {"cpu_percent": round(self.cpu, 1), "load1": self.cpu / 25, "cpu_count": float(h.cores),
                        "mem_total_bytes": h.ram_gb * GB, "mem_used_percent": round(mem, 1),
                        "mem_available_bytes": h.ram_gb * GB * (1 - mem / 100),
-                       "swap_used_percent": 70.0 if h.fault == "old_hardware" else 5.0,
+                       "swap_used_percent": 70.0 if fault == "old_hardware" else 5.0,
                        "uptime_s": time.time() - h.boot_time, "boot_time": h.boot_time, "process_count": 140.0},
             "disk": [{"mount": "C:", "total_bytes": h.disk_gb * GB, "used_bytes": h.disk_used_gb * GB,
                       "free_bytes": (h.disk_gb - h.disk_used_gb) * GB,
@@ -215,7 +225,7 @@ class VirtualAgent:
             "agent": {"interval_s": interval_s, "cycle_ms": rng.uniform(15, 40), "rss_bytes": 24e6,
                       "spool_depth": 0.0},
         })  # fmt: skip
-        lossy = h.fault == "lossy_line"
+        lossy = fault == "lossy_line"
         self.publish("probe", {"probe": [
             {"target": "gateway", "method": "ping", "scope": "gateway", "ok": 1.0, "rtt_avg_ms": rng.uniform(0.5, 2),
              "loss_percent": 0.0},
@@ -226,10 +236,10 @@ class VirtualAgent:
             {"target": "dns", "method": "dns", "scope": "internet", "ok": 1.0, "duration_ms": rng.uniform(5, 40)},
         ]})  # fmt: skip
 
-    def speedtest(self) -> None:
+    def speedtest(self, faulty: bool) -> None:
         if self.dropped or self.host.role != "line-probe":
             return
-        slow = self.host.fault in ("lossy_line",)
+        slow = faulty and self.host.fault == "lossy_line"
         down = self.rng.uniform(25, 40) if slow else self.rng.uniform(82, 97)
         up = self.rng.uniform(20, 35) if slow else self.rng.uniform(80, 95)
         self.publish("speedtest", {"speedtest": [{"mode": "wan", "ok": 1.0, "download_mbps": round(down, 1),
@@ -255,17 +265,18 @@ def run(
     agents = [VirtualAgent(host, config, random.Random(rng.random())) for host in plan.hosts]
     cycles = 0
     try:
-        time.sleep(min(2.0, interval_s))  # connections up, status and inventory out
-        next_speedtest = 0.0
+        stop.wait(min(2.0, interval_s))  # connections up, status and inventory out
+        next_speedtest, was_faulty = 0.0, False
         while not stop.is_set():
             now = time.time()
             faulty = now - started >= fault_after_s
             for agent in agents:
                 agent.tick(interval_s, faulty)
-            if now >= next_speedtest:
+            if now >= next_speedtest or (faulty and not was_faulty):  # and once more as the faults start
                 for agent in agents:
-                    agent.speedtest()
+                    agent.speedtest(faulty)
                 next_speedtest = now + 3600
+            was_faulty = faulty
             cycles += 1
             if duration_s and time.time() - started >= duration_s:
                 break

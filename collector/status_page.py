@@ -8,6 +8,7 @@ viewer token is needed like the rest of the API.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from html import escape
@@ -47,6 +48,19 @@ small{color:#555}
 """
 
 
+LOSS_RTT = re.compile(r"^loss ([\d.]+)%, rtt (\d+) ms$")
+SPEED = re.compile(r"^speed (\d+)% of contract$")
+
+
+def reason_text(reason: str) -> str:
+    """A line reason in Vietnamese: codes, and the two measured ones the fleet state writes."""
+    if found := LOSS_RTT.match(reason):
+        return f"mất gói {found[1]}%, độ trễ {found[2]} ms"
+    if found := SPEED.match(reason):
+        return f"tốc độ {found[1]}% hợp đồng"
+    return REASON_TEXT.get(reason, reason)
+
+
 def level(c: CommuneStatus) -> str:
     if c.line_state == "down":
         return "red"
@@ -63,11 +77,12 @@ def commune_row(c: CommuneStatus) -> str:
     known = units.commune(c.commune)
     name = escape(known.name if known else c.commune)
     colour = level(c)
-    why = escape(", ".join(REASON_TEXT.get(r, r) for r in c.reasons))
+    why = escape(", ".join(reason_text(r) for r in c.reasons))
+    code = escape(c.commune)
     return (
-        f'<tr data-commune="{c.commune}" data-level="{colour}">'
-        f"<td>{dot(colour)}{name} <small>{c.commune}</small></td>"
-        f"<td>{LINE_TEXT.get(c.line_state, c.line_state)} <small>{why}</small></td>"
+        f'<tr data-commune="{code}" data-level="{colour}">'
+        f"<td>{dot(colour)}{name} <small>{code}</small></td>"
+        f"<td>{escape(LINE_TEXT.get(c.line_state, c.line_state))} <small>{why}</small></td>"
         f"<td>{c.hosts_online}/{c.hosts_total}</td><td>{c.hosts_degraded}</td></tr>"
     )
 

@@ -42,5 +42,10 @@ def test_demo_starts_a_simulated_province_and_stops_everything(tmp_path: Path) -
         assert '"communes": 124' in simulate_log and "Traceback" not in simulate_log
     finally:
         demo.send_signal(signal.SIGINT)
-        assert demo.wait(timeout=90) == 0
+        try:
+            code = demo.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            code = None
+    assert code == 0, out.read_text()[-2000:]
     assert leftovers(tmp_path) == []

@@ -102,6 +102,30 @@ def test_a_commune_whose_pcs_route_through_a_4g_dongle_has_an_unused_line(tmp_pa
     assert "other_uplink" in f.conditions(T0 + 5)[f"{LINE_UNUSED}:02473:-"].summary_en
 
 
+def test_a_line_that_carries_almost_nothing_for_a_week_is_unused_until_a_busy_day(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    f.registry.upsert_lines([Line("C-1", "08", "02473", "VNPT", 100.0, 100.0, "2025-08-01")])
+
+    def day_of_traffic(at: float, bytes_per_s: float) -> None:  # one report of 30 s on the default route
+        net = [{"nic": "eth0", "default_route": 1, "rx_bytes_per_s": bytes_per_s, "tx_bytes_per_s": 0.0}]
+        f.report(at, "pc-1", "metrics", {**metrics(), "net": net})
+
+    for days_ago in range(9, 0, -1):
+        day_of_traffic(T0 - days_ago * 86400, 100.0)  # 3 kB a day
+    day_of_traffic(T0, 100.0)
+    (commune,) = f.fleet.evaluate(T0 + 5).communes
+    assert commune.line_state == "unused" and commune.reasons == ("low_traffic",)
+    assert commune.traffic_mb_per_day == 0.0 and commune.last_traffic_at == 0.0
+
+    day_of_traffic(T0 - 86400, 2_000_000.0)  # yesterday: 60 MB
+    (commune,) = f.fleet.evaluate(T0 + 5).communes
+    assert commune.line_state == "up"
+    assert 8 < commune.traffic_mb_per_day < 9  # 60 MB over the 7 days of the window
+    assert commune.last_traffic_at == time.mktime(
+        time.strptime(time.strftime("%Y-%m-%d", time.localtime(T0 - 86400)), "%Y-%m-%d")
+    )
+
+
 def test_maintenance_window_holds_messages_and_english_text_is_available(tmp_path: Path) -> None:
     sent: list[tuple[str, str]] = []
     registry = Registry(open_database(tmp_path / "s.sqlite"), "unassigned")

@@ -92,7 +92,9 @@ def test_lint_passes_and_catches_unknown_uids_undefined_variables_and_missing_id
     overview["panels"][0]["targets"][0]["query"] += ' AND "host" =~ /^$hots$/'
     overview["panels"][1]["datasource"] = {"type": "influxdb", "uid": "nope"}
     overview["panels"][2].pop("id")
+    overview["panels"][5]["fieldConfig"]["defaults"]["links"][0]["url"] = "/d/cm-nowhere-en?var-commune=1"
     problems = lint(broken, files)
+    assert any("links to dashboard 'cm-nowhere-en', which is not built" in p for p in problems), problems
     assert any("$hots, which is not defined" in p for p in problems), problems
     assert any("'nope', which is not provisioned" in p for p in problems), problems
     assert any("a panel has no id" in p for p in problems), problems
@@ -225,9 +227,9 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     assert ours and "disk_full" in ours[0]["reasons"] and ours[0]["since"] > 0
     unused = find("en/unused-lines.json", "Unused connections")
     rows = run_query(influxd, database, unused, {**values, "rp": "raw"})
-    with_hosts = {h["commune"] for h in collector.get_json("/api/v1/hosts")}  # the shared broker's retained hosts too
+    with_hosts = {h["commune"] for h in collector.get_json("/api/v1/hosts")}
     assert {"00691", "00721", "02215", "02473", "02536"} - with_hosts <= {r["commune"] for r in rows}
-    assert {"00691", "00721"} <= {r["commune"] for r in rows}  # no test ever reports from these
+    assert {"00691", "00721"} <= {r["commune"] for r in rows}  # no agent reports from these
     assert "02473" not in {r["commune"] for r in rows}
     assert all(r["name"] and r["contracted"] > 0 for r in rows)
     pc.stop()

@@ -164,16 +164,16 @@ def grafana() -> Iterator[GrafanaApiDouble]:
     server.shutdown()
 
 
-def sync(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "collector.cli", "grafana", "sync", "-c", str(config)],
+def sync(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "collector.cli", "grafana", "sync", "-c", str(config), *extra],
                           capture_output=True, text=True, cwd=REPO, timeout=60, check=False)  # fmt: skip
 
 
-def config_for(tmp_path: Path, url: str, **grafana: Any) -> Path:
+def config_for(tmp_path: Path, url: str, influx_password: str = "", **grafana: Any) -> Path:
     return write_toml(
         tmp_path / "collector.toml",
         {
-            "influxdb": {"url": "http://127.0.0.1:8086", "database": "commune"},
+            "influxdb": {"url": "http://127.0.0.1:8086", "database": "commune", "password": influx_password},
             "grafana": {"url": url, "token": TOKEN, "influxdb_url": "http://influxdb.internal:8086", **grafana},
         },
     )
@@ -223,6 +223,25 @@ def test_the_published_definitions_reject_a_misspelt_or_mistyped_body() -> None:
         check_request("POST /api/dashboards/db", {"dashboard": {}, "overwrite": "yes"})
 
 
+def test_an_influxdb_password_is_sent_once_never_shown_and_resent_only_when_asked(
+    grafana: GrafanaApiDouble, tmp_path: Path
+) -> None:
+    secret = "influx-secret-4711"
+    config = config_for(tmp_path, grafana.url, influx_password=secret)
+    first = sync(config)
+    assert first.returncode == 0 and "datasource commune-influxdb: created" in first.stdout
+    assert grafana.datasources["commune-influxdb"]["secureJsonFields"] == {"password": True}
+    grafana.requests.clear()
+    second = sync(config)
+    assert "datasource commune-influxdb: unchanged" in second.stdout
+    assert {method for method, _path in grafana.requests} == {"GET"}
+    rotated = sync(config, "--update-secrets")
+    assert "datasource commune-influxdb: updated" in rotated.stdout
+    assert ("PUT", "/api/datasources/uid/commune-influxdb") in grafana.requests
+    for done in (first, second, rotated):
+        assert secret not in done.stdout + done.stderr
+
+
 def test_sync_pushes_the_english_dashboards_when_asked(grafana: GrafanaApiDouble, tmp_path: Path) -> None:
     assert sync(config_for(tmp_path, grafana.url, language="en")).returncode == 0
     assert all(uid.endswith("-en") for uid in grafana.dashboards) and len(grafana.dashboards) == 5
@@ -230,7 +249,7 @@ def test_sync_pushes_the_english_dashboards_when_asked(grafana: GrafanaApiDouble
 
 
 def test_an_unreachable_grafana_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
-    done = sync(config_for(tmp_path, f"http://127.0.0.1:{free_port()}", timeout_s=2))
+    done = sync(config_for(tmp_path, f"http://admin:hunter2@127.0.0.1:{free_port()}", timeout_s=2))
     assert done.returncode == 1
     assert "Grafana at http://127.0.0.1:" in done.stderr and "Traceback" not in done.stderr
-    assert TOKEN not in done.stderr + done.stdout
+    assert TOKEN not in done.stderr + done.stdout and "hunter2" not in done.stderr + done.stdout

@@ -23,6 +23,10 @@ def test_the_plan_covers_every_commune_of_the_province_with_each_fault() -> None
     assert make_plan("08", 2, seed=1).faults == plan.faults  # a seed gives the same province again
     with pytest.raises(ValueError, match="no communes"):
         make_plan("99", 2, seed=1)
+    healthy = make_plan("08", 1, seed=1, fault_share=0)
+    assert not any(healthy.faults.values()) and len(healthy.hosts) == 124
+    with pytest.raises(ValueError, match=r"outside 0\.\.0\.25"):
+        make_plan("08", 2, seed=1, fault_share=0.3)
 
 
 def test_a_simulated_province_shows_every_fault_in_the_fleet_state(

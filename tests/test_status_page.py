@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
-from realservices import REPO, Agent, Collector, Mosquitto, http_get, wait_until
+from realservices import API_TOKEN, REPO, Agent, Collector, Mosquitto, http_get, wait_until
+
+from collector.fleet import CommuneStatus
+from collector.status_page import render
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -79,5 +82,12 @@ def test_status_page_needs_a_token_when_not_public(make_collector: Callable[...,
     collector = make_collector(http={"public_status_page": False})
     collector.start()
     assert http_get(f"{collector.url}/status")[0] == 401
-    status, body = http_get(f"{collector.url}/healthz")
-    assert status == 200, body
+    status, body = http_get(f"{collector.url}/status", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert status == 200 and b"<html" in body
+
+
+def test_reasons_are_vietnamese_and_names_are_escaped() -> None:
+    commune = CommuneStatus("08", "KV1", "02473", 2, 2, 0, "degraded", 100.0, 0.0, ("loss 12.0%, rtt 220 ms",))
+    page = render([commune], {"KV1": "<script>alert(1)</script>"}, 0.0)
+    assert "mất gói 12.0%, độ trễ 220 ms" in page and "Kém" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page

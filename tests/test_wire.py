@@ -102,3 +102,4 @@ def test_agents_send_numbers_compactly_and_the_collector_reads_them_as_floats_ag
     report = decode_report("metrics", raw)
     assert report.sections["system"][0] == {"cpu_percent": 12.346, "mem_total_bytes": 8589934592.0}
     assert all(type(v) is float for v in report.sections["system"][0].values())
+    assert compact([12.0004, -0.0001, 2.5, float("inf")]) == [12, 0, 2.5, float("inf")]

@@ -209,7 +209,7 @@ def overview(lang: str) -> Json:
     problems = target(
         "A",
         'SELECT last("commune_name") AS "name", last("area_name") AS "area_name", last("line_state") AS "state", '
-        'last("line_state_code") AS "code", last("hosts_online") AS "online", last("hosts_total") AS "total", '
+        'last("line_severity") AS "severity", last("hosts_online") AS "online", last("hosts_total") AS "total", '
         'last("hosts_degraded") AS "degraded", last("contracted_down_mbps") AS "contracted" '
         f'FROM "commune" WHERE {SCOPE} AND $timeFilter GROUP BY "province", "commune"',
         "table",
@@ -235,7 +235,7 @@ def overview(lang: str) -> Json:
                 links=(line_link,),
                 custom={"cellOptions": {"type": "color-text"}, "filterable": True},
             ),
-            [sort_by("code"), organize(rename, ("Time", "code", "province"))],
+            [sort_by("severity"), organize(rename, ("Time", "severity", "province"))],
         )
     )
     panels.append(

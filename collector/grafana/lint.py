@@ -52,7 +52,15 @@ def rule_queries(provisioning: dict[str, Any]) -> Iterator[Query]:
                         yield Query(f"alert rule {rule['uid']} {item['refId']}", item["model"]["query"])
 
 
-def lint_dashboard(name: str, board: Json, uids: set[str]) -> list[str]:
+DASHBOARD_LINK = re.compile(r"^/d/([\w-]+)")
+
+
+def all_panels(board: Json) -> list[Json]:
+    """Top-level panels and those inside rows."""
+    return [p for panel in board["panels"] for p in (panel, *panel.get("panels", []))]
+
+
+def lint_dashboard(name: str, board: Json, uids: set[str], boards: set[str] | None = None) -> list[str]:
     problems = []
     defined = {v["name"] for v in board["templating"]["list"]}
     known_uids = uids | BUILTIN_UIDS
@@ -72,7 +80,7 @@ def lint_dashboard(name: str, board: Json, uids: set[str]) -> list[str]:
         check_variables(f"variable {variable['name']}", str(variable.get("query", "")))
     for annotation in board["annotations"]["list"]:
         check_uid(f"annotation {annotation['name']!r}", annotation["datasource"])
-    ids = [panel.get("id") for panel in board["panels"]]
+    ids = [panel.get("id") for panel in all_panels(board)]
     if None in ids:
         problems.append(f"{name}: a panel has no id")
     if len(set(ids)) != len(ids):
@@ -88,9 +96,14 @@ def lint_dashboard(name: str, board: Json, uids: set[str]) -> list[str]:
             check_uid(f"{where} {item['refId']}", item.get("datasource"))
             check_variables(f"{where} {item['refId']}", item["query"])
             check_variables(f"{where} {item['refId']} alias", item.get("alias", ""), alias=True)
-        for data_link in panel["fieldConfig"]["defaults"].get("links", []):
+        for data_link in panel.get("fieldConfig", {}).get("defaults", {}).get("links", []):
             check_variables(f"{where} link", data_link["url"])
+            target = DASHBOARD_LINK.match(data_link["url"])
+            if target and boards is not None and target[1] not in boards:
+                problems.append(f"{name}: {where} links to dashboard {target[1]!r}, which is not built")
         grid = panel["gridPos"]
+        if grid["x"] < 0 or grid["y"] < 0 or grid["w"] < 1 or grid["h"] < 1:
+            problems.append(f"{name}: {where} has an impossible grid position {grid}")
         for cell in (
             (x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])
         ):
@@ -138,8 +151,9 @@ def lint_rules(provisioning: dict[str, Any], uids: set[str]) -> list[str]:
 def lint(dashboards: dict[str, Json], provisioning: dict[str, Any]) -> list[str]:
     uids = datasource_uids(provisioning)
     problems = []
+    built = {board["uid"] for board in dashboards.values()}
     for name, board in dashboards.items():
-        problems += lint_dashboard(name, board, uids)
+        problems += lint_dashboard(name, board, uids, built)
     uids_seen = [board["uid"] for board in dashboards.values()]
     if len(set(uids_seen)) != len(uids_seen):
         problems.append(f"dashboard uids are not unique: {uids_seen}")

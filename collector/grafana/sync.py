@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
@@ -68,14 +69,19 @@ def sync_folder(api: Any) -> str:
     return f"folder {FOLDER_UID}: unchanged"
 
 
-def sync_datasource(api: Any, config: CollectorConfig) -> str:
+def sync_datasource(api: Any, config: CollectorConfig, update_secrets: bool) -> str:
+    """Grafana never shows a stored password, only that one is set (``secureJsonFields``): a
+    password missing in Grafana is sent, a changed one only with ``update_secrets``. Without a
+    password in the config the stored one is left as it is."""
     wanted = datasource_body(config)
     current = missing(api.datasource.get_datasource_by_uid, DATASOURCE_UID)
     if current is None:
         api.datasource.create_datasource(wanted)
         return f"datasource {DATASOURCE_UID}: created"
     same = all(current.get(key) == value for key, value in wanted.items() if key != "secureJsonData")
-    if same and not wanted["secureJsonData"]:
+    has_password = bool((current.get("secureJsonFields") or {}).get("password"))
+    secret_missing = bool(wanted["secureJsonData"]) and (update_secrets or not has_password)
+    if same and not secret_missing:
         return f"datasource {DATASOURCE_UID}: unchanged"
     api.datasource.update_datasource_by_uid(DATASOURCE_UID, wanted)
     return f"datasource {DATASOURCE_UID}: updated"
@@ -94,7 +100,16 @@ def sync_dashboard(api: Any, board: dict[str, Any]) -> str:
     return f"dashboard {board['uid']}: {'created' if current is None else 'updated'}"
 
 
-def sync(config: CollectorConfig) -> list[str]:
+def shown(url: str) -> str:
+    """The URL without any ``user:password@`` in it, for messages."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return url
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
+
+
+def sync(config: CollectorConfig, update_secrets: bool = False) -> list[str]:
     """Returns one line per object: created, updated or unchanged."""
     api = connect(config)
     language = config.grafana.language
@@ -103,15 +118,15 @@ def sync(config: CollectorConfig) -> list[str]:
         step = "folder"
         actions = [sync_folder(api)]
         step = "datasource"
-        actions.append(sync_datasource(api, config))
+        actions.append(sync_datasource(api, config, update_secrets))
         for name, board in all_dashboards().items():
             if name.startswith(f"{language}/"):
                 step = f"dashboard {board['uid']}"
                 actions.append(sync_dashboard(api, board))
     except GrafanaException as exc:
-        raise SyncError(f"Grafana at {config.grafana.url}, {step}: {exc}") from None
+        raise SyncError(f"Grafana at {shown(config.grafana.url)}, {step}: {exc}") from None
     except OSError as exc:  # connection refused, DNS, TLS
-        raise SyncError(f"Grafana at {config.grafana.url} is unreachable ({step}): {exc}") from None
+        raise SyncError(f"Grafana at {shown(config.grafana.url)} is unreachable ({step}): {exc}") from None
     for action in actions:
         log.info("grafana sync", extra={"action": action})
     return actions
