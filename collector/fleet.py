@@ -279,14 +279,15 @@ class FleetState:
                 state, reasons = "degraded", [f"loss {loss:.1f}%, rtt {rtt:.0f} ms"]
             elif speed and min(speed) < s.speedtest_min_percent:
                 state, reasons = "degraded", [f"speed {min(speed):.0f}% of contract"]
+            daily = daily_traffic(members)
             if line is not None and state in ("up", "degraded"):
-                unused, days_unused, why = self._unused(members, now)
+                unused, days_unused, why = self._unused(members, daily, now)
                 if unused:
                     state, reasons = "unused", [why]
             area = self.registry.area_of(commune)
             contracted = line.contracted_down_mbps if line else 0.0
             degraded = sum(1 for m in members if m[0].reasons)
-            traffic_mb, last_traffic = self._traffic(members, now)
+            traffic_mb, last_traffic = self._traffic(daily, now)
             out.append(
                 CommuneStatus(
                     province,
@@ -305,30 +306,26 @@ class FleetState:
             )
         return out
 
-    def _traffic(self, members: list[tuple[HostStatus, HostFacts]], now: float) -> tuple[float, float]:
+    def _traffic(self, per_day: dict[str, float], now: float) -> tuple[float, float]:
         """Mean MB/day over the days of the unused window that have data (yesterday and back, as the
         unused rule counts them), and the start of the last day that carried at least the unused
         threshold (0 when none is known)."""
         s = self.settings
-        per_day: dict[str, float] = {}
-        for _s, f in members:
-            for day, moved in f.traffic_by_day.items():
-                per_day[day] = per_day.get(day, 0.0) + moved
         window = [d for d in unused_window(now, s.unused_after_days) if d in per_day]
         mean_mb = sum(per_day[d] for d in window) / len(window) / 1e6 if window else 0.0
         busy = [d for d in per_day if per_day[d] >= s.unused_below_mb_per_day * 1e6]
         last = time.mktime(time.strptime(max(busy), "%Y-%m-%d")) if busy else 0.0
         return round(mean_mb, 1), last
 
-    def _unused(self, members: list[tuple[HostStatus, HostFacts]], now: float) -> tuple[bool, float, str]:
+    def _unused(
+        self, members: list[tuple[HostStatus, HostFacts]], per_day: dict[str, float], now: float
+    ) -> tuple[bool, float, str]:
         s = self.settings
         uplinks = [f.uplink for _s, f in members if f.uplink]
         if uplinks and all(u.startswith(OTHER_UPLINKS) for u in uplinks):
             return True, 0.0, "other_uplink"
         days = unused_window(now, s.unused_after_days)
-        per_day = [sum(f.traffic_by_day.get(day, 0.0) for _s, f in members) for day in days]
-        known_days = [day for day in days if any(day in f.traffic_by_day for _s, f in members)]
-        if len(known_days) == len(days) and max(per_day) < s.unused_below_mb_per_day * 1e6:
+        if all(day in per_day for day in days) and max(per_day[day] for day in days) < s.unused_below_mb_per_day * 1e6:
             return True, float(len(days)), "low_traffic"
         return False, 0.0, ""
 
@@ -361,7 +358,7 @@ class FleetState:
                 out.append(Condition(HOST_OFFLINE, *base, "critical", f"Máy {key.host} tại {name} mất kết nối",
                                      f"Host {key.host} at {name} is offline"))  # fmt: skip
             if host.reasons:
-                vi = ", ".join(REASONS_VI[r] for r in host.reasons)
+                vi = reasons_vi(host.reasons)
                 out.append(Condition(HOST_DEGRADED, *base, "warning", f"Máy {key.host} tại {name}: {vi}",
                                      f"Host {key.host} at {name}: {', '.join(host.reasons)}",
                                      (("reasons", ",".join(host.reasons)),)))  # fmt: skip
@@ -385,7 +382,7 @@ class FleetState:
                 "degraded": 1.0 if host.reasons else 0.0,
                 "degraded_reasons": ",".join(host.reasons),
                 "degraded_since_ms": host.degraded_since * 1000.0,
-                "degraded_reasons_vi": ", ".join(REASONS_VI[r] for r in host.reasons),
+                "degraded_reasons_vi": reasons_vi(host.reasons),
                 "commune_name": commune_name(host.key.commune),
             }
             out.append(Point("agent", tags, fields, ts))
@@ -453,6 +450,20 @@ def from_json(data: dict[str, Any]) -> HostFacts:
 def commune_name(code: str) -> str:
     found = units.commune(code)
     return found.name if found else code
+
+
+def reasons_vi(reasons: tuple[str, ...]) -> str:
+    """A degraded PC's reason codes in Vietnamese, comma-separated."""
+    return ", ".join(REASONS_VI[r] for r in reasons)
+
+
+def daily_traffic(members: list[tuple[HostStatus, HostFacts]]) -> dict[str, float]:
+    """Bytes per local date on the default-route NICs of a commune's PCs, for the days any has data."""
+    per_day: dict[str, float] = {}
+    for _s, f in members:
+        for day, moved in f.traffic_by_day.items():
+            per_day[day] = per_day.get(day, 0.0) + moved
+    return per_day
 
 
 def unused_window(now: float, days: int) -> list[str]:
