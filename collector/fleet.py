@@ -35,6 +35,20 @@ DAY_S = 86400.0
 OTHER_UPLINKS = ("wwan", "ppp", "usb", "wwp", "rmnet")  # a 4G dongle or phone, not the FTTH line
 STATE_CODES = {"up": 0, "degraded": 1, "down": 2, "unused": 3, "unknown": 4}
 SEVERITY = {"down": 4, "degraded": 3, "unused": 2, "unknown": 1, "up": 0}  # for "problems first"
+LINE_STATE_TEXT = {  # (Vietnamese, English), in STATE_CODES order
+    "up": ("Tốt", "Up"),
+    "degraded": ("Kém", "Degraded"),
+    "down": ("Mất kết nối", "Down"),
+    "unused": ("Không sử dụng", "Unused"),
+    "unknown": ("Chưa rõ", "Unknown"),
+}
+LINE_REASONS_VI = {
+    "all_hosts_offline": "mọi máy mất kết nối",
+    "wan_unreachable": "không tới được mạng WAN",
+    "no_agent": "chưa có máy nào báo cáo",
+    "other_uplink": "máy dùng đường 4G/khác",
+    "low_traffic": "lưu lượng rất thấp",
+}
 SCHEMA = "CREATE TABLE IF NOT EXISTS fleet_state (host TEXT PRIMARY KEY, facts TEXT NOT NULL);"
 
 REASONS_VI = {
@@ -101,6 +115,7 @@ class CommuneStatus:
     reasons: tuple[str, ...] = ()
     traffic_mb_per_day: float = 0.0
     last_traffic_at: float = 0.0
+    reasons_vi: tuple[str, ...] = ()
 
 
 @dataclass
@@ -261,6 +276,7 @@ class FleetState:
             line = lines.get(commune)
             online = [m for m in members if m[0].online]
             state, reasons, days_unused = "up", [], 0.0
+            measured_vi: list[str] | None = None  # a measured reason's Vietnamese text; codes are translated below
             probe_down = [
                 f for _s, f in online if f.probe_down_since and now - f.probe_down_since >= s.line_down_probe_s
             ]
@@ -277,13 +293,15 @@ class FleetState:
                 state, reasons = "down", ["wan_unreachable"]
             elif len(samples) >= 3 and (loss > s.loss_percent_max or rtt > s.rtt_ms_max):
                 state, reasons = "degraded", [f"loss {loss:.1f}%, rtt {rtt:.0f} ms"]
+                measured_vi = [f"mất gói {loss:.1f}%, độ trễ {rtt:.0f} ms"]
             elif speed and min(speed) < s.speedtest_min_percent:
                 state, reasons = "degraded", [f"speed {min(speed):.0f}% of contract"]
+                measured_vi = [f"tốc độ {min(speed):.0f}% hợp đồng"]
             daily = daily_traffic(members)
             if line is not None and state in ("up", "degraded"):
                 unused, days_unused, why = self._unused(members, daily, now)
                 if unused:
-                    state, reasons = "unused", [why]
+                    state, reasons, measured_vi = "unused", [why], None
             area = self.registry.area_of(commune)
             contracted = line.contracted_down_mbps if line else 0.0
             degraded = sum(1 for m in members if m[0].reasons)
@@ -302,6 +320,7 @@ class FleetState:
                     tuple(reasons),
                     traffic_mb,
                     last_traffic,
+                    tuple(measured_vi if measured_vi is not None else (LINE_REASONS_VI[r] for r in reasons)),
                 )
             )
         return out

@@ -8,30 +8,18 @@ viewer token is needed like the rest of the API.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import defaultdict
 from html import escape
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from collector import units
-
-if TYPE_CHECKING:
-    from collector.fleet import CommuneStatus
+from collector.fleet import LINE_STATE_TEXT, CommuneStatus
 
 router = APIRouter()
 
-LINE_TEXT = {"up": "Tốt", "degraded": "Kém", "down": "Mất kết nối", "unused": "Không sử dụng", "unknown": "Chưa rõ"}
-REASON_TEXT = {
-    "all_hosts_offline": "mọi máy mất kết nối",
-    "wan_unreachable": "không tới được mạng WAN",
-    "no_agent": "chưa có máy nào báo cáo",
-    "other_uplink": "máy dùng đường 4G/khác",
-    "low_traffic": "lưu lượng rất thấp",
-}
 LEVEL_TEXT = {"red": "Sự cố", "amber": "Cần chú ý", "green": "Bình thường"}
 ORDER = {"red": 0, "amber": 1, "green": 2}
 STYLE = """
@@ -46,19 +34,6 @@ th:nth-child(1){width:34%} th:nth-child(2){width:36%}
 tr[data-level="red"] td{background:#fdecea} tr[data-level="amber"] td{background:#fff8e1}
 small{color:#555}
 """
-
-
-LOSS_RTT = re.compile(r"^loss ([\d.]+)%, rtt (\d+) ms$")
-SPEED = re.compile(r"^speed (\d+)% of contract$")
-
-
-def reason_text(reason: str) -> str:
-    """A line reason in Vietnamese: codes, and the two measured ones the fleet state writes."""
-    if found := LOSS_RTT.match(reason):
-        return f"mất gói {found[1]}%, độ trễ {found[2]} ms"
-    if found := SPEED.match(reason):
-        return f"tốc độ {found[1]}% hợp đồng"
-    return REASON_TEXT.get(reason, reason)
 
 
 def level(c: CommuneStatus) -> str:
@@ -77,12 +52,12 @@ def commune_row(c: CommuneStatus) -> str:
     known = units.commune(c.commune)
     name = escape(known.name if known else c.commune)
     colour = level(c)
-    why = escape(", ".join(reason_text(r) for r in c.reasons))
+    why = escape(", ".join(c.reasons_vi))
     code = escape(c.commune)
     return (
         f'<tr data-commune="{code}" data-level="{colour}">'
         f"<td>{dot(colour)}{name} <small>{code}</small></td>"
-        f"<td>{escape(LINE_TEXT.get(c.line_state, c.line_state))} <small>{why}</small></td>"
+        f"<td>{escape(LINE_STATE_TEXT[c.line_state][0])} <small>{why}</small></td>"
         f"<td>{c.hosts_online}/{c.hosts_total}</td><td>{c.hosts_degraded}</td></tr>"
     )
 

@@ -72,6 +72,8 @@ def test_line_degraded_by_loss_or_by_a_slow_speed_test(tmp_path: Path) -> None:
         f.report(T0 + step, "pc-1", "probe", probes(True, True, loss=20.0, rtt=40.0))
     assert f.state(T0 + 150) == "degraded"
     assert "loss 20.0%" in f.conditions(T0 + 150)[f"{LINE_DEGRADED}:02473:-"].summary_en
+    (commune,) = f.fleet.evaluate(T0 + 150).communes
+    assert commune.reasons_vi == ("mất gói 20.0%, độ trễ 40 ms",)
 
     g = Fleet(tmp_path / "speed")
     g.registry.upsert_lines([Line("C-1", "08", "02536", "VNPT", 100.0, 100.0, "2025-08-01")])
@@ -79,6 +81,8 @@ def test_line_degraded_by_loss_or_by_a_slow_speed_test(tmp_path: Path) -> None:
     g.report(T0, "pc-2", "speedtest", {"speedtest": [{"mode": "wan", "ok": 1, "download_mbps": 30.0}]}, "02536")
     assert g.state(T0 + 10, "02536") == "degraded"
     assert "speed 30% of contract" in g.conditions(T0 + 10)[f"{LINE_DEGRADED}:02536:-"].summary_en
+    (commune,) = g.fleet.evaluate(T0 + 10).communes
+    assert commune.reasons_vi == ("tốc độ 30% hợp đồng",)
 
 
 def test_degraded_pc_reasons_need_to_be_sustained(tmp_path: Path) -> None:
@@ -115,6 +119,7 @@ def test_a_line_that_carries_almost_nothing_for_a_week_is_unused_until_a_busy_da
     day_of_traffic(T0, 100.0)
     (commune,) = f.fleet.evaluate(T0 + 5).communes
     assert commune.line_state == "unused" and commune.reasons == ("low_traffic",)
+    assert commune.reasons_vi == ("lưu lượng rất thấp",)
     assert commune.traffic_mb_per_day == 0.0 and commune.last_traffic_at == 0.0
 
     day_of_traffic(T0 - 86400, 2_000_000.0)  # yesterday: 60 MB

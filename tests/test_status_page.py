@@ -87,7 +87,8 @@ def test_status_page_needs_a_token_when_not_public(make_collector: Callable[...,
 
 
 def test_reasons_are_vietnamese_and_names_are_escaped() -> None:
-    commune = CommuneStatus("08", "KV1", "02473", 2, 2, 0, "degraded", 100.0, 0.0, ("loss 12.0%, rtt 220 ms",))
+    commune = CommuneStatus("08", "KV1", "02473", 2, 2, 0, "degraded", 100.0, 0.0, ("loss 12.0%, rtt 220 ms",),
+                            reasons_vi=("mất gói 12.0%, độ trễ 220 ms",))  # fmt: skip
     page = render([commune], {"KV1": "<script>alert(1)</script>"}, 0.0)
     assert "mất gói 12.0%, độ trễ 220 ms" in page and "Kém" in page
     assert "<script>" not in page and "&lt;script&gt;" in page

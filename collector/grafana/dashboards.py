@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from collector.fleet import LINE_STATE_TEXT, STATE_CODES
 from collector.grafana.panels import (
     Json,
     custom_variable,
@@ -28,6 +29,7 @@ from collector.grafana.panels import (
 )
 
 TAG = "commune-monitor"
+STATE_COLOURS = {"up": "green", "degraded": "orange", "down": "red", "unused": "blue", "unknown": "gray"}
 SCOPE = '"province" =~ /^$province$/ AND "area" =~ /^$area$/'
 COMMUNE_SCOPE = SCOPE + ' AND "commune" =~ /^$commune$/'
 HOST_SCOPE = COMMUNE_SCOPE + ' AND "host" =~ /^$host$/'
@@ -57,11 +59,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "line_state": ("Đường truyền", "Line"),
     "online_total": ("Máy hoạt động", "Hosts online"),
     "total": ("Tổng số máy", "Hosts"),
-    "up": ("Tốt", "Up"),
-    "down": ("Mất kết nối", "Down"),
-    "degraded_state": ("Kém", "Degraded"),
-    "unused_state": ("Không sử dụng", "Unused"),
-    "unknown": ("Chưa rõ", "Unknown"),
     "online_trend": ("Số máy hoạt động theo thời gian", "Hosts online over time"),
     "reasons": ("Lý do", "Reasons"),
     "since": ("Từ lúc", "Since"),
@@ -131,26 +128,12 @@ def variables(lang: str, levels: int, multi_host: bool = True) -> list[Json]:
     return [*defined, rp]
 
 
-def line_state_mappings(lang: str) -> Json:
+def line_state_mappings(lang: str, by_code: bool) -> Json:
+    """Line states (by their number, or by name) to their word and colour."""
     return value_map(
         {
-            "0": (t(lang, "up"), "green"),
-            "1": (t(lang, "degraded_state"), "orange"),
-            "2": (t(lang, "down"), "red"),
-            "3": (t(lang, "unused_state"), "blue"),
-            "4": (t(lang, "unknown"), "gray"),
-        }
-    )
-
-
-def line_state_text_mappings(lang: str) -> Json:
-    return value_map(
-        {
-            "up": (t(lang, "up"), "green"),
-            "degraded": (t(lang, "degraded_state"), "orange"),
-            "down": (t(lang, "down"), "red"),
-            "unused": (t(lang, "unused_state"), "blue"),
-            "unknown": (t(lang, "unknown"), "gray"),
+            str(STATE_CODES[state]) if by_code else state: (vi if lang == "vi" else en, STATE_COLOURS[state])
+            for state, (vi, en) in LINE_STATE_TEXT.items()
         }
     )
 
@@ -200,7 +183,7 @@ def overview(lang: str) -> Json:
             ],
             field_config(
                 steps=((0, "green"), (1, "orange"), (2, "red"), (3, "blue"), (4, "gray")),
-                mappings=(line_state_mappings(lang),),
+                mappings=(line_state_mappings(lang, by_code=True),),
                 links=(line_link,),
             ),
             text_mode="value_and_name",
@@ -231,7 +214,7 @@ def overview(lang: str) -> Json:
             [problems],
             field_config(
                 steps=((0, "text"),),
-                mappings=(line_state_text_mappings(lang),),
+                mappings=(line_state_mappings(lang, by_code=False),),
                 links=(line_link,),
                 custom={"cellOptions": {"type": "color-text"}, "filterable": True},
             ),
