@@ -1,6 +1,6 @@
 """The JSON shapes of a Grafana dashboard (schemaVersion 39), built as plain dicts.
 
-Only what the dashboards use: InfluxQL targets, stat, table, time-series panels, rows, query and
+Only what the dashboards use: InfluxQL targets, stat, table and time-series panels, query and
 custom variables. Every shape here validates against Grafana's published dashboard JSON schema
 (tests/grafana_spec/dashboard.jsonschema.json).
 """
@@ -151,16 +151,6 @@ def organize(rename: dict[str, str], hide: tuple[str, ...] = ("Time",)) -> Json:
 
 def sort_by(field: str, desc: bool = True) -> Json:
     return {"id": "sortBy", "options": {"fields": {}, "sort": [{"field": field, "desc": desc}]}}
-
-
-def row(title: str, y: int) -> Json:
-    return {
-        "type": "row",
-        "title": title,
-        "collapsed": False,
-        "gridPos": {"x": 0, "y": y, "w": 24, "h": 1},
-        "panels": [],
-    }
 
 
 def query_variable(name: str, label: str, query: str, multi: bool = True) -> Json:
