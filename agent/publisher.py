@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config import AgentConfig
 from agent.spool import Spool
-from agent.wire import SCHEMA_VERSION, command_topic, encode, report_topic
+from agent.wire import SCHEMA_VERSION, command_topic, report_topic, status_payload
 
 log = logging.getLogger("commune_agent.publisher")
 
@@ -76,7 +76,7 @@ class Publisher:
             client.username_pw_set(config.mqtt.username, config.mqtt.password or None)
         if config.mqtt.tls:
             client.tls_set(ca_certs=config.mqtt.ca_file or None)
-        client.will_set(self._status_topic, self._status_payload("offline"), qos=1, retain=True)
+        client.will_set(self._status_topic, status_payload("offline"), qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=120)
         client.max_inflight_messages_set(INFLIGHT_WINDOW + 4)
         client.on_connect = self._on_connect
@@ -95,7 +95,7 @@ class Publisher:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Say offline (as the Last Will would), wait briefly for acks, then disconnect."""
         if self.connected.is_set():
-            info = self.client.publish(self._status_topic, self._status_payload("offline"), qos=1, retain=True)
+            info = self.client.publish(self._status_topic, status_payload("offline"), qos=1, retain=True)
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline and (self.inflight() or not info.is_published()):
                 time.sleep(0.05)
@@ -134,15 +134,12 @@ class Publisher:
             if spool_id is not None:
                 self._spool.remove(spool_id)
 
-    def _status_payload(self, state: str) -> bytes:
-        return encode({"v": SCHEMA_VERSION, "ts": int(time.time()), "state": state})
-
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             log.warning("broker refused connection", extra={"reason": str(reason)})
             return
         self._connections += 1
-        client.publish(self._status_topic, self._status_payload("online"), qos=1, retain=True)
+        client.publish(self._status_topic, status_payload("online"), qos=1, retain=True)
         if self._accepts_commands:
             client.subscribe(self._speedtest_topic, qos=1)
         self.connected.set()

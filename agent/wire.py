@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -241,6 +242,11 @@ def compact(value: Any) -> Any:
 def encode(payload: dict[str, Any]) -> bytes:
     """Compact JSON as sent on the wire."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def status_payload(state: str) -> bytes:
+    """The retained ``status`` message, ``online`` or ``offline`` (also the Last Will), stamped now."""
+    return encode({"v": SCHEMA_VERSION, "ts": int(time.time()), "state": state})
 
 
 def decode_report(kind: str, raw: bytes) -> Report:

@@ -25,7 +25,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.wire import SCHEMA_VERSION, encode, report_topic
+from agent.wire import SCHEMA_VERSION, encode, report_topic, status_payload
 from collector import units
 from collector.config import CollectorConfig
 from collector.registry import Line, Registry, open_database
@@ -143,16 +143,13 @@ class VirtualAgent:
             self.client.username_pw_set(settings.username, settings.password.get_secret_value())
         if settings.tls:
             self.client.tls_set(ca_certs=settings.ca_file or None)
-        self.client.will_set(self.topic("status"), self.status("offline"), qos=1, retain=True)
+        self.client.will_set(self.topic("status"), status_payload("offline"), qos=1, retain=True)
         self.client.on_connect = self.on_connect
         self.client.connect_async(settings.host, settings.port, keepalive=30)
         self.client.loop_start()
 
     def topic(self, kind: str) -> str:
         return report_topic(self.host.province, self.host.commune, self.host.host, kind)
-
-    def status(self, state: str) -> bytes:
-        return encode({"v": SCHEMA_VERSION, "ts": int(time.time()), "state": state})
 
     def publish(self, kind: str, body: dict[str, Any], retain: bool = False) -> None:
         payload = body if kind == "status" else {"v": SCHEMA_VERSION, "ts": int(time.time()), **body}
@@ -164,7 +161,7 @@ class VirtualAgent:
         if reason.is_failure:
             log.warning("virtual agent refused", extra={"host": self.host.host, "reason": str(reason)})
             return
-        self.client.publish(self.topic("status"), self.status("online"), qos=1, retain=True)
+        self.client.publish(self.topic("status"), status_payload("online"), qos=1, retain=True)
         h = self.host
         self.publish("inventory", {"inventory": {
             "os": "Windows 10 Pro" if h.ram_gb >= 4 else "Windows 7 Professional", "os_version": "10.0.19045",
@@ -186,7 +183,7 @@ class VirtualAgent:
     def stop(self) -> None:
         """A clean shutdown, like the real agent's: a retained ``offline``, then DISCONNECT."""
         if not self.dropped:
-            info = self.client.publish(self.topic("status"), self.status("offline"), qos=1, retain=True)
+            info = self.client.publish(self.topic("status"), status_payload("offline"), qos=1, retain=True)
             if self.client.is_connected():
                 info.wait_for_publish(timeout=2)
             self.client.disconnect()
