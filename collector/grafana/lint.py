@@ -60,7 +60,7 @@ def all_panels(board: Json) -> list[Json]:
     return [p for panel in board["panels"] for p in (panel, *panel.get("panels", []))]
 
 
-def lint_dashboard(name: str, board: Json, uids: set[str], boards: set[str] | None = None) -> list[str]:
+def lint_dashboard(name: str, board: Json, uids: set[str], boards: set[str]) -> list[str]:
     problems = []
     defined = {v["name"] for v in board["templating"]["list"]}
     known_uids = uids | BUILTIN_UIDS
@@ -99,7 +99,7 @@ def lint_dashboard(name: str, board: Json, uids: set[str], boards: set[str] | No
         for data_link in panel.get("fieldConfig", {}).get("defaults", {}).get("links", []):
             check_variables(f"{where} link", data_link["url"])
             target = DASHBOARD_LINK.match(data_link["url"])
-            if target and boards is not None and target[1] not in boards:
+            if target and target[1] not in boards:
                 problems.append(f"{name}: {where} links to dashboard {target[1]!r}, which is not built")
         grid = panel["gridPos"]
         if grid["x"] < 0 or grid["y"] < 0 or grid["w"] < 1 or grid["h"] < 1:

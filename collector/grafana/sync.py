@@ -80,8 +80,8 @@ def sync_datasource(api: Any, config: CollectorConfig, update_secrets: bool) -> 
         return f"datasource {DATASOURCE_UID}: created"
     same = all(current.get(key) == value for key, value in wanted.items() if key != "secureJsonData")
     has_password = bool((current.get("secureJsonFields") or {}).get("password"))
-    secret_missing = bool(wanted["secureJsonData"]) and (update_secrets or not has_password)
-    if same and not secret_missing:
+    send_secret = bool(wanted["secureJsonData"]) and (update_secrets or not has_password)
+    if same and not send_secret:
         return f"datasource {DATASOURCE_UID}: unchanged"
     api.datasource.update_datasource_by_uid(DATASOURCE_UID, wanted)
     return f"datasource {DATASOURCE_UID}: updated"
