@@ -185,13 +185,25 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     wait_until(lambda: any(h["host"] == "pc-grafana" for h in collector.get_json("/api/v1/degraded")), 30, "degraded")
     wait_until(lambda: influxd.query('SELECT count("temp_c") FROM "sensors" WHERE "province" = \'04\'', database),
                30, "simulated sensors")  # fmt: skip
+    queries = [q for name, board in all_dashboards().items() for q in dashboard_queries(name, board)]
+    values = {"province": "08", "area": ".*", "commune": "02473", "host": "pc-grafana"}
+
+    def find(board: str, title: str) -> Query:
+        return next(q for q in queries if q.where.startswith(f"{board}: panel") and repr(title) in q.where)
+
+    degraded = find("en/degraded-equipment.json", "Degraded equipment")
+
+    def degraded_rows() -> list[dict[str, Any]]:
+        rows = run_query(influxd, database, degraded, {**values, "commune": ".*", "rp": "raw"})
+        return [r for r in rows if r["host"] == "pc-grafana"]
+
+    # the API shows the change before the next agent point reaches InfluxDB
+    wait_until(lambda: any("disk_full" in r["reasons"] for r in degraded_rows()), 30, "degraded point stored")
     time.sleep(2)
     backfill_rollups(influxd, database)
 
     no_sensors = not getattr(psutil, "sensors_temperatures", dict)()
-    values = {"province": "08", "area": ".*", "commune": "02473", "host": "pc-grafana"}
     empty = []
-    queries = [q for name, board in all_dashboards().items() for q in dashboard_queries(name, board)]
     for rp in ("raw", "rollup_5m"):
         for query in queries:
             rows = run_query(influxd, database, query, {**values, "rp": rp})
@@ -218,12 +230,7 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     assert any(row["host"] == "pc-grafana" and row["area"] for row in offline)
 
     # what the tables show: our degraded host, and the lines nobody uses
-    def find(board: str, title: str) -> Query:
-        return next(q for q in queries if q.where.startswith(f"{board}: panel") and repr(title) in q.where)
-
-    degraded = find("en/degraded-equipment.json", "Degraded equipment")
-    rows = run_query(influxd, database, degraded, {**values, "commune": ".*", "rp": "raw"})
-    ours = [r for r in rows if r["host"] == "pc-grafana"]
+    ours = degraded_rows()
     assert ours and "disk_full" in ours[0]["reasons"] and ours[0]["since"] > 0
     unused = find("en/unused-lines.json", "Unused connections")
     rows = run_query(influxd, database, unused, {**values, "rp": "raw"})

@@ -58,7 +58,8 @@ HOSTILE = [
 
 @pytest.fixture
 def collector(make_collector: Callable[..., Collector]) -> Collector:
-    started = make_collector()
+    # no fleet points (agent, commune) during the test: only what the messages carry may be stored
+    started = make_collector(fleet={"evaluate_interval_s": 3600})
     started.start()
     return started
 
