@@ -6,8 +6,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from collector.conditions import RULES
 
 
 class Section(BaseModel):
@@ -104,12 +106,27 @@ class FleetSettings(Section):
     save_interval_s: float = Field(30.0, gt=0)
 
 
+# A cut line is seen PC by PC: each Last Will comes when the broker's keepalive runs out, up to
+# one report interval apart, so host_offline waits longer than that for line_down to take over.
+DEFAULT_FOR_S = {"host_offline": 90.0, "line_degraded": 300.0, "host_degraded": 600.0}
+
+
 class AlertSettings(Section):
     default_for_s: float = Field(0.0, ge=0)
-    for_s: dict[str, float] = {"line_degraded": 300.0, "host_degraded": 600.0}
+    for_s: dict[str, float] = DEFAULT_FOR_S
     flap_window_s: float = Field(900.0, ge=0)
     flap_threshold: int = Field(3, ge=1)
     maintenance: list[dict[str, str]] = []
+
+    @field_validator("for_s")
+    @classmethod
+    def rules_left_out_keep_their_default(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(RULES))
+        if unknown:
+            raise ValueError(f"unknown rule(s) {', '.join(unknown)}; rules are {', '.join(RULES)}")
+        if any(seconds < 0 for seconds in value.values()):
+            raise ValueError("for_s values are seconds, 0 or more")
+        return {**DEFAULT_FOR_S, **value}
 
 
 class NotifySettings(Section):

@@ -87,6 +87,7 @@ def receivers() -> Iterator[Receivers]:
 def alerting_collector(make_collector: Callable[..., Collector], got: Receivers, **extra: dict[str, Any]) -> Collector:
     sections: dict[str, dict[str, Any]] = {
         "fleet": {"evaluate_interval_s": 0.5, "restart_grace_s": 0},
+        "alerts": {"for_s": {"host_offline": 1}},  # agents here report every second
         "notify": {
             "group_wait_s": 1,
             "webhook_urls": [f"http://127.0.0.1:{got.http_port}/hook"],
@@ -160,14 +161,16 @@ def test_a_commune_cut_off_raises_one_line_down_alert_not_one_per_pc(
     influxd: Influxd,
     database: str,
 ) -> None:
-    collector = alerting_collector(make_collector, receivers)
+    # host_offline waits 4 report intervals, as the default 90 s waits 3 of 30 s
+    collector = alerting_collector(make_collector, receivers, alerts={"for_s": {"host_offline": 4}})
     agents = [make_agent(commune="02536", host=f"pc-cut-{i}") for i in range(3)]
     for agent in agents:
         agent.start()
     wait_until(lambda: any(c["commune"] == "02536" and c["hosts_online"] == 3
                            for c in collector.get_json("/api/v1/communes")), 30, "all online")  # fmt: skip
-    for agent in agents:
+    for agent in agents:  # a cut line is seen PC by PC, as each keepalive runs out
         agent.kill()
+        time.sleep(1)
     # (retained status messages of earlier tests' agents may bring other communes along: look at 02536)
     wait_until(lambda: [e for e in receivers.events("line_down", "firing") if e["commune"] == "02536"], 30, "line down")
     time.sleep(2)  # anything else would have arrived by now
@@ -267,7 +270,7 @@ class Recorder:
 def test_lifecycle_for_duration_silence_ack_flapping_and_restart(tmp_path: Path) -> None:
     rec = Recorder()
     state = tmp_path / "state.sqlite"
-    manager = rec.manager(state, default_for_s=10, flap_window_s=100, flap_threshold=2)
+    manager = rec.manager(state, for_s={"host_offline": 10}, flap_window_s=100, flap_threshold=2)
     manager.update([condition("pc-1")], 0)
     manager.update([condition("pc-1")], 5)
     assert rec.events == [] and manager.alerts("pending")[0].host == "pc-1"
@@ -289,7 +292,7 @@ def test_lifecycle_for_duration_silence_ack_flapping_and_restart(tmp_path: Path)
 
     alert = next(a for a in manager.alerts("firing") if a.host == "pc-2")
     assert manager.ack(alert.id, "Nguyễn Văn A", "đang xử lý", 220) is not None
-    restarted = rec.manager(state, default_for_s=10)
+    restarted = rec.manager(state, for_s={"host_offline": 10})
     before = list(rec.events)
     restarted.update([condition("pc-9", "02536"), condition("pc-2")], 230)
     assert rec.events == before  # a restart does not send again

@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agent.wire import encode, report_topic
 from collector.alerts import AlertManager
 from collector.conditions import LINE_DEGRADED, LINE_DOWN, LINE_UNUSED, Condition
-from collector.config import AlertSettings, FleetSettings, IngestSettings
+from collector.config import AlertSettings, ConfigError, FleetSettings, IngestSettings, load_config
 from collector.fleet import FleetState
 from collector.ingest import Ingestor
 from collector.registry import Line, Registry, open_database
@@ -138,7 +140,7 @@ def test_maintenance_window_holds_messages_and_english_text_is_available(tmp_pat
     local = time.localtime(now)
     start = f"{local.tm_hour:02d}:{local.tm_min:02d}"
     end = f"{min(local.tm_hour + 1, 23):02d}:59"
-    settings = AlertSettings(maintenance=[{"area": "yen-son", "time": f"{start}-{end}"}])
+    settings = AlertSettings(for_s={"host_offline": 0}, maintenance=[{"area": "yen-son", "time": f"{start}-{end}"}])
     manager = AlertManager(
         registry, settings, lambda _p: None, lambda ev: sent.extend((k, a.summary_en) for k, a in ev)
     )
@@ -149,3 +151,32 @@ def test_maintenance_window_holds_messages_and_english_text_is_available(tmp_pat
     manager.update([held, other], now)
     assert sent == [("firing", "Host pc-2 is offline")]
     assert {a.host for a in manager.alerts("firing")} == {"pc-1", "pc-2"}
+
+
+def test_a_line_cut_seen_pc_by_pc_gives_one_line_down_and_no_host_offline_with_the_defaults(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    sent: list[tuple[str, str, str]] = []
+    manager = AlertManager(f.registry, AlertSettings(), lambda _p: None,
+                           lambda events: sent.extend((k, a.rule, a.host) for k, a in events))  # fmt: skip
+    phases = {"pc-1": 0, "pc-2": 10, "pc-3": 20}  # PCs report every 30 s, each at its own second
+    for step in range(0, 300, 30):
+        for host, phase in phases.items():
+            f.report(T0 + step + phase, host, "metrics", metrics())
+    cut = T0 + 300
+    # each Last Will comes when that PC's keepalive (60 s, 1.5x) runs out after its last report
+    wills = {T0 + 270 + phase + 90: host for host, phase in phases.items()}
+    for at in range(int(cut), int(cut) + 240, 5):
+        if at in wills:
+            f.report(at, wills[at], "status", {"state": "offline"})
+        manager.update(list(f.conditions(at).values()), at)
+    assert f.state(cut + 240) == "down"
+    assert sent == [("firing", "line_down", "-")]
+
+
+def test_rules_left_out_of_for_s_keep_their_default_and_unknown_rules_are_refused(tmp_path: Path) -> None:
+    assert AlertSettings().for_s == {"host_offline": 90.0, "line_degraded": 300.0, "host_degraded": 600.0}
+    assert AlertSettings(for_s={"line_degraded": 60}).for_s["host_offline"] == 90.0
+    config = tmp_path / "collector.toml"
+    config.write_text("[alerts]\nfor_s = { host_ofline = 30 }\n")
+    with pytest.raises(ConfigError, match=r"alerts\.for_s: .*unknown rule.*host_ofline.*host_offline"):
+        load_config(config)
