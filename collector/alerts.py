@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from collector.conditions import Condition
-from collector.config import AlertSettings
+from collector.config import SCOPE_KEYS, AlertSettings, window_minutes
 from collector.lineprotocol import Point
 from collector.registry import Registry
 
@@ -35,7 +35,6 @@ CREATE TABLE IF NOT EXISTS silences (
     body TEXT NOT NULL
 );
 """
-MATCH_KEYS = ("area", "commune", "host", "rule")
 
 
 @dataclass
@@ -57,6 +56,7 @@ class Alert:
     acked_by: str = ""
     acked_at: float = 0.0
     ack_comment: str = ""
+    message_owed: bool = False  # fired inside a silence or maintenance window: sent when that ends
 
     @property
     def key(self) -> str:
@@ -117,8 +117,8 @@ class AlertManager:
                     if alert.state == "firing":  # came back within the flap window
                         points.append(self._point(alert, now))
                         quiet = alert.acked_at or alert.flaps >= self.settings.flap_threshold
-                        if not quiet and not self._held(alert, now):
-                            events.append(("firing", alert))
+                        if not quiet:
+                            self._tell_firing(alert, now, events)
                         self._save(alert)
                         continue
                     points.append(self._point(alert, now))
@@ -126,18 +126,19 @@ class AlertManager:
                 if alert.state == "pending" and now - alert.started_at >= self._for_s(alert.rule):
                     alert.state, alert.fired_at = "firing", now
                     points.append(self._point(alert, now))
-                    if not self._held(alert, now):
-                        events.append(("firing", alert))
+                    self._tell_firing(alert, now, events)
+                elif alert.message_owed and not alert.acked_at:
+                    self._tell_firing(alert, now, events)  # its silence or window has ended?
                 self._save(alert)
             for key in [k for k in self.open if k not in seen]:
                 alert = self.open.pop(key)
-                was_firing = alert.state == "firing"
-                alert.state, alert.resolved_at = "resolved", now
+                was_firing, told = alert.state == "firing", not alert.message_owed
+                alert.state, alert.resolved_at, alert.message_owed = "resolved", now, False
                 points.append(self._point(alert, now))
                 self._save(alert)
                 if was_firing:
                     self.recent[key] = alert
-                    if alert.flaps < self.settings.flap_threshold and not self._held(alert, now):
+                    if told and alert.flaps < self.settings.flap_threshold and not self._held(alert, now):
                         events.append(("resolved", alert))
             self.recent = {k: a for k, a in self.recent.items() if now - a.resolved_at < self.settings.flap_window_s}
         if points:
@@ -162,6 +163,12 @@ class AlertManager:
         self.open[key] = alert
         return alert
 
+    def _tell_firing(self, alert: Alert, now: float, events: list[Event]) -> None:
+        """Send the firing now, or owe it until the silence or maintenance window holding it ends."""
+        alert.message_owed = self._held(alert, now)
+        if not alert.message_owed:
+            events.append(("firing", alert))
+
     def _for_s(self, rule: str) -> float:
         return float(self.settings.for_s.get(rule, self.settings.default_for_s))
 
@@ -172,9 +179,10 @@ class AlertManager:
         local = time.localtime(now)
         minute = local.tm_hour * 60 + local.tm_min
         for window in self.settings.maintenance:
-            scope_ok = all(getattr(alert, k) == v for k, v in window.items() if k in MATCH_KEYS)
-            start, end = (int(t[:2]) * 60 + int(t[3:5]) for t in window["time"].split("-"))
-            if scope_ok and start <= minute < end:
+            scope_ok = all(getattr(alert, k) == v for k, v in window.items() if k in SCOPE_KEYS)
+            start, end = window_minutes(window["time"])
+            inside = start <= minute < end if start < end else minute >= start or minute < end
+            if scope_ok and inside:
                 return True
         return False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -111,6 +112,19 @@ class FleetSettings(Section):
 DEFAULT_FOR_S = {"host_offline": 90.0, "line_degraded": 300.0, "host_degraded": 600.0}
 
 
+SCOPE_KEYS = ("area", "commune", "host", "rule")  # what a silence or maintenance window matches on
+WINDOW_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def window_minutes(time_range: str) -> tuple[int, int]:
+    """``"HH:MM-HH:MM"`` as minutes of the day (start, end); the end may be earlier (past midnight)."""
+    match = WINDOW_TIME.match(time_range)
+    if match is None:
+        raise ValueError(f"time {time_range[:20]!r} is not HH:MM-HH:MM (00:00 to 23:59)")
+    start_h, start_m, end_h, end_m = (int(g) for g in match.groups())
+    return start_h * 60 + start_m, end_h * 60 + end_m
+
+
 class AlertSettings(Section):
     default_for_s: float = Field(0.0, ge=0)
     for_s: dict[str, float] = DEFAULT_FOR_S
@@ -127,6 +141,22 @@ class AlertSettings(Section):
         if any(seconds < 0 for seconds in value.values()):
             raise ValueError("for_s values are seconds, 0 or more")
         return {**DEFAULT_FOR_S, **value}
+
+    @field_validator("maintenance")
+    @classmethod
+    def windows_are_daily_times_with_a_scope(cls, value: list[dict[str, str]]) -> list[dict[str, str]]:
+        for number, window in enumerate(value, 1):
+            unknown = sorted(set(window) - {"time", *SCOPE_KEYS})
+            if unknown:
+                raise ValueError(f"window {number}: unknown key(s) {', '.join(unknown)}; "
+                                 f"use time and any of {', '.join(SCOPE_KEYS)}")  # fmt: skip
+            try:
+                start, end = window_minutes(window.get("time", ""))
+            except ValueError as exc:
+                raise ValueError(f"window {number}: {exc}") from None
+            if start == end:
+                raise ValueError(f"window {number}: time {window['time']!r} starts where it ends")
+        return value
 
 
 class NotifySettings(Section):

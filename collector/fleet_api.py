@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from collector import units
 from collector.alerts import alert_json
+from collector.config import SCOPE_KEYS
 from collector.fleet import CommuneStatus
 
 if TYPE_CHECKING:
@@ -128,9 +129,9 @@ def silences(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/api/v1/silences", status_code=201)
 def add_silence(body: NewSilence, request: Request) -> dict[str, Any]:
-    unknown = set(body.matchers) - {"area", "commune", "host", "rule"}
+    unknown = set(body.matchers) - set(SCOPE_KEYS)
     if unknown:
-        raise HTTPException(422, f"matchers may use area, commune, host and rule, not {sorted(unknown)}")
+        raise HTTPException(422, f"matchers may use {', '.join(SCOPE_KEYS)}, not {sorted(unknown)}")
     now = time.time()
     return vars(
         service(request).alerts.add_silence(body.matchers, now, now + body.duration_s, body.author, body.comment)

@@ -180,3 +180,55 @@ def test_rules_left_out_of_for_s_keep_their_default_and_unknown_rules_are_refuse
     config.write_text("[alerts]\nfor_s = { host_ofline = 30 }\n")
     with pytest.raises(ConfigError, match=r"alerts\.for_s: .*unknown rule.*host_ofline.*host_offline"):
         load_config(config)
+
+
+def test_a_maintenance_window_may_run_past_midnight_and_bad_windows_are_refused(tmp_path: Path) -> None:
+    sent: list[str] = []
+    registry = Registry(open_database(tmp_path / "s.sqlite"), "unassigned")
+    settings = AlertSettings(for_s={"host_offline": 0}, maintenance=[{"time": "22:00-06:00"}])
+    manager = AlertManager(
+        registry, settings, lambda _p: None, lambda ev: sent.extend(a.host for k, a in ev if k == "firing")
+    )
+    today = time.localtime()
+    for hour, minute in ((5, 59), (6, 0), (12, 0), (21, 59), (22, 0), (23, 0)):
+        at = time.mktime((today.tm_year, today.tm_mon, today.tm_mday, hour, minute, 0, 0, 0, -1))
+        host = f"pc-{hour:02d}{minute:02d}"
+        manager.update([Condition("host_offline", "08", "yen-son", "02473", host, "critical", host, host)], at)
+    assert sent == ["pc-0600", "pc-1200", "pc-2159"]
+
+    config = tmp_path / "collector.toml"
+    for window, problem in (('{ time = "5:30-07:00" }', "not HH:MM-HH:MM"),
+                            ('{ time = "22:00-24:00" }', "not HH:MM-HH:MM"),
+                            ('{ time = "08:00-08:00" }', "starts where it ends"),
+                            ('{ zone = "yen-son", time = "22:00-23:00" }', "unknown key.*zone"),
+                            ('{ area = "yen-son" }', "not HH:MM-HH:MM")):  # fmt: skip
+        config.write_text(f"[alerts]\nmaintenance = [{window}]\n")
+        with pytest.raises(ConfigError, match=rf"alerts\.maintenance: .*window 1: .*{problem}"):
+            load_config(config)
+
+
+def test_a_firing_held_by_a_window_is_sent_when_the_window_ends_even_after_a_restart(tmp_path: Path) -> None:
+    sent: list[tuple[str, str]] = []
+    settings = AlertSettings(for_s={"host_offline": 0}, maintenance=[{"time": "22:00-06:00"}])
+
+    def manager() -> AlertManager:
+        registry = Registry(open_database(tmp_path / "s.sqlite"), "unassigned")
+        return AlertManager(registry, settings, lambda _p: None, lambda ev: sent.extend((k, a.host) for k, a in ev))
+
+    def at(day: int, hour: int, minute: int = 0) -> float:
+        today = time.localtime()
+        return time.mktime((today.tm_year, today.tm_mon, today.tm_mday + day, hour, minute, 0, 0, 0, -1))
+
+    def down(*hosts: str) -> list[Condition]:
+        return [Condition("host_offline", "08", "yen-son", "02473", h, "critical", h, h) for h in hosts]
+
+    night = manager()
+    night.update(down("pc-a", "pc-b", "pc-d"), at(0, 23))
+    night.update(down("pc-a", "pc-d"), at(1, 2))  # pc-b back inside the window: nothing to say
+    assert sent == []
+    morning = manager()  # restarted during the night
+    morning.update(down("pc-a"), at(1, 6))  # pc-d back as the window ends: its firing was never sent
+    assert sent == [("firing", "pc-a")]
+    morning.update(down("pc-a"), at(1, 6, 5))
+    morning.update([], at(1, 7))
+    assert sent == [("firing", "pc-a"), ("resolved", "pc-a")]
