@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from collector.conditions import Condition
@@ -56,11 +56,15 @@ class Alert:
     acked_by: str = ""
     acked_at: float = 0.0
     ack_comment: str = ""
-    message_owed: bool = False  # fired inside a silence or maintenance window: sent when that ends
+    firing_since: float = 0.0  # this spell of firing (fired_at is the first)
+    told_firing: bool = False  # its firing was sent and its resolve not yet
 
     @property
     def key(self) -> str:
         return "|".join((self.rule, self.province, self.commune, self.host))
+
+
+ALERT_FIELDS = frozenset(f.name for f in fields(Alert))
 
 
 @dataclass
@@ -107,6 +111,7 @@ class AlertManager:
         events: list[Event] = []
         points: list[Point] = []
         with self.lock:
+            silences = self.silences(now)
             seen = set()
             for condition in active:
                 key = "|".join(condition.key)
@@ -114,42 +119,47 @@ class AlertManager:
                 alert = self.open.get(key)
                 if alert is None:
                     alert = self._reopen_or_new(key, condition, now)
-                    if alert.state == "firing":  # came back within the flap window
-                        points.append(self._point(alert, now))
-                        quiet = alert.acked_at or alert.flaps >= self.settings.flap_threshold
-                        if not quiet:
-                            self._tell_firing(alert, now, events)
-                        self._save(alert)
-                        continue
                     points.append(self._point(alert, now))
                 alert.summary_vi, alert.summary_en = condition.summary_vi, condition.summary_en
                 if alert.state == "pending" and now - alert.started_at >= self._for_s(alert.rule):
-                    alert.state, alert.fired_at = "firing", now
+                    alert.state, alert.fired_at, alert.firing_since = "firing", now, now
                     points.append(self._point(alert, now))
-                    self._tell_firing(alert, now, events)
-                elif alert.message_owed and not alert.acked_at:
-                    self._tell_firing(alert, now, events)  # its silence or window has ended?
+                if (alert.state == "firing" and not alert.told_firing and not self._quiet(alert, now)
+                        and not self._held(alert, now, silences)):  # fmt: skip
+                    alert.told_firing = True
+                    events.append(("firing", alert))
                 self._save(alert)
             for key in [k for k in self.open if k not in seen]:
                 alert = self.open.pop(key)
-                was_firing, told = alert.state == "firing", not alert.message_owed
-                alert.state, alert.resolved_at, alert.message_owed = "resolved", now, False
+                was_firing = alert.state == "firing"
+                alert.state, alert.resolved_at = "resolved", now
                 points.append(self._point(alert, now))
-                self._save(alert)
-                if was_firing:
+                if alert.told_firing:  # a flapping alert's end is told once it stays resolved
                     self.recent[key] = alert
-                    if told and alert.flaps < self.settings.flap_threshold and not self._held(alert, now):
+                    if alert.flaps < self.settings.flap_threshold:
+                        alert.told_firing = False
                         events.append(("resolved", alert))
-            self.recent = {k: a for k, a in self.recent.items() if now - a.resolved_at < self.settings.flap_window_s}
+                elif was_firing and (alert.acked_at or alert.flaps):
+                    self.recent[key] = alert  # acked or flapping: a quick return stays quiet
+                self._save(alert)
+            for key, alert in list(self.recent.items()):
+                if now - alert.resolved_at >= self.settings.flap_window_s:
+                    del self.recent[key]
+                    if alert.told_firing:
+                        alert.told_firing = False
+                        events.append(("resolved", alert))
+                        self._save(alert)
         if points:
             self._write(points)
         if events:
             self._notify(events)
 
     def _reopen_or_new(self, key: str, condition: Condition, now: float) -> Alert:
+        """An alert that people were told about and that returns within the flap window is the same alert."""
         previous = self.recent.pop(key, None)
         if previous is not None:
-            previous.state, previous.resolved_at, previous.flaps = "firing", 0.0, previous.flaps + 1
+            previous.state, previous.resolved_at, previous.firing_since = "firing", 0.0, now
+            previous.flaps += 1
             self.open[key] = previous
             return previous
         fields = {k: getattr(condition, k) for k in ("rule", "province", "area", "commune", "host", "severity")}
@@ -163,18 +173,17 @@ class AlertManager:
         self.open[key] = alert
         return alert
 
-    def _tell_firing(self, alert: Alert, now: float, events: list[Event]) -> None:
-        """Send the firing now, or owe it until the silence or maintenance window holding it ends."""
-        alert.message_owed = self._held(alert, now)
-        if not alert.message_owed:
-            events.append(("firing", alert))
+    def _quiet(self, alert: Alert, now: float) -> bool:
+        """Acknowledged, or flapping and not yet firing for a whole flap window: nothing to tell."""
+        flapping = alert.flaps >= self.settings.flap_threshold
+        return bool(alert.acked_at) or (flapping and now - alert.firing_since < self.settings.flap_window_s)
 
     def _for_s(self, rule: str) -> float:
         return float(self.settings.for_s.get(rule, self.settings.default_for_s))
 
-    def _held(self, alert: Alert, now: float) -> bool:
-        """Silenced or in a maintenance window: keep the state, send nothing."""
-        if any(s.matches(alert, now) for s in self.silences(now)):
+    def _held(self, alert: Alert, now: float, silences: list[Silence]) -> bool:
+        """Silenced or in a maintenance window: its firing waits until the hold ends."""
+        if any(s.matches(alert, now) for s in silences):
             return True
         local = time.localtime(now)
         minute = local.tm_hour * 60 + local.tm_min
@@ -206,8 +215,15 @@ class AlertManager:
         with self._db_lock:
             rows = self._db.execute("SELECT id, body FROM alerts WHERE state != 'resolved'").fetchall()
         for alert_id, body in rows:
-            alert = Alert(**{**json.loads(body), "id": int(alert_id)})
+            alert = alert_from_row(alert_id, body)
             self.open[alert.key] = alert
+        with self._db_lock:
+            rows = self._db.execute(
+                "SELECT id, body FROM alerts WHERE state = 'resolved' AND json_extract(body, '$.told_firing') = 1"
+            ).fetchall()
+        for alert_id, body in rows:  # a flapping alert whose end is still to be told
+            alert = alert_from_row(alert_id, body)
+            self.recent[alert.key] = alert
 
     # ---- API ----
 
@@ -219,7 +235,7 @@ class AlertManager:
                 ).fetchall()
             else:
                 rows = self._db.execute("SELECT id, body FROM alerts ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [Alert(**{**json.loads(body), "id": int(i)}) for i, body in rows]
+        return [alert_from_row(i, body) for i, body in rows]
 
     def ack(self, alert_id: int, by: str, comment: str, now: float) -> Alert | None:
         with self.lock:
@@ -248,6 +264,14 @@ class AlertManager:
     def delete_silence(self, silence_id: int) -> bool:
         with self._db_lock:
             return self._db.execute("DELETE FROM silences WHERE id = ?", (silence_id,)).rowcount > 0
+
+
+def alert_from_row(alert_id: int, body: str) -> Alert:
+    """A stored alert; rows written by another version may lack or carry fields."""
+    stored = {k: v for k, v in json.loads(body).items() if k in ALERT_FIELDS}
+    stored.setdefault("told_firing", stored["state"] == "firing")
+    stored.setdefault("firing_since", stored.get("fired_at", 0.0))
+    return Alert(**{**stored, "id": int(alert_id)})
 
 
 def alert_json(alert: Alert) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -118,7 +119,7 @@ WINDOW_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$
 
 def window_minutes(time_range: str) -> tuple[int, int]:
     """``"HH:MM-HH:MM"`` as minutes of the day (start, end); the end may be earlier (past midnight)."""
-    match = WINDOW_TIME.match(time_range)
+    match = WINDOW_TIME.fullmatch(time_range)
     if match is None:
         raise ValueError(f"time {time_range[:20]!r} is not HH:MM-HH:MM (00:00 to 23:59)")
     start_h, start_m, end_h, end_m = (int(g) for g in match.groups())
@@ -138,18 +139,20 @@ class AlertSettings(Section):
         unknown = sorted(set(value) - set(RULES))
         if unknown:
             raise ValueError(f"unknown rule(s) {', '.join(unknown)}; rules are {', '.join(RULES)}")
-        if any(seconds < 0 for seconds in value.values()):
+        if not all(0 <= seconds < math.inf for seconds in value.values()):
             raise ValueError("for_s values are seconds, 0 or more")
         return {**DEFAULT_FOR_S, **value}
 
     @field_validator("maintenance")
     @classmethod
-    def windows_are_daily_times_with_a_scope(cls, value: list[dict[str, str]]) -> list[dict[str, str]]:
+    def windows_are_daily_times_with_an_optional_scope(cls, value: list[dict[str, str]]) -> list[dict[str, str]]:
         for number, window in enumerate(value, 1):
             unknown = sorted(set(window) - {"time", *SCOPE_KEYS})
             if unknown:
                 raise ValueError(f"window {number}: unknown key(s) {', '.join(unknown)}; "
                                  f"use time and any of {', '.join(SCOPE_KEYS)}")  # fmt: skip
+            if window.get("rule", RULES[0]) not in RULES:
+                raise ValueError(f"window {number}: unknown rule {window['rule'][:40]!r}; rules are {', '.join(RULES)}")
             try:
                 start, end = window_minutes(window.get("time", ""))
             except ValueError as exc:

@@ -91,11 +91,17 @@ class Collector(Process):
 
     def post_json(self, path: str, payload: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
         """POST JSON to an API path with the test admin token; returns (status, decoded body or None)."""
+        return self.send_json("POST", path, payload, headers)
+
+    def send_json(
+        self, method: str, path: str, payload: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """Any method, with a JSON body unless ``payload`` is None; returns (status, decoded body or None)."""
         request = urllib.request.Request(
             f"{self.url}{path}",
-            data=json.dumps(payload).encode(),
+            data=None if payload is None else json.dumps(payload).encode(),
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_TOKEN}", **(headers or {})},
-            method="POST",
+            method=method,
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:

@@ -210,6 +210,51 @@ def test_restarting_the_collector_raises_no_false_alert(
     assert [a for a in second.get_json("/api/v1/alerts") if a["host"] == "pc-steady"] == []
 
 
+def test_silences_and_acks_over_the_api_hold_a_firing_until_the_silence_is_deleted(
+    make_collector: Callable[..., Collector],
+    make_agent: Callable[..., Agent],
+    receivers: Receivers,
+    own_broker: Mosquitto,
+) -> None:
+    mqtt = {"port": own_broker.port}
+    collector = alerting_collector(make_collector, receivers, mqtt=mqtt)
+    agents = {h: make_agent(commune="02473", host=h, mqtt=mqtt) for h in ("pc-api-a", "pc-api-b", "pc-api-c")}
+    for agent in agents.values():
+        agent.start()
+    wait_until(lambda: any(c["commune"] == "02473" and c["hosts_online"] == 3
+                           for c in collector.get_json("/api/v1/communes")), 30, "all online")  # fmt: skip
+
+    silence = {"duration_s": 3600, "author": "Trần Thị B", "comment": "thay ổ cứng"}
+    assert collector.post_json("/api/v1/silences", {**silence, "matchers": {"zone": "yen-son"}})[0] == 422
+    assert collector.post_json("/api/v1/silences", {**silence, "matchers": {"rule": "host_ofline"}})[0] == 422
+    status, created = collector.post_json("/api/v1/silences", {**silence, "matchers": {"host": "pc-api-b"}})
+    assert status == 201 and created["matchers"] == {"host": "pc-api-b"}
+    assert [s["id"] for s in collector.get_json("/api/v1/silences")] == [created["id"]]
+
+    agents["pc-api-a"].kill()
+    agents["pc-api-b"].kill()
+    wait_until(lambda: receivers.events(HOST_OFFLINE, "firing", "pc-api-a"), 30, "pc-api-a told")
+    wait_until(lambda: [a for a in firing(collector, HOST_OFFLINE) if a["host"] == "pc-api-b"], 30, "pc-api-b firing")
+    time.sleep(2)  # two notification batches
+    assert receivers.events(HOST_OFFLINE, "firing", "pc-api-b") == []
+
+    assert collector.send_json("DELETE", f"/api/v1/silences/{created['id']}")[0] == 200
+    assert collector.send_json("DELETE", f"/api/v1/silences/{created['id']}")[0] == 404
+    assert collector.get_json("/api/v1/silences") == []
+    wait_until(lambda: receivers.events(HOST_OFFLINE, "firing", "pc-api-b"), 30, "pc-api-b told after the silence")
+
+    (alert,) = [a for a in firing(collector, HOST_OFFLINE) if a["host"] == "pc-api-a"]
+    status, acked = collector.post_json(f"/api/v1/alerts/{alert['id']}/ack", {"by": "Trần Thị B", "comment": "đi sửa"})
+    assert status == 200 and acked["acked_by"] == "Trần Thị B" and acked["id"] == alert["id"]
+    assert collector.post_json("/api/v1/alerts/999999/ack", {"by": "Trần Thị B"})[0] == 404
+    assert collector.post_json(f"/api/v1/alerts/{alert['id']}/ack", {"by": ""})[0] == 422
+    back = make_agent(commune="02473", host="pc-api-a", mqtt=mqtt)
+    back.start()
+    wait_until(lambda: receivers.events(HOST_OFFLINE, "resolved", "pc-api-a"), 30, "acked alert's end told")
+    assert len(receivers.events(HOST_OFFLINE, "firing", "pc-api-a")) == 1
+    assert len(receivers.events(HOST_OFFLINE, "firing", "pc-api-b")) == 1
+
+
 def publish(port: int, commune: str, host: str, kind: str, body: dict[str, Any]) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2)
     client.connect("127.0.0.1", port)
@@ -301,3 +346,80 @@ def test_lifecycle_for_duration_silence_ack_flapping_and_restart(tmp_path: Path)
     restarted.update([condition("pc-9", "02536"), condition("pc-2")], 250)
     assert rec.events == [*before, ("resolved", "pc-2")]  # acknowledged: coming back right away is quiet
     assert {p.fields["state"] for p in rec.points} == {"pending", "firing", "resolved"}
+
+
+def test_what_people_are_told_always_ends_with_the_truth(tmp_path: Path) -> None:
+    """Holds, acks and flapping may delay or spare a message, never leave a wrong last word."""
+    rec = Recorder()
+    state = tmp_path / "state.sqlite"
+    settings: dict[str, Any] = {"for_s": {"host_offline": 0}, "flap_window_s": 100, "flap_threshold": 2}
+    manager = rec.manager(state, **settings)
+
+    # held the whole time it flapped: nothing counted as a flap, told once the hold ends
+    night = manager.add_silence({"host": "pc-night"}, 0, 1000, "ops", "night")
+    for at in range(0, 600, 20):
+        manager.update([condition("pc-night")] if at % 40 == 0 else [], at)
+    assert rec.events == []
+    manager.delete_silence(night.id)
+    manager.update([condition("pc-night")], 1000)
+    assert rec.events == [("firing", "pc-night")]
+    manager.update([], 1010)
+    assert rec.events[-1] == ("resolved", "pc-night")
+
+    # told, then silenced while being repaired: the repair is still told
+    rec.events.clear()
+    manager.update([condition("pc-fix")], 2000)
+    manager.add_silence({"host": "pc-fix"}, 2005, 3000, "ops", "repairing")
+    manager.update([], 2010)
+    assert rec.events == [("firing", "pc-fix"), ("resolved", "pc-fix")]
+
+    # acknowledged: back soon is quiet, and so is its next end
+    rec.events.clear()
+    manager.update([condition("pc-ack")], 3000)
+    (acked,) = [a for a in manager.alerts("firing") if a.host == "pc-ack"]
+    manager.ack(acked.id, "Trần Thị B", "đã biết", 3001)
+    manager.update([], 3010)
+    manager.update([condition("pc-ack")], 3020)
+    manager.update([], 3030)
+    assert rec.events == [("firing", "pc-ack"), ("resolved", "pc-ack")]
+
+    # flapping: after flap_threshold returns it is quiet; its firing is told once it stays up a flap
+    # window, its end once it stays down one, even across a restart
+    rec.events.clear()
+    up, down = ("firing", "pc-flap"), ("resolved", "pc-flap")
+    for at in (4000, 4020, 4040, 4060):
+        manager.update([condition("pc-flap")], at)
+        manager.update([], at + 10)
+    assert rec.events == [up, down, up, down]
+    for at in range(4080, 4200, 20):
+        manager.update([condition("pc-flap")], at)
+    assert rec.events == [up, down, up, down, up]
+    manager.update([], 4200)
+    manager.update([condition("pc-flap")], 4210)
+    manager.update([], 4220)
+    restarted = rec.manager(state, **settings)
+    restarted.update([], 4300)
+    assert rec.events == [up, down, up, down, up]
+    restarted.update([], 4330)
+    assert rec.events == [up, down, up, down, up, down]
+
+
+def test_alerts_stored_by_an_older_version_load_and_end_as_told(tmp_path: Path) -> None:
+    rec = Recorder()
+    state = tmp_path / "state.sqlite"
+    rec.manager(state, for_s={"host_offline": 0})  # creates the tables
+    db = open_database(state)
+    old = {"id": 0, "rule": HOST_OFFLINE, "province": "08", "area": "yen-son", "commune": "02473", "host": "pc-old",
+           "severity": "critical", "summary_vi": "v", "summary_en": "e", "state": "firing", "started_at": 10.0,
+           "fired_at": 10.0, "resolved_at": 0.0, "flaps": 0, "acked_by": "", "acked_at": 0.0, "ack_comment": "",
+           "a_field_from_elsewhere": 1}  # fmt: skip
+    with db:
+        db.execute("INSERT INTO alerts (key, state, body) VALUES (?, 'firing', ?)",
+                   (f"{HOST_OFFLINE}|08|02473|pc-old", json.dumps(old)))  # fmt: skip
+    manager = rec.manager(state, for_s={"host_offline": 0})
+    manager.update([condition("pc-old")], 20)
+    assert rec.events == []  # its firing was sent by the older version
+    manager.update([], 30)
+    assert rec.events == [("resolved", "pc-old")]
+    (stored,) = [a for a in manager.alerts() if a.host == "pc-old"]
+    assert stored.state == "resolved" and not stored.told_firing

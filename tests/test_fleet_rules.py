@@ -138,9 +138,10 @@ def test_maintenance_window_holds_messages_and_english_text_is_available(tmp_pat
     registry = Registry(open_database(tmp_path / "s.sqlite"), "unassigned")
     now = time.time()
     local = time.localtime(now)
-    start = f"{local.tm_hour:02d}:{local.tm_min:02d}"
-    end = f"{min(local.tm_hour + 1, 23):02d}:59"
-    settings = AlertSettings(for_s={"host_offline": 0}, maintenance=[{"area": "yen-son", "time": f"{start}-{end}"}])
+    minute = local.tm_hour * 60 + local.tm_min
+    start, end = ((minute + shift) % 1440 for shift in (-1, 60))  # may run past midnight
+    window = f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+    settings = AlertSettings(for_s={"host_offline": 0}, maintenance=[{"area": "yen-son", "time": window}])
     manager = AlertManager(
         registry, settings, lambda _p: None, lambda ev: sent.extend((k, a.summary_en) for k, a in ev)
     )
@@ -164,12 +165,14 @@ def test_a_line_cut_seen_pc_by_pc_gives_one_line_down_and_no_host_offline_with_t
             f.report(T0 + step + phase, host, "metrics", metrics())
     cut = T0 + 300
     # each Last Will comes when that PC's keepalive (60 s, 1.5x) runs out after its last report
-    wills = {T0 + 270 + phase + 90: host for host, phase in phases.items()}
-    for at in range(int(cut), int(cut) + 240, 5):
-        if at in wills:
-            f.report(at, wills[at], "status", {"state": "offline"})
-        manager.update(list(f.conditions(at).values()), at)
-    assert f.state(cut + 240) == "down"
+    wills = {60 + phase: host for host, phase in phases.items()}  # seconds after the cut
+    delivered = []
+    for offset in range(0, 240, 5):
+        if offset in wills:
+            f.report(cut + offset, wills[offset], "status", {"state": "offline"})
+            delivered.append(wills[offset])
+        manager.update(list(f.conditions(cut + offset).values()), cut + offset)
+    assert delivered == ["pc-1", "pc-2", "pc-3"] and f.state(cut + 240) == "down"
     assert sent == [("firing", "line_down", "-")]
 
 
@@ -179,6 +182,9 @@ def test_rules_left_out_of_for_s_keep_their_default_and_unknown_rules_are_refuse
     config = tmp_path / "collector.toml"
     config.write_text("[alerts]\nfor_s = { host_ofline = 30 }\n")
     with pytest.raises(ConfigError, match=r"alerts\.for_s: .*unknown rule.*host_ofline.*host_offline"):
+        load_config(config)
+    config.write_text("[alerts]\nfor_s = { host_offline = nan }\n")
+    with pytest.raises(ConfigError, match=r"alerts\.for_s: .*seconds, 0 or more"):
         load_config(config)
 
 
@@ -201,7 +207,9 @@ def test_a_maintenance_window_may_run_past_midnight_and_bad_windows_are_refused(
                             ('{ time = "22:00-24:00" }', "not HH:MM-HH:MM"),
                             ('{ time = "08:00-08:00" }', "starts where it ends"),
                             ('{ zone = "yen-son", time = "22:00-23:00" }', "unknown key.*zone"),
-                            ('{ area = "yen-son" }', "not HH:MM-HH:MM")):  # fmt: skip
+                            ('{ area = "yen-son" }', "not HH:MM-HH:MM"),
+                            ('{ rule = "host_ofline", time = "22:00-23:00" }', "unknown rule 'host_ofline'"),
+                            ('{ time = "22:00-23:00\\n" }', "not HH:MM-HH:MM")):  # fmt: skip
         config.write_text(f"[alerts]\nmaintenance = [{window}]\n")
         with pytest.raises(ConfigError, match=rf"alerts\.maintenance: .*window 1: .*{problem}"):
             load_config(config)
