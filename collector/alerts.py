@@ -112,6 +112,13 @@ class AlertManager:
         points: list[Point] = []
         with self.lock:
             silences = self.silences(now)
+            for key, ended in list(self.recent.items()):
+                if now - ended.resolved_at >= self.settings.flap_window_s:
+                    del self.recent[key]
+                    if ended.told_firing:  # a flapping alert that stayed resolved: its end, at last
+                        ended.told_firing = False
+                        events.append(("resolved", ended))
+                        self._save(ended)
             seen = set()
             for condition in active:
                 key = "|".join(condition.key)
@@ -134,7 +141,7 @@ class AlertManager:
                 was_firing = alert.state == "firing"
                 alert.state, alert.resolved_at = "resolved", now
                 points.append(self._point(alert, now))
-                if alert.told_firing:  # a flapping alert's end is told once it stays resolved
+                if alert.told_firing:
                     self.recent[key] = alert
                     if alert.flaps < self.settings.flap_threshold:
                         alert.told_firing = False
@@ -142,13 +149,6 @@ class AlertManager:
                 elif was_firing and (alert.acked_at or alert.flaps):
                     self.recent[key] = alert  # acked or flapping: a quick return stays quiet
                 self._save(alert)
-            for key, alert in list(self.recent.items()):
-                if now - alert.resolved_at >= self.settings.flap_window_s:
-                    del self.recent[key]
-                    if alert.told_firing:
-                        alert.told_firing = False
-                        events.append(("resolved", alert))
-                        self._save(alert)
         if points:
             self._write(points)
         if events:
@@ -174,9 +174,11 @@ class AlertManager:
         return alert
 
     def _quiet(self, alert: Alert, now: float) -> bool:
-        """Acknowledged, or flapping and not yet firing for a whole flap window: nothing to tell."""
-        flapping = alert.flaps >= self.settings.flap_threshold
-        return bool(alert.acked_at) or (flapping and now - alert.firing_since < self.settings.flap_window_s)
+        """Acknowledged or flapping, and not yet back for a whole flap window: nothing to tell yet."""
+        if alert.firing_since == alert.fired_at and alert.acked_at:
+            return True  # acknowledged in its first spell: people know
+        settled = now - alert.firing_since >= self.settings.flap_window_s
+        return not settled and (bool(alert.acked_at) or alert.flaps >= self.settings.flap_threshold)
 
     def _for_s(self, rule: str) -> float:
         return float(self.settings.for_s.get(rule, self.settings.default_for_s))
@@ -215,7 +217,7 @@ class AlertManager:
         with self._db_lock:
             rows = self._db.execute("SELECT id, body FROM alerts WHERE state != 'resolved'").fetchall()
         for alert_id, body in rows:
-            alert = alert_from_row(alert_id, body)
+            alert = alert_from_row(alert_id, body, self.settings.flap_threshold)
             self.open[alert.key] = alert
         with self._db_lock:
             rows = self._db.execute(
@@ -266,10 +268,15 @@ class AlertManager:
             return self._db.execute("DELETE FROM silences WHERE id = ?", (silence_id,)).rowcount > 0
 
 
-def alert_from_row(alert_id: int, body: str) -> Alert:
-    """A stored alert; rows written by another version may lack or carry fields."""
-    stored = {k: v for k, v in json.loads(body).items() if k in ALERT_FIELDS}
-    stored.setdefault("told_firing", stored["state"] == "firing")
+def alert_from_row(alert_id: int, body: str, flap_threshold: int = 0) -> Alert:
+    """A stored alert; rows written by another version may lack or carry fields. Those versions
+    held a firing back inside a hold (``message_owed``), after an ack, or when flapping."""
+    raw = json.loads(body)
+    stored = {k: v for k, v in raw.items() if k in ALERT_FIELDS}
+    if "told_firing" not in stored:
+        flaps = int(raw.get("flaps", 0))
+        returned_quietly = flaps > 0 and (bool(raw.get("acked_at")) or 0 < flap_threshold <= flaps)
+        stored["told_firing"] = stored["state"] == "firing" and not raw.get("message_owed") and not returned_quietly
     stored.setdefault("firing_since", stored.get("fired_at", 0.0))
     return Alert(**{**stored, "id": int(alert_id)})
 

@@ -357,12 +357,16 @@ def test_what_people_are_told_always_ends_with_the_truth(tmp_path: Path) -> None
 
     # held the whole time it flapped: nothing counted as a flap, told once the hold ends
     night = manager.add_silence({"host": "pc-night"}, 0, 1000, "ops", "night")
-    for at in range(0, 600, 20):
+    for at in range(0, 620, 20):
         manager.update([condition("pc-night")] if at % 40 == 0 else [], at)
+    manager.update([condition("pc-night")], 990)
     assert rec.events == []
+    (held,) = [a for a in manager.alerts("firing") if a.host == "pc-night"]
+    assert held.flaps == 0 and not held.told_firing
     manager.delete_silence(night.id)
     manager.update([condition("pc-night")], 1000)
     assert rec.events == [("firing", "pc-night")]
+    assert [a.id for a in manager.alerts("firing") if a.host == "pc-night"] == [held.id]  # the same alert
     manager.update([], 1010)
     assert rec.events[-1] == ("resolved", "pc-night")
 
@@ -382,6 +386,16 @@ def test_what_people_are_told_always_ends_with_the_truth(tmp_path: Path) -> None
     manager.update([condition("pc-ack")], 3020)
     manager.update([], 3030)
     assert rec.events == [("firing", "pc-ack"), ("resolved", "pc-ack")]
+    manager.update([condition("pc-ack")], 3040)  # back, and this time for good: told after a flap window
+    manager.update([condition("pc-ack")], 3139)
+    assert rec.events == [("firing", "pc-ack"), ("resolved", "pc-ack")]
+    manager.update([condition("pc-ack")], 3140)
+    assert rec.events == [("firing", "pc-ack"), ("resolved", "pc-ack"), ("firing", "pc-ack")]
+    manager.update([], 3150)  # its second return made it a flapping alert: its end waits a flap window
+    manager.update([], 3249)
+    assert rec.events[-1] == ("firing", "pc-ack")
+    manager.update([], 3250)
+    assert rec.events[-1] == ("resolved", "pc-ack")
 
     # flapping: after flap_threshold returns it is quiet; its firing is told once it stays up a flap
     # window, its end once it stays down one, even across a restart
@@ -413,13 +427,18 @@ def test_alerts_stored_by_an_older_version_load_and_end_as_told(tmp_path: Path) 
            "severity": "critical", "summary_vi": "v", "summary_en": "e", "state": "firing", "started_at": 10.0,
            "fired_at": 10.0, "resolved_at": 0.0, "flaps": 0, "acked_by": "", "acked_at": 0.0, "ack_comment": "",
            "a_field_from_elsewhere": 1}  # fmt: skip
+    held = {**old, "host": "pc-held", "message_owed": True}  # fired inside a night window
+    quiet = {**old, "host": "pc-quiet", "flaps": 3, "fired_at": 15.0}  # came back quietly, flapping
     with db:
-        db.execute("INSERT INTO alerts (key, state, body) VALUES (?, 'firing', ?)",
-                   (f"{HOST_OFFLINE}|08|02473|pc-old", json.dumps(old)))  # fmt: skip
-    manager = rec.manager(state, for_s={"host_offline": 0})
-    manager.update([condition("pc-old")], 20)
-    assert rec.events == []  # its firing was sent by the older version
-    manager.update([], 30)
-    assert rec.events == [("resolved", "pc-old")]
+        for row in (old, held, quiet):
+            db.execute("INSERT INTO alerts (key, state, body) VALUES (?, 'firing', ?)",
+                       (f"{HOST_OFFLINE}|08|02473|{row['host']}", json.dumps(row)))  # fmt: skip
+    manager = rec.manager(state, for_s={"host_offline": 0}, flap_window_s=100, flap_threshold=3)
+    manager.update([condition("pc-old"), condition("pc-held"), condition("pc-quiet")], 20)
+    assert rec.events == [("firing", "pc-held")]  # pc-old's firing was sent by the older version
+    manager.update([condition("pc-held"), condition("pc-quiet")], 30)
+    assert rec.events == [("firing", "pc-held"), ("resolved", "pc-old")]
+    manager.update([condition("pc-held"), condition("pc-quiet")], 115)  # flapping, up a flap window
+    assert rec.events[2:] == [("firing", "pc-quiet")]
     (stored,) = [a for a in manager.alerts() if a.host == "pc-old"]
     assert stored.state == "resolved" and not stored.told_firing
