@@ -3,7 +3,9 @@ Telegram, in Vietnamese (default) or English.
 
 Events wait ``group_wait_s`` so that one line cut in an area becomes one message listing every
 commune and host, not fifty. Sending happens on its own thread: a slow or failing receiver never
-holds up the collector; each failure is counted in /metrics and retried a few times.
+holds up the collector; each failure is counted in /metrics and retried a few times. Waiting
+events are kept in an outbox table of the state file, so a restart or crash does not lose them
+(a message cut off mid-send is sent again: at least once).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import smtplib
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from email.message import EmailMessage
 from functools import partial
 from typing import Any
 
 import httpx
 
-from collector.alerts import Alert, Event, alert_json
+from collector.alerts import Alert, Event, alert_from_row, alert_json
 from collector.config import NotifySettings
 from collector.registry import Registry
 from collector.selfmetrics import SelfMetrics
@@ -29,6 +32,14 @@ from collector.selfmetrics import SelfMetrics
 log = logging.getLogger("commune_collector.notify")
 
 RETRIES = 3
+OUTBOX = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    alert TEXT NOT NULL
+);
+"""
+Waiting = tuple[int, str, Alert]  # outbox id, "firing" | "resolved", the alert as it was then
 
 TEXT = {
     "vi": {
@@ -51,12 +62,21 @@ class Notifier:
         self.settings = settings
         self._registry = registry
         self._metrics = metrics
-        self._queue: queue.Queue[Event] = queue.Queue()
+        self._queue: queue.Queue[Waiting] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
         self._http = httpx.Client(timeout=10.0)
+        with registry.lock:
+            registry.db.executescript(OUTBOX)
 
     def start(self) -> None:
+        with self._registry.lock:
+            rows = self._registry.db.execute("SELECT id, kind, alert FROM outbox ORDER BY id").fetchall()
+        for outbox_id, kind, body in rows:  # left by the last run
+            alert = json.loads(body)
+            self._queue.put((int(outbox_id), str(kind), alert_from_row(alert["id"], body)))
+        if rows:
+            log.info("notifications from the last run", extra={"count": len(rows)})
         self._thread.start()
 
     def stop(self) -> None:
@@ -65,8 +85,11 @@ class Notifier:
         self._http.close()
 
     def submit(self, events: list[Event]) -> None:
-        for event in events:
-            self._queue.put(event)
+        for kind, alert in events:
+            body = json.dumps(asdict(alert))
+            with self._registry.lock:
+                cursor = self._registry.db.execute("INSERT INTO outbox (kind, alert) VALUES (?, ?)", (kind, body))
+            self._queue.put((int(cursor.lastrowid or 0), kind, alert_from_row(alert.id, body)))
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -81,13 +104,16 @@ class Notifier:
                     batch.append(self._queue.get(timeout=0.2))
                 except queue.Empty:
                     continue
-            by_area: dict[str, list[Event]] = {}
-            for event in batch:
-                by_area.setdefault(event[1].area, []).append(event)
-            for area, events in sorted(by_area.items()):
-                self._send(area, events)
+            by_area: dict[str, list[Waiting]] = {}
+            for waiting in batch:
+                by_area.setdefault(waiting[2].area, []).append(waiting)
+            for area, waitings in sorted(by_area.items()):
+                if self._send(area, [(kind, alert) for _id, kind, alert in waitings]):
+                    with self._registry.lock:
+                        self._registry.db.executemany("DELETE FROM outbox WHERE id = ?", [(w[0],) for w in waitings])
 
-    def _send(self, area: str, events: list[Event]) -> None:
+    def _send(self, area: str, events: list[Event]) -> bool:
+        """Every channel tried (sent, or failed after its retries); False if stopped on the way."""
         text = TEXT[self.settings.language]
         area_name = self._registry.areas().get(area, area)
         firing = sum(1 for kind, _a in events if kind == "firing")
@@ -123,7 +149,8 @@ class Notifier:
                         "notification failed", extra={"channel": name.split("?")[0][:80], "error": str(exc)[:200]}
                     )
                     if self._stop.wait(2**attempt):
-                        return
+                        return False
+        return True
 
     def _webhook(self, url: str, payload: dict[str, Any]) -> None:
         response = self._http.post(url, content=json.dumps(payload, ensure_ascii=False).encode(),

@@ -5,6 +5,7 @@ all go dark, degraded and old PCs, a line nobody uses. Notifications reach a rea
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -253,6 +254,34 @@ def test_silences_and_acks_over_the_api_hold_a_firing_until_the_silence_is_delet
     wait_until(lambda: receivers.events(HOST_OFFLINE, "resolved", "pc-api-a"), 30, "acked alert's end told")
     assert len(receivers.events(HOST_OFFLINE, "firing", "pc-api-a")) == 1
     assert len(receivers.events(HOST_OFFLINE, "firing", "pc-api-b")) == 1
+
+
+def test_a_message_waiting_to_be_grouped_survives_a_collector_crash(
+    make_collector: Callable[..., Collector],
+    make_agent: Callable[..., Agent],
+    receivers: Receivers,
+    own_broker: Mosquitto,
+    tmp_path: Path,
+) -> None:
+    mqtt = {"port": own_broker.port}
+    collector = alerting_collector(make_collector, receivers, mqtt=mqtt, notify={"group_wait_s": 3600})
+    agents = [make_agent(commune="02473", host=h, mqtt=mqtt) for h in ("pc-crash-a", "pc-crash-b")]
+    for agent in agents:
+        agent.start()
+    wait_until(lambda: any(c["commune"] == "02473" and c["hosts_online"] == 2
+                           for c in collector.get_json("/api/v1/communes")), 30, "both online")  # fmt: skip
+    agents[0].kill()
+    wait_until(lambda: [a for a in firing(collector, HOST_OFFLINE) if a["host"] == "pc-crash-a" and a["told_firing"]],
+               30, "firing handed to the notifier")  # fmt: skip
+    collector.kill()  # while the message waits for its group
+    assert receivers.events(HOST_OFFLINE, "firing", "pc-crash-a") == []
+
+    alerting_collector(make_collector, receivers, mqtt=mqtt)
+    wait_until(lambda: receivers.events(HOST_OFFLINE, "firing", "pc-crash-a"), 30, "message sent after the restart")
+    state = sqlite3.connect(tmp_path / "state.sqlite")
+    wait_until(lambda: state.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0, 30, "outbox emptied")
+    state.close()
+    assert len(receivers.events(HOST_OFFLINE, "firing", "pc-crash-a")) == 1
 
 
 def publish(port: int, commune: str, host: str, kind: str, body: dict[str, Any]) -> None:
