@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS silences (
 """
 
 
+PRUNE_EVERY_S = 3600.0
+
+
 @dataclass
 class Alert:
     id: int
@@ -105,6 +108,7 @@ class AlertManager:
             self._db.executescript(SCHEMA)
         self.open: dict[str, Alert] = {}
         self.recent: dict[str, Alert] = {}  # resolved within the flap window
+        self._pruned_at = 0.0
         self._load()
 
     def update(self, active: list[Condition], now: float) -> None:
@@ -149,10 +153,26 @@ class AlertManager:
                 elif was_firing and (alert.acked_at or alert.flaps):
                     self.recent[key] = alert  # acked or flapping: a quick return stays quiet
                 self._save(alert)
+        if now - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = now
+            self.prune(now)
         if points:
             self._write(points)
         if events:
             self._notify(events)
+
+    def prune(self, now: float) -> int:
+        """Forget alerts resolved, and silences ended, more than ``keep_resolved_days`` ago (InfluxDB
+        keeps every transition as an ``alert`` point); an end still to be told is kept."""
+        before = now - self.settings.keep_resolved_days * 86400
+        with self._db_lock:
+            alerts = self._db.execute(
+                "DELETE FROM alerts WHERE state = 'resolved' AND json_extract(body, '$.resolved_at') < ? "
+                "AND coalesce(json_extract(body, '$.told_firing'), 0) = 0",
+                (before,),
+            ).rowcount
+            self._db.execute("DELETE FROM silences WHERE json_extract(body, '$.ends_at') < ?", (before,))
+        return int(alerts)
 
     def _reopen_or_new(self, key: str, condition: Condition, now: float) -> Alert:
         """An alert that people were told about and that returns within the flap window is the same alert."""

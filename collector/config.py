@@ -131,6 +131,7 @@ class AlertSettings(Section):
     for_s: dict[str, float] = DEFAULT_FOR_S
     flap_window_s: float = Field(900.0, ge=0)
     flap_threshold: int = Field(3, ge=1)
+    keep_resolved_days: float = Field(180.0, ge=1)
     maintenance: list[dict[str, str]] = []
 
     @field_validator("for_s")

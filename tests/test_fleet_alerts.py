@@ -471,3 +471,19 @@ def test_alerts_stored_by_an_older_version_load_and_end_as_told(tmp_path: Path) 
     assert rec.events[2:] == [("firing", "pc-quiet")]
     (stored,) = [a for a in manager.alerts() if a.host == "pc-old"]
     assert stored.state == "resolved" and not stored.told_firing
+
+
+def test_alerts_and_silences_long_over_are_forgotten(tmp_path: Path) -> None:
+    rec = Recorder()
+    manager = rec.manager(tmp_path / "state.sqlite", for_s={"host_offline": 0}, keep_resolved_days=1)
+    manager.add_silence({"host": "pc-x"}, 0, 100, "ops", "")
+    manager.update([condition("pc-gone"), condition("pc-open")], 0)
+    manager.update([condition("pc-open")], 10)
+    assert {a.host for a in manager.alerts()} == {"pc-gone", "pc-open"}
+    manager.update([condition("pc-open")], 86400 + 9)  # pc-gone resolved 1 day ago, not more
+    assert {a.host for a in manager.alerts()} == {"pc-gone", "pc-open"}
+    assert manager.prune(86400 + 11) == 1
+    assert [(a.host, a.state) for a in manager.alerts()] == [("pc-open", "firing")]
+    assert len(manager.silences()) == 1  # ended at 100
+    assert manager.prune(86400 + 101) == 0 and manager.silences() == []
+    assert rec.events == [("firing", "pc-gone"), ("firing", "pc-open"), ("resolved", "pc-gone")]
