@@ -135,17 +135,18 @@ class AgentRunner:
 
     def _run_job(self, job: Job) -> None:
         if not job.background:
-            self._spool_report(job, build_sections(job))
+            measured_at = time.time()  # one report per interval gets one second of its own
+            self._spool_report(job, build_sections(job), measured_at)
             return
         job.running = True
         threading.Thread(
             target=lambda: self._finished.put((job, build_sections(job))), name=f"job-{job.kind}", daemon=True
         ).start()
 
-    def _spool_report(self, job: Job, sections: dict[str, Any]) -> None:
+    def _spool_report(self, job: Job, sections: dict[str, Any], measured_at: float | None = None) -> None:
         if not sections:
             return
-        payload = encode(compact(build_report(sections)))
+        payload = encode(compact(build_report(sections, measured_at)))
         self.spool.put(self._topics[job.kind], payload)
         log.debug(
             "cycle",
