@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from collector.conditions import Condition
-from collector.config import SCOPE_KEYS, AlertSettings, window_minutes
+from collector.config import AlertSettings, window_minutes
 from collector.lineprotocol import Point
 from collector.registry import Registry
 
@@ -80,9 +80,25 @@ class Silence:
     comment: str
 
     def matches(self, alert: Alert, now: float) -> bool:
-        if not self.starts_at <= now < self.ends_at:
-            return False
-        return all(getattr(alert, key) == value for key, value in self.matchers.items())
+        return self.starts_at <= now < self.ends_at and in_scope(alert, self.matchers)
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """A daily window in minutes of the local day; ``end`` before ``start`` runs past midnight."""
+
+    scope: dict[str, str]
+    start: int
+    end: int
+
+    def matches(self, alert: Alert, minute: int) -> bool:
+        inside = self.start <= minute < self.end if self.start < self.end else minute >= self.start or minute < self.end
+        return inside and in_scope(alert, self.scope)
+
+
+def in_scope(alert: Alert, scope: dict[str, str]) -> bool:
+    """Whether the alert has every value of a silence's or window's scope (area, commune, host, rule)."""
+    return all(getattr(alert, key) == value for key, value in scope.items())
 
 
 Event = tuple[str, Alert]  # ("firing" | "resolved", alert)
@@ -108,6 +124,10 @@ class AlertManager:
             self._db.executescript(SCHEMA)
         self.open: dict[str, Alert] = {}
         self.recent: dict[str, Alert] = {}  # resolved within the flap window
+        self._windows = [
+            MaintenanceWindow({k: v for k, v in w.items() if k != "time"}, *window_minutes(w["time"]))
+            for w in settings.maintenance
+        ]
         self._pruned_at = 0.0
         self._load()
 
@@ -209,13 +229,7 @@ class AlertManager:
             return True
         local = time.localtime(now)
         minute = local.tm_hour * 60 + local.tm_min
-        for window in self.settings.maintenance:
-            scope_ok = all(getattr(alert, k) == v for k, v in window.items() if k in SCOPE_KEYS)
-            start, end = window_minutes(window["time"])
-            inside = start <= minute < end if start < end else minute >= start or minute < end
-            if scope_ok and inside:
-                return True
-        return False
+        return any(window.matches(alert, minute) for window in self._windows)
 
     def _point(self, alert: Alert, now: float) -> Point:
         tags = {"province": alert.province, "area": alert.area, "commune": alert.commune, "host": alert.host,

@@ -114,7 +114,16 @@ DEFAULT_FOR_S = {"host_offline": 90.0, "line_degraded": 300.0, "host_degraded": 
 
 
 SCOPE_KEYS = ("area", "commune", "host", "rule")  # what a silence or maintenance window matches on
-WINDOW_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+WINDOW_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
+
+
+def check_scope(scope: dict[str, str]) -> None:
+    """A silence's or maintenance window's scope: only SCOPE_KEYS, and a rule that exists."""
+    unknown = sorted(set(scope) - set(SCOPE_KEYS))
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)}; use any of {', '.join(SCOPE_KEYS)}")
+    if scope.get("rule", RULES[0]) not in RULES:
+        raise ValueError(f"unknown rule {scope['rule'][:40]!r}; rules are {', '.join(RULES)}")
 
 
 def window_minutes(time_range: str) -> tuple[int, int]:
@@ -148,13 +157,8 @@ class AlertSettings(Section):
     @classmethod
     def windows_are_daily_times_with_an_optional_scope(cls, value: list[dict[str, str]]) -> list[dict[str, str]]:
         for number, window in enumerate(value, 1):
-            unknown = sorted(set(window) - {"time", *SCOPE_KEYS})
-            if unknown:
-                raise ValueError(f"window {number}: unknown key(s) {', '.join(unknown)}; "
-                                 f"use time and any of {', '.join(SCOPE_KEYS)}")  # fmt: skip
-            if window.get("rule", RULES[0]) not in RULES:
-                raise ValueError(f"window {number}: unknown rule {window['rule'][:40]!r}; rules are {', '.join(RULES)}")
             try:
+                check_scope({k: v for k, v in window.items() if k != "time"})
                 start, end = window_minutes(window.get("time", ""))
             except ValueError as exc:
                 raise ValueError(f"window {number}: {exc}") from None

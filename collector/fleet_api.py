@@ -11,8 +11,7 @@ from pydantic import BaseModel, Field
 
 from collector import units
 from collector.alerts import alert_json
-from collector.conditions import RULES
-from collector.config import SCOPE_KEYS
+from collector.config import check_scope
 from collector.fleet import CommuneStatus
 
 if TYPE_CHECKING:
@@ -130,11 +129,10 @@ def silences(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/api/v1/silences", status_code=201)
 def add_silence(body: NewSilence, request: Request) -> dict[str, Any]:
-    unknown = set(body.matchers) - set(SCOPE_KEYS)
-    if unknown:
-        raise HTTPException(422, f"matchers may use {', '.join(SCOPE_KEYS)}, not {sorted(unknown)}")
-    if body.matchers.get("rule", RULES[0]) not in RULES:
-        raise HTTPException(422, f"rule {body.matchers['rule'][:40]!r} is not one of {', '.join(RULES)}")
+    try:
+        check_scope(body.matchers)
+    except ValueError as exc:
+        raise HTTPException(422, f"matchers: {exc}") from None
     now = time.time()
     return vars(
         service(request).alerts.add_silence(body.matchers, now, now + body.duration_s, body.author, body.comment)
