@@ -207,7 +207,7 @@ class AlertManager:
                       state="pending", started_at=now)  # fmt: skip
         with self._db_lock:
             cursor = self._db.execute(
-                "INSERT INTO alerts (key, state, body) VALUES (?, ?, ?)", (key, alert.state, json.dumps(asdict(alert)))
+                "INSERT INTO alerts (key, state, body) VALUES (?, ?, ?)", (key, alert.state, alert_row(alert))
             )
         alert.id = int(cursor.lastrowid or 0)
         self.open[key] = alert
@@ -244,7 +244,7 @@ class AlertManager:
     def _save(self, alert: Alert) -> None:
         with self._db_lock:
             self._db.execute(
-                "UPDATE alerts SET state = ?, body = ? WHERE id = ?", (alert.state, json.dumps(asdict(alert)), alert.id)
+                "UPDATE alerts SET state = ?, body = ? WHERE id = ?", (alert.state, alert_row(alert), alert.id)
             )
 
     def _load(self) -> None:
@@ -300,6 +300,11 @@ class AlertManager:
     def delete_silence(self, silence_id: int) -> bool:
         with self._db_lock:
             return self._db.execute("DELETE FROM silences WHERE id = ?", (silence_id,)).rowcount > 0
+
+
+def alert_row(alert: Alert) -> str:
+    """An alert as stored (``alert_from_row`` reads it back)."""
+    return json.dumps(asdict(alert))
 
 
 def alert_from_row(alert_id: int, body: str, flap_threshold: int = 0) -> Alert:

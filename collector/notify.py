@@ -17,14 +17,14 @@ import smtplib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import replace
 from email.message import EmailMessage
 from functools import partial
 from typing import Any
 
 import httpx
 
-from collector.alerts import Alert, Event, alert_from_row, alert_json
+from collector.alerts import Alert, Event, alert_from_row, alert_json, alert_row
 from collector.config import NotifySettings
 from collector.registry import Registry
 from collector.selfmetrics import SelfMetrics
@@ -73,8 +73,7 @@ class Notifier:
         with self._registry.lock:
             rows = self._registry.db.execute("SELECT id, kind, alert FROM outbox ORDER BY id").fetchall()
         for outbox_id, kind, body in rows:  # left by the last run
-            alert = json.loads(body)
-            self._queue.put((int(outbox_id), str(kind), alert_from_row(alert["id"], body)))
+            self._queue.put((int(outbox_id), str(kind), alert_from_row(json.loads(body)["id"], body)))
         if rows:
             log.info("notifications from the last run", extra={"count": len(rows)})
         self._thread.start()
@@ -86,10 +85,11 @@ class Notifier:
 
     def submit(self, events: list[Event]) -> None:
         for kind, alert in events:
-            body = json.dumps(asdict(alert))
             with self._registry.lock:
-                cursor = self._registry.db.execute("INSERT INTO outbox (kind, alert) VALUES (?, ?)", (kind, body))
-            self._queue.put((int(cursor.lastrowid or 0), kind, alert_from_row(alert.id, body)))
+                cursor = self._registry.db.execute(
+                    "INSERT INTO outbox (kind, alert) VALUES (?, ?)", (kind, alert_row(alert))
+                )
+            self._queue.put((int(cursor.lastrowid or 0), kind, replace(alert)))  # as it is now
 
     def _run(self) -> None:
         while not self._stop.is_set():

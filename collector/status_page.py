@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from collector import units
-from collector.fleet import LINE_STATE_TEXT, CommuneStatus
+from collector.fleet import LINE_STATE_TEXT, CommuneStatus, commune_name
 
 router = APIRouter()
 
@@ -49,8 +49,7 @@ def dot(colour: str) -> str:
 
 
 def commune_row(c: CommuneStatus) -> str:
-    known = units.commune(c.commune)
-    name = escape(known.name if known else c.commune)
+    name = escape(commune_name(c.commune))
     colour = level(c)
     why = escape(", ".join(c.reasons_vi))
     code = escape(c.commune)
