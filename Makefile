@@ -48,15 +48,15 @@ $(VENV)/.stamp: pyproject.toml
 	@touch $@
 
 lint: venv
-	$(VENV)/bin/ruff check agent collector tests bench
-	$(VENV)/bin/ruff format --check agent collector tests bench
+	$(VENV)/bin/ruff check agent collector common devtools tests bench
+	$(VENV)/bin/ruff format --check agent collector common devtools tests bench
 	$(VENV)/bin/mypy
 
 test: deps lint
 	$(VENV)/bin/pytest -q
 
 demo: deps
-	$(PY) -m collector.demo
+	$(PY) -m devtools.demo
 
 bench: deps bench-deps
 	$(PY) -m bench

@@ -10,8 +10,8 @@ import threading
 
 from agent import __version__
 from agent.config import ConfigError, load_config
-from agent.logfmt import setup_logging
 from agent.runner import AgentRunner, collect_once
+from common.logfmt import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:

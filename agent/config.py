@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.speedtests.schedule import parse_window
-from agent.wire import COMMUNE_RE, HOST_RE, LABEL_RE, PROVINCE_RE
+from common.wire import COMMUNE_RE, HOST_RE, LABEL_RE, PROVINCE_RE
 
 
 class ConfigError(ValueError):

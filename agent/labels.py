@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agent.wire import LABEL_RE
+from common.wire import LABEL_RE
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:/-]+")
 

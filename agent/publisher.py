@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config import AgentConfig
 from agent.spool import Spool
-from agent.wire import SCHEMA_VERSION, command_topic, report_topic, status_payload
+from common.wire import SCHEMA_VERSION, command_topic, report_topic, status_payload
 
 log = logging.getLogger("commune_agent.publisher")
 

@@ -20,7 +20,7 @@ from agent.probes import ProbeBuilder
 from agent.publisher import Publisher
 from agent.speedtests.job import SpeedtestJob
 from agent.spool import Spool
-from agent.wire import SCHEMA_VERSION, compact, encode, report_topic
+from common.wire import SCHEMA_VERSION, compact, encode, report_topic
 
 log = logging.getLogger("commune_agent.runner")
 

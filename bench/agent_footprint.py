@@ -31,7 +31,7 @@ from pathlib import Path
 
 import psutil
 
-from collector.localstack import Mosquitto, Process, free_port, port_open, require_binary, wait_until
+from devtools.localstack import Mosquitto, Process, free_port, port_open, require_binary, wait_until
 
 DURATION_S = float(os.environ.get("BENCH_FOOTPRINT_S", "300"))
 WARMUP_S = 15.0  # after connect; also keeps window edges halfway between 30 s cycles

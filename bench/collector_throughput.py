@@ -1,7 +1,7 @@
 """Benchmark: how many agent reports a second the collector carries from MQTT into InfluxDB.
 
 Real Mosquitto, real InfluxDB and a real collector process on loopback; the reports are agent
-``metrics`` messages built from the wire contract (``agent/wire.py``: system, one disk, one NIC
+``metrics`` messages built from the wire contract (``common/wire.py``: system, one disk, one NIC
 and the agent section, so 4 points and 41 fields each), from 124 communes of Tuyên Quang times
 ``BENCH_THROUGHPUT_HOSTS_PER_COMMUNE`` virtual hosts, published with QoS 1 by several publisher
 processes. Figures, all from the same run:
@@ -49,13 +49,13 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.wire import SCHEMA_VERSION, decode_report, encode, report_topic
-from collector import units
 from collector.config import IngestSettings
-from collector.ingest import Ingestor
-from collector.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
-from collector.registry import Registry, open_database
+from collector.ingest.checks import Ingestor
+from collector.registry import units
+from collector.registry.registry import Registry, open_database
 from collector.selfmetrics import SelfMetrics
+from common.wire import SCHEMA_VERSION, decode_report, encode, report_topic
+from devtools.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
 
 PROVINCE = "08"  # Tuyên Quang: 124 communes
 DATABASE = "bench"
@@ -115,7 +115,7 @@ def communes_of_publisher(hosts: list[tuple[str, str]]) -> list[str]:
 
 
 def metrics_report(ts: int, seq: int) -> dict[str, Any]:
-    """A full agent ``metrics`` report as the wire contract defines it (see ``agent/wire.py``)."""
+    """A full agent ``metrics`` report as the wire contract defines it (see ``common/wire.py``)."""
     return {
         "v": SCHEMA_VERSION,
         "ts": ts,

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from collector.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
+from devtools.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
 
 INTERVAL_S = 10
 GROUP_WAIT_S = 30

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.logfmt import setup_logging
 from collector import __version__
 from collector.config import CollectorConfig, ConfigError, load_config
-from collector.influx import InfluxClient, InfluxError
+from collector.ingest.influx import InfluxClient, InfluxError
+from common.logfmt import setup_logging
 
 CommandFn = Callable[[CollectorConfig, argparse.Namespace], int]
 
@@ -23,7 +23,7 @@ def cmd_serve(config: CollectorConfig, _args: argparse.Namespace) -> int:
 
 
 def cmd_setup_influx(config: CollectorConfig, _args: argparse.Namespace) -> int:
-    from collector.setup_influx import setup_influx
+    from collector.ingest.setup_influx import setup_influx
 
     client = InfluxClient(config.influxdb)
     try:
@@ -38,8 +38,8 @@ def cmd_setup_influx(config: CollectorConfig, _args: argparse.Namespace) -> int:
 
 
 def cmd_token(config: CollectorConfig, args: argparse.Namespace) -> int:
-    from collector.auth import Token, TokenStore
-    from collector.registry import open_database
+    from collector.http.auth import Token, TokenStore
+    from collector.registry.registry import open_database
 
     db = open_database(config.state.path)
     try:
@@ -69,8 +69,8 @@ def cmd_token(config: CollectorConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(config: CollectorConfig, args: argparse.Namespace) -> int:
-    from collector.enroll import Enroller, EnrollError, write_private
-    from collector.registry import open_database
+    from collector.registry.enroll import Enroller, EnrollError, write_private
+    from collector.registry.registry import open_database
 
     db = open_database(config.state.path)
     try:
@@ -101,8 +101,8 @@ def enroll_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_registry(config: CollectorConfig, args: argparse.Namespace) -> int:
-    from collector.registry import Registry, open_database
-    from collector.registry_import import RegistryImportError, import_areas, import_lines
+    from collector.registry.csv_import import RegistryImportError, import_areas, import_lines
+    from collector.registry.registry import Registry, open_database
 
     db = open_database(config.state.path)
     try:
@@ -161,7 +161,7 @@ def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from collector.simulate import make_plan, plan_json, register, run
+    from devtools.simulate import make_plan, plan_json, register, run
 
     try:
         if args.interval <= 0:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from collector.conditions import RULES
+from collector.alerting.conditions import RULES
 
 
 class Section(BaseModel):

@@ -10,21 +10,21 @@ from pathlib import Path
 
 import uvicorn
 
-from collector.alerts import AlertManager
-from collector.api import build_app
-from collector.auth import Token, TokenStore
-from collector.conditions import ConditionSink
+from collector.alerting.conditions import ConditionSink
+from collector.alerting.lifecycle import AlertManager
+from collector.alerting.notify import Notifier
 from collector.config import CollectorConfig
-from collector.consumer import Consumer
-from collector.diskbuffer import DiskBuffer
-from collector.fleet import FleetState
-from collector.influx import InfluxClient
-from collector.ingest import Ingestor
-from collector.lineprotocol import Point, encode_point
-from collector.notify import Notifier
-from collector.registry import Registry, open_database
+from collector.fleet.state import FleetState
+from collector.http.app import build_app
+from collector.http.auth import Token, TokenStore
+from collector.ingest.checks import Ingestor
+from collector.ingest.consumer import Consumer
+from collector.ingest.diskbuffer import DiskBuffer
+from collector.ingest.influx import InfluxClient
+from collector.ingest.lineprotocol import Point, encode_point
+from collector.ingest.writer import BatchWriter
+from collector.registry.registry import Registry, open_database
 from collector.selfmetrics import SelfMetrics
-from collector.writer import BatchWriter
 
 log = logging.getLogger("commune_collector.service")
 

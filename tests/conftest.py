@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from realservices import API_TOKEN, Agent, Collector, Influxd, Mosquitto, free_port
 
-from collector.auth import digest
+from collector.http.auth import digest
 
 
 @pytest.fixture(scope="session")

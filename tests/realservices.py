@@ -1,6 +1,6 @@
-"""Real collector and agent processes for the tests, on top of ``collector.localstack``.
+"""Real collector and agent processes for the tests, on top of ``devtools.localstack``.
 
-Mosquitto and influxd come from ``collector.localstack`` (also used by ``make demo``).
+Mosquitto and influxd come from ``devtools.localstack`` (also used by ``make demo``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from collector.localstack import (  # noqa: F401 - re-exported for the tests
+from devtools.localstack import (  # noqa: F401 - re-exported for the tests
     Influxd,
     Mosquitto,
     Process,

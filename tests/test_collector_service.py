@@ -10,7 +10,7 @@ from pathlib import Path
 
 from realservices import REPO, Agent, Collector, Influxd, Mosquitto, http_get, wait_until, write_toml
 
-from collector.setup_influx import ROLLUP_MEASUREMENTS
+from collector.ingest.setup_influx import ROLLUP_MEASUREMENTS
 
 
 def test_setup_influx_creates_retention_policies_and_rollups(influxd: Influxd, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``make demo`` (``python -m collector.demo``): the whole stack and a simulated province start,
+"""``make demo`` (``python -m devtools.demo``): the whole stack and a simulated province start,
 the printed status page shows all of Tuyên Quang's communes, and Ctrl-C stops every process."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def leftovers(folder: Path) -> list[str]:
 def test_demo_starts_a_simulated_province_and_stops_everything(tmp_path: Path) -> None:
     out = tmp_path / "demo.out"
     with out.open("wb") as sink:
-        demo = subprocess.Popen([sys.executable, "-m", "collector.demo"], cwd=tmp_path, stdout=sink,
+        demo = subprocess.Popen([sys.executable, "-m", "devtools.demo"], cwd=tmp_path, stdout=sink,
                                 stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
     try:
         wait_until(lambda: "Status page" in out.read_text(), 90, "the demo's banner")

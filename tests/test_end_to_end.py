@@ -9,7 +9,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from realservices import Agent, Collector, Influxd, Mosquitto, wait_until
 
-from agent.wire import encode, report_topic
+from common.wire import encode, report_topic
 
 
 def _count(influxd: Influxd, database: str, measurement: str, where: str = "") -> int:

@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from realservices import Agent, Collector, Influxd, Mosquitto, free_port, wait_until
 
-from agent.wire import encode, report_topic
+from common.wire import encode, report_topic
 
 COLLECTOR_USER = "commune-collector"
 COLLECTOR_PASSWORD = "collector-secret-for-tests"

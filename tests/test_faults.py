@@ -20,7 +20,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from realservices import Agent, Collector, Influxd, Mosquitto, free_port, wait_until
 
-from agent.wire import encode, report_topic
+from common.wire import encode, report_topic
 
 
 class SteadyPublisher:

@@ -22,12 +22,12 @@ from aiosmtpd.controller import Controller
 from paho.mqtt.enums import CallbackAPIVersion
 from realservices import Agent, Collector, Influxd, Mosquitto, free_port, wait_until
 
-from agent.wire import encode, report_topic
-from collector.alerts import AlertManager
-from collector.conditions import HOST_OFFLINE, Condition
+from collector.alerting.conditions import HOST_OFFLINE, Condition
+from collector.alerting.lifecycle import AlertManager
 from collector.config import AlertSettings
-from collector.lineprotocol import Point
-from collector.registry import Registry, open_database
+from collector.ingest.lineprotocol import Point
+from collector.registry.registry import Registry, open_database
+from common.wire import encode, report_topic
 
 
 @dataclass

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from agent.wire import encode, report_topic
-from collector.alerts import AlertManager
-from collector.conditions import LINE_DEGRADED, LINE_DOWN, LINE_UNUSED, Condition
+from collector.alerting.conditions import LINE_DEGRADED, LINE_DOWN, LINE_UNUSED, Condition
+from collector.alerting.lifecycle import AlertManager
 from collector.config import AlertSettings, ConfigError, FleetSettings, IngestSettings, load_config
-from collector.fleet import FleetState
-from collector.ingest import Ingestor
-from collector.registry import Line, Registry, open_database
+from collector.fleet.state import FleetState
+from collector.ingest.checks import Ingestor
+from collector.registry.registry import Line, Registry, open_database
 from collector.selfmetrics import SelfMetrics
+from common.wire import encode, report_topic
 
 T0 = time.time() - 3600
 

@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from realservices import Influxd
 
-from agent.wire import LABEL_RE, REPORT_KINDS, SECTIONS_BY_KIND
 from collector.config import InfluxSettings, IngestSettings
-from collector.influx import InfluxClient
-from collector.ingest import Ingestor
-from collector.registry import Registry, open_database
+from collector.ingest.checks import Ingestor
+from collector.ingest.influx import InfluxClient
+from collector.registry.registry import Registry, open_database
 from collector.selfmetrics import SelfMetrics
+from common.wire import LABEL_RE, REPORT_KINDS, SECTIONS_BY_KIND
 
 SECTIONS = {name: section for kinds in SECTIONS_BY_KIND.values() for name, section in kinds.items()}
 MEASUREMENTS = {section.measurement for section in SECTIONS.values()}

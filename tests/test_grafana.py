@@ -25,7 +25,7 @@ from collector.grafana import build
 from collector.grafana.dashboards import all_dashboards
 from collector.grafana.lint import Query, dashboard_queries, expand, lint, rule_queries
 from collector.grafana.provisioning import all_files
-from collector.setup_influx import ROLLUP_MEASUREMENTS
+from collector.ingest.setup_influx import ROLLUP_MEASUREMENTS
 
 SCHEMA = json.loads((REPO / "tests/grafana_spec/dashboard.jsonschema.json").read_text())
 VALIDATOR = jsonschema.Draft7Validator(SCHEMA)

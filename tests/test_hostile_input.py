@@ -11,7 +11,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from realservices import Collector, Influxd, Mosquitto, wait_until
 
-from agent.wire import report_topic
+from common.wire import report_topic
 
 GOOD_TOPIC = report_topic("08", "02473", "pc-hostile", "metrics")
 

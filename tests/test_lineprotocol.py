@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from realservices import Influxd
 
-from collector.lineprotocol import LineProtocolError, Point, encode_point
+from collector.ingest.lineprotocol import LineProtocolError, Point, encode_point
 
 TAGS = {"province": "08", "area": "unassigned", "commune": "02473", "host": "pc-01"}
 

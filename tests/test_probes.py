@@ -16,7 +16,7 @@ from agent.config import ConfigError, config_from_dict
 from agent.probes import ProbeBuilder
 from agent.probes.gateway import default_gateway
 from agent.runner import build_report
-from agent.wire import decode_report, encode
+from common.wire import decode_report, encode
 
 
 class Portal(BaseHTTPRequestHandler):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collector.registry import HostKey, Line, Registry, open_database
+from collector.registry.registry import HostKey, Line, Registry, open_database
 
 
 def test_lines_areas_and_hosts_survive_reopening(tmp_path: Path) -> None:

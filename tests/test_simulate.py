@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from realservices import Collector, Influxd, Mosquitto, Process, wait_until
 
-from collector.simulate import make_plan
+from devtools.simulate import make_plan
 
 
 def test_the_plan_covers_every_commune_of_the_province_with_each_fault() -> None:

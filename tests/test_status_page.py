@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 from realservices import API_TOKEN, REPO, Agent, Collector, Mosquitto, http_get, wait_until
 
-from collector.fleet import CommuneStatus
-from collector.status_page import render
+from collector.fleet.state import CommuneStatus
+from collector.http.status_page import render
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

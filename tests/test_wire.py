@@ -9,7 +9,7 @@ import sys
 import pytest
 from realservices import REPO
 
-from agent.wire import WireError, compact, decode_report, encode, parse_topic
+from common.wire import WireError, compact, decode_report, encode, parse_topic
 
 
 def test_agent_once_output_validates_against_the_contract(tmp_path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.fleet import LINE_STATE_TEXT, STATE_CODES
+from collector.fleet.state import LINE_STATE_TEXT, STATE_CODES
 from collector.grafana.panels import (
     Json,
     custom_variable,

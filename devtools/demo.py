@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from collector.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
+from devtools.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
 
 DEMO_DIR = Path(".demo").resolve()
 DEMO_AGENTS = (("08", "02473", "pc-motcua-01"), ("08", "02536", "pc-ketoan-01"))

@@ -15,8 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from collector.diskbuffer import DiskBuffer
-from collector.influx import InfluxClient, InfluxError
+from collector.ingest.diskbuffer import DiskBuffer
+from collector.ingest.influx import InfluxClient, InfluxError
 from collector.selfmetrics import SelfMetrics
 
 log = logging.getLogger("commune_collector.writer")

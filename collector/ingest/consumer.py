@@ -20,10 +20,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent.wire import TOPIC_ROOT
 from collector.config import MqttSettings
-from collector.ingest import Ingestor
-from collector.writer import BatchWriter
+from collector.ingest.checks import Ingestor
+from collector.ingest.writer import BatchWriter
+from common.wire import TOPIC_ROOT
 
 log = logging.getLogger("commune_collector.mqtt")
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from collector.conditions import Condition
+from collector.alerting.conditions import Condition
 from collector.config import AlertSettings, window_minutes
-from collector.lineprotocol import Point
-from collector.registry import Registry
+from collector.ingest.lineprotocol import Point
+from collector.registry.registry import Registry
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector import units
-from collector.registry import Line, Registry
+from collector.registry import units
+from collector.registry.registry import Line, Registry
 
 LINE_COLUMNS = ("commune", "isp", "circuit_id", "contracted_down_mbps", "contracted_up_mbps", "installed_on")
 AREA_COLUMNS = ("area_code", "area_name", "commune")

@@ -1,7 +1,7 @@
 """The interface between fleet state and alerting: conditions that are true right now.
 
-Fleet state (``collector/fleet*.py``) evaluates the fleet periodically and hands the full set
-of active conditions to a ``ConditionSink``; the alert manager (``collector/alerting*.py``)
+Fleet state (``collector/fleet/``) evaluates the fleet periodically and hands the full set
+of active conditions to a ``ConditionSink``; the alert manager (``collector/alerting/lifecycle.py``)
 diffs successive sets and owns the alert lifecycle (pending, firing, resolved), silences,
 acknowledgements and notifications. This mirrors Prometheus (rules) and Alertmanager.
 """

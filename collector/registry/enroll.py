@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.wire import COMMUNE_RE, HOST_RE, PROVINCE_RE, REPORT_KINDS, TOPIC_ROOT
-from collector import units
 from collector.config import CollectorConfig
+from collector.registry import units
+from common.wire import COMMUNE_RE, HOST_RE, PROVINCE_RE, REPORT_KINDS, TOPIC_ROOT
 
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd writes; the passwords are random, so this is not the defence
 SALT_BYTES = 12

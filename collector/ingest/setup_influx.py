@@ -8,7 +8,7 @@ means to ``rollup_5m`` (400 days) for every numeric measurement, keeping all tag
 from __future__ import annotations
 
 from collector.config import InfluxSettings
-from collector.influx import InfluxClient
+from collector.ingest.influx import InfluxClient
 
 ROLLUP_MEASUREMENTS = ("system", "disk", "net", "sensors", "probe", "speedtest", "agent")
 RAW_RP = "raw"

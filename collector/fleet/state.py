@@ -16,8 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector import units
-from collector.conditions import (
+from collector.alerting.conditions import (
     HOST_DEGRADED,
     HOST_OFFLINE,
     LINE_DEGRADED,
@@ -27,9 +26,10 @@ from collector.conditions import (
     Condition,
 )
 from collector.config import FleetSettings
-from collector.ingest import Accepted
-from collector.lineprotocol import Point
-from collector.registry import HostKey, Registry
+from collector.ingest.checks import Accepted
+from collector.ingest.lineprotocol import Point
+from collector.registry import units
+from collector.registry.registry import HostKey, Registry
 
 DAY_S = 86400.0
 OTHER_UPLINKS = ("wwan", "ppp", "usb", "wwp", "rmnet")  # a 4G dongle or phone, not the FTTH line

@@ -1,7 +1,7 @@
 """``commune-collector simulate``: a whole province of virtual agents in one process, over real MQTT.
 
 Every commune of the province (from ``vietnam-provinces``; Tuyên Quang has 124) gets PCs that
-publish what a real agent publishes (wire contract of ``agent/wire.py``: status with a Last Will,
+publish what a real agent publishes (wire contract of ``common/wire.py``: status with a Last Will,
 inventory, metrics, probes, and speed tests from one line-probe PC per commune), with realistic
 values, and a seeded share of faults: dead lines (every PC of the commune drops off the
 network), PCs that go offline, disks filling up, old hardware, lossy lines, lines installed
@@ -25,12 +25,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.wire import SCHEMA_VERSION, encode, report_topic, status_payload
-from collector import units
 from collector.config import CollectorConfig
-from collector.registry import Line, Registry, open_database
+from collector.registry import units
+from collector.registry.registry import Line, Registry, open_database
+from common.wire import SCHEMA_VERSION, encode, report_topic, status_payload
 
-log = logging.getLogger("collector.simulate")
+log = logging.getLogger("devtools.simulate")
 COMMUNE_FAULTS = ("dead_line", "no_agent", "other_uplink", "lossy_line")
 HOST_FAULTS = ("goes_offline", "disk_filling", "old_hardware")
 GB = 2**30

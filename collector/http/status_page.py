@@ -15,8 +15,8 @@ from html import escape
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from collector import units
-from collector.fleet import LINE_STATE_TEXT, CommuneStatus, commune_name
+from collector.fleet.state import LINE_STATE_TEXT, CommuneStatus, commune_name
+from collector.registry import units
 
 router = APIRouter()
 

@@ -11,12 +11,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.wire import SECTIONS_BY_KIND, Report, WireError, decode_report, parse_topic
-from collector import units
 from collector.config import IngestSettings
-from collector.lineprotocol import LineProtocolError, Point, encode_point
-from collector.registry import HostKey, Registry
+from collector.ingest.lineprotocol import LineProtocolError, Point, encode_point
+from collector.registry import units
+from collector.registry.registry import HostKey, Registry
 from collector.selfmetrics import SelfMetrics
+from common.wire import SECTIONS_BY_KIND, Report, WireError, decode_report, parse_topic
 
 log = logging.getLogger("commune_collector.ingest")
 

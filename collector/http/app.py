@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel
 
-from agent.wire import SCHEMA_VERSION, command_topic, encode
-from collector import __version__, auth, fleet_api, speedtest_endpoint, status_page, units
-from collector.registry import HostKey
+from collector import __version__
+from collector.http import auth, fleet_routes, speedtest_endpoint, status_page
+from collector.registry import units
+from collector.registry.registry import HostKey
+from common.wire import SCHEMA_VERSION, command_topic, encode
 
 if TYPE_CHECKING:
     from collector.service import CollectorService
@@ -153,7 +155,7 @@ def require_token(request: Request) -> auth.Token:
     return token
 
 
-ROUTERS: list[APIRouter] = [core, fleet_api.router]
+ROUTERS: list[APIRouter] = [core, fleet_routes.router]
 PUBLIC_ROUTERS: list[APIRouter] = [public, speedtest_endpoint.router]
 
 

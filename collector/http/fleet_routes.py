@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from collector import units
-from collector.alerts import alert_json
+from collector.alerting.lifecycle import alert_json
 from collector.config import check_scope
-from collector.fleet import CommuneStatus
+from collector.fleet.state import CommuneStatus
+from collector.registry import units
 
 if TYPE_CHECKING:
     from collector.service import CollectorService

@@ -24,9 +24,9 @@ from typing import Any
 
 import httpx
 
-from collector.alerts import Alert, Event, alert_from_row, alert_json, alert_row
+from collector.alerting.lifecycle import Alert, Event, alert_from_row, alert_json, alert_row
 from collector.config import NotifySettings
-from collector.registry import Registry
+from collector.registry.registry import Registry
 from collector.selfmetrics import SelfMetrics
 
 log = logging.getLogger("commune_collector.notify")

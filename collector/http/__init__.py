@@ -1,0 +1,3 @@
+"""The collector's HTTP surface: the FastAPI ``app`` (health, metrics, hosts, lines, areas),
+``fleet_routes`` (communes, degraded, unused, alerts, silences), ``auth`` (tokens), the
+``status_page`` and the Speedtest Mini ``speedtest_endpoint``."""
