@@ -17,6 +17,8 @@ from collector.config import CollectorConfig
 from collector.fleet.state import FleetState
 from collector.http.app import build_app
 from collector.http.auth import Token, TokenStore
+from collector.http.deps import HttpParts
+from collector.http.throttle import Throttle
 from collector.ingest.checks import Ingestor
 from collector.ingest.consumer import Consumer
 from collector.ingest.diskbuffer import DiskBuffer
@@ -80,6 +82,24 @@ class CollectorService:
         self.influx.close()
         self.db.close()
 
+    def health(self) -> dict[str, bool]:
+        """What /healthz reports: can the collector reach its broker and InfluxDB now."""
+        return {"mqtt": self.consumer.connected.is_set(), "influxdb": self.influx.ping()}
+
+    def http_parts(self) -> HttpParts:
+        """The narrow objects the HTTP layer receives; it never sees this service."""
+        return HttpParts(
+            registry=self.registry,
+            snapshots=lambda: self.fleet.snapshot,
+            alerts=self.alerts,
+            tokens=self.tokens,
+            metrics=self.metrics,
+            health=self.health,
+            commands=self.consumer,
+            throttle=Throttle(self.config.speedtest.endpoint_rate_mbps),
+            public_status_page=self.config.http.public_status_page,
+        )
+
     def write_points(self, points: list[Point]) -> None:
         self.writer.put([encode_point(point) for point in points])
 
@@ -113,7 +133,9 @@ class CollectorService:
         """Run until SIGTERM/SIGINT (uvicorn handles the signals), then stop cleanly."""
         http = self.config.http
         server = uvicorn.Server(
-            uvicorn.Config(build_app(self), host=http.host, port=http.port, log_config=None, access_log=False)
+            uvicorn.Config(
+                build_app(self.http_parts()), host=http.host, port=http.port, log_config=None, access_log=False
+            )
         )
         # uvicorn re-raises the signal it caught once it has shut down; it lands here instead,
         # so the queued points are flushed by stop() rather than lost to the default handler.

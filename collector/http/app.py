@@ -2,26 +2,26 @@
 
 Each feature adds its routes as an ``APIRouter`` to ``ROUTERS``; every route there needs a token
 (viewer for reads, admin for changes). ``PUBLIC_ROUTERS`` are open: health, metrics and the
-speed-test endpoint that agents download from.
+speed-test endpoint that agents download from. Routes receive what they use (the registry, the
+token store, a health check...) through the dependencies in ``collector.http.deps``; ``build_app``
+takes the ``HttpParts`` the service builds, and this package never imports the service.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from collector import __version__
 from collector.http import auth, fleet_routes, speedtest_endpoint, status_page
+from collector.http.deps import CommandsDep, HealthDep, HttpParts, MetricsDep, RegistryDep, TokensDep
 from collector.registry import units
 from collector.registry.registry import HostKey
 from common.wire import SCHEMA_VERSION, command_topic, encode
-
-if TYPE_CHECKING:
-    from collector.service import CollectorService
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -29,31 +29,23 @@ public = APIRouter()
 core = APIRouter()
 
 
-def service_of(request: Request) -> CollectorService:
-    service: CollectorService = request.app.state.service
-    return service
-
-
 @public.get("/healthz")
-def healthz(request: Request, response: Response) -> dict[str, Any]:
-    """Broker and InfluxDB reachability; 503 when either is down."""
-    service = service_of(request)
-    mqtt_ok = service.consumer.connected.is_set()
-    influx_ok = service.influx.ping()
-    ok = mqtt_ok and influx_ok
+def healthz(response: Response, health: HealthDep) -> dict[str, Any]:
+    """Broker and InfluxDB reachability (each check by name); 503 when any is down."""
+    checks = health()
+    ok = all(checks.values())
     response.status_code = 200 if ok else 503
-    return {"status": "ok" if ok else "degraded", "mqtt": mqtt_ok, "influxdb": influx_ok, "version": __version__}
+    return {"status": "ok" if ok else "degraded", **checks, "version": __version__}
 
 
 @public.get("/metrics")
-def metrics(request: Request) -> Response:
-    return Response(service_of(request).metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
+def metrics(metrics: MetricsDep) -> Response:
+    return Response(metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
 
 
 @core.get("/api/v1/hosts")
-def hosts(request: Request) -> list[dict[str, Any]]:
+def hosts(registry: RegistryDep) -> list[dict[str, Any]]:
     """Every known host with its place in the hierarchy and when it was last heard from."""
-    registry = service_of(request).registry
     out = []
     for record in registry.hosts():
         commune = units.commune(record.key.commune)
@@ -75,9 +67,8 @@ def hosts(request: Request) -> list[dict[str, Any]]:
 
 
 @core.get("/api/v1/lines")
-def lines(request: Request, commune: str | None = None) -> list[dict[str, Any]]:
+def lines(registry: RegistryDep, commune: str | None = None) -> list[dict[str, Any]]:
     """Registered lines (optionally one commune's) with the contracted speeds."""
-    registry = service_of(request).registry
     out = []
     for line in registry.lines(commune):
         known = units.commune(line.commune)
@@ -98,17 +89,16 @@ def lines(request: Request, commune: str | None = None) -> list[dict[str, Any]]:
 
 
 @core.get("/api/v1/areas")
-def areas(request: Request) -> list[dict[str, Any]]:
+def areas(registry: RegistryDep) -> list[dict[str, Any]]:
     """Areas (the IT teams' groups of communes) with their communes."""
-    registry = service_of(request).registry
     grouped = registry.communes_by_area()
     return [{"code": code, "name": name, "communes": grouped.get(code, [])} for code, name in registry.areas().items()]
 
 
 @core.delete("/api/v1/hosts/{province}/{commune}/{host}")
-def forget_host(province: str, commune: str, host: str, request: Request) -> dict[str, Any]:
+def forget_host(province: str, commune: str, host: str, registry: RegistryDep) -> dict[str, Any]:
     """Forget a decommissioned host (admin): it stops counting as offline until it reports again."""
-    if not service_of(request).registry.forget(HostKey(province, commune, host)):
+    if not registry.forget(HostKey(province, commune, host)):
         raise HTTPException(404, f"no host {province}/{commune}/{host} is known")
     return {"forgotten": f"{province}/{commune}/{host}"}
 
@@ -119,18 +109,21 @@ class SpeedtestRequest(BaseModel):
 
 @core.post("/api/v1/hosts/{province}/{commune}/{host}/speedtest", status_code=202)
 def request_speedtest(
-    province: str, commune: str, host: str, request: Request, body: SpeedtestRequest | None = None
+    province: str,
+    commune: str,
+    host: str,
+    registry: RegistryDep,
+    commands: CommandsDep,
+    body: SpeedtestRequest | None = None,
 ) -> dict[str, Any]:
     """Ask a host's agent (admin) to run a speed test now; it reports like a scheduled one."""
-    service = service_of(request)
-    if service.registry.host(HostKey(province, commune, host)) is None:
+    if registry.host(HostKey(province, commune, host)) is None:
         raise HTTPException(404, f"no host {province}/{commune}/{host} is known")
     request_id = uuid.uuid4().hex[:12]
     payload = encode(
         {"v": SCHEMA_VERSION, "ts": int(time.time()), "id": request_id, "mode": (body or SpeedtestRequest()).mode}
     )
-    info = service.consumer.client.publish(command_topic(province, commune, host, "speedtest"), payload, qos=1)
-    if info.rc != 0:
+    if not commands.publish_command(command_topic(province, commune, host, "speedtest"), payload):
         raise HTTPException(503, "the MQTT broker cannot be reached; try again")
     return {
         "id": request_id,
@@ -139,18 +132,17 @@ def request_speedtest(
     }
 
 
-def require_token(request: Request) -> auth.Token:
+def require_token(request: Request, tokens: TokensDep, metrics: MetricsDep) -> auth.Token:
     """401 without a bearer token, 403 with an unknown one or one whose role may not do this."""
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    service = service_of(request)
-    token = service.tokens.lookup(presented.strip())
+    token = tokens.lookup(presented.strip())
     if token is None:
-        service.metrics.inc("api_refused_unknown_token_total")
+        metrics.inc("api_refused_unknown_token_total")
         raise HTTPException(403, "this token is not known")
     if not auth.role_allows(token.role, request.method):
-        service.metrics.inc("api_refused_role_total")
+        metrics.inc("api_refused_role_total")
         raise HTTPException(403, f"a {token.role} token may not {request.method} here; an admin token is needed")
     return token
 
@@ -159,14 +151,14 @@ ROUTERS: list[APIRouter] = [core, fleet_routes.router]
 PUBLIC_ROUTERS: list[APIRouter] = [public, speedtest_endpoint.router]
 
 
-def build_app(service: CollectorService) -> FastAPI:
+def build_app(parts: HttpParts) -> FastAPI:
+    """The app over ``parts``: routes receive their objects through ``collector.http.deps``."""
     app = FastAPI(title="commune-collector", version=__version__)
-    app.state.service = service
-    app.state.speedtest_throttle = speedtest_endpoint.Throttle(service.config.speedtest.endpoint_rate_mbps)
+    app.state.parts = parts
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     for router in ROUTERS:
         app.include_router(router, dependencies=[Depends(require_token)])
-    guard = [] if service.config.http.public_status_page else [Depends(require_token)]
+    guard = [] if parts.public_status_page else [Depends(require_token)]
     app.include_router(status_page.router, dependencies=guard)
     return app

@@ -4,25 +4,18 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from collector.alerting.lifecycle import alert_json
 from collector.config import check_scope
 from collector.fleet.state import CommuneStatus
+from collector.http.deps import AlertsDep, RegistryDep, SnapshotDep
 from collector.registry import units
 
-if TYPE_CHECKING:
-    from collector.service import CollectorService
-
 router = APIRouter()
-
-
-def service(request: Request) -> CollectorService:
-    found: CollectorService = request.app.state.service
-    return found
 
 
 def commune_json(c: CommuneStatus) -> dict[str, Any]:
@@ -43,9 +36,8 @@ def commune_json(c: CommuneStatus) -> dict[str, Any]:
 
 
 @router.get("/api/v1/degraded")
-def degraded(request: Request) -> list[dict[str, Any]]:
+def degraded(snapshot: SnapshotDep) -> list[dict[str, Any]]:
     """Hosts with degraded equipment, with the reasons."""
-    snapshot = service(request).fleet.snapshot
     out = []
     for host in snapshot.hosts:
         if host.reasons:
@@ -57,11 +49,10 @@ def degraded(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/api/v1/unused-lines")
-def unused_lines(request: Request) -> list[dict[str, Any]]:
-    fleet = service(request).fleet
-    lines = {line.commune: line for line in fleet.registry.lines()}
+def unused_lines(snapshot: SnapshotDep, registry: RegistryDep) -> list[dict[str, Any]]:
+    lines = {line.commune: line for line in registry.lines()}
     out = []
-    for c in fleet.snapshot.communes:
+    for c in snapshot.communes:
         if c.line_state == "unused" and c.commune in lines:
             line = lines[c.commune]
             out.append({**commune_json(c), "circuit_id": line.circuit_id, "isp": line.isp,
@@ -70,33 +61,31 @@ def unused_lines(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/api/v1/communes")
-def communes(request: Request, area: str | None = None) -> list[dict[str, Any]]:
+def communes(snapshot: SnapshotDep, area: str | None = None) -> list[dict[str, Any]]:
     """Every commune with a host or a line: hosts online/total, degraded count, line state; problems first."""
     order = {"down": 0, "degraded": 1, "unused": 2, "unknown": 3, "up": 4}
-    found = [c for c in service(request).fleet.snapshot.communes if area is None or c.area == area]
+    found = [c for c in snapshot.communes if area is None or c.area == area]
     found.sort(key=lambda c: (order[c.line_state], -c.hosts_degraded, c.commune))
     return [commune_json(c) for c in found]
 
 
 @router.get("/api/v1/communes/{code}")
-def commune(code: str, request: Request) -> dict[str, Any]:
-    svc = service(request)
-    snapshot = svc.fleet.snapshot
+def commune(code: str, snapshot: SnapshotDep, registry: RegistryDep, alerts: AlertsDep) -> dict[str, Any]:
     match = [c for c in snapshot.communes if c.commune == code]
     if not match:
         raise HTTPException(404, f"commune {code} has no host and no registered line")
     hosts = [{"host": h.key.host, "online": h.online, "seconds_since_report": round(h.seconds_since_report, 1),
               "degraded_reasons": list(h.reasons)} for h in snapshot.hosts if h.key.commune == code]  # fmt: skip
-    active = [alert_json(a) for a in svc.alerts.open.values() if a.commune == code]
-    lines = [vars(line) for line in svc.registry.lines(code)]
+    active = [alert_json(a) for a in alerts.open.values() if a.commune == code]
+    lines = [vars(line) for line in registry.lines(code)]
     return {**commune_json(match[0]), "hosts": hosts, "lines": lines, "alerts": active}
 
 
 @router.get("/api/v1/alerts")
 def alerts(
-    request: Request, state: str | None = None, area: str | None = None, commune: str | None = None
+    alerts: AlertsDep, state: str | None = None, area: str | None = None, commune: str | None = None
 ) -> list[dict[str, Any]]:
-    found = service(request).alerts.alerts(state)
+    found = alerts.alerts(state)
     return [
         alert_json(a) for a in found if (area is None or a.area == area) and (commune is None or a.commune == commune)
     ]
@@ -108,8 +97,8 @@ class Ack(BaseModel):
 
 
 @router.post("/api/v1/alerts/{alert_id}/ack")
-def ack(alert_id: int, body: Ack, request: Request) -> dict[str, Any]:
-    alert = service(request).alerts.ack(alert_id, body.by, body.comment, time.time())
+def ack(alert_id: int, body: Ack, alerts: AlertsDep) -> dict[str, Any]:
+    alert = alerts.ack(alert_id, body.by, body.comment, time.time())
     if alert is None:
         raise HTTPException(404, f"no open alert {alert_id}")
     return alert_json(alert)
@@ -123,24 +112,22 @@ class NewSilence(BaseModel):
 
 
 @router.get("/api/v1/silences")
-def silences(request: Request) -> list[dict[str, Any]]:
-    return [vars(s) for s in service(request).alerts.silences(time.time())]
+def silences(alerts: AlertsDep) -> list[dict[str, Any]]:
+    return [vars(s) for s in alerts.silences(time.time())]
 
 
 @router.post("/api/v1/silences", status_code=201)
-def add_silence(body: NewSilence, request: Request) -> dict[str, Any]:
+def add_silence(body: NewSilence, alerts: AlertsDep) -> dict[str, Any]:
     try:
         check_scope(body.matchers)
     except ValueError as exc:
         raise HTTPException(422, f"matchers: {exc}") from None
     now = time.time()
-    return vars(
-        service(request).alerts.add_silence(body.matchers, now, now + body.duration_s, body.author, body.comment)
-    )
+    return vars(alerts.add_silence(body.matchers, now, now + body.duration_s, body.author, body.comment))
 
 
 @router.delete("/api/v1/silences/{silence_id}")
-def delete_silence(silence_id: int, request: Request) -> dict[str, Any]:
-    if not service(request).alerts.delete_silence(silence_id):
+def delete_silence(silence_id: int, alerts: AlertsDep) -> dict[str, Any]:
+    if not alerts.delete_silence(silence_id):
         raise HTTPException(404, f"no silence {silence_id}")
     return {"deleted": silence_id}

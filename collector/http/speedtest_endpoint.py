@@ -10,44 +10,18 @@ and waits otherwise). ``rate_mbps`` throttles all transfers together, like a lin
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from collector.http.deps import ThrottleDep
 
 router = APIRouter()
 
 CHUNK = 64 * 1024
 MAX_SIDE = 4000
 PATTERN = bytes(range(256)) * (CHUNK // 256)
-
-
-class Throttle:
-    """A token bucket shared by every transfer; rate 0 means no limit."""
-
-    def __init__(self, rate_mbps: float) -> None:
-        self.bytes_per_s = rate_mbps * 1_000_000 / 8
-        self._available = 0.0
-        self._last = time.monotonic()
-        self._lock = asyncio.Lock()
-
-    async def take(self, size: int) -> None:
-        if self.bytes_per_s <= 0:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            self._available = min(self.bytes_per_s * 0.05, self._available + (now - self._last) * self.bytes_per_s)
-            self._last = now
-            self._available -= size
-            if self._available < 0:
-                await asyncio.sleep(-self._available / self.bytes_per_s)
-
-
-def throttle_of(request: Request) -> Throttle:
-    throttle: Throttle = request.app.state.speedtest_throttle
-    return throttle
 
 
 @router.get("/", response_class=PlainTextResponse)
@@ -62,11 +36,10 @@ def latency() -> str:
 
 
 @router.get("/speedtest/random{side:int}x{side2:int}.jpg")
-async def download(side: int, side2: int, request: Request) -> StreamingResponse:
+async def download(side: int, side2: int, throttle: ThrottleDep) -> StreamingResponse:
     if side != side2 or not 1 <= side <= MAX_SIDE:
         raise HTTPException(404, f"no random{side}x{side2}.jpg; sides are equal and at most {MAX_SIDE}")
     size = 2 * side * side  # about the size of the Mini's real random images
-    throttle = throttle_of(request)
 
     async def body() -> AsyncIterator[bytes]:
         left = size
@@ -85,11 +58,11 @@ def upload_probe() -> str:
 
 
 @router.post("/speedtest/upload.php")
-async def upload(request: Request) -> Response:
+async def upload(request: Request, throttle: ThrottleDep) -> Response:
     received = 0
     async for piece in request.stream():
         received += len(piece)
     # Throttle by holding the answer, not by reading slowly: uvicorn stops reading a socket whose
     # body the app reads slowly, and speedtest-cli times the upload until the answer anyway.
-    await throttle_of(request).take(received)
+    await throttle.take(received)
     return PlainTextResponse(f"size={received}", headers={"Connection": "close"})

@@ -12,10 +12,11 @@ import time
 from collections import defaultdict
 from html import escape
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from collector.fleet.state import LINE_STATE_TEXT, CommuneStatus, commune_name
+from collector.http.deps import RegistryDep, SnapshotDep
 from collector.registry import units
 
 router = APIRouter()
@@ -93,7 +94,5 @@ def render(communes: list[CommuneStatus], area_names: dict[str, str], now: float
 
 
 @router.get("/status", response_class=HTMLResponse)
-def status(request: Request) -> HTMLResponse:
-    service = request.app.state.service
-    snapshot = service.fleet.snapshot
-    return HTMLResponse(render(snapshot.communes, service.fleet.registry.areas(), time.time()))
+def status(snapshot: SnapshotDep, registry: RegistryDep) -> HTMLResponse:
+    return HTMLResponse(render(snapshot.communes, registry.areas(), time.time()))

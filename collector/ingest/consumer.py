@@ -65,6 +65,10 @@ class Consumer:
         self.client.loop_stop()
         self.connected.clear()
 
+    def publish_command(self, topic: str, payload: bytes) -> bool:
+        """Send a command to an agent (QoS 1); False when the broker cannot take it now."""
+        return self.client.publish(topic, payload, qos=1).rc == 0
+
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             log.error("broker refused connection", extra={"reason": str(reason)})

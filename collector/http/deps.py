@@ -1,0 +1,100 @@
+"""What the HTTP layer is given, and how a route asks for it: narrow FastAPI dependencies.
+
+The service builds one ``HttpParts`` and passes it to ``build_app``. A route names the one
+object it uses (``registry: RegistryDep``), never the whole service, so nothing under
+``collector/http/`` imports the service module, and the app can be built from any parts that
+fit (a test's, a tool's) without starting MQTT or InfluxDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+
+from collector.alerting.lifecycle import AlertManager
+from collector.fleet.state import Snapshot
+from collector.http.auth import TokenStore
+from collector.http.throttle import Throttle
+from collector.registry.registry import Registry
+from collector.selfmetrics import SelfMetrics
+
+HealthCheck = Callable[[], dict[str, bool]]
+"""Each named part the collector needs (``mqtt``, ``influxdb``...) and whether it works now."""
+
+SnapshotSource = Callable[[], Snapshot]
+"""The fleet's latest evaluated snapshot (hosts, communes, their states and reasons)."""
+
+
+class CommandPublisher(Protocol):
+    """Sends a command to an agent; False when the broker cannot take it now."""
+
+    def publish_command(self, topic: str, payload: bytes) -> bool: ...
+
+
+@dataclass(frozen=True)
+class HttpParts:
+    """Everything a route may use; the service builds it once."""
+
+    registry: Registry
+    snapshots: SnapshotSource
+    alerts: AlertManager
+    tokens: TokenStore
+    metrics: SelfMetrics
+    health: HealthCheck
+    commands: CommandPublisher
+    throttle: Throttle
+    public_status_page: bool = True
+
+
+def parts(request: Request) -> HttpParts:
+    found: HttpParts = request.app.state.parts
+    return found
+
+
+PartsDep = Annotated[HttpParts, Depends(parts)]
+
+
+def registry(p: PartsDep) -> Registry:
+    return p.registry
+
+
+def snapshot(p: PartsDep) -> Snapshot:
+    """The snapshot as it is when the request arrives; one request sees one snapshot."""
+    return p.snapshots()
+
+
+def alerts(p: PartsDep) -> AlertManager:
+    return p.alerts
+
+
+def tokens(p: PartsDep) -> TokenStore:
+    return p.tokens
+
+
+def metrics(p: PartsDep) -> SelfMetrics:
+    return p.metrics
+
+
+def health(p: PartsDep) -> HealthCheck:
+    return p.health
+
+
+def commands(p: PartsDep) -> CommandPublisher:
+    return p.commands
+
+
+def throttle(p: PartsDep) -> Throttle:
+    return p.throttle
+
+
+RegistryDep = Annotated[Registry, Depends(registry)]
+SnapshotDep = Annotated[Snapshot, Depends(snapshot)]
+AlertsDep = Annotated[AlertManager, Depends(alerts)]
+TokensDep = Annotated[TokenStore, Depends(tokens)]
+MetricsDep = Annotated[SelfMetrics, Depends(metrics)]
+HealthDep = Annotated[HealthCheck, Depends(health)]
+CommandsDep = Annotated[CommandPublisher, Depends(commands)]
+ThrottleDep = Annotated[Throttle, Depends(throttle)]
