@@ -52,8 +52,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from collector.config import IngestSettings
 from collector.ingest.checks import Ingestor
 from collector.registry import units
-from collector.registry.registry import Registry, open_database
+from collector.registry.registry import Registry
 from collector.selfmetrics import SelfMetrics
+from collector.store import Store
 from common.wire import SCHEMA_VERSION, decode_report, encode, report_topic
 from devtools.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
 
@@ -392,10 +393,10 @@ class Stack:
 
 def assign_areas(state_path: Path, owned: list[list[tuple[str, str]]]) -> None:
     """One area per publisher, so a count per area follows one publisher's order."""
-    registry = Registry(open_database(state_path), "unassigned")
-    for index, hosts in enumerate(owned):
-        registry.set_area(area_code(index), f"Bench publisher {index}", communes_of_publisher(hosts))
-    registry.db.close()
+    with Store(state_path) as store:
+        registry = Registry(store, "unassigned")
+        for index, hosts in enumerate(owned):
+            registry.set_area(area_code(index), f"Bench publisher {index}", communes_of_publisher(hosts))
 
 
 def count_points(influxd: Influxd, database: str, first_ts: int, last_ts: int) -> dict[str, int]:
@@ -429,13 +430,14 @@ def publisher_ceiling(port: int, plans: list[list[tuple[str, int]]]) -> dict[str
 def ingest_and_raw_ceiling(influxd: Influxd, state_path: Path, plans: list[list[tuple[str, int]]]) -> dict[str, Any]:
     """The collector's own message handling in-process, then its lines written straight to InfluxDB."""
     payloads = [(topic, encode(metrics_report(ts, seq))) for items in plans for seq, (topic, ts) in enumerate(items)]
-    registry = Registry(open_database(state_path), "unassigned")  # the collector's areas, so the same lines
+    store = Store(state_path)
+    registry = Registry(store, "unassigned")  # the collector's areas, so the same lines
     ingestor = Ingestor(registry, SelfMetrics(), IngestSettings())
     now = time.time()
     started = time.perf_counter()
     lines = [line for topic, payload in payloads for line in ingestor.handle(topic, payload, now)]
     ingest_s = time.perf_counter() - started
-    registry.db.close()
+    store.close()
     bodies = [("\n".join(lines[i : i + RAW_BATCH]) + "\n").encode() for i in range(0, len(lines), RAW_BATCH)]
     url = f"{influxd.url}/write?db={RAW_DATABASE}&precision=s"
     started = time.perf_counter()

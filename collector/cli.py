@@ -10,6 +10,7 @@ from pathlib import Path
 from collector import __version__
 from collector.config import CollectorConfig, ConfigError, load_config
 from collector.ingest.influx import InfluxClient, InfluxError
+from collector.store import Store, StoreError
 from common.logfmt import setup_logging
 
 CommandFn = Callable[[CollectorConfig, argparse.Namespace], int]
@@ -39,11 +40,9 @@ def cmd_setup_influx(config: CollectorConfig, _args: argparse.Namespace) -> int:
 
 def cmd_token(config: CollectorConfig, args: argparse.Namespace) -> int:
     from collector.http.auth import Token, TokenStore
-    from collector.registry.registry import open_database
 
-    db = open_database(config.state.path)
-    try:
-        store = TokenStore(db, [Token(t.name, t.role, t.sha256) for t in config.http.tokens])
+    with Store(config.state.path) as state:
+        store = TokenStore(state, [Token(t.name, t.role, t.sha256) for t in config.http.tokens])
         if args.action == "list":
             for token in store.tokens():
                 print(f"{token.name}\t{token.role}")
@@ -64,22 +63,17 @@ def cmd_token(config: CollectorConfig, args: argparse.Namespace) -> int:
         print(secret)
         print(f"token {args.name!r} ({args.role}) stored as a hash; this is the only time it is shown", file=sys.stderr)
         return 0
-    finally:
-        db.close()
 
 
 def cmd_enroll(config: CollectorConfig, args: argparse.Namespace) -> int:
     from collector.registry.enroll import Enroller, EnrollError, write_private
-    from collector.registry.registry import open_database
 
-    db = open_database(config.state.path)
-    try:
-        enrollment = Enroller(db, config).enroll(args.province, args.commune, args.host)
-    except EnrollError as exc:
-        print(f"commune-collector: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        db.close()
+    with Store(config.state.path) as store:
+        try:
+            enrollment = Enroller(store, config).enroll(args.province, args.commune, args.host)
+        except EnrollError as exc:
+            print(f"commune-collector: {exc}", file=sys.stderr)
+            return 2
     if args.out:
         write_private(Path(args.out), enrollment.agent_config)
         print(f"agent config for MQTT user {enrollment.username} written to {args.out}", file=sys.stderr)
@@ -102,20 +96,18 @@ def enroll_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_registry(config: CollectorConfig, args: argparse.Namespace) -> int:
     from collector.registry.csv_import import RegistryImportError, import_areas, import_lines
-    from collector.registry.registry import Registry, open_database
+    from collector.registry.registry import Registry
 
-    db = open_database(config.state.path)
-    try:
-        registry = Registry(db, config.state.default_area)
-        if args.action == "import":
-            print(f"{import_lines(registry, Path(args.file))} lines imported from {args.file}")
-        else:
-            print(f"{import_areas(registry, Path(args.file))} communes assigned to areas from {args.file}")
-    except RegistryImportError as exc:
-        print(f"commune-collector: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        db.close()
+    with Store(config.state.path) as store:
+        registry = Registry(store, config.state.default_area)
+        try:
+            if args.action == "import":
+                print(f"{import_lines(registry, Path(args.file))} lines imported from {args.file}")
+            else:
+                print(f"{import_areas(registry, Path(args.file))} communes assigned to areas from {args.file}")
+        except RegistryImportError as exc:
+            print(f"commune-collector: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 
@@ -242,7 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"commune-collector: {exc}", file=sys.stderr)
         return 2
-    return COMMANDS[args.command][1](config, args)
+    try:
+        return COMMANDS[args.command][1](config, args)
+    except StoreError as exc:  # a state file this release cannot use: say which and why
+        print(f"commune-collector: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

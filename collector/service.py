@@ -1,4 +1,4 @@
-"""Wires the collector together: registry, ingestor, writer, MQTT consumer and HTTP server."""
+"""Wires the collector together: state file, registry, ingestor, writer, MQTT consumer and HTTP server."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from collector.ingest.diskbuffer import DiskBuffer
 from collector.ingest.influx import InfluxClient
 from collector.ingest.lineprotocol import Point, encode_point
 from collector.ingest.writer import BatchWriter
-from collector.registry.registry import Registry, open_database
+from collector.registry.registry import Registry
 from collector.selfmetrics import SelfMetrics
+from collector.store import Store
 
 log = logging.getLogger("commune_collector.service")
 
@@ -37,10 +38,10 @@ class CollectorService:
     def __init__(self, config: CollectorConfig) -> None:
         self.config = config
         self.metrics = SelfMetrics()
-        self.db = open_database(config.state.path)
-        self.registry = Registry(self.db, config.state.default_area)
+        self.store = Store(config.state.path)
+        self.registry = Registry(self.store, config.state.default_area)
         configured = [Token(t.name, t.role, t.sha256) for t in config.http.tokens]
-        self.tokens = TokenStore(self.db, configured, self.registry.lock)
+        self.tokens = TokenStore(self.store, configured)
         self.influx = InfluxClient(config.influxdb)
         self.ingestor = Ingestor(self.registry, self.metrics, config.ingest)
         settings = config.influxdb
@@ -54,10 +55,10 @@ class CollectorService:
             DiskBuffer(buffer_path, settings.buffer_max_mb * 1024 * 1024),
         )
         self.consumer = Consumer(config.mqtt, self.ingestor, self.writer)
-        self.fleet = FleetState(self.registry, config.fleet)
+        self.fleet = FleetState(self.store, self.registry, config.fleet)
         self.ingestor.observers.append(self.fleet.observe)
-        self.notifier = Notifier(config.notify, self.registry, self.metrics)
-        self.alerts = AlertManager(self.registry, config.alerts, self.write_points, self.notifier.submit)
+        self.notifier = Notifier(config.notify, self.store, self.registry, self.metrics)
+        self.alerts = AlertManager(self.store, config.alerts, self.write_points, self.notifier.submit)
         self.condition_sinks: list[ConditionSink] = [self.alerts]
         self._evaluator = threading.Thread(target=self._evaluate_loop, name="fleet-evaluator", daemon=True)
         self.stopping = threading.Event()
@@ -80,7 +81,7 @@ class CollectorService:
         self.writer.stop()
         self.registry.flush()
         self.influx.close()
-        self.db.close()
+        self.store.close()
 
     def health(self) -> dict[str, bool]:
         """What /healthz reports: can the collector reach its broker and InfluxDB now."""

@@ -27,7 +27,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.config import CollectorConfig
 from collector.registry import units
-from collector.registry.registry import Line, Registry, open_database
+from collector.registry.registry import Line, Registry
+from collector.store import Store
 from common.wire import SCHEMA_VERSION, encode, report_topic, status_payload
 
 log = logging.getLogger("devtools.simulate")
@@ -116,14 +117,11 @@ def make_plan(province: str, hosts_per_commune: int, seed: int, fault_share: flo
 
 
 def register(plan: Plan, config: CollectorConfig) -> None:
-    db = open_database(config.state.path)
-    try:
-        registry = Registry(db, config.state.default_area)
+    with Store(config.state.path) as store:
+        registry = Registry(store, config.state.default_area)
         registry.upsert_lines(plan.lines)
         for code, (name, communes) in plan.areas.items():
             registry.set_area(code, name, communes)
-    finally:
-        db.close()
 
 
 class VirtualAgent:

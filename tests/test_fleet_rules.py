@@ -14,8 +14,9 @@ from collector.alerting.lifecycle import AlertManager
 from collector.config import AlertSettings, ConfigError, FleetSettings, IngestSettings, load_config
 from collector.fleet.state import FleetState
 from collector.ingest.checks import Ingestor
-from collector.registry.registry import Line, Registry, open_database
+from collector.registry.registry import Line, Registry
 from collector.selfmetrics import SelfMetrics
+from collector.store import Store
 from common.wire import encode, report_topic
 
 T0 = time.time() - 3600
@@ -23,8 +24,11 @@ T0 = time.time() - 3600
 
 class Fleet:
     def __init__(self, tmp_path: Path, **settings: Any) -> None:
-        self.registry = Registry(open_database(tmp_path / "state.sqlite"), "unassigned")
-        self.fleet = FleetState(self.registry, FleetSettings(restart_grace_s=0, **settings), started_at=T0 - 100)
+        self.store = Store(tmp_path / "state.sqlite")
+        self.registry = Registry(self.store, "unassigned")
+        self.fleet = FleetState(
+            self.store, self.registry, FleetSettings(restart_grace_s=0, **settings), started_at=T0 - 100
+        )
         self.ingestor = Ingestor(self.registry, SelfMetrics(), IngestSettings(max_age_s=86400 * 30))
         self.ingestor.observers.append(self.fleet.observe)
 
@@ -135,16 +139,14 @@ def test_a_line_that_carries_almost_nothing_for_a_week_is_unused_until_a_busy_da
 
 def test_maintenance_window_holds_messages_and_english_text_is_available(tmp_path: Path) -> None:
     sent: list[tuple[str, str]] = []
-    registry = Registry(open_database(tmp_path / "s.sqlite"), "unassigned")
+    store = Store(tmp_path / "s.sqlite")
     now = time.time()
     local = time.localtime(now)
     minute = local.tm_hour * 60 + local.tm_min
     start, end = ((minute + shift) % 1440 for shift in (-1, 60))  # may run past midnight
     window = f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
     settings = AlertSettings(for_s={"host_offline": 0}, maintenance=[{"area": "yen-son", "time": window}])
-    manager = AlertManager(
-        registry, settings, lambda _p: None, lambda ev: sent.extend((k, a.summary_en) for k, a in ev)
-    )
+    manager = AlertManager(store, settings, lambda _p: None, lambda ev: sent.extend((k, a.summary_en) for k, a in ev))
     held = Condition("host_offline", "08", "yen-son", "02473", "pc-1", "critical", "Máy pc-1", "Host pc-1 is offline")
     other = Condition(
         "host_offline", "08", "son-duong", "02536", "pc-2", "critical", "Máy pc-2", "Host pc-2 is offline"
@@ -157,7 +159,7 @@ def test_maintenance_window_holds_messages_and_english_text_is_available(tmp_pat
 def test_a_line_cut_seen_pc_by_pc_gives_one_line_down_and_no_host_offline_with_the_defaults(tmp_path: Path) -> None:
     f = Fleet(tmp_path)
     sent: list[tuple[str, str, str]] = []
-    manager = AlertManager(f.registry, AlertSettings(), lambda _p: None,
+    manager = AlertManager(f.store, AlertSettings(), lambda _p: None,
                            lambda events: sent.extend((k, a.rule, a.host) for k, a in events))  # fmt: skip
     phases = {"pc-1": 0, "pc-2": 10, "pc-3": 20}  # PCs report every 30 s, each at its own second
     for step in range(0, 300, 30):
@@ -190,10 +192,10 @@ def test_rules_left_out_of_for_s_keep_their_default_and_unknown_rules_are_refuse
 
 def test_a_maintenance_window_may_run_past_midnight_and_bad_windows_are_refused(tmp_path: Path) -> None:
     sent: list[str] = []
-    registry = Registry(open_database(tmp_path / "s.sqlite"), "unassigned")
+    store = Store(tmp_path / "s.sqlite")
     settings = AlertSettings(for_s={"host_offline": 0}, maintenance=[{"time": "22:00-06:00"}])
     manager = AlertManager(
-        registry, settings, lambda _p: None, lambda ev: sent.extend(a.host for k, a in ev if k == "firing")
+        store, settings, lambda _p: None, lambda ev: sent.extend(a.host for k, a in ev if k == "firing")
     )
     today = time.localtime()
     for hour, minute in ((5, 59), (6, 0), (12, 0), (21, 59), (22, 0), (23, 0)):
@@ -220,8 +222,9 @@ def test_a_firing_held_by_a_window_is_sent_when_the_window_ends_even_after_a_res
     settings = AlertSettings(for_s={"host_offline": 0}, maintenance=[{"time": "22:00-06:00"}])
 
     def manager() -> AlertManager:
-        registry = Registry(open_database(tmp_path / "s.sqlite"), "unassigned")
-        return AlertManager(registry, settings, lambda _p: None, lambda ev: sent.extend((k, a.host) for k, a in ev))
+        return AlertManager(
+            Store(tmp_path / "s.sqlite"), settings, lambda _p: None, lambda ev: sent.extend((k, a.host) for k, a in ev)
+        )
 
     def at(day: int, hour: int, minute: int = 0) -> float:
         today = time.localtime()

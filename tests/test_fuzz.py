@@ -17,8 +17,9 @@ from realservices import Influxd
 from collector.config import InfluxSettings, IngestSettings
 from collector.ingest.checks import Ingestor
 from collector.ingest.influx import InfluxClient
-from collector.registry.registry import Registry, open_database
+from collector.registry.registry import Registry
 from collector.selfmetrics import SelfMetrics
+from collector.store import Store
 from common.wire import LABEL_RE, REPORT_KINDS, SECTIONS_BY_KIND
 
 SECTIONS = {name: section for kinds in SECTIONS_BY_KIND.values() for name, section in kinds.items()}
@@ -101,7 +102,7 @@ def test_thousands_of_hostile_messages_never_crash_never_inject_and_are_all_coun
     influxd: Influxd, database: str
 ) -> None:
     metrics = SelfMetrics()
-    ingestor = Ingestor(Registry(open_database(":memory:"), "unassigned"), metrics, IngestSettings())
+    ingestor = Ingestor(Registry(Store(":memory:"), "unassigned"), metrics, IngestSettings())
     produced: list[str] = []
     seen = {"messages": 0}
 

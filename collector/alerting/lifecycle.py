@@ -5,7 +5,7 @@ firing, flap suppression (an alert that keeps coming back within ``flap_window_s
 instead of sending a message each time), silences and daily maintenance windows (state kept,
 messages held back), and acknowledgement (someone is on it: the alert coming back after a
 short recovery sends nothing). Alerts and silences live in the
-state file, so a restart neither forgets nor re-sends. Each transition is an ``alert`` point.
+state file (``collector.store``), so a restart neither forgets nor re-sends. Each transition is an ``alert`` point.
 """
 
 from __future__ import annotations
@@ -14,28 +14,13 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from collector.alerting.conditions import Condition
 from collector.config import AlertSettings, window_minutes
 from collector.ingest.lineprotocol import Point
-from collector.registry.registry import Registry
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL,
-    state TEXT NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alerts_by_key ON alerts (key, state);
-CREATE TABLE IF NOT EXISTS silences (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    body TEXT NOT NULL
-);
-"""
-
+from collector.store import Store
 
 PRUNE_EVERY_S = 3600.0
 
@@ -65,9 +50,6 @@ class Alert:
     @property
     def key(self) -> str:
         return "|".join((self.rule, self.province, self.commune, self.host))
-
-
-ALERT_FIELDS = frozenset(f.name for f in fields(Alert))
 
 
 @dataclass
@@ -109,19 +91,16 @@ class AlertManager:
 
     def __init__(
         self,
-        registry: Registry,
+        store: Store,
         settings: AlertSettings,
         write: Callable[[list[Point]], None],
         notify: Callable[[list[Event]], None],
     ) -> None:
-        self._db = registry.db
-        self._db_lock = registry.lock
+        self._store = store
         self.settings = settings
         self._write = write
         self._notify = notify
         self.lock = threading.Lock()
-        with self._db_lock:
-            self._db.executescript(SCHEMA)
         self.open: dict[str, Alert] = {}
         self.recent: dict[str, Alert] = {}  # resolved within the flap window
         self._windows = [
@@ -185,13 +164,13 @@ class AlertManager:
         """Forget alerts resolved, and silences ended, more than ``keep_resolved_days`` ago (InfluxDB
         keeps every transition as an ``alert`` point); an end still to be told is kept."""
         before = now - self.settings.keep_resolved_days * 86400
-        with self._db_lock:
-            alerts = self._db.execute(
+        with self._store.transaction() as db:
+            alerts = db.execute(
                 "DELETE FROM alerts WHERE state = 'resolved' AND json_extract(body, '$.resolved_at') < ? "
-                "AND coalesce(json_extract(body, '$.told_firing'), 0) = 0",
+                "AND json_extract(body, '$.told_firing') = 0",
                 (before,),
             ).rowcount
-            self._db.execute("DELETE FROM silences WHERE json_extract(body, '$.ends_at') < ?", (before,))
+            db.execute("DELETE FROM silences WHERE json_extract(body, '$.ends_at') < ?", (before,))
         return int(alerts)
 
     def _reopen_or_new(self, key: str, condition: Condition, now: float) -> Alert:
@@ -205,10 +184,9 @@ class AlertManager:
         fields = {k: getattr(condition, k) for k in ("rule", "province", "area", "commune", "host", "severity")}
         alert = Alert(0, **fields, summary_vi=condition.summary_vi, summary_en=condition.summary_en,
                       state="pending", started_at=now)  # fmt: skip
-        with self._db_lock:
-            cursor = self._db.execute(
-                "INSERT INTO alerts (key, state, body) VALUES (?, ?, ?)", (key, alert.state, alert_row(alert))
-            )
+        cursor = self._store.execute(
+            "INSERT INTO alerts (key, state, body) VALUES (?, ?, ?)", (key, alert.state, alert_row(alert))
+        )
         alert.id = int(cursor.lastrowid or 0)
         self.open[key] = alert
         return alert
@@ -242,21 +220,17 @@ class AlertManager:
         return Point("alert", tags, fields, int(now))
 
     def _save(self, alert: Alert) -> None:
-        with self._db_lock:
-            self._db.execute(
-                "UPDATE alerts SET state = ?, body = ? WHERE id = ?", (alert.state, alert_row(alert), alert.id)
-            )
+        self._store.execute(
+            "UPDATE alerts SET state = ?, body = ? WHERE id = ?", (alert.state, alert_row(alert), alert.id)
+        )
 
     def _load(self) -> None:
-        with self._db_lock:
-            rows = self._db.execute("SELECT id, body FROM alerts WHERE state != 'resolved'").fetchall()
-        for alert_id, body in rows:
-            alert = alert_from_row(alert_id, body, self.settings.flap_threshold)
+        for alert_id, body in self._store.query("SELECT id, body FROM alerts WHERE state != 'resolved'"):
+            alert = alert_from_row(alert_id, body)
             self.open[alert.key] = alert
-        with self._db_lock:
-            rows = self._db.execute(
-                "SELECT id, body FROM alerts WHERE state = 'resolved' AND json_extract(body, '$.told_firing') = 1"
-            ).fetchall()
+        rows = self._store.query(
+            "SELECT id, body FROM alerts WHERE state = 'resolved' AND json_extract(body, '$.told_firing') = 1"
+        )
         for alert_id, body in rows:  # a flapping alert whose end is still to be told
             alert = alert_from_row(alert_id, body)
             self.recent[alert.key] = alert
@@ -264,13 +238,12 @@ class AlertManager:
     # ---- API ----
 
     def alerts(self, state: str | None = None, limit: int = 500) -> list[Alert]:
-        with self._db_lock:
-            if state:
-                rows = self._db.execute(
-                    "SELECT id, body FROM alerts WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit)
-                ).fetchall()
-            else:
-                rows = self._db.execute("SELECT id, body FROM alerts ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        if state:
+            rows = self._store.query(
+                "SELECT id, body FROM alerts WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit)
+            )
+        else:
+            rows = self._store.query("SELECT id, body FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
         return [alert_from_row(i, body) for i, body in rows]
 
     def ack(self, alert_id: int, by: str, comment: str, now: float) -> Alert | None:
@@ -286,20 +259,17 @@ class AlertManager:
         self, matchers: dict[str, str], starts_at: float, ends_at: float, author: str, comment: str
     ) -> Silence:
         silence = Silence(0, matchers, starts_at, ends_at, author, comment)
-        with self._db_lock:
-            cursor = self._db.execute("INSERT INTO silences (body) VALUES (?)", (json.dumps(asdict(silence)),))
+        cursor = self._store.execute("INSERT INTO silences (body) VALUES (?)", (json.dumps(asdict(silence)),))
         silence.id = int(cursor.lastrowid or 0)
         return silence
 
     def silences(self, now: float | None = None) -> list[Silence]:
-        with self._db_lock:
-            rows = self._db.execute("SELECT id, body FROM silences ORDER BY id").fetchall()
+        rows = self._store.query("SELECT id, body FROM silences ORDER BY id")
         found = [Silence(**{**json.loads(body), "id": int(i)}) for i, body in rows]
         return [s for s in found if now is None or s.ends_at > now]
 
     def delete_silence(self, silence_id: int) -> bool:
-        with self._db_lock:
-            return self._db.execute("DELETE FROM silences WHERE id = ?", (silence_id,)).rowcount > 0
+        return self._store.execute("DELETE FROM silences WHERE id = ?", (silence_id,)).rowcount > 0
 
 
 def alert_row(alert: Alert) -> str:
@@ -307,17 +277,9 @@ def alert_row(alert: Alert) -> str:
     return json.dumps(asdict(alert))
 
 
-def alert_from_row(alert_id: int, body: str, flap_threshold: int = 0) -> Alert:
-    """A stored alert; rows written by another version may lack or carry fields. Those versions
-    held a firing back inside a hold (``message_owed``), after an ack, or when flapping."""
-    raw = json.loads(body)
-    stored = {k: v for k, v in raw.items() if k in ALERT_FIELDS}
-    if "told_firing" not in stored:
-        flaps = int(raw.get("flaps", 0))
-        returned_quietly = flaps > 0 and (bool(raw.get("acked_at")) or 0 < flap_threshold <= flaps)
-        stored["told_firing"] = stored["state"] == "firing" and not raw.get("message_owed") and not returned_quietly
-    stored.setdefault("firing_since", stored.get("fired_at", 0.0))
-    return Alert(**{**stored, "id": int(alert_id)})
+def alert_from_row(alert_id: int, body: str) -> Alert:
+    """A stored alert (rows of older releases were upgraded once, by the store's migrations)."""
+    return Alert(**{**json.loads(body), "id": int(alert_id)})
 
 
 def alert_json(alert: Alert) -> dict[str, Any]:

@@ -28,17 +28,11 @@ from collector.alerting.lifecycle import Alert, Event, alert_from_row, alert_jso
 from collector.config import NotifySettings
 from collector.registry.registry import Registry
 from collector.selfmetrics import SelfMetrics
+from collector.store import Store
 
 log = logging.getLogger("commune_collector.notify")
 
 RETRIES = 3
-OUTBOX = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    alert TEXT NOT NULL
-);
-"""
 Waiting = tuple[int, str, Alert]  # outbox id, "firing" | "resolved", the alert as it was then
 
 TEXT = {
@@ -58,20 +52,18 @@ TEXT = {
 
 
 class Notifier:
-    def __init__(self, settings: NotifySettings, registry: Registry, metrics: SelfMetrics) -> None:
+    def __init__(self, settings: NotifySettings, store: Store, registry: Registry, metrics: SelfMetrics) -> None:
         self.settings = settings
-        self._registry = registry
+        self._store = store  # the outbox
+        self._registry = registry  # area names
         self._metrics = metrics
         self._queue: queue.Queue[Waiting] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
         self._http = httpx.Client(timeout=10.0)
-        with registry.lock:
-            registry.db.executescript(OUTBOX)
 
     def start(self) -> None:
-        with self._registry.lock:
-            rows = self._registry.db.execute("SELECT id, kind, alert FROM outbox ORDER BY id").fetchall()
+        rows = self._store.query("SELECT id, kind, alert FROM outbox ORDER BY id")
         for outbox_id, kind, body in rows:  # left by the last run
             self._queue.put((int(outbox_id), str(kind), alert_from_row(json.loads(body)["id"], body)))
         if rows:
@@ -85,10 +77,7 @@ class Notifier:
 
     def submit(self, events: list[Event]) -> None:
         for kind, alert in events:
-            with self._registry.lock:
-                cursor = self._registry.db.execute(
-                    "INSERT INTO outbox (kind, alert) VALUES (?, ?)", (kind, alert_row(alert))
-                )
+            cursor = self._store.execute("INSERT INTO outbox (kind, alert) VALUES (?, ?)", (kind, alert_row(alert)))
             self._queue.put((int(cursor.lastrowid or 0), kind, replace(alert)))  # as it is now
 
     def _run(self) -> None:
@@ -109,8 +98,7 @@ class Notifier:
                 by_area.setdefault(waiting[2].area, []).append(waiting)
             for area, waitings in sorted(by_area.items()):
                 if self._send(area, [(kind, alert) for _id, kind, alert in waitings]):
-                    with self._registry.lock:
-                        self._registry.db.executemany("DELETE FROM outbox WHERE id = ?", [(w[0],) for w in waitings])
+                    self._store.executemany("DELETE FROM outbox WHERE id = ?", [(w[0],) for w in waitings])
 
     def _send(self, area: str, events: list[Event]) -> bool:
         """Every channel tried (sent, or failed after its retries); False if stopped on the way."""

@@ -30,6 +30,7 @@ from collector.ingest.checks import Accepted
 from collector.ingest.lineprotocol import Point
 from collector.registry import units
 from collector.registry.registry import HostKey, Registry
+from collector.store import Store
 
 DAY_S = 86400.0
 OTHER_UPLINKS = ("wwan", "ppp", "usb", "wwp", "rmnet")  # a 4G dongle or phone, not the FTTH line
@@ -49,7 +50,6 @@ LINE_REASONS_VI = {
     "other_uplink": "máy dùng đường 4G/khác",
     "low_traffic": "lưu lượng rất thấp",
 }
-SCHEMA = "CREATE TABLE IF NOT EXISTS fleet_state (host TEXT PRIMARY KEY, facts TEXT NOT NULL);"
 
 REASONS_VI = {
     "disk_full": "ổ đĩa gần đầy",
@@ -126,15 +126,16 @@ class Snapshot:
 
 
 class FleetState:
-    def __init__(self, registry: Registry, settings: FleetSettings, started_at: float | None = None) -> None:
+    def __init__(
+        self, store: Store, registry: Registry, settings: FleetSettings, started_at: float | None = None
+    ) -> None:
+        self._store = store  # the facts that span days are saved in the state file
         self.registry = registry
         self.settings = settings
         self.started_at = time.time() if started_at is None else started_at
         self.lock = threading.Lock()
         self.facts: dict[HostKey, HostFacts] = {}
         self.snapshot = Snapshot()
-        with registry.lock:
-            registry.db.execute(SCHEMA)
         self._load()
 
     # ---- facts, from each accepted report ----
@@ -435,17 +436,15 @@ class FleetState:
     def save(self) -> None:
         with self.lock:
             rows = [(f"{k.province}/{k.commune}/{k.host}", json.dumps(to_json(f))) for k, f in self.facts.items()]
-        with self.registry.lock:
-            self.registry.db.executemany(
+        with self._store.transaction() as db:
+            db.executemany(
                 "INSERT INTO fleet_state (host, facts) VALUES (?, ?) "
                 "ON CONFLICT(host) DO UPDATE SET facts = excluded.facts",
                 rows,
             )
 
     def _load(self) -> None:
-        with self.registry.lock:
-            rows = self.registry.db.execute("SELECT host, facts FROM fleet_state").fetchall()
-        for name, text in rows:
+        for name, text in self._store.query("SELECT host, facts FROM fleet_state"):
             province, commune, host = str(name).split("/", 2)
             try:
                 self.facts[HostKey(province, commune, host)] = from_json(json.loads(text))

@@ -13,24 +13,16 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from typing import Literal
+
+from collector.store import Store
 
 Role = Literal["viewer", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "admin")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKEN_PREFIX = "cmt_"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_tokens (
-    name TEXT PRIMARY KEY,
-    role TEXT NOT NULL,
-    sha256 TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -55,36 +47,29 @@ def role_allows(role: Role, method: str) -> bool:
 class TokenStore:
     """Tokens from the config (fixed) plus those made with ``commune-collector token add`` (SQLite)."""
 
-    def __init__(self, db: sqlite3.Connection, configured: list[Token], lock: threading.RLock | None = None) -> None:
-        self._db = db
-        self._lock = lock or threading.RLock()
+    def __init__(self, store: Store, configured: list[Token]) -> None:
+        self._store = store
         self._configured = list(configured)
-        with self._lock:
-            db.executescript(SCHEMA)
 
     def add(self, name: str, role: Role) -> str:
         """Make a token, keep its digest, return the token itself (the only time it exists in clear)."""
         if role not in ROLES:
             raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
         token = new_token()
-        with self._lock:
-            try:
-                self._db.execute(
-                    "INSERT INTO api_tokens (name, role, sha256, created_at) VALUES (?, ?, ?, ?)",
-                    (name, role, digest(token), time.time()),
-                )
-            except sqlite3.IntegrityError:
-                raise ValueError(f"a token named {name!r} exists already; revoke it first") from None
+        try:
+            self._store.execute(
+                "INSERT INTO api_tokens (name, role, sha256, created_at) VALUES (?, ?, ?, ?)",
+                (name, role, digest(token), time.time()),
+            )
+        except sqlite3.IntegrityError:
+            raise ValueError(f"a token named {name!r} exists already; revoke it first") from None
         return token
 
     def revoke(self, name: str) -> bool:
-        with self._lock:
-            cursor = self._db.execute("DELETE FROM api_tokens WHERE name = ?", (name,))
-        return cursor.rowcount > 0
+        return self._store.execute("DELETE FROM api_tokens WHERE name = ?", (name,)).rowcount > 0
 
     def tokens(self) -> list[Token]:
-        with self._lock:
-            rows = self._db.execute("SELECT name, role, sha256 FROM api_tokens ORDER BY name").fetchall()
+        rows = self._store.query("SELECT name, role, sha256 FROM api_tokens ORDER BY name")
         stored = [Token(name, role, sha) for name, role, sha in rows if role in ROLES]
         return self._configured + stored
 

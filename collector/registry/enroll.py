@@ -16,29 +16,17 @@ import base64
 import hashlib
 import os
 import secrets
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from collector.config import CollectorConfig
 from collector.registry import units
+from collector.store import Store
 from common.wire import COMMUNE_RE, HOST_RE, PROVINCE_RE, REPORT_KINDS, TOPIC_ROOT
 
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd writes; the passwords are random, so this is not the defence
 SALT_BYTES = 12
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS mqtt_credentials (
-    username TEXT PRIMARY KEY,
-    province TEXT NOT NULL,
-    commune TEXT NOT NULL,
-    host TEXT NOT NULL,
-    password_hash TEXT NOT NULL,
-    enrolled_at REAL NOT NULL
-);
-"""
 
 
 class EnrollError(ValueError):
@@ -77,12 +65,9 @@ def collector_acl(username: str) -> list[str]:
 
 
 class Enroller:
-    def __init__(self, db: sqlite3.Connection, config: CollectorConfig, lock: threading.RLock | None = None) -> None:
-        self._db = db
+    def __init__(self, store: Store, config: CollectorConfig) -> None:
+        self._store = store
         self._config = config
-        self._lock = lock or threading.RLock()
-        with self._lock:
-            db.executescript(SCHEMA)
 
     def enroll(self, province: str, commune: str, host: str) -> Enrollment:
         """Issue (or rotate) a host's credentials, rewrite the broker's files, return the agent config."""
@@ -94,23 +79,21 @@ class Enroller:
             raise EnrollError(f"host name {host!r} must match {HOST_RE.pattern}")
         username = username_for(province, commune, host)
         password = secrets.token_urlsafe(24)
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO mqtt_credentials (username, province, commune, host, password_hash, enrolled_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(username) DO UPDATE SET "
-                "password_hash = excluded.password_hash, enrolled_at = excluded.enrolled_at",
-                (username, province, commune, host, mosquitto_hash(password), time.time()),
-            )
+        self._store.execute(
+            "INSERT INTO mqtt_credentials (username, province, commune, host, password_hash, enrolled_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(username) DO UPDATE SET "
+            "password_hash = excluded.password_hash, enrolled_at = excluded.enrolled_at",
+            (username, province, commune, host, mosquitto_hash(password), time.time()),
+        )
         self.write_broker_files()
         return Enrollment(username, password, self.agent_config(province, commune, host, username, password))
 
     def write_broker_files(self) -> None:
         """Regenerate the password file and the ACL from every enrolled host plus the collector's own user."""
         settings = self._config.enroll
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT username, province, commune, host, password_hash FROM mqtt_credentials ORDER BY username"
-            ).fetchall()
+        rows = self._store.query(
+            "SELECT username, province, commune, host, password_hash FROM mqtt_credentials ORDER BY username"
+        )
         passwd: list[str] = []
         acl: list[str] = ["# Written by commune-collector enroll; edits are overwritten.", ""]
         mqtt = self._config.mqtt

@@ -1,50 +1,18 @@
 """The collector's registry: areas, which area each commune belongs to, lines and known hosts.
 
-Stored in SQLite. Host last-seen times change on every message, so they live in memory and
-are flushed in batches by ``flush`` (called periodically by the service).
+Stored in the state file (``collector.store``, which declares the tables). Host last-seen times
+change on every message, so they live in memory and are flushed in batches by ``flush``
+(called periodically by the service).
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
+
+from collector.store import Store
 
 RELOAD_CHECK_S = 1.0
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS areas (
-    code TEXT PRIMARY KEY,
-    name TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS commune_areas (
-    commune TEXT PRIMARY KEY,
-    area TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS lines (
-    circuit_id TEXT PRIMARY KEY,
-    province TEXT NOT NULL,
-    commune TEXT NOT NULL,
-    isp TEXT NOT NULL,
-    contracted_down_mbps REAL NOT NULL,
-    contracted_up_mbps REAL NOT NULL,
-    install_date TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS lines_by_commune ON lines (commune);
-CREATE TABLE IF NOT EXISTS hosts (
-    province TEXT NOT NULL,
-    commune TEXT NOT NULL,
-    host TEXT NOT NULL,
-    first_seen REAL NOT NULL,
-    last_seen REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'unknown',
-    status_since REAL NOT NULL DEFAULT 0,
-    agent_version TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (province, commune, host)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -77,23 +45,11 @@ class Line:
     install_date: str = ""  # ISO date, may be empty
 
 
-def open_database(path: str | Path) -> sqlite3.Connection:
-    """One SQLite connection shared by the collector's threads (callers hold ``Registry.lock``)."""
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    return db
-
-
 class Registry:
-    def __init__(self, db: sqlite3.Connection, default_area: str) -> None:
-        self.db = db
-        self.lock = threading.RLock()
+    def __init__(self, store: Store, default_area: str) -> None:
+        self._store = store
+        self._lock = store.lock  # the store's lock also guards the hosts kept in memory
         self.default_area = default_area
-        with self.lock:
-            db.executescript(SCHEMA)
         self._hosts: dict[HostKey, HostRecord] = {}
         self._dirty: set[HostKey] = set()
         self._areas: dict[str, str] = {}
@@ -102,14 +58,14 @@ class Registry:
         self._load()
 
     def _load(self) -> None:
-        with self.lock:
-            for row in self.db.execute(
+        with self._lock:
+            for row in self._store.query(
                 "SELECT province, commune, host, first_seen, last_seen, status, status_since, agent_version FROM hosts"
             ):
                 key = HostKey(row[0], row[1], row[2])
                 self._hosts[key] = HostRecord(key, row[3], row[4], row[5], row[6], row[7])
-            self._areas = dict(self.db.execute("SELECT commune, area FROM commune_areas").fetchall())
-            self._data_version = self.db.execute("PRAGMA data_version").fetchone()[0]
+            self._areas = dict(self._store.query("SELECT commune, area FROM commune_areas"))
+            self._data_version = self._store.data_version()
 
     def area_of(self, commune: str) -> str:
         self._reload_if_changed()
@@ -123,21 +79,21 @@ class Registry:
         now = time.monotonic()
         if now - self._checked_at < RELOAD_CHECK_S:
             return
-        with self.lock:
+        with self._lock:
             self._checked_at = now
-            version = self.db.execute("PRAGMA data_version").fetchone()[0]
+            version = self._store.data_version()
             if version != self._data_version:
                 self._data_version = version
-                self._areas = dict(self.db.execute("SELECT commune, area FROM commune_areas").fetchall())
+                self._areas = dict(self._store.query("SELECT commune, area FROM commune_areas"))
 
     def set_area(self, area_code: str, area_name: str, communes: list[str]) -> None:
         """Create or rename an area and assign communes to it."""
-        with self.lock:
-            self.db.execute(
+        with self._store.transaction() as db:
+            db.execute(
                 "INSERT INTO areas (code, name) VALUES (?, ?) ON CONFLICT(code) DO UPDATE SET name = excluded.name",
                 (area_code, area_name),
             )
-            self.db.executemany(
+            db.executemany(
                 "INSERT INTO commune_areas (commune, area) VALUES (?, ?) "
                 "ON CONFLICT(commune) DO UPDATE SET area = excluded.area",
                 [(c, area_code) for c in communes],
@@ -145,21 +101,21 @@ class Registry:
             self._areas.update({c: area_code for c in communes})
 
     def areas(self) -> dict[str, str]:
-        with self.lock:
-            return dict(self.db.execute("SELECT code, name FROM areas ORDER BY code").fetchall())
+        with self._lock:
+            return dict(self._store.query("SELECT code, name FROM areas ORDER BY code"))
 
     def communes_by_area(self) -> dict[str, list[str]]:
         self._reload_if_changed()
         grouped: dict[str, list[str]] = {}
-        with self.lock:
+        with self._lock:
             for commune, area in sorted(self._areas.items()):
                 grouped.setdefault(area, []).append(commune)
         return grouped
 
     def upsert_lines(self, lines: list[Line]) -> None:
         """Create or update lines by circuit id."""
-        with self.lock:
-            self.db.executemany(
+        with self._lock:
+            self._store.executemany(
                 "INSERT INTO lines (circuit_id, province, commune, isp, contracted_down_mbps, contracted_up_mbps, "
                 "install_date) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(circuit_id) DO UPDATE SET "
                 "province = excluded.province, commune = excluded.commune, isp = excluded.isp, "
@@ -185,16 +141,16 @@ class Registry:
             "SELECT circuit_id, province, commune, isp, contracted_down_mbps, contracted_up_mbps, install_date "
             "FROM lines"
         )
-        with self.lock:
+        with self._lock:
             if commune is None:
-                rows = self.db.execute(query + " ORDER BY commune, circuit_id").fetchall()
+                rows = self._store.query(query + " ORDER BY commune, circuit_id")
             else:
-                rows = self.db.execute(query + " WHERE commune = ? ORDER BY circuit_id", (commune,)).fetchall()
+                rows = self._store.query(query + " WHERE commune = ? ORDER BY circuit_id", (commune,))
         return [Line(*row) for row in rows]
 
     def touch(self, key: HostKey, now: float, status: str | None = None, agent_version: str | None = None) -> bool:
         """Record that a host was heard from; returns True when the host is new."""
-        with self.lock:
+        with self._lock:
             record = self._hosts.get(key)
             is_new = record is None
             if record is None:
@@ -210,19 +166,19 @@ class Registry:
             return is_new
 
     def hosts(self) -> list[HostRecord]:
-        with self.lock:
+        with self._lock:
             return sorted(self._hosts.values(), key=lambda r: (r.key.province, r.key.commune, r.key.host))
 
     def host(self, key: HostKey) -> HostRecord | None:
-        with self.lock:
+        with self._lock:
             return self._hosts.get(key)
 
     def forget(self, key: HostKey) -> bool:
         """Drop a decommissioned host; it comes back as new if it ever reports again."""
-        with self.lock:
+        with self._lock:
             known = self._hosts.pop(key, None) is not None
             self._dirty.discard(key)
-            cursor = self.db.execute(
+            cursor = self._store.execute(
                 "DELETE FROM hosts WHERE province = ? AND commune = ? AND host = ?",
                 (key.province, key.commune, key.host),
             )
@@ -230,10 +186,10 @@ class Registry:
 
     def flush(self) -> int:
         """Write changed hosts to SQLite; returns how many."""
-        with self.lock:
+        with self._store.transaction() as db:  # one commit for the batch
             dirty = [self._hosts[k] for k in self._dirty]
             self._dirty.clear()
-            self.db.executemany(
+            db.executemany(
                 "INSERT INTO hosts (province, commune, host, first_seen, last_seen, status, status_since, "
                 "agent_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(province, commune, host) DO UPDATE SET "
                 "last_seen = excluded.last_seen, status = excluded.status, status_since = excluded.status_since, "

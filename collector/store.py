@@ -1,0 +1,262 @@
+"""The collector's state file: one SQLite file with one owner.
+
+The registry, the alert manager, the notifier's outbox, the API tokens, the enrolment credentials
+and the fleet's saved facts all live in this one file. ``Store`` opens it once (WAL, one
+connection shared by the collector's threads under one lock), declares every table here, and
+brings an older file up to date with versioned migrations kept in ``PRAGMA user_version``: each
+migration runs once, in its own transaction, so a crash half-way leaves the file at the last
+whole version. Rows written by older releases are upgraded by a migration, once, rather than
+patched on every read. A file written by a newer release is refused rather than misread.
+
+The write buffer (``collector/ingest/diskbuffer.py``) is a separate file with its own owner: it is
+a bounded queue that may be thrown away, where this file is the collector's memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("commune_collector.store")
+
+# Version 1: the tables as release 0.1.0 made them, each module its own ``CREATE TABLE IF NOT
+# EXISTS``. Kept word for word, so that a 0.1.0 file (user_version 0) is adopted as it is and a new
+# file gets exactly the same tables.
+SCHEMA_V1 = (
+    # the registry (collector/registry/registry.py)
+    """CREATE TABLE IF NOT EXISTS areas (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS commune_areas (
+    commune TEXT PRIMARY KEY,
+    area TEXT NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS lines (
+    circuit_id TEXT PRIMARY KEY,
+    province TEXT NOT NULL,
+    commune TEXT NOT NULL,
+    isp TEXT NOT NULL,
+    contracted_down_mbps REAL NOT NULL,
+    contracted_up_mbps REAL NOT NULL,
+    install_date TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE INDEX IF NOT EXISTS lines_by_commune ON lines (commune)",
+    """CREATE TABLE IF NOT EXISTS hosts (
+    province TEXT NOT NULL,
+    commune TEXT NOT NULL,
+    host TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'unknown',
+    status_since REAL NOT NULL DEFAULT 0,
+    agent_version TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (province, commune, host)
+)""",
+    # alerts and silences (collector/alerting/lifecycle.py): the body is the alert as JSON
+    """CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    body TEXT NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS alerts_by_key ON alerts (key, state)",
+    """CREATE TABLE IF NOT EXISTS silences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    body TEXT NOT NULL
+)""",
+    # notifications waiting for their group (collector/alerting/notify.py)
+    """CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    alert TEXT NOT NULL
+)""",
+    # API tokens made with ``commune-collector token add`` (collector/http/auth.py)
+    """CREATE TABLE IF NOT EXISTS api_tokens (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL
+)""",
+    # per-host MQTT users (collector/registry/enroll.py)
+    """CREATE TABLE IF NOT EXISTS mqtt_credentials (
+    username TEXT PRIMARY KEY,
+    province TEXT NOT NULL,
+    commune TEXT NOT NULL,
+    host TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    enrolled_at REAL NOT NULL
+)""",
+    # facts about each host that span days (collector/fleet/)
+    "CREATE TABLE IF NOT EXISTS fleet_state (host TEXT PRIMARY KEY, facts TEXT NOT NULL)",
+)
+
+
+def create_tables_v1(db: sqlite3.Connection) -> None:
+    for statement in SCHEMA_V1:
+        db.execute(statement)
+
+
+# The fields of a stored alert as of version 2; a migration that changes them names its own set.
+ALERT_FIELDS_V2 = (
+    "id", "rule", "province", "area", "commune", "host", "severity", "summary_vi", "summary_en", "state",
+    "started_at", "fired_at", "resolved_at", "flaps", "acked_by", "acked_at", "ack_comment", "firing_since",
+    "told_firing",
+)  # fmt: skip
+OLDER_FLAP_THRESHOLD = 3  # the flap threshold of the releases that wrote alerts without told_firing
+
+
+def upgraded_alert(raw: dict[str, Any]) -> dict[str, Any]:
+    """An alert body of any older release in the version-2 form.
+
+    Releases before ``told_firing`` held a firing back inside a silence or maintenance window
+    (``message_owed``), after an ack, or when the alert came back flapping; such a firing was not
+    told. Those without ``firing_since`` were in their first spell of firing. Fields no release
+    of ours reads any more are dropped.
+    """
+    alert = {k: v for k, v in raw.items() if k in ALERT_FIELDS_V2}
+    if "told_firing" not in alert:
+        flaps = int(raw.get("flaps", 0))
+        returned_quietly = flaps > 0 and (bool(raw.get("acked_at")) or flaps >= OLDER_FLAP_THRESHOLD)
+        alert["told_firing"] = alert.get("state") == "firing" and not raw.get("message_owed") and not returned_quietly
+    alert.setdefault("firing_since", alert.get("fired_at", 0.0))
+    return {k: alert[k] for k in ALERT_FIELDS_V2 if k in alert}  # in the order an Alert is written
+
+
+def upgrade_alert_rows(db: sqlite3.Connection) -> None:
+    """Alerts (and alerts waiting in the outbox) written by releases before 0.1.0, upgraded once."""
+    for table, column in (("alerts", "body"), ("outbox", "alert")):
+        rows = db.execute(f"SELECT id, {column} FROM {table}").fetchall()
+        for row_id, body in rows:
+            raw = json.loads(body)
+            alert = upgraded_alert(raw)
+            if alert != raw:
+                db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", (json.dumps(alert), row_id))
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    what: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "the tables of release 0.1.0", create_tables_v1),
+    Migration(2, "alerts of older releases get told_firing and firing_since", upgrade_alert_rows),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+class StoreError(RuntimeError):
+    """The state file cannot be used; the message names the file and what to do."""
+
+
+class Store:
+    """The state file's one connection, its lock and its migrations.
+
+    Every module that keeps state receives the Store and runs its statements through
+    ``execute``/``executemany``/``query`` (each under the lock) or ``transaction`` (several
+    statements, all or nothing). ``lock`` is re-entrant, so a caller may hold it around a few calls.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.lock = threading.RLock()
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"state file {self.path} cannot be opened: {exc}") from None
+        try:
+            self._refuse_newer(self._user_version())  # before anything is written to it
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self.version = self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(f"state file {self.path} cannot be used: {exc}") from None
+        except StoreError:
+            self._db.close()
+            raise
+
+    def _user_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _refuse_newer(self, found: int) -> None:
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"state file {self.path} has schema version {found}, newer than the {SCHEMA_VERSION} this "
+                "collector knows: it was written by a newer release; run that release, or restore a backup"
+            )
+
+    def _migrate(self) -> int:
+        """Apply the migrations the file has not had yet, each in its own transaction; the version reached."""
+        found = self._user_version()
+        self._refuse_newer(found)
+        for migration in MIGRATIONS:
+            if found >= migration.version:
+                continue
+            with self.transaction() as db:
+                found = self._user_version()  # another process may have migrated meanwhile
+                self._refuse_newer(found)
+                if found >= migration.version:
+                    continue
+                try:
+                    migration.apply(db)
+                except (sqlite3.DatabaseError, ValueError, TypeError, KeyError) as exc:  # e.g. a row that is not JSON
+                    raise StoreError(
+                        f"state file {self.path}: migration to version {migration.version} ({migration.what}) "
+                        f"failed: {exc!r}; the file stays at version {found}"
+                    ) from None
+                db.execute(f"PRAGMA user_version = {migration.version:d}")
+                found = migration.version
+            log.info("state file migrated", extra={"path": self.path, "version": found, "what": migration.what})
+        return found
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and a write transaction; commit on success, roll back on any error."""
+        with self.lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self.lock:
+            return self._db.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
+        with self.lock:
+            return self._db.executemany(sql, rows)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of a SELECT (or a PRAGMA that answers)."""
+        with self.lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def data_version(self) -> int:
+        """Changes when another connection (e.g. ``commune-collector registry``) commits to the file."""
+        return int(self.query("PRAGMA data_version")[0][0])
+
+    def close(self) -> None:
+        with self.lock:
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
