@@ -11,15 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-# Rule names (also the ``rule`` tag of the ``alert`` measurement).
-HOST_OFFLINE = "host_offline"
-LINE_DOWN = "line_down"
-LINE_DEGRADED = "line_degraded"
-HOST_DEGRADED = "host_degraded"
-LINE_UNUSED = "line_unused"
-RULES = (HOST_OFFLINE, LINE_DOWN, LINE_DEGRADED, HOST_DEGRADED, LINE_UNUSED)
+from collector import vocabulary
+from collector.vocabulary import HOST_DEGRADED, HOST_OFFLINE, LINE_DEGRADED, LINE_DOWN, LINE_UNUSED
 
-SEVERITIES = ("critical", "warning", "info")
+__all__ = [
+    "HOST_DEGRADED",
+    "HOST_OFFLINE",
+    "LINE_DEGRADED",
+    "LINE_DOWN",
+    "LINE_UNUSED",
+    "NO_HOST",
+    "RULES",
+    "SEVERITIES",
+    "Condition",
+    "ConditionSink",
+]
+
+# Rule names (also the ``rule`` tag of the ``alert`` measurement) and severities; their words
+# are in the vocabulary.
+RULES = tuple(vocabulary.RULES)
+SEVERITIES = tuple(vocabulary.SEVERITIES)
 NO_HOST = "-"  # the host of a commune-level condition (a valid tag value)
 
 

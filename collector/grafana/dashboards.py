@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.fleet.state import LINE_STATE_TEXT, STATE_CODES
 from collector.grafana.panels import (
     Json,
     custom_variable,
@@ -27,6 +26,7 @@ from collector.grafana.panels import (
     timeseries,
     value_map,
 )
+from collector.vocabulary import DASHBOARD, LINE_STATES
 
 TAG = "commune-monitor"
 STATE_COLOURS = {"up": "green", "degraded": "orange", "down": "red", "unused": "blue", "unknown": "gray"}
@@ -35,70 +35,9 @@ COMMUNE_SCOPE = SCOPE + ' AND "commune" =~ /^$commune$/'
 HOST_SCOPE = COMMUNE_SCOPE + ' AND "host" =~ /^$host$/'
 TIME_LINK = "${__url_time_range}"
 
-TEXT: dict[str, tuple[str, str]] = {
-    "overview": ("Tổng quan tỉnh", "Province overview"),
-    "degraded": ("Thiết bị xuống cấp", "Degraded equipment"),
-    "unused": ("Đường truyền không sử dụng", "Unused connections"),
-    "line": ("Chất lượng đường truyền theo xã", "Line quality per commune"),
-    "host": ("Chi tiết máy", "Host detail"),
-    "province": ("Tỉnh", "Province"),
-    "area": ("Khu vực", "Area"),
-    "commune": ("Xã/phường", "Commune"),
-    "commune_code": ("Mã xã", "Commune code"),
-    "host_name": ("Máy", "Host"),
-    "rp": ("Độ phân giải", "Resolution"),
-    "rp_raw": ("Chi tiết (30 ngày)", "Raw (30 days)"),
-    "rp_rollup": ("Trung bình 5 phút (400 ngày)", "5-minute means (400 days)"),
-    "lines_down": ("Xã mất kết nối", "Communes with line down"),
-    "hosts_online": ("Máy đang hoạt động", "Hosts online"),
-    "hosts_offline": ("Máy mất kết nối", "Hosts offline"),
-    "hosts_degraded": ("Máy xuống cấp", "Degraded PCs"),
-    "lines_unused": ("Đường truyền không dùng", "Unused lines"),
-    "grid": ("Trạng thái đường truyền các xã", "Line state per commune"),
-    "problems": ("Các xã, vấn đề trước", "Communes, problems first"),
-    "line_state": ("Đường truyền", "Line"),
-    "online_total": ("Máy hoạt động", "Hosts online"),
-    "total": ("Tổng số máy", "Hosts"),
-    "online_trend": ("Số máy hoạt động theo thời gian", "Hosts online over time"),
-    "reasons": ("Lý do", "Reasons"),
-    "since": ("Từ lúc", "Since"),
-    "online": ("Trực tuyến", "Online"),
-    "yes": ("Có", "Yes"),
-    "no": ("Không", "No"),
-    "open_host": ("Xem chi tiết máy", "Open host detail"),
-    "open_line": ("Xem chất lượng đường truyền", "Open line quality"),
-    "days_unused": ("Số ngày không dùng", "Days unused"),
-    "contracted": ("Tốc độ hợp đồng (Mb/s)", "Contracted (Mb/s)"),
-    "traffic": ("Lưu lượng TB (MB/ngày)", "Mean traffic (MB/day)"),
-    "last_traffic": ("Lần cuối có lưu lượng", "Last traffic"),
-    "why": ("Vì sao", "Why"),
-    "rtt": ("Độ trễ trung bình (ms)", "Mean round-trip time (ms)"),
-    "loss": ("Tỉ lệ mất gói (%)", "Packet loss (%)"),
-    "probe_ok": ("Tỉ lệ thăm dò thành công", "Probe success rate"),
-    "speed": ("Đo tốc độ so với hợp đồng (Mb/s)", "Speed tests against contract (Mb/s)"),
-    "speed_percent": ("Tốc độ tải xuống / hợp đồng", "Download / contract"),
-    "rtt_30d": ("Độ trễ 30 ngày (trung bình 5 phút)", "Round-trip time, 30 days (5-minute means)"),
-    "cpu": ("CPU (%)", "CPU (%)"),
-    "memory": ("Bộ nhớ và swap (%)", "Memory and swap (%)"),
-    "disk": ("Ổ đĩa đã dùng (%)", "Disk used (%)"),
-    "temperature": ("Nhiệt độ (°C)", "Temperatures (°C)"),
-    "network": ("Mạng (byte/s)", "Network (bytes/s)"),
-    "uptime": ("Thời gian chạy", "Uptime"),
-    "ram": ("RAM", "RAM"),
-    "inventory": ("Cấu hình phần cứng", "Hardware inventory"),
-    "agent": ("Agent: hàng đợi gửi và bộ nhớ", "Agent: spool depth and memory"),
-    "os": ("Hệ điều hành", "OS"),
-    "cpu_model": ("CPU", "CPU"),
-    "cores": ("Số nhân", "Cores"),
-    "disk_total": ("Tổng dung lượng đĩa", "Disk total"),
-    "agent_version": ("Phiên bản agent", "Agent version"),
-    "dashboards": ("Bảng điều khiển", "Dashboards"),
-}
-
 
 def t(lang: str, key: str) -> str:
-    vi, en = TEXT[key]
-    return vi if lang == "vi" else en
+    return DASHBOARD[key].in_(lang)
 
 
 def uid(name: str, lang: str) -> str:
@@ -132,8 +71,8 @@ def line_state_mappings(lang: str, by_code: bool) -> Json:
     """Line states (by their number, or by name) to their word and colour."""
     return value_map(
         {
-            str(STATE_CODES[state]) if by_code else state: (vi if lang == "vi" else en, STATE_COLOURS[state])
-            for state, (vi, en) in LINE_STATE_TEXT.items()
+            str(line.code) if by_code else state: (line.words.in_(lang), STATE_COLOURS[state])
+            for state, line in LINE_STATES.items()
         }
     )
 

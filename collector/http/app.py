@@ -48,13 +48,12 @@ def hosts(registry: RegistryDep) -> list[dict[str, Any]]:
     """Every known host with its place in the hierarchy and when it was last heard from."""
     out = []
     for record in registry.hosts():
-        commune = units.commune(record.key.commune)
         out.append(
             {
                 "province": record.key.province,
                 "area": registry.area_of(record.key.commune),
                 "commune": record.key.commune,
-                "commune_name": commune.name if commune else None,
+                "commune_name": units.commune_name(record.key.commune),
                 "host": record.key.host,
                 "status": record.status,
                 "status_since": record.status_since,
@@ -71,13 +70,12 @@ def lines(registry: RegistryDep, commune: str | None = None) -> list[dict[str, A
     """Registered lines (optionally one commune's) with the contracted speeds."""
     out = []
     for line in registry.lines(commune):
-        known = units.commune(line.commune)
         out.append(
             {
                 "circuit_id": line.circuit_id,
                 "province": line.province,
                 "commune": line.commune,
-                "commune_name": known.name if known else None,
+                "commune_name": units.commune_name(line.commune),
                 "area": registry.area_of(line.commune),
                 "isp": line.isp,
                 "contracted_down_mbps": line.contracted_down_mbps,

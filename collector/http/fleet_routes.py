@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from collector.alerting.lifecycle import alert_json
 from collector.config import check_scope
-from collector.fleet.state import CommuneStatus
+from collector.fleet.rules import CommuneStatus
 from collector.http.deps import AlertsDep, RegistryDep, SnapshotDep
 from collector.registry import units
 
@@ -19,12 +19,11 @@ router = APIRouter()
 
 
 def commune_json(c: CommuneStatus) -> dict[str, Any]:
-    known = units.commune(c.commune)
     return {
         "province": c.province,
         "area": c.area,
         "commune": c.commune,
-        "commune_name": known.name if known else None,
+        "commune_name": units.commune_name(c.commune),
         "hosts_total": c.hosts_total,
         "hosts_online": c.hosts_online,
         "hosts_degraded": c.hosts_degraded,
@@ -41,9 +40,8 @@ def degraded(snapshot: SnapshotDep) -> list[dict[str, Any]]:
     out = []
     for host in snapshot.hosts:
         if host.reasons:
-            known = units.commune(host.key.commune)
             out.append({"province": host.key.province, "area": host.area, "commune": host.key.commune,
-                        "commune_name": known.name if known else None, "host": host.key.host,
+                        "commune_name": units.commune_name(host.key.commune), "host": host.key.host,
                         "online": host.online, "reasons": list(host.reasons)})  # fmt: skip
     return out
 

@@ -15,9 +15,10 @@ from html import escape
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from collector.fleet.state import LINE_STATE_TEXT, CommuneStatus, commune_name
+from collector.fleet.rules import CommuneStatus
 from collector.http.deps import RegistryDep, SnapshotDep
 from collector.registry import units
+from collector.vocabulary import LINE_STATES
 
 router = APIRouter()
 
@@ -50,14 +51,14 @@ def dot(colour: str) -> str:
 
 
 def commune_row(c: CommuneStatus) -> str:
-    name = escape(commune_name(c.commune))
+    name = escape(units.display_name(c.commune))
     colour = level(c)
     why = escape(", ".join(c.reasons_vi))
     code = escape(c.commune)
     return (
         f'<tr data-commune="{code}" data-level="{colour}">'
         f"<td>{dot(colour)}{name} <small>{code}</small></td>"
-        f"<td>{escape(LINE_STATE_TEXT[c.line_state][0])} <small>{why}</small></td>"
+        f"<td>{escape(LINE_STATES[c.line_state].words.vi)} <small>{why}</small></td>"
         f"<td>{c.hosts_online}/{c.hosts_total}</td><td>{c.hosts_degraded}</td></tr>"
     )
 

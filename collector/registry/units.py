@@ -35,6 +35,17 @@ def commune(code: str) -> Commune | None:
     return _communes().get(code)
 
 
+def commune_name(code: str) -> str | None:
+    """The official name of a commune (``Xã Yên Sơn``), None when the code is not an official one."""
+    found = _communes().get(code)
+    return found.name if found else None
+
+
+def display_name(code: str) -> str:
+    """What people are shown for a commune: its official name, or its code when it has none."""
+    return commune_name(code) or code
+
+
 def province_name(code: str) -> str | None:
     return _provinces().get(code)
 

@@ -1,0 +1,222 @@
+"""Facts about each PC, gathered from the reports the ingest path accepted.
+
+Each report's sections are read once, here, into typed values (``MetricsReading`` and friends);
+``gather_*`` then folds a reading into the host's ``HostFacts``, which also keeps what spans
+reports: since when memory or CPU has been high, reboots and report gaps of the last day, traffic
+per local day, recent line samples. Pruning old entries happens here, when facts are gathered,
+so the rules (``rules.py``) only read facts and never change them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from collector.config import FleetSettings
+from common.wire import Report
+
+DAY_S = 86400.0
+Item = dict[str, float | str]
+
+
+@dataclass
+class HostFacts:
+    """What is known about one PC; all the rules need, and what the state file keeps."""
+
+    interval_s: float = 30.0
+    last_report: float = 0.0
+    offline_will: bool = False
+    disk_percent: float = 0.0
+    mem_percent: float = 0.0
+    swap_percent: float = 0.0
+    cpu_percent: float = 0.0
+    temp_c: float = 0.0
+    temp_limit_c: float = 0.0
+    disk_errors: float = 0.0
+    ram_bytes: float = 0.0
+    cpu_cores: float = 0.0
+    boot_time: float = 0.0
+    uplink: str = ""
+    mem_high_since: float = 0.0
+    cpu_high_since: float = 0.0
+    reboots: list[float] = field(default_factory=list)
+    gaps: list[float] = field(default_factory=list)
+    traffic_by_day: dict[str, float] = field(default_factory=dict)  # bytes on the default-route NIC
+    probe_down_since: float = 0.0
+    degraded_since: float = 0.0
+    samples: deque[tuple[float, float, float]] = field(default_factory=deque)  # (ts, loss %, rtt ms)
+    speedtest_percent: float = -1.0
+
+
+# ---- typed readings of one report's sections ----
+
+
+@dataclass(frozen=True)
+class MetricsReading:
+    interval_s: float | None  # None when the agent did not say
+    cpu_percent: float
+    mem_percent: float
+    swap_percent: float
+    boot_time: float
+    disk_percent: float  # the fullest disk
+    disk_errors: float
+    temp_c: float  # the hottest sensor
+    temp_limit_c: float  # the lowest "high" limit a sensor gives, 0 when none does
+    uplink: str  # the NIC holding the default route (the last one, if several), "" when none
+    uplink_bytes_per_s: float  # received and sent, summed over the NICs holding a default route
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    scope: str  # gateway, wan or internet
+    method: str
+    ok: bool | None  # None when the probe did not say
+    loss_percent: float | None  # pings only
+    rtt_avg_ms: float
+
+
+@dataclass(frozen=True)
+class SpeedtestResult:
+    mode: str  # wan or internet
+    ok: bool
+    download_mbps: float | None
+
+
+@dataclass(frozen=True)
+class InventoryReading:
+    ram_bytes: float
+    cpu_cores: float
+
+
+def number(item: Item, name: str, default: float = 0.0) -> float:
+    """A number field of a validated section (the wire contract made every number a float)."""
+    value = item.get(name)
+    return value if isinstance(value, float) else default
+
+
+def text(item: Item, name: str) -> str:
+    value = item.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def read_metrics(report: Report) -> MetricsReading:
+    sections = report.sections
+    system = (sections.get("system") or [{}])[0]
+    agent = (sections.get("agent") or [{}])[0]
+    disks = sections.get("disk", [])
+    sensors = sections.get("sensors", [])
+    uplinks = [nic for nic in sections.get("net", []) if nic.get("default_route") == 1.0]
+    return MetricsReading(
+        interval_s=number(agent, "interval_s") if "interval_s" in agent else None,
+        cpu_percent=number(system, "cpu_percent"),
+        mem_percent=number(system, "mem_used_percent"),
+        swap_percent=number(system, "swap_used_percent"),
+        boot_time=number(system, "boot_time"),
+        disk_percent=max((number(d, "used_percent") for d in disks), default=0.0),
+        disk_errors=sum(number(d, "errors") for d in disks),
+        temp_c=max((number(t, "temp_c") for t in sensors), default=0.0),
+        temp_limit_c=min((number(t, "temp_high_c") for t in sensors if number(t, "temp_high_c")), default=0.0),
+        uplink=text(uplinks[-1], "nic") if uplinks else "",
+        uplink_bytes_per_s=sum(number(nic, "rx_bytes_per_s") + number(nic, "tx_bytes_per_s") for nic in uplinks),
+    )
+
+
+def read_probes(report: Report) -> list[ProbeResult]:
+    return [
+        ProbeResult(
+            scope=text(item, "scope"),
+            method=text(item, "method"),
+            ok=item["ok"] == 1.0 if "ok" in item else None,
+            loss_percent=number(item, "loss_percent") if "loss_percent" in item else None,
+            rtt_avg_ms=number(item, "rtt_avg_ms"),
+        )
+        for item in report.sections.get("probe", [])
+    ]
+
+
+def read_speedtests(report: Report) -> list[SpeedtestResult]:
+    return [
+        SpeedtestResult(
+            mode=text(item, "mode"),
+            ok=item.get("ok") == 1.0,
+            download_mbps=number(item, "download_mbps") if isinstance(item.get("download_mbps"), float) else None,
+        )
+        for item in report.sections.get("speedtest", [])
+    ]
+
+
+def read_inventory(report: Report) -> InventoryReading:
+    item = (report.sections.get("inventory") or [{}])[0]
+    return InventoryReading(ram_bytes=number(item, "ram_bytes"), cpu_cores=number(item, "cpu_cores"))
+
+
+# ---- folding readings into a host's facts ----
+
+
+def gather_report(facts: HostFacts, now: float) -> None:
+    """Any report but a status: note a gap since the last one; the PC is there."""
+    if facts.last_report and now - facts.last_report > 3 * facts.interval_s:
+        facts.gaps.append(now)
+    facts.gaps = [t for t in facts.gaps if t > now - DAY_S]
+    facts.last_report, facts.offline_will = now, False
+
+
+def gather_metrics(facts: HostFacts, reading: MetricsReading, now: float, settings: FleetSettings) -> None:
+    s = settings
+    facts.interval_s = (facts.interval_s if reading.interval_s is None else reading.interval_s) or 30.0
+    facts.mem_percent = reading.mem_percent
+    facts.swap_percent = reading.swap_percent
+    facts.cpu_percent = reading.cpu_percent
+    boot = reading.boot_time
+    if facts.boot_time and boot and abs(boot - facts.boot_time) > 60:
+        facts.reboots.append(now)
+    facts.reboots = [t for t in facts.reboots if t > now - DAY_S]
+    facts.boot_time = boot or facts.boot_time
+    memory_high = facts.mem_percent > s.memory_percent and facts.swap_percent > s.swap_percent
+    facts.mem_high_since = (facts.mem_high_since or now) if memory_high else 0.0
+    facts.cpu_high_since = (facts.cpu_high_since or now) if facts.cpu_percent > s.cpu_percent else 0.0
+    facts.disk_percent = reading.disk_percent
+    facts.disk_errors = reading.disk_errors
+    facts.temp_c = reading.temp_c
+    facts.temp_limit_c = reading.temp_limit_c
+    if reading.uplink:  # traffic is counted on the line the PC really uses
+        facts.uplink = reading.uplink
+        moved = reading.uplink_bytes_per_s * facts.interval_s
+        day = local_day(now)
+        if day not in facts.traffic_by_day:  # a new day: forget days older than the unused window
+            keep = set(unused_window(now, s.unused_after_days + 7))
+            facts.traffic_by_day = {d: v for d, v in facts.traffic_by_day.items() if d in keep}
+        facts.traffic_by_day[day] = facts.traffic_by_day.get(day, 0.0) + moved
+
+
+def gather_probes(facts: HostFacts, results: list[ProbeResult], now: float, settings: FleetSettings) -> None:
+    gateway_ok = any(r.scope == "gateway" and r.ok is True for r in results)
+    outside = [r for r in results if r.scope in ("wan", "internet")]
+    if outside and gateway_ok and all(r.ok is False for r in outside):
+        facts.probe_down_since = facts.probe_down_since or now
+    else:
+        facts.probe_down_since = 0.0
+    for r in outside:
+        if r.method == "ping" and r.loss_percent is not None:
+            facts.samples.append((now, r.loss_percent, r.rtt_avg_ms))
+    while facts.samples and facts.samples[0][0] < now - settings.degraded_window_s:
+        facts.samples.popleft()
+
+
+def gather_speedtests(facts: HostFacts, results: list[SpeedtestResult], contracted_down_mbps: float) -> None:
+    """The latest speed test against the contract; a ``wan`` test is preferred over ``internet``."""
+    for r in results:
+        if r.mode != "wan" and facts.speedtest_percent >= 0:
+            continue
+        if r.ok and r.download_mbps is not None and contracted_down_mbps > 0:
+            facts.speedtest_percent = 100.0 * r.download_mbps / contracted_down_mbps
+
+
+def local_day(at: float) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(at))
+
+
+def unused_window(now: float, days: int) -> list[str]:
+    """Local dates from yesterday back ``days`` days: the whole days the unused rule looks at."""
+    return [local_day(now - d * DAY_S) for d in range(1, days + 1)]

@@ -1,0 +1,56 @@
+"""The collector's own ``agent`` and ``commune`` points: one per known PC and per commune each
+evaluation, so Grafana sees silence (a PC that stopped reporting still has a point saying so) and
+can show states, reasons and names without a second data source. Field names are a contract
+with the dashboards (``collector/grafana/dashboards.py``) and the README."""
+
+from __future__ import annotations
+
+import time
+
+from collector import vocabulary as words
+from collector.fleet.rules import CommuneStatus, HostStatus, Snapshot
+from collector.ingest.lineprotocol import Point
+from collector.registry import units
+
+
+def agent_point(host: HostStatus, ts: int) -> Point:
+    tags = {"province": host.key.province, "area": host.area, "commune": host.key.commune, "host": host.key.host}
+    fields: dict[str, float | str] = {
+        "online": 1.0 if host.online else 0.0,
+        "seconds_since_report": round(host.seconds_since_report, 1),
+        "degraded": 1.0 if host.reasons else 0.0,
+        "degraded_reasons": ",".join(host.reasons),
+        "degraded_since_ms": host.degraded_since * 1000.0,
+        "degraded_reasons_vi": words.degraded_reasons(host.reasons, "vi"),
+        "commune_name": units.display_name(host.key.commune),
+    }
+    return Point("agent", tags, fields, ts)
+
+
+def commune_point(c: CommuneStatus, area_names: dict[str, str], ts: int) -> Point:
+    state = words.LINE_STATES[c.line_state]
+    tags = {"province": c.province, "area": c.area, "commune": c.commune}
+    fields: dict[str, float | str] = {
+        "hosts_total": float(c.hosts_total),
+        "hosts_online": float(c.hosts_online),
+        "hosts_degraded": float(c.hosts_degraded),
+        "line_state": c.line_state,
+        "line_state_code": float(state.code),
+        "line_severity": float(state.severity),
+        "line_down": 1.0 if c.line_state == "down" else 0.0,
+        "line_degraded": 1.0 if c.line_state == "degraded" else 0.0,
+        "line_unused": 1.0 if c.line_state == "unused" else 0.0,
+        "contracted_down_mbps": c.contracted_down_mbps,
+        "days_unused": c.days_unused,
+        "commune_name": units.display_name(c.commune),
+        "area_name": area_names.get(c.area, c.area),
+        "traffic_mb_per_day": c.traffic_mb_per_day,
+        "last_traffic_day": time.strftime("%Y-%m-%d", time.localtime(c.last_traffic_at)) if c.last_traffic_at else "",
+    }
+    return Point("commune", tags, fields, ts)
+
+
+def points(snapshot: Snapshot, area_names: dict[str, str], now: float) -> list[Point]:
+    """Every PC's ``agent`` point, then every commune's ``commune`` point, stamped ``now``."""
+    ts = int(now)
+    return [agent_point(h, ts) for h in snapshot.hosts] + [commune_point(c, area_names, ts) for c in snapshot.communes]

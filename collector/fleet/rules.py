@@ -1,0 +1,263 @@
+"""The fleet's rules: whether a PC is offline or degraded (and why), the line-state chain of a
+commune (down, degraded, unused, up), and the alert conditions they make.
+
+Every function here is pure: it reads facts (``facts.HostFacts``), the settings and ``now``, and
+returns new values; no SQLite, no threads, no clock, nothing changed in place. ``state.py``
+gathers the facts and calls these under its lock; ``tests/test_fleet_rules_pure.py`` calls them
+directly over hand-built facts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from collector import vocabulary as words
+from collector.alerting.conditions import NO_HOST, Condition
+from collector.config import FleetSettings
+from collector.fleet.facts import DAY_S, HostFacts, unused_window
+from collector.registry import units
+from collector.registry.registry import HostKey, Line
+
+OTHER_UPLINKS = ("wwan", "ppp", "usb", "wwp", "rmnet")  # a 4G dongle or phone, not the FTTH line
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    key: HostKey
+    area: str
+    online: bool
+    seconds_since_report: float
+    reasons: tuple[str, ...]
+    since: float
+    degraded_since: float = 0.0
+
+
+@dataclass(frozen=True)
+class CommuneStatus:
+    province: str
+    area: str
+    commune: str
+    hosts_total: int
+    hosts_online: int
+    hosts_degraded: int
+    line_state: str
+    contracted_down_mbps: float
+    days_unused: float
+    reasons: tuple[str, ...] = ()  # codes, or a measured reason in English (``loss 6.0%, rtt 40 ms``)
+    traffic_mb_per_day: float = 0.0
+    last_traffic_at: float = 0.0
+    reasons_vi: tuple[str, ...] = ()
+
+
+@dataclass
+class Snapshot:
+    """One evaluation of the whole fleet."""
+
+    hosts: list[HostStatus] = field(default_factory=list)
+    communes: list[CommuneStatus] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Member:
+    """A PC of a commune as the line rules see it: whether it is online or degraded, and its facts."""
+
+    online: bool
+    degraded: bool
+    facts: HostFacts
+
+
+@dataclass(frozen=True)
+class LineVerdict:
+    state: str
+    reasons: tuple[str, ...] = ()  # codes, or measured reasons in English
+    reasons_vi: tuple[str, ...] = ()
+    days_unused: float = 0.0
+
+
+# ---- one PC ----
+
+
+def is_offline(
+    facts: HostFacts, last_seen: float, status: str, in_grace: bool, settings: FleetSettings, now: float
+) -> bool:
+    """Offline: its Last Will came, or it has been silent for ``offline_after_intervals``; during
+    the restart grace only a Last Will the registry also holds counts."""
+    if in_grace:
+        return facts.offline_will and status == "offline"
+    silent_for = now - max(facts.last_report, last_seen)
+    return facts.offline_will or silent_for > settings.offline_after_intervals * facts.interval_s
+
+
+def degraded_reasons(facts: HostFacts, settings: FleetSettings, now: float) -> tuple[str, ...]:
+    """Why a PC is degraded, as codes in ``vocabulary.DEGRADED_REASONS`` order; () when it is not."""
+    s = settings
+    day_ago = now - DAY_S
+    limit_c = facts.temp_limit_c or s.temperature_c
+    checks = {
+        "disk_full": facts.disk_percent > s.disk_full_percent,
+        "memory_pressure": bool(facts.mem_high_since) and now - facts.mem_high_since >= s.memory_sustained_s,
+        "cpu_pegged": bool(facts.cpu_high_since) and now - facts.cpu_high_since >= s.cpu_sustained_s,
+        "temperature_high": facts.temp_c >= limit_c > 0 and facts.temp_c > 0,
+        "frequent_reboots": sum(1 for t in facts.reboots if t > day_ago) >= s.reboots_per_day,
+        "report_gaps": sum(1 for t in facts.gaps if t > day_ago) >= s.gaps_per_day,
+        "disk_errors": facts.disk_errors > 0,
+        "old_hardware": (0 < facts.ram_bytes < s.min_ram_gb * 2**30) or (0 < facts.cpu_cores < s.min_cpu_cores),
+    }
+    return tuple(reason for reason in words.DEGRADED_REASONS if checks[reason])
+
+
+# ---- a commune's line ----
+
+
+def line_verdict(members: list[Member], line: Line | None, settings: FleetSettings, now: float) -> LineVerdict:
+    """The line-state chain: no PC ever (unused), every PC offline (down), the WAN unreachable
+    from a PC whose gateway answers (down), loss or round-trip time too high (degraded), a slow
+    speed test (degraded); then a registered line that is up or degraded may still be unused."""
+    s = settings
+    if not members:
+        return LineVerdict("unused", ("no_agent",), days_unused=days_since(line.install_date, now) if line else 0.0)
+    verdict = reachability(members, settings, now)
+    if line is not None and verdict.state in ("up", "degraded"):
+        daily = daily_traffic(members)
+        why, days_unused = unused_reason(members, daily, s, now)
+        if why:
+            return LineVerdict("unused", (why,), days_unused=days_unused)
+        return LineVerdict(verdict.state, verdict.reasons, verdict.reasons_vi, days_unused)
+    return verdict
+
+
+def reachability(members: list[Member], settings: FleetSettings, now: float) -> LineVerdict:
+    """Down, degraded or up, from the PCs that are online."""
+    s = settings
+    online = [m.facts for m in members if m.online]
+    if not online:
+        return LineVerdict("down", ("all_hosts_offline",))
+    if any(f.probe_down_since and now - f.probe_down_since >= s.line_down_probe_s for f in online):
+        return LineVerdict("down", ("wan_unreachable",))
+    samples = [x for f in online for x in f.samples]
+    if len(samples) >= 3:
+        loss = sum(x[1] for x in samples) / len(samples)
+        rtt = sum(x[2] for x in samples) / len(samples)
+        if loss > s.loss_percent_max or rtt > s.rtt_ms_max:
+            said = words.loss_reason(loss, rtt)
+            return LineVerdict("degraded", (said.en,), (said.vi,))
+    speed = [m.facts.speedtest_percent for m in members if m.facts.speedtest_percent >= 0]
+    if speed and min(speed) < s.speedtest_min_percent:
+        said = words.speed_reason(min(speed))
+        return LineVerdict("degraded", (said.en,), (said.vi,))
+    return LineVerdict("up")
+
+
+def unused_reason(
+    members: list[Member], per_day: dict[str, float], settings: FleetSettings, now: float
+) -> tuple[str, float]:
+    """Why a registered line counts as unused ("" when it does not), and for how many days: every
+    PC routes through a 4G dongle or phone, or each whole day of the window carried less than
+    ``unused_below_mb_per_day``."""
+    s = settings
+    uplinks = [m.facts.uplink for m in members if m.facts.uplink]
+    if uplinks and all(u.startswith(OTHER_UPLINKS) for u in uplinks):
+        return "other_uplink", 0.0
+    days = unused_window(now, s.unused_after_days)
+    if all(day in per_day for day in days) and max(per_day[day] for day in days) < s.unused_below_mb_per_day * 1e6:
+        return "low_traffic", float(len(days))
+    return "", 0.0
+
+
+def daily_traffic(members: list[Member]) -> dict[str, float]:
+    """Bytes per local date on the default-route NICs of a commune's PCs, for the days any has data."""
+    per_day: dict[str, float] = {}
+    for m in members:
+        for day, moved in m.facts.traffic_by_day.items():
+            per_day[day] = per_day.get(day, 0.0) + moved
+    return per_day
+
+
+def traffic_figures(per_day: dict[str, float], settings: FleetSettings, now: float) -> tuple[float, float]:
+    """Mean MB/day over the days of the unused window that have data (yesterday and back, as the
+    unused rule counts them), and the start of the last day that carried at least the unused
+    threshold (0 when none is known)."""
+    s = settings
+    window = [d for d in unused_window(now, s.unused_after_days) if d in per_day]
+    mean_mb = sum(per_day[d] for d in window) / len(window) / 1e6 if window else 0.0
+    busy = [d for d in per_day if per_day[d] >= s.unused_below_mb_per_day * 1e6]
+    last = time.mktime(time.strptime(max(busy), "%Y-%m-%d")) if busy else 0.0
+    return round(mean_mb, 1), last
+
+
+def days_since(iso_date: str, now: float) -> float:
+    try:
+        start = time.mktime(time.strptime(iso_date, "%Y-%m-%d"))
+    except ValueError:
+        return 0.0
+    return max(0.0, (now - start) // DAY_S)
+
+
+def commune_status(
+    province: str,
+    commune: str,
+    area: str,
+    members: list[Member],
+    line: Line | None,
+    settings: FleetSettings,
+    now: float,
+) -> CommuneStatus:
+    """A commune's summary: its PCs, its line's verdict and its traffic figures."""
+    verdict = line_verdict(members, line, settings, now)
+    traffic_mb, last_traffic = traffic_figures(daily_traffic(members), settings, now)
+    reasons_vi = verdict.reasons_vi or tuple(words.LINE_REASONS[r].vi for r in verdict.reasons)
+    return CommuneStatus(
+        province,
+        area,
+        commune,
+        len(members),
+        sum(1 for m in members if m.online),
+        sum(1 for m in members if m.degraded),
+        verdict.state,
+        line.contracted_down_mbps if line else 0.0,
+        verdict.days_unused,
+        verdict.reasons,
+        traffic_mb,
+        last_traffic,
+        reasons_vi,
+    )
+
+
+# ---- what to alert on ----
+
+LINE_RULES = {"down": words.LINE_DOWN, "degraded": words.LINE_DEGRADED, "unused": words.LINE_UNUSED}
+
+
+def conditions(hosts: list[HostStatus], communes: list[CommuneStatus]) -> list[Condition]:
+    """One condition per commune whose line is not up, then per PC offline (unless its commune's
+    line is down: one alert for a cut line, not one per PC) and per PC degraded."""
+    out: list[Condition] = []
+    down = {(c.province, c.commune) for c in communes if c.line_state == "down"}
+    for commune in communes:
+        rule = LINE_RULES.get(commune.line_state)
+        if rule is None:
+            continue
+        name = units.display_name(commune.commune)
+        why_vi = ", ".join(commune.reasons_vi)
+        why_en = ", ".join(words.line_reason_en(r) for r in commune.reasons)
+        said = words.SUMMARIES[rule]
+        out.append(Condition(rule, commune.province, commune.area, commune.commune, NO_HOST,
+                             words.RULE_SEVERITY[rule], said.vi.format(name=name, why=why_vi),
+                             said.en.format(name=name, why=why_en)))  # fmt: skip
+    for host in hosts:
+        key = host.key
+        name = units.display_name(key.commune)
+        base = (key.province, host.area, key.commune, key.host)
+        if not host.online and (key.province, key.commune) not in down:
+            said = words.SUMMARIES[words.HOST_OFFLINE]
+            vi, en = said.vi.format(host=key.host, name=name), said.en.format(host=key.host, name=name)
+            out.append(Condition(words.HOST_OFFLINE, *base, words.RULE_SEVERITY[words.HOST_OFFLINE], vi, en))
+        if host.reasons:
+            said = words.SUMMARIES[words.HOST_DEGRADED]
+            vi = said.vi.format(host=key.host, name=name, why=words.degraded_reasons(host.reasons, "vi"))
+            en = said.en.format(host=key.host, name=name, why=words.degraded_reasons(host.reasons, "en"))
+            out.append(Condition(words.HOST_DEGRADED, *base, words.RULE_SEVERITY[words.HOST_DEGRADED], vi, en,
+                                 (("reasons", ",".join(host.reasons)),)))  # fmt: skip
+    return out

@@ -1,0 +1,233 @@
+"""Every code the collector shows people, with its Vietnamese and English words, in one place.
+
+Logic deals in codes (``down``, ``disk_full``, ``host_offline``); what a person reads comes from
+here: alert summaries, notifications, the status page, the Grafana dashboards and (later) the
+monthly report. Vietnamese comes first everywhere. An English text never shows a bare code: a
+line reason's code appears only after its words, in brackets, as a reference.
+
+This module imports nothing from the runtime, so the dashboard builder and any report can use
+it without pulling in the fleet or the service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, NamedTuple
+
+
+class Words(NamedTuple):
+    """One thing said in both languages."""
+
+    vi: str
+    en: str
+
+    def in_(self, lang: str) -> str:
+        """The text in ``lang`` ("vi" or "en")."""
+        return self.vi if lang == "vi" else self.en
+
+
+# ---- line states ----
+
+
+@dataclass(frozen=True)
+class LineState:
+    """A commune line's state: the number Grafana maps to a word, and its rank for "problems first"."""
+
+    code: int  # the ``line_state_code`` field
+    severity: int  # the ``line_severity`` field: higher is worse
+    words: Words
+
+
+LINE_UP: Final = "up"
+LINE_DEGRADED_STATE: Final = "degraded"
+LINE_DOWN_STATE: Final = "down"
+LINE_UNUSED_STATE: Final = "unused"
+LINE_UNKNOWN: Final = "unknown"
+
+LINE_STATES: Final[dict[str, LineState]] = {  # in code order
+    LINE_UP: LineState(0, 0, Words("Tốt", "Up")),
+    LINE_DEGRADED_STATE: LineState(1, 3, Words("Kém", "Degraded")),
+    LINE_DOWN_STATE: LineState(2, 4, Words("Mất kết nối", "Down")),
+    LINE_UNUSED_STATE: LineState(3, 2, Words("Không sử dụng", "Unused")),
+    LINE_UNKNOWN: LineState(4, 1, Words("Chưa rõ", "Unknown")),
+}
+
+# ---- why a line is in its state ----
+
+LINE_REASONS: Final[dict[str, Words]] = {
+    "all_hosts_offline": Words("mọi máy mất kết nối", "every PC is offline"),
+    "wan_unreachable": Words("không tới được mạng WAN", "the WAN cannot be reached"),
+    "no_agent": Words("chưa có máy nào báo cáo", "no PC has reported yet"),
+    "other_uplink": Words("máy dùng đường 4G/khác", "the PCs use 4G or another uplink"),
+    "low_traffic": Words("lưu lượng rất thấp", "almost no traffic"),
+}
+
+
+def loss_reason(loss_percent: float, rtt_ms: float) -> Words:
+    """A degraded line's measured packet loss and round-trip time."""
+    return Words(
+        f"mất gói {loss_percent:.1f}%, độ trễ {rtt_ms:.0f} ms", f"loss {loss_percent:.1f}%, rtt {rtt_ms:.0f} ms"
+    )
+
+
+def speed_reason(percent_of_contract: float) -> Words:
+    """A degraded line's slowest speed test against its contract."""
+    return Words(f"tốc độ {percent_of_contract:.0f}% hợp đồng", f"speed {percent_of_contract:.0f}% of contract")
+
+
+# ---- why a PC is degraded ----
+
+DEGRADED_REASONS: Final[dict[str, Words]] = {
+    "disk_full": Words("ổ đĩa gần đầy", "disk nearly full"),
+    "memory_pressure": Words("thiếu bộ nhớ", "short of memory"),
+    "cpu_pegged": Words("CPU quá tải kéo dài", "CPU saturated for long"),
+    "temperature_high": Words("nhiệt độ cao", "running hot"),
+    "frequent_reboots": Words("khởi động lại nhiều lần", "rebooting often"),
+    "report_gaps": Words("treo máy / mất báo cáo", "freezing or missing reports"),
+    "disk_errors": Words("lỗi ổ đĩa", "disk errors"),
+    "old_hardware": Words("phần cứng cũ", "old hardware"),
+}
+
+
+def degraded_reasons(codes: tuple[str, ...], lang: str) -> str:
+    """A degraded PC's reason codes in words, comma-separated."""
+    return ", ".join(DEGRADED_REASONS[code].in_(lang) for code in codes)
+
+
+# ---- alert rules and severities ----
+
+HOST_OFFLINE: Final = "host_offline"
+LINE_DOWN: Final = "line_down"
+LINE_DEGRADED: Final = "line_degraded"
+HOST_DEGRADED: Final = "host_degraded"
+LINE_UNUSED: Final = "line_unused"
+
+RULES: Final[dict[str, Words]] = {
+    HOST_OFFLINE: Words("Máy mất kết nối", "Host offline"),
+    LINE_DOWN: Words("Mất kết nối đường truyền", "Line down"),
+    LINE_DEGRADED: Words("Đường truyền kém", "Line degraded"),
+    HOST_DEGRADED: Words("Máy xuống cấp", "Host degraded"),
+    LINE_UNUSED: Words("Đường truyền không được sử dụng", "Line unused"),
+}
+RULE_SEVERITY: Final[dict[str, str]] = {
+    HOST_OFFLINE: "critical",
+    LINE_DOWN: "critical",
+    LINE_DEGRADED: "warning",
+    HOST_DEGRADED: "warning",
+    LINE_UNUSED: "info",
+}
+SEVERITIES: Final[dict[str, Words]] = {
+    "critical": Words("nghiêm trọng", "critical"),
+    "warning": Words("cảnh báo", "warning"),
+    "info": Words("thông tin", "information"),
+}
+
+# What an alert says; {name} is the commune's official name, {host} the PC, {why} the reasons in
+# words (each line reason's code follows its English words in brackets, see ``line_reason_en``).
+SUMMARIES: Final[dict[str, Words]] = {
+    LINE_DOWN: Words("Mất kết nối đường truyền tại {name} ({why})", "Line down at {name}: {why}"),
+    LINE_DEGRADED: Words("Đường truyền kém tại {name}: {why}", "Line degraded at {name}: {why}"),
+    LINE_UNUSED: Words("Đường truyền không được sử dụng tại {name} ({why})", "Line unused at {name}: {why}"),
+    HOST_OFFLINE: Words("Máy {host} tại {name} mất kết nối", "Host {host} at {name} is offline"),
+    HOST_DEGRADED: Words("Máy {host} tại {name}: {why}", "Host {host} at {name}: {why}"),
+}
+
+
+def line_reason_en(reason: str) -> str:
+    """A line reason in English: its words, then its code in brackets as a reference to what the
+    API's ``line_reasons`` lists; a measured reason (``loss 6.0%, rtt 40 ms``) is English already."""
+    words = LINE_REASONS.get(reason)
+    return f"{words.en} ({reason})" if words else reason
+
+
+# ---- notifications ----
+
+NOTIFY: Final[dict[str, Words]] = {
+    "firing": Words("CẢNH BÁO", "FIRING"),
+    "resolved": Words("ĐÃ KHẮC PHỤC", "RESOLVED"),
+    "subject": Words(
+        "[Giám sát xã] {area}: {firing} cảnh báo, {resolved} đã khắc phục",
+        "[commune-monitor] {area}: {firing} firing, {resolved} resolved",
+    ),
+    "area": Words("Khu vực", "Area"),
+}
+
+# ---- the status page (Vietnamese only: it is for commune and area staff) ----
+
+STATUS_LEVELS: Final[dict[str, Words]] = {  # worst first
+    "red": Words("Sự cố", "Problem"),
+    "amber": Words("Cần chú ý", "Needs attention"),
+    "green": Words("Bình thường", "Normal"),
+}
+STATUS_PAGE: Final[dict[str, Words]] = {
+    "title": Words("Tình trạng hệ thống", "System status"),
+    "no_data": Words("chưa có dữ liệu", "no data yet"),
+    "communes": Words("xã", "communes"),
+    "updated": Words("cập nhật", "updated"),
+    "commune": Words("Xã/phường", "Commune"),
+    "line": Words("Đường truyền", "Line"),
+    "hosts_online": Words("Máy hoạt động", "PCs online"),
+    "hosts_degraded": Words("Máy xuống cấp", "PCs degraded"),
+}
+
+# ---- the Grafana dashboards ----
+
+DASHBOARD: Final[dict[str, Words]] = {
+    "overview": Words("Tổng quan tỉnh", "Province overview"),
+    "degraded": Words("Thiết bị xuống cấp", "Degraded equipment"),
+    "unused": Words("Đường truyền không sử dụng", "Unused connections"),
+    "line": Words("Chất lượng đường truyền theo xã", "Line quality per commune"),
+    "host": Words("Chi tiết máy", "Host detail"),
+    "province": Words("Tỉnh", "Province"),
+    "area": Words("Khu vực", "Area"),
+    "commune": Words("Xã/phường", "Commune"),
+    "commune_code": Words("Mã xã", "Commune code"),
+    "host_name": Words("Máy", "Host"),
+    "rp": Words("Độ phân giải", "Resolution"),
+    "rp_raw": Words("Chi tiết (30 ngày)", "Raw (30 days)"),
+    "rp_rollup": Words("Trung bình 5 phút (400 ngày)", "5-minute means (400 days)"),
+    "lines_down": Words("Xã mất kết nối", "Communes with line down"),
+    "hosts_online": Words("Máy đang hoạt động", "Hosts online"),
+    "hosts_offline": Words("Máy mất kết nối", "Hosts offline"),
+    "hosts_degraded": Words("Máy xuống cấp", "Degraded PCs"),
+    "lines_unused": Words("Đường truyền không dùng", "Unused lines"),
+    "grid": Words("Trạng thái đường truyền các xã", "Line state per commune"),
+    "problems": Words("Các xã, vấn đề trước", "Communes, problems first"),
+    "line_state": Words("Đường truyền", "Line"),
+    "online_total": Words("Máy hoạt động", "Hosts online"),
+    "total": Words("Tổng số máy", "Hosts"),
+    "online_trend": Words("Số máy hoạt động theo thời gian", "Hosts online over time"),
+    "reasons": Words("Lý do", "Reasons"),
+    "since": Words("Từ lúc", "Since"),
+    "online": Words("Trực tuyến", "Online"),
+    "yes": Words("Có", "Yes"),
+    "no": Words("Không", "No"),
+    "open_host": Words("Xem chi tiết máy", "Open host detail"),
+    "open_line": Words("Xem chất lượng đường truyền", "Open line quality"),
+    "days_unused": Words("Số ngày không dùng", "Days unused"),
+    "contracted": Words("Tốc độ hợp đồng (Mb/s)", "Contracted (Mb/s)"),
+    "traffic": Words("Lưu lượng TB (MB/ngày)", "Mean traffic (MB/day)"),
+    "last_traffic": Words("Lần cuối có lưu lượng", "Last traffic"),
+    "why": Words("Vì sao", "Why"),
+    "rtt": Words("Độ trễ trung bình (ms)", "Mean round-trip time (ms)"),
+    "loss": Words("Tỉ lệ mất gói (%)", "Packet loss (%)"),
+    "probe_ok": Words("Tỉ lệ thăm dò thành công", "Probe success rate"),
+    "speed": Words("Đo tốc độ so với hợp đồng (Mb/s)", "Speed tests against contract (Mb/s)"),
+    "speed_percent": Words("Tốc độ tải xuống / hợp đồng", "Download / contract"),
+    "rtt_30d": Words("Độ trễ 30 ngày (trung bình 5 phút)", "Round-trip time, 30 days (5-minute means)"),
+    "cpu": Words("CPU (%)", "CPU (%)"),
+    "memory": Words("Bộ nhớ và swap (%)", "Memory and swap (%)"),
+    "disk": Words("Ổ đĩa đã dùng (%)", "Disk used (%)"),
+    "temperature": Words("Nhiệt độ (°C)", "Temperatures (°C)"),
+    "network": Words("Mạng (byte/s)", "Network (bytes/s)"),
+    "uptime": Words("Thời gian chạy", "Uptime"),
+    "ram": Words("RAM", "RAM"),
+    "inventory": Words("Cấu hình phần cứng", "Hardware inventory"),
+    "agent": Words("Agent: hàng đợi gửi và bộ nhớ", "Agent: spool depth and memory"),
+    "os": Words("Hệ điều hành", "OS"),
+    "cpu_model": Words("CPU", "CPU"),
+    "cores": Words("Số nhân", "Cores"),
+    "disk_total": Words("Tổng dung lượng đĩa", "Disk total"),
+    "agent_version": Words("Phiên bản agent", "Agent version"),
+    "dashboards": Words("Bảng điều khiển", "Dashboards"),
+}
