@@ -2,8 +2,8 @@
 
 Logic deals in codes (``down``, ``disk_full``, ``host_offline``); what a person reads comes from
 here: alert summaries, notifications, the status page, the Grafana dashboards and (later) the
-monthly report. Vietnamese comes first everywhere. An English text never shows a bare code: a
-line reason's code appears only after its words, in brackets, as a reference.
+monthly report. Vietnamese comes first everywhere. An English text never shows a bare code: where
+people need the code too (a line reason, the English dashboard), it follows the words in brackets.
 
 This module imports nothing from the runtime, so the dashboard builder and any report can use
 it without pulling in the fleet or the service.
@@ -94,6 +94,17 @@ def degraded_reasons(codes: tuple[str, ...], lang: str) -> str:
     return ", ".join(DEGRADED_REASONS[code].in_(lang) for code in codes)
 
 
+def degraded_reasons_en_with_codes(codes: tuple[str, ...]) -> str:
+    """In English words, each followed by its code (``disk nearly full (disk_full)``), for the
+    English dashboard, where people filter and search by code."""
+    return ", ".join(with_code(DEGRADED_REASONS[code].en, code) for code in codes)
+
+
+def with_code(text: str, code: str) -> str:
+    """Words, then the code they stand for in brackets, as a reference."""
+    return f"{text} ({code})"
+
+
 # ---- alert rules and severities ----
 
 HOST_OFFLINE: Final = "host_offline"
@@ -117,9 +128,9 @@ RULE_SEVERITY: Final[dict[str, str]] = {
     LINE_UNUSED: "info",
 }
 SEVERITIES: Final[dict[str, Words]] = {
-    "critical": Words("nghiêm trọng", "critical"),
-    "warning": Words("cảnh báo", "warning"),
-    "info": Words("thông tin", "information"),
+    "critical": Words("Nghiêm trọng", "Critical"),
+    "warning": Words("Cảnh báo", "Warning"),
+    "info": Words("Thông tin", "Information"),
 }
 
 # What an alert says; {name} is the commune's official name, {host} the PC, {why} the reasons in
@@ -137,7 +148,7 @@ def line_reason_en(reason: str) -> str:
     """A line reason in English: its words, then its code in brackets as a reference to what the
     API's ``line_reasons`` lists; a measured reason (``loss 6.0%, rtt 40 ms``) is English already."""
     words = LINE_REASONS.get(reason)
-    return f"{words.en} ({reason})" if words else reason
+    return with_code(words.en, reason) if words else reason
 
 
 # ---- notifications ----
@@ -230,4 +241,30 @@ DASHBOARD: Final[dict[str, Words]] = {
     "disk_total": Words("Tổng dung lượng đĩa", "Disk total"),
     "agent_version": Words("Phiên bản agent", "Agent version"),
     "dashboards": Words("Bảng điều khiển", "Dashboards"),
+}
+
+# The two alert rules provisioned in Grafana: title, summary and description; {{ $labels.* }} are
+# Grafana's. A title shows both languages ("vi / en"), a description both sentences.
+GRAFANA_ALERTS: Final[dict[str, dict[str, Words]]] = {
+    "cm-line-down": {
+        "title": Words("Mất kết nối đường truyền xã", "Commune line down"),
+        "summary": Words(
+            "Xã {{ $labels.commune }} mất kết nối đường truyền", "Commune {{ $labels.commune }} line down"
+        ),
+        "description": Words(
+            "Đường truyền của xã {{ $labels.commune }} (khu vực {{ $labels.area }}) không hoạt động.",
+            "Line of commune {{ $labels.commune }} (area {{ $labels.area }}) is down.",
+        ),
+    },
+    "cm-host-offline": {
+        "title": Words("Máy mất kết nối", "Host offline"),
+        "summary": Words(
+            "Máy {{ $labels.host }} tại xã {{ $labels.commune }} mất kết nối",
+            "Host {{ $labels.host }} at commune {{ $labels.commune }} offline",
+        ),
+        "description": Words(
+            "Máy {{ $labels.host }} tại xã {{ $labels.commune }} không gửi báo cáo.",
+            "Host {{ $labels.host }} at commune {{ $labels.commune }} stopped reporting.",
+        ),
+    },
 }

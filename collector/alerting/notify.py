@@ -29,26 +29,12 @@ from collector.config import NotifySettings
 from collector.registry.registry import Registry
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
+from collector.vocabulary import NOTIFY
 
 log = logging.getLogger("commune_collector.notify")
 
 RETRIES = 3
 Waiting = tuple[int, str, Alert]  # outbox id, "firing" | "resolved", the alert as it was then
-
-TEXT = {
-    "vi": {
-        "firing": "CẢNH BÁO",
-        "resolved": "ĐÃ KHẮC PHỤC",
-        "subject": "[Giám sát xã] {area}: {firing} cảnh báo, {resolved} đã khắc phục",
-        "area": "Khu vực",
-    },
-    "en": {
-        "firing": "FIRING",
-        "resolved": "RESOLVED",
-        "subject": "[commune-monitor] {area}: {firing} firing, {resolved} resolved",
-        "area": "Area",
-    },
-}
 
 
 class Notifier:
@@ -102,13 +88,15 @@ class Notifier:
 
     def _send(self, area: str, events: list[Event]) -> bool:
         """Every channel tried (sent, or failed after its retries); False if stopped on the way."""
-        text = TEXT[self.settings.language]
+        lang = self.settings.language
         area_name = self._registry.areas().get(area, area)
         firing = sum(1 for kind, _a in events if kind == "firing")
-        subject = text["subject"].format(
-            area=f"{text['area']} {area_name}", firing=firing, resolved=len(events) - firing
+        subject = (
+            NOTIFY["subject"]
+            .in_(lang)
+            .format(area=f"{NOTIFY['area'].in_(lang)} {area_name}", firing=firing, resolved=len(events) - firing)
         )
-        lines = [f"{text[kind]}: {summary(alert, self.settings.language)}" for kind, alert in events]
+        lines = [f"{NOTIFY[kind].in_(lang)}: {summary(alert, lang)}" for kind, alert in events]
         body = subject + "\n\n" + "\n".join(lines) + "\n"
         payload = {
             "area": area,

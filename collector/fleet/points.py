@@ -22,6 +22,7 @@ def agent_point(host: HostStatus, ts: int) -> Point:
         "degraded_reasons": ",".join(host.reasons),
         "degraded_since_ms": host.degraded_since * 1000.0,
         "degraded_reasons_vi": words.degraded_reasons(host.reasons, "vi"),
+        "degraded_reasons_en": words.degraded_reasons_en_with_codes(host.reasons),
         "commune_name": units.display_name(host.key.commune),
     }
     return Point("agent", tags, fields, ts)

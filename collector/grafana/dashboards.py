@@ -183,7 +183,7 @@ def overview(lang: str) -> Json:
 
 
 def degraded(lang: str) -> Json:
-    reasons = "degraded_reasons_vi" if lang == "vi" else "degraded_reasons"
+    reasons = f"degraded_reasons_{lang}"  # in words; the codes are in "degraded_reasons"
     query = target(
         "A",
         'SELECT "name", "reasons", "since", "online" FROM ('

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from collector.grafana import DATASOURCE_UID, FOLDER_UID
+from collector.vocabulary import GRAFANA_ALERTS
 
 DASHBOARD_PATH = "/var/lib/grafana/dashboards/commune-monitor"
 FOLDER_TITLE = "Commune Monitor"
@@ -60,8 +61,12 @@ def dashboard_provider(path: str = DASHBOARD_PATH) -> Yaml:
     }
 
 
-def rule(uid: str, title: str, query: str, fire_when: str, for_: str, summary: str, description: str) -> Yaml:
-    """A Grafana-managed rule: InfluxQL query A, reduce B (last), threshold C (``fire_when`` 0)."""
+def rule(uid: str, query: str, fire_when: str, for_: str) -> Yaml:
+    """A Grafana-managed rule: InfluxQL query A, reduce B (last), threshold C (``fire_when`` 0); its
+    words (``vocabulary.GRAFANA_ALERTS``) in Vietnamese, then English where Grafana shows both."""
+    said = GRAFANA_ALERTS[uid]
+    title = f"{said['title'].vi} / {said['title'].en}"
+    summary, description = said["summary"].vi, f"{said['description'].vi} {said['description'].en}"
     return {
         "uid": uid,
         "title": title,
@@ -120,26 +125,8 @@ def alerting(webhook_url: str = "${COMMUNE_ALERT_WEBHOOK_URL}") -> Yaml:
                 "folder": FOLDER_TITLE,
                 "interval": "1m",
                 "rules": [
-                    rule(
-                        "cm-line-down",
-                        "Mất kết nối đường truyền xã / Commune line down",
-                        LINE_DOWN_QUERY,
-                        "gt",
-                        "2m",
-                        "Xã {{ $labels.commune }} mất kết nối đường truyền",
-                        "Đường truyền của xã {{ $labels.commune }} (khu vực {{ $labels.area }}) không hoạt động. "
-                        "Line of commune {{ $labels.commune }} (area {{ $labels.area }}) is down.",
-                    ),
-                    rule(
-                        "cm-host-offline",
-                        "Máy mất kết nối / Host offline",
-                        HOST_OFFLINE_QUERY,
-                        "gt",
-                        "5m",
-                        "Máy {{ $labels.host }} tại xã {{ $labels.commune }} mất kết nối",
-                        "Máy {{ $labels.host }} tại xã {{ $labels.commune }} không gửi báo cáo. "
-                        "Host {{ $labels.host }} at commune {{ $labels.commune }} stopped reporting.",
-                    ),
+                    rule("cm-line-down", LINE_DOWN_QUERY, "gt", "2m"),
+                    rule("cm-host-offline", HOST_OFFLINE_QUERY, "gt", "5m"),
                 ],
             }
         ],
