@@ -16,6 +16,7 @@ from collector.fleet import facts as gather
 from collector.fleet import persistence, rules
 from collector.fleet.facts import DAY_S, HostFacts, local_day, unused_window
 from collector.fleet.rules import CommuneStatus, HostStatus, Member
+from collector.http.fleet_routes import communes
 from collector.registry.registry import HostKey, Line
 from common.wire import Report
 
@@ -276,3 +277,14 @@ def test_facts_survive_the_state_file_round_trip() -> None:
     facts = HostFacts(reboots=[NOW], samples=samples(1.0, 2.0), traffic_by_day={"2026-11-19": 5.0}, uplink="eth0")
     (row,) = persistence.rows({KEY: facts})
     assert persistence.from_json(json.loads(row[1])) == facts
+
+
+def test_the_api_lists_communes_worst_line_first_then_most_degraded_pcs() -> None:
+    def commune(code: str, state: str, degraded: int = 0) -> CommuneStatus:
+        return CommuneStatus("08", "a", code, 3, 3, degraded, state, 100.0, 0.0)
+
+    found = [commune("00001", "up", 2), commune("00002", "unknown"), commune("00003", "unused"),
+             commune("00004", "degraded"), commune("00005", "down"), commune("00006", "up", 3),
+             commune("00007", "up")]  # fmt: skip
+    listed = communes(rules.Snapshot(communes=found))
+    assert [c["commune"] for c in listed] == ["00005", "00004", "00003", "00002", "00006", "00001", "00007"]

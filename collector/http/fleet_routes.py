@@ -14,6 +14,7 @@ from collector.config import check_scope
 from collector.fleet.rules import CommuneStatus
 from collector.http.deps import AlertsDep, RegistryDep, SnapshotDep
 from collector.registry import units
+from collector.vocabulary import LINE_STATES
 
 router = APIRouter()
 
@@ -61,9 +62,8 @@ def unused_lines(snapshot: SnapshotDep, registry: RegistryDep) -> list[dict[str,
 @router.get("/api/v1/communes")
 def communes(snapshot: SnapshotDep, area: str | None = None) -> list[dict[str, Any]]:
     """Every commune with a host or a line: hosts online/total, degraded count, line state; problems first."""
-    order = {"down": 0, "degraded": 1, "unused": 2, "unknown": 3, "up": 4}
     found = [c for c in snapshot.communes if area is None or c.area == area]
-    found.sort(key=lambda c: (order[c.line_state], -c.hosts_degraded, c.commune))
+    found.sort(key=lambda c: (-LINE_STATES[c.line_state].severity, -c.hosts_degraded, c.commune))
     return [commune_json(c) for c in found]
 
 
