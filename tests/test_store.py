@@ -5,6 +5,7 @@ release, or one that is not a state file, is refused with a clear error naming i
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -293,3 +294,18 @@ def test_collectors_opening_a_new_state_file_at_once_each_find_it_migrated(tmp_p
         thread.join(30)
     assert errors == [] and opened == [SCHEMA_VERSION] * 4
     assert raw(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+def test_only_the_store_declares_the_state_files_tables() -> None:
+    """Other SQLite files (the write buffer) keep their own tables; none of the state file's are made elsewhere."""
+    declared = re.compile(r"CREATE\s+(?:TABLE|INDEX)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)(?:\s+ON\s+(\w+))?", re.I)
+    elsewhere: dict[str, list[str]] = {}
+    for module in sorted((REPO / "collector").rglob("*.py")):
+        if module.name == "store.py" and module.parent.name == "collector":
+            continue
+        names = {name for match in declared.finditer(module.read_text()) for name in match.groups() if name}
+        if names & set(TABLES):
+            elsewhere[str(module.relative_to(REPO))] = sorted(names & set(TABLES))
+    assert elsewhere == {}
+    store_source = (REPO / "collector" / "store.py").read_text()
+    assert {m.group(1) for m in declared.finditer(store_source)} >= set(TABLES)
