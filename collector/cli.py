@@ -11,7 +11,7 @@ from collector import __version__
 from collector.config import CollectorConfig, ConfigError, load_config
 from collector.ingest.influx import InfluxClient, InfluxError
 from collector.store import Store, StoreError
-from common.logfmt import setup_logging
+from common.logfmt import setup_logging, shown_url
 
 CommandFn = Callable[[CollectorConfig, argparse.Namespace], int]
 
@@ -31,7 +31,9 @@ def cmd_setup_influx(config: CollectorConfig, _args: argparse.Namespace) -> int:
         for statement in setup_influx(client):
             print(statement)
     except InfluxError as exc:
-        print(f"commune-collector: setting up InfluxDB at {config.influxdb.url} failed: {exc}", file=sys.stderr)
+        print(
+            f"commune-collector: setting up InfluxDB at {shown_url(config.influxdb.url)} failed: {exc}", file=sys.stderr
+        )
         return 1
     finally:
         client.close()

@@ -6,6 +6,7 @@ Used by ``make demo`` and by the tests. A missing binary is an error that says t
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -134,10 +135,15 @@ class Mosquitto(Process):
 
 
 class Influxd(Process):
-    def __init__(self, workdir: Path) -> None:
+    """influxd on loopback. With ``admin`` (user, password) it runs with ``auth-enabled = true`` and
+    that admin user, and this class's own queries log in with HTTP Basic; ``http_log`` turns on
+    InfluxDB's HTTP access log (one line per request, with its URL) in ``influxd.log``."""
+
+    def __init__(self, workdir: Path, admin: tuple[str, str] | None = None, http_log: bool = False) -> None:
         binary = require_binary("influxd", "influxdb")
         self.port = free_port()
         self.rpc_port = free_port()
+        self.admin = admin
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "influxdb.conf"
         config.write_text(
@@ -146,11 +152,20 @@ class Influxd(Process):
             f'[meta]\n  dir = "{workdir}/meta"\n'
             f'[data]\n  dir = "{workdir}/data"\n  wal-dir = "{workdir}/wal"\n  query-log-enabled = false\n'
             '  index-version = "inmem"\n'
-            f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
+            f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n'
+            f"  log-enabled = {'true' if http_log else 'false'}\n"
+            f"  auth-enabled = {'true' if admin else 'false'}\n"
             "[continuous_queries]\n  enabled = true\n  log-enabled = false\n"
             "[monitor]\n  store-enabled = false\n"
         )
         super().__init__([binary, "-config", str(config)], workdir, "influxd")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Basic ``Authorization`` header for the admin user (none without auth)."""
+        if self.admin is None:
+            return {}
+        return {"Authorization": "Basic " + base64.b64encode(":".join(self.admin).encode()).decode()}
 
     @property
     def url(self) -> str:
@@ -159,11 +174,20 @@ class Influxd(Process):
     def start(self) -> None:
         super().start()
         wait_until(lambda: http_get(f"{self.url}/ping")[0] == 204, 30, f"influxd /ping\n{self.log()}")
+        if self.admin is not None:
+            # With auth on and no user yet, InfluxDB 1.x accepts one unauthenticated statement:
+            # creating the first admin. After a restart the admin exists and that answers 401.
+            user, password = self.admin
+            try:
+                self._post(f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES", with_auth=False)
+            except urllib.error.HTTPError as exc:
+                if exc.code != 401:
+                    raise
 
     def query(self, influxql: str, database: str) -> list[dict[str, Any]]:
         """Rows of a single-statement InfluxQL answer (tags merged in); raises on an error."""
         params = urllib.parse.urlencode({"q": influxql, "db": database, "epoch": "s"})
-        status, body = http_get(f"{self.url}/query?{params}")
+        status, body = http_get(f"{self.url}/query?{params}", headers=self.headers)
         if status != 200:
             raise RuntimeError(f"query {influxql!r} -> {status} {body[:300]!r}")
         rows: list[dict[str, Any]] = []
@@ -177,6 +201,13 @@ class Influxd(Process):
         return rows
 
     def create_database(self, database: str) -> None:
-        data = urllib.parse.urlencode({"q": f'CREATE DATABASE "{database}"'}).encode()
-        with urllib.request.urlopen(f"{self.url}/query", data=data, timeout=10) as response:
-            assert response.status == 200
+        self._post(f'CREATE DATABASE "{database}"')
+
+    def _post(self, influxql: str, with_auth: bool = True) -> None:
+        data = urllib.parse.urlencode({"q": influxql}).encode()
+        request = urllib.request.Request(f"{self.url}/query", data=data, headers=self.headers if with_auth else {})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.loads(response.read())
+        errors = [result["error"] for result in body.get("results", []) if "error" in result]
+        if errors:
+            raise RuntimeError(f"{influxql.split(' WITH PASSWORD')[0]!r} -> {errors[0]}")

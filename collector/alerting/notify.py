@@ -6,6 +6,10 @@ commune and host, not fifty. Sending happens on its own thread: a slow or failin
 holds up the collector; each failure is counted in /metrics and retried a few times. Waiting
 events are kept in an outbox table of the state file, so a restart or crash does not lose them
 (a message cut off mid-send is sent again: at least once).
+
+Receivers' addresses may hold secrets (a Telegram bot token is part of the API path, webhook URLs
+often carry one), so a log line names a channel by its kind and host only, and every configured
+secret is cut out of an error's text before it is logged.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import replace
 from email.message import EmailMessage
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -107,7 +112,8 @@ class Notifier:
             "events": [{"event": kind, **alert_json(alert)} for kind, alert in events],
         }
         channels: list[tuple[str, Callable[[], None]]] = [
-            (url, partial(self._webhook, url, payload)) for url in self.settings.webhook_urls
+            (f"webhook:{urlsplit(url).hostname or '?'}", partial(self._webhook, url, payload))
+            for url in self.settings.webhook_urls
         ]
         if self.settings.smtp_host and self.settings.email_to:
             channels.append(("smtp", partial(self._email, subject, body)))
@@ -121,12 +127,18 @@ class Notifier:
                     break
                 except (httpx.HTTPError, OSError, smtplib.SMTPException, RuntimeError) as exc:
                     self._metrics.inc("notification_failures_total")
-                    log.warning(
-                        "notification failed", extra={"channel": name.split("?")[0][:80], "error": str(exc)[:200]}
-                    )
+                    log.warning("notification failed", extra={"channel": name[:80], "error": self._redacted(str(exc))})
                     if self._stop.wait(2**attempt):
                         return False
         return True
+
+    def _redacted(self, text: str) -> str:
+        """An error's text without any configured secret or receiver URL in it, cut to 200 characters."""
+        s = self.settings
+        for secret in (s.telegram_bot_token.get_secret_value(), s.smtp_password.get_secret_value(), *s.webhook_urls):
+            if secret:
+                text = text.replace(secret, "***")
+        return text[:200]
 
     def _webhook(self, url: str, payload: dict[str, Any]) -> None:
         response = self._http.post(url, content=json.dumps(payload, ensure_ascii=False).encode(),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
@@ -15,6 +14,7 @@ from collector.config import CollectorConfig
 from collector.grafana import DATASOURCE_UID, FOLDER_UID
 from collector.grafana.dashboards import all_dashboards
 from collector.grafana.provisioning import FOLDER_TITLE, datasource
+from common.logfmt import shown_url
 
 log = logging.getLogger("collector.grafana.sync")
 VOLATILE = ("id", "version")
@@ -100,15 +100,6 @@ def sync_dashboard(api: Any, board: dict[str, Any]) -> str:
     return f"dashboard {board['uid']}: {'created' if current is None else 'updated'}"
 
 
-def shown(url: str) -> str:
-    """The URL without any ``user:password@`` in it, for messages."""
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return url
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
-
-
 def sync(config: CollectorConfig, update_secrets: bool = False) -> list[str]:
     """Returns one line per object: created, updated or unchanged."""
     api = connect(config)
@@ -124,9 +115,9 @@ def sync(config: CollectorConfig, update_secrets: bool = False) -> list[str]:
                 step = f"dashboard {board['uid']}"
                 actions.append(sync_dashboard(api, board))
     except GrafanaException as exc:
-        raise SyncError(f"Grafana at {shown(config.grafana.url)}, {step}: {exc}") from None
+        raise SyncError(f"Grafana at {shown_url(config.grafana.url)}, {step}: {exc}") from None
     except OSError as exc:  # connection refused, DNS, TLS
-        raise SyncError(f"Grafana at {shown(config.grafana.url)} is unreachable ({step}): {exc}") from None
+        raise SyncError(f"Grafana at {shown_url(config.grafana.url)} is unreachable ({step}): {exc}") from None
     for action in actions:
         log.info("grafana sync", extra={"action": action})
     return actions

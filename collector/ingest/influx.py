@@ -1,7 +1,9 @@
 """The one InfluxDB client: ``/write`` (line protocol, precision s), ``/query`` (InfluxQL), ``/ping``.
 
 These endpoints are served by InfluxDB 1.x, by 2.x through a DBRP mapping with a token, and
-by 3.x Core, so the collector speaks to all three the same way.
+by 3.x Core, so the collector speaks to all three the same way. Credentials travel only in the
+``Authorization`` header (``Token …`` for 2.x/3.x, HTTP Basic for a 1.x user), never in the URL:
+URLs end up in access logs, InfluxDB's own included.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 import httpx
 
 from collector.config import InfluxSettings
+from common.logfmt import shown_url
 
 
 class InfluxError(RuntimeError):
@@ -26,14 +29,15 @@ class InfluxClient:
         self.settings = settings
         self.database = settings.database
         headers = {}
-        params = {}
+        auth: httpx.BasicAuth | None = None
         token = settings.token.get_secret_value()
         if token:
             headers["Authorization"] = f"Token {token}"
         elif settings.username:
-            params = {"u": settings.username, "p": settings.password.get_secret_value()}
-        self._auth_params = params
-        self._http = httpx.Client(base_url=settings.url.rstrip("/"), headers=headers, timeout=settings.timeout_s)
+            auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
+        self._http = httpx.Client(
+            base_url=settings.url.rstrip("/"), headers=headers, auth=auth, timeout=settings.timeout_s
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -48,14 +52,16 @@ class InfluxClient:
         """Write a batch; raises InfluxError. A 400 "partial write" stored the valid lines."""
         if not lines:
             return
-        params = {"db": self.database, "precision": "s", **self._auth_params}
+        params = {"db": self.database, "precision": "s"}
         if retention_policy:
             params["rp"] = retention_policy
         body = ("\n".join(lines) + "\n").encode()
         try:
             response = self._http.post("/write", params=params, content=body)
         except httpx.HTTPError as exc:
-            raise InfluxError(f"write to {self.settings.url} failed: {type(exc).__name__}: {exc}", True) from None
+            raise InfluxError(
+                f"write to {shown_url(self.settings.url)} failed: {type(exc).__name__}: {exc}", True
+            ) from None
         if response.status_code == 204:
             return
         text = response.text[:300]
@@ -65,14 +71,14 @@ class InfluxClient:
 
     def query(self, influxql: str, database: str | None = None, method: str = "GET") -> list[dict[str, Any]]:
         """Run InfluxQL; returns the ``results`` list. Raises InfluxError on any error in the answer."""
-        params = {"q": influxql, "db": database or self.database, "epoch": "s", **self._auth_params}
+        params = {"q": influxql, "db": database or self.database, "epoch": "s"}
         try:
             if method == "POST":
                 response = self._http.post("/query", params=params)
             else:
                 response = self._http.get("/query", params=params)
         except httpx.HTTPError as exc:
-            raise InfluxError(f"query to {self.settings.url} failed: {exc}", True) from None
+            raise InfluxError(f"query to {shown_url(self.settings.url)} failed: {exc}", True) from None
         if response.status_code != 200:
             raise InfluxError(f"query returned {response.status_code}: {response.text[:300]}", False)
         results: list[dict[str, Any]] = response.json().get("results", [])
