@@ -68,6 +68,8 @@ class IngestSettings(Section):
     max_clock_skew_s: float = Field(300.0, gt=0)
     max_age_s: float = Field(8 * 86400.0, gt=0)
     status_interval_s: float = Field(30.0, ge=1)
+    max_values_per_tag: int = Field(32, ge=1, le=10_000)
+    values_window_s: float = Field(86400.0, gt=0)
 
 
 class EnrollSettings(Section):

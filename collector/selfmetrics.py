@@ -1,7 +1,8 @@
 """The collector's own counters and gauges, rendered in the Prometheus text format for /metrics.
 
 Rejections are counted per reason and logged at most once per reason per minute, with one
-example, so a flood of bad messages cannot flood the log.
+example, so a flood of bad messages cannot flood the log. Points dropped from a message that is
+otherwise stored (a host over its series bound) are counted and logged the same way, apart.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class SelfMetrics:
         self._lock = threading.Lock()
         self.counters: dict[str, float] = defaultdict(float)
         self.rejected: dict[str, int] = defaultdict(int)
+        self.dropped: dict[str, int] = defaultdict(int)
         self.write_latency = Histogram(LATENCY_BUCKETS)
         self.gauges: dict[str, Callable[[], float]] = {}
         self._last_logged: dict[str, float] = {}
@@ -48,17 +50,23 @@ class SelfMetrics:
 
     def reject(self, reason: str, detail: str, topic: str) -> None:
         """Count a rejected message and log it unless this reason was logged in the last minute."""
+        self._count(self.rejected, "message rejected", reason, 1, detail, topic)
+
+    def drop(self, reason: str, points: int, detail: str, topic: str) -> None:
+        """Count points dropped from an accepted message; logged like a rejection."""
+        self._count(self.dropped, "points dropped", reason, points, detail, topic)
+
+    def _count(self, counts: dict[str, int], what: str, reason: str, amount: int, detail: str, topic: str) -> None:
         now = time.monotonic()
         with self._lock:
-            self.rejected[reason] += 1
-            last = self._last_logged.get(reason)
+            counts[reason] += amount
+            last = self._last_logged.get(f"{what}:{reason}")
             if last is not None and now - last < REJECT_LOG_INTERVAL_S:
                 return
-            self._last_logged[reason] = now
-            count = self.rejected[reason]
+            self._last_logged[f"{what}:{reason}"] = now
+            count = counts[reason]
         log.warning(
-            "message rejected",
-            extra={"reason": reason, "detail": detail[:200], "topic": topic[:200], "total_for_reason": count},
+            what, extra={"reason": reason, "detail": detail[:200], "topic": topic[:200], "total_for_reason": count}
         )
 
     def observe_write(self, seconds: float) -> None:
@@ -76,6 +84,12 @@ class SelfMetrics:
             lines.append("# TYPE commune_collector_messages_rejected_total counter")
             for reason in sorted(self.rejected):
                 lines.append(f'commune_collector_messages_rejected_total{{reason="{reason}"}} {self.rejected[reason]}')
+            lines.append(
+                "# HELP commune_collector_points_dropped_total Points dropped from accepted messages, by reason."
+            )
+            lines.append("# TYPE commune_collector_points_dropped_total counter")
+            for reason in sorted(self.dropped):
+                lines.append(f'commune_collector_points_dropped_total{{reason="{reason}"}} {self.dropped[reason]}')
             hist = self.write_latency
             metric = "commune_collector_influx_write_seconds"
             lines.append(f"# TYPE {metric} histogram")

@@ -1,4 +1,11 @@
-"""Usage of each real mounted filesystem and the read/write rates of the device under it."""
+"""Usage of each real mounted filesystem and the read/write rates of the device under it.
+
+Only filesystems a person stores files on are reported. Pseudo-filesystems (proc, tmpfs, cgroup,
+squashfs snaps, ...) and container mounts (overlay roots and volumes under Docker's, Podman's,
+containerd's or the kubelet's folders) come and go with names that are new each time, and every
+new mount name is a new series in InfluxDB, so they are left out by default (the collector also
+bounds the mount names a host may use: ``[ingest] max_values_per_tag``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,27 @@ import psutil
 from agent.collectors.rates import RateTracker
 from agent.labels import to_label
 
-PSEUDO_FILESYSTEMS = frozenset({"squashfs", "tmpfs", "devtmpfs", "overlay", "iso9660", "udf"})
+PSEUDO_FILESYSTEMS = frozenset(
+    {
+        "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts", "devtmpfs",
+        "efivarfs", "fuse.gvfsd-fuse", "fuse.lxcfs", "fuse.portal", "fuse.snapfuse", "fusectl", "hugetlbfs",
+        "iso9660", "mqueue", "nsfs", "overlay", "aufs", "proc", "pstore", "ramfs", "rpc_pipefs", "securityfs",
+        "selinuxfs", "squashfs", "sysfs", "tmpfs", "tracefs", "udf", "zram", "cdfs",
+    }
+)  # fmt: skip
+# Mounts under these folders belong to containers, snaps or the system, not to a person.
+SKIPPED_MOUNT_PREFIXES = (
+    "/proc/", "/sys/", "/dev/", "/run/user/", "/run/docker/", "/run/containerd/", "/run/netns/", "/snap/",
+    "/var/snap/", "/var/lib/docker/", "/var/lib/containers/", "/var/lib/kubelet/", "/var/lib/lxc/",
+    "/var/lib/lxd/", "/var/lib/snapd/",
+)  # fmt: skip
+
+
+def is_reported(mountpoint: str, fstype: str) -> bool:
+    """Whether a mount is a real filesystem worth a series: not a pseudo-filesystem or a container's."""
+    if fstype.lower() in PSEUDO_FILESYSTEMS:
+        return False
+    return not (mountpoint + "/").startswith(SKIPPED_MOUNT_PREFIXES)
 
 
 class DiskCollector:
@@ -23,7 +50,7 @@ class DiskCollector:
         out: list[dict[str, float | str]] = []
         seen: set[str] = set()
         for part in psutil.disk_partitions(all=False):
-            if part.fstype in PSEUDO_FILESYSTEMS or part.mountpoint in seen or "/snap/" in part.mountpoint:
+            if part.mountpoint in seen or not is_reported(part.mountpoint, part.fstype):
                 continue
             seen.add(part.mountpoint)
             try:

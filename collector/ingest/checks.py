@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from collector.config import IngestSettings
 from collector.ingest.lineprotocol import LineProtocolError, Point, encode_point
+from collector.ingest.series_bounds import SeriesBounds
 from collector.registry import units
 from collector.registry.registry import HostKey, Registry
 from collector.selfmetrics import SelfMetrics
@@ -40,6 +41,7 @@ class Ingestor:
         self.registry = registry
         self.metrics = metrics
         self.settings = settings
+        self.bounds = SeriesBounds(settings.max_values_per_tag, settings.values_window_s)
         self.observers: list[Observer] = []
 
     def handle(self, topic: str, payload: bytes, received_at: float) -> list[str]:
@@ -47,13 +49,20 @@ class Ingestor:
         self.metrics.inc("messages_received_total")
         try:
             accepted = self._accept(topic, payload, received_at)
-            lines = [encode_point(point) for point in self.points(accepted)]
+            points, dropped = self.bounds.admit(accepted.host, self.points(accepted), received_at)
+            lines = [encode_point(point) for point in points]
         except WireError as exc:
             self.metrics.reject(exc.reason, exc.detail, topic)
             return []
         except LineProtocolError as exc:
             self.metrics.reject("unsafe_point", str(exc), topic)
             return []
+        if dropped is not None:
+            detail = (
+                f"{dropped.points} point(s) with a new {dropped.tag} (e.g. {dropped.example!r}) dropped: the host holds"
+                f" {self.bounds.max_values} {dropped.tag} values already ([ingest] max_values_per_tag)"
+            )
+            self.metrics.drop("too_many_series", dropped.points, detail, topic)
         self._observe(accepted)
         self.metrics.inc("messages_accepted_total")
         return lines

@@ -1,0 +1,84 @@
+"""Per-host bounds on the tag values an agent supplies: a host inventing mount names cannot grow
+InfluxDB's series index, and its real series keep flowing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from realservices import Collector, Influxd, Mosquitto, wait_until
+
+from collector.ingest.lineprotocol import Point
+from collector.ingest.series_bounds import AGENT_TAGS, SeriesBounds
+from collector.registry.registry import HostKey
+from common.wire import encode, report_topic
+
+HOST = HostKey("08", "02473", "pc-a")
+
+
+def disk(mount: str, ts: int = 1) -> Point:
+    return Point("disk", {"host": "pc-a", "mount": mount}, {"used_percent": 1.0}, ts)
+
+
+def test_every_label_of_the_wire_contract_is_bounded() -> None:
+    assert {"mount", "nic", "sensor", "target", "mode"} == AGENT_TAGS
+
+
+def test_new_values_beyond_the_bound_are_dropped_and_known_ones_keep_flowing() -> None:
+    bounds = SeriesBounds(max_values=3, window_s=100)
+    kept, dropped = bounds.admit(HOST, [disk("/"), disk("/a"), disk("/b"), disk("/c"), disk("/d")], now=0)
+    assert [p.tags["mount"] for p in kept] == ["/", "/a", "/b"]
+    assert dropped is not None and (dropped.points, dropped.tag, dropped.example) == (2, "mount", "/c")
+    kept, dropped = bounds.admit(HOST, [disk("/e"), disk("/")], now=10)
+    assert [p.tags["mount"] for p in kept] == ["/"] and dropped is not None and dropped.points == 1
+    assert bounds.over_bound(now=10) == {HOST: 10}
+    other = HostKey("08", "02473", "pc-b")  # the bound is per host
+    assert bounds.admit(other, [disk("/x")], now=10) == ([disk("/x")], None)
+    system = Point("system", {"host": "pc-a"}, {"cpu_percent": 1.0}, 1)  # no agent-supplied tag
+    assert bounds.admit(HOST, [system], now=10) == ([system], None)
+
+
+def test_a_value_unseen_for_a_window_frees_its_place_and_the_mark_expires() -> None:
+    bounds = SeriesBounds(max_values=2, window_s=100)
+    bounds.admit(HOST, [disk("/"), disk("/old")], now=0)
+    assert bounds.admit(HOST, [disk("/new")], now=50)[1] is not None  # /old still holds its place
+    bounds.admit(HOST, [disk("/")], now=150)
+    kept, dropped = bounds.admit(HOST, [disk("/new")], now=160)  # /old last seen 160 s ago
+    assert [p.tags["mount"] for p in kept] == ["/new"] and dropped is None
+    assert bounds.over_bound(now=149) == {HOST: 50}
+    assert bounds.over_bound(now=151) == {}
+
+
+def test_a_host_cycling_through_new_mount_names_never_holds_more_than_the_bound(
+    make_collector: Callable[..., Collector], mosquitto: Mosquitto, influxd: Influxd, database: str
+) -> None:
+    bound, reports, new_per_report = 5, 10, 3
+    collector = make_collector(ingest={"max_values_per_tag": bound})
+    collector.start()
+    host = f"pc-cycling-{int(time.time())}"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    first_ts = int(time.time()) - 60 * reports
+    for n in range(reports):
+        mounts = ["/"] + [f"/media/vol-{n}-{i}" for i in range(new_per_report)]
+        body = {"v": 1, "ts": first_ts + 60 * n, "disk": [{"mount": m, "used_percent": 40.0 + n} for m in mounts]}
+        client.publish(report_topic("08", "02473", host, "metrics"), encode(body), qos=1).wait_for_publish(10)
+    client.loop_stop()
+    client.disconnect()
+
+    where = f"WHERE host = '{host}'"
+    count_root = f"SELECT count(used_percent) FROM disk {where} AND mount = '/'"
+    wait_until(
+        lambda: (influxd.query(count_root, database) or [{"count": 0}])[0]["count"] == reports,
+        30,
+        "every report's / disk",
+    )
+    mounts = {row["value"] for row in influxd.query(f"SHOW TAG VALUES FROM disk WITH KEY = mount {where}", database)}
+    assert "/" in mounts and len(mounts) == bound, mounts
+    dropped = reports * (1 + new_per_report) - bound - (reports - 1)  # every / after the first is known
+    assert collector.metric('commune_collector_points_dropped_total{reason="too_many_series"}') == dropped
+    assert collector.metric("commune_collector_messages_accepted_total") >= reports
+    assert "too_many_series" in collector.log() and "Traceback" not in collector.log()
