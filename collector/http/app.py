@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
 from collector import __version__
-from collector.http import auth, fleet_routes, speedtest_endpoint, status_page
+from collector.http import auth, contract, fleet_routes, speedtest_endpoint, status_page
+from collector.http.contract import CommuneCode, CommuneFilter, HostName, ProvinceCode, answers
 from collector.http.deps import CommandsDep, HealthDep, HttpParts, MetricsDep, RegistryDep, TokensDep
 from collector.registry import units
 from collector.registry.registry import HostKey
@@ -29,7 +31,15 @@ public = APIRouter()
 core = APIRouter()
 
 
-@public.get("/healthz")
+@public.get(
+    "/healthz",
+    responses={
+        503: {
+            "description": "A part the collector needs is down.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 def healthz(response: Response, health: HealthDep) -> dict[str, Any]:
     """Broker and InfluxDB reachability (each check by name); 503 when any is down."""
     checks = health()
@@ -38,7 +48,11 @@ def healthz(response: Response, health: HealthDep) -> dict[str, Any]:
     return {"status": "ok" if ok else "degraded", **checks, "version": __version__}
 
 
-@public.get("/metrics")
+@public.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text."}},
+)
 def metrics(metrics: MetricsDep) -> Response:
     return Response(metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
 
@@ -66,7 +80,7 @@ def hosts(registry: RegistryDep) -> list[dict[str, Any]]:
 
 
 @core.get("/api/v1/lines")
-def lines(registry: RegistryDep, commune: str | None = None) -> list[dict[str, Any]]:
+def lines(registry: RegistryDep, commune: CommuneFilter = None) -> list[dict[str, Any]]:
     """Registered lines (optionally one commune's) with the contracted speeds."""
     out = []
     for line in registry.lines(commune):
@@ -93,8 +107,8 @@ def areas(registry: RegistryDep) -> list[dict[str, Any]]:
     return [{"code": code, "name": name, "communes": grouped.get(code, [])} for code, name in registry.areas().items()]
 
 
-@core.delete("/api/v1/hosts/{province}/{commune}/{host}")
-def forget_host(province: str, commune: str, host: str, registry: RegistryDep) -> dict[str, Any]:
+@core.delete("/api/v1/hosts/{province}/{commune}/{host}", responses=answers(404))
+def forget_host(province: ProvinceCode, commune: CommuneCode, host: HostName, registry: RegistryDep) -> dict[str, Any]:
     """Forget a decommissioned host (admin): it stops counting as offline until it reports again."""
     if not registry.forget(HostKey(province, commune, host)):
         raise HTTPException(404, f"no host {province}/{commune}/{host} is known")
@@ -105,11 +119,11 @@ class SpeedtestRequest(BaseModel):
     mode: Literal["", "wan", "internet"] = ""
 
 
-@core.post("/api/v1/hosts/{province}/{commune}/{host}/speedtest", status_code=202)
+@core.post("/api/v1/hosts/{province}/{commune}/{host}/speedtest", status_code=202, responses=answers(400, 404, 503))
 def request_speedtest(
-    province: str,
-    commune: str,
-    host: str,
+    province: ProvinceCode,
+    commune: CommuneCode,
+    host: HostName,
     registry: RegistryDep,
     commands: CommandsDep,
     body: SpeedtestRequest | None = None,
@@ -130,12 +144,16 @@ def request_speedtest(
     }
 
 
-def require_token(request: Request, tokens: TokensDep, metrics: MetricsDep) -> auth.Token:
+def require_token(
+    request: Request,
+    tokens: TokensDep,
+    metrics: MetricsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(contract.bearer)],
+) -> auth.Token:
     """401 without a bearer token, 403 with an unknown one or one whose role may not do this."""
-    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
+    if credentials is None or not credentials.credentials.strip():
         raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    token = tokens.lookup(presented.strip())
+    token = tokens.lookup(credentials.credentials.strip())
     if token is None:
         metrics.inc("api_refused_unknown_token_total")
         raise HTTPException(403, "this token is not known")
@@ -153,10 +171,13 @@ def build_app(parts: HttpParts) -> FastAPI:
     """The app over ``parts``: routes receive their objects through ``collector.http.deps``."""
     app = FastAPI(title="commune-collector", version=__version__)
     app.state.parts = parts
+    app.add_exception_handler(405, contract.method_not_allowed)
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     for router in ROUTERS:
-        app.include_router(router, dependencies=[Depends(require_token)])
-    guard = [] if parts.public_status_page else [Depends(require_token)]
-    app.include_router(status_page.router, dependencies=guard)
+        app.include_router(router, dependencies=[Depends(require_token)], responses=answers(401, 403))
+    if parts.public_status_page:
+        app.include_router(status_page.router)
+    else:
+        app.include_router(status_page.router, dependencies=[Depends(require_token)], responses=answers(401, 403))
     return app

@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, HTTPException, Path
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
+from collector.alerting.conditions import RULES
 from collector.alerting.lifecycle import alert_json
-from collector.config import check_scope
 from collector.fleet.rules import CommuneStatus
+from collector.http.contract import LABEL_PATTERN, AreaFilter, CommuneFilter, RowId, answers
 from collector.http.deps import AlertsDep, RegistryDep, SnapshotDep
 from collector.registry import units
 from collector.vocabulary import LINE_STATES
+from common.wire import COMMUNE_RE, HOST_RE
 
 router = APIRouter()
 
@@ -60,15 +63,20 @@ def unused_lines(snapshot: SnapshotDep, registry: RegistryDep) -> list[dict[str,
 
 
 @router.get("/api/v1/communes")
-def communes(snapshot: SnapshotDep, area: str | None = None) -> list[dict[str, Any]]:
+def communes(snapshot: SnapshotDep, area: AreaFilter = None) -> list[dict[str, Any]]:
     """Every commune with a host or a line: hosts online/total, degraded count, line state; problems first."""
     found = [c for c in snapshot.communes if area is None or c.area == area]
     found.sort(key=lambda c: (-LINE_STATES[c.line_state].severity, -c.hosts_degraded, c.commune))
     return [commune_json(c) for c in found]
 
 
-@router.get("/api/v1/communes/{code}")
-def commune(code: str, snapshot: SnapshotDep, registry: RegistryDep, alerts: AlertsDep) -> dict[str, Any]:
+@router.get("/api/v1/communes/{code}", responses=answers(404))
+def commune(
+    code: Annotated[str, Path(pattern=COMMUNE_RE.pattern)],
+    snapshot: SnapshotDep,
+    registry: RegistryDep,
+    alerts: AlertsDep,
+) -> dict[str, Any]:
     match = [c for c in snapshot.communes if c.commune == code]
     if not match:
         raise HTTPException(404, f"commune {code} has no host and no registered line")
@@ -81,7 +89,10 @@ def commune(code: str, snapshot: SnapshotDep, registry: RegistryDep, alerts: Ale
 
 @router.get("/api/v1/alerts")
 def alerts(
-    alerts: AlertsDep, state: str | None = None, area: str | None = None, commune: str | None = None
+    alerts: AlertsDep,
+    state: Literal["pending", "firing", "resolved"] | None = None,
+    area: AreaFilter = None,
+    commune: CommuneFilter = None,
 ) -> list[dict[str, Any]]:
     found = alerts.alerts(state)
     return [
@@ -94,16 +105,49 @@ class Ack(BaseModel):
     comment: str = Field("", max_length=500)
 
 
-@router.post("/api/v1/alerts/{alert_id}/ack")
-def ack(alert_id: int, body: Ack, alerts: AlertsDep) -> dict[str, Any]:
+@router.post("/api/v1/alerts/{alert_id}/ack", responses=answers(400, 404))
+def ack(alert_id: RowId, body: Ack, alerts: AlertsDep) -> dict[str, Any]:
     alert = alerts.ack(alert_id, body.by, body.comment, time.time())
     if alert is None:
         raise HTTPException(404, f"no open alert {alert_id}")
     return alert_json(alert)
 
 
+Area = Annotated[str, StringConstraints(pattern=LABEL_PATTERN)]
+Commune = Annotated[str, StringConstraints(pattern=COMMUNE_RE.pattern)]
+Host = Annotated[str, StringConstraints(pattern=HOST_RE.pattern)]
+Rule = Literal[RULES]  # type: ignore[valid-type]  # Literal of the tuple: the same values, one list
+
+
+class Matchers(BaseModel):
+    """What a silence applies to: any of area, commune, host and rule, at least one (null is not a value)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+    area: Area | SkipJsonSchema[None] = None
+    commune: Commune | SkipJsonSchema[None] = None
+    host: Host | SkipJsonSchema[None] = None
+    rule: Rule | SkipJsonSchema[None] = None
+
+    @field_validator("area", "commune", "host", "rule", mode="before")
+    @classmethod
+    def given_means_not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("leave the key out instead of null")
+        return value
+
+    @model_validator(mode="after")
+    def at_least_one(self) -> Matchers:
+        if not self.model_fields_set:
+            raise ValueError("a silence needs at least one of area, commune, host, rule")
+        return self
+
+    def scope(self) -> dict[str, str]:
+        scope: dict[str, str] = self.model_dump(exclude_none=True)
+        return scope
+
+
 class NewSilence(BaseModel):
-    matchers: dict[str, str] = Field(min_length=1)
+    matchers: Matchers
     duration_s: float = Field(gt=0, le=90 * 86400)
     author: str = Field(min_length=1, max_length=100)
     comment: str = Field("", max_length=500)
@@ -114,18 +158,14 @@ def silences(alerts: AlertsDep) -> list[dict[str, Any]]:
     return [vars(s) for s in alerts.silences(time.time())]
 
 
-@router.post("/api/v1/silences", status_code=201)
+@router.post("/api/v1/silences", status_code=201, responses=answers(400))
 def add_silence(body: NewSilence, alerts: AlertsDep) -> dict[str, Any]:
-    try:
-        check_scope(body.matchers)
-    except ValueError as exc:
-        raise HTTPException(422, f"matchers: {exc}") from None
     now = time.time()
-    return vars(alerts.add_silence(body.matchers, now, now + body.duration_s, body.author, body.comment))
+    return vars(alerts.add_silence(body.matchers.scope(), now, now + body.duration_s, body.author, body.comment))
 
 
-@router.delete("/api/v1/silences/{silence_id}")
-def delete_silence(silence_id: int, alerts: AlertsDep) -> dict[str, Any]:
+@router.delete("/api/v1/silences/{silence_id}", responses=answers(404))
+def delete_silence(silence_id: RowId, alerts: AlertsDep) -> dict[str, Any]:
     if not alerts.delete_silence(silence_id):
         raise HTTPException(404, f"no silence {silence_id}")
     return {"deleted": silence_id}

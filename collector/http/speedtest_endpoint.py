@@ -11,10 +11,12 @@ and waits otherwise). ``rate_mbps`` throttles all transfers together, like a lin
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
+from collector.http.contract import Problem
 from collector.http.deps import ThrottleDep
 
 router = APIRouter()
@@ -35,8 +37,17 @@ def latency() -> str:
     return "test=test\n"
 
 
-@router.get("/speedtest/random{side:int}x{side2:int}.jpg")
-async def download(side: int, side2: int, throttle: ThrottleDep) -> StreamingResponse:
+@router.get(
+    "/speedtest/random{side:int}x{side2:int}.jpg",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}, "description": "Bytes."},
+        404: {"model": Problem, "description": "Sides differ."},
+    },
+)
+async def download(
+    side: Annotated[int, Path(ge=1, le=MAX_SIDE)], side2: Annotated[int, Path(ge=1, le=MAX_SIDE)], throttle: ThrottleDep
+) -> StreamingResponse:
     if side != side2 or not 1 <= side <= MAX_SIDE:
         raise HTTPException(404, f"no random{side}x{side2}.jpg; sides are equal and at most {MAX_SIDE}")
     size = 2 * side * side  # about the size of the Mini's real random images
@@ -57,7 +68,7 @@ def upload_probe() -> str:
     return "size=0"
 
 
-@router.post("/speedtest/upload.php")
+@router.post("/speedtest/upload.php", response_class=PlainTextResponse)
 async def upload(request: Request, throttle: ThrottleDep) -> Response:
     received = 0
     async for piece in request.stream():
