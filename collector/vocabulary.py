@@ -86,6 +86,7 @@ DEGRADED_REASONS: Final[dict[str, Words]] = {
     "report_gaps": Words("treo máy / mất báo cáo", "freezing or missing reports"),
     "disk_errors": Words("lỗi ổ đĩa", "disk errors"),
     "old_hardware": Words("phần cứng cũ", "old hardware"),
+    "too_many_series": Words("gửi quá nhiều chuỗi số liệu mới", "sending too many new series"),
 }
 
 
@@ -179,6 +180,10 @@ STATUS_PAGE: Final[dict[str, Words]] = {
     "line": Words("Đường truyền", "Line"),
     "hosts_online": Words("Máy hoạt động", "PCs online"),
     "hosts_degraded": Words("Máy xuống cấp", "PCs degraded"),
+    "misbehaving": Words(
+        "Máy gửi quá nhiều chuỗi số liệu mới (phần vượt giới hạn bị bỏ)",
+        "PCs sending too many new series (those beyond the bound are dropped)",
+    ),
 }
 
 # ---- the Grafana dashboards ----

@@ -8,8 +8,13 @@ from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from realservices import Collector, Influxd, Mosquitto, wait_until
+from realservices import Collector, Influxd, Mosquitto, http_get, wait_until
 
+from collector.config import FleetSettings
+from collector.fleet import rules
+from collector.fleet.facts import HostFacts
+from collector.fleet.rules import HostStatus
+from collector.http.status_page import render
 from collector.ingest.lineprotocol import Point
 from collector.ingest.series_bounds import AGENT_TAGS, SeriesBounds
 from collector.registry.registry import HostKey
@@ -51,11 +56,25 @@ def test_a_value_unseen_for_a_window_frees_its_place_and_the_mark_expires() -> N
     assert bounds.over_bound(now=151) == {}
 
 
+def test_a_host_over_its_bound_is_degraded_for_a_window_and_named_on_the_status_page() -> None:
+    settings = FleetSettings()
+    facts = HostFacts(series_dropped_at=1000.0)
+    assert rules.degraded_reasons(facts, settings, 1000.0 + settings.degraded_window_s - 1) == ("too_many_series",)
+    assert rules.degraded_reasons(facts, settings, 1000.0 + settings.degraded_window_s) == ()
+    assert rules.degraded_reasons(HostFacts(), settings, 1000.0) == ()
+    flagged = HostStatus(HOST, "KV1", True, 1.0, ("too_many_series",), 0.0)
+    fine = HostStatus(HostKey("08", "02536", "pc-b"), "KV1", True, 1.0, ("disk_full",), 0.0)
+    page = render([], {}, 0.0, [flagged, fine])
+    assert '<li data-commune="02473" data-host="pc-a">Xã Yên Sơn <small>02473</small>: pc-a</li>' in page
+    assert "pc-b" not in page and "Máy gửi quá nhiều chuỗi số liệu mới" in page
+    assert 'id="misbehaving"' not in render([], {}, 0.0, [fine])
+
+
 def test_a_host_cycling_through_new_mount_names_never_holds_more_than_the_bound(
     make_collector: Callable[..., Collector], mosquitto: Mosquitto, influxd: Influxd, database: str
 ) -> None:
     bound, reports, new_per_report = 5, 10, 3
-    collector = make_collector(ingest={"max_values_per_tag": bound})
+    collector = make_collector(ingest={"max_values_per_tag": bound}, fleet={"evaluate_interval_s": 0.5})
     collector.start()
     host = f"pc-cycling-{int(time.time())}"
     client = mqtt.Client(CallbackAPIVersion.VERSION2)
@@ -82,3 +101,10 @@ def test_a_host_cycling_through_new_mount_names_never_holds_more_than_the_bound(
     assert collector.metric('commune_collector_points_dropped_total{reason="too_many_series"}') == dropped
     assert collector.metric("commune_collector_messages_accepted_total") >= reports
     assert "too_many_series" in collector.log() and "Traceback" not in collector.log()
+
+    def flagged() -> list[str]:
+        return [h["host"] for h in collector.get_json("/api/v1/degraded") if "too_many_series" in h["reasons"]]
+
+    wait_until(lambda: flagged() == [host], 30, "the host marked as over its series bound")
+    status, page = http_get(f"{collector.url}/status")
+    assert status == 200 and f'data-host="{host}"' in page.decode()

@@ -47,6 +47,7 @@ class HostFacts:
     degraded_since: float = 0.0
     samples: deque[tuple[float, float, float]] = field(default_factory=deque)  # (ts, loss %, rtt ms)
     speedtest_percent: float = -1.0
+    series_dropped_at: float = 0.0  # last time ingest dropped points over the host's series bound
 
 
 # ---- typed readings of one report's sections ----

@@ -54,6 +54,8 @@ class FleetState:
                 facts.offline_will = report.state == "offline"
                 return
             gather.gather_report(facts, now)
+            if accepted.dropped_points:  # over its series bound: a buggy or hostile agent
+                facts.series_dropped_at = now
             if report.kind == "metrics":
                 gather.gather_metrics(facts, gather.read_metrics(report), now, s)
             elif report.kind == "inventory":

@@ -5,6 +5,9 @@ or degraded) or green, problems first; plain server-rendered HTML that refreshes
 30 seconds and needs no JavaScript. Public unless ``[http] public_status_page = false``, then a
 viewer token is needed like the rest of the API.
 
+PCs over their series bound (sending new mount, NIC, sensor... names without end, see
+``collector/ingest/series_bounds.py``) are listed by name under the areas, so someone looks at them.
+
 This module decides what the page says (levels, order, words from the vocabulary); the markup is
 the template ``templates/status.html``, rendered with autoescaping (``templating.py``).
 """
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from collector.fleet.rules import CommuneStatus
+from collector.fleet.rules import CommuneStatus, HostStatus
 from collector.http import templating
 from collector.http.deps import RegistryDep, SnapshotDep
 from collector.registry import units
@@ -83,7 +86,25 @@ def areas(communes: list[CommuneStatus], area_names: dict[str, str]) -> list[Are
     return sorted(out, key=lambda a: (ORDER[a.level], a.code))
 
 
-def render(communes: list[CommuneStatus], area_names: dict[str, str], now: float) -> str:
+@dataclass(frozen=True)
+class Misbehaving:
+    commune: str
+    name: str
+    host: str
+
+
+def misbehaving(hosts: list[HostStatus]) -> list[Misbehaving]:
+    """PCs whose new series the collector drops (degraded reason ``too_many_series``)."""
+    found = [h for h in hosts if "too_many_series" in h.reasons]
+    return [
+        Misbehaving(h.key.commune, units.display_name(h.key.commune), h.key.host)
+        for h in sorted(found, key=lambda h: (h.key.commune, h.key.host))
+    ]
+
+
+def render(
+    communes: list[CommuneStatus], area_names: dict[str, str], now: float, hosts: list[HostStatus] | None = None
+) -> str:
     provinces = sorted({c.province for c in communes})
     text = {key: words.in_(LANG) for key, words in STATUS_PAGE.items()}
     return templating.render(
@@ -95,9 +116,10 @@ def render(communes: list[CommuneStatus], area_names: dict[str, str], now: float
         counts={colour: sum(1 for c in communes if level(c) == colour) for colour in ORDER},
         updated=time.strftime("%H:%M:%S %d/%m/%Y", time.localtime(now)),
         areas=areas(communes, area_names),
+        misbehaving=misbehaving(hosts or []),
     )
 
 
 @router.get("/status", response_class=HTMLResponse)
 def status(snapshot: SnapshotDep, registry: RegistryDep) -> HTMLResponse:
-    return HTMLResponse(render(snapshot.communes, registry.areas(), time.time()))
+    return HTMLResponse(render(snapshot.communes, registry.areas(), time.time(), snapshot.hosts))

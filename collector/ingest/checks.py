@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from collector.config import IngestSettings
 from collector.ingest.lineprotocol import LineProtocolError, Point, encode_point
@@ -31,6 +31,7 @@ class Accepted:
     report: Report
     received_at: float
     ts: int
+    dropped_points: int = 0  # points over the host's series bound, left out of InfluxDB
 
 
 Observer = Callable[[Accepted], None]
@@ -63,6 +64,7 @@ class Ingestor:
                 f" {self.bounds.max_values} {dropped.tag} values already ([ingest] max_values_per_tag)"
             )
             self.metrics.drop("too_many_series", dropped.points, detail, topic)
+            accepted = replace(accepted, dropped_points=dropped.points)
         self._observe(accepted)
         self.metrics.inc("messages_accepted_total")
         return lines
