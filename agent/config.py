@@ -51,6 +51,10 @@ class SpoolConfig:
     max_bytes: int = 50 * 1024 * 1024
     max_age_s: float = 7 * 86400.0
     drain_per_s: float = 50.0
+    memory_bytes: int = 2 * 1024 * 1024  # reports held in memory while the spool cannot be written
+    retry_s: float = 30.0  # how often a failed spool is tried again
+    keep_corrupt: int = 3  # corrupt spool files kept (moved aside) for inspection
+    keep_corrupt_bytes: int = 64 * 1024 * 1024  # and at most this many bytes of them
 
 
 PROBE_METHODS = ("ping", "dns", "http")
@@ -225,3 +229,9 @@ def _check_ranges(config: AgentConfig) -> None:
         raise ConfigError(f'[identity] role = "{config.identity.role}" must be "pc" or "line-probe"')
     if config.spool.drain_per_s <= 0:
         raise ConfigError(f"[spool] drain_per_s = {config.spool.drain_per_s} must be positive")
+    spool = config.spool
+    if spool.memory_bytes < 64 * 1024 or spool.retry_s < 1 or spool.keep_corrupt < 0 or spool.keep_corrupt_bytes < 0:
+        raise ConfigError(
+            "[spool] memory_bytes must be at least 65536, retry_s at least 1, "
+            "keep_corrupt and keep_corrupt_bytes 0 or more"
+        )

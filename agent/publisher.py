@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config import AgentConfig
-from agent.spool import Spool
+from agent.outbox import Outbox
 from common.wire import SCHEMA_VERSION, command_topic, report_topic, status_payload
 
 log = logging.getLogger("commune_agent.publisher")
@@ -50,7 +50,7 @@ class QuietClient(mqtt.Client):
 class Publisher:
     """Publishes spooled reports at a bounded rate while connected."""
 
-    def __init__(self, config: AgentConfig, spool: Spool) -> None:
+    def __init__(self, config: AgentConfig, spool: Outbox) -> None:
         ident = config.identity
         self._spool = spool
         self._status_topic = report_topic(ident.province, ident.commune, ident.host, "status")
@@ -59,6 +59,7 @@ class Publisher:
         self._acked: deque[int] = deque()
         self._connections = 0
         self._seen_connections = 0
+        self._seen_generation = spool.generation
         self.connected = threading.Event()
         self._mqtt_config = config.mqtt
         self._last_fail: tuple[str, float] = ("", 0.0)
@@ -124,9 +125,11 @@ class Publisher:
         return sent
 
     def _settle(self) -> None:
-        if self._seen_connections != self._connections:
-            # A new connection: whatever was in flight is sent again from the spool.
+        if self._seen_connections != self._connections or self._seen_generation != self._spool.generation:
+            # A new connection, or the outbox changed store (disk <-> memory): whatever was in
+            # flight is sent again from the start of the store now in use.
             self._seen_connections = self._connections
+            self._seen_generation = self._spool.generation
             self._inflight.clear()
             self._next_after = 0
         while self._acked:

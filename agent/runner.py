@@ -1,4 +1,8 @@
-"""The agent's main loop: collect on schedule, spool every report, drain the spool when connected."""
+"""The agent's main loop: collect on schedule, spool every report, drain the spool when connected.
+
+Reports go through ``agent.outbox``, which never raises: a full or corrupt disk costs the spool,
+not the agent.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,10 @@ from typing import Any
 from agent.collectors import Collector, make_metric_collectors
 from agent.collectors.inventory import collect_inventory
 from agent.config import AgentConfig
+from agent.outbox import Outbox
 from agent.probes import ProbeBuilder
 from agent.publisher import Publisher
 from agent.speedtests.job import SpeedtestJob
-from agent.spool import Spool
 from common.wire import SCHEMA_VERSION, compact, encode, report_topic
 
 log = logging.getLogger("commune_agent.runner")
@@ -42,8 +46,8 @@ class Job:
 class MetricsBuilder:
     """Runs every metric collector once and adds the agent's own footprint."""
 
-    def __init__(self, spool: Spool | None, interval_s: float) -> None:
-        self._collectors: list[Collector] = make_metric_collectors()
+    def __init__(self, spool: Outbox | None, interval_s: float, watch_paths: tuple[str, ...] = ()) -> None:
+        self._collectors: list[Collector] = make_metric_collectors(watch_paths)
         self._spool = spool
         self._interval_s = interval_s
         self.last_cycle_ms = 0.0
@@ -64,11 +68,17 @@ class MetricsBuilder:
             "interval_s": self._interval_s,
         }
         if self._spool is not None:
+            health = self._spool.health()
             sections["agent"].update(
                 spool_depth=float(self._spool.depth()),
                 spool_bytes=float(self._spool.size_bytes()),
                 spool_dropped=float(self._spool.dropped()),
+                spool_ok=1.0 if health.spool_ok else 0.0,
+                spool_memory=float(health.memory),
+                spool_memory_dropped=float(health.memory_dropped),
             )
+            if health.error:
+                sections["agent"]["spool_error"] = health.error
         self.last_cycle_ms = (time.perf_counter() - started) * 1000
         return {k: v for k, v in sections.items() if v not in ([], {})}
 
@@ -78,9 +88,10 @@ def build_report(sections: dict[str, Any], now: float | None = None) -> dict[str
     return {"v": SCHEMA_VERSION, "ts": int(time.time() if now is None else now), **sections}
 
 
-def default_jobs(config: AgentConfig, spool: Spool | None) -> list[Job]:
+def default_jobs(config: AgentConfig, spool: Outbox | None) -> list[Job]:
+    interval = config.collect.interval_s
     return [
-        Job("metrics", config.collect.interval_s, MetricsBuilder(spool, config.collect.interval_s)),
+        Job("metrics", interval, MetricsBuilder(spool, interval, (str(Path(config.spool.path).parent),))),
         Job("inventory", config.collect.inventory_interval_s, lambda: {"inventory": collect_inventory()}),
         Job("probe", config.probe.interval_s, ProbeBuilder(config.probe), background=True),
     ]
@@ -91,7 +102,7 @@ class AgentRunner:
 
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
-        self.spool = Spool(config.spool.path, config.spool.max_bytes, config.spool.max_age_s)
+        self.spool = Outbox(config.spool)
         self.publisher = Publisher(config, self.spool)
         self.jobs = default_jobs(config, self.spool)
         if config.identity.role == "line-probe":

@@ -134,7 +134,21 @@ SENSORS = Section(
 )
 AGENT = Section(
     "agent",
-    _numbers("spool_depth", "spool_bytes", "spool_dropped", "cycle_ms", "cpu_s", "rss_bytes", "interval_s"),
+    {
+        "spool_error": TEXT,  # why the spool is unusable: disk_full, read_only, io_error, corrupt, cannot_open, other
+        **_numbers(
+            "spool_depth",
+            "spool_bytes",
+            "spool_dropped",
+            "spool_ok",  # 1 while the on-disk spool works, 0 while reports are held in memory
+            "spool_memory",  # reports held in memory because the spool cannot be written
+            "spool_memory_dropped",  # reports dropped from the full memory queue since the agent started
+            "cycle_ms",
+            "cpu_s",
+            "rss_bytes",
+            "interval_s",
+        ),
+    },
 )
 INVENTORY = Section(
     "inventory",

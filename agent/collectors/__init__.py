@@ -24,6 +24,7 @@ class Collector(Protocol):
 METRIC_COLLECTORS: tuple[type[Collector], ...] = (SystemCollector, DiskCollector, NetCollector, SensorsCollector)
 
 
-def make_metric_collectors() -> list[Collector]:
-    """Fresh instances of every registered metric collector."""
-    return [cls() for cls in METRIC_COLLECTORS]
+def make_metric_collectors(watch_paths: tuple[str, ...] = ()) -> list[Collector]:
+    """Fresh instances of every registered metric collector; the disk collector always reports the
+    filesystems holding ``watch_paths`` (the agent's own files)."""
+    return [DiskCollector(watch_paths) if cls is DiskCollector else cls() for cls in METRIC_COLLECTORS]

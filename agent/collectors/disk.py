@@ -5,11 +5,16 @@ squashfs snaps, ...) and container mounts (overlay roots and volumes under Docke
 containerd's or the kubelet's folders) come and go with names that are new each time, and every
 new mount name is a new series in InfluxDB, so they are left out by default (the collector also
 bounds the mount names a host may use: ``[ingest] max_values_per_tag``).
+
+The one filesystem holding the agent's own files (the spool) is always reported, whatever its
+type (tmpfs, overlay): when that disk is full the agent's spool fails, and the collector should
+see ``disk_full`` beside ``spool_failed``.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import psutil
 
@@ -42,15 +47,18 @@ def is_reported(mountpoint: str, fstype: str) -> bool:
 class DiskCollector:
     section = "disk"
 
-    def __init__(self) -> None:
+    def __init__(self, watch_paths: tuple[str, ...] = ()) -> None:
         self._rates = RateTracker()
+        self._watch_paths = watch_paths
 
     def collect(self) -> list[dict[str, float | str]]:
         io = psutil.disk_io_counters(perdisk=True) or {}
         out: list[dict[str, float | str]] = []
         seen: set[str] = set()
-        for part in psutil.disk_partitions(all=False):
-            if part.mountpoint in seen or not is_reported(part.mountpoint, part.fstype):
+        parts = [part for part in psutil.disk_partitions(all=False) if is_reported(part.mountpoint, part.fstype)]
+        parts += watched_partitions(self._watch_paths)
+        for part in parts:
+            if part.mountpoint in seen:
                 continue
             seen.add(part.mountpoint)
             try:
@@ -78,3 +86,17 @@ class DiskCollector:
                 item.update(rates)
             out.append(item)
         return out
+
+
+def watched_partitions(paths: tuple[str, ...]) -> list[Any]:
+    """The mounted filesystem holding each path (the longest mount point above it)."""
+    if not paths:
+        return []
+    mounts = psutil.disk_partitions(all=True)
+    found = []
+    for path in paths:
+        real = os.path.realpath(path)
+        above = [m for m in mounts if real == m.mountpoint or real.startswith(m.mountpoint.rstrip("/") + "/")]
+        if above:
+            found.append(max(above, key=lambda m: len(m.mountpoint)))
+    return found

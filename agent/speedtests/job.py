@@ -4,7 +4,8 @@ A test runs once per configured daily window (see ``schedule``), or when the col
 one on the host's command topic. Before each test a guard skips it, and says why in the report
 (``skipped``), when the line is busy with real work or the day's byte budget is spent. The
 usage and the last run time are kept in a small JSON file so a restart neither repeats a test
-nor forgets the day's bytes.
+nor forgets the day's bytes; when that file cannot be written (disk full, read-only) the usage is
+kept in memory and the failure logged, and the agent goes on.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Usage:
         self.day = ""
         self.bytes = 0.0
         self.last_run = time.time()  # a fresh install waits for the next window
+        self.write_errors = 0
         try:
             saved = json.loads(path.read_text())
             self.day, self.bytes, self.last_run = str(saved["day"]), float(saved["bytes"]), float(saved["last_run"])
@@ -51,10 +53,20 @@ class Usage:
         day = dt.datetime.fromtimestamp(now).date().isoformat()
         self.bytes = (self.bytes if day == self.day else 0.0) + used
         self.day, self.last_run = day, now
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"day": self.day, "bytes": self.bytes, "last_run": self.last_run}))
-        temporary.replace(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps({"day": self.day, "bytes": self.bytes, "last_run": self.last_run}))
+            temporary.replace(self.path)
+        except OSError as exc:
+            # a full or read-only disk costs the memory of today's usage across a restart, not the test
+            self.write_errors += 1
+            temporary.unlink(missing_ok=True)
+            if self.write_errors == 1 or self.write_errors % 100 == 0:
+                log.error(
+                    "speed-test state file cannot be written; usage is kept in memory",
+                    extra={"path": str(self.path), "error": str(exc)[:200], "failures": self.write_errors},
+                )
 
 
 def line_throughput_mbps(nic: str, sample_s: float = BUSY_SAMPLE_S) -> float:

@@ -1,0 +1,335 @@
+"""The agent's outbox: the on-disk spool when it works, a small memory queue when it does not.
+
+A full disk, a read-only filesystem, a failing disk or a spool file left corrupt by a power cut
+must never stop the agent: under systemd that is a restart loop that never reports, and the PC
+shows up as offline instead of as ``disk_full``. So every spool call is guarded here, and on a
+failure the agent goes on with reports held in a bounded memory queue (an in-memory SQLite
+spool with the same semantics, oldest dropped first and counted). The spool is tried again every
+``retry_s`` seconds; when it works again the memory queue is moved into it, oldest first, and
+nothing held in memory is lost. A spool file that fails ``PRAGMA quick_check`` (or says it is
+corrupt while running) is moved aside with a timestamped name, kept for inspection within a
+count and a size bound, and a fresh spool is started.
+
+``agent.spool`` keeps the semantics of one spool; this module only decides which one is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.config import SpoolConfig
+from agent.spool import Spool, SpooledMessage
+
+log = logging.getLogger("commune_agent.outbox")
+
+MIGRATE_BATCH = 256
+LOW_SPACE_BYTES = 64 * 1024  # below this much free space an unclear SQLite error is a full disk
+
+# Error classes reported in the ``agent`` section's ``spool_error`` field.
+DISK_FULL = "disk_full"
+READ_ONLY = "read_only"
+IO_ERROR = "io_error"
+CORRUPT = "corrupt"
+CANNOT_OPEN = "cannot_open"
+OTHER = "other"
+
+_SQLITE_CLASSES = {13: DISK_FULL, 8: READ_ONLY, 10: IO_ERROR, 11: CORRUPT, 26: CORRUPT, 14: CANNOT_OPEN}
+_ERRNO_CLASSES = {errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL, errno.EROFS: READ_ONLY, errno.EIO: IO_ERROR}
+
+
+@dataclass(frozen=True)
+class OutboxHealth:
+    """What the ``agent`` section says about the spool."""
+
+    spool_ok: bool
+    error: str  # one of the classes above; "" while the spool works
+    memory: int  # reports held in memory
+    memory_dropped: int  # reports dropped from the memory queue since the agent started
+
+
+def error_class(exc: BaseException, directory: Path | None = None) -> str:
+    """A short stable name for why the spool failed."""
+    if isinstance(exc, sqlite3.Error):
+        code = int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        found = _SQLITE_CLASSES.get(code)
+        if found is None and not isinstance(exc, sqlite3.OperationalError):
+            found = CORRUPT  # a DatabaseError without a code: "file is not a database", "malformed"
+        if found in (None, IO_ERROR, CANNOT_OPEN) and directory is not None:
+            # SQLite reports a file it could not create, or a failed -shm growth, without saying why
+            if read_only(directory):
+                return READ_ONLY
+            if free_bytes(directory) < LOW_SPACE_BYTES:
+                return DISK_FULL
+        return found or OTHER
+    if isinstance(exc, OSError):
+        return _ERRNO_CLASSES.get(exc.errno or 0, IO_ERROR)
+    return OTHER
+
+
+def free_bytes(directory: Path) -> int:
+    """Free bytes for an unprivileged writer on the filesystem of ``directory`` (0 when unknown)."""
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return 0
+    return stat.f_bavail * stat.f_frsize
+
+
+def read_only(directory: Path) -> bool:
+    """Whether the filesystem of ``directory`` is mounted read-only."""
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def integrity_problem(path: Path) -> str:
+    """What ``PRAGMA quick_check`` finds wrong with an existing spool file; "" when it is sound."""
+    db = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if error_class(exc) != CORRUPT:
+            raise  # cannot read it now (disk full, I/O): not proof that the file is bad
+        return str(exc)
+    finally:
+        db.close()
+    found = [str(row[0]) for row in rows]
+    return "" if found == ["ok"] else "; ".join(found)[:300]
+
+
+class Outbox:
+    """The spool's interface (put, peek, remove, depth, size_bytes, dropped) that never raises.
+
+    ``generation`` changes whenever the store behind it changes (disk to memory or back): ids
+    from an older generation mean nothing, so the publisher sends again from the start.
+    """
+
+    def __init__(self, config: SpoolConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self._config = config
+        self._path = Path(config.path)
+        self._clock = clock
+        self._memory = Spool(":memory:", config.memory_bytes, config.max_age_s)
+        self._disk: Spool | None = None
+        self._error = ""
+        self._next_retry = 0.0
+        self.generation = 0
+        self._recover()
+
+    # ---- the spool's interface ----
+
+    def put(self, topic: str, payload: bytes) -> None:
+        """Keep a report: in the spool, else in memory."""
+        if self._disk is None and self._clock() >= self._next_retry and self._recover((topic, payload)):
+            return
+        if self._disk is not None:
+            try:
+                self._disk.put(topic, payload)
+                return
+            except (sqlite3.Error, OSError) as exc:
+                self._fail(exc, "put")
+        self._memory.put(topic, payload)
+
+    def peek(self, limit: int, after_id: int = 0) -> list[SpooledMessage]:
+        if self._disk is not None:
+            try:
+                return self._disk.peek(limit, after_id)
+            except (sqlite3.Error, OSError) as exc:
+                self._fail(exc, "peek")
+                return []  # a new generation: the publisher starts again from the memory queue
+        return self._memory.peek(limit, after_id)
+
+    def remove(self, message_id: int) -> None:
+        if self._disk is not None:
+            try:
+                self._disk.remove(message_id)
+            except (sqlite3.Error, OSError) as exc:
+                self._fail(exc, "remove")
+            return
+        self._memory.remove(message_id)
+
+    def depth(self) -> int:
+        return self._guarded(lambda disk: disk.depth()) + self._memory.depth()
+
+    def size_bytes(self) -> int:
+        return self._guarded(lambda disk: disk.size_bytes()) + self._memory.size_bytes()
+
+    def dropped(self) -> int:
+        """Reports the on-disk spool dropped for age or size (over the spool file's life)."""
+        return self._guarded(lambda disk: disk.dropped())
+
+    def close(self) -> None:
+        self._close_disk()
+        self._memory.close()
+
+    # ---- health ----
+
+    def health(self) -> OutboxHealth:
+        return OutboxHealth(self._disk is not None, self._error, self._memory.depth(), self._memory.dropped())
+
+    @property
+    def disk(self) -> Spool | None:
+        """The on-disk spool while it works."""
+        return self._disk
+
+    # ---- failure and recovery ----
+
+    def _guarded(self, read: Callable[[Spool], int]) -> int:
+        if self._disk is None:
+            return 0
+        try:
+            return read(self._disk)
+        except (sqlite3.Error, OSError) as exc:
+            self._fail(exc, "read")
+            return 0
+
+    def _fail(self, exc: BaseException, during: str) -> None:
+        """Leave the disk spool: hold reports in memory, and try it again after ``retry_s``."""
+        self._close_disk()
+        self._error = error_class(exc, self._path.parent)
+        self._next_retry = self._clock() + self._config.retry_s
+        self.generation += 1
+        log.error(
+            "spool failed; reports are held in memory and the spool is tried again",
+            extra={
+                "path": str(self._path),
+                "error": self._error,
+                "during": during,
+                "detail": str(exc)[:200],
+                "retry_s": self._config.retry_s,
+            },
+        )
+        if self._error == CORRUPT:
+            self._move_aside(str(exc))
+
+    def _recover(self, pending: tuple[str, bytes] | None = None) -> bool:
+        """Open the spool (moving a corrupt file aside) and move the memory queue into it, then
+        ``pending``. The spool counts as working again only once a report was written to it, so a
+        disk that can be opened but not written does not flap. True when ``pending`` was written."""
+        first = self.generation == 0 and not self._error
+        try:
+            disk = self._open()
+        except (sqlite3.Error, OSError) as exc:
+            self._unusable(exc, first)
+            return False
+        moved = 0
+        try:
+            while batch := self._memory.peek(MIGRATE_BATCH):
+                for message in batch:
+                    disk.put(message.topic, message.payload)
+                    self._memory.remove(message.id)
+                    moved += 1
+            if pending is not None:
+                disk.put(*pending)
+        except (sqlite3.Error, OSError) as exc:
+            # what was moved stays on disk (sent once the spool works); the rest stays in memory
+            _close_quietly(disk)
+            self._unusable(exc, first)
+            return False
+        self._disk = disk
+        if not first:
+            self.generation += 1
+            log.warning("spool works again", extra={"path": str(self._path), "moved_from_memory": moved})
+        self._error = ""
+        return pending is not None
+
+    def _unusable(self, exc: BaseException, first: bool) -> None:
+        error = error_class(exc, self._path.parent)
+        if first or error != self._error:
+            log.error(
+                "spool cannot be used; reports are held in memory and the spool is tried again",
+                extra={
+                    "path": str(self._path),
+                    "error": error,
+                    "detail": str(exc)[:200],
+                    "retry_s": self._config.retry_s,
+                },
+            )
+        self._error = error
+        self._next_retry = self._clock() + self._config.retry_s
+        if error == CORRUPT:
+            self._move_aside(str(exc))
+
+    def _open(self) -> Spool:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        if self._path.exists() and self._path.stat().st_size > 0:
+            problem = integrity_problem(self._path)
+            if problem:
+                self._move_aside(problem)
+        return Spool(self._path, self._config.max_bytes, self._config.max_age_s)
+
+    def _move_aside(self, problem: str) -> None:
+        """Rename the spool file (and its WAL) to ``<name>.corrupt-<UTC time>``, then keep within bounds."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
+        serial = 1
+        while target.exists():
+            serial += 1
+            target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}-{serial}")
+        try:
+            if self._path.exists():
+                self._path.rename(target)
+            wal = self._path.with_name(self._path.name + "-wal")
+            if wal.exists():
+                wal.rename(target.with_name(target.name + "-wal"))
+            self._path.with_name(self._path.name + "-shm").unlink(missing_ok=True)
+        except OSError as exc:
+            log.error(
+                "corrupt spool file cannot be moved aside",
+                extra={"path": str(self._path), "problem": problem[:200], "detail": str(exc)[:200]},
+            )
+            return
+        removed = prune_corrupt(self._path, self._config.keep_corrupt, self._config.keep_corrupt_bytes)
+        log.error(
+            "corrupt spool file moved aside; starting a fresh spool",
+            extra={
+                "path": str(self._path),
+                "moved_to": target.name,
+                "problem": problem[:200],
+                "old_copies_removed": removed,
+            },
+        )
+
+    def _close_disk(self) -> None:
+        if self._disk is not None:
+            _close_quietly(self._disk)
+            self._disk = None
+
+
+def prune_corrupt(path: Path, keep: int, keep_bytes: int) -> int:
+    """Delete the oldest moved-aside copies of ``path`` beyond ``keep`` files or ``keep_bytes``."""
+    # names carry the UTC time they were moved aside, so the newest sort last (mtime is the old file's)
+    copies = sorted(path.parent.glob(f"{path.name}.corrupt-*"), key=lambda p: p.name, reverse=True)
+    removed = 0
+    total = 0
+    for index, copy in enumerate(copies):
+        size = _size(copy)
+        if index < keep and total + size <= keep_bytes:
+            total += size
+            continue
+        try:
+            copy.unlink()
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _close_quietly(spool: Spool) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        spool.close()

@@ -1,0 +1,162 @@
+"""Full disks and corrupt spools with real agent, broker, collector and InfluxDB processes.
+
+Each test mounts its own small tmpfs for the files under test (the tests run as root) and
+unmounts it at the end. Reports are counted from the agent's own ``cycle`` log lines against
+the points InfluxDB holds: zero lost.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from realservices import Agent, Collector, Influxd, Mosquitto, free_port, wait_until
+from smalldisk import SmallDisk, small_disk
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    with small_disk(tmp_path / "disk", size_kb=300) as mounted:
+        yield mounted
+
+
+def cycles(agent: Agent) -> int:
+    return len(re.findall(r"msg=cycle kind=metrics", agent.log()))
+
+
+def stored(influxd: Influxd, database: str, host: str) -> int:
+    rows = influxd.query(f"SELECT count(cpu_percent) FROM system WHERE host = '{host}'", database)
+    return int(rows[0]["count"]) if rows else 0
+
+
+def last_agent_section(influxd: Influxd, database: str, host: str) -> dict[str, Any]:
+    rows = influxd.query(f"SELECT * FROM agent WHERE host = '{host}' ORDER BY time DESC LIMIT 1", database)
+    return rows[0] if rows else {}
+
+
+def spooled(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT count(*) FROM outbox WHERE topic LIKE '%/metrics'").fetchone()[0])
+
+
+def degraded_reasons(collector: Collector, host: str) -> list[str]:
+    return [r for h in collector.get_json("/api/v1/degraded") if h["host"] == host for r in h["reasons"]]
+
+
+def agent_sections(host: str, port: int, spool: Path, **spool_options: Any) -> dict[str, dict[str, Any]]:
+    return {
+        "identity": {"province": "08", "commune": "02473", "host": host},
+        "mqtt": {"host": "127.0.0.1", "port": port},
+        "collect": {"interval_s": 1},
+        "probe": {"gateway": False},
+        "spool": {"path": str(spool), "retry_s": 1, **spool_options},
+    }
+
+
+def test_agent_started_on_a_full_disk_reports_live_with_disk_full(
+    disk: SmallDisk,
+    make_collector: Callable[..., Collector],
+    mosquitto: Mosquitto,
+    influxd: Influxd,
+    database: str,
+    tmp_path: Path,
+) -> None:
+    disk.fill()
+    collector = make_collector()
+    collector.start()
+    host = "pc-full-at-start"
+    agent = Agent(tmp_path / "agent", agent_sections(host, mosquitto.port, disk.path / "spool.sqlite"))
+    agent.start()
+    try:
+        wait_until(lambda: stored(influxd, database, host) >= 3, 60, f"live reports\n{agent.log()}")
+        wait_until(lambda: "disk_full" in degraded_reasons(collector, host), 30, "disk_full in the degraded list")
+        section = last_agent_section(influxd, database, host)
+        assert section["spool_ok"] == 0.0 and section["spool_error"] == "disk_full"
+        assert agent.running()
+        assert "spool cannot be used" in agent.log()
+    finally:
+        agent.stop()
+
+
+def test_agent_keeps_reporting_while_its_disk_fills_and_loses_nothing_held_in_memory(
+    disk: SmallDisk, make_collector: Callable[..., Collector], influxd: Influxd, database: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    broker = Mosquitto(tmp_path / "broker", port=port)
+    broker.start()
+    collector = make_collector(mqtt={"port": port})
+    collector.start()
+    host = "pc-disk-fills"
+    spool = disk.path / "spool.sqlite"
+    agent = Agent(tmp_path / "agent", agent_sections(host, port, spool))
+    agent.start()
+    try:
+        wait_until(lambda: stored(influxd, database, host) >= 2, 60, f"reports before the disk fills\n{agent.log()}")
+        disk.fill()
+        wait_until(lambda: "spool failed" in agent.log(), 60, "the agent notices the full disk")
+        after_fill = stored(influxd, database, host)
+        wait_until(lambda: stored(influxd, database, host) >= after_fill + 3, 60, "still reporting live")
+        wait_until(lambda: last_agent_section(influxd, database, host).get("spool_ok") == 0.0, 30, "spool_ok 0")
+        assert last_agent_section(influxd, database, host)["spool_error"] == "disk_full"
+
+        broker.stop()  # the line goes down too: reports wait in memory
+        held_from = cycles(agent)
+        wait_until(lambda: cycles(agent) >= held_from + 5, 60, "reports measured while the broker is away")
+        disk.free()
+        wait_until(lambda: "spool works again" in agent.log(), 60, "the spool is used again")
+        moved = int(re.findall(r"msg=\"spool works again\".*moved_from_memory=(\d+)", agent.log())[-1])
+        assert moved >= 5
+        assert spooled(spool) >= 5  # what memory held is in the spool file now
+
+        broker.start()
+        wait_until(lambda: spooled(spool) == 0, 60, "spool drained")
+        wait_until(lambda: last_agent_section(influxd, database, host).get("spool_ok") == 1.0, 30, "spool_ok 1")
+    finally:
+        agent.stop()
+        made = cycles(agent)
+        broker.stop()
+    remaining = spooled(spool)
+    wait_until(lambda: stored(influxd, database, host) >= made - remaining, 30, f"all {made - remaining} stored")
+    assert stored(influxd, database, host) == made - remaining
+
+
+@pytest.mark.parametrize("damage", ["random_bytes", "truncated"])
+def test_agent_moves_a_corrupt_spool_aside_and_reports(
+    damage: str,
+    make_collector: Callable[..., Collector],
+    mosquitto: Mosquitto,
+    influxd: Influxd,
+    database: str,
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "spool" / "spool.sqlite"
+    spool.parent.mkdir()
+    host = f"pc-corrupt-{damage.replace('_', '-')}"
+    sections = agent_sections(host, free_port(), spool)  # no broker: the reports stay in the spool
+    if damage == "random_bytes":
+        spool.write_bytes(os.urandom(100 * 1024))
+    else:
+        first = Agent(tmp_path / "first", sections)
+        first.start()
+        wait_until(lambda: cycles(first) >= 20, 60, "a spool with reports in it")
+        first.stop()
+        with open(spool, "r+b") as damaged:  # what a power cut on an old disk leaves
+            damaged.truncate(spool.stat().st_size // 3)
+    collector = make_collector()
+    collector.start()
+    sections["mqtt"]["port"] = mosquitto.port
+    agent = Agent(tmp_path / "agent", sections)
+    agent.start()
+    try:
+        wait_until(lambda: stored(influxd, database, host) >= 2, 60, f"reports\n{agent.log()}")
+        assert agent.running()
+        assert len(list(spool.parent.glob("spool.sqlite.corrupt-*"))) >= 1
+        assert agent.log().count("corrupt spool file moved aside") == 1
+        assert last_agent_section(influxd, database, host)["spool_ok"] == 1.0
+    finally:
+        agent.stop()
