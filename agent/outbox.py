@@ -16,9 +16,7 @@ count and a size bound, and a fresh spool is started.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -27,22 +25,11 @@ from pathlib import Path
 
 from agent.config import SpoolConfig
 from agent.spool import Spool, SpooledMessage
+from common.fserrors import CORRUPT, error_class
 
 log = logging.getLogger("commune_agent.outbox")
 
 MIGRATE_BATCH = 256
-LOW_SPACE_BYTES = 64 * 1024  # below this much free space an unclear SQLite error is a full disk
-
-# Error classes reported in the ``agent`` section's ``spool_error`` field.
-DISK_FULL = "disk_full"
-READ_ONLY = "read_only"
-IO_ERROR = "io_error"
-CORRUPT = "corrupt"
-CANNOT_OPEN = "cannot_open"
-OTHER = "other"
-
-_SQLITE_CLASSES = {13: DISK_FULL, 8: READ_ONLY, 10: IO_ERROR, 11: CORRUPT, 26: CORRUPT, 14: CANNOT_OPEN}
-_ERRNO_CLASSES = {errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL, errno.EROFS: READ_ONLY, errno.EIO: IO_ERROR}
 
 
 @dataclass(frozen=True)
@@ -50,45 +37,9 @@ class OutboxHealth:
     """What the ``agent`` section says about the spool."""
 
     spool_ok: bool
-    error: str  # one of the classes above; "" while the spool works
+    error: str  # one of common.fserrors.ERROR_CLASSES; "" while the spool works
     memory: int  # reports held in memory
     memory_dropped: int  # reports dropped from the memory queue since the agent started
-
-
-def error_class(exc: BaseException, directory: Path | None = None) -> str:
-    """A short stable name for why the spool failed."""
-    if isinstance(exc, sqlite3.Error):
-        code = int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-        found = _SQLITE_CLASSES.get(code)
-        if found is None and not isinstance(exc, sqlite3.OperationalError):
-            found = CORRUPT  # a DatabaseError without a code: "file is not a database", "malformed"
-        if found in (None, IO_ERROR, CANNOT_OPEN) and directory is not None:
-            # SQLite reports a file it could not create, or a failed -shm growth, without saying why
-            if read_only(directory):
-                return READ_ONLY
-            if free_bytes(directory) < LOW_SPACE_BYTES:
-                return DISK_FULL
-        return found or OTHER
-    if isinstance(exc, OSError):
-        return _ERRNO_CLASSES.get(exc.errno or 0, IO_ERROR)
-    return OTHER
-
-
-def free_bytes(directory: Path) -> int:
-    """Free bytes for an unprivileged writer on the filesystem of ``directory`` (0 when unknown)."""
-    try:
-        stat = os.statvfs(directory)
-    except OSError:
-        return 0
-    return stat.f_bavail * stat.f_frsize
-
-
-def read_only(directory: Path) -> bool:
-    """Whether the filesystem of ``directory`` is mounted read-only."""
-    try:
-        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
 
 
 def integrity_problem(path: Path) -> str:
