@@ -25,7 +25,7 @@ from pathlib import Path
 
 from agent.config import SpoolConfig
 from agent.spool import Spool, SpooledMessage
-from common.fserrors import CORRUPT, error_class
+from common.fserrors import CORRUPT, error_class, move_aside, prune_corrupt
 
 log = logging.getLogger("commune_agent.outbox")
 
@@ -219,19 +219,8 @@ class Outbox:
 
     def _move_aside(self, problem: str) -> None:
         """Rename the spool file (and its WAL) to ``<name>.corrupt-<UTC time>``, then keep within bounds."""
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
-        serial = 1
-        while target.exists():
-            serial += 1
-            target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}-{serial}")
         try:
-            if self._path.exists():
-                self._path.rename(target)
-            wal = self._path.with_name(self._path.name + "-wal")
-            if wal.exists():
-                wal.rename(target.with_name(target.name + "-wal"))
-            self._path.with_name(self._path.name + "-shm").unlink(missing_ok=True)
+            target = move_aside(self._path)
         except OSError as exc:
             log.error(
                 "corrupt spool file cannot be moved aside",
@@ -253,32 +242,6 @@ class Outbox:
         if self._disk is not None:
             _close_quietly(self._disk)
             self._disk = None
-
-
-def prune_corrupt(path: Path, keep: int, keep_bytes: int) -> int:
-    """Delete the oldest moved-aside copies of ``path`` beyond ``keep`` files or ``keep_bytes``."""
-    # names carry the UTC time they were moved aside, so the newest sort last (mtime is the old file's)
-    copies = sorted(path.parent.glob(f"{path.name}.corrupt-*"), key=lambda p: p.name, reverse=True)
-    removed = 0
-    total = 0
-    for index, copy in enumerate(copies):
-        size = _size(copy)
-        if index < keep and total + size <= keep_bytes:
-            total += size
-            continue
-        try:
-            copy.unlink()
-            removed += 1
-        except OSError:
-            continue
-    return removed
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def _close_quietly(spool: Spool) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -14,6 +17,7 @@ from collector.alerting.conditions import ConditionSink
 from collector.alerting.lifecycle import AlertManager
 from collector.alerting.notify import Notifier
 from collector.config import CollectorConfig
+from collector.diskhealth import DiskHealth
 from collector.fleet.state import FleetState
 from collector.http.app import build_app
 from collector.http.auth import Token, TokenStore
@@ -46,13 +50,14 @@ class CollectorService:
         self.ingestor = Ingestor(self.registry, self.metrics, config.ingest)
         settings = config.influxdb
         buffer_path = settings.buffer_path or str(Path(config.state.path).with_name("write-buffer.sqlite"))
+        self.disk = DiskHealth(self.metrics, {"buffer": buffer_path, "state": config.state.path})
         self.writer = BatchWriter(
             self.influx,
             self.metrics,
             settings.batch_size,
             settings.flush_interval_s,
             settings.queue_max_points,
-            DiskBuffer(buffer_path, settings.buffer_max_mb * 1024 * 1024),
+            DiskBuffer(buffer_path, settings.buffer_max_mb * 1024 * 1024, self.disk),
         )
         self.consumer = Consumer(config.mqtt, self.ingestor, self.writer)
         self.fleet = FleetState(self.store, self.registry, config.fleet)
@@ -76,10 +81,10 @@ class CollectorService:
         self.stopping.set()
         self._evaluator.join(10)
         self.consumer.stop()
-        self.fleet.save()
+        self._writing_state("fleet save", self.fleet.save)
         self.notifier.stop()
         self.writer.stop()
-        self.registry.flush()
+        self._writing_state("registry flush", self.registry.flush)
         self.influx.close()
         self.store.close()
 
@@ -96,6 +101,7 @@ class CollectorService:
             tokens=self.tokens,
             metrics=self.metrics,
             health=self.health,
+            disk=self.disk,
             commands=self.consumer,
             throttle=Throttle(self.config.speedtest.endpoint_rate_mbps),
             public_status_page=self.config.http.public_status_page,
@@ -113,20 +119,32 @@ class CollectorService:
             try:
                 snapshot = self.fleet.evaluate(now)
                 for sink in self.condition_sinks:
-                    sink.update(snapshot.conditions, now)
+                    update = functools.partial(sink.update, snapshot.conditions, now)
+                    self._writing_state("alerts", update, proves=False)
                 if now >= next_points:
                     next_points = now + self.config.ingest.status_interval_s
                     self.write_points(self.fleet.points(snapshot, now))
                 if now >= next_save:
                     next_save = now + settings.save_interval_s
-                    self.fleet.save()
+                    self._writing_state("fleet save", self.fleet.save)
             except Exception:
                 log.exception("fleet evaluation failed")
+
+    def _writing_state(self, doing: str, write: Callable[[], object], proves: bool = True) -> None:
+        """Run a step that writes the state file; a full disk is counted and logged, and the loop goes
+        on. A step that ``proves`` the file writable (it always writes) clears an earlier failure."""
+        try:
+            written = write()
+        except (sqlite3.OperationalError, OSError) as exc:
+            self.disk.failed("state", exc, doing)
+            return
+        if proves and written != 0:
+            self.disk.succeeded("state")
 
     def _flush_loop(self) -> None:
         while not self.stopping.wait(REGISTRY_FLUSH_S):
             try:
-                self.registry.flush()
+                self._writing_state("registry flush", self.registry.flush)
             except Exception:
                 log.exception("registry flush failed")
 

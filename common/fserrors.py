@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Final
 
@@ -62,3 +63,47 @@ def read_only(directory: Path) -> bool:
         return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
     except OSError:
         return False
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a corrupt SQLite file (and its WAL) to ``<name>.corrupt-<UTC time>``; returns the new
+    path. Its shared-memory index is deleted. Raises OSError when it cannot be renamed."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    serial = 1
+    while target.exists():
+        serial += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{serial}")
+    if path.exists():
+        path.rename(target)
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        wal.rename(target.with_name(target.name + "-wal"))
+    path.with_name(path.name + "-shm").unlink(missing_ok=True)
+    return target
+
+
+def prune_corrupt(path: Path, keep: int, keep_bytes: int) -> int:
+    """Delete the oldest moved-aside copies of ``path`` beyond ``keep`` files or ``keep_bytes``."""
+    # names carry the UTC time they were moved aside, so the newest sort last (mtime is the old file's)
+    copies = sorted(path.parent.glob(f"{path.name}.corrupt-*"), key=lambda p: p.name, reverse=True)
+    removed = 0
+    total = 0
+    for index, copy in enumerate(copies):
+        size = _size(copy)
+        if index < keep and total + size <= keep_bytes:
+            total += size
+            continue
+        try:
+            copy.unlink()
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

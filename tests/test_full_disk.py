@@ -7,6 +7,7 @@ the points InfluxDB holds: zero lost.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realservices import Agent, Collector, Influxd, Mosquitto, free_port, wait_until
+from realservices import Agent, Collector, Influxd, Mosquitto, free_port, http_get, wait_until
 from smalldisk import SmallDisk, small_disk
 
 
@@ -160,3 +161,67 @@ def test_agent_moves_a_corrupt_spool_aside_and_reports(
         assert last_agent_section(influxd, database, host)["spool_ok"] == 1.0
     finally:
         agent.stop()
+
+
+@pytest.fixture
+def own_influxd(tmp_path: Path) -> Iterator[Influxd]:
+    server = Influxd(tmp_path / "own-influxd")
+    server.start()
+    yield server
+    server.stop()
+
+
+def healthz(collector: Collector) -> tuple[int, dict[str, Any]]:
+    status, body = http_get(f"{collector.url}/healthz")
+    return status, json.loads(body)
+
+
+def test_collector_on_a_full_disk_keeps_ingesting_counts_errors_and_recovers(
+    make_collector: Callable[..., Collector], mosquitto: Mosquitto, own_influxd: Influxd, tmp_path: Path
+) -> None:
+    own_influxd.create_database("fulldisk")
+    with small_disk(tmp_path / "state-disk", size_kb=1024) as disk:
+        collector = make_collector(
+            state={"path": str(disk.path / "state.sqlite")},
+            influxdb={"url": own_influxd.url, "database": "fulldisk", "buffer_path": str(disk.path / "buffer.sqlite")},
+        )
+        collector.start()
+        host = "pc-collector-disk-full"
+        agent = Agent(tmp_path / "agent", agent_sections(host, mosquitto.port, tmp_path / "agent" / "spool.sqlite"))
+        agent.start()
+        try:
+            wait_until(lambda: stored(own_influxd, "fulldisk", host) >= 2, 60, f"first reports\n{collector.log()}")
+            disk.fill()
+            # the registry writes the host's last report time every 5 s: the state file fails
+            wait_until(lambda: not healthz(collector)[1]["disk"]["state"]["ok"], 60, "state failure in /healthz")
+            status, health = healthz(collector)
+            assert status == 503 and health["status"] == "degraded"
+            assert health["disk"]["state"]["error"] == "disk_full" and health["disk"]["state"]["errors"] >= 1
+            assert collector.metric("commune_collector_disk_errors_state_total") >= 1
+            before = stored(own_influxd, "fulldisk", host)
+            wait_until(lambda: stored(own_influxd, "fulldisk", host) >= before + 3, 60, "ingest goes on")
+            silence = {"duration_s": 600, "author": "test", "comment": "", "matchers": {"host": host}}
+            status, answer = collector.post_json("/api/v1/silences", silence)
+            assert status == 503 and "state file cannot be written (disk_full)" in answer["detail"]
+
+            own_influxd.stop()  # now the batches need the disk buffer, which cannot take them
+            wait_until(lambda: collector.metric("commune_collector_disk_errors_buffer_total") >= 1, 60, "buffer fails")
+            assert healthz(collector)[1]["disk"]["buffer"]["error"] == "disk_full"
+            assert collector.running()
+
+            disk.free()
+            wait_until(lambda: healthz(collector)[1]["disk"]["buffer"]["ok"], 60, "buffer written again")
+            wait_until(lambda: healthz(collector)[1]["disk"]["state"]["ok"], 60, "state written again")
+            assert collector.metric("commune_collector_points_buffered_total") > 0
+            own_influxd.start()
+            wait_until(lambda: healthz(collector)[0] == 200, 60, "healthy again")
+            assert collector.post_json("/api/v1/silences", silence)[0] == 201
+        finally:
+            agent.stop()
+        made = cycles(agent)
+        remaining = spooled(tmp_path / "agent" / "spool.sqlite")
+        wait_until(lambda: stored(own_influxd, "fulldisk", host) == made - remaining, 60, "every report stored")
+        log = collector.log()
+        collector.stop()
+    assert log.count("cannot write a collector file") <= 4  # once per file and change, not per failure
+    assert "Traceback" not in log

@@ -9,18 +9,20 @@ takes the ``HttpParts`` the service builds, and this package never imports the s
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
 from collector import __version__
 from collector.http import auth, contract, fleet_routes, speedtest_endpoint, status_page
 from collector.http.contract import CommuneCode, CommuneFilter, HostName, ProvinceCode, answers
-from collector.http.deps import CommandsDep, HealthDep, HttpParts, MetricsDep, RegistryDep, TokensDep
+from collector.http.deps import CommandsDep, DiskDep, HealthDep, HttpParts, MetricsDep, RegistryDep, TokensDep, parts
 from collector.registry import units
 from collector.registry.registry import HostKey
 from common.wire import SCHEMA_VERSION, command_topic, encode
@@ -35,17 +37,18 @@ core = APIRouter()
     "/healthz",
     responses={
         503: {
-            "description": "A part the collector needs is down.",
+            "description": "A part the collector needs is down, or a file it writes cannot be written.",
             "content": {"application/json": {"schema": {"type": "object"}}},
         }
     },
 )
-def healthz(response: Response, health: HealthDep) -> dict[str, Any]:
-    """Broker and InfluxDB reachability (each check by name); 503 when any is down."""
+def healthz(response: Response, health: HealthDep, disk: DiskDep) -> dict[str, Any]:
+    """Broker and InfluxDB reachability (each check by name) and whether the collector's files can
+    be written (``disk``: each file's state); 503 when any of them fails."""
     checks = health()
-    ok = all(checks.values())
+    ok = all(checks.values()) and disk.ok()
     response.status_code = 200 if ok else 503
-    return {"status": "ok" if ok else "degraded", **checks, "version": __version__}
+    return {"status": "ok" if ok else "degraded", **checks, "disk": disk.report(), "version": __version__}
 
 
 @public.get(
@@ -175,9 +178,19 @@ def build_app(parts: HttpParts) -> FastAPI:
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     for router in ROUTERS:
-        app.include_router(router, dependencies=[Depends(require_token)], responses=answers(401, 403))
+        app.include_router(router, dependencies=[Depends(require_token)], responses=answers(401, 403, 503))
     if parts.public_status_page:
         app.include_router(status_page.router)
     else:
         app.include_router(status_page.router, dependencies=[Depends(require_token)], responses=answers(401, 403))
+    app.add_exception_handler(sqlite3.OperationalError, state_not_written)
     return app
+
+
+def state_not_written(request: Request, exc: Exception) -> JSONResponse:
+    """A change the state file could not take (full disk, read-only): 503, counted, said plainly."""
+    error = parts(request).disk.failed("state", exc, f"{request.method} {request.url.path}")
+    return JSONResponse(
+        status_code=503,
+        content={"detail": f"the collector's state file cannot be written ({error}); nothing was changed, try again"},
+    )

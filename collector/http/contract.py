@@ -40,7 +40,7 @@ def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "No bearer token was sent.",
         403: "The token is unknown, or its role may not do this.",
         404: "No such object.",
-        503: "A service the collector needs cannot be reached.",
+        503: "A service the collector needs cannot be reached, or its state file cannot be written.",
     }
     return {code: {"model": Problem, "description": meaning[code]} for code in codes}
 

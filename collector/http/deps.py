@@ -15,6 +15,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 
 from collector.alerting.lifecycle import AlertManager
+from collector.diskhealth import DiskHealth
 from collector.fleet.state import Snapshot
 from collector.http.auth import TokenStore
 from collector.http.throttle import Throttle
@@ -44,6 +45,7 @@ class HttpParts:
     tokens: TokenStore
     metrics: SelfMetrics
     health: HealthCheck
+    disk: DiskHealth  # which of the collector's files cannot be written now
     commands: CommandPublisher
     throttle: Throttle
     public_status_page: bool = True
@@ -82,6 +84,10 @@ def health(p: PartsDep) -> HealthCheck:
     return p.health
 
 
+def disk(p: PartsDep) -> DiskHealth:
+    return p.disk
+
+
 def commands(p: PartsDep) -> CommandPublisher:
     return p.commands
 
@@ -96,5 +102,6 @@ AlertsDep = Annotated[AlertManager, Depends(alerts)]
 TokensDep = Annotated[TokenStore, Depends(tokens)]
 MetricsDep = Annotated[SelfMetrics, Depends(metrics)]
 HealthDep = Annotated[HealthCheck, Depends(health)]
+DiskDep = Annotated[DiskHealth, Depends(disk)]
 CommandsDep = Annotated[CommandPublisher, Depends(commands)]
 ThrottleDep = Annotated[Throttle, Depends(throttle)]

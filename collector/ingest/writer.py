@@ -4,7 +4,8 @@ A message's ``ack`` (the MQTT PUBACK) runs only once its lines are in InfluxDB o
 the disk buffer, so a collector killed at any moment loses nothing: the broker sends again
 what was not acknowledged, and a point written twice is the same point. When the in-memory
 queue is full, ``put`` blocks the MQTT thread and the broker holds further messages; when the
-disk buffer is full too, batches wait in memory until InfluxDB or the disk takes them.
+disk buffer is full too, batches wait in memory until InfluxDB or the disk takes them. A disk
+buffer that cannot be written (full disk) never stops writes to InfluxDB while it is up.
 """
 
 from __future__ import annotations
@@ -106,15 +107,22 @@ class BatchWriter:
         """Into InfluxDB, else into the disk buffer; False only when stopping with nowhere to put it."""
         last_full_log = 0.0
         while True:
-            if self._buffer.points() == 0 and self._write(batch):
+            # behind a backlog, new batches queue on disk in order; a buffer that cannot be written
+            # (full disk) is no reason to stop writing to InfluxDB
+            direct = self._buffer.points() == 0 or not self._buffer.writable()
+            if direct and self._write(batch):
                 return True
             if self._buffer.append(batch):
                 self._metrics.inc("points_buffered_total", len(batch))
                 return True
-            self._metrics.inc("buffer_full_total")
+            if self._buffer.writable():
+                self._metrics.inc("buffer_full_total")
             if time.monotonic() - last_full_log >= FULL_LOG_INTERVAL_S:
                 last_full_log = time.monotonic()
-                log.error("disk buffer full and influxdb unreachable; holding messages at the broker")
+                log.error(
+                    "disk buffer cannot take the batch and influxdb unreachable; holding messages at the broker",
+                    extra={"buffer": "full" if self._buffer.writable() else "not writable"},
+                )
             if self._stop.wait(1.0):
                 log.warning("stopping with a batch not stored; the broker will send it again")
                 return False
@@ -140,6 +148,7 @@ class BatchWriter:
         """Send buffered batches oldest first, backing off while InfluxDB keeps failing."""
         backoff = 0.5
         while not self._stopping_drain.is_set():
+            self._buffer.maintain()
             oldest = self._buffer.oldest()
             if oldest is None:
                 self._stopping_drain.wait(0.2)
