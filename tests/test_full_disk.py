@@ -36,8 +36,16 @@ def stored(influxd: Influxd, database: str, host: str) -> int:
 
 
 def last_agent_section(influxd: Influxd, database: str, host: str) -> dict[str, Any]:
-    rows = influxd.query(f"SELECT * FROM agent WHERE host = '{host}' ORDER BY time DESC LIMIT 1", database)
-    return rows[0] if rows else {}
+    """The spool fields of the agent's last report (the collector's own status points share the
+    ``agent`` measurement, so the last row may not be the agent's)."""
+    rows = influxd.query(
+        f"SELECT last(spool_ok) AS spool_ok FROM agent WHERE host = '{host}' AND spool_ok >= 0", database
+    )
+    if not rows:
+        return {}
+    when = rows[0]["time"]
+    errors = influxd.query(f"SELECT spool_error FROM agent WHERE host = '{host}' AND time = {when}s", database)
+    return {"spool_ok": rows[0]["spool_ok"], "spool_error": errors[0]["spool_error"] if errors else None}
 
 
 def spooled(path: Path) -> int:
