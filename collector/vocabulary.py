@@ -85,6 +85,7 @@ DEGRADED_REASONS: Final[dict[str, Words]] = {
     "frequent_reboots": Words("khởi động lại nhiều lần", "rebooting often"),
     "report_gaps": Words("treo máy / mất báo cáo", "freezing or missing reports"),
     "disk_errors": Words("lỗi ổ đĩa", "disk errors"),
+    "spool_failed": Words("không ghi được hàng đợi báo cáo", "report spool cannot be written"),
     "old_hardware": Words("phần cứng cũ", "old hardware"),
     "too_many_series": Words("gửi quá nhiều chuỗi số liệu mới", "sending too many new series"),
 }

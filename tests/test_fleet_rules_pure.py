@@ -171,6 +171,15 @@ def test_disk_errors_and_old_hardware_are_reasons_and_unknown_hardware_is_not_ol
     assert reasons(ram_bytes=0.0, cpu_cores=0.0) == ()
 
 
+def test_an_agent_whose_spool_cannot_be_written_is_spool_failed() -> None:
+    assert reasons(spool_failed=True) == ("spool_failed",)
+    failing = Report("metrics", NOW, {"agent": [{"spool_ok": 0.0, "spool_error": "disk_full"}]})
+    assert gather.read_metrics(failing).spool_failed
+    working = Report("metrics", NOW, {"agent": [{"spool_ok": 1.0}]})
+    assert not gather.read_metrics(working).spool_failed
+    assert not gather.read_metrics(Report("metrics", NOW, {"agent": [{"cycle_ms": 5.0}]})).spool_failed  # older agents
+
+
 def test_several_reasons_come_in_the_vocabulary_order() -> None:
     got = reasons(ram_bytes=2**30, disk_percent=99.0, reboots=[NOW] * 3, mem_high_since=NOW - 3600)
     assert got == ("disk_full", "memory_pressure", "frequent_reboots", "old_hardware")

@@ -67,7 +67,7 @@ def agent_sections(host: str, port: int, spool: Path, **spool_options: Any) -> d
     }
 
 
-def test_agent_started_on_a_full_disk_reports_live_with_disk_full(
+def test_agent_started_on_a_full_disk_reports_live_with_disk_full_and_spool_failed(
     disk: SmallDisk,
     make_collector: Callable[..., Collector],
     mosquitto: Mosquitto,
@@ -83,7 +83,11 @@ def test_agent_started_on_a_full_disk_reports_live_with_disk_full(
     agent.start()
     try:
         wait_until(lambda: stored(influxd, database, host) >= 3, 60, f"live reports\n{agent.log()}")
-        wait_until(lambda: "disk_full" in degraded_reasons(collector, host), 30, "disk_full in the degraded list")
+        wait_until(
+            lambda: {"disk_full", "spool_failed"} <= set(degraded_reasons(collector, host)),
+            30,
+            "disk_full and spool_failed in the degraded list",
+        )
         section = last_agent_section(influxd, database, host)
         assert section["spool_ok"] == 0.0 and section["spool_error"] == "disk_full"
         assert agent.running()

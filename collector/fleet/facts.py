@@ -34,6 +34,7 @@ class HostFacts:
     temp_c: float = 0.0
     temp_limit_c: float = 0.0
     disk_errors: float = 0.0
+    spool_failed: bool = False  # the agent says its on-disk spool cannot be used (spool_ok 0)
     ram_bytes: float = 0.0
     cpu_cores: float = 0.0
     boot_time: float = 0.0
@@ -66,6 +67,7 @@ class MetricsReading:
     temp_limit_c: float  # the lowest "high" limit a sensor gives, 0 when none does
     uplink: str  # the NIC holding the default route (the last one, if several), "" when none
     uplink_bytes_per_s: float  # received and sent, summed over the NICs holding a default route
+    spool_failed: bool = False  # agent.spool_ok is 0: reports are held in memory, not on disk
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def read_metrics(report: Report) -> MetricsReading:
         temp_limit_c=min((number(t, "temp_high_c") for t in sensors if number(t, "temp_high_c")), default=0.0),
         uplink=text(uplinks[-1], "nic") if uplinks else "",
         uplink_bytes_per_s=sum(number(nic, "rx_bytes_per_s") + number(nic, "tx_bytes_per_s") for nic in uplinks),
+        spool_failed=number(agent, "spool_ok", 1.0) == 0.0,
     )
 
 
@@ -179,6 +182,7 @@ def gather_metrics(facts: HostFacts, reading: MetricsReading, now: float, settin
     facts.cpu_high_since = (facts.cpu_high_since or now) if facts.cpu_percent > s.cpu_percent else 0.0
     facts.disk_percent = reading.disk_percent
     facts.disk_errors = reading.disk_errors
+    facts.spool_failed = reading.spool_failed
     facts.temp_c = reading.temp_c
     facts.temp_limit_c = reading.temp_limit_c
     if reading.uplink:  # traffic is counted on the line the PC really uses

@@ -103,6 +103,7 @@ def degraded_reasons(facts: HostFacts, settings: FleetSettings, now: float) -> t
         "frequent_reboots": sum(1 for t in facts.reboots if t > day_ago) >= s.reboots_per_day,
         "report_gaps": sum(1 for t in facts.gaps if t > day_ago) >= s.gaps_per_day,
         "disk_errors": facts.disk_errors > 0,
+        "spool_failed": facts.spool_failed,
         "old_hardware": (0 < facts.ram_bytes < s.min_ram_gb * 2**30) or (0 < facts.cpu_cores < s.min_cpu_cores),
         "too_many_series": bool(facts.series_dropped_at) and now - facts.series_dropped_at < s.degraded_window_s,
     }
