@@ -14,6 +14,7 @@ a bounded queue that may be thrown away, where this file is the collector's memo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -229,10 +230,12 @@ class Store:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back already (e.g. on a full disk)
+                    with contextlib.suppress(sqlite3.Error):  # the first error is the one to report
+                        self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self.lock:

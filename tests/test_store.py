@@ -309,3 +309,26 @@ def test_only_the_store_declares_the_state_files_tables() -> None:
     assert elsewhere == {}
     store_source = (REPO / "collector" / "store.py").read_text()
     assert {m.group(1) for m in declared.finditer(store_source)} >= set(TABLES)
+
+
+def test_a_flush_the_file_cannot_take_is_rolled_back_and_written_by_the_next(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    store = Store(path)
+    registry = Registry(store, "unassigned")
+    registry.touch(HostKey("08", "02473", "pc-first"), 100.0, status="online")
+    assert registry.flush() == 1
+    pages = store.query("PRAGMA page_count")[0][0]
+    store.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "database or disk is full" from here on
+    for i in range(500):
+        registry.touch(HostKey("08", "02473", f"pc-{i:03d}-{'x' * 40}"), 200.0 + i, status="online")
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        registry.flush()
+    assert raw(path, "SELECT count(*) FROM hosts") == [(1,)]  # nothing half-written
+
+    store.execute("PRAGMA max_page_count = 1000000")  # room again
+    assert registry.flush() == 500  # the hosts the failed flush could not store
+    assert registry.flush() == 0
+    store.close()
+    again = Registry(Store(path), "unassigned")
+    assert len(again.hosts()) == 501
+    assert again.host(HostKey("08", "02473", f"pc-499-{'x' * 40}")) is not None

@@ -185,29 +185,31 @@ class Registry:
         return known or cursor.rowcount > 0
 
     def flush(self) -> int:
-        """Write changed hosts to SQLite; returns how many."""
-        with self._store.transaction() as db:  # one commit for the batch
+        """Write changed hosts to SQLite in one commit; returns how many. Hosts a failed write (a full
+        disk) did not store stay changed, for the next flush."""
+        with self._lock:
             dirty = [self._hosts[k] for k in self._dirty]
+            with self._store.transaction() as db:
+                db.executemany(
+                    "INSERT INTO hosts (province, commune, host, first_seen, last_seen, status, status_since, "
+                    "agent_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(province, commune, host) DO UPDATE "
+                    "SET last_seen = excluded.last_seen, status = excluded.status, "
+                    "status_since = excluded.status_since, agent_version = excluded.agent_version",
+                    [
+                        (
+                            r.key.province,
+                            r.key.commune,
+                            r.key.host,
+                            r.first_seen,
+                            r.last_seen,
+                            r.status,
+                            r.status_since,
+                            r.agent_version,
+                        )
+                        for r in dirty
+                    ],
+                )
             self._dirty.clear()
-            db.executemany(
-                "INSERT INTO hosts (province, commune, host, first_seen, last_seen, status, status_since, "
-                "agent_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(province, commune, host) DO UPDATE SET "
-                "last_seen = excluded.last_seen, status = excluded.status, status_since = excluded.status_since, "
-                "agent_version = excluded.agent_version",
-                [
-                    (
-                        r.key.province,
-                        r.key.commune,
-                        r.key.host,
-                        r.first_seen,
-                        r.last_seen,
-                        r.status,
-                        r.status_since,
-                        r.agent_version,
-                    )
-                    for r in dirty
-                ],
-            )
         return len(dirty)
 
 
