@@ -10,7 +10,7 @@ from __future__ import annotations
 from collector.config import InfluxSettings
 from collector.ingest.influx import InfluxClient
 
-ROLLUP_MEASUREMENTS = ("system", "disk", "net", "sensors", "probe", "speedtest", "agent")
+ROLLUP_MEASUREMENTS = ("system", "disk", "net", "sensors", "probe", "speedtest", "agent", "commune", "alert")
 RAW_RP = "raw"
 ROLLUP_RP = "rollup_5m"
 

@@ -1,0 +1,299 @@
+"""``commune-collector simulate --backfill-days N``: weeks of history for the simulated province,
+written straight into InfluxDB, so the dashboards and the monthly report have a month to show.
+
+It uses the live simulator's plan and virtual PCs (same seed: the same communes and PCs get the
+same faults), captures what each PC would publish, and sends it through the collector's own path:
+the wire contract's decoder, the ingestor's points (tags from the registry, % of contract on
+speed tests), the line-protocol encoder and the batch writer. The collector's own ``agent``,
+``commune`` and ``alert`` points are made by the fleet's point builders, one per PC and commune
+per interval, day and night. PCs are on from 07:00 to 17:30 local time on weekdays, as offices
+are; each fault starts at a seeded moment spread over the range. Continuous queries only roll up
+new time, so the 5-minute rollups are computed here for the whole backfilled range.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from collector import vocabulary as words
+from collector.alerting.conditions import NO_HOST
+from collector.config import CollectorConfig
+from collector.fleet import points as fleet_points
+from collector.fleet.rules import CommuneStatus, HostStatus
+from collector.ingest.checks import Accepted, Ingestor
+from collector.ingest.diskbuffer import DiskBuffer
+from collector.ingest.influx import InfluxClient
+from collector.ingest.lineprotocol import Point, encode_point
+from collector.ingest.setup_influx import RAW_RP, ROLLUP_MEASUREMENTS, ROLLUP_RP, setup_influx
+from collector.ingest.writer import BatchWriter
+from collector.registry.registry import HostKey, Registry
+from collector.selfmetrics import SelfMetrics
+from collector.store import Store
+from common.wire import SCHEMA_VERSION, decode_report, encode
+from devtools.simulate import Plan, VirtualAgent, VirtualHost
+
+log = logging.getLogger("devtools.backfill")
+DAY_S = 86400
+ROLLUP_S = 300
+PC_ON_MINUTE, PC_OFF_MINUTE = 7 * 60, 17 * 60 + 30  # local time, Monday to Friday
+HOST_DROPS = ("goes_offline", "dead_line")  # from its onset on, the PC's reports never arrive
+FAULT_RULES = {  # the alert a fault raises at its onset
+    "dead_line": words.LINE_DOWN,
+    "lossy_line": words.LINE_DEGRADED,
+    "other_uplink": words.LINE_UNUSED,
+    "no_agent": words.LINE_UNUSED,
+    "goes_offline": words.HOST_OFFLINE,
+    "disk_filling": words.HOST_DEGRADED,
+    "old_hardware": words.HOST_DEGRADED,
+}
+
+
+class _NoBroker:
+    """Stands where a virtual PC's MQTT client would be: the backfill captures, it does not publish."""
+
+    def publish(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+class CapturingAgent(VirtualAgent):
+    """A virtual PC of the live simulator whose reports are captured with a chosen timestamp."""
+
+    def __init__(self, host: VirtualHost, rng: random.Random) -> None:  # no broker connection
+        self.host, self.rng = host, rng
+        self.cpu = rng.uniform(5, 30)
+        self.dropped = False
+        self.client = _NoBroker()  # type: ignore[assignment]
+        self.now = 0
+        self.captured: list[tuple[str, dict[str, Any]]] = []
+
+    def publish(self, kind: str, body: dict[str, Any], retain: bool = False) -> None:
+        if kind == "status":
+            return
+        self.captured.append((kind, {"v": SCHEMA_VERSION, "ts": self.now, **body}))
+
+    def drop(self) -> None:
+        self.dropped = True
+
+    def take(self) -> list[tuple[str, dict[str, Any]]]:
+        out, self.captured = self.captured, []
+        for kind, payload in out:
+            system = payload.get("system")
+            if kind == "metrics" and isinstance(system, dict):
+                system["uptime_s"] = max(0.0, self.now - self.host.boot_time)
+        return out
+
+
+@dataclass(frozen=True)
+class Timeline:
+    start: int
+    end: int
+    interval_s: int
+    zone: ZoneInfo
+
+    def is_on(self, ts: int) -> bool:
+        """A PC is switched on: a weekday between 07:00 and 17:30 local time."""
+        local = datetime.fromtimestamp(ts, self.zone)
+        minute = local.hour * 60 + local.minute
+        return local.weekday() < 5 and PC_ON_MINUTE <= minute < PC_OFF_MINUTE
+
+
+def onsets(plan: Plan, start: int, end: int, seed: int) -> dict[str, float]:
+    """When each fault starts (by commune code, or ``province/commune/host``), spread over the range."""
+    rng = random.Random(seed * 7919 + 14)
+    span = end - start
+    out: dict[str, float] = {}
+    for _fault, where in sorted(plan.faults.items()):
+        for key in where:
+            out[key] = start + rng.uniform(0.05, 0.6) * span
+    return out
+
+
+def backfill(
+    config: CollectorConfig,
+    plan: Plan,
+    days: float,
+    interval_s: int,
+    seed: int = 1,
+    end: float | None = None,
+    zone: str = "Asia/Ho_Chi_Minh",
+) -> dict[str, Any]:
+    """Writes ``days`` of history ending at ``end`` (default now); returns counts."""
+    if days <= 0 or days > 400:
+        raise ValueError(f"--backfill-days must be between 0 and 400, not {days}")
+    if interval_s < 10 or (ROLLUP_S % interval_s and interval_s % ROLLUP_S):
+        raise ValueError(f"backfill interval {interval_s} s must be 10 s or more and divide or be a multiple of 300")
+    stop_at = int(end if end is not None else time.time()) // ROLLUP_S * ROLLUP_S
+    timeline = Timeline(stop_at - int(days * DAY_S) // ROLLUP_S * ROLLUP_S, stop_at, interval_s, ZoneInfo(zone))
+    client = InfluxClient(config.influxdb)
+    store = Store(config.state.path)
+    started = time.monotonic()
+    try:
+        setup_influx(client)
+        registry = Registry(store, config.state.default_area)
+        written = _write_history(config, client, registry, plan, timeline, seed)
+        rollups = rollup(client, timeline.start, timeline.end)
+    finally:
+        store.close()
+        client.close()
+    seconds = round(time.monotonic() - started, 1)
+    return {"backfill_days": days, "interval_s": interval_s, "start": timeline.start, "end": timeline.end,
+            "points": written, "rollup_statements": rollups, "seconds": seconds}  # fmt: skip
+
+
+def _write_history(
+    config: CollectorConfig, client: InfluxClient, registry: Registry, plan: Plan, timeline: Timeline, seed: int
+) -> int:
+    metrics = SelfMetrics()
+    ingestor = Ingestor(registry, metrics, config.ingest)
+    rng = random.Random(seed)
+    agents = [CapturingAgent(h, random.Random(rng.random())) for h in plan.hosts]
+    for agent in agents:
+        agent.host.boot_time = timeline.start - rng.uniform(3600, 30 * DAY_S)
+    starts = onsets(plan, timeline.start, timeline.end, seed)
+    area_names = registry.areas()
+    area_of = {c: registry.area_of(c) for c in {line.commune for line in plan.lines}}
+    with tempfile.TemporaryDirectory(prefix="backfill-") as folder:
+        buffer = DiskBuffer(f"{folder}/buffer.sqlite", 256 * 2**20)
+        writer = BatchWriter(client, metrics, config.influxdb.batch_size, 0.5, 200_000, buffer)
+        writer.start()
+        try:
+            _alert_points(writer, plan, starts, area_of)
+            for ts in range(timeline.start, timeline.end, timeline.interval_s):
+                lines = _one_interval(ingestor, agents, plan, timeline, ts, starts, area_of, area_names)
+                writer.put(lines)
+        finally:
+            writer.stop(timeout_s=600)
+    log.info("backfill written", extra={"points": metrics.counters["points_written_total"]})
+    return int(metrics.counters["points_written_total"])
+
+
+def _fault_on(host: VirtualHost, starts: dict[str, float], ts: int) -> bool:
+    key = host.commune if host.fault in ("dead_line", "lossy_line", "other_uplink") else _host_key(host)
+    return bool(host.fault) and ts >= starts.get(key, float("inf"))
+
+
+def _host_key(host: VirtualHost) -> str:
+    return f"{host.province}/{host.commune}/{host.host}"
+
+
+def _one_interval(
+    ingestor: Ingestor,
+    agents: list[CapturingAgent],
+    plan: Plan,
+    timeline: Timeline,
+    ts: int,
+    starts: dict[str, float],
+    area_of: dict[str, str],
+    area_names: dict[str, str],
+) -> list[str]:
+    on = timeline.is_on(ts)
+    lines: list[str] = []
+    statuses: list[HostStatus] = []
+    for agent in agents:
+        host = agent.host
+        faulty = _fault_on(host, starts, ts)
+        area = area_of.get(host.commune, ingestor.registry.area_of(host.commune))
+        if on and not (faulty and host.fault in HOST_DROPS):
+            agent.now = ts
+            agent.tick(float(timeline.interval_s), faulty)
+            if host.role == "line-probe" and ts % 3600 < timeline.interval_s:
+                agent.speedtest(faulty)
+            for kind, payload in agent.take():
+                report = decode_report(kind, encode(payload))
+                accepted = Accepted(HostKey(host.province, host.commune, host.host), area, report, ts, ts)
+                lines.extend(encode_point(p) for p in ingestor.points(accepted))
+        online = on and not (faulty and host.fault in HOST_DROPS)
+        reasons = _degraded_reasons(host, faulty)
+        statuses.append(HostStatus(HostKey(host.province, host.commune, host.host), area, online,
+                                   0.0 if online else 60.0, reasons, ts))  # fmt: skip
+    points = [fleet_points.agent_point(s, ts) for s in statuses]
+    points += [fleet_points.commune_point(c, area_names, ts) for c in _communes(plan, statuses, starts, ts, area_of)]
+    lines.extend(encode_point(p) for p in points)
+    return lines
+
+
+def _degraded_reasons(host: VirtualHost, faulty: bool) -> tuple[str, ...]:
+    if host.fault == "old_hardware":
+        return ("old_hardware",)  # its small RAM shows in the inventory from the start
+    if faulty and host.fault == "disk_filling" and host.disk_used_gb >= 0.9 * host.disk_gb:
+        return ("disk_full",)
+    return ()
+
+
+def _communes(
+    plan: Plan, statuses: list[HostStatus], starts: dict[str, float], ts: int, area_of: dict[str, str]
+) -> list[CommuneStatus]:
+    """Each commune's line as the fleet's line-state chain would see it from these PCs."""
+    by_commune: dict[str, list[HostStatus]] = {}
+    for status in statuses:
+        by_commune.setdefault(status.key.commune, []).append(status)
+    fault_of = {c: f for f, where in plan.faults.items() for c in where if "/" not in c}
+    out = []
+    for line in plan.lines:
+        members = by_commune.get(line.commune, [])
+        online = sum(1 for m in members if m.online)
+        degraded = sum(1 for m in members if m.reasons)
+        fault = fault_of.get(line.commune, "")
+        started = ts >= starts.get(line.commune, float("inf"))
+        if not members:
+            state = "unused"
+        elif online == 0:
+            state = "down"
+        elif fault == "other_uplink" and started:
+            state = "unused"
+        elif fault == "lossy_line" and started:
+            state = "degraded"
+        else:
+            state = "up"
+        out.append(CommuneStatus(plan.province, area_of.get(line.commune, ""), line.commune, len(members), online,
+                                 degraded, state, line.contracted_down_mbps, 0.0))  # fmt: skip
+    return out
+
+
+def _alert_points(writer: BatchWriter, plan: Plan, starts: dict[str, float], area_of: dict[str, str]) -> None:
+    """Each fault's alert, firing from its onset (the collector writes one point per change)."""
+    lines = []
+    for fault, where in plan.faults.items():
+        for key in where:
+            province, commune, host = key.split("/") if "/" in key else (plan.province, key, NO_HOST)
+            rule = FAULT_RULES[fault]
+            tags = {"province": province, "area": area_of.get(commune, "unassigned"), "commune": commune,
+                    "host": host, "rule": rule, "severity": words.RULE_SEVERITY[rule]}  # fmt: skip
+            fields: dict[str, float | str] = {"firing": 1.0, "state": "firing", "summary": fault}
+            lines.append(encode_point(Point("alert", tags, fields, int(starts[key]))))
+    writer.put(lines)
+
+
+def only(plan: Plan, communes: list[str]) -> Plan:
+    """The plan cut down to some communes (codes), for a small province in tests."""
+    unknown = sorted(set(communes) - {line.commune for line in plan.lines})
+    if unknown:
+        raise ValueError(f"commune(s) {', '.join(unknown)} are not in province {plan.province}")
+    keep = set(communes)
+    faults = {f: [w for w in where if w.split("/")[-2 if "/" in w else 0] in keep] for f, where in plan.faults.items()}
+    return Plan(plan.province, [h for h in plan.hosts if h.commune in keep],
+                {a: (n, [c for c in cs if c in keep]) for a, (n, cs) in plan.areas.items()},
+                [line for line in plan.lines if line.commune in keep], faults)  # fmt: skip
+
+
+def rollup(client: InfluxClient, start: int, end: int, step_s: int = 7 * DAY_S) -> int:
+    """The continuous queries' SELECT ... INTO for a past range, a week at a time; returns statements run."""
+    db = client.database
+    count = 0
+    for measurement in ROLLUP_MEASUREMENTS:
+        for lo in range(start, end, step_s):
+            hi = min(end, lo + step_s)
+            client.query(
+                f'SELECT mean(*) INTO "{db}"."{ROLLUP_RP}"."{measurement}" FROM "{db}"."{RAW_RP}"."{measurement}" '
+                f"WHERE time >= {lo}s AND time < {hi}s GROUP BY time(5m), *",
+                method="POST",
+            )
+            count += 1
+    return count
