@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping openssl systemd chromium
+APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping openssl systemd chromium \
+	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps system-deps bench-deps venv demo test lint bench clean
@@ -19,10 +20,11 @@ deps: system-deps venv
 # Debian packages: installed only when a binary is missing, so repeated runs are fast.
 system-deps:
 	@missing=""; \
-	for pair in mosquitto:mosquitto influxd:influxdb ping:iputils-ping mosquitto_passwd:mosquitto openssl:openssl systemd-analyze:systemd chromium:chromium; do \
+	for pair in mosquitto:mosquitto influxd:influxdb ping:iputils-ping mosquitto_passwd:mosquitto openssl:openssl systemd-analyze:systemd chromium:chromium pdftotext:poppler-utils; do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
 	done; \
+	/sbin/ldconfig -p | grep -q libpangoft2-1.0.so.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from collector import __version__
 from collector.config import CollectorConfig, ConfigError, load_config
@@ -161,6 +163,10 @@ def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
         if args.interval <= 0:
             raise ValueError(f"--interval must be more than 0 seconds, not {args.interval}")
         plan = make_plan(args.province, args.hosts_per_commune, args.seed, args.fault_share)
+        if args.communes:
+            from devtools.backfill import only
+
+            plan = only(plan, [c.strip() for c in args.communes.split(",") if c.strip()])
     except ValueError as exc:
         print(f"commune-collector: {exc}", file=sys.stderr)
         return 2
@@ -169,6 +175,8 @@ def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
     if args.plan_out:
         Path(args.plan_out).write_text(plan_json(plan), encoding="utf-8")
     print(json.dumps(plan.summary(), ensure_ascii=False), flush=True)
+    if args.backfill_days:
+        return backfill_history(config, plan, args)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -177,7 +185,33 @@ def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def backfill_history(config: CollectorConfig, plan: Any, args: argparse.Namespace) -> int:
+    import json
+
+    from devtools.backfill import backfill
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        result = backfill(config, plan, args.backfill_days, args.backfill_interval, args.seed,
+                          zone=config.report.timezone)  # fmt: skip
+    except ValueError as exc:
+        print(f"commune-collector: {exc}", file=sys.stderr)
+        return 2
+    except InfluxError as exc:
+        print(f"commune-collector: backfill into InfluxDB at {config.influxdb.url} failed: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result), flush=True)
+    return 0
+
+
 def simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backfill-days", type=float, default=0.0, help="write this many days of history into InfluxDB, then exit"
+    )
+    parser.add_argument(
+        "--backfill-interval", type=int, default=30, help="seconds between backfilled reports (default 30, the agent's)"
+    )
+    parser.add_argument("--communes", help="only these communes of the province (comma-separated codes)")
     parser.add_argument("--province", default="08", help="official province code (default 08, Tuyên Quang)")
     parser.add_argument("--hosts-per-commune", type=int, default=2, help="PCs per commune (default 2)")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between reports (default 10)")
@@ -189,6 +223,38 @@ def simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="which communes and PCs get which fault")
     parser.add_argument("--plan-out", help="write the plan (hosts and their faults) to this JSON file")
     parser.add_argument("--no-register", action="store_true", help="do not write areas and lines to the registry")
+
+
+def cmd_report(config: CollectorConfig, args: argparse.Namespace) -> int:
+    from collector.registry.registry import Registry
+    from collector.reports.build import ReportError
+    from collector.reports.make import make
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per InfluxQL request is noise here
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        print(f"commune-collector: folder {out.parent} for --out does not exist; create it first", file=sys.stderr)
+        return 2
+    with Store(config.state.path) as store:
+        registry = Registry(store, config.state.default_area)
+        try:
+            document = make(config, registry, args.month, [args.format], args.area or "")[args.format]
+        except ReportError as exc:
+            print(f"commune-collector: {exc}", file=sys.stderr)
+            return 2
+        except InfluxError as exc:
+            print(f"commune-collector: InfluxDB at {config.influxdb.url} could not answer: {exc}", file=sys.stderr)
+            return 1
+    out.write_bytes(document)
+    print(f"{args.format} report for {args.month} written to {out} ({len(document)} bytes)", file=sys.stderr)
+    return 0
+
+
+def report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-11 (this month counts up to now)")
+    parser.add_argument("--area", help="one area's code (default: every area)")
+    parser.add_argument("--format", default="pdf", help="pdf (default), xlsx or html")
+    parser.add_argument("--out", required=True, help="file to write")
 
 
 def registry_arguments(parser: argparse.ArgumentParser) -> None:
@@ -214,6 +280,7 @@ COMMANDS: dict[str, tuple[str, CommandFn, Callable[[argparse.ArgumentParser], No
     "registry": ("import lines or areas from CSV into the registry", cmd_registry, registry_arguments),
     "token": ("add, list or revoke HTTP API tokens (viewer reads, admin changes)", cmd_token, token_arguments),
     "simulate": ("run a simulated province of agents over MQTT, with faults", cmd_simulate, simulate_arguments),
+    "report": ("make the leaders' monthly scorecard (PDF, XLSX or HTML)", cmd_report, report_arguments),
     "grafana": ("build, check or lint the dashboards, or sync them to Grafana", cmd_grafana, grafana_arguments),
 }
 CONFIG_OPTIONAL = {"grafana"}  # build and lint need no config; sync reads [grafana] from it

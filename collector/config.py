@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.alerting.conditions import RULES
@@ -195,6 +196,28 @@ class GrafanaSettings(Section):
     timeout_s: float = Field(10.0, gt=0)
 
 
+class ReportSettings(Section):
+    language: Literal["vi", "en"] = "vi"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    office_hours: list[str] = ["07:30-11:30", "13:30-17:00"]
+    workdays: list[int] = [1, 2, 3, 4, 5]
+    holidays: list[date] = []
+    down_hours_over: float = Field(8.0, ge=0)
+    degraded_days_over: int = Field(14, ge=1)
+    email_to: list[str] = []
+    email_at: str = Field("07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+    @model_validator(mode="after")
+    def office_hours_make_sense(self) -> ReportSettings:
+        from collector.reports.period import PeriodError, office_hours
+
+        try:
+            office_hours(self.timezone, self.office_hours, self.workdays, self.holidays)
+        except PeriodError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
 class CollectorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMMUNE_COLLECTOR_", env_nested_delimiter="__", extra="forbid")
 
@@ -209,6 +232,7 @@ class CollectorConfig(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     notify: NotifySettings = NotifySettings()
     grafana: GrafanaSettings = GrafanaSettings()
+    report: ReportSettings = ReportSettings()
 
 
 class ConfigError(ValueError):

@@ -30,6 +30,7 @@ from collector.ingest.influx import InfluxClient
 from collector.ingest.lineprotocol import Point, encode_point
 from collector.ingest.writer import BatchWriter
 from collector.registry.registry import Registry
+from collector.reports.mail import MonthlyMailer
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
 
@@ -65,6 +66,7 @@ class CollectorService:
         self.notifier = Notifier(config.notify, self.store, self.registry, self.metrics)
         self.alerts = AlertManager(self.store, config.alerts, self.write_points, self.notifier.submit)
         self.condition_sinks: list[ConditionSink] = [self.alerts]
+        self.report_mail = MonthlyMailer(config, self.store, self.registry)
         self._evaluator = threading.Thread(target=self._evaluate_loop, name="fleet-evaluator", daemon=True)
         self.stopping = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="registry-flush", daemon=True)
@@ -76,10 +78,12 @@ class CollectorService:
         self.consumer.start()
         self._flusher.start()
         self._evaluator.start()
+        self.report_mail.start()
 
     def stop(self) -> None:
         self.stopping.set()
         self._evaluator.join(10)
+        self.report_mail.stop()
         self.consumer.stop()
         self._writing_state("fleet save", self.fleet.save)
         self.notifier.stop()
@@ -105,7 +109,13 @@ class CollectorService:
             commands=self.consumer,
             throttle=Throttle(self.config.speedtest.endpoint_rate_mbps),
             public_status_page=self.config.http.public_status_page,
+            reports=self.monthly_report,
         )
+
+    def monthly_report(self, month: str, fmt: str, area: str) -> bytes:
+        from collector.reports.make import make
+
+        return make(self.config, self.registry, month, [fmt], area)[fmt]
 
     def write_points(self, points: list[Point]) -> None:
         self.writer.put([encode_point(point) for point in points])

@@ -142,6 +142,13 @@ def upgrade_alert_rows(db: sqlite3.Connection) -> None:
                 db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", (json.dumps(alert), row_id))
 
 
+def create_report_mail(db: sqlite3.Connection) -> None:
+    """The monthly report e-mail sent for a month (collector/reports/mail.py): sent once, even across restarts."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS report_mail (month TEXT PRIMARY KEY, sent_at REAL NOT NULL, outcome TEXT NOT NULL)"
+    )
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -152,6 +159,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of release 0.1.0", create_tables_v1),
     Migration(2, "alerts of older releases get told_firing and firing_since", upgrade_alert_rows),
+    Migration(3, "the monthly report e-mail's record of months sent", create_report_mail),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

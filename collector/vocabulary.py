@@ -274,3 +274,100 @@ GRAFANA_ALERTS: Final[dict[str, dict[str, Words]]] = {
         ),
     },
 }
+
+
+# ---- the monthly report (collector/reports/) ----
+
+REPORT: Final[dict[str, Words]] = {
+    "title": Words("Báo cáo chuyển đổi số cấp xã tháng {month}", "Commune digital transformation report, {month}"),
+    "scope_all": Words("Toàn tỉnh", "Whole province"),
+    "scope_area": Words("Khu vực: {area}", "Area: {area}"),
+    "office_hours": Words(
+        "Tính trong giờ hành chính: {windows}, {days}; {office_days} ngày làm việc{until}.",
+        "Counted in office hours only: {windows}, {days}; {office_days} working days{until}.",
+    ),
+    "until": Words(" (đến {date})", " (up to {date})"),
+    "workdays": Words("thứ {days}", "{days}"),
+    "generated": Words("Lập lúc {time}", "Made at {time}"),
+    "summary": Words("Tóm tắt", "Summary"),
+    "per_area": Words("Theo khu vực", "By area"),
+    "per_commune": Words("Theo xã (kém nhất trước)", "By commune (worst first)"),
+    "lists": Words("Danh sách cần xử lý", "Lists to act on"),
+    "charts": Words("Biểu đồ", "Charts"),
+    "figure": Words("Chỉ số", "Figure"),
+    "value": Words("Tháng này", "This month"),
+    "change": Words("So với tháng trước", "Change from last month"),
+    "communes": Words("Số xã", "Communes"),
+    "pcs": Words("Số máy", "PCs"),
+    "line_availability": Words("Đường truyền sẵn sàng (%)", "Line availability (%)"),
+    "pc_availability": Words("Máy hoạt động (%)", "PC availability (%)"),
+    "unused_communes": Words("Xã có ngày không dùng đường truyền", "Communes with days the line was unused"),
+    "degraded_pcs": Words("Máy suy giảm", "Degraded PCs"),
+    "equipment": Words("Thiết bị cấp phát / đang dùng", "Equipment issued / in use"),
+    "no_data_yet": Words("chưa có dữ liệu", "no data yet"),
+    "area": Words("Khu vực", "Area"),
+    "commune": Words("Xã", "Commune"),
+    "speed_percent": Words("Tốc độ (% hợp đồng, trung vị)", "Speed (% of contract, median)"),
+    "unused_days": Words("Ngày không dùng", "Days unused"),
+    "pcs_online": Words("Máy có hoạt động", "PCs online"),
+    "pcs_total": Words("Tổng số máy", "PCs in all"),
+    "degraded_reasons": Words("Máy suy giảm (lý do)", "Degraded PCs (reasons)"),
+    "alerts": Words("Cảnh báo (số lần)", "Alerts fired"),
+    "alert_hours": Words("Giờ cảnh báo mở", "Hours alerts open"),
+    "score": Words("Điểm", "Score"),
+    "rank": Words("Hạng (thay đổi)", "Rank (change)"),
+    "down_hours": Words("Giờ mất kết nối", "Hours down"),
+    "host": Words("Máy", "PC"),
+    "days": Words("Số ngày", "Days"),
+    "reasons": Words("Lý do", "Reasons"),
+    "down_long": Words(
+        "Xã mất đường truyền quá {hours:g} giờ hành chính",
+        "Communes whose line was down more than {hours:g} office hours",
+    ),
+    "unused_all_month": Words("Đường truyền không dùng cả tháng", "Lines unused all month"),
+    "degraded_long": Words("Máy suy giảm từ {days} ngày trở lên", "PCs degraded for {days} days or more"),
+    "none": Words("Không có.", "None."),
+    "score_formula": Words(
+        "Điểm (0–100) = {line} × đường truyền sẵn sàng (%) + {speed} × tốc độ (% hợp đồng, tối đa 100)"
+        " + {pcs} × máy hoạt động (%) + {use} × tỷ lệ ngày làm việc có dùng đường truyền (%)."
+        " Phần không có dữ liệu tính 0.",
+        "Score (0–100) = {line} × line availability (%) + {speed} × speed (% of contract, at most 100)"
+        " + {pcs} × PC availability (%) + {use} × share of working days the line was used (%)."
+        " A part without data counts 0.",
+    ),
+    "outages": Words("Sự cố mất điện, mất mạng", "Outages (power, network)"),
+    "peripherals": Words("Thiết bị ngoại vi (máy quét, chữ ký số, máy in)", "Peripherals (scanners, tokens, printers)"),
+    "section_no_data": Words("Chưa có dữ liệu cho mục này.", "There is no data for this section yet."),
+    "chart_line_by_area": Words("Đường truyền sẵn sàng theo khu vực (%)", "Line availability by area (%)"),
+    "chart_daily_down": Words(
+        "Số xã mất đường truyền mỗi ngày làm việc", "Communes with their line down, per working day"
+    ),
+    "chart_speed_by_area": Words("Tốc độ theo khu vực (% hợp đồng)", "Speed by area (% of contract)"),
+    "mail_subject": Words(
+        "Báo cáo tháng {month}: chuyển đổi số cấp xã", "Monthly report {month}: commune digital transformation"
+    ),
+    "mail_body": Words(
+        "Kính gửi lãnh đạo,\n\nĐính kèm báo cáo tháng {month} (PDF để in, XLSX để tính toán).\n\ncommune-monitor",
+        "Dear leaders,\n\nAttached is the report for {month} (PDF to print, XLSX to work with).\n\ncommune-monitor",
+    ),
+    "sheet_summary": Words("Tóm tắt", "Summary"),
+    "sheet_areas": Words("Khu vực", "Areas"),
+    "sheet_communes": Words("Xã", "Communes"),
+    "sheet_down_long": Words("Mất kết nối lâu", "Down long"),
+    "sheet_unused": Words("Không dùng cả tháng", "Unused all month"),
+    "sheet_degraded": Words("Máy suy giảm lâu", "Degraded long"),
+}
+WEEKDAYS: Final[dict[int, Words]] = {
+    1: Words("Hai", "Mon"), 2: Words("Ba", "Tue"), 3: Words("Tư", "Wed"), 4: Words("Năm", "Thu"),
+    5: Words("Sáu", "Fri"), 6: Words("Bảy", "Sat"), 7: Words("Chủ nhật", "Sun"),
+}  # fmt: skip
+
+
+def report_words(lang: str) -> dict[str, str]:
+    """The monthly report's words in one language, for templates and renderers."""
+    return {key: words.in_(lang) for key, words in REPORT.items()}
+
+
+def report_weekdays(days: list[int], lang: str) -> str:
+    """Working days as people say them: "thứ Hai, Ba, Tư, Năm, Sáu" or "Mon, Tue, Wed, Thu, Fri"."""
+    return REPORT["workdays"].in_(lang).format(days=", ".join(WEEKDAYS[d].in_(lang) for d in days))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
 from collector.alerting.lifecycle import AlertManager
 from collector.diskhealth import DiskHealth
@@ -27,6 +27,10 @@ HealthCheck = Callable[[], dict[str, bool]]
 
 SnapshotSource = Callable[[], Snapshot]
 """The fleet's latest evaluated snapshot (hosts, communes, their states and reasons)."""
+
+
+ReportMaker = Callable[[str, str, str], bytes]
+"""The monthly report of a month (YYYY-MM) in a format (pdf, xlsx, html) for an area ("" for all)."""
 
 
 class CommandPublisher(Protocol):
@@ -49,6 +53,7 @@ class HttpParts:
     commands: CommandPublisher
     throttle: Throttle
     public_status_page: bool = True
+    reports: ReportMaker | None = None
 
 
 def parts(request: Request) -> HttpParts:
@@ -96,6 +101,12 @@ def throttle(p: PartsDep) -> Throttle:
     return p.throttle
 
 
+def reports(p: PartsDep) -> ReportMaker:
+    if p.reports is None:
+        raise HTTPException(503, "reports are not available in this collector")
+    return p.reports
+
+
 RegistryDep = Annotated[Registry, Depends(registry)]
 SnapshotDep = Annotated[Snapshot, Depends(snapshot)]
 AlertsDep = Annotated[AlertManager, Depends(alerts)]
@@ -105,3 +116,4 @@ HealthDep = Annotated[HealthCheck, Depends(health)]
 DiskDep = Annotated[DiskHealth, Depends(disk)]
 CommandsDep = Annotated[CommandPublisher, Depends(commands)]
 ThrottleDep = Annotated[Throttle, Depends(throttle)]
+ReportsDep = Annotated[ReportMaker, Depends(reports)]

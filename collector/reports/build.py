@@ -1,0 +1,109 @@
+"""Builds one monthly report: checks the request, fetches this month and the one before, computes.
+
+Everything a person can get wrong (a malformed month, a month in the future, a month with no
+data, an unknown area) is a ``ReportError`` whose message says what and what to do; the command
+line prints it on one line with exit status 2 and the API answers 400/404.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from collector.config import ReportSettings
+from collector.ingest.influx import InfluxClient
+from collector.registry import units
+from collector.registry.registry import Registry
+from collector.reports.figures import MonthFigures, Place, compare, compute
+from collector.reports.gather import fetch
+from collector.reports.period import Month, OfficeHours, PeriodError, office_hours
+
+
+class ReportError(ValueError):
+    """The report cannot be made as asked; ``missing`` is True when the month simply has no data."""
+
+    def __init__(self, message: str, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+@dataclass
+class MonthlyReport:
+    month: Month
+    area: str  # "" for every area
+    area_name: str
+    language: str
+    hours: OfficeHours
+    office_days: int
+    until: int  # end of what was counted (the month's end, or now for the current month)
+    generated_at: int
+    figures: MonthFigures
+    previous: Month
+    down_hours_over: float
+    degraded_days_over: int
+
+
+def hours_of(settings: ReportSettings) -> OfficeHours:
+    return office_hours(settings.timezone, settings.office_hours, settings.workdays, settings.holidays)
+
+
+def build(
+    client: InfluxClient,
+    registry: Registry,
+    settings: ReportSettings,
+    month_text: str,
+    area: str = "",
+    now: float | None = None,
+    language: str | None = None,
+) -> MonthlyReport:
+    now = time.time() if now is None else now
+    try:
+        month = Month.parse(month_text)
+    except PeriodError as exc:
+        raise ReportError(str(exc)) from None
+    hours = hours_of(settings)
+    this_month = Month.of(datetime.fromtimestamp(now, hours.zone))
+    if (month.year, month.month) > (this_month.year, this_month.month):
+        raise ReportError(f"month {month} is in the future (it is {this_month} now); ask for {this_month} or earlier")
+    areas = registry.areas()
+    by_area = registry.communes_by_area()
+    if area and area not in areas and area not in by_area:
+        known = ", ".join(sorted(set(areas) | set(by_area))) or "none registered"
+        raise ReportError(f"area {area[:40]!r} is unknown; known areas: {known}")
+    places = _places(registry, areas, by_area, area)
+    figures = _month(client, hours, month, now, places, settings)
+    if not figures.communes:
+        where = f" in area {area}" if area else ""
+        raise ReportError(f"no data for {month}{where}: InfluxDB has no commune status in its office hours",
+                          missing=True)  # fmt: skip
+    previous = _month(client, hours, month.previous(), now, places, settings)
+    compare(figures, previous if previous.communes else None)
+    _start, end = hours.month_bounds(month)
+    return MonthlyReport(month, area, areas.get(area, area), language or settings.language, hours,
+                         len(hours.office_days(month, now)), int(min(end, now)), int(now), figures,
+                         month.previous(), settings.down_hours_over, settings.degraded_days_over)  # fmt: skip
+
+
+def _month(
+    client: InfluxClient, hours: OfficeHours, month: Month, now: float, places: dict[str, Place], s: ReportSettings
+) -> MonthFigures:
+    windows = hours.windows_of(month, until=now)
+    start, end = hours.month_bounds(month)
+    fetched = fetch(client, windows, start, int(min(end, now)))
+    keep = set(places)
+    fetched.communes = [x for x in fetched.communes if x.commune in keep]
+    fetched.hosts = [x for x in fetched.hosts if x.commune in keep]
+    return compute(fetched, places, s.down_hours_over, s.degraded_days_over)
+
+
+def _places(registry: Registry, areas: dict[str, str], by_area: dict[str, list[str]], only: str) -> dict[str, Place]:
+    """Every commune with a registered line or area, or only those of one area."""
+    codes = {line.commune for line in registry.lines()} | {c for cs in by_area.values() for c in cs}
+    out = {}
+    for code in sorted(codes):
+        area = registry.area_of(code)
+        if only and area != only:
+            continue
+        out[code] = Place(code, units.display_name(code), area, areas.get(area, area))
+    return out

@@ -1,0 +1,97 @@
+"""Fetches what a monthly report is computed from: InfluxQL over the 5-minute rollups (kept 400
+days, so last month is still there when raw points have expired) and the registry.
+
+One statement per office window, grouped by commune or PC, so InfluxDB does the summing and the
+answer stays small (communes × windows rows) even for the whole nation. Only the degraded PCs'
+reason codes come from raw points: text fields are not rolled up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.ingest.influx import InfluxClient
+from collector.ingest.setup_influx import RAW_RP, ROLLUP_RP
+from collector.reports.period import Window
+
+STATEMENTS_PER_REQUEST = 12
+ALERT_LOOKBACK_S = 90 * 86400  # an alert that fired before the month and is still open counts its hours
+
+
+@dataclass(frozen=True)
+class Slots:
+    """5-minute slots of one commune (or PC) in one office window: how many had data, and sums."""
+
+    window: int  # index into the report's windows
+    commune: str
+    host: str
+    n: float
+    a: float  # commune: down slots; PC: online slots
+    b: float  # commune: unused slots; PC: degraded slots
+
+
+@dataclass
+class Fetched:
+    windows: list[Window]
+    month_start: int
+    month_end: int  # the month's end, or now for the current month
+    communes: list[Slots] = field(default_factory=list)
+    hosts: list[Slots] = field(default_factory=list)
+    speed: dict[str, float] = field(default_factory=dict)  # commune -> median % of contract
+    alerts: list[tuple[int, str, str, str, float]] = field(default_factory=list)  # ts, commune, host, rule, firing
+    reasons: dict[tuple[str, str], str] = field(default_factory=dict)  # (commune, host) -> codes, comma-separated
+
+
+def fetch(client: InfluxClient, windows: list[Window], month_start: int, month_end: int) -> Fetched:
+    out = Fetched(windows, month_start, month_end)
+    commune_q = (
+        'SELECT sum("mean_line_down") AS a, sum("mean_line_unused") AS b, count("mean_line_down") AS n '
+        f'FROM "{ROLLUP_RP}"."commune" WHERE time >= {{start}}s AND time < {{end}}s GROUP BY "commune"'
+    )
+    host_q = (
+        'SELECT sum("mean_online") AS a, sum("mean_degraded") AS b, count("mean_online") AS n '
+        f'FROM "{ROLLUP_RP}"."agent" WHERE time >= {{start}}s AND time < {{end}}s GROUP BY "commune", "host"'
+    )
+    out.communes = _per_window(client, windows, commune_q)
+    out.hosts = _per_window(client, windows, host_q)
+    for row in client.query_rows(
+        f'SELECT median("mean_download_percent_of_contract") AS p FROM "{ROLLUP_RP}"."speedtest" '
+        f'WHERE time >= {month_start}s AND time < {month_end}s GROUP BY "commune"'
+    ):
+        if row.get("p") is not None:
+            out.speed[str(row["commune"])] = float(row["p"])
+    for row in client.query_rows(
+        f'SELECT "mean_firing" AS f FROM "{ROLLUP_RP}"."alert" '
+        f'WHERE time >= {month_start - ALERT_LOOKBACK_S}s AND time < {month_end}s GROUP BY "commune", "host", "rule"'
+    ):
+        if row.get("f") is not None:
+            out.alerts.append((int(row["time"]), str(row["commune"]), str(row["host"]), str(row["rule"]), row["f"]))
+    for row in client.query_rows(
+        f'SELECT last("degraded_reasons") AS r FROM "{RAW_RP}"."agent" '
+        f'WHERE time >= {month_start}s AND time < {month_end}s AND "degraded" = 1 GROUP BY "commune", "host"'
+    ):
+        out.reasons[(str(row["commune"]), str(row["host"]))] = str(row.get("r") or "")
+    return out
+
+
+def _per_window(client: InfluxClient, windows: list[Window], template: str) -> list[Slots]:
+    slots: list[Slots] = []
+    for first in range(0, len(windows), STATEMENTS_PER_REQUEST):
+        chunk = windows[first : first + STATEMENTS_PER_REQUEST]
+        text = ";".join(template.format(start=w.start, end=w.end) for w in chunk)
+        for result in client.query(text):
+            index = first + int(result.get("statement_id", 0))
+            for series in result.get("series", []):
+                slots.extend(_slots(index, series))
+    return slots
+
+
+def _slots(index: int, series: dict[str, Any]) -> list[Slots]:
+    tags = series.get("tags", {})
+    out = []
+    for values in series.get("values", []):
+        row = dict(zip(series["columns"], values, strict=True))
+        out.append(Slots(index, str(tags.get("commune", "")), str(tags.get("host", "")),
+                         float(row.get("n") or 0), float(row.get("a") or 0), float(row.get("b") or 0)))  # fmt: skip
+    return out

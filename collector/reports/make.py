@@ -1,0 +1,52 @@
+"""One call from a month to a file's bytes, for the command line, the API and the monthly e-mail:
+build the figures once, render them in the asked format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from collector.config import CollectorConfig
+from collector.ingest.influx import InfluxClient
+from collector.registry.registry import Registry
+from collector.reports.build import MonthlyReport, ReportError, build
+
+FORMATS: dict[str, tuple[str, str]] = {  # format -> (media type, file extension)
+    "pdf": ("application/pdf", "pdf"),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+    "html": ("text/html; charset=utf-8", "html"),
+}
+
+
+def renderer(fmt: str) -> Callable[[MonthlyReport], bytes]:
+    if fmt == "pdf":
+        from collector.reports.render_pdf import pdf
+
+        return pdf
+    if fmt == "xlsx":
+        from collector.reports.render_xlsx import xlsx
+
+        return xlsx
+    if fmt == "html":
+        from collector.reports.render_html import html
+
+        return lambda report: html(report).encode("utf-8")
+    raise ReportError(f"format {fmt[:20]!r} is unknown; use one of {', '.join(FORMATS)}")
+
+
+def make(
+    config: CollectorConfig,
+    registry: Registry,
+    month: str,
+    formats: list[str],
+    area: str = "",
+    now: float | None = None,
+) -> dict[str, bytes]:
+    """The report of ``month`` in each of ``formats``; raises ReportError (the asker's mistake) or
+    InfluxError (InfluxDB could not answer)."""
+    renders = {fmt: renderer(fmt) for fmt in formats}  # a bad format fails before any query
+    client = InfluxClient(config.influxdb)
+    try:
+        report = build(client, registry, config.report, month, area, now)
+    finally:
+        client.close()
+    return {fmt: render(report) for fmt, render in renders.items()}

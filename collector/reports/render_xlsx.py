@@ -1,0 +1,38 @@
+"""The report as an XLSX workbook (openpyxl): the same tables as the PDF, one sheet each, with
+numbers as numbers so people can sort and sum them."""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from collector import vocabulary as vocab
+from collector.reports.build import MonthlyReport
+from collector.reports.tables import heading, tables
+
+
+def xlsx(report: MonthlyReport) -> bytes:
+    w = vocab.report_words(report.language)
+    head = heading(report)
+    book = Workbook()
+    book.remove(book.active)
+    for table in tables(report):
+        sheet = book.create_sheet(w[table.key][:31])
+        sheet.append([head["title"]])
+        sheet.append([table.title])
+        sheet.append(table.headers)
+        for cell in sheet[3]:
+            cell.font = Font(bold=True)
+        for row in table.rows:
+            sheet.append(list(row))
+        if not table.rows:
+            sheet.append([table.empty])
+        if table.key == "sheet_communes":
+            sheet.append([])
+            sheet.append([head["formula"]])
+        sheet.freeze_panes = "A4"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,120 @@
+"""The report's tables in one language: titles, headers and cells, shared by every format.
+
+The HTML (and so the PDF) shows each cell through ``fmt``; the XLSX writes the same cells with
+numbers as numbers. One source for both is what makes their figures equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from collector import vocabulary as vocab
+from collector.reports.build import MonthlyReport
+from collector.reports.figures import GroupFigures
+from collector.reports.score import WEIGHTS
+
+Cell = float | int | str | None
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str  # sheet name's key in the vocabulary
+    title: str
+    headers: list[str]
+    rows: list[list[Cell]]
+    empty: str = ""  # said instead of an empty table
+
+
+def fmt(value: Cell, lang: str, signed: bool = False) -> str:
+    """A cell as people read it: one decimal, a decimal comma in Vietnamese, "–" for no figure."""
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    text = f"{value:+.1f}" if signed and isinstance(value, float) else f"{value:+d}" if signed else (
+        f"{value:.1f}" if isinstance(value, float) else str(value))  # fmt: skip
+    text = text.replace("-", "−")
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+def tables(report: MonthlyReport) -> list[Table]:
+    w = vocab.report_words(report.language)
+    f = report.figures
+    return [summary(report, w), areas(f.areas, w), communes(report, w), *lists(report, w)]
+
+
+def summary(report: MonthlyReport, w: dict[str, str]) -> Table:
+    total = report.figures.total
+    rows: list[list[Cell]] = [
+        [w[key], getattr(total, key), total.changes.get(key)]
+        for key in ("communes", "pcs", "line_availability", "pc_availability", "unused_communes", "degraded_pcs")
+    ]
+    rows.append([w["equipment"], w["no_data_yet"], None])
+    return Table("sheet_summary", w["summary"], [w["figure"], w["value"], w["change"]], rows)
+
+
+def areas(groups: list[GroupFigures], w: dict[str, str]) -> Table:
+    headers = [w["area"], w["communes"], w["pcs"], w["line_availability"], "±", w["pc_availability"], "±",
+               w["unused_communes"], w["degraded_pcs"], w["speed_percent"]]  # fmt: skip
+    rows: list[list[Cell]] = [
+        [g.name, g.communes, g.pcs, g.line_availability, g.changes.get("line_availability"), g.pc_availability,
+         g.changes.get("pc_availability"), g.unused_communes, g.degraded_pcs, g.speed_percent]
+        for g in groups
+    ]  # fmt: skip
+    return Table("sheet_areas", w["per_area"], headers, rows)
+
+
+def communes(report: MonthlyReport, w: dict[str, str]) -> Table:
+    lang = report.language
+    keys = ("rank", "±", "commune", "area", "line_availability", "down_hours", "speed_percent", "unused_days",
+            "pcs_online", "pcs_total", "pc_availability", "degraded_reasons", "alerts", "alert_hours", "score",
+            "±")  # fmt: skip
+    headers = [w.get(k, k) for k in keys]
+    rows: list[list[Cell]] = []
+    for c in report.figures.communes:
+        degraded = "; ".join(f"{d.host}: {vocab.degraded_reasons(d.reasons, lang)}" for d in c.degraded)
+        rows.append([c.rank, c.rank_change, c.place.name, c.place.area_name, c.line_availability, c.down_hours,
+                     c.speed_percent, c.unused_days, c.pcs_online, c.pcs_total, c.pc_availability,
+                     degraded, c.alerts_fired, c.alert_hours, c.score, c.score_change])  # fmt: skip
+    return Table("sheet_communes", w["per_commune"], headers, rows)
+
+
+def lists(report: MonthlyReport, w: dict[str, str]) -> list[Table]:
+    f, s = report.figures, report
+    lang = report.language
+    down = Table("sheet_down_long", w["down_long"].format(hours=s.down_hours_over),
+                 [w["commune"], w["area"], w["down_hours"], w["line_availability"]],
+                 [[c.place.name, c.place.area_name, c.down_hours, c.line_availability] for c in f.down_long],
+                 w["none"])  # fmt: skip
+    unused_rows: list[list[Cell]] = [[c.place.name, c.place.area_name, c.unused_days] for c in f.unused_all_month]
+    unused = Table("sheet_unused", w["unused_all_month"], [w["commune"], w["area"], w["unused_days"]], unused_rows,
+                   w["none"])  # fmt: skip
+    names = {c.place.commune: c.place.name for c in f.communes}
+    degraded = Table("sheet_degraded", w["degraded_long"].format(days=s.degraded_days_over),
+                     [w["commune"], w["host"], w["days"], w["reasons"]],
+                     [[names.get(d.commune, d.commune), d.host, d.days, vocab.degraded_reasons(d.reasons, lang)]
+                      for d in f.degraded_long], w["none"])  # fmt: skip
+    return [down, unused, degraded]
+
+
+def heading(report: MonthlyReport) -> dict[str, str]:
+    """The title lines: what, where, which hours were counted, when it was made."""
+    w = vocab.report_words(report.language)
+    lang = report.language
+    hours = report.hours
+    windows = ", ".join(f"{a // 60:02d}:{a % 60:02d}–{b // 60:02d}:{b % 60:02d}" for a, b in hours.windows)
+    days = vocab.report_weekdays(sorted(hours.workdays), lang)
+    _start, end = hours.month_bounds(report.month)
+    until = ""
+    if report.until < end:
+        until = w["until"].format(date=datetime.fromtimestamp(report.until, hours.zone).strftime("%d/%m/%Y %H:%M"))
+    return {
+        "title": w["title"].format(month=f"{report.month.month:02d}/{report.month.year}"),
+        "scope": w["scope_area"].format(area=report.area_name) if report.area else w["scope_all"],
+        "hours": w["office_hours"].format(windows=windows, days=days, office_days=report.office_days, until=until),
+        "generated": w["generated"].format(
+            time=datetime.fromtimestamp(report.generated_at, hours.zone).strftime("%d/%m/%Y %H:%M")
+        ),
+        "formula": w["score_formula"].format(**{k: fmt(v, lang) for k, v in WEIGHTS.items()}),
+    }
