@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -127,6 +128,12 @@ def backfill(
     """Writes ``days`` of history ending at ``end`` (default now); returns counts."""
     if days <= 0 or days > 400:
         raise ValueError(f"--backfill-days must be between 0 and 400, not {days}")
+    kept = retention_days(config.influxdb.raw_retention)
+    if days > kept:
+        raise ValueError(
+            f"--backfill-days {days:g} is more than [influxdb] raw_retention {config.influxdb.raw_retention}: InfluxDB "
+            "would refuse the older points; raise raw_retention (then setup-influx) or backfill fewer days"
+        )
     if interval_s < 10 or (ROLLUP_S % interval_s and interval_s % ROLLUP_S):
         raise ValueError(f"backfill interval {interval_s} s must be 10 s or more and divide or be a multiple of 300")
     stop_at = int(end if end is not None else time.time()) // ROLLUP_S * ROLLUP_S
@@ -269,6 +276,16 @@ def _alert_points(writer: BatchWriter, plan: Plan, starts: dict[str, float], are
             fields: dict[str, float | str] = {"firing": 1.0, "state": "firing", "summary": fault}
             lines.append(encode_point(Point("alert", tags, fields, int(starts[key]))))
     writer.put(lines)
+
+
+def retention_days(duration: str) -> float:
+    """An InfluxQL retention duration (``30d``, ``4w``, ``720h``, ``INF``) in days."""
+    match = re.fullmatch(r"(\d+)([hdw])", duration.strip())
+    if duration.strip().upper() in ("INF", "0S", "0"):
+        return float("inf")
+    if match is None:
+        raise ValueError(f"raw_retention {duration!r} is not a duration such as 30d, 4w or INF")
+    return int(match.group(1)) * {"h": 1 / 24, "d": 1, "w": 7}[match.group(2)]
 
 
 def only(plan: Plan, communes: list[str]) -> Plan:

@@ -1,5 +1,6 @@
 """``make demo``: the whole stack on loopback in ./.demo: broker, InfluxDB, collector, two real agents
-and a simulated province (``commune-collector simulate``: 124 communes with faults).
+and a simulated province (``commune-collector simulate``: 124 communes with faults), with 35 days of
+its history backfilled in the background for the dashboards and the monthly report.
 
 Runs in the foreground until Ctrl-C, then stops everything it started. Data stays in ./.demo
 between runs; delete that folder to start afresh.
@@ -16,6 +17,7 @@ from pathlib import Path
 from devtools.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
 
 DEMO_DIR = Path(".demo").resolve()
+BACKFILL_DAYS = 35
 DEMO_AGENTS = (("08", "02473", "pc-motcua-01"), ("08", "02536", "pc-ketoan-01"))
 
 
@@ -29,6 +31,7 @@ def collector_config(broker: Mosquitto, influxd: Influxd, http_port: int) -> Pat
     return _write(
         DEMO_DIR / "collector" / "collector.toml",
         f'[mqtt]\nport = {broker.port}\n[influxdb]\nurl = "{influxd.url}"\ndatabase = "commune"\n'
+        f'raw_retention = "40d"\n'  # the 35 days of backfilled history fit
         f'[http]\nport = {http_port}\n[state]\npath = "{DEMO_DIR / "collector" / "state.sqlite"}"\n',
     )
 
@@ -91,6 +94,17 @@ def main() -> int:
         simulator.workdir.mkdir(exist_ok=True)
         simulator.start()
         started.append(simulator)
+        # A month of history for the dashboards and the monthly report: the same plan and seed as the
+        # live simulator, at the rollups' 5 minutes, in the background and at a low priority so the
+        # live demo starts at once (it takes minutes on 2 cores; its log says when it is done).
+        backfill = Process(
+            ["nice", "-n", "15", sys.executable, "-m", "collector.cli", "simulate", "-c", str(config),
+             "--backfill-days", str(BACKFILL_DAYS), "--backfill-interval", "300"],
+            DEMO_DIR / "backfill", "backfill",
+        )  # fmt: skip
+        backfill.workdir.mkdir(exist_ok=True)
+        backfill.start()
+        started.append(backfill)
         print(
             "\ncommune-monitor demo is running (Ctrl-C to stop)\n"
             f"  MQTT broker      mqtt://127.0.0.1:{broker.port}\n"
@@ -102,6 +116,9 @@ def main() -> int:
             f"  Grafana          dashboards/ (see README, Grafana dashboards): provisioning files and\n"
             f"                   dashboards to load, or: commune-collector grafana sync -c {config}\n"
             f"  Faults injected  after 60 s; which communes and PCs: {DEMO_DIR}/simulated-province.json\n"
+            f"  History          {BACKFILL_DAYS} days being backfilled in the background; done when\n"
+            f"                   {DEMO_DIR}/backfill/backfill.log ends with its counts. Then:\n"
+            f"                   commune-collector report --month YYYY-MM --format pdf --out r.pdf -c {config}\n"
             f"  Logs             {DEMO_DIR}/*/*.log\n",
             flush=True,
         )

@@ -1,8 +1,11 @@
 """The report as one HTML page (the PDF is printed from it): the status page's Jinja2 environment
 and base template, charts embedded as PNG data, styles for A4 landscape print.
 
-The font is DejaVu Sans from matplotlib's own files, so the PDF has every Vietnamese diacritic
-whatever fonts the machine has; a browser falls back to its own sans-serif.
+The page is a list of items (the heading, each table, the charts). The commune table is cut into
+parts of ``PART_ROWS`` rows, each with its header row and from the second on starting a new page,
+so the PDF can be printed part by part (bounded memory for a whole nation) and still say exactly
+what the HTML says. The font is DejaVu Sans from matplotlib's own files, so the PDF has every
+Vietnamese diacritic whatever fonts the machine has; a browser falls back to its own sans-serif.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -21,6 +25,9 @@ from collector.reports.tables import Table, fmt, heading, tables
 
 FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 SIGNED_HEADERS = {"±"}
+PART_ROWS = 250
+
+Item = dict[str, Any]
 
 
 def no_data(_report: MonthlyReport) -> Table | None:
@@ -35,11 +42,10 @@ EXTRA_SECTIONS: tuple[tuple[str, Callable[[MonthlyReport], Table | None]], ...] 
 )
 
 
-def _cells(table: Table, lang: str) -> list[list[dict[str, str | bool]]]:
+def _cells(table: Table, rows: list[list[Any]], lang: str) -> list[list[dict[str, str | bool]]]:
     signed = [h in SIGNED_HEADERS for h in table.headers]
     return [
-        [{"text": fmt(c, lang, signed[i]), "num": not isinstance(c, str)} for i, c in enumerate(row)]
-        for row in table.rows
+        [{"text": fmt(c, lang, signed[i]), "num": not isinstance(c, str)} for i, c in enumerate(row)] for row in rows
     ]
 
 
@@ -54,19 +60,40 @@ def chart_images(report: MonthlyReport) -> list[str]:
     return ["data:image/png;base64," + base64.b64encode(png).decode() for png in images]
 
 
-def html(report: MonthlyReport) -> str:
+def items(report: MonthlyReport) -> list[Item]:
+    """What the page shows, in order; an item with ``new_page`` may start a separately printed part."""
     lang = report.language
     w = vocab.report_words(lang)
-    all_tables: list[Table] = tables(report)
-    extra = [(w[key], provider(report)) for key, provider in EXTRA_SECTIONS]
+    head = heading(report)
+    out: list[Item] = [{"kind": "head", "new_page": False}]
+    for table in tables(report):
+        parts = [table.rows[i : i + PART_ROWS] for i in range(0, len(table.rows), PART_ROWS)] or [[]]
+        for number, rows in enumerate(parts):
+            last = number == len(parts) - 1
+            note = head["formula"] if table.key == "sheet_communes" and last else ""
+            out.append({"kind": "table", "new_page": number > 0, "title": table.title if number == 0 else "",
+                        "headers": table.headers, "rows": _cells(table, rows, lang), "empty": table.empty,
+                        "note": note})  # fmt: skip
+    for key, provider in EXTRA_SECTIONS:
+        section = provider(report)
+        out.append({"kind": "table", "new_page": False, "title": w[key], "note": "",
+                    "headers": section.headers if section else [], "empty": w["section_no_data"],
+                    "rows": _cells(section, section.rows, lang) if section else []})  # fmt: skip
+    out.append({"kind": "charts", "new_page": True})
+    return out
+
+
+def html(report: MonthlyReport, only: list[Item] | None = None, images: list[str] | None = None) -> str:
+    """The page, or the page with ``only`` some of its items (one printed part)."""
+    shown = items(report) if only is None else only
+    wants_charts = any(item["kind"] == "charts" for item in shown)
     return render(
         "report.html",
-        lang=lang,
-        w=w,
+        lang=report.language,
+        w=vocab.report_words(report.language),
         head=heading(report),
-        tables=[(t, _cells(t, lang)) for t in all_tables],
-        extra=[(title, (t, _cells(t, lang)) if t else None) for title, t in extra],
-        charts=chart_images(report),
+        items=shown,
+        charts=(images if images is not None else chart_images(report)) if wants_charts else [],
         font_regular=(FONTS / "DejaVuSans.ttf").as_uri(),
         font_bold=(FONTS / "DejaVuSans-Bold.ttf").as_uri(),
     )

@@ -1,0 +1,169 @@
+"""Benchmark: how long the monthly report takes, and its peak memory, for one province (124
+communes of Tuyên Quang) and for a simulated nation (all 3,321 communes of the 34 provinces).
+
+Real InfluxDB on loopback. A month of what the report reads is written into the 5-minute rollup
+policy through the collector's line-protocol encoder: ``commune`` and ``agent`` status (2 PCs per
+commune) for every office slot, a speed test per commune per working day, and a few alerts and
+degraded PCs. The province gets a point every 5 minutes (as the rollups hold); the nation one every
+30 minutes, which keeps the write within minutes on 2 cores: the report's work is one row per
+commune (or PC) and office window whatever the density, so this understates only InfluxDB's scan.
+Each report is a real ``commune-collector report --format pdf`` process (the slowest format);
+time is wall clock, memory the process's peak RSS. Reference, same run: the same command making
+the XLSX of the province (no charts, no PDF layout). Goal: under 60 s and 1 GB for the nation.
+Run: ``python -m bench.report_time``.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from collector.config import CollectorConfig
+from collector.ingest.influx import InfluxClient
+from collector.ingest.lineprotocol import Point, encode_point
+from collector.ingest.setup_influx import ROLLUP_RP, setup_influx
+from collector.registry import units
+from collector.registry.registry import Line, Registry
+from collector.reports.build import hours_of
+from collector.reports.period import Month
+from collector.store import Store
+from devtools.localstack import Influxd
+
+REPO = Path(__file__).resolve().parent.parent
+ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+BATCH = 5000
+
+
+def last_month() -> Month:
+    now = datetime.now(ZONE)
+    return Month.of(datetime(now.year, now.month, 1, tzinfo=ZONE) - timedelta(days=1))
+
+
+def register(config: CollectorConfig, communes: list[tuple[str, str]]) -> None:
+    """Lines for every commune, one area per province."""
+    with Store(config.state.path) as store:
+        registry = Registry(store, config.state.default_area)
+        registry.upsert_lines([Line(f"B-{p}-{c}", p, c, "VNPT", 100.0, 100.0, "2025-08-15") for p, c in communes])
+        by_province: dict[str, list[str]] = {}
+        for province, commune in communes:
+            by_province.setdefault(province, []).append(commune)
+        for province, codes in by_province.items():
+            registry.set_area(f"P{province}", units.province_name(province) or province, codes)
+
+
+def write_month(config: CollectorConfig, communes: list[tuple[str, str]], month: Month, step_s: int) -> int:
+    """One month of rollups for the report to read; returns points written."""
+    rng = random.Random(14)
+    client = InfluxClient(config.influxdb)
+    setup_influx(client)
+    windows = hours_of(config.report).windows_of(month)
+    batch: list[str] = []
+    written = 0
+
+    def put(point: Point) -> None:
+        nonlocal written
+        batch.append(encode_point(point))
+        if len(batch) >= BATCH:
+            client.write_lines(batch, retention_policy=ROLLUP_RP)
+            written += len(batch)
+            batch.clear()
+
+    for province, commune in communes:
+        kind = rng.choices(("up", "dead", "unused", "flaky"), (0.85, 0.05, 0.05, 0.05))[0]
+        area = f"P{province}"
+        tags = {"province": province, "area": area, "commune": commune}
+        for window in windows:
+            for ts in range(window.start, window.end, step_s):
+                down = 1.0 if kind == "dead" or (kind == "flaky" and rng.random() < 0.2) else 0.0
+                unused = 1.0 if kind == "unused" else 0.0
+                put(Point("commune", tags, {"mean_line_down": down, "mean_line_unused": unused,
+                                            "mean_hosts_online": 2.0 - 2 * down}, ts))  # fmt: skip
+                for n in (1, 2):
+                    online = 0.0 if down else 1.0
+                    degraded = 1.0 if n == 2 and kind == "flaky" else 0.0
+                    put(Point("agent", {**tags, "host": f"pc-{n:02d}"},
+                              {"mean_online": online, "mean_degraded": degraded}, ts))  # fmt: skip
+        for day in sorted({w.day for w in windows}):
+            ts = next(w.start for w in windows if w.day == day) + 3600
+            put(Point("speedtest", {**tags, "host": "pc-01", "mode": "wan"},
+                      {"mean_download_percent_of_contract": rng.uniform(30, 97)}, ts))  # fmt: skip
+        if kind != "up":
+            alert = {**tags, "host": "-", "rule": "line_down", "severity": "critical"}
+            put(Point("alert", alert, {"mean_firing": 1.0}, windows[0].start + 600))
+    client.write_lines(batch, retention_policy=ROLLUP_RP)
+    written += len(batch)
+    client.close()
+    return written
+
+
+def run_report(config_path: Path, month: Month, fmt: str, out: Path) -> dict[str, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "collector.cli", "report", "-c", str(config_path), "--month", str(month),
+               "--format", fmt, "--out", str(out)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"report failed: {result.stderr}")
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(max(peak_kb, before) / 1024, 1),
+            "bytes": float(out.stat().st_size)}  # fmt: skip
+
+
+def scenario(influxd: Influxd, folder: Path, name: str, communes: list[tuple[str, str]], step_s: int,
+             formats: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
+    sections = {"influxdb": {"url": influxd.url, "database": f"bench_{name}"},
+                "state": {"path": str(folder / f"{name}.sqlite")}}  # fmt: skip
+    config = CollectorConfig(**sections)
+    path = folder / f"{name}.toml"
+    path.write_text(f'[influxdb]\nurl = "{influxd.url}"\ndatabase = "bench_{name}"\n'
+                    f'[state]\npath = "{folder / f"{name}.sqlite"}"\n')  # fmt: skip
+    register(config, communes)
+    month = last_month()
+    started = time.perf_counter()
+    points = write_month(config, communes, month, step_s)
+    out: dict[str, Any] = {"communes": len(communes), "points": points, "slot_s": step_s,
+                           "write_s": round(time.perf_counter() - started, 1)}  # fmt: skip
+    for fmt in formats:
+        # each report in a fresh process: peak RSS is the process's own (ru_maxrss of the largest child)
+        out[fmt] = run_report(path, month, fmt, folder / f"{name}.{fmt}")
+    return out
+
+
+def main() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
+        folder = Path(tmp)
+        influxd = Influxd(folder / "influxd")
+        influxd.start()
+        try:
+            province = [("08", c.code) for c in units.communes_of("08")]
+            nation = [(p, c.code) for p in _provinces() for c in units.communes_of(p)]
+            figures = {
+                "province": scenario(influxd, folder, "province", province, 300, ("xlsx", "pdf")),
+                "nation": scenario(influxd, folder, "nation", nation, 1800, ("pdf",)),
+            }
+        finally:
+            influxd.stop()
+    reference = figures["province"]["xlsx"]["seconds"]
+    figures["nation_pdf_vs_province_xlsx"] = round(figures["nation"]["pdf"]["seconds"] / reference, 1)
+    figures["province_pdf_vs_province_xlsx"] = round(figures["province"]["pdf"]["seconds"] / reference, 1)
+    print(figures)
+    return figures
+
+
+def _provinces() -> list[str]:
+    from vietnam_provinces import Province
+
+    return sorted(f"{int(p.code):02d}" for p in Province.iter_all())
+
+
+if __name__ == "__main__":
+    main()
