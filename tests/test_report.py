@@ -412,7 +412,8 @@ def test_api_serves_the_report_to_a_viewer(province: dict[str, Any], mosquitto: 
         assert status == 200 and body.startswith(b"PK")
         status, body = http_get(f"{url}&format=html", headers=auth)
         assert status == 200 and "Xã Lũng Cú" in body.decode()
-        assert http_get(f"{collector.url}/api/v1/reports/monthly?month=2026-13", headers=auth)[0] == 400
+        assert http_get(f"{collector.url}/api/v1/reports/monthly?month=2026-13", headers=auth)[0] == 422
+        assert http_get(f"{collector.url}/api/v1/reports/monthly?month=2999-01", headers=auth)[0] == 404
         assert http_get(f"{collector.url}/api/v1/reports/monthly?month=2019-01", headers=auth)[0] == 404
         assert http_get(url)[0] == 401
     finally:

@@ -31,6 +31,8 @@ class Month:
         match = MONTH_RE.fullmatch(text.strip())
         if match is None:
             raise PeriodError(f"month {text[:20]!r} is not YYYY-MM (for example 2026-11)")
+        if int(match.group(1)) < 2000:
+            raise PeriodError(f"month {text} is before 2000; the monitor has no data that old")
         return cls(int(match.group(1)), int(match.group(2)))
 
     def __str__(self) -> str:
