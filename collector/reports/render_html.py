@@ -45,8 +45,10 @@ EXTRA_SECTIONS: tuple[tuple[str, Callable[[MonthlyReport], Table | None]], ...] 
 def _cells(table: Table, rows: list[list[Any]], lang: str) -> list[list[dict[str, str | bool]]]:
     signed = [h in SIGNED_HEADERS for h in table.headers]
     return [
-        [{"text": fmt(c, lang, signed[i]), "num": not isinstance(c, str)} for i, c in enumerate(row)] for row in rows
-    ]
+        [{"text": fmt(c, lang, signed[i]), "num": not isinstance(c, str), "short": isinstance(c, str) and len(c) <= 24}
+         for i, c in enumerate(row)]
+        for row in rows
+    ]  # fmt: skip
 
 
 def chart_images(report: MonthlyReport) -> list[str]:
@@ -68,10 +70,12 @@ def items(report: MonthlyReport) -> list[Item]:
     out: list[Item] = [{"kind": "head", "new_page": False}]
     for table in tables(report):
         parts = [table.rows[i : i + PART_ROWS] for i in range(0, len(table.rows), PART_ROWS)] or [[]]
+        communes = table.key == "sheet_communes"
+        if communes:  # leaders look at the charts first; then every commune, from a new page
+            out.append({"kind": "charts", "new_page": True})
         for number, rows in enumerate(parts):
-            last = number == len(parts) - 1
-            note = head["formula"] if table.key == "sheet_communes" and last else ""
-            out.append({"kind": "table", "new_page": number > 0, "title": table.title if number == 0 else "",
+            note = head["formula"] if communes and number == len(parts) - 1 else ""
+            out.append({"kind": "table", "new_page": communes, "title": table.title if number == 0 else "",
                         "headers": table.headers, "rows": _cells(table, rows, lang), "empty": table.empty,
                         "note": note})  # fmt: skip
     for key, provider in EXTRA_SECTIONS:
@@ -79,7 +83,6 @@ def items(report: MonthlyReport) -> list[Item]:
         out.append({"kind": "table", "new_page": False, "title": w[key], "note": "",
                     "headers": section.headers if section else [], "empty": w["section_no_data"],
                     "rows": _cells(section, section.rows, lang) if section else []})  # fmt: skip
-    out.append({"kind": "charts", "new_page": True})
     return out
 
 
