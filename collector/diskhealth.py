@@ -35,14 +35,12 @@ class DiskHealth:
         self._metrics = metrics
         self._lock = threading.Lock()
         self._files = {name: FileHealth(paths[name]) for name in FILES}
-        for name in FILES:
-            metrics.inc(f"disk_errors_{name}_total", 0)  # reads 0 before the first failure
 
     def failed(self, name: str, exc: BaseException, doing: str) -> str:
         """Count a failed write to file ``name``; returns the error class."""
         state = self._files[name]
         error = error_class(exc, Path(state.path).parent)
-        self._metrics.inc(f"disk_errors_{name}_total")
+        self._metrics.disk_errors[name].inc()
         with self._lock:
             state.errors += 1
             changed = state.ok or state.error != error

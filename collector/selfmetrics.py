@@ -1,4 +1,10 @@
-"""The collector's own counters and gauges, rendered in the Prometheus text format for /metrics.
+"""Every metric the collector exposes on /metrics, declared once here with its HELP text.
+
+The metrics live in a ``prometheus_client`` registry of their own (not the library's global
+one), so each collector, and each test, has its own; every counter reads 0 from the start
+rather than appearing at its first increment, and the process and Python platform metrics come
+with it. Parts of the collector receive this object and increment the metric they are about
+(``metrics.points_written.inc(n)``); nothing names a metric with a string.
 
 Rejections are counted per reason and logged at most once per reason per minute, with one
 example, so a flood of bad messages cannot flood the log. Points dropped from a message that is
@@ -10,95 +16,163 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 
 log = logging.getLogger("commune_collector.rejects")
 
 REJECT_LOG_INTERVAL_S = 60.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+PREFIX = "commune_collector_"
 
-
-class Histogram:
-    def __init__(self, buckets: tuple[float, ...]) -> None:
-        self.buckets = buckets
-        self.counts = [0] * len(buckets)
-        self.total = 0
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self.total += 1
-        self.sum += value
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
+# In the text format a counter's creation time is a second series (``<name>_created``) beside each
+# counter; the collector's counters are created when it starts, which process_start_time_seconds
+# already says, so /metrics leaves them out (a process-wide setting of the library).
+disable_created_metrics()  # type: ignore[no-untyped-call]  # the library leaves it unannotated
 
 
 class SelfMetrics:
+    """The collector's metrics in their own registry; ``render()`` is the /metrics body."""
+
     def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.messages_received = self._counter("messages_received_total", "MQTT messages taken from the broker.")
+        self.messages_accepted = self._counter(
+            "messages_accepted_total", "Messages that passed every check and became points."
+        )
+        self.messages_rejected = Counter(
+            PREFIX + "messages_rejected_total",
+            "Messages rejected, by reason; they never reach InfluxDB.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.points_dropped = Counter(
+            PREFIX + "points_dropped_total",
+            "Points dropped from accepted messages, by reason; the rest of each message is stored.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.clock_skew = self._counter(
+            "clock_skew_total", "Reports whose agent timestamp was implausible and replaced by the receive time."
+        )
+        self.points_written = self._counter("points_written_total", "Points InfluxDB has stored.")
+        self.points_refused = self._counter(
+            "points_refused_total", "Points InfluxDB refused as bad data (HTTP 400), dropped."
+        )
+        self.points_buffered = self._counter(
+            "points_buffered_total", "Points put in the disk buffer while InfluxDB could not take them."
+        )
+        self.points_drained = self._counter(
+            "points_drained_total", "Points sent from the disk buffer to InfluxDB later."
+        )
+        self.write_retries = self._counter(
+            "write_retries_total", "InfluxDB writes that failed and were kept to be sent again."
+        )
+        self.buffer_full = self._counter(
+            "buffer_full_total", "Times a batch found the disk buffer full; its messages wait at the broker."
+        )
+        self.notifications_sent = self._counter(
+            "notifications_sent_total", "Alert notifications delivered (one per channel)."
+        )
+        self.notification_failures = self._counter(
+            "notification_failures_total", "Alert notification attempts that failed (retried a few times)."
+        )
+        self.api_refused_unknown_token = self._counter(
+            "api_refused_unknown_token_total", "API requests refused because their bearer token is not known."
+        )
+        self.api_refused_role = self._counter(
+            "api_refused_role_total", "API requests refused because a viewer token asked for a change."
+        )
+        self.disk_errors = {
+            "buffer": self._counter(
+                "disk_errors_buffer_total", "Failed writes of the write buffer (disk buffer file)."
+            ),
+            "state": self._counter("disk_errors_state_total", "Failed writes of the state file."),
+        }
+        self.influx_write_seconds = Histogram(
+            PREFIX + "influx_write_seconds",
+            "Time of one successful batch write to InfluxDB, in seconds.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.write_queue_points = self._gauge("write_queue_points", "Points in memory waiting to be written.")
+        self.write_buffer_points = self._gauge("write_buffer_points", "Points in the disk buffer.")
+        self.write_buffer_bytes = self._gauge("write_buffer_bytes", "Size of the disk buffer file, in bytes.")
+        self.known_hosts = self._gauge(
+            "known_hosts", "Hosts in the registry: each that has reported and was not forgotten."
+        )
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self._lock = threading.Lock()
-        self.counters: dict[str, float] = defaultdict(float)
-        self.rejected: dict[str, int] = defaultdict(int)
-        self.dropped: dict[str, int] = defaultdict(int)
-        self.write_latency = Histogram(LATENCY_BUCKETS)
-        self.gauges: dict[str, Callable[[], float]] = {}
         self._last_logged: dict[str, float] = {}
 
-    def inc(self, name: str, amount: float = 1.0) -> None:
-        with self._lock:
-            self.counters[name] += amount
+    def _counter(self, name: str, help_text: str) -> Counter:
+        return Counter(PREFIX + name, help_text, registry=self.registry)
+
+    def _gauge(self, name: str, help_text: str) -> Gauge:
+        return Gauge(PREFIX + name, help_text, registry=self.registry)
+
+    def declare_reasons(self, rejected: Iterable[str], dropped: Iterable[str] = ()) -> None:
+        """Show each reason on /metrics at 0 before the first message rejected (or point dropped) for it."""
+        for reason in rejected:
+            self.messages_rejected.labels(reason=reason)
+        for reason in dropped:
+            self.points_dropped.labels(reason=reason)
 
     def reject(self, reason: str, detail: str, topic: str) -> None:
         """Count a rejected message and log it unless this reason was logged in the last minute."""
-        self._count(self.rejected, "message rejected", reason, 1, detail, topic)
+        self.messages_rejected.labels(reason=reason).inc()
+        self._log("message rejected", "messages_rejected_total", reason, detail, topic)
 
     def drop(self, reason: str, points: int, detail: str, topic: str) -> None:
         """Count points dropped from an accepted message; logged like a rejection."""
-        self._count(self.dropped, "points dropped", reason, points, detail, topic)
+        self.points_dropped.labels(reason=reason).inc(points)
+        self._log("points dropped", "points_dropped_total", reason, detail, topic)
 
-    def _count(self, counts: dict[str, int], what: str, reason: str, amount: int, detail: str, topic: str) -> None:
+    def _log(self, what: str, metric: str, reason: str, detail: str, topic: str) -> None:
+        """Log ``what`` with one example unless it was logged for this reason in the last minute."""
         now = time.monotonic()
         with self._lock:
-            counts[reason] += amount
             last = self._last_logged.get(f"{what}:{reason}")
             if last is not None and now - last < REJECT_LOG_INTERVAL_S:
                 return
             self._last_logged[f"{what}:{reason}"] = now
-            count = counts[reason]
         log.warning(
-            what, extra={"reason": reason, "detail": detail[:200], "topic": topic[:200], "total_for_reason": count}
+            what,
+            extra={
+                "reason": reason,
+                "detail": detail[:200],
+                "topic": topic[:200],
+                "total_for_reason": int(self.value(metric, reason=reason)),
+            },
         )
 
-    def observe_write(self, seconds: float) -> None:
-        with self._lock:
-            self.write_latency.observe(seconds)
+    def rejections(self) -> dict[str, float]:
+        """Messages rejected so far, by reason (declared reasons included, at 0 until their first)."""
+        return {
+            sample.labels["reason"]: sample.value
+            for family in self.messages_rejected.collect()
+            for sample in family.samples
+            if sample.name.endswith("_total")
+        }
 
-    def render(self) -> str:
-        """Prometheus text exposition format 0.0.4."""
-        lines: list[str] = []
-        with self._lock:
-            for name in sorted(self.counters):
-                metric = f"commune_collector_{name}"
-                lines += [f"# TYPE {metric} counter", f"{metric} {self.counters[name]:g}"]
-            lines.append("# HELP commune_collector_messages_rejected_total Messages rejected, by reason.")
-            lines.append("# TYPE commune_collector_messages_rejected_total counter")
-            for reason in sorted(self.rejected):
-                lines.append(f'commune_collector_messages_rejected_total{{reason="{reason}"}} {self.rejected[reason]}')
-            lines.append(
-                "# HELP commune_collector_points_dropped_total Points dropped from accepted messages, by reason."
-            )
-            lines.append("# TYPE commune_collector_points_dropped_total counter")
-            for reason in sorted(self.dropped):
-                lines.append(f'commune_collector_points_dropped_total{{reason="{reason}"}} {self.dropped[reason]}')
-            hist = self.write_latency
-            metric = "commune_collector_influx_write_seconds"
-            lines.append(f"# TYPE {metric} histogram")
-            for bound, count in zip(hist.buckets, hist.counts, strict=True):
-                lines.append(f'{metric}_bucket{{le="{bound:g}"}} {count}')
-            lines.append(f'{metric}_bucket{{le="+Inf"}} {hist.total}')
-            lines += [f"{metric}_sum {hist.sum:g}", f"{metric}_count {hist.total}"]
-            gauges = dict(self.gauges)
-        for name in sorted(gauges):
-            metric = f"commune_collector_{name}"
-            lines += [f"# TYPE {metric} gauge", f"{metric} {gauges[name]():g}"]
-        return "\n".join(lines) + "\n"
+    def value(self, name: str, **labels: str) -> float:
+        """The current value of one sample (``name`` without the prefix), 0 when it has none yet."""
+        found = self.registry.get_sample_value(PREFIX + name, labels)
+        return 0.0 if found is None else found
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition format (0.0.4) of every metric."""
+        return generate_latest(self.registry)

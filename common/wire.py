@@ -34,8 +34,24 @@ NUMBER: Final = "number"
 TEXT: Final = "text"
 
 
+# Every ``WireError.reason`` raised here: the collector counts rejections under these labels, each
+# from zero at its start. A new reason goes here too (tests/test_selfmetrics.py checks).
+REJECT_REASONS: Final = (
+    "bad_topic",
+    "unknown_kind",
+    "oversized",
+    "invalid_json",
+    "bad_shape",
+    "bad_version",
+    "unknown_field",
+    "bad_type",
+    "bad_value",
+    "bad_label",
+)
+
+
 class WireError(ValueError):
-    """A message that breaks the contract. ``reason`` is a short stable counter label."""
+    """A message that breaks the contract. ``reason`` (one of ``REJECT_REASONS``) is a counter label."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")

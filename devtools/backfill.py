@@ -177,8 +177,9 @@ def _write_history(
                 writer.put(lines)
         finally:
             writer.stop(timeout_s=600)
-    log.info("backfill written", extra={"points": metrics.counters["points_written_total"]})
-    return int(metrics.counters["points_written_total"])
+    written = int(metrics.value("points_written_total"))
+    log.info("backfill written", extra={"points": written})
+    return written
 
 
 def _fault_on(host: VirtualHost, starts: dict[str, float], ts: int) -> bool:

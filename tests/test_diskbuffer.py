@@ -49,7 +49,7 @@ def test_buffer_opened_on_a_full_disk_refuses_batches_counts_them_and_opens_when
     assert not buffer.writable()
     assert buffer.append(LINES) is False
     assert health.report()["buffer"] == {"ok": False, "error": "disk_full", "errors": 1}
-    assert metrics.counters["disk_errors_buffer_total"] == 1
+    assert metrics.value("disk_errors_buffer_total") == 1
     assert not health.ok()
     disk.free()
     clock.now += 11
@@ -114,5 +114,5 @@ def test_a_corrupt_buffer_file_is_moved_aside_and_a_fresh_one_started(tmp_path: 
     assert len(list(tmp_path.glob("buffer.sqlite.corrupt-*"))) == 1
     assert buffer.append(LINES)  # opened fresh at once, no retry wait
     assert health.ok()
-    assert metrics.counters["disk_errors_buffer_total"] == 1
+    assert metrics.value("disk_errors_buffer_total") == 1
     buffer.close()

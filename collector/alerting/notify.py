@@ -123,10 +123,10 @@ class Notifier:
             for attempt in range(RETRIES):
                 try:
                     send()
-                    self._metrics.inc("notifications_sent_total")
+                    self._metrics.notifications_sent.inc()
                     break
                 except (httpx.HTTPError, OSError, smtplib.SMTPException, RuntimeError) as exc:
-                    self._metrics.inc("notification_failures_total")
+                    self._metrics.notification_failures.inc()
                     log.warning("notification failed", extra={"channel": name[:80], "error": self._redacted(str(exc))})
                     if self._stop.wait(2**attempt):
                         return False

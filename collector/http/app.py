@@ -158,10 +158,10 @@ def require_token(
         raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     token = tokens.lookup(credentials.credentials.strip())
     if token is None:
-        metrics.inc("api_refused_unknown_token_total")
+        metrics.api_refused_unknown_token.inc()
         raise HTTPException(403, "this token is not known")
     if not auth.role_allows(token.role, request.method):
-        metrics.inc("api_refused_role_total")
+        metrics.api_refused_role.inc()
         raise HTTPException(403, f"a {token.role} token may not {request.method} here; an admin token is needed")
     return token
 

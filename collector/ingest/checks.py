@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Final
 
 from collector.config import IngestSettings
 from collector.ingest.lineprotocol import LineProtocolError, Point, encode_point
@@ -17,9 +18,16 @@ from collector.ingest.series_bounds import SeriesBounds
 from collector.registry import units
 from collector.registry.registry import HostKey, Registry
 from collector.selfmetrics import SelfMetrics
+from common.wire import REJECT_REASONS as WIRE_REJECT_REASONS
 from common.wire import SECTIONS_BY_KIND, Report, WireError, decode_report, parse_topic
 
 log = logging.getLogger("commune_collector.ingest")
+
+# Every reason a message can be rejected for: the contract's, and the two only the collector
+# knows (a commune not in the official list, a point that cannot be written safely); and every
+# reason points are dropped from a message that is otherwise stored.
+REJECT_REASONS: Final = (*WIRE_REJECT_REASONS, "unknown_commune", "unsafe_point")
+DROP_REASONS: Final = ("too_many_series",)
 
 
 @dataclass(frozen=True)
@@ -44,10 +52,11 @@ class Ingestor:
         self.settings = settings
         self.bounds = SeriesBounds(settings.max_values_per_tag, settings.values_window_s)
         self.observers: list[Observer] = []
+        metrics.declare_reasons(REJECT_REASONS, DROP_REASONS)
 
     def handle(self, topic: str, payload: bytes, received_at: float) -> list[str]:
         """Lines of line protocol for this message; empty when it was rejected (and counted)."""
-        self.metrics.inc("messages_received_total")
+        self.metrics.messages_received.inc()
         try:
             accepted = self._accept(topic, payload, received_at)
             points, dropped = self.bounds.admit(accepted.host, self.points(accepted), received_at)
@@ -66,7 +75,7 @@ class Ingestor:
             self.metrics.drop("too_many_series", dropped.points, detail, topic)
             accepted = replace(accepted, dropped_points=dropped.points)
         self._observe(accepted)
-        self.metrics.inc("messages_accepted_total")
+        self.metrics.messages_accepted.inc()
         return lines
 
     def _accept(self, topic: str, payload: bytes, received_at: float) -> Accepted:
@@ -91,7 +100,7 @@ class Ingestor:
     def _timestamp(self, ts: float, received_at: float) -> int:
         """The agent's timestamp, or the receive time when the agent's clock is implausible."""
         if ts > received_at + self.settings.max_clock_skew_s or ts < received_at - self.settings.max_age_s:
-            self.metrics.inc("clock_skew_total")
+            self.metrics.clock_skew.inc()
             return int(received_at)
         return int(ts)
 

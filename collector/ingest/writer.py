@@ -49,9 +49,9 @@ class BatchWriter:
         self._thread = threading.Thread(target=self._run, name="influx-writer", daemon=True)
         self._drainer = threading.Thread(target=self._drain_loop, name="buffer-drain", daemon=True)
         self._pending = 0  # lines taken off the queue but not yet stored
-        metrics.gauges["write_queue_points"] = lambda: float(self.depth())
-        metrics.gauges["write_buffer_points"] = lambda: float(buffer.points())
-        metrics.gauges["write_buffer_bytes"] = lambda: float(buffer.size_bytes())
+        metrics.write_queue_points.set_function(lambda: float(self.depth()))
+        metrics.write_buffer_points.set_function(lambda: float(buffer.points()))
+        metrics.write_buffer_bytes.set_function(lambda: float(buffer.size_bytes()))
 
     def start(self) -> None:
         self._thread.start()
@@ -113,10 +113,10 @@ class BatchWriter:
             if direct and self._write(batch):
                 return True
             if self._buffer.append(batch):
-                self._metrics.inc("points_buffered_total", len(batch))
+                self._metrics.points_buffered.inc(len(batch))
                 return True
             if self._buffer.writable():
-                self._metrics.inc("buffer_full_total")
+                self._metrics.buffer_full.inc()
             if time.monotonic() - last_full_log >= FULL_LOG_INTERVAL_S:
                 last_full_log = time.monotonic()
                 log.error(
@@ -134,14 +134,14 @@ class BatchWriter:
             self._client.write_lines(lines)
         except InfluxError as exc:
             if not exc.retryable:
-                self._metrics.inc("points_refused_total", len(lines))
+                self._metrics.points_refused.inc(len(lines))
                 log.error("influxdb refused a batch", extra={"points": len(lines), "error": str(exc)})
                 return True
-            self._metrics.inc("write_retries_total")
+            self._metrics.write_retries.inc()
             log.warning("influxdb write failed; keeping the batch on disk", extra={"error": str(exc)})
             return False
-        self._metrics.observe_write(time.perf_counter() - started)
-        self._metrics.inc("points_written_total", len(lines))
+        self._metrics.influx_write_seconds.observe(time.perf_counter() - started)
+        self._metrics.points_written.inc(len(lines))
         return True
 
     def _drain_loop(self) -> None:
@@ -156,7 +156,7 @@ class BatchWriter:
             batch_id, lines = oldest
             if self._write(lines):
                 self._buffer.remove(batch_id)
-                self._metrics.inc("points_drained_total", len(lines))
+                self._metrics.points_drained.inc(len(lines))
                 backoff = 0.5
                 continue
             self._stopping_drain.wait(backoff)
