@@ -38,18 +38,12 @@ class LineState:
     words: Words
 
 
-LINE_UP: Final = "up"
-LINE_DEGRADED_STATE: Final = "degraded"
-LINE_DOWN_STATE: Final = "down"
-LINE_UNUSED_STATE: Final = "unused"
-LINE_UNKNOWN: Final = "unknown"
-
 LINE_STATES: Final[dict[str, LineState]] = {  # in code order
-    LINE_UP: LineState(0, 0, Words("Tốt", "Up")),
-    LINE_DEGRADED_STATE: LineState(1, 3, Words("Kém", "Degraded")),
-    LINE_DOWN_STATE: LineState(2, 4, Words("Mất kết nối", "Down")),
-    LINE_UNUSED_STATE: LineState(3, 2, Words("Không sử dụng", "Unused")),
-    LINE_UNKNOWN: LineState(4, 1, Words("Chưa rõ", "Unknown")),
+    "up": LineState(0, 0, Words("Tốt", "Up")),
+    "degraded": LineState(1, 3, Words("Kém", "Degraded")),
+    "down": LineState(2, 4, Words("Mất kết nối", "Down")),
+    "unused": LineState(3, 2, Words("Không sử dụng", "Unused")),
+    "unknown": LineState(4, 1, Words("Chưa rõ", "Unknown")),
 }
 
 # ---- why a line is in its state ----
