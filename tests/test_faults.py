@@ -149,11 +149,15 @@ def test_agent_offline_then_back_with_a_full_spool(
             "spool": {"path": str(spool), "drain_per_s": 20, **spool_bounds},
         },
     )
-    agent.start()  # no broker yet: the PC's line is down
+    # The collector's persistent session exists before the line goes down, as in production: the
+    # broker (persistence on) keeps its subscription across the stop below, so the backlog is
+    # queued for the collector whether the agent or the collector gets back to the broker first.
+    broker.start()
+    collector.start()
+    collector.stop()
+    broker.stop()
+    agent.start()  # no broker now: the PC's line is down
     try:
-        # paho retries the broker 1, 3, 7, 15, 31 s after the agent started: the broker comes up
-        # well before the 15 s attempt, so the collector has subscribed when the backlog arrives
-        # (brought up at that very moment, it lost the race whenever the collector started slower)
         wait_until(lambda: cycles(agent) >= 10, 60, "reports measured while offline")
         broker.start()
         collector.start()
