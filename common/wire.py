@@ -19,7 +19,7 @@ from typing import Any, Final
 
 SCHEMA_VERSION: Final = 1
 TOPIC_ROOT: Final = "commune/v1"
-REPORT_KINDS: Final = ("metrics", "inventory", "probe", "speedtest", "status")
+REPORT_KINDS: Final = ("metrics", "inventory", "probe", "speedtest", "peripherals", "status")
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
 MAX_LIST_ITEMS: Final = 64
 MAX_STRING_CHARS: Final = 256
@@ -66,6 +66,8 @@ class Section:
     measurement: str
     fields: dict[str, str]
     label: str | None = None  # key of list items that becomes a tag; None for a single object
+    tags: tuple[str, ...] = ()  # text fields that become tags too, each limited to its ``choices``
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the only values a text field may take
 
 
 @dataclass(frozen=True)
@@ -219,11 +221,37 @@ SPEEDTEST = Section(
     label="mode",  # "internet" (speedtest.net) or "wan" (the collector's own endpoint)
 )
 
+PERIPHERAL_KINDS: Final = ("scanner", "token", "printer", "other")
+PERIPHERALS = Section(
+    "peripheral",
+    {
+        "kind": TEXT,  # scanner, token (smart card / CCID, digital signature), printer or other; a tag
+        "vendor_id": TEXT,  # USB idVendor, four hex digits
+        "product_id": TEXT,  # USB idProduct, four hex digits
+        "serial": TEXT,
+        "manufacturer": TEXT,
+        "product": TEXT,
+        "model": TEXT,  # the known model from the agent's data file, else the product string
+        "device_class": TEXT,  # bDeviceClass, two hex digits
+        "interface_classes": TEXT,  # bInterfaceClass of each interface, comma-separated hex
+        **_numbers(
+            "present",  # 1 while plugged in now, 0 for a device seen earlier today and unplugged since
+            "minutes_today",  # minutes present today (local date of the PC)
+            "first_seen_today",  # UTC seconds, 0 when not seen today
+            "last_seen_today",
+        ),
+    },
+    label="device",  # a stable id: vendor-product-serial, or vendor-product-port without a serial
+    tags=("kind",),
+    choices={"kind": PERIPHERAL_KINDS},
+)
+
 SECTIONS_BY_KIND: Final[dict[str, dict[str, Section]]] = {
     "metrics": {"system": SYSTEM, "disk": DISK, "net": NET, "sensors": SENSORS, "agent": AGENT},
     "inventory": {"inventory": INVENTORY},
     "probe": {"probe": PROBE},
     "speedtest": {"speedtest": SPEEDTEST},
+    "peripherals": {"peripherals": PERIPHERALS},  # a list, empty when nothing is plugged in
     "status": {},
 }
 STATUS_STATES: Final = ("online", "offline")
@@ -335,9 +363,20 @@ def _section_items(name: str, section: Section, value: Any) -> list[dict[str, fl
                 "bad_label", f"{name}.{section.label}={str(label)[:70]!r} does not match {LABEL_RE.pattern}"
             )
         fields = _fields(name, section, {k: v for k, v in item.items() if k != section.label})
+        _check_choices(name, section, fields)
         fields[section.label] = label
         items.append(fields)
     return items
+
+
+def _check_choices(name: str, section: Section, fields: dict[str, float | str]) -> None:
+    """Fields limited to a closed set (``Section.choices``) hold one of its values; a tag field is required."""
+    for key in section.tags:
+        if key not in fields:
+            raise WireError("bad_shape", f"{name}.{key} is missing (it becomes a tag)")
+    for key, allowed in section.choices.items():
+        if key in fields and fields[key] not in allowed:
+            raise WireError("bad_value", f"{name}.{key}={str(fields[key])[:40]!r} is not one of {', '.join(allowed)}")
 
 
 def _fields(name: str, section: Section, value: dict[str, Any]) -> dict[str, float | str]:

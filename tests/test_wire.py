@@ -103,3 +103,37 @@ def test_agents_send_numbers_compactly_and_the_collector_reads_them_as_floats_ag
     assert report.sections["system"][0] == {"cpu_percent": 12.346, "mem_total_bytes": 8589934592.0}
     assert all(type(v) is float for v in report.sections["system"][0].values())
     assert compact([12.0004, -0.0001, 2.5, float("inf")]) == [12, 0, 2.5, float("inf")]
+
+
+def test_peripherals_report_carries_kind_as_a_closed_set_and_may_be_empty() -> None:
+    token = {"device": "0529-0620-0123ABC", "kind": "token", "vendor_id": "0529", "product_id": "0620",
+             "present": 1, "minutes_today": 12.5}  # fmt: skip
+    report = decode_report("peripherals", encode({"v": 1, "ts": 1, "peripherals": [token]}))
+    assert report.sections["peripherals"] == [
+        {
+            "device": "0529-0620-0123ABC",
+            "kind": "token",
+            "vendor_id": "0529",
+            "product_id": "0620",
+            "present": 1.0,
+            "minutes_today": 12.5,
+        }
+    ]
+    assert decode_report("peripherals", b'{"v":1,"ts":1,"peripherals":[]}').sections == {"peripherals": []}
+    assert parse_topic("commune/v1/08/02473/pc-01/peripherals").kind == "peripherals"
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        ({"device": "0529-0620", "kind": "keyboard"}, "bad_value"),
+        ({"device": "0529-0620"}, "bad_shape"),
+        ({"device": "0529 0620", "kind": "token"}, "bad_label"),
+        ({"device": "0529-0620", "kind": "token", "hub_port": 3}, "unknown_field"),
+        ({"device": "0529-0620", "kind": 7}, "bad_type"),
+    ],
+)
+def test_peripherals_breaches_name_their_reason(item: dict[str, object], reason: str) -> None:
+    with pytest.raises(WireError) as err:
+        decode_report("peripherals", encode({"v": 1, "ts": 1, "peripherals": [item]}))
+    assert err.value.reason == reason

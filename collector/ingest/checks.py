@@ -120,6 +120,8 @@ class Ingestor:
                 fields = dict(item)
                 if spec.label is not None:
                     tags[spec.label] = str(fields.pop(spec.label))
+                for key in spec.tags:
+                    tags[key] = str(fields.pop(key))
                 if spec.measurement == "speedtest":
                     self._add_contract(accepted.host.commune, fields)
                 if fields:
