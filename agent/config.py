@@ -55,6 +55,8 @@ class SpoolConfig:
     retry_s: float = 30.0  # how often a failed spool is tried again
     keep_corrupt: int = 3  # corrupt spool files kept (moved aside) for inspection
     keep_corrupt_bytes: int = 64 * 1024 * 1024  # and at most this many bytes of them
+    ack_timeout_s: float = 120.0  # a sent report unacknowledged this long is sent again (see publisher)
+    ack_wait_s: float = 60.0  # connected this long without hearing an acknowledging collector: broker-level release
 
 
 PROBE_METHODS = ("ping", "dns", "http")
@@ -235,3 +237,5 @@ def _check_ranges(config: AgentConfig) -> None:
             "[spool] memory_bytes must be at least 65536, retry_s at least 1, "
             "keep_corrupt and keep_corrupt_bytes 0 or more"
         )
+    if config.spool.ack_timeout_s < 1 or config.spool.ack_wait_s < 0:
+        raise ConfigError("[spool] ack_timeout_s must be at least 1 and ack_wait_s 0 or more")

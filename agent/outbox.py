@@ -10,7 +10,10 @@ nothing held in memory is lost. A spool file that fails ``PRAGMA quick_check`` (
 corrupt while running) is moved aside with a timestamped name, kept for inspection within a
 count and a size bound, and a fresh spool is started.
 
-``agent.spool`` keeps the semantics of one spool; this module only decides which one is used.
+``agent.spool`` keeps the semantics of one spool (including acknowledgements: sent, released,
+due again); this module only decides which one is used. The memory queue is a spool of its own
+with a stream of its own, so acknowledgements for one never release reports of the other;
+reports moved from memory to disk are sent again from the disk spool (the same points).
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ class Outbox:
         self._error = ""
         self._next_retry = 0.0
         self.generation = 0
+        self._acks_heard = False
         self._recover()
 
     # ---- the spool's interface ----
@@ -107,6 +111,51 @@ class Outbox:
             return
         self._memory.remove(message_id)
 
+    def unsent(self, limit: int, after_id: int = 0) -> list[SpooledMessage]:
+        return self._listed(lambda spool: spool.unsent(limit, after_id), "unsent")
+
+    def due(self, limit: int, sent_before: float, connection: int, lost_below: int) -> list[SpooledMessage]:
+        return self._listed(lambda spool: spool.due(limit, sent_before, connection, lost_below), "due")
+
+    def mark_sent(self, message_id: int, now: float, connection: int) -> None:
+        self._changed(lambda spool: spool.mark_sent(message_id, now, connection), "mark_sent")
+
+    def release(self, ranges: list[tuple[int, int]] | tuple[tuple[int, int], ...]) -> int:
+        released = [0]
+
+        def release(spool: Spool) -> None:
+            released[0] = spool.release(ranges)
+
+        self._changed(release, "release")
+        return released[0]
+
+    def awaiting_ack(self) -> int:
+        return self._guarded(lambda disk: disk.awaiting_ack()) + self._memory.awaiting_ack()
+
+    @property
+    def stream(self) -> str:
+        """The stream of the spool in use: acknowledgements name it."""
+        return self._current().stream
+
+    @property
+    def in_flight(self) -> set[int]:
+        return self._current().in_flight
+
+    def acks_heard(self) -> bool:
+        """Whether a collector ever acknowledged (kept in the disk spool; remembered while in memory)."""
+        if self._disk is not None:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self._acks_heard = self._acks_heard or self._disk.acks_heard()
+        return self._acks_heard
+
+    def set_acks_heard(self, heard: bool) -> None:
+        self._acks_heard = heard
+        self._changed(lambda spool: spool.set_acks_heard(heard), "set_acks_heard")
+
+    def dropped_sent(self) -> int:
+        """Sent, never acknowledged reports the on-disk spool dropped for age or size."""
+        return self._guarded(lambda disk: disk.dropped_sent())
+
     def depth(self) -> int:
         return self._guarded(lambda disk: disk.depth()) + self._memory.depth()
 
@@ -132,6 +181,27 @@ class Outbox:
         return self._disk
 
     # ---- failure and recovery ----
+
+    def _current(self) -> Spool:
+        return self._disk if self._disk is not None else self._memory
+
+    def _listed(self, read: Callable[[Spool], list[SpooledMessage]], during: str) -> list[SpooledMessage]:
+        if self._disk is not None:
+            try:
+                return read(self._disk)
+            except (sqlite3.Error, OSError) as exc:
+                self._fail(exc, during)
+                return []  # a new generation: the publisher starts again from the memory queue
+        return read(self._memory)
+
+    def _changed(self, write: Callable[[Spool], None], during: str) -> None:
+        if self._disk is not None:
+            try:
+                write(self._disk)
+            except (sqlite3.Error, OSError) as exc:
+                self._fail(exc, during)
+            return
+        write(self._memory)
 
     def _guarded(self, read: Callable[[Spool], int]) -> int:
         if self._disk is None:
@@ -186,6 +256,9 @@ class Outbox:
             self._unusable(exc, first)
             return False
         self._disk = disk
+        if self._acks_heard:  # learnt while the disk spool could not be written
+            with contextlib.suppress(sqlite3.Error, OSError):
+                disk.set_acks_heard(True)
         if not first:
             self.generation += 1
             log.warning("spool works again", extra={"path": str(self._path), "moved_from_memory": moved})

@@ -1,9 +1,21 @@
 """MQTT side of the agent: connection, retained status with Last Will, and draining the spool.
 
-paho's network thread reconnects by itself with backoff. Reports are only taken off the
-spool when the broker's PUBACK arrives, so a connection lost mid-flight costs nothing.
-paho calls ``on_publish`` while holding its own lock, so callbacks only queue events and the
-agent's main thread does all spool bookkeeping (no lock order to get wrong).
+paho's network thread reconnects by itself with backoff. A report leaves the spool only once
+the collector acknowledges that it has stored it (``.../cmd/ack``): the broker's PUBACK only
+marks it sent, because a broker that dies uncleanly loses what it had queued. Sent reports
+that stay unacknowledged for ``[spool] ack_timeout_s`` are sent again, oldest first, at the
+drain rate, when they went out on an earlier connection or the collector has acknowledged
+later ones (so these went missing). A re-sent report is the same InfluxDB point.
+
+Negotiation: the agent's ``online`` status names its spool's stream; an acknowledging
+collector answers with an (empty) ack. Until this agent has heard one (remembered in the
+spool), it holds its reports for at most ``[spool] ack_wait_s`` while connected, then falls
+back to broker-level release (the PUBACK deletes the report, as before acknowledgements) and
+sends reports without ``seq`` so a collector built before them still accepts them. The first
+ack turns acknowledgements on for good.
+
+paho calls ``on_publish`` and ``on_message`` while holding its own lock, so callbacks only
+queue events and the agent's main thread does all spool bookkeeping (no lock order to get wrong).
 """
 
 from __future__ import annotations
@@ -21,7 +33,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config import AgentConfig
 from agent.outbox import Outbox
-from common.wire import SCHEMA_VERSION, command_topic, report_topic, status_payload
+from agent.spool import SpooledMessage
+from common.wire import (
+    ACK_COMMAND,
+    SCHEMA_VERSION,
+    WireError,
+    command_topic,
+    decode_ack,
+    report_topic,
+    status_payload,
+    with_sequence,
+)
 
 log = logging.getLogger("commune_agent.publisher")
 
@@ -29,6 +51,12 @@ INFLIGHT_WINDOW = 16
 COMMAND_MAX_AGE_S = 600.0
 CONNECT_FAIL_LOG_INTERVAL_S = 300.0
 NETWORK_LOOP_TIMEOUT_S = 5.0
+MAX_QUEUED_ACKS = 1000
+
+# How reports leave the spool
+WAITING = "waiting"  # no acknowledging collector heard yet: hold reports for at most ack_wait_s
+ACKS = "acks"  # the collector's acknowledgement releases a report
+BROKER = "broker"  # fallback: the broker's PUBACK releases a report
 
 
 class QuietClient(mqtt.Client):
@@ -53,14 +81,25 @@ class Publisher:
     def __init__(self, config: AgentConfig, spool: Outbox) -> None:
         ident = config.identity
         self._spool = spool
+        self._spool_config = config.spool
         self._status_topic = report_topic(ident.province, ident.commune, ident.host, "status")
-        self._inflight: dict[int, int] = {}  # paho mid -> spool id; main thread only
+        self._ack_topic = command_topic(ident.province, ident.commune, ident.host, ACK_COMMAND)
+        # main thread only: paho mid -> (spool id, kept until the collector acknowledges it)
+        self._inflight: dict[int, tuple[int, bool]] = {}
         self._next_after = 0
         self._acked: deque[int] = deque()
+        self._collector_acks: deque[bytes] = deque(maxlen=MAX_QUEUED_ACKS)
+        self.mode = ACKS if spool.acks_heard() else WAITING
+        self._waiting_since: float | None = None  # monotonic; counts only while connected
+        self._highest_acked = 0  # sent reports below it and still unacknowledged went missing
+        self.acks_received = 0
+        self.acks_rejected = 0
+        self.resent = 0
         self._connections = 0
         self._seen_connections = 0
         self._seen_generation = spool.generation
         self.connected = threading.Event()
+        self.wake = threading.Event()  # set by paho's thread when there is something to settle
         self._mqtt_config = config.mqtt
         self._last_fail: tuple[str, float] = ("", 0.0)
         self._speedtest_topic = command_topic(ident.province, ident.commune, ident.host, "speedtest")
@@ -89,16 +128,17 @@ class Publisher:
 
     def start(self) -> None:
         cfg = self._mqtt_config
-        log.info("connecting", extra={"broker": f"{cfg.host}:{cfg.port}", "tls": cfg.tls})
+        log.info("connecting", extra={"broker": f"{cfg.host}:{cfg.port}", "tls": cfg.tls, "release": self.mode})
         self.client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         self.client.loop_start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Say offline (as the Last Will would), wait briefly for acks, then disconnect."""
+        """Say offline (as the Last Will would), wait briefly for PUBACKs and the collector's
+        acknowledgements, then disconnect."""
         if self.connected.is_set():
             info = self.client.publish(self._status_topic, status_payload("offline"), qos=1, retain=True)
             deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline and (self.inflight() or not info.is_published()):
+            while time.monotonic() < deadline and (self.inflight() or self._awaiting() or not info.is_published()):
                 time.sleep(0.05)
                 self.drain(0)
         self.client.disconnect()
@@ -108,21 +148,79 @@ class Publisher:
         self._settle()
         return len(self._inflight)
 
+    def busy(self) -> bool:
+        """Something to do soon: reports not yet sent, PUBACKs or acknowledgements to settle."""
+        return bool(self._inflight or self._acked or self._collector_acks or self._spool.unsent(1))
+
     def drain(self, budget: int) -> int:
-        """Settle acks, then publish up to ``budget`` spooled messages; returns how many were sent."""
+        """Settle acks, then publish up to ``budget`` spooled messages; returns how many were sent.
+
+        Reports due to be sent again go first (they are the oldest), then reports never sent."""
         self._settle()
-        if not self.connected.is_set() or budget <= 0:
+        if not self.connected.is_set() or budget <= 0 or not self._releasing():
             return 0
         room = min(budget, INFLIGHT_WINDOW - len(self._inflight))
         sent = 0
-        for message in self._spool.peek(room, after_id=self._next_after) if room > 0 else []:
-            info = self.client.publish(message.topic, message.payload, qos=1)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+        if room > 0 and self.mode == ACKS:
+            for message in self._due(room):
+                if not self._publish(message):
+                    return sent
+                self.resent += 1
+                sent += 1
+        for message in self._spool.unsent(room - sent, after_id=self._next_after) if room > sent else []:
+            if not self._publish(message):
                 break
-            self._inflight[info.mid] = message.id
             self._next_after = message.id
             sent += 1
         return sent
+
+    def _releasing(self) -> bool:
+        """False while waiting (bounded) to hear whether the collector acknowledges."""
+        if self.mode != WAITING:
+            return True
+        now = time.monotonic()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        if now - self._waiting_since < self._spool_config.ack_wait_s:
+            return False
+        self.mode = BROKER
+        log.warning(
+            "collector sent no acknowledgement; falling back to broker-level release "
+            "(a report leaves the spool at the broker's PUBACK) until one arrives",
+            extra={"ack_wait_s": self._spool_config.ack_wait_s, "topic": self._ack_topic},
+        )
+        return True
+
+    def _due(self, room: int) -> list[SpooledMessage]:
+        resending = {spool_id for spool_id, _keep in self._inflight.values()}
+        due = self._spool.due(
+            room + len(resending),
+            time.time() - self._spool_config.ack_timeout_s,
+            self._seen_connections,
+            self._highest_acked,
+        )
+        return [message for message in due if message.id not in resending][:room]
+
+    def _publish(self, message: SpooledMessage) -> bool:
+        """Hand one report to paho; False when paho cannot take it now (try again later)."""
+        keep = self.mode == ACKS
+        payload = message.payload
+        if keep:
+            try:
+                payload = with_sequence(message.payload, self._spool.stream, message.id)
+            except WireError as exc:  # not a report: it can never be sent, so it must not block the rest
+                log.error("spooled message dropped: not a JSON report", extra={"id": message.id, "detail": exc.detail})
+                self._spool.remove(message.id)
+                return True
+        info = self.client.publish(message.topic, payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        self._inflight[info.mid] = (message.id, keep)
+        self._spool.in_flight.add(message.id)
+        return True
+
+    def _awaiting(self) -> bool:
+        return self.mode == ACKS and self._spool.awaiting_ack() > 0
 
     def _settle(self) -> None:
         if self._seen_connections != self._connections or self._seen_generation != self._spool.generation:
@@ -131,25 +229,66 @@ class Publisher:
             self._seen_connections = self._connections
             self._seen_generation = self._spool.generation
             self._inflight.clear()
+            self._spool.in_flight.clear()
             self._next_after = 0
+        now = time.time()
         while self._acked:
-            spool_id = self._inflight.pop(self._acked.popleft(), None)
-            if spool_id is not None:
+            entry = self._inflight.pop(self._acked.popleft(), None)
+            if entry is None:
+                continue
+            spool_id, keep = entry
+            self._spool.in_flight.discard(spool_id)
+            if keep:
+                self._spool.mark_sent(spool_id, now, self._seen_connections)
+            else:
                 self._spool.remove(spool_id)
+        while self._collector_acks:
+            self._settle_ack(self._collector_acks.popleft())
+
+    def _settle_ack(self, payload: bytes) -> None:
+        """The collector has stored these reports: release them, and keep reports until acknowledged."""
+        try:
+            ack = decode_ack(payload)
+        except WireError as exc:
+            self.acks_rejected += 1
+            log.warning("acknowledgement ignored: malformed", extra={"reason": exc.reason, "detail": exc.detail})
+            return
+        if ack.stream != self._spool.stream:
+            log.debug("acknowledgement for another spool ignored", extra={"stream": ack.stream})
+            return
+        self.acks_received += 1
+        released = self._spool.release(ack.ranges)
+        if ack.ranges:
+            self._highest_acked = max(self._highest_acked, max(last for _first, last in ack.ranges))
+        if self.mode != ACKS:
+            log.info(
+                "collector acknowledges stored reports; each report now stays in the spool until acknowledged",
+                extra={"was": self.mode},
+            )
+            self.mode = ACKS
+            self._spool.set_acks_heard(True)
+        log.debug("acknowledged", extra={"released": released, "ranges": len(ack.ranges)})
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             log.warning("broker refused connection", extra={"reason": str(reason)})
             return
         self._connections += 1
-        client.publish(self._status_topic, status_payload("online"), qos=1, retain=True)
+        client.publish(self._status_topic, status_payload("online", self._spool.stream), qos=1, retain=True)
+        client.subscribe(self._ack_topic, qos=1)
         if self._accepts_commands:
             client.subscribe(self._speedtest_topic, qos=1)
         self.connected.set()
+        self.wake.set()
         log.info("connected")
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        """A speed-test request from the collector: ``{"v": 1, "ts": <now>, "id": "...", "mode": "wan"}``."""
+        """An acknowledgement (settled by the main thread), or a speed-test request from the
+        collector: ``{"v": 1, "ts": <now>, "id": "...", "mode": "wan"}``."""
+        if message.topic == self._ack_topic:
+            self._collector_acks.append(bytes(message.payload))
+            self.wake.set()
+            return
         mode = command_mode(bytes(message.payload), time.time())
         if mode is None:
             self.commands_rejected += 1
@@ -173,6 +312,7 @@ class Publisher:
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _reason: Any, _p: Any) -> None:
         self._acked.append(mid)
+        self.wake.set()
 
 
 def command_mode(payload: bytes, now: float) -> str | None:

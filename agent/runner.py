@@ -29,6 +29,7 @@ from common.wire import SCHEMA_VERSION, compact, encode, report_topic
 log = logging.getLogger("commune_agent.runner")
 
 IDLE_TICK_S = 0.25
+AWAIT_TICK_S = 5.0  # reports sent and waiting for an acknowledgement (which wakes the loop): re-sends coming due
 
 
 @dataclass
@@ -122,6 +123,13 @@ class AgentRunner:
         self.publisher.start()
         rate = self.config.spool.drain_per_s
         tokens, last = rate, time.monotonic()
+        wake = self.publisher.wake  # a PUBACK or an acknowledgement to settle, or stop
+
+        def wake_on_stop() -> None:
+            stop.wait()
+            wake.set()
+
+        threading.Thread(target=wake_on_stop, name="stop-watch", daemon=True).start()
         try:
             while not stop.is_set():
                 now = time.monotonic()
@@ -137,9 +145,12 @@ class AgentRunner:
                 last = now
                 tokens -= self.publisher.drain(int(tokens))
                 wait = min(job.next_due for job in self.jobs) - time.monotonic()
-                if self.spool.size_bytes() > 0 or any(job.running for job in self.jobs):
-                    wait = min(wait, IDLE_TICK_S)  # backlog, unacknowledged reports or a job finishing
-                stop.wait(max(0.0, wait))
+                if self.publisher.busy() or any(job.running for job in self.jobs):
+                    wait = min(wait, IDLE_TICK_S)  # backlog, PUBACKs to settle or a job finishing
+                elif self.spool.size_bytes() > 0:
+                    wait = min(wait, AWAIT_TICK_S)
+                wake.wait(max(0.0, wait))
+                wake.clear()
         finally:
             self.publisher.stop()
             self.spool.close()

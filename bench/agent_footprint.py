@@ -2,8 +2,11 @@
 
 A real agent (default report interval, role ``pc`` so no speed tests, probe targets like the
 example config but on loopback) runs against a real Mosquitto for ``BENCH_FOOTPRINT_S`` seconds
-(default 300). Its MQTT connection goes through a relay in this process that splits the byte
-stream into MQTT packets and counts them, so the bytes are those on the agent's socket. At the
+(default 300), with a real collector (and InfluxDB) acknowledging what it stores, so every
+report is kept in the spool until acknowledged, as in production. Its MQTT connection goes
+through a relay in this process that splits the byte stream into MQTT packets and counts them
+in both directions, so the bytes are those on the agent's socket, and the spool's depth is read
+every second from its SQLite file (steady state: near zero). At the
 same time Debian's ``prometheus-node-exporter`` runs on a free loopback port and is scraped every
 15 s the way Prometheus does (gzip), as the reference. Both are sampled from /proc with psutil.
 Run: ``python -m bench.agent_footprint``.
@@ -20,6 +23,8 @@ import gzip
 import os
 import re
 import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +36,16 @@ from pathlib import Path
 
 import psutil
 
-from devtools.localstack import Mosquitto, Process, free_port, port_open, require_binary, wait_until
+from devtools.localstack import (
+    Influxd,
+    Mosquitto,
+    Process,
+    free_port,
+    http_get,
+    port_open,
+    require_binary,
+    wait_until,
+)
 
 DURATION_S = float(os.environ.get("BENCH_FOOTPRINT_S", "300"))
 WARMUP_S = 15.0  # after connect; also keeps window edges halfway between 30 s cycles
@@ -42,7 +56,8 @@ SAMPLE_EVERY_S = 1.0
 DAY_S = 86400.0
 MB = 1_000_000
 TCP_IP_HEADER_BYTES = 52  # IPv4 20 + TCP 20 + timestamps option 12, per segment
-ONCE_A_DAY = {"CONNECT", "SUBSCRIBE", "DISCONNECT", "PUBLISH status", "PUBLISH inventory"}
+ONCE_A_DAY = {"CONNECT", "SUBSCRIBE", "DISCONNECT", "PUBLISH status", "PUBLISH inventory", "CONNACK", "SUBACK"}
+ACKNOWLEDGING = "collector acknowledges stored reports"
 PACKET_TYPES = {
     1: "CONNECT",
     2: "CONNACK",
@@ -124,6 +139,10 @@ class CountingRelay:
     def upstream(self) -> list[Packet]:
         with self._lock:
             return [p for p in self.packets if p.upstream]
+
+    def downstream(self) -> list[Packet]:
+        with self._lock:
+            return [p for p in self.packets if not p.upstream]
 
     def _accept(self) -> None:
         while True:
@@ -266,6 +285,31 @@ def agent_config(folder: Path, relay_port: int, http_port: int) -> Path:
 
 
 @dataclass
+class SpoolSamples:
+    """The agent's spool read once a second in the window: reports held, and of them sent and unacknowledged."""
+
+    path: Path
+    depths: list[int] = field(default_factory=list)
+    awaiting: list[int] = field(default_factory=list)
+
+    def sample(self) -> None:
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=1)) as db:
+                depth, sent = db.execute("SELECT count(*), count(sent) FROM outbox").fetchone()
+        except sqlite3.Error:
+            return
+        self.depths.append(int(depth))
+        self.awaiting.append(int(sent))
+
+    def sequence_bytes(self) -> int:
+        """What ``seq`` and ``stream`` add to a report now (the number grows a digit now and then)."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            top = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+            stream = db.execute("SELECT value FROM meta WHERE name = 'stream'").fetchone()
+        return len(f'"seq":{top[0] if top else 1},"stream":"{stream[0] if stream else ""}",')
+
+
+@dataclass
 class Window:
     """CPU and socket counters at both ends of the measured window."""
 
@@ -278,15 +322,17 @@ class Window:
 
 
 def measure(
-    usages: dict[str, Usage], relay: CountingRelay, exporter_port: int, started: float
+    usages: dict[str, Usage], relay: CountingRelay, exporter_port: int, started: float, spool: SpoolSamples
 ) -> tuple[Window, list[Scrape]]:
-    """Sample memory every second and scrape every 15 s until the window closes."""
+    """Sample memory and the spool every second and scrape every 15 s until the window closes."""
     window = Window(started + WARMUP_S, started + WARMUP_S + DURATION_S)
     scrapes: list[Scrape] = []
     next_scrape = started + SCRAPE_INTERVAL_S / 2  # halfway between window edges too
     while (now := time.monotonic()) < window.end + SAMPLE_EVERY_S:
         for usage in usages.values():
             usage.sample()
+        if window.start <= now < window.end:
+            spool.sample()
         if now >= window.start and not window.cpu_start:
             window.cpu_start = cpu_sample(usages)
             window.tcp.append(tcp_counters(relay.port))
@@ -314,13 +360,32 @@ def agent_bytes(packets: list[Packet], window: Window) -> dict[str, tuple[int, i
     return tally
 
 
+def collector_process(folder: Path, broker_port: int, influxd: Influxd) -> tuple[Process, int]:
+    """A real collector with its defaults (acknowledgements once a second), on the same broker."""
+    http_port = free_port()
+    config = folder / "collector.toml"
+    config.write_text(
+        f'[mqtt]\nport = {broker_port}\n[influxdb]\nurl = "{influxd.url}"\ndatabase = "footprint"\n'
+        f'[http]\nport = {http_port}\n[state]\npath = "{folder / "collector" / "state.sqlite"}"\n'
+    )
+    return Process([sys.executable, "-m", "collector.cli", "serve", "-c", str(config)], folder, "collector"), http_port
+
+
 def run(folder: Path) -> dict[str, float]:
     exporter_binary = require_binary("prometheus-node-exporter", "prometheus-node-exporter")
     broker = Mosquitto(folder / "broker")
+    influxd = Influxd(folder / "influxd")
     http = target_server()
-    processes: list[Process] = [broker]
+    processes: list[Process] = [broker, influxd]
     try:
         broker.start()
+        influxd.start()
+        influxd.create_database("footprint")
+        collector, collector_port = collector_process(folder, broker.port, influxd)
+        processes.append(collector)
+        collector.start()
+        healthy = f"http://127.0.0.1:{collector_port}/healthz"
+        wait_until(lambda: http_get(healthy)[0] == 200, 60, f"collector\n{collector.log()}")
         relay = CountingRelay(broker.port)
         relay.start()
         exporter_port = free_port()
@@ -339,11 +404,15 @@ def run(folder: Path) -> dict[str, float]:
             "agent": Usage(psutil.Process(agent.proc.pid)),
             "node_exporter": Usage(psutil.Process(exporter.proc.pid)),
         }
-        window, scrapes = measure(usages, relay, exporter_port, relay.first("CONNECT") or time.monotonic())
+        spool = SpoolSamples(folder / "spool.sqlite")
+        window, scrapes = measure(usages, relay, exporter_port, relay.first("CONNECT") or time.monotonic(), spool)
         agent.stop()  # its offline status and DISCONNECT count as once-a-day traffic
         time.sleep(0.5)
         relay.stop()
-        return figures(usages, window, scrapes, agent_bytes(relay.upstream(), window))
+        if ACKNOWLEDGING not in agent.log():
+            raise RuntimeError(f"the agent never heard an acknowledging collector:\n{agent.log()[-2000:]}")
+        result = figures(usages, window, scrapes, agent_bytes(relay.upstream(), window))
+        return result | ack_figures(agent_bytes(relay.downstream(), window), result, spool)
     finally:
         for process in reversed(processes):
             process.stop()
@@ -390,6 +459,32 @@ def figures(
         result[f"agent_bytes_per_day_{slug(kind)}"] = round(mb * MB)
         if kind in ("PUBLISH metrics", "PUBLISH probe") and count:
             result[f"agent_bytes_per_{slug(kind)}_report"] = round(sent / count)
+    return {name: round(value, 3) for name, value in result.items()}
+
+
+def ack_figures(
+    received: dict[str, tuple[int, int, float]], sent: dict[str, float], spool: SpoolSamples
+) -> dict[str, float]:
+    """Bytes the agent receives a day, what acknowledgements cost in both directions, and the spool's depth."""
+    per_day = DAY_S / INTERVAL_S + DAY_S / PROBE_INTERVAL_S  # numbered reports a day (metrics and probes)
+    acks_in = received.get("PUBLISH ack", (0, 0, 0.0))[2]
+    pubacks_out = sent.get("agent_bytes_per_day_puback", 0.0) / MB  # the agent's PUBACKs are for acks only
+    numbering = spool.sequence_bytes() * per_day / MB
+    result = {
+        "agent_mb_received_per_day": sum(mb for _c, _b, mb in received.values()),
+        "agent_acks_per_day": received.get("PUBLISH ack", (0, 0, 0.0))[0] * DAY_S / sent["duration_s"],
+        "agent_ack_mb_received_per_day": acks_in,
+        "agent_ack_mb_sent_per_day": pubacks_out + numbering,
+        "agent_ack_bytes_per_report_numbering": float(spool.sequence_bytes()),
+        "agent_spool_depth_max": float(max(spool.depths, default=0)),
+        "agent_spool_depth_mean": statistics.fmean(spool.depths) if spool.depths else 0.0,
+        "agent_spool_awaiting_ack_max": float(max(spool.awaiting, default=0)),
+        "agent_spool_samples": float(len(spool.depths)),
+    }
+    for kind, (count, size, mb) in received.items():
+        result[f"agent_bytes_received_per_day_{slug(kind)}"] = round(mb * MB)
+        if kind == "PUBLISH ack" and count:
+            result["agent_bytes_per_ack"] = round(size / count)
     return {name: round(value, 3) for name, value in result.items()}
 
 
@@ -440,6 +535,21 @@ def report(result: dict[str, float]) -> None:
             size = result.get(f"agent_bytes_per_{name}_report")
             each = f", {size:.0f} bytes each" if size else ""
             print(f"    {name:<12} {sent:>10.0f} bytes/day{'  (once a day)' if name in once else each}")
+    if "agent_mb_received_per_day" in result:
+        print(
+            f"  agent bytes received per day: {result['agent_mb_received_per_day']:.3f} MB, of which acknowledgements"
+            f" {result['agent_ack_mb_received_per_day']:.3f} MB ({result['agent_acks_per_day']:.0f} a day,"
+            f" {result.get('agent_bytes_per_ack', 0):.0f} bytes each)"
+        )
+        print(
+            f"  acknowledgements cost the agent {result['agent_ack_mb_sent_per_day']:.3f} MB/day sent (its PUBACKs"
+            f" for them, and seq + stream: {result['agent_ack_bytes_per_report_numbering']:.0f} bytes per report)"
+        )
+        print(
+            f"  spool over {result['agent_spool_samples']:.0f} samples:"
+            f" depth max {result['agent_spool_depth_max']:.0f}, mean {result['agent_spool_depth_mean']:.2f};"
+            f" sent and awaiting an ack max {result['agent_spool_awaiting_ack_max']:.0f}"
+        )
 
 
 def main() -> dict[str, float]:

@@ -12,6 +12,11 @@ processes. Figures, all from the same run:
   line protocol in batches of 5,000 over one connection, as the collector's writer does;
 - sustained: ``BENCH_THROUGHPUT_REPORTS`` reports published as fast as possible, timed from the
   first publish until count queries find every point of every report (each measurement counted);
+- acknowledged: the same again with numbered reports (``seq`` and ``stream`` per host, as an
+  agent sends once its collector acknowledges), the publishers reading every host's
+  ``.../cmd/ack`` like agents and counting the reports acknowledged; against the run before
+  (reports without numbers, as from an agent built before acknowledgements, which get none)
+  it gives what acknowledgements cost the collector per report;
 - delay: reports paced at ``BENCH_THROUGHPUT_LATENCY_RATE`` a second for
   ``BENCH_THROUGHPUT_LATENCY_S`` seconds, each timed from its publish to the first answer of a
   count query (every ``BENCH_THROUGHPUT_POLL_S``) that includes it.
@@ -37,6 +42,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnContext
@@ -55,7 +61,16 @@ from collector.registry import units
 from collector.registry.registry import Registry
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
-from common.wire import SCHEMA_VERSION, decode_report, encode, report_topic
+from common.wire import (
+    SCHEMA_VERSION,
+    TOPIC_ROOT,
+    WireError,
+    decode_ack,
+    decode_report,
+    encode,
+    report_topic,
+    with_sequence,
+)
 from devtools.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
 
 PROVINCE = "08"  # Tuyên Quang: 124 communes
@@ -212,6 +227,7 @@ class Plan:
     items: list[tuple[str, int]]
     rate: float
     name: str
+    numbered: bool = False  # reports carry seq and stream; acks are read and counted
 
 
 @dataclass
@@ -223,20 +239,73 @@ class Published:
     acked: int
     cpu_s: float
     publish_times: list[float] = field(default_factory=list)
+    acks: int = 0  # ack messages received
+    reports_acknowledged: int = 0  # distinct reports they acknowledged
+    ack_bytes: int = 0
+
+
+def numbered_payloads(plan: Plan) -> list[tuple[str, bytes]]:
+    """Each host (topic) numbers its reports 1, 2, ... in a stream of its own, as an agent's spool does."""
+    seqs: dict[str, int] = {}
+    payloads = []
+    for seq, (topic, ts) in enumerate(plan.items):
+        seqs[topic] = seqs.get(topic, 0) + 1
+        payload = encode(metrics_report(ts, seq))
+        if plan.numbered:
+            payload = with_sequence(payload, stream_of(plan, topic), seqs[topic])
+        payloads.append((topic, payload))
+    return payloads
+
+
+def stream_of(plan: Plan, topic: str) -> str:
+    return f"{plan.index:04x}{zlib.crc32(topic.encode()):08x}"
+
+
+class AckCounter:
+    """Reads acknowledgements for every host like their agents would, and counts what they cover."""
+
+    def __init__(self) -> None:
+        self.acks = 0
+        self.bytes = 0
+        self.covered: dict[str, set[int]] = {}  # stream -> seqs acknowledged
+        self.lock = threading.Lock()
+
+    def on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            ack = decode_ack(bytes(message.payload))
+        except WireError:
+            return
+        with self.lock:
+            self.acks += 1
+            self.bytes += len(message.payload)
+            seqs = self.covered.setdefault(ack.stream, set())
+            for first, last in ack.ranges:
+                seqs.update(range(first, last + 1))
+
+    def reports(self) -> int:
+        with self.lock:
+            return sum(len(seqs) for seqs in self.covered.values())
 
 
 def publisher_process(plan: Plan, ready: Queue[int], go: Event, start_at: Any, results: Queue[Published]) -> None:
     """Entry point of a publisher process: build the payloads, connect, wait for go, publish, wait for PUBACKs."""
-    payloads = [(topic, encode(metrics_report(ts, seq))) for seq, (topic, ts) in enumerate(plan.items)]
+    payloads = numbered_payloads(plan)
     acked = [0]
     connected = threading.Event()
+    counter = AckCounter()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{plan.name}-{plan.index}", clean_session=True)
     client.max_inflight_messages_set(INFLIGHT)
     client.on_connect = lambda *_a: connected.set()
     client.on_publish = lambda *_a: acked.__setitem__(0, acked[0] + 1)
+    client.on_message = counter.on_message
     client.connect("127.0.0.1", plan.port, keepalive=60)
     client.loop_start()
     connected.wait(10)
+    if plan.numbered:
+        subscribed = threading.Event()
+        client.on_subscribe = lambda *_a: subscribed.set()
+        client.subscribe(f"{TOPIC_ROOT}/{PROVINCE}/+/+/cmd/ack", qos=1)
+        subscribed.wait(10)
     ready.put(plan.index)
     go.wait()
     start = float(start_at.value)
@@ -245,6 +314,10 @@ def publisher_process(plan: Plan, ready: Queue[int], go: Event, start_at: Any, r
     last_publish = time.time()
     wait_until(lambda: acked[0] >= len(payloads), 600, f"PUBACKs for publisher {plan.index}", 0.005)
     last_ack = time.time()
+    if plan.numbered:  # the collector's acks follow its writes; give up quietly: the count says what came
+        deadline = time.monotonic() + NO_PROGRESS_TIMEOUT_S
+        while counter.reports() < len(payloads) and time.monotonic() < deadline:
+            time.sleep(0.1)
     client.disconnect()
     client.loop_stop()
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -257,6 +330,9 @@ def publisher_process(plan: Plan, ready: Queue[int], go: Event, start_at: Any, r
             acked[0],
             usage.ru_utime + usage.ru_stime,
             times if plan.rate else [],
+            counter.acks,
+            counter.reports(),
+            counter.bytes,
         )
     )
 
@@ -458,13 +534,17 @@ def ingest_and_raw_ceiling(influxd: Influxd, state_path: Path, plans: list[list[
     }
 
 
-def sustained(stack: Stack, plans: list[list[tuple[str, int]]], settings: Settings) -> dict[str, Any]:
-    """Everything published as fast as possible; timed until count queries find every point."""
+def sustained(
+    stack: Stack, plans: list[list[tuple[str, int]]], settings: Settings, numbered: bool = False
+) -> dict[str, Any]:
+    """Everything published as fast as possible; timed until count queries find every point.
+    ``numbered``: reports carry seq and stream, so the collector acknowledges them (keys ``acked_``)."""
     total = sum(len(items) for items in plans)
     expected = dict.fromkeys(COUNTED, total)
     first_ts = min(ts for items in plans for _t, ts in items)
     last_ts = max(ts for items in plans for _t, ts in items)
-    publishers = Publishers([Plan(i, stack.broker.port, items, 0.0, "sustained") for i, items in enumerate(plans)])
+    name = "acked" if numbered else "sustained"
+    publishers = Publishers([Plan(i, stack.broker.port, items, 0.0, name, numbered) for i, items in enumerate(plans)])
     publishers.prepare()
     metrics_before, cpu_before = stack.collector_metrics(), stack.cpu_s()
     accepted0 = metrics_before.get("commune_collector_messages_accepted_total", 0.0)
@@ -490,18 +570,27 @@ def sustained(stack: Stack, plans: list[list[tuple[str, int]]], settings: Settin
     published = publishers.results()
     first_publish = min(p.first_publish for p in published)
     elapsed = done_at - first_publish
-    return {
-        "sustained_reports": total,
-        "sustained_reports_per_s": round(total / elapsed),
-        "sustained_points_per_s": round(total * len(COUNTED) / elapsed),
-        "sustained_elapsed_s": round(elapsed, 1),
-        "sustained_steady_reports_per_s": steady_rate(samples, total),
-        "sustained_publish_reports_per_s": round(total / (max(p.last_ack for p in published) - first_publish)),
-        "sustained_expected_per_measurement": total,
-        "sustained_counted": counted,
-        "sustained_cpu_s": {**cpu_delta(cpu_before, cpu_after), "publishers": round(sum(p.cpu_s for p in published))},
-        "collector_counters": counter_deltas(metrics_before, metrics_after),
+    cpu = cpu_delta(cpu_before, cpu_after)
+    figures = {
+        f"{name}_reports": total,
+        f"{name}_reports_per_s": round(total / elapsed),
+        f"{name}_points_per_s": round(total * len(COUNTED) / elapsed),
+        f"{name}_elapsed_s": round(elapsed, 1),
+        f"{name}_steady_reports_per_s": steady_rate(samples, total),
+        f"{name}_publish_reports_per_s": round(total / (max(p.last_ack for p in published) - first_publish)),
+        f"{name}_expected_per_measurement": total,
+        f"{name}_counted": counted,
+        f"{name}_cpu_s": {**cpu, "publishers": round(sum(p.cpu_s for p in published))},
+        f"{name}_collector_cpu_us_per_report": round(cpu.get("collector", 0.0) / total * 1e6, 1),
+        f"{name}_collector_counters": counter_deltas(metrics_before, metrics_after),
     }
+    if numbered:
+        figures |= {
+            "acked_reports_acknowledged": sum(p.reports_acknowledged for p in published),
+            "acked_ack_messages": sum(p.acks for p in published),
+            "acked_ack_bytes_per_report": round(sum(p.ack_bytes for p in published) / total, 1),
+        }
+    return figures
 
 
 def wait_with_progress(
@@ -541,6 +630,9 @@ def counter_deltas(before: dict[str, float], after: dict[str, float]) -> dict[st
         "write_retries_total",
         "points_buffered_total",
         "clock_skew_total",
+        "reports_duplicate_total",
+        "acks_sent_total",
+        "acks_failed_total",
     )
     out: dict[str, float] = {"messages_rejected_total": 0.0}
     for key, value in after.items():
@@ -682,6 +774,14 @@ def run(folder: Path, settings: Settings | None = None) -> dict[str, Any]:
         figures.update(ingest_and_raw_ceiling(stack.influxd, stack.state_path, plans))
         stack.start_collector()
         figures.update(sustained(stack, plans, settings))
+        span = max(ts for items in plans for _t, ts in items) - base_ts + 3600
+        numbered = [sustained_plan(hosts, per_publisher, base_ts - span) for hosts in owned]
+        figures.update(sustained(stack, numbered, settings, numbered=True))
+        plain_us, acked_us = (
+            figures["sustained_collector_cpu_us_per_report"],
+            figures["acked_collector_cpu_us_per_report"],
+        )
+        figures["acked_collector_cpu_ratio"] = round(acked_us / plain_us, 3) if plain_us else 0.0
         figures.update(paced_delay(stack, owned, settings))
     finally:
         stack.stop()

@@ -29,6 +29,8 @@ class MqttSettings(Section):
     client_id: str = "commune-collector"
     session_expiry_s: int = Field(7 * 86400, ge=0)
     receive_maximum: int = Field(20000, ge=1, le=65535)
+    acks: bool = True
+    ack_interval_s: float = Field(1.0, ge=1.0)
 
 
 class InfluxSettings(Section):

@@ -19,7 +19,7 @@ from common.fserrors import error_class
 
 log = logging.getLogger("commune_collector.disk")
 
-FILES = ("buffer", "state")  # the write buffer and the state file
+FILES = ("buffer", "state", "receipts")  # the write buffer, the state file, agents' numbered reports
 
 
 @dataclass
@@ -34,7 +34,7 @@ class DiskHealth:
     def __init__(self, metrics: SelfMetrics, paths: dict[str, str]) -> None:
         self._metrics = metrics
         self._lock = threading.Lock()
-        self._files = {name: FileHealth(paths[name]) for name in FILES}
+        self._files = {name: FileHealth(path) for name, path in paths.items() if name in FILES}
 
     def failed(self, name: str, exc: BaseException, doing: str) -> str:
         """Count a failed write to file ``name``; returns the error class."""

@@ -99,7 +99,21 @@ class SelfMetrics:
                 "disk_errors_buffer_total", "Failed writes of the write buffer (disk buffer file)."
             ),
             "state": self._counter("disk_errors_state_total", "Failed writes of the state file."),
+            "receipts": self._counter(
+                "disk_errors_receipts_total", "Failed writes of the receipts file (agents' numbered reports stored)."
+            ),
         }
+        self.reports_duplicate = self._counter(
+            "reports_duplicate_total",
+            "Numbered reports seen before (sent again by their agent): written again, kept from fleet state.",
+        )
+        self.acks_sent = self._counter("acks_sent_total", "Acknowledgements published to agents (cmd/ack).")
+        self.acks_failed = self._counter(
+            "acks_failed_total", "Acknowledgements the MQTT client could not take; their agents send the reports again."
+        )
+        self.ack_streams = self._gauge(
+            "ack_streams", "Agent spools (host and stream) whose numbered reports are known."
+        )
         self.influx_write_seconds = Histogram(
             PREFIX + "influx_write_seconds",
             "Time of one successful batch write to InfluxDB, in seconds.",

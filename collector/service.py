@@ -23,11 +23,13 @@ from collector.http.app import build_app
 from collector.http.auth import Token, TokenStore
 from collector.http.deps import HttpParts
 from collector.http.throttle import Throttle
+from collector.ingest.acks import Acknowledger
 from collector.ingest.checks import Ingestor
 from collector.ingest.consumer import Consumer
 from collector.ingest.diskbuffer import DiskBuffer
 from collector.ingest.influx import InfluxClient
 from collector.ingest.lineprotocol import Point, encode_point
+from collector.ingest.receipts import Receipts
 from collector.ingest.writer import BatchWriter
 from collector.registry.registry import Registry
 from collector.reports.mail import MonthlyMailer
@@ -48,10 +50,19 @@ class CollectorService:
         configured = [Token(t.name, t.role, t.sha256) for t in config.http.tokens]
         self.tokens = TokenStore(self.store, configured)
         self.influx = InfluxClient(config.influxdb)
-        self.ingestor = Ingestor(self.registry, self.metrics, config.ingest)
         settings = config.influxdb
         buffer_path = settings.buffer_path or str(Path(config.state.path).with_name("write-buffer.sqlite"))
-        self.disk = DiskHealth(self.metrics, {"buffer": buffer_path, "state": config.state.path})
+        receipts_path = str(Path(config.state.path).with_name("receipts.sqlite"))
+        self.disk = DiskHealth(
+            self.metrics, {"buffer": buffer_path, "state": config.state.path, "receipts": receipts_path}
+        )
+        self.receipts = Receipts(
+            receipts_path,
+            config.ingest.max_age_s,
+            lambda exc, doing: self.disk.failed("receipts", exc, doing),
+            lambda: self.disk.succeeded("receipts"),
+        )
+        self.ingestor = Ingestor(self.registry, self.metrics, config.ingest, self.receipts)
         self.writer = BatchWriter(
             self.influx,
             self.metrics,
@@ -60,7 +71,14 @@ class CollectorService:
             settings.queue_max_points,
             DiskBuffer(buffer_path, settings.buffer_max_mb * 1024 * 1024, self.disk),
         )
-        self.consumer = Consumer(config.mqtt, self.ingestor, self.writer)
+        self.consumer = Consumer(config.mqtt, self.ingestor, self.writer, self.receipts)
+        self.acknowledger = Acknowledger(
+            self.receipts, self.consumer.publish_command, self.metrics, config.mqtt.ack_interval_s
+        )
+        self.writer.after_batch.append(self.receipts.commit)  # receipts are durable before any ack leaves
+        if config.mqtt.acks:
+            self.writer.after_batch.append(self.acknowledger.notify)
+        self.metrics.ack_streams.set_function(lambda: float(self.receipts.streams()))
         self.fleet = FleetState(self.store, self.registry, config.fleet)
         self.ingestor.observers.append(self.fleet.observe)
         self.notifier = Notifier(config.notify, self.store, self.registry, self.metrics)
@@ -76,6 +94,8 @@ class CollectorService:
         self.writer.start()
         self.notifier.start()
         self.consumer.start()
+        if self.config.mqtt.acks:
+            self.acknowledger.start()
         self._flusher.start()
         self._evaluator.start()
         self.report_mail.start()
@@ -84,10 +104,14 @@ class CollectorService:
         self.stopping.set()
         self._evaluator.join(10)
         self.report_mail.stop()
-        self.consumer.stop()
+        self.consumer.pause()
         self._writing_state("fleet save", self.fleet.save)
         self.notifier.stop()
         self.writer.stop()
+        if self.config.mqtt.acks:
+            self.acknowledger.stop()  # what the writer stored last is acknowledged before disconnecting
+        self.consumer.stop()
+        self.receipts.close()
         self._writing_state("registry flush", self.registry.flush)
         self.influx.close()
         self.store.close()

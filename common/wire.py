@@ -6,6 +6,14 @@ nothing outside the standard library so that an agent install stays small.
 A report is compact JSON: ``{"v": 1, "ts": <UTC seconds>, <section>: ...}``. Each section
 maps to one InfluxDB measurement. A section is either one object or a list of objects keyed
 by a short label (``mount``, ``nic``, ``sensor``, ``target``) that becomes a tag.
+
+End-to-end acknowledgement: an agent that supports it says so in its ``status`` (``"stream"``:
+the id of its spool), and once a collector has acknowledged it, every report carries
+``"seq"`` (its number in the agent's spool, increasing per host) and ``"stream"``. The
+collector answers on ``.../<host>/cmd/ack`` with ``{"v": 1, "stream": ..., "seqs": [[first,
+last], ...]}``: the reports it has stored (InfluxDB or its disk buffer). Ranges, not one
+"up to" number: a report lost in a broker crash must stay in the agent's spool even when later
+ones were stored. An ack with no ranges is the collector saying it acknowledges at all.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -29,6 +38,12 @@ COMMUNE_RE: Final = re.compile(r"^[0-9]{5}$")
 HOST_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Labels become InfluxDB tag values: a closed alphabet makes escaping a second line of defence.
 LABEL_RE: Final = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+# The id of an agent's spool: a new spool (reinstall, spool moved aside) starts new numbers.
+STREAM_RE: Final = re.compile(r"^[0-9a-f]{8,32}$")
+MAX_SEQ: Final = 2**53
+ACK_COMMAND: Final = "ack"
+MAX_ACK_RANGES: Final = 256
+ENVELOPE_KEYS: Final = ("v", "ts", "seq", "stream")
 
 NUMBER: Final = "number"
 TEXT: Final = "text"
@@ -47,6 +62,7 @@ REJECT_REASONS: Final = (
     "bad_type",
     "bad_value",
     "bad_label",
+    "bad_sequence",
 )
 
 
@@ -88,6 +104,16 @@ class Report:
     ts: float
     sections: dict[str, list[dict[str, float | str]]] = field(default_factory=dict)
     state: str | None = None  # status reports only: "online" or "offline"
+    stream: str | None = None  # the agent's spool id: it supports end-to-end acknowledgements
+    seq: int | None = None  # the report's number in that spool (never on a status)
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A collector's acknowledgement: the reports of ``stream`` it has stored, as inclusive ranges."""
+
+    stream: str
+    ranges: tuple[tuple[int, int], ...]
 
 
 def _numbers(*names: str) -> dict[str, str]:
@@ -302,9 +328,66 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def status_payload(state: str) -> bytes:
-    """The retained ``status`` message, ``online`` or ``offline`` (also the Last Will), stamped now."""
-    return encode({"v": SCHEMA_VERSION, "ts": int(time.time()), "state": state})
+def status_payload(state: str, stream: str = "") -> bytes:
+    """The retained ``status`` message, ``online`` or ``offline`` (also the Last Will), stamped now.
+    ``stream`` (online only) says the agent keeps reports until the collector acknowledges them."""
+    body: dict[str, Any] = {"v": SCHEMA_VERSION, "ts": int(time.time()), "state": state}
+    if stream:
+        body["stream"] = stream
+    return encode(body)
+
+
+def with_sequence(payload: bytes, stream: str, seq: int) -> bytes:
+    """A spooled report as sent to an acknowledging collector: ``seq`` and ``stream`` put first.
+
+    Spliced into the bytes rather than decoded and encoded again: an old PC sends thousands a day.
+    """
+    if not payload.startswith(b"{") or payload.startswith(b"{}"):
+        raise WireError("bad_shape", "a report is a JSON object with at least v and ts")
+    return b'{"seq":%d,"stream":"%s",' % (seq, stream.encode()) + payload[1:]
+
+
+def seq_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted, merged inclusive ranges of sequence numbers: ``[1, 2, 3, 7]`` -> ``[(1, 3), (7, 7)]``."""
+    ranges: list[tuple[int, int]] = []
+    for seq in sorted(set(seqs)):
+        if ranges and seq == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], seq)
+        else:
+            ranges.append((seq, seq))
+    return ranges
+
+
+def ack_payload(stream: str, ranges: Iterable[tuple[int, int]]) -> bytes:
+    """What the collector publishes on ``.../cmd/ack`` (empty ranges: it acknowledges at all)."""
+    return encode({"v": SCHEMA_VERSION, "stream": stream, "seqs": [list(r) for r in ranges]})
+
+
+def decode_ack(raw: bytes) -> Ack:
+    """Validate an acknowledgement; raises WireError on any breach."""
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise WireError("oversized", f"{len(raw)} bytes > limit {MAX_PAYLOAD_BYTES}")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise WireError("invalid_json", str(exc)[:120] or type(exc).__name__) from None
+    if not isinstance(body, dict) or body.get("v") != SCHEMA_VERSION:
+        raise WireError("bad_version", "an ack is an object with v=1")
+    stream, seqs = body.get("stream"), body.get("seqs")
+    if not isinstance(stream, str) or not STREAM_RE.match(stream):
+        raise WireError("bad_value", f"ack stream {str(stream)[:40]!r} does not match {STREAM_RE.pattern}")
+    if not isinstance(seqs, list) or len(seqs) > MAX_ACK_RANGES:
+        raise WireError("bad_shape", f"ack seqs must be a list of at most {MAX_ACK_RANGES} [first, last] pairs")
+    ranges = []
+    for pair in seqs:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(_is_seq(n) for n in pair) and pair[0] <= pair[1]):
+            raise WireError("bad_value", f"ack range {str(pair)[:40]} is not [first, last] with 1 <= first <= last")
+        ranges.append((int(pair[0]), int(pair[1])))
+    return Ack(stream, tuple(ranges))
+
+
+def _is_seq(value: Any) -> bool:
+    return type(value) is int and 1 <= value <= MAX_SEQ
 
 
 def decode_report(kind: str, raw: bytes) -> Report:
@@ -321,12 +404,13 @@ def decode_report(kind: str, raw: bytes) -> Report:
         raise WireError("bad_version", f"v={str(body.get('v'))[:20]!r}, expected {SCHEMA_VERSION}")
     ts = _number(body.get("ts"), "ts")
     report = Report(kind=kind, ts=ts)
+    report.stream, report.seq = _sequence(body, kind)
     if kind == "status":
         report.state = _status_state(body)
         return report
     sections = SECTIONS_BY_KIND[kind]
     for key, value in body.items():
-        if key in ("v", "ts"):
+        if key in ENVELOPE_KEYS:
             continue
         section = sections.get(key)
         if section is None:
@@ -335,6 +419,22 @@ def decode_report(kind: str, raw: bytes) -> Report:
     if not report.sections:
         raise WireError("bad_shape", f"{kind} report carries no section")
     return report
+
+
+def _sequence(body: dict[str, Any], kind: str) -> tuple[str | None, int | None]:
+    """The stream and sequence number of a report: both or neither (a status has a stream only)."""
+    stream, seq = body.get("stream"), body.get("seq")
+    if stream is None and seq is None:
+        return None, None
+    if not isinstance(stream, str) or not STREAM_RE.match(stream):
+        raise WireError("bad_sequence", f"stream {str(stream)[:40]!r} does not match {STREAM_RE.pattern}")
+    if kind == "status":
+        if seq is not None:
+            raise WireError("bad_sequence", "a status carries no seq")
+        return stream, None
+    if not _is_seq(seq):
+        raise WireError("bad_sequence", f"seq {str(seq)[:30]!r} is not a whole number from 1 to 2**53")
+    return stream, int(seq)  # type: ignore[arg-type]
 
 
 def _status_state(body: dict[str, Any]) -> str:

@@ -8,6 +8,10 @@ network), PCs that go offline, disks filling up, old hardware, lossy lines, line
 but unused (no PC, or PCs on a 4G uplink). Areas and lines for the province are written into
 the registry so the fleet state has contracts to compare with.
 
+Each virtual PC acknowledges like a real agent: its ``online`` status names its stream, its
+reports carry ``seq`` and ``stream``, it reads its own ``.../cmd/ack`` and forgets a report only
+once the collector has acknowledged it, so benchmarks pay for acknowledgements in both directions.
+
 For demos and benchmarks, on a broker without per-host ACLs: each virtual PC connects with its
 own client id and Last Will, but with the credentials of ``[mqtt]``.
 """
@@ -29,7 +33,17 @@ from collector.config import CollectorConfig
 from collector.registry import units
 from collector.registry.registry import Line, Registry
 from collector.store import Store
-from common.wire import SCHEMA_VERSION, encode, report_topic, status_payload
+from common.wire import (
+    ACK_COMMAND,
+    SCHEMA_VERSION,
+    WireError,
+    command_topic,
+    decode_ack,
+    encode,
+    report_topic,
+    status_payload,
+    with_sequence,
+)
 
 log = logging.getLogger("devtools.simulate")
 COMMUNE_FAULTS = ("dead_line", "no_agent", "other_uplink", "lossy_line")
@@ -50,6 +64,7 @@ class VirtualHost:
     disk_used_gb: float = 80.0
     boot_time: float = 0.0
     sent_bytes: int = 0
+    received_bytes: int = 0  # acknowledgements
 
 
 @dataclass
@@ -131,6 +146,11 @@ class VirtualAgent:
         self.host, self.rng = host, rng
         self.cpu = rng.uniform(5, 30)
         self.dropped = False
+        self.stream = f"{rng.getrandbits(64):016x}"
+        self.seq = 0
+        self.unacked: set[int] = set()  # reports sent and not yet acknowledged (paho thread and main)
+        self.acks = 0
+        self.ack_topic = command_topic(host.province, host.commune, host.host, ACK_COMMAND)
         settings = config.mqtt
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -143,6 +163,7 @@ class VirtualAgent:
             self.client.tls_set(ca_certs=settings.ca_file or None)
         self.client.will_set(self.topic("status"), status_payload("offline"), qos=1, retain=True)
         self.client.on_connect = self.on_connect
+        self.client.on_message = self.on_ack
         self.client.connect_async(settings.host, settings.port, keepalive=30)
         self.client.loop_start()
 
@@ -150,8 +171,12 @@ class VirtualAgent:
         return report_topic(self.host.province, self.host.commune, self.host.host, kind)
 
     def publish(self, kind: str, body: dict[str, Any], retain: bool = False) -> None:
-        payload = body if kind == "status" else {"v": SCHEMA_VERSION, "ts": int(time.time()), **body}
-        data = encode(payload)
+        if kind == "status":
+            data = encode(body)
+        else:
+            self.seq += 1
+            self.unacked.add(self.seq)
+            data = with_sequence(encode({"v": SCHEMA_VERSION, "ts": int(time.time()), **body}), self.stream, self.seq)
         self.host.sent_bytes += len(data)
         self.client.publish(self.topic(kind), data, qos=1, retain=retain)
 
@@ -159,7 +184,8 @@ class VirtualAgent:
         if reason.is_failure:
             log.warning("virtual agent refused", extra={"host": self.host.host, "reason": str(reason)})
             return
-        self.client.publish(self.topic("status"), status_payload("online"), qos=1, retain=True)
+        self.client.publish(self.topic("status"), status_payload("online", self.stream), qos=1, retain=True)
+        self.client.subscribe(self.ack_topic, qos=1)
         h = self.host
         self.publish("inventory", {"inventory": {
             "os": "Windows 10 Pro" if h.ram_gb >= 4 else "Windows 7 Professional", "os_version": "10.0.19045",
@@ -167,6 +193,20 @@ class VirtualAgent:
             else "Intel(R) Core(TM) i5-10400 CPU @ 2.90GHz", "agent_version": "sim", "disks": "C: SSD",
             "nics": "eth0", "cpu_cores": float(h.cores), "cpu_threads": float(h.cores * 2),
             "ram_bytes": h.ram_gb * GB, "disk_total_bytes": h.disk_gb * GB, "boot_time": h.boot_time}})  # fmt: skip
+
+    def on_ack(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        """The collector stored these reports: forget them, as the agent's spool does."""
+        self.host.received_bytes += len(message.payload)
+        try:
+            ack = decode_ack(bytes(message.payload))
+        except WireError:
+            log.warning("virtual agent got a malformed ack", extra={"host": self.host.host})
+            return
+        if ack.stream != self.stream:
+            return
+        self.acks += 1
+        for first, last in ack.ranges:
+            self.unacked.difference_update(range(first, last + 1))
 
     def drop(self) -> None:
         """The PC vanishes (power cut, dead line): no DISCONNECT, so the broker sends the Last Will."""
@@ -279,7 +319,14 @@ def run(
     finally:
         for agent in agents:
             agent.stop()
-    return {"cycles": cycles, "hosts": len(agents), "bytes_sent": sum(h.sent_bytes for h in plan.hosts)}
+    return {
+        "cycles": cycles,
+        "hosts": len(agents),
+        "bytes_sent": sum(h.sent_bytes for h in plan.hosts),
+        "bytes_received": sum(h.received_bytes for h in plan.hosts),
+        "acks_received": sum(agent.acks for agent in agents),
+        "reports_unacknowledged": sum(len(agent.unacked) for agent in agents if not agent.dropped),
+    }
 
 
 def plan_json(plan: Plan) -> str:

@@ -85,3 +85,7 @@ def test_a_simulated_province_shows_every_fault_in_the_fleet_state(
     finally:
         simulator.stop()
     assert "Traceback" not in simulator.log()
+    result = json.loads(next(line for line in simulator.log().splitlines() if line.startswith('{"cycles"')))
+    # every virtual PC is acknowledged like a real agent: at most its last round is still waiting
+    assert result["acks_received"] >= result["hosts"] > 0
+    assert result["reports_unacknowledged"] <= 3 * result["hosts"], result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from agent.spool import Spool
@@ -36,3 +37,75 @@ def test_reports_older_than_max_age_are_dropped(tmp_path: Path) -> None:
     spool.put("t", b"new", now=1200)
     assert [m.payload for m in spool.peek(10)] == [b"new"]
     assert spool.dropped() == 1
+
+
+def test_a_sent_report_stays_until_the_collector_acknowledges_it(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite", max_bytes=1 << 20, max_age_s=3600)
+    seqs = [spool.put("t", f"m{i}".encode()) for i in range(4)]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 4
+    spool.mark_sent(seqs[0], now=100.0, connection=1)
+    spool.mark_sent(seqs[1], now=100.0, connection=1)
+    assert [m.id for m in spool.unsent(10)] == seqs[2:]
+    assert spool.awaiting_ack() == 2 and spool.depth() == 4
+    assert spool.release([(seqs[1], seqs[2])]) == 2
+    assert [m.id for m in spool.peek(10)] == [seqs[0], seqs[3]]
+    assert spool.size_bytes() == 4
+
+
+def test_sent_reports_come_due_after_a_reconnect_or_when_later_ones_were_acknowledged(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite", max_bytes=1 << 20, max_age_s=1e9)
+    first, second = spool.put("t", b"a"), spool.put("t", b"b")
+    spool.mark_sent(first, now=100.0, connection=1)
+    spool.mark_sent(second, now=100.0, connection=1)
+    assert spool.due(10, sent_before=200.0, connection=1, lost_below=0) == []  # same connection, nothing later acked
+    assert spool.due(10, sent_before=50.0, connection=2, lost_below=0) == []  # not yet past the timeout
+    assert [m.id for m in spool.due(10, sent_before=200.0, connection=2, lost_below=0)] == [first, second]
+    assert [m.id for m in spool.due(10, sent_before=200.0, connection=1, lost_below=second)] == [first]
+
+
+def test_the_stream_and_the_acknowledging_collector_are_remembered_across_restarts(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite", max_bytes=1 << 20, max_age_s=3600)
+    stream = spool.stream
+    assert not spool.acks_heard()
+    seq = spool.put("t", b"x")
+    spool.mark_sent(seq, now=1.0, connection=3)
+    spool.set_acks_heard(True)
+    spool.close()
+    reopened = Spool(tmp_path / "s.sqlite", max_bytes=1 << 20, max_age_s=3600)
+    assert reopened.stream == stream and reopened.acks_heard()
+    # what an earlier process sent and never saw acknowledged is sent again at once
+    assert [m.id for m in reopened.unsent(10)] == [seq] and reopened.awaiting_ack() == 0
+    assert reopened.put("t", b"y") > seq
+    assert Spool(tmp_path / "other.sqlite", max_bytes=1 << 20, max_age_s=3600).stream != stream
+
+
+def test_a_spool_from_before_acknowledgements_opens_with_every_report_unsent(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, "
+            "payload BLOB NOT NULL, created REAL NOT NULL);"
+            "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        )
+        db.execute("INSERT INTO outbox (topic, payload, created) VALUES ('t', x'7b7d', 1e10)")
+    spool = Spool(path, max_bytes=1 << 20, max_age_s=1e12)
+    assert [m.payload for m in spool.unsent(10)] == [b"{}"]
+    assert spool.awaiting_ack() == 0
+
+
+def test_sent_reports_dropped_for_age_are_counted_apart_from_those_never_sent(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite", max_bytes=1 << 20, max_age_s=100)
+    sent = spool.put("t", b"sent", now=1000)
+    spool.put("t", b"never", now=1000)
+    spool.mark_sent(sent, now=1001, connection=1)
+    spool.put("t", b"new", now=1200)
+    assert (spool.dropped(), spool.dropped_sent()) == (1, 1)
+    assert [m.payload for m in spool.peek(10)] == [b"new"]
+
+
+def test_a_report_in_flight_when_it_expires_counts_as_sent(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite", max_bytes=1 << 20, max_age_s=100)
+    flying = spool.put("t", b"published, no PUBACK yet", now=1000)
+    spool.in_flight.add(flying)
+    spool.put("t", b"new", now=1200)
+    assert (spool.dropped(), spool.dropped_sent()) == (0, 1)

@@ -9,7 +9,19 @@ import sys
 import pytest
 from realservices import REPO
 
-from common.wire import WireError, compact, decode_report, encode, parse_topic
+from common.wire import (
+    Ack,
+    WireError,
+    ack_payload,
+    compact,
+    decode_ack,
+    decode_report,
+    encode,
+    parse_topic,
+    seq_ranges,
+    status_payload,
+    with_sequence,
+)
 
 
 def test_agent_once_output_validates_against_the_contract(tmp_path) -> None:
@@ -137,3 +149,62 @@ def test_peripherals_breaches_name_their_reason(item: dict[str, object], reason:
     with pytest.raises(WireError) as err:
         decode_report("peripherals", encode({"v": 1, "ts": 1, "peripherals": [item]}))
     assert err.value.reason == reason
+
+
+def test_a_numbered_report_carries_its_stream_and_seq_and_validates() -> None:
+    raw = with_sequence(b'{"v":1,"ts":5,"system":{"cpu_percent":3}}', "0123abcd0123abcd", 42)
+    assert raw == b'{"seq":42,"stream":"0123abcd0123abcd","v":1,"ts":5,"system":{"cpu_percent":3}}'
+    report = decode_report("metrics", raw)
+    assert (report.stream, report.seq) == ("0123abcd0123abcd", 42)
+    assert report.sections["system"][0] == {"cpu_percent": 3.0}
+    plain = decode_report("metrics", b'{"v":1,"ts":5,"system":{"cpu_percent":3}}')
+    assert (plain.stream, plain.seq) == (None, None)
+
+
+def test_an_online_status_names_the_agents_stream() -> None:
+    status = decode_report("status", status_payload("online", "0123abcd"))
+    assert (status.state, status.stream, status.seq) == ("online", "0123abcd", None)
+    assert decode_report("status", status_payload("offline")).stream is None
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"v":1,"ts":1,"seq":1,"system":{}}',  # a seq without its stream
+        b'{"v":1,"ts":1,"stream":"0123abcd","system":{}}',  # a stream without a seq
+        b'{"v":1,"ts":1,"seq":0,"stream":"0123abcd","system":{}}',
+        b'{"v":1,"ts":1,"seq":1.5,"stream":"0123abcd","system":{}}',
+        b'{"v":1,"ts":1,"seq":true,"stream":"0123abcd","system":{}}',
+        b'{"v":1,"ts":1,"seq":9007199254740993,"stream":"0123abcd","system":{}}',
+        b'{"v":1,"ts":1,"seq":1,"stream":"NOT-HEX!","system":{}}',
+    ],
+)
+def test_a_broken_sequence_is_refused_with_its_reason(payload: bytes) -> None:
+    with pytest.raises(WireError) as err:
+        decode_report("metrics", payload)
+    assert err.value.reason == "bad_sequence"
+
+
+def test_acks_carry_ranges_and_round_trip() -> None:
+    assert seq_ranges([7, 1, 3, 2, 3, 9, 8]) == [(1, 3), (7, 9)]
+    ack = decode_ack(ack_payload("0123abcd", seq_ranges([1, 2, 3, 7])))
+    assert ack == Ack("0123abcd", ((1, 3), (7, 7)))
+    assert decode_ack(ack_payload("0123abcd", [])).ranges == ()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not json",
+        b'{"v":2,"stream":"0123abcd","seqs":[]}',
+        b'{"v":1,"stream":"x","seqs":[]}',
+        b'{"v":1,"stream":"0123abcd","seqs":[[3,1]]}',
+        b'{"v":1,"stream":"0123abcd","seqs":[[0,1]]}',
+        b'{"v":1,"stream":"0123abcd","seqs":[[1]]}',
+        b'{"v":1,"stream":"0123abcd","seqs":{"1":2}}',
+        b'{"v":1,"stream":"0123abcd","seqs":[' + b",".join([b"[1,1]"] * 257) + b"]}",
+    ],
+)
+def test_a_malformed_ack_is_refused(payload: bytes) -> None:
+    with pytest.raises(WireError):
+        decode_ack(payload)

@@ -3,10 +3,16 @@
 Identity (province, commune, host) comes from the topic, which the broker's ACL ties to the
 publisher's credentials; the area comes from the registry. Nothing in the message body ever
 becomes a tag except the contract's labels, which are checked against a closed alphabet.
+
+A numbered report (``seq``) seen before is a re-sent one: counted in ``reports_duplicate_total``
+and kept from the observers (fleet state, alerts), which would take it for a new report. Its
+lines are written all the same (the same points again) and it is acknowledged again: a wrong
+guess can then cost nothing but a count.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -14,12 +20,21 @@ from typing import Final
 
 from collector.config import IngestSettings
 from collector.ingest.lineprotocol import LineProtocolError, Point, encode_point
+from collector.ingest.receipts import Receipt, Receipts
 from collector.ingest.series_bounds import SeriesBounds
 from collector.registry import units
 from collector.registry.registry import HostKey, Registry
 from collector.selfmetrics import SelfMetrics
+from common.wire import (
+    MAX_SEQ,
+    SECTIONS_BY_KIND,
+    STREAM_RE,
+    Report,
+    WireError,
+    decode_report,
+    parse_topic,
+)
 from common.wire import REJECT_REASONS as WIRE_REJECT_REASONS
-from common.wire import SECTIONS_BY_KIND, Report, WireError, decode_report, parse_topic
 
 log = logging.getLogger("commune_collector.ingest")
 
@@ -42,20 +57,37 @@ class Accepted:
     dropped_points: int = 0  # points over the host's series bound, left out of InfluxDB
 
 
+@dataclass(frozen=True)
+class Handled:
+    """What became of one message: its lines (empty: nothing to store) and, for a numbered
+    report, its receipt, to be marked stored with the lines (or acknowledged at once when
+    ``lines`` is empty)."""
+
+    lines: list[str]
+    receipt: Receipt | None = None
+
+
 Observer = Callable[[Accepted], None]
 
 
 class Ingestor:
-    def __init__(self, registry: Registry, metrics: SelfMetrics, settings: IngestSettings) -> None:
+    def __init__(
+        self, registry: Registry, metrics: SelfMetrics, settings: IngestSettings, receipts: Receipts | None = None
+    ) -> None:
         self.registry = registry
         self.metrics = metrics
         self.settings = settings
         self.bounds = SeriesBounds(settings.max_values_per_tag, settings.values_window_s)
+        self.receipts = receipts
         self.observers: list[Observer] = []
         metrics.declare_reasons(REJECT_REASONS, DROP_REASONS)
 
     def handle(self, topic: str, payload: bytes, received_at: float) -> list[str]:
         """Lines of line protocol for this message; empty when it was rejected (and counted)."""
+        return self.handle_message(topic, payload, received_at).lines
+
+    def handle_message(self, topic: str, payload: bytes, received_at: float) -> Handled:
+        """Check, deduplicate and enrich one message (see ``Handled``)."""
         self.metrics.messages_received.inc()
         try:
             accepted = self._accept(topic, payload, received_at)
@@ -63,10 +95,10 @@ class Ingestor:
             lines = [encode_point(point) for point in points]
         except WireError as exc:
             self.metrics.reject(exc.reason, exc.detail, topic)
-            return []
+            return Handled([], self._refused_receipt(topic, payload))
         except LineProtocolError as exc:
             self.metrics.reject("unsafe_point", str(exc), topic)
-            return []
+            return Handled([], self._refused_receipt(topic, payload))
         if dropped is not None:
             detail = (
                 f"{dropped.points} point(s) with a new {dropped.tag} (e.g. {dropped.example!r}) dropped: the host holds"
@@ -74,9 +106,29 @@ class Ingestor:
             )
             self.metrics.drop("too_many_series", dropped.points, detail, topic)
             accepted = replace(accepted, dropped_points=dropped.points)
+        report = accepted.report
+        receipt = None
+        if self.receipts is not None and report.stream is not None:
+            if report.seq is None:  # an online status naming its stream: say this collector acknowledges
+                if report.state == "online":
+                    self.receipts.hello(accepted.host, report.stream)
+            else:
+                receipt = Receipt(accepted.host, report.stream, report.seq)
+                if not self.receipts.claim(receipt):
+                    self.metrics.reports_duplicate.inc()
+                    return Handled(lines, receipt)
         self._observe(accepted)
         self.metrics.messages_accepted.inc()
-        return lines
+        return Handled(lines, receipt)
+
+    def _refused_receipt(self, topic: str, payload: bytes) -> Receipt | None:
+        """A refused numbered report is acknowledged all the same, so its agent stops sending it."""
+        if self.receipts is None:
+            return None
+        numbered = sequence_of(topic, payload)
+        if numbered is not None:
+            self.receipts.owe(numbered)
+        return None
 
     def _accept(self, topic: str, payload: bytes, received_at: float) -> Accepted:
         parsed = parse_topic(topic)
@@ -147,3 +199,18 @@ class Ingestor:
                 observer(accepted)
             except Exception:  # an observer's bug must not drop the data
                 log.exception("observer failed", extra={"observer": getattr(observer, "__name__", repr(observer))})
+
+
+def sequence_of(topic: str, payload: bytes) -> Receipt | None:
+    """The host, stream and seq of a message the contract refused, when they can be read at all."""
+    try:
+        parsed = parse_topic(topic)
+        body = json.loads(payload)
+    except (WireError, ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    stream, seq = body.get("stream"), body.get("seq")
+    if not isinstance(stream, str) or not STREAM_RE.match(stream) or type(seq) is not int or not 1 <= seq <= MAX_SEQ:
+        return None
+    return Receipt(HostKey(parsed.province, parsed.commune, parsed.host), stream, seq)

@@ -4,7 +4,8 @@ The session (fixed client id, clean_start off, long expiry) makes the broker hol
 reports while the collector restarts. Each message is handed to the ingestor; its lines go
 to the batch writer. Acknowledgements are manual: a message is acknowledged only once its
 lines are stored (InfluxDB or the disk buffer), so the broker re-sends whatever a killed
-collector had not stored.
+collector had not stored. A numbered report is marked stored in the receipts at that same
+moment; the acknowledger then tells its agent (``collector/ingest/acks.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from paho.mqtt.properties import Properties
 
 from collector.config import MqttSettings
 from collector.ingest.checks import Ingestor
+from collector.ingest.receipts import Receipt, Receipts
 from collector.ingest.writer import BatchWriter
 from common.wire import TOPIC_ROOT
 
@@ -31,11 +33,15 @@ SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/+/+"
 
 
 class Consumer:
-    def __init__(self, settings: MqttSettings, ingestor: Ingestor, writer: BatchWriter) -> None:
+    def __init__(
+        self, settings: MqttSettings, ingestor: Ingestor, writer: BatchWriter, receipts: Receipts | None = None
+    ) -> None:
         self.settings = settings
         self._ingestor = ingestor
         self._writer = writer
+        self._receipts = receipts
         self.connected = threading.Event()
+        self._paused = threading.Event()
         self._connection = 0  # PUBACK packet ids belong to one connection; a later one must not get them
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5, manual_ack=True
@@ -60,6 +66,10 @@ class Consumer:
         )
         self.client.loop_start()
 
+    def pause(self) -> None:
+        """Take no more messages (the broker keeps them for the next start) while the rest stops."""
+        self._paused.set()
+
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
@@ -83,6 +93,8 @@ class Consumer:
         log.warning("disconnected; will reconnect", extra={"reason": str(reason)})
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        if self._paused.is_set():
+            return  # never acknowledged: the broker sends it again to the next collector
         ack = self._acker(message)
         try:
             topic = message.topic
@@ -90,11 +102,21 @@ class Consumer:
             self._ingestor.metrics.reject("bad_topic", "topic is not UTF-8", repr(message._topic[:80]))
             ack()
             return
-        lines = self._ingestor.handle(topic, bytes(message.payload), time.time())
-        if lines:
-            self._writer.put(lines, ack)
+        handled = self._ingestor.handle_message(topic, bytes(message.payload), time.time())
+        if handled.receipt is not None and self._receipts is not None:
+            ack = self._stored_then(handled.receipt, self._receipts, ack)
+        if handled.lines:
+            self._writer.put(handled.lines, ack)
         else:
             ack()
+
+    @staticmethod
+    def _stored_then(receipt: Receipt, receipts: Receipts, ack: Callable[[], None]) -> Callable[[], None]:
+        def stored() -> None:
+            receipts.stored(receipt)
+            ack()
+
+        return stored
 
     def _acker(self, message: mqtt.MQTTMessage) -> Callable[[], None]:
         connection, mid, qos = self._connection, message.mid, message.qos

@@ -49,6 +49,7 @@ class BatchWriter:
         self._thread = threading.Thread(target=self._run, name="influx-writer", daemon=True)
         self._drainer = threading.Thread(target=self._drain_loop, name="buffer-drain", daemon=True)
         self._pending = 0  # lines taken off the queue but not yet stored
+        self.after_batch: list[Callable[[], None]] = []  # run once a batch's acks have run
         metrics.write_queue_points.set_function(lambda: float(self.depth()))
         metrics.write_buffer_points.set_function(lambda: float(buffer.points()))
         metrics.write_buffer_bytes.set_function(lambda: float(buffer.size_bytes()))
@@ -83,6 +84,8 @@ class BatchWriter:
             if self._store(batch):
                 for ack in acks:
                     ack()
+                for hook in self.after_batch:
+                    hook()
             self._pending = 0
 
     def _take_batch(self) -> tuple[list[str], list[Ack]]:

@@ -1,0 +1,74 @@
+"""Sends each agent the acknowledgements the collector owes it, batched: at most one message a
+second per host (``[mqtt] ack_interval_s``), QoS 1, on the host's own ``.../cmd/ack`` topic.
+
+The writer wakes it after each stored batch (``notify``), so a report is usually acknowledged
+within moments of being stored; what a host is owed within its second waits for the next round.
+
+Only the collector may publish there and only that host may read it (the broker's ACL), so an
+acknowledgement cannot be forged by another PC. One lost on the way costs a re-sent report,
+which the collector recognises and acknowledges again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from collector.ingest.receipts import Receipts
+from collector.selfmetrics import SelfMetrics
+from common.wire import ACK_COMMAND, MAX_ACK_RANGES, ack_payload, command_topic
+
+log = logging.getLogger("commune_collector.acks")
+
+Publish = Callable[[str, bytes], bool]  # topic, payload -> taken by the MQTT client
+
+
+class Acknowledger:
+    def __init__(self, receipts: Receipts, publish: Publish, metrics: SelfMetrics, interval_s: float) -> None:
+        self._receipts = receipts
+        self._publish = publish
+        self._metrics = metrics
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="acknowledger", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Send what is owed one last time, then stop."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(10)
+
+    def notify(self) -> None:
+        """Reports were stored: acknowledge them now where the per-host interval allows."""
+        self._wake.set()
+
+    def flush(self, min_gap_s: float = 0.0) -> int:
+        """Publish the owed acknowledgements (of hosts not acknowledged within ``min_gap_s``);
+        returns how many messages went out."""
+        sent = 0
+        for host, stream, ranges in self._receipts.take_acks(min_gap_s):
+            topic = command_topic(host.province, host.commune, host.host, ACK_COMMAND)
+            for start in range(0, max(1, len(ranges)), MAX_ACK_RANGES):
+                if self._publish(topic, ack_payload(stream, ranges[start : start + MAX_ACK_RANGES])):
+                    sent += 1
+                else:
+                    self._metrics.acks_failed.inc()  # the agent sends the reports again
+        self._metrics.acks_sent.inc(sent)
+        return sent
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._interval_s)
+            self._wake.clear()
+            stopping = self._stop.is_set()
+            try:
+                self.flush(0.0 if stopping else self._interval_s)
+            except Exception:
+                log.exception("sending acknowledgements failed")
+            if stopping:
+                return

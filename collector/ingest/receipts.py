@@ -1,0 +1,247 @@
+"""Which numbered reports of each agent the collector has taken and stored, and the acks it owes.
+
+An agent that keeps reports until acknowledged numbers them (``seq``) within its spool's
+``stream`` (``common/wire.py``). Per host and stream this keeps two sets of sequence numbers:
+
+- ``claimed``: accepted by ingest (perhaps still queued for InfluxDB). A report claimed before
+  is a re-sent one: it is counted as a duplicate and never reaches fleet state or alerts.
+- ``stored``: in InfluxDB or the disk buffer. Committed to its own SQLite file after every
+  stored batch, so a collector killed between storing and acknowledging still recognises the
+  re-sent reports as duplicates after its restart; at start, ``claimed`` is what was stored.
+
+Stored reports are owed an acknowledgement; ``take_acks`` hands them out, at most once per
+``min_gap_s`` per host and stream (the acknowledger's ``[mqtt] ack_interval_s``). Sets are kept
+as ranges, at most ``MAX_RANGES`` per stream: beyond that the oldest gap is closed (a report that
+old arriving at last is counted as a duplicate; it is still written, as every duplicate is).
+Streams not heard of for ``retention_s`` are forgotten.
+
+A file of its own (``receipts.sqlite`` beside the state file), like the write buffer, not a table
+of the state file: it is written after every stored batch, which should not wait on the state
+file's lock, and losing it costs nothing but the duplicate count of reports re-sent afterwards.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.registry.registry import HostKey
+
+MAX_RANGES = 512
+PRUNE_INTERVAL_S = 3600.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS stored (
+    host TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    ranges TEXT NOT NULL,
+    touched REAL NOT NULL,
+    PRIMARY KEY (host, stream)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One numbered report of one agent."""
+
+    host: HostKey
+    stream: str
+    seq: int
+
+
+class SeqSet:
+    """A set of positive integers as sorted, disjoint, non-adjacent inclusive ranges."""
+
+    def __init__(self, ranges: list[tuple[int, int]] | None = None) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        for first, last in sorted(ranges or []):
+            self.add_range(first, last)
+
+    def __contains__(self, seq: int) -> bool:
+        index = bisect.bisect_right(self.starts, seq) - 1
+        return index >= 0 and self.ends[index] >= seq
+
+    def add(self, seq: int) -> bool:
+        """Add one number; False when it was already there."""
+        if seq in self:
+            return False
+        self.add_range(seq, seq)
+        return True
+
+    def add_range(self, first: int, last: int) -> None:
+        index = bisect.bisect_left(self.starts, first)
+        # merge with the range before when it touches or overlaps
+        if index > 0 and self.ends[index - 1] >= first - 1:
+            index -= 1
+            first = self.starts[index]
+            last = max(last, self.ends[index])
+        end = index
+        while end < len(self.starts) and self.starts[end] <= last + 1:
+            last = max(last, self.ends[end])
+            end += 1
+        self.starts[index:end] = [first]
+        self.ends[index:end] = [last]
+        while len(self.starts) > MAX_RANGES:  # close the oldest gap
+            self.ends[0:2] = [self.ends[1]]
+            del self.starts[1]
+
+    def ranges(self) -> list[tuple[int, int]]:
+        return list(zip(self.starts, self.ends, strict=True))
+
+
+def host_text(host: HostKey) -> str:
+    return f"{host.province}/{host.commune}/{host.host}"
+
+
+Failure = Callable[[BaseException, str], object]  # the error and what was being done
+
+
+class Receipts:
+    """Never raises for its file: a disk that cannot hold it costs duplicate counts after a
+    restart, reported through ``failed`` / ``succeeded`` (the collector's disk health)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        retention_s: float,
+        failed: Failure | None = None,
+        succeeded: Callable[[], None] | None = None,
+    ) -> None:
+        self._failed = failed or (lambda _exc, _doing: None)
+        self._succeeded = succeeded or (lambda: None)
+        try:
+            self._db = self._open(Path(path))
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc, "open")
+            self._db = self._open(Path(":memory:"))  # this run only
+        self._lock = threading.Lock()
+        self._retention_s = retention_s
+        self._claimed: dict[tuple[HostKey, str], SeqSet] = {}
+        self._stored: dict[tuple[HostKey, str], SeqSet] = {}
+        self._touched: dict[tuple[HostKey, str], float] = {}  # wall clock
+        self._dirty: set[tuple[HostKey, str]] = set()
+        self._owed: dict[tuple[HostKey, str], SeqSet] = {}
+        self._last_ack: dict[tuple[HostKey, str], float] = {}  # monotonic
+        self._last_prune = 0.0
+        self._load(time.time())
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _load(self, now: float) -> None:
+        self._db.execute("DELETE FROM stored WHERE touched < ?", (now - self._retention_s,))
+        for host, stream, ranges, touched in self._db.execute("SELECT host, stream, ranges, touched FROM stored"):
+            province, commune, name = str(host).split("/", 2)
+            key = (HostKey(province, commune, name), str(stream))
+            pairs = [(int(first), int(last)) for first, last in json.loads(ranges)]
+            self._stored[key] = SeqSet(pairs)
+            self._claimed[key] = SeqSet(pairs)
+            self._touched[key] = float(touched)
+        self._last_prune = now
+
+    def claim(self, receipt: Receipt) -> bool:
+        """True for a report seen for the first time; False for a re-sent one."""
+        key = (receipt.host, receipt.stream)
+        with self._lock:
+            self._touched[key] = time.time()
+            return self._claimed.setdefault(key, SeqSet()).add(receipt.seq)
+
+    def owe(self, receipt: Receipt) -> None:
+        """Acknowledge without storing: a report refused for good (counted as rejected)."""
+        with self._lock:
+            self._owed.setdefault((receipt.host, receipt.stream), SeqSet()).add(receipt.seq)
+
+    def hello(self, host: HostKey, stream: str) -> None:
+        """An agent announced its stream: answer with an empty ack (this collector acknowledges)."""
+        with self._lock:
+            self._owed.setdefault((host, stream), SeqSet())
+
+    def stored(self, receipt: Receipt) -> None:
+        """The report's points are in InfluxDB or the disk buffer (writer thread)."""
+        key = (receipt.host, receipt.stream)
+        with self._lock:
+            self._stored.setdefault(key, SeqSet()).add(receipt.seq)
+            self._owed.setdefault(key, SeqSet()).add(receipt.seq)
+            self._dirty.add(key)
+
+    def commit(self) -> None:
+        """Write the stored sets changed since the last commit (after each stored batch)."""
+        now = time.time()
+        with self._lock:
+            rows = [
+                (host_text(key[0]), key[1], json.dumps(self._stored[key].ranges()), self._touched.get(key, now))
+                for key in self._dirty
+            ]
+            dirty, self._dirty = self._dirty, set()
+            try:
+                if rows:
+                    self._db.execute("BEGIN")
+                    self._db.executemany(
+                        "INSERT INTO stored (host, stream, ranges, touched) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(host, stream) DO UPDATE SET ranges = excluded.ranges, touched = excluded.touched",
+                        rows,
+                    )
+                    self._db.execute("COMMIT")
+                if now - self._last_prune >= PRUNE_INTERVAL_S:
+                    self._prune(now)
+            except (sqlite3.Error, OSError) as exc:
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                self._dirty |= dirty  # written at the next commit that works
+                failure: BaseException | None = exc
+            else:
+                failure = None
+        if failure is not None:
+            self._failed(failure, "commit")
+        elif rows:
+            self._succeeded()
+
+    def take_acks(self, min_gap_s: float = 0.0) -> list[tuple[HostKey, str, list[tuple[int, int]]]]:
+        """The acknowledgements owed, as (host, stream, ranges), each handed out once; a stream
+        acknowledged less than ``min_gap_s`` ago waits for a later call."""
+        now = time.monotonic()
+        with self._lock:
+            due = [key for key in self._owed if now - self._last_ack.get(key, -math.inf) >= min_gap_s]
+            taken = [(key, self._owed.pop(key)) for key in due]
+            for key in due:
+                self._last_ack[key] = now
+        return [(host, stream, seqs.ranges()) for (host, stream), seqs in taken]
+
+    def streams(self) -> int:
+        with self._lock:
+            return len(self._claimed)
+
+    def close(self) -> None:
+        self.commit()
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._db.close()
+
+    def _prune(self, now: float) -> None:
+        self._last_prune = now
+        cutoff = now - self._retention_s
+        for key in [key for key, touched in self._touched.items() if touched < cutoff]:
+            for table in (self._claimed, self._stored, self._touched, self._last_ack):
+                table.pop(key, None)
+        self._db.execute("DELETE FROM stored WHERE touched < ?", (cutoff,))

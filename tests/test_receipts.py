@@ -1,0 +1,137 @@
+"""The collector's receipts tell a re-sent report from a new one, also after a restart, and owe
+each stored report exactly one acknowledgement."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from collector.config import FleetSettings, IngestSettings
+from collector.fleet.state import FleetState
+from collector.ingest.checks import Accepted, Ingestor
+from collector.ingest.receipts import MAX_RANGES, Receipt, Receipts, SeqSet
+from collector.registry.registry import HostKey, Registry
+from collector.selfmetrics import SelfMetrics
+from collector.store import Store
+from common.wire import encode, report_topic, with_sequence
+
+HOST = HostKey("08", "02473", "pc-01")
+T0 = time.time() - 3600
+
+
+def test_seq_sets_merge_adjacent_numbers_into_ranges() -> None:
+    seqs = SeqSet()
+    for seq in (5, 3, 4, 10, 1, 11, 12):
+        assert seqs.add(seq)
+    assert not seqs.add(4)
+    assert seqs.ranges() == [(1, 1), (3, 5), (10, 12)]
+    seqs.add(2)
+    assert seqs.ranges() == [(1, 5), (10, 12)]
+    assert 11 in seqs and 6 not in seqs and 0 not in seqs
+
+
+def test_a_seq_set_stays_bounded_by_closing_its_oldest_gaps() -> None:
+    seqs = SeqSet()
+    for seq in range(1, 2 * (MAX_RANGES + 10), 2):  # every other number: one range each
+        seqs.add(seq)
+    assert len(seqs.ranges()) == MAX_RANGES
+    assert seqs.ranges()[-1] == (2 * (MAX_RANGES + 10) - 1,) * 2
+    assert 2 in seqs  # an old gap, closed
+
+
+def test_a_report_claimed_twice_is_a_duplicate_and_each_store_is_acknowledged(tmp_path: Path) -> None:
+    receipts = Receipts(tmp_path / "r.sqlite", retention_s=3600)
+    first = Receipt(HOST, "0123abcd", 1)
+    assert receipts.claim(first)
+    assert not receipts.claim(first)
+    receipts.stored(first)
+    receipts.stored(Receipt(HOST, "0123abcd", 2))
+    assert receipts.take_acks() == [(HOST, "0123abcd", [(1, 2)])]
+    assert receipts.take_acks() == []
+    receipts.stored(first)  # the re-sent copy, stored again
+    assert receipts.take_acks(min_gap_s=3600) == []  # this host was acknowledged a moment ago
+    assert receipts.take_acks() == [(HOST, "0123abcd", [(1, 1)])]
+
+
+def test_stored_reports_are_recognised_after_a_restart(tmp_path: Path) -> None:
+    receipts = Receipts(tmp_path / "r.sqlite", retention_s=3600)
+    for seq in (1, 2, 3):
+        receipt = Receipt(HOST, "0123abcd", seq)
+        receipts.claim(receipt)
+        receipts.stored(receipt)
+    receipts.claim(Receipt(HOST, "0123abcd", 4))  # taken, never stored: the process dies here
+    receipts.commit()
+    # no close(): as after SIGKILL
+    restarted = Receipts(tmp_path / "r.sqlite", retention_s=3600)
+    assert not restarted.claim(Receipt(HOST, "0123abcd", 2))
+    assert restarted.claim(Receipt(HOST, "0123abcd", 4))
+    assert restarted.claim(Receipt(HOST, "ffff0000", 2))  # a new spool numbers from the start
+
+
+def test_a_hello_owes_an_empty_acknowledgement(tmp_path: Path) -> None:
+    receipts = Receipts(tmp_path / "r.sqlite", retention_s=3600)
+    receipts.hello(HOST, "0123abcd")
+    assert receipts.take_acks() == [(HOST, "0123abcd", [])]
+
+
+def test_streams_not_heard_of_for_the_retention_are_forgotten(tmp_path: Path) -> None:
+    receipts = Receipts(tmp_path / "r.sqlite", retention_s=60)
+    receipt = Receipt(HOST, "0123abcd", 1)
+    receipts.claim(receipt)
+    receipts.stored(receipt)
+    receipts.commit()
+    receipts.close()
+    later = Receipts(tmp_path / "r.sqlite", retention_s=60)
+    assert later.streams() == 1
+    later.close()
+    with sqlite3.connect(tmp_path / "r.sqlite") as db:
+        db.execute("UPDATE stored SET touched = ?", (time.time() - 120,))
+    assert Receipts(tmp_path / "r.sqlite", retention_s=60).streams() == 0
+
+
+def test_a_re_sent_report_is_counted_and_never_reaches_fleet_state(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.sqlite")
+    registry = Registry(store, "unassigned")
+    metrics = SelfMetrics()
+    fleet = FleetState(store, registry, FleetSettings(restart_grace_s=0), started_at=T0 - 100)
+    ingestor = Ingestor(registry, metrics, IngestSettings(max_age_s=86400), Receipts(tmp_path / "r.sqlite", 86400))
+    seen: list[Accepted] = []
+    ingestor.observers += [fleet.observe, seen.append]
+    topic = report_topic("08", "02473", "pc-01", "metrics")
+
+    def numbered(seq: int, cpu: float) -> bytes:
+        body = {"v": 1, "ts": int(T0 + 30 * seq), "system": {"cpu_percent": cpu}, "agent": {"interval_s": 30}}
+        return with_sequence(encode(body), "0123abcd", seq)
+
+    for seq in (1, 2, 3):
+        handled = ingestor.handle_message(topic, numbered(seq, 10.0 * seq), T0 + 30 * seq)
+        assert handled.lines and handled.receipt == Receipt(HOST, "0123abcd", seq)
+    late = ingestor.handle_message(topic, numbered(1, 10.0), T0 + 400)  # re-sent long after: would be a gap
+    assert late.lines and late.receipt == Receipt(HOST, "0123abcd", 1)  # the same point again, acknowledged again
+    assert metrics.registry.get_sample_value("commune_collector_reports_duplicate_total") == 1
+    assert [a.report.seq for a in seen] == [1, 2, 3]
+    facts = fleet.facts[HOST]
+    assert facts.last_report == T0 + 90 and facts.cpu_percent == 30.0 and facts.gaps == []
+
+
+def test_a_refused_numbered_report_is_acknowledged_so_its_agent_stops_sending_it(tmp_path: Path) -> None:
+    registry = Registry(Store(tmp_path / "state.sqlite"), "unassigned")
+    receipts = Receipts(tmp_path / "r.sqlite", 86400)
+    ingestor = Ingestor(registry, SelfMetrics(), IngestSettings(), receipts)
+    payload = with_sequence(encode({"v": 1, "ts": int(time.time()), "system": {"no_such_field": 1}}), "0123abcd", 7)
+    assert ingestor.handle_message(report_topic("08", "02473", "pc-01", "metrics"), payload, time.time()).lines == []
+    assert receipts.take_acks() == [(HOST, "0123abcd", [(7, 7)])]
+
+
+def test_receipts_that_cannot_be_written_report_it_and_still_tell_duplicates(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    failures: list[str] = []
+    receipts = Receipts(blocker / "r.sqlite", 3600, lambda exc, doing: failures.append(doing))
+    assert failures == ["open"]
+    receipt = Receipt(HOST, "0123abcd", 1)
+    assert receipts.claim(receipt) and not receipts.claim(receipt)
+    receipts.stored(receipt)
+    receipts.commit()
+    assert receipts.take_acks() == [(HOST, "0123abcd", [(1, 1)])]
