@@ -1,5 +1,9 @@
 """Fixtures: a real Mosquitto and a real influxd per test session, and factories for real
-collector and agent processes wired to them. Every test gets its own database and client ids."""
+collector and agent processes wired to them. Every test gets its own database and client ids.
+
+``tests/psutil_fixtures.py`` (loaded below too) gives the agent's collectors psutil's own named
+tuples with known values (fixture ``office_pc``); it needs no service.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import pytest
 from realservices import API_TOKEN, Agent, Collector, Influxd, Mosquitto, free_port
 
 from collector.http.auth import digest
+
+pytest_plugins = ["psutil_fixtures"]
 
 
 @pytest.fixture(scope="session")

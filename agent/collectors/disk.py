@@ -9,15 +9,21 @@ bounds the mount names a host may use: ``[ingest] max_values_per_tag``).
 The one filesystem holding the agent's own files (the spool) is always reported, whatever its
 type (tmpfs, overlay): when that disk is full the agent's spool fails, and the collector should
 see ``disk_full`` beside ``spool_failed``.
+
+psutil and the monotonic clock are passed in (psutil and ``time.monotonic`` by default), so tests pin
+the output and the rates.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import psutil
 
+from agent.collectors.psutil_api import PsutilLike
 from agent.collectors.rates import RateTracker
 from agent.labels import to_label
 
@@ -47,22 +53,25 @@ def is_reported(mountpoint: str, fstype: str) -> bool:
 class DiskCollector:
     section = "disk"
 
-    def __init__(self, watch_paths: tuple[str, ...] = ()) -> None:
-        self._rates = RateTracker()
+    def __init__(
+        self, watch_paths: tuple[str, ...] = (), ps: PsutilLike = psutil, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ps = ps
+        self._rates = RateTracker(clock)
         self._watch_paths = watch_paths
 
     def collect(self) -> list[dict[str, float | str]]:
-        io = psutil.disk_io_counters(perdisk=True) or {}
+        io = self._ps.disk_io_counters(perdisk=True) or {}
         out: list[dict[str, float | str]] = []
         seen: set[str] = set()
-        parts = [part for part in psutil.disk_partitions(all=False) if is_reported(part.mountpoint, part.fstype)]
-        parts += watched_partitions(self._watch_paths)
+        parts = [part for part in self._ps.disk_partitions(all=False) if is_reported(part.mountpoint, part.fstype)]
+        parts += watched_partitions(self._watch_paths, self._ps)
         for part in parts:
             if part.mountpoint in seen:
                 continue
             seen.add(part.mountpoint)
             try:
-                usage = psutil.disk_usage(part.mountpoint)
+                usage = self._ps.disk_usage(part.mountpoint)
             except OSError:
                 continue  # a mount that vanished or is not readable is not an error of the agent
             item: dict[str, float | str] = {
@@ -88,11 +97,11 @@ class DiskCollector:
         return out
 
 
-def watched_partitions(paths: tuple[str, ...]) -> list[Any]:
+def watched_partitions(paths: tuple[str, ...], ps: PsutilLike = psutil) -> list[Any]:
     """The mounted filesystem holding each path (the longest mount point above it)."""
     if not paths:
         return []
-    mounts = psutil.disk_partitions(all=True)
+    mounts = ps.disk_partitions(all=True)
     found = []
     for path in paths:
         real = os.path.realpath(path)

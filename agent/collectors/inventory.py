@@ -1,38 +1,57 @@
-"""Hardware and software inventory: OS, CPU, RAM, disks, NICs and agent version."""
+"""Hardware and software inventory: OS, CPU, RAM, disks, NICs and agent version.
+
+psutil, the ``platform`` module and the path of ``/proc/cpuinfo`` are passed in (the real ones by
+default), so tests pin the output.
+"""
 
 from __future__ import annotations
 
 import json
 import platform
+from pathlib import Path
+from typing import Protocol
 
 import psutil
 
 from agent import __version__
 from agent.collectors.disk import PSEUDO_FILESYSTEMS
+from agent.collectors.psutil_api import PsutilLike
 
 MAX_TEXT = 256
+CPUINFO = Path("/proc/cpuinfo")
 
 
-def _os_description() -> tuple[str, str]:
-    system = platform.system()
+class PlatformLike(Protocol):
+    """The ``platform`` functions the inventory reads."""
+
+    def system(self) -> str: ...
+    def release(self) -> str: ...
+    def version(self) -> str: ...
+    def machine(self) -> str: ...
+    def processor(self) -> str: ...
+    def freedesktop_os_release(self) -> dict[str, str]: ...
+
+
+def _os_description(plat: PlatformLike) -> tuple[str, str]:
+    system = plat.system()
     if system == "Linux":
         try:
-            release = platform.freedesktop_os_release()
-            return release.get("NAME", "Linux"), release.get("VERSION", platform.release())
+            release = plat.freedesktop_os_release()
+            return release.get("NAME", "Linux"), release.get("VERSION", plat.release())
         except OSError:
             pass
-    return system, platform.version() or platform.release()
+    return system, plat.version() or plat.release()
 
 
-def _cpu_model() -> str:
+def _cpu_model(plat: PlatformLike, cpuinfo: Path) -> str:
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
+        with open(cpuinfo, encoding="utf-8") as lines:
+            for line in lines:
                 if line.startswith("model name"):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return plat.processor() or plat.machine()
 
 
 def _compact_json(value: object) -> str:
@@ -40,34 +59,36 @@ def _compact_json(value: object) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
 
 
-def collect_inventory() -> dict[str, float | str]:
+def collect_inventory(
+    ps: PsutilLike = psutil, plat: PlatformLike = platform, cpuinfo: Path = CPUINFO
+) -> dict[str, float | str]:
     """One inventory section; lists are compact JSON strings cut to fit the wire limit."""
-    os_name, os_version = _os_description()
+    os_name, os_version = _os_description(plat)
     disks = {}
-    for part in psutil.disk_partitions(all=False):
+    for part in ps.disk_partitions(all=False):
         if part.fstype in PSEUDO_FILESYSTEMS or part.device in disks:
             continue
         try:
-            disks[part.device] = psutil.disk_usage(part.mountpoint).total
+            disks[part.device] = ps.disk_usage(part.mountpoint).total
         except OSError:
             continue
     nics = {
         nic: addr.address
-        for nic, addrs in psutil.net_if_addrs().items()
+        for nic, addrs in ps.net_if_addrs().items()
         for addr in addrs
-        if addr.family == psutil.AF_LINK and nic != "lo"
+        if addr.family == ps.AF_LINK and nic != "lo"
     }
     return {
         "os": os_name[:MAX_TEXT],
         "os_version": os_version[:MAX_TEXT],
-        "architecture": platform.machine()[:MAX_TEXT],
-        "cpu_model": _cpu_model()[:MAX_TEXT],
+        "architecture": plat.machine()[:MAX_TEXT],
+        "cpu_model": _cpu_model(plat, cpuinfo)[:MAX_TEXT],
         "agent_version": __version__,
-        "cpu_cores": float(psutil.cpu_count(logical=False) or psutil.cpu_count() or 1),
-        "cpu_threads": float(psutil.cpu_count() or 1),
-        "ram_bytes": float(psutil.virtual_memory().total),
+        "cpu_cores": float(ps.cpu_count(logical=False) or ps.cpu_count() or 1),
+        "cpu_threads": float(ps.cpu_count() or 1),
+        "ram_bytes": float(ps.virtual_memory().total),
         "disk_total_bytes": float(sum(disks.values())),
-        "boot_time": psutil.boot_time(),
+        "boot_time": ps.boot_time(),
         "disks": _compact_json(disks),
         "nics": _compact_json(nics),
     }

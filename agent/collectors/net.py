@@ -1,13 +1,18 @@
 """Per-NIC traffic, error and drop rates, link state and speed, and which NIC holds the default route.
 
-Loopback, and adapters that are down and have never moved a byte, are left out."""
+Loopback, and adapters that are down and have never moved a byte, are left out. psutil, the
+monotonic clock and the kernel's route table are passed in (the real ones by default), so tests pin
+the output."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
+from agent.collectors.psutil_api import PsutilLike
 from agent.collectors.rates import RateTracker
 from agent.labels import to_label
 
@@ -34,13 +39,17 @@ def default_route_nic(route_table: Path = ROUTE_TABLE) -> str | None:
 class NetCollector:
     section = "net"
 
-    def __init__(self) -> None:
-        self._rates = RateTracker()
+    def __init__(
+        self, ps: PsutilLike = psutil, clock: Callable[[], float] = time.monotonic, route_table: Path = ROUTE_TABLE
+    ) -> None:
+        self._ps = ps
+        self._route_table = route_table
+        self._rates = RateTracker(clock)
 
     def collect(self) -> list[dict[str, float | str]]:
-        stats = psutil.net_if_stats()
-        counters = psutil.net_io_counters(pernic=True)
-        default_nic = default_route_nic()
+        stats = self._ps.net_if_stats()
+        counters = self._ps.net_io_counters(pernic=True)
+        default_nic = default_route_nic(self._route_table)
         out: list[dict[str, float | str]] = []
         for nic, io in counters.items():
             stat = stats.get(nic)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 
 class RateTracker:
-    """Remembers the last counters per key and returns per-second rates since then."""
+    """Remembers the last counters per key and returns per-second rates since then.
 
-    def __init__(self) -> None:
+    ``clock`` (``time.monotonic`` by default) is passed in so tests pin the elapsed time.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._last: dict[str, tuple[float, Mapping[str, float]]] = {}
 
     def rates(self, key: str, counters: Mapping[str, float], now: float | None = None) -> dict[str, float]:
@@ -17,7 +21,7 @@ class RateTracker:
 
         A counter that went backwards (reboot, wrap, driver reset) gives no rate this time.
         """
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         previous = self._last.get(key)
         self._last[key] = (now, dict(counters))
         if previous is None:

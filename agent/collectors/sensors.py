@@ -1,4 +1,8 @@
-"""Temperatures and battery where the platform reports them; an absent sensor is not an error."""
+"""Temperatures and battery where the platform reports them; an absent sensor is not an error.
+
+psutil is passed in (psutil by default), so tests pin the output. Its sensor functions exist only on
+some platforms, hence the ``getattr``.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,18 @@ import psutil
 
 from agent.labels import to_label
 
+MAX_SENSORS = 64
+
 
 class SensorsCollector:
     section = "sensors"
 
+    def __init__(self, ps: object = psutil) -> None:
+        self._ps = ps
+
     def collect(self) -> list[dict[str, float | str]]:
         out: list[dict[str, float | str]] = []
-        read_temperatures = getattr(psutil, "sensors_temperatures", None)
+        read_temperatures = getattr(self._ps, "sensors_temperatures", None)
         temperatures = read_temperatures() if read_temperatures else {}
         for chip, readings in temperatures.items():
             for index, reading in enumerate(readings):
@@ -25,7 +34,7 @@ class SensorsCollector:
                 if reading.critical:
                     item["temp_critical_c"] = float(reading.critical)
                 out.append(item)
-        read_battery = getattr(psutil, "sensors_battery", None)
+        read_battery = getattr(self._ps, "sensors_battery", None)
         battery = read_battery() if read_battery else None
         if battery is not None:
             out.append(
@@ -35,4 +44,4 @@ class SensorsCollector:
                     "power_plugged": 1.0 if battery.power_plugged else 0.0,
                 }
             )
-        return out[:64]
+        return out[:MAX_SENSORS]
