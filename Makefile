@@ -7,11 +7,12 @@ APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping openssl system
 	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps system-deps bench-deps venv demo test lint bench clean
+.PHONY: help deps system-deps bench-deps venv demo test test-fast lint bench clean
 
 help:
 	@echo "make demo   install what is missing, start broker, InfluxDB, collector and a simulated province"
 	@echo "make test   install what is missing, lint and run every test against real services"
+	@echo "make test-fast  only the pure tests (pytest -m 'not services'): seconds, no service started"
 	@echo "make lint   ruff and mypy --strict"
 	@echo "make bench  run the benchmarks under bench/"
 
@@ -56,6 +57,10 @@ lint: venv
 
 test: deps lint
 	$(VENV)/bin/pytest -q
+
+# The pure tier: no Debian service package needed, nothing started (tests/tiers.py enforces it).
+test-fast: venv
+	$(VENV)/bin/pytest -q -m "not services"
 
 demo: deps
 	$(PY) -m devtools.demo

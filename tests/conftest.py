@@ -1,6 +1,12 @@
 """Fixtures: a real Mosquitto and a real influxd per test session, and factories for real
 collector and agent processes wired to them. Every test gets its own database and client ids.
 
+Two tiers (tests/tiers.py, loaded below): a test that uses one of these service fixtures is marked
+``services`` automatically; a test that starts a process by other means needs
+``@pytest.mark.services`` (or ``pytestmark`` in its module). Every other test is pure: it runs in
+``make test-fast`` (``pytest -m "not services"``), and starting any process from it fails the test.
+A new service fixture here goes into ``tiers.SERVICE_FIXTURES`` too.
+
 ``tests/psutil_fixtures.py`` (loaded below too) gives the agent's collectors psutil's own named
 tuples with known values (fixture ``office_pc``); it needs no service.
 """
@@ -18,7 +24,7 @@ from realservices import API_TOKEN, Agent, Collector, Influxd, Mosquitto, free_p
 
 from collector.http.auth import digest
 
-pytest_plugins = ["psutil_fixtures"]
+pytest_plugins = ["tiers", "psutil_fixtures"]
 
 
 @pytest.fixture(scope="session")

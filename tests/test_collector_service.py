@@ -8,9 +8,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from realservices import REPO, Agent, Collector, Influxd, Mosquitto, http_get, wait_until, write_toml
 
 from collector.ingest.setup_influx import ROLLUP_MEASUREMENTS
+
+pytestmark = pytest.mark.services  # every test runs the collector's CLI or services
 
 
 def test_setup_influx_creates_retention_policies_and_rollups(influxd: Influxd, tmp_path: Path) -> None:

@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 from realservices import REPO, http_get, wait_until
+
+pytestmark = pytest.mark.services  # starts the whole demo stack
 
 
 def leftovers(folder: Path) -> list[str]:

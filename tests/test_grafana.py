@@ -36,6 +36,7 @@ def grafana_cli(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, cwd=REPO, timeout=60, check=False)  # fmt: skip
 
 
+@pytest.mark.services  # runs commune-collector grafana build --check
 def test_committed_dashboards_are_exactly_what_the_builder_produces(tmp_path: Path) -> None:
     assert build.differences() == []
     assert grafana_cli("build", "--check").returncode == 0
@@ -82,6 +83,7 @@ def test_the_schema_check_rejects_what_grafana_would_reject() -> None:
         assert not VALIDATOR.is_valid(broken)
 
 
+@pytest.mark.services  # runs commune-collector grafana lint
 def test_lint_passes_and_catches_unknown_uids_undefined_variables_and_missing_ids() -> None:
     boards, files = all_dashboards(), all_files()
     assert lint(boards, files) == []

@@ -179,6 +179,7 @@ def config_for(tmp_path: Path, url: str, influx_password: str = "", **grafana: A
     )
 
 
+@pytest.mark.services  # runs commune-collector grafana sync
 def test_sync_creates_folder_datasource_and_dashboards_then_changes_nothing(
     grafana: GrafanaApiDouble, tmp_path: Path
 ) -> None:
@@ -223,6 +224,7 @@ def test_the_published_definitions_reject_a_misspelt_or_mistyped_body() -> None:
         check_request("POST /api/dashboards/db", {"dashboard": {}, "overwrite": "yes"})
 
 
+@pytest.mark.services  # runs commune-collector grafana sync
 def test_an_influxdb_password_is_sent_once_never_shown_and_resent_only_when_asked(
     grafana: GrafanaApiDouble, tmp_path: Path
 ) -> None:
@@ -242,12 +244,14 @@ def test_an_influxdb_password_is_sent_once_never_shown_and_resent_only_when_aske
         assert secret not in done.stdout + done.stderr
 
 
+@pytest.mark.services  # runs commune-collector grafana sync
 def test_sync_pushes_the_english_dashboards_when_asked(grafana: GrafanaApiDouble, tmp_path: Path) -> None:
     assert sync(config_for(tmp_path, grafana.url, language="en")).returncode == 0
     assert all(uid.endswith("-en") for uid in grafana.dashboards) and len(grafana.dashboards) == 5
     assert grafana.dashboards["cm-overview-en"]["dashboard"]["title"] == "Province overview"
 
 
+@pytest.mark.services  # runs commune-collector grafana sync
 def test_an_unreachable_grafana_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
     done = sync(config_for(tmp_path, f"http://admin:hunter2@127.0.0.1:{free_port()}", timeout_s=2))
     assert done.returncode == 1

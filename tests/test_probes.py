@@ -52,6 +52,7 @@ def targets(portal: str) -> list[dict[str, str]]:
     ]
 
 
+@pytest.mark.services  # runs the system ping
 def test_probes_measure_real_targets_and_turn_failures_into_data(portal: str) -> None:
     config = config_from_dict(
         {

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from realservices import REPO
+
+pytestmark = pytest.mark.services  # builds a venv, runs the agent and systemd-analyze
 
 SERVER_PACKAGES = {"fastapi", "uvicorn", "httpx", "pydantic", "pydantic-settings", "starlette", "vietnam-provinces"}
 

@@ -44,6 +44,7 @@ def test_real_speedtest_cli_measures_the_endpoint_and_a_throttled_one_proportion
     assert float(throttled["ping_ms"]) >= 0 and throttled["server"] == f"Speedtest Mini 127.0.0.1:{slow.http_port}"
 
 
+@pytest.mark.services  # speedtest-cli runs uname -p (platform.processor)
 def test_an_unreachable_endpoint_is_data_not_a_crash() -> None:
     result = run_speedtest("wan", "http://127.0.0.1:9", SMALL, 2)
     assert result == {"ok": 0.0, "error": "server_unreachable"}

@@ -24,6 +24,7 @@ from common.wire import (
 )
 
 
+@pytest.mark.services  # runs commune-agent once
 def test_agent_once_output_validates_against_the_contract(tmp_path) -> None:
     config = tmp_path / "agent.toml"
     config.write_text(
