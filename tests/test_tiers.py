@@ -105,7 +105,8 @@ def test_a_marked_test_may_start_processes(inner: pytest.Pytester) -> None:
 
 @pytest.mark.services  # runs pytest in a private mount namespace
 def test_the_fast_tier_passes_with_broker_influxd_and_chromium_unusable(tmp_path: Path) -> None:
-    hide = "".join(f"mount --bind /dev/null {binary} && " for binary in SERVICE_BINARIES if os.path.exists(binary))
+    present = [binary for binary in SERVICE_BINARIES if os.path.exists(binary)]
+    hide = "".join(f"mount --bind /dev/null {binary} && [ ! -x {binary} ] && " for binary in present)
     fast_tier = f"{sys.executable} -m pytest -q -m 'not services' -p no:cacheprovider --basetemp {tmp_path / 'fast'}"
     done = subprocess.run(
         ["unshare", "--mount", "--map-root-user", "sh", "-c", f"{hide}exec {fast_tier}"],
@@ -116,5 +117,6 @@ def test_the_fast_tier_passes_with_broker_influxd_and_chromium_unusable(tmp_path
         check=False,
     )
 
+    assert present, "make test installs mosquitto, influxd and chromium: hiding them is the point"
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert " passed" in done.stdout and "failed" not in done.stdout and "error" not in done.stdout.lower(), done.stdout
+    assert " passed" in done.stdout and " deselected" in done.stdout, done.stdout[-3000:]
