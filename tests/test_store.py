@@ -228,6 +228,7 @@ def test_alerts_of_releases_before_told_firing_are_upgraded_once_in_the_file(tmp
     assert contents(path) == upgraded_once
 
 
+@pytest.mark.services  # runs the collector's CLI
 def test_a_state_file_of_a_newer_release_is_refused_and_left_as_it_is(release_file: Path, tmp_path: Path) -> None:
     db = sqlite3.connect(release_file)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
@@ -249,6 +250,7 @@ def test_a_state_file_of_a_newer_release_is_refused_and_left_as_it_is(release_fi
         assert result.stderr.splitlines() == [f"commune-collector: {message}"]
 
 
+@pytest.mark.services  # runs the collector's CLI
 def test_a_file_that_is_not_a_state_file_is_refused_with_its_name(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite"
     path.write_bytes(b"this is a CSV export, not SQLite\n" * 200)
