@@ -77,6 +77,7 @@ def extra_mounts(tmp_path: Path) -> Iterator[list[Path]]:
         subprocess.run(["umount", str(mount)], check=False)
 
 
+@pytest.mark.services  # runs mount and umount
 def test_the_agent_on_this_machine_reports_its_root_and_not_a_tmpfs_or_an_overlay(extra_mounts: list[Path]) -> None:
     mounted = Path("/proc/mounts").read_text()
     assert all(f" {path} " in mounted for path in extra_mounts)

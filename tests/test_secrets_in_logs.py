@@ -25,6 +25,8 @@ from test_grafana_sync import GrafanaApiDouble
 from collector.alerting.conditions import HOST_OFFLINE
 from collector.http.auth import digest
 
+pytestmark = pytest.mark.services  # starts its own authenticated broker, InfluxDB, collector and agent
+
 INFLUX_PASSWORD = "influx-Pw-9c1e5f"
 MQTT_PASSWORD = "mqtt-Pw-2b7d40"
 GRAFANA_TOKEN = "glsa_secret_5e0c7a91"

@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from collector import vocabulary as words
 from collector.alerting.conditions import RULES, SEVERITIES
 from collector.fleet import rules
@@ -60,6 +62,7 @@ def test_english_alert_summaries_show_words_and_never_a_bare_code() -> None:
     assert words.degraded_reasons_en_with_codes(("disk_full",)) == "disk nearly full (disk_full)"
 
 
+@pytest.mark.services  # runs a fresh Python to see what the builder imports
 def test_the_dashboard_builder_loads_no_runtime_fleet_or_service_module() -> None:
     runtime = "('collector.fleet', 'collector.service')"
     probe = ("import sys, collector.grafana.dashboards, collector.grafana.provisioning; "
