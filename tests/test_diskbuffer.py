@@ -40,6 +40,7 @@ def make(path: Path, clock: Clock) -> tuple[DiskBuffer, DiskHealth, SelfMetrics]
     return DiskBuffer(path, 10 << 20, health, retry_s=10, clock=clock), health, metrics
 
 
+@pytest.mark.services  # mounts a small tmpfs (the `disk` fixture)
 def test_buffer_opened_on_a_full_disk_refuses_batches_counts_them_and_opens_when_space_returns(
     disk: SmallDisk,
 ) -> None:
@@ -60,6 +61,7 @@ def test_buffer_opened_on_a_full_disk_refuses_batches_counts_them_and_opens_when
     buffer.close()
 
 
+@pytest.mark.services  # mounts a small tmpfs (the `disk` fixture)
 def test_buffer_filling_the_disk_refuses_the_batch_then_takes_it_after_space_returns(disk: SmallDisk) -> None:
     clock = Clock()
     buffer, health, _ = make(disk.path / "buffer.sqlite", clock)
@@ -83,6 +85,7 @@ def test_buffer_filling_the_disk_refuses_the_batch_then_takes_it_after_space_ret
     buffer.close()
 
 
+@pytest.mark.services  # mounts a small tmpfs (the `disk` fixture)
 def test_a_batch_stored_in_influxdb_whose_delete_fails_is_not_sent_again(disk: SmallDisk) -> None:
     clock = Clock()
     buffer, health, _ = make(disk.path / "buffer.sqlite", clock)

@@ -51,6 +51,7 @@ def all_payloads(outbox: Outbox) -> list[bytes]:
     return [m.payload for m in outbox.peek(100_000)]
 
 
+@pytest.mark.services  # mounts a small tmpfs (the `disk` fixture)
 def test_outbox_on_a_full_disk_holds_reports_in_memory_then_moves_them_to_the_spool(disk: SmallDisk) -> None:
     disk.fill()
     clock = Clock()
@@ -76,6 +77,7 @@ def test_outbox_on_a_full_disk_holds_reports_in_memory_then_moves_them_to_the_sp
     reopened.close()
 
 
+@pytest.mark.services  # mounts a small tmpfs (the `disk` fixture)
 def test_outbox_keeps_every_report_while_the_disk_fills_and_empties(disk: SmallDisk) -> None:
     clock = Clock()
     outbox = Outbox(spool_config(disk.path / "spool.sqlite"), clock)
@@ -110,6 +112,7 @@ def test_outbox_keeps_every_report_while_the_disk_fills_and_empties(disk: SmallD
     outbox.close()
 
 
+@pytest.mark.services  # mounts a small tmpfs (the `disk` fixture)
 def test_memory_queue_is_bounded_and_counts_what_it_drops(disk: SmallDisk) -> None:
     disk.fill()
     outbox = Outbox(spool_config(disk.path / "spool.sqlite", memory_bytes=64 * 1024), Clock())
@@ -122,6 +125,7 @@ def test_memory_queue_is_bounded_and_counts_what_it_drops(disk: SmallDisk) -> No
     outbox.close()
 
 
+@pytest.mark.services  # mounts a small tmpfs (the `disk` fixture)
 def test_outbox_on_a_read_only_disk_says_so_and_recovers(disk: SmallDisk) -> None:
     disk.read_only()  # as an old disk's filesystem is remounted after errors
     clock = Clock()
@@ -186,6 +190,7 @@ def test_corrupt_copies_kept_are_bounded_in_number_and_size(tmp_path: Path) -> N
     assert sum(kept_sizes) <= 1500  # the new 20 kB copy alone is over the bound: not kept
 
 
+@pytest.mark.services  # mounts a small tmpfs (the `disk` fixture)
 def test_speedtest_state_on_a_full_disk_is_kept_in_memory(disk: SmallDisk) -> None:
     usage = Usage(disk.path / "speedtest.json")
     usage.record(1_800_000_000.0, 1e6)
