@@ -34,28 +34,51 @@ from collector.ingest.writer import BatchWriter
 from collector.registry.registry import Registry
 from collector.reports.mail import MonthlyMailer
 from collector.selfmetrics import SelfMetrics
-from collector.store import Store
+from collector.store import Store, StoreError
+from common.fserrors import CANNOT_OPEN, DISK_FULL, IO_ERROR, READ_ONLY, error_class
 
 log = logging.getLogger("commune_collector.service")
 
 REGISTRY_FLUSH_S = 5.0
+STATE_RETRY_S = 30.0
+# Why a state file may be set aside for a copy in memory: the disk, not the file's content.
+DISK_TROUBLE = (DISK_FULL, READ_ONLY, IO_ERROR, CANNOT_OPEN)
+
+
+def open_state(path: str, disk: DiskHealth) -> tuple[Store, bool]:
+    """The state file's store; on a full, read-only or failing disk, a copy of it in memory (and
+    True), so the collector still starts and ingests. A file that is corrupt or newer than this
+    release is refused (StoreError): its rows matter more than running."""
+    try:
+        return Store(path), False
+    except StoreError as exc:
+        cause = exc.__context__
+        if cause is None or error_class(cause, Path(path).parent) not in DISK_TROUBLE:
+            raise
+        disk.failed("state", cause, "open")
+        log.error(
+            "state file cannot be opened; running with a copy of it in memory, written back when it opens",
+            extra={"path": path, "detail": str(cause)[:200], "retry_s": STATE_RETRY_S},
+        )
+        return Store.memory_copy(path), True
 
 
 class CollectorService:
     def __init__(self, config: CollectorConfig) -> None:
         self.config = config
         self.metrics = SelfMetrics()
-        self.store = Store(config.state.path)
-        self.registry = Registry(self.store, config.state.default_area)
-        configured = [Token(t.name, t.role, t.sha256) for t in config.http.tokens]
-        self.tokens = TokenStore(self.store, configured)
-        self.influx = InfluxClient(config.influxdb)
         settings = config.influxdb
         buffer_path = settings.buffer_path or str(Path(config.state.path).with_name("write-buffer.sqlite"))
         receipts_path = str(Path(config.state.path).with_name("receipts.sqlite"))
         self.disk = DiskHealth(
             self.metrics, {"buffer": buffer_path, "state": config.state.path, "receipts": receipts_path}
         )
+        self.store, self.state_in_memory = open_state(config.state.path, self.disk)
+        self._state_retry_at = 0.0
+        self.registry = Registry(self.store, config.state.default_area)
+        configured = [Token(t.name, t.role, t.sha256) for t in config.http.tokens]
+        self.tokens = TokenStore(self.store, configured)
+        self.influx = InfluxClient(config.influxdb)
         self.receipts = Receipts(
             receipts_path,
             config.ingest.max_age_s,
@@ -172,15 +195,31 @@ class CollectorService:
         except (sqlite3.OperationalError, OSError) as exc:
             self.disk.failed("state", exc, doing)
             return
-        if proves and written != 0:
+        if proves and written != 0 and not self.state_in_memory:
             self.disk.succeeded("state")
 
     def _flush_loop(self) -> None:
         while not self.stopping.wait(REGISTRY_FLUSH_S):
             try:
                 self._writing_state("registry flush", self.registry.flush)
+                self._retry_state_file()
             except Exception:
                 log.exception("registry flush failed")
+
+    def _retry_state_file(self) -> None:
+        """While the state is held in memory, try the file every STATE_RETRY_S; when it opens, the
+        state kept in memory is written into it and used from then on."""
+        if not self.state_in_memory or time.monotonic() < self._state_retry_at:
+            return
+        self._state_retry_at = time.monotonic() + STATE_RETRY_S
+        try:
+            self.store.move_to(self.config.state.path)
+        except StoreError as exc:
+            self.disk.failed("state", exc.__context__ or exc, "open")
+            return
+        self.state_in_memory = False
+        self.disk.succeeded("state")
+        log.warning("state file opened again; the state kept in memory is in it", extra={"path": self.store.path})
 
     def serve(self) -> None:
         """Run until SIGTERM/SIGINT (uvicorn handles the signals), then stop cleanly."""

@@ -231,6 +231,40 @@ class Store:
             log.info("state file migrated", extra={"path": self.path, "version": found, "what": migration.what})
         return found
 
+    @classmethod
+    def memory_copy(cls, path: str | Path) -> Store:
+        """A store in memory holding a copy of the file at ``path``, read without writing anything
+        next to it, or empty when there is no readable file. For running on while the file cannot
+        be opened for writing (a full or read-only disk): ``move_to`` writes it back later."""
+        store = cls(":memory:")
+        if not Path(path).is_file():
+            return store
+        try:
+            source = sqlite3.connect(Path(path).resolve().as_uri() + "?immutable=1", uri=True)
+            try:
+                with store.lock:
+                    source.backup(store._db)
+            finally:
+                source.close()
+            store.version = store._migrate()  # a copy of an older file is brought up to date
+        except sqlite3.Error as exc:
+            log.error("state file cannot be read either; starting from an empty state", extra={"detail": str(exc)})
+            return cls(":memory:")
+        return store
+
+    def move_to(self, path: str | Path) -> None:
+        """Write every row of this store into the file at ``path`` and use that file from now on;
+        raises StoreError (and changes nothing) when the file cannot be opened or written."""
+        target = Store(path)
+        with self.lock:
+            try:
+                self._db.backup(target._db)
+            except sqlite3.Error as exc:
+                target.close()
+                raise StoreError(f"state file {path} cannot be written: {exc}") from exc
+            self._db.close()
+            self._db, self.path = target._db, target.path
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Hold the lock and a write transaction; commit on success, roll back on any error."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realservices import Agent, Collector, Influxd, Mosquitto, free_port, http_get, wait_until
+from realservices import REPO, Agent, Collector, Influxd, Mosquitto, free_port, http_get, wait_until
 from smalldisk import SmallDisk, small_disk
 
 
@@ -237,3 +237,38 @@ def test_collector_on_a_full_disk_keeps_ingesting_counts_errors_and_recovers(
         collector.stop()
     assert log.count("cannot write a collector file") <= 4  # once per file and change, not per failure
     assert "Traceback" not in log
+
+
+def test_collector_started_on_a_full_disk_runs_on_a_copy_of_its_state_and_writes_it_back(
+    make_collector: Callable[..., Collector], mosquitto: Mosquitto, influxd: Influxd, database: str, tmp_path: Path
+) -> None:
+    with small_disk(tmp_path / "state-disk", size_kb=1024) as disk:
+        state = disk.path / "state.sqlite"
+        collector = make_collector(state={"path": str(state)})
+        assert collector.cli("registry", "import-areas", str(REPO / "config/areas.example.csv")).returncode == 0
+        disk.fill()  # e.g. the server rebooted with a full disk
+        collector.start(healthy=False)
+        host = "pc-state-in-memory"
+        agent = Agent(tmp_path / "agent", agent_sections(host, mosquitto.port, tmp_path / "agent" / "spool.sqlite"))
+        agent.start()
+        try:
+            wait_until(lambda: stored(influxd, database, host) >= 2, 60, f"reports stored\n{collector.log()}")
+            rows = influxd.query(f"SELECT last(cpu_percent) FROM system WHERE host = '{host}' GROUP BY area", database)
+            assert [row["area"] for row in rows] == ["yen-son"]  # the areas came from the copy of the file
+            status, health = healthz(collector)
+            assert status == 503 and health["disk"]["state"]["ok"] is False
+            assert "running with a copy of it in memory" in collector.log()
+
+            disk.free()
+            wait_until(lambda: healthz(collector)[0] == 200, 90, f"state file opened again\n{collector.log()}")
+            wait_until(lambda: host in known_hosts(state), 30, "the host learned meanwhile is in the file")
+            with sqlite3.connect(state) as db:
+                assert db.execute("SELECT area FROM commune_areas WHERE commune = '02473'").fetchone() == ("yen-son",)
+        finally:
+            agent.stop()
+            collector.stop()
+
+
+def known_hosts(state: Path) -> set[str]:
+    with sqlite3.connect(state) as db:
+        return {row[0] for row in db.execute("SELECT host FROM hosts")}
