@@ -175,11 +175,6 @@ class Outbox:
     def health(self) -> OutboxHealth:
         return OutboxHealth(self._disk is not None, self._error, self._memory.depth(), self._memory.dropped())
 
-    @property
-    def disk(self) -> Spool | None:
-        """The on-disk spool while it works."""
-        return self._disk
-
     # ---- failure and recovery ----
 
     def _current(self) -> Spool:
