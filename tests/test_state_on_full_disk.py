@@ -23,6 +23,7 @@ def health(path: Path) -> DiskHealth:
     return DiskHealth(SelfMetrics(), {"buffer": str(path.with_name("buffer.sqlite")), "state": str(path)})
 
 
+@pytest.mark.services  # mounts a small tmpfs
 def test_a_state_file_on_a_full_disk_is_copied_to_memory_and_written_back_when_space_returns(
     tmp_path: Path,
 ) -> None:
