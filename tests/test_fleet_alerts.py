@@ -142,8 +142,8 @@ def test_agent_killed_with_sigkill_raises_host_offline_everywhere_and_resolves_o
     assert message["path"] == "/bot123:test-token/sendMessage" and message["chat_id"] == "-100200"
     query = "SELECT last(online) FROM agent WHERE host = 'pc-kill'"
     wait_until(lambda: influxd.query(query, database)[0]["last"] == 0, 30, "agent point online=0")
-    alert_points = influxd.query("SELECT * FROM alert WHERE host = 'pc-kill'", database)
-    assert "firing" in {row["state"] for row in alert_points}
+    alert_states = "SELECT state FROM alert WHERE host = 'pc-kill'"
+    wait_until(lambda: "firing" in {row["state"] for row in influxd.query(alert_states, database)}, 30, "firing point")
     assert "Traceback" not in collector.log()
 
     back = make_agent(commune="02473", host="pc-kill")
