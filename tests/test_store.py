@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -30,16 +31,10 @@ from collector.registry.registry import HostKey, Line, Registry
 from collector.selfmetrics import SelfMetrics
 from collector.store import ALERT_FIELDS_V2, SCHEMA_VERSION, Store, StoreError
 
-DUMP = Path(__file__).parent / "data" / "state-0.1.0.sql"
+RELEASE_FILE = Path(__file__).parent / "data" / "state-0.1.0.sqlite"
 TABLES = ("areas", "commune_areas", "lines", "hosts", "alerts", "silences", "outbox", "api_tokens",
           "mqtt_credentials", "fleet_state")  # fmt: skip
 T0 = 1_790_000_000.0  # the clock tests/data/make_state_0_1_0.py ran with
-
-
-def load_dump(path: Path) -> Path:
-    with sqlite3.connect(path) as db:
-        db.executescript(DUMP.read_text(encoding="utf-8"))
-    return path
 
 
 def raw(path: Path, sql: str) -> list[Any]:
@@ -61,7 +56,10 @@ def schema(path: Path) -> list[Any]:
 
 @pytest.fixture
 def release_file(tmp_path: Path) -> Path:
-    return load_dump(tmp_path / "state.sqlite")
+    """A copy of the state file release 0.1.0 wrote, so the test may migrate it."""
+    copy = tmp_path / "state.sqlite"
+    shutil.copyfile(RELEASE_FILE, copy)
+    return copy
 
 
 def test_a_state_file_of_release_0_1_0_is_adopted_with_every_row_kept(release_file: Path, tmp_path: Path) -> None:

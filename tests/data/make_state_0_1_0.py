@@ -1,20 +1,22 @@
-"""Writes tests/data/state-0.1.0.sql: a state file populated by release 0.1.0's own code (commit ef31661).
+"""Writes tests/data/state-0.1.0.sqlite: a state file populated by release 0.1.0's own code (commit ef31661).
 
 Run it with that release checked out, not with this tree (its modules have moved on since):
 
     git worktree add /tmp/release-0.1.0 ef31661
-    cd /tmp/release-0.1.0 && /path/to/.venv/bin/python /path/to/tests/data/make_state_0_1_0.py /path/to/state-0.1.0.sql
+    cd /tmp/release-0.1.0 && /path/to/.venv/bin/python /path/to/tests/data/make_state_0_1_0.py /path/to/state-0.1.0.sqlite
 
 Every table gets rows through the release's objects (registry, fleet, alert manager, notifier outbox,
-token store, enrolment), never by hand, so the dump is what that release leaves on disk.
+token store, enrolment), never by hand, and the file is kept as it is: it is what that release leaves on
+disk. (It is kept as the SQLite file, not as a text dump: a dump repeats collector/store.py's version-1
+schema line by line, and the file is the thing the store must adopt.)
 """
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from collector.alerting.conditions import HOST_OFFLINE, LINE_DOWN, Condition
@@ -110,9 +112,9 @@ def main() -> int:
         populate(state, Path(folder))
         with sqlite3.connect(state) as db:
             assert db.execute("PRAGMA user_version").fetchone()[0] == 0  # 0.1.0 knew no schema versions
-            dump = "\n".join(db.iterdump()) + "\n"
-    out.write_text(f"-- State file of commune-monitor 0.1.0 (commit ef31661), written {time.strftime('%Y-%m-%d')} "
-                   "by tests/data/make_state_0_1_0.py\n" + dump, encoding="utf-8")  # fmt: skip
+            db.execute("VACUUM")  # one file, no journal or free pages left over
+        out.unlink(missing_ok=True)
+        shutil.copyfile(state, out)
     return 0
 
 
