@@ -1,9 +1,9 @@
 """Writes tests/data/state-0.1.0.sqlite: a state file populated by release 0.1.0's own code (commit ef31661).
 
-Run it with that release checked out, not with this tree (its modules have moved on since):
+Run it with that release checked out, not with this tree ($TREE) (its modules have moved on since):
 
     git worktree add /tmp/release-0.1.0 ef31661
-    cd /tmp/release-0.1.0 && /path/to/.venv/bin/python /path/to/tests/data/make_state_0_1_0.py /path/to/state-0.1.0.sqlite
+    cd /tmp/release-0.1.0 && $TREE/.venv/bin/python $TREE/tests/data/make_state_0_1_0.py state-0.1.0.sqlite
 
 Every table gets rows through the release's objects (registry, fleet, alert manager, notifier outbox,
 token store, enrolment), never by hand, and the file is kept as it is: it is what that release leaves on
