@@ -264,7 +264,8 @@ def stream_of(plan: Plan, topic: str) -> str:
 class AckCounter:
     """Reads acknowledgements for every host like their agents would, and counts what they cover."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix  # the streams of this publisher's hosts (it reads every host's acks)
         self.acks = 0
         self.bytes = 0
         self.covered: dict[str, set[int]] = {}  # stream -> seqs acknowledged
@@ -274,6 +275,8 @@ class AckCounter:
         try:
             ack = decode_ack(bytes(message.payload))
         except WireError:
+            return
+        if not ack.stream.startswith(self.prefix):
             return
         with self.lock:
             self.acks += 1
@@ -292,7 +295,7 @@ def publisher_process(plan: Plan, ready: Queue[int], go: Event, start_at: Any, r
     payloads = numbered_payloads(plan)
     acked = [0]
     connected = threading.Event()
-    counter = AckCounter()
+    counter = AckCounter(f"{plan.index:04x}")
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{plan.name}-{plan.index}", clean_session=True)
     client.max_inflight_messages_set(INFLIGHT)
     client.on_connect = lambda *_a: connected.set()
