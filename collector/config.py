@@ -208,6 +208,7 @@ class ReportSettings(Section):
     degraded_days_over: int = Field(14, ge=1)
     email_to: list[str] = []
     email_at: str = Field("07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    query_timeout_s: float = Field(120.0, gt=0)
 
     @model_validator(mode="after")
     def office_hours_make_sense(self) -> ReportSettings:

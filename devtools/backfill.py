@@ -2,9 +2,10 @@
 written straight into InfluxDB, so the dashboards and the monthly report have a month to show.
 
 It uses the live simulator's plan and virtual PCs (same seed: the same communes and PCs get the
-same faults), captures what each PC would publish, and sends it through the collector's own path:
-the wire contract's decoder, the ingestor's points (tags from the registry, % of contract on
-speed tests), the line-protocol encoder and the batch writer. The collector's own ``agent``,
+same faults), captures what each PC would publish (an inventory each morning, then metrics, probes
+and speed tests), and sends it through the collector's own path: the wire contract's decoder, the
+ingestor's points (tags from the registry, % of contract on speed tests), the line-protocol encoder
+and the batch writer. The collector's own ``agent``,
 ``commune`` and ``alert`` points are made by the fleet's point builders, one per PC and commune
 per interval, day and night. PCs are on from 07:00 to 17:30 local time on weekdays, as offices
 are; each fault starts at a seeded moment spread over the range. Continuous queries only roll up
@@ -63,6 +64,12 @@ class _NoBroker:
         return None
 
 
+class _Connected:
+    """The broker's answer to a virtual PC's connect: accepted (the backfill has no broker to refuse)."""
+
+    is_failure = False
+
+
 class CapturingAgent(VirtualAgent):
     """A virtual PC of the live simulator whose reports are captured with a chosen timestamp."""
 
@@ -72,7 +79,14 @@ class CapturingAgent(VirtualAgent):
         self.dropped = False
         self.client = _NoBroker()  # type: ignore[assignment]
         self.now = 0
+        self.inventory_day = -1
         self.captured: list[tuple[str, dict[str, Any]]] = []
+
+    def switched_on(self, day: int) -> None:
+        """The PC's first report of the day: it connects, so it sends its inventory, as an agent does."""
+        if day != self.inventory_day:
+            self.inventory_day = day
+            self.on_connect(None, None, None, _Connected(), None)  # type: ignore[arg-type]
 
     def publish(self, kind: str, body: dict[str, Any], retain: bool = False) -> None:
         if kind == "status":
@@ -210,6 +224,7 @@ def _one_interval(
         area = area_of.get(host.commune, ingestor.registry.area_of(host.commune))
         if on and not (faulty and host.fault in HOST_DROPS):
             agent.now = ts
+            agent.switched_on(ts // DAY_S)
             agent.tick(float(timeline.interval_s), faulty)
             if host.role == "line-probe" and ts % 3600 < timeline.interval_s:
                 agent.speedtest(faulty)

@@ -65,7 +65,8 @@ def province(influxd: Influxd, tmp_path_factory: pytest.TempPathFactory) -> dict
     result = backfill(config, plan, 35, 600, seed=1, end=end)
     assert result["points"] > 0
     last = (this_month - timedelta(days=1)).strftime("%Y-%m")
-    return {"config": config, "sections": sections, "folder": folder, "database": database, "month": last}
+    return {"config": config, "sections": sections, "folder": folder, "database": database, "month": last,
+            "end": int(end)}  # fmt: skip
 
 
 def cli(province: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
@@ -178,6 +179,38 @@ def expected(influxd: Influxd, database: str, month: str, commune: str) -> dict[
         "pcs_total": len(by_host), "pcs": pcs, "degraded": degraded, "alerts": alerts_fired,
         "alert_hours": round(alert_s / 3600, 1), "score": score,
     }  # fmt: skip
+
+
+def test_backfill_writes_what_dashboards_and_report_read_with_pcs_off_at_night_and_weekends(
+    province: dict[str, Any], influxd: Influxd
+) -> None:
+    database = province["database"]
+    for measurement in (
+        "system",
+        "disk",
+        "net",
+        "sensors",
+        "probe",
+        "speedtest",
+        "inventory",
+        "agent",
+        "commune",
+        "alert",
+    ):
+        rows = influxd.query(f'SELECT count(*) FROM "raw"."{measurement}"', database)
+        assert rows and any(v for k, v in rows[0].items() if k.startswith("count_")), measurement
+    for measurement in ("system", "commune", "agent", "speedtest"):
+        assert influxd.query(f'SELECT count(*) FROM "rollup_5m"."{measurement}"', database), measurement
+    reports = [r["time"] for r in influxd.query('SELECT "cpu_percent" FROM "raw"."system"', database)]
+    local = [datetime.fromtimestamp(t, ZONE) for t in reports]
+    assert local and all(t.weekday() < 5 and 7 <= t.hour < 18 for t in local)  # offices switch PCs off
+    end = province["end"]
+    status = influxd.query(
+        f'SELECT count("online") FROM "raw"."agent" WHERE time >= {end - 20 * 86400}s AND time < {end}s '
+        "GROUP BY time(1d)",
+        database,
+    )
+    assert len(status) >= 20 and all(r["count"] for r in status[1:-1])  # the collector's points: day and night
 
 
 def commune_rows(path: Path) -> dict[str, list[Any]]:

@@ -44,7 +44,7 @@ def make(
     """The report of ``month`` in each of ``formats``; raises ReportError (the asker's mistake) or
     InfluxError (InfluxDB could not answer)."""
     renders = {fmt: renderer(fmt) for fmt in formats}  # a bad format fails before any query
-    client = InfluxClient(config.influxdb)
+    client = InfluxClient(config.influxdb.model_copy(update={"timeout_s": config.report.query_timeout_s}))
     try:
         report = build(client, registry, config.report, month, area, now)
     finally:
