@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import agent_footprint, collector_throughput, time_to_alert
+from bench import agent_footprint, collector_throughput, report_time, time_to_alert
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -19,6 +19,7 @@ def main() -> None:
         "time_to_alert": time_to_alert.main(),
         "agent_footprint": agent_footprint.main(),
         "collector_throughput": collector_throughput.main(),
+        "report_time": report_time.main(),
     }
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures written to {RESULTS}")
