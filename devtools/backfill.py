@@ -63,6 +63,9 @@ class _NoBroker:
     def publish(self, *_args: Any, **_kwargs: Any) -> None:
         return None
 
+    def subscribe(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
 
 class _Connected:
     """The broker's answer to a virtual PC's connect: accepted (the backfill has no broker to refuse)."""
@@ -78,6 +81,7 @@ class CapturingAgent(VirtualAgent):
         self.cpu = rng.uniform(5, 30)
         self.dropped = False
         self.client = _NoBroker()  # type: ignore[assignment]
+        self.stream, self.seq, self.unacked, self.acks, self.ack_topic = "", 0, set(), 0, ""  # no acks to wait for
         self.now = 0
         self.inventory_day = -1
         self.captured: list[tuple[str, dict[str, Any]]] = []
