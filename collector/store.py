@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("commune_collector.store")
+# How long a writer waits for another connection (a CLI import, a second collector starting) to
+# finish; SQLite's default of 5 s is short on a loaded old server.
+BUSY_TIMEOUT_S = 30.0
 
 # Version 1: the tables as release 0.1.0 made them, each module its own ``CREATE TABLE IF NOT
 # EXISTS``. Kept word for word, so that a 0.1.0 file (user_version 0) is adopted as it is and a new
@@ -182,7 +185,7 @@ class Store:
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"state file {self.path} cannot be opened: {exc}") from None
         try:
