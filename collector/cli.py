@@ -99,7 +99,8 @@ def enroll_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_registry(config: CollectorConfig, args: argparse.Namespace) -> int:
-    from collector.registry.csv_import import RegistryImportError, import_areas, import_lines
+    from collector.registry.csv_import import RegistryImportError, import_areas, import_equipment, import_lines
+    from collector.registry.equipment import Equipment
     from collector.registry.registry import Registry
 
     with Store(config.state.path) as store:
@@ -107,6 +108,9 @@ def cmd_registry(config: CollectorConfig, args: argparse.Namespace) -> int:
         try:
             if args.action == "import":
                 print(f"{import_lines(registry, Path(args.file))} lines imported from {args.file}")
+            elif args.action == "import-equipment":
+                count = import_equipment(Equipment(store), Path(args.file))
+                print(f"{count} items of equipment imported from {args.file}")
             else:
                 print(f"{import_areas(registry, Path(args.file))} communes assigned to areas from {args.file}")
         except RegistryImportError as exc:
@@ -258,8 +262,12 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def registry_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("import", "import-areas"), help="import lines, or import areas")
-    parser.add_argument("file", help="CSV file; see config/lines.example.csv and config/areas.example.csv")
+    parser.add_argument(
+        "action", choices=("import", "import-areas", "import-equipment"), help="import lines, areas or equipment"
+    )
+    parser.add_argument(
+        "file", help="CSV file; see config/lines.example.csv, areas.example.csv and equipment.example.csv"
+    )
 
 
 def token_arguments(parser: argparse.ArgumentParser) -> None:
@@ -277,7 +285,11 @@ COMMANDS: dict[str, tuple[str, CommandFn, Callable[[argparse.ArgumentParser], No
         cmd_enroll,
         enroll_arguments,
     ),
-    "registry": ("import lines or areas from CSV into the registry", cmd_registry, registry_arguments),
+    "registry": (
+        "import lines, areas or issued equipment from CSV into the registry",
+        cmd_registry,
+        registry_arguments,
+    ),
     "token": ("add, list or revoke HTTP API tokens (viewer reads, admin changes)", cmd_token, token_arguments),
     "simulate": ("run a simulated province of agents over MQTT, with faults", cmd_simulate, simulate_arguments),
     "report": ("make the leaders' monthly scorecard (PDF, XLSX or HTML)", cmd_report, report_arguments),

@@ -152,6 +152,32 @@ def create_report_mail(db: sqlite3.Connection) -> None:
     )
 
 
+def create_equipment(db: sqlite3.Connection) -> None:
+    """The equipment issued to communes (collector/registry/equipment.py), and the peripherals each
+    commune's PCs were seen with (collector/fleet/persistence.py)."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS equipment (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    province TEXT NOT NULL,
+    commune TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    model TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    issued_on TEXT NOT NULL
+)"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS equipment_by_commune ON equipment (commune)")
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS peripherals_seen (
+    commune TEXT NOT NULL,
+    device TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (commune, device)
+)"""
+    )
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -163,6 +189,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the tables of release 0.1.0", create_tables_v1),
     Migration(2, "alerts of older releases get told_firing and firing_since", upgrade_alert_rows),
     Migration(3, "the monthly report e-mail's record of months sent", create_report_mail),
+    Migration(4, "issued equipment and the peripherals seen per commune", create_equipment),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -1,5 +1,6 @@
 """Importing the registry from CSV: the communes' lines (ISP, circuit, contracted speeds, install
-date) and the areas (which IT team covers which communes).
+date), the areas (which IT team covers which communes) and the equipment issued to communes
+(scanners, digital-signature tokens: kind, model, serial, holder, issue date).
 
 Every row is checked first; if any is wrong, nothing is written and every problem is reported
 with its line number, so a spreadsheet is fixed in one go.
@@ -14,10 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector.registry import units
+from collector.registry.equipment import Equipment, IssuedItem
 from collector.registry.registry import Line, Registry
+from common.wire import PERIPHERAL_KINDS
 
 LINE_COLUMNS = ("commune", "isp", "circuit_id", "contracted_down_mbps", "contracted_up_mbps", "installed_on")
 AREA_COLUMNS = ("area_code", "area_name", "commune")
+EQUIPMENT_COLUMNS = ("commune", "kind", "model", "serial", "holder", "issued_on")
 CODE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
@@ -137,3 +141,56 @@ def import_areas(registry: Registry, path: Path) -> int:
     for code, communes in areas.communes.items():
         registry.set_area(code, areas.names[code], communes)
     return sum(len(communes) for communes in areas.communes.values())
+
+
+def issue_date(raw: str, today: dt.date, problems: list[str], where: str) -> None:
+    try:
+        issued = dt.date.fromisoformat(raw)
+    except ValueError:
+        problems.append(f"{where}: issued_on {raw!r} must be a date like 2025-07-01")
+        return
+    if issued > today:
+        problems.append(f"{where}: issued_on {raw} is in the future (today is {today.isoformat()})")
+
+
+def parse_equipment(path: Path, today: dt.date | None = None) -> list[IssuedItem]:
+    """Every row of an equipment CSV checked; raises RegistryImportError listing every bad row."""
+    today = today or dt.date.today()
+    problems: list[str] = []
+    items: list[IssuedItem] = []
+    serials: dict[tuple[str, str], int] = {}
+    for number, row in read_rows(path, EQUIPMENT_COLUMNS):
+        where = f"line {number}"
+        code = commune_code(row["commune"])
+        if code is None:
+            problems.append(f"{where}: commune {row['commune']!r} is not an official commune code")
+        kind = row["kind"]
+        if kind not in PERIPHERAL_KINDS:
+            problems.append(f"{where}: kind {kind[:40]!r} must be one of {', '.join(PERIPHERAL_KINDS)}")
+        if not 0 < len(row["model"]) <= 100:
+            problems.append(f"{where}: model must be 1 to 100 characters")
+        serial = row["serial"]
+        if len(serial) > 64:
+            problems.append(f"{where}: serial must be at most 64 characters (or empty when there is none)")
+        elif serial and (kind, serial.casefold()) in serials:
+            problems.append(f"{where}: {kind} serial {serial!r} already on line {serials[(kind, serial.casefold())]}")
+        if serial:
+            serials.setdefault((kind, serial.casefold()), number)
+        if not 0 < len(row["holder"]) <= 100:
+            problems.append(f"{where}: holder must be 1 to 100 characters (a person, or the desk, e.g. Một cửa)")
+        issue_date(row["issued_on"], today, problems, where)
+        if code is not None:
+            commune = units.commune(code)
+            assert commune is not None
+            items.append(
+                IssuedItem(commune.province_code, code, kind, row["model"], serial, row["holder"], row["issued_on"])
+            )
+    if problems:
+        raise RegistryImportError(path, problems)
+    return items
+
+
+def import_equipment(equipment: Equipment, path: Path) -> int:
+    items = parse_equipment(path)
+    equipment.replace_communes(items)
+    return len(items)

@@ -1,0 +1,148 @@
+"""Issued equipment against the peripherals a commune's PCs were seen with: which item is in use,
+which lies unused, which was never plugged in, and what was seen without being issued.
+
+Pure functions over the registry's issued items (``collector/registry/equipment.py``) and the
+devices seen per commune (gathered by ``facts.gather_peripherals``): no SQLite, no clock, nothing
+changed in place; ``tests/test_equipment_rules.py`` calls them directly.
+
+Matching, per commune: an issued item with a serial matches the seen device of the same kind with
+that serial (case and spaces aside); the items without a serial then take the seen devices of their
+kind that no serial claimed, most recently seen first, oldest issue first. Seen devices left over
+are ``unregistered``. Unplugging a token is how it is used, so "seen" means seen at any moment in
+the window, not present now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from collector.registry.equipment import IssuedItem
+
+DAY_S = 86400.0
+IN_USE = "in_use"
+UNUSED = "unused"
+NEVER_SEEN = "never_seen"
+NOT_YET_SEEN = "not_yet_seen"  # issued less than the window ago and not seen yet: not a problem yet
+STATES = (IN_USE, UNUSED, NEVER_SEEN, NOT_YET_SEEN)
+IDLE_STATES = (UNUSED, NEVER_SEEN)  # what the equipment_unused alert counts
+
+
+@dataclass(frozen=True)
+class SeenDevice:
+    """A peripheral some PC of the commune reported, and when it was last there."""
+
+    device: str  # the wire's stable id, ``<vendor>-<product>-<serial or port>``
+    kind: str
+    serial: str
+    model: str
+    host: str
+    first_seen: float
+    last_seen: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One issued item's state; ``days`` counts since it was last seen, or since it was issued
+    when it never was."""
+
+    item: IssuedItem
+    state: str
+    device: str  # the seen device it matched, "" when none
+    last_seen: float  # 0 when never
+    days: float
+
+
+@dataclass(frozen=True)
+class KindCount:
+    issued: int
+    seen: int  # issued items seen within the window
+    unused: int  # unused or never seen
+
+
+@dataclass(frozen=True)
+class CommuneEquipment:
+    province: str
+    commune: str
+    verdicts: tuple[Verdict, ...] = ()
+    unregistered: tuple[SeenDevice, ...] = field(default=())
+
+    def counts(self) -> dict[str, KindCount]:
+        """Per kind issued: how many, how many in use, how many unused or never seen."""
+        out: dict[str, KindCount] = {}
+        for kind in sorted({v.item.kind for v in self.verdicts}):
+            mine = [v for v in self.verdicts if v.item.kind == kind]
+            out[kind] = KindCount(
+                len(mine), sum(v.state == IN_USE for v in mine), sum(v.state in IDLE_STATES for v in mine)
+            )
+        return out
+
+
+def serial_key(serial: str) -> str:
+    return "".join(serial.split()).casefold()
+
+
+def issued_at(item: IssuedItem) -> float:
+    """Midnight UTC of the issue date, in UTC seconds."""
+    day = dt.date.fromisoformat(item.issued_on)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+
+
+def match(items: list[IssuedItem], seen: list[SeenDevice]) -> tuple[list[SeenDevice | None], list[SeenDevice]]:
+    """For each item (in order) the seen device it matches or None, and the devices nobody matched."""
+    matched: list[SeenDevice | None] = [None] * len(items)
+    left = sorted(seen, key=lambda d: (-d.last_seen, d.device))
+    by_serial = {(d.kind, serial_key(d.serial)): d for d in reversed(left) if d.serial}
+    for index, item in enumerate(items):
+        device = by_serial.get((item.kind, serial_key(item.serial))) if item.serial else None
+        if device is not None and device in left:
+            matched[index] = device
+            left.remove(device)
+    claimed_serials = {(i.kind, serial_key(i.serial)) for i in items if i.serial}
+    order = sorted(range(len(items)), key=lambda i: (items[i].issued_on, i))
+    for index in order:
+        item = items[index]
+        if item.serial:
+            continue
+        for device in left:
+            if device.kind == item.kind and (device.kind, serial_key(device.serial)) not in claimed_serials:
+                matched[index] = device
+                left.remove(device)
+                break
+    return matched, left
+
+
+def verdict(item: IssuedItem, device: SeenDevice | None, window_days: int, now: float) -> Verdict:
+    window = window_days * DAY_S
+    if device is not None and now - device.last_seen <= window:
+        return Verdict(item, IN_USE, device.device, device.last_seen, max(0.0, (now - device.last_seen) / DAY_S))
+    if device is not None:
+        return Verdict(item, UNUSED, device.device, device.last_seen, (now - device.last_seen) / DAY_S)
+    since_issue = max(0.0, now - issued_at(item))
+    state = NEVER_SEEN if since_issue > window else NOT_YET_SEEN
+    return Verdict(item, state, "", 0.0, since_issue / DAY_S)
+
+
+def commune_equipment(
+    province: str, commune: str, items: list[IssuedItem], seen: list[SeenDevice], window_days: int, now: float
+) -> CommuneEquipment:
+    """The verdict on each of one commune's issued items, and what was seen without being issued."""
+    matched, left = match(items, seen)
+    verdicts = tuple(verdict(item, device, window_days, now) for item, device in zip(items, matched, strict=True))
+    return CommuneEquipment(province, commune, verdicts, tuple(sorted(left, key=lambda d: d.device)))
+
+
+def fleet_equipment(
+    items: list[IssuedItem], seen: dict[str, list[SeenDevice]], provinces: dict[str, str], window_days: int, now: float
+) -> list[CommuneEquipment]:
+    """Every commune with issued items or seen devices; ``provinces`` maps a commune that has no
+    issued item to its province."""
+    by_commune: dict[str, list[IssuedItem]] = {}
+    for item in items:
+        by_commune.setdefault(item.commune, []).append(item)
+    out = []
+    for commune in sorted(set(by_commune) | {c for c, devices in seen.items() if devices}):
+        mine = by_commune.get(commune, [])
+        province = mine[0].province if mine else provinces.get(commune, "")
+        out.append(commune_equipment(province, commune, mine, seen.get(commune, []), window_days, now))
+    return out
