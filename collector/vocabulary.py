@@ -108,6 +108,7 @@ LINE_DOWN: Final = "line_down"
 LINE_DEGRADED: Final = "line_degraded"
 HOST_DEGRADED: Final = "host_degraded"
 LINE_UNUSED: Final = "line_unused"
+EQUIPMENT_UNUSED: Final = "equipment_unused"
 
 RULES: Final[dict[str, Words]] = {
     HOST_OFFLINE: Words("Máy mất kết nối", "Host offline"),
@@ -115,6 +116,7 @@ RULES: Final[dict[str, Words]] = {
     LINE_DEGRADED: Words("Đường truyền kém", "Line degraded"),
     HOST_DEGRADED: Words("Máy xuống cấp", "Host degraded"),
     LINE_UNUSED: Words("Đường truyền không được sử dụng", "Line unused"),
+    EQUIPMENT_UNUSED: Words("Thiết bị được cấp không được sử dụng", "Issued equipment unused"),
 }
 RULE_SEVERITY: Final[dict[str, str]] = {
     HOST_OFFLINE: "critical",
@@ -122,6 +124,7 @@ RULE_SEVERITY: Final[dict[str, str]] = {
     LINE_DEGRADED: "warning",
     HOST_DEGRADED: "warning",
     LINE_UNUSED: "info",
+    EQUIPMENT_UNUSED: "info",
 }
 SEVERITIES: Final[dict[str, Words]] = {
     "critical": Words("Nghiêm trọng", "Critical"),
@@ -137,6 +140,11 @@ SUMMARIES: Final[dict[str, Words]] = {
     LINE_UNUSED: Words("Đường truyền không được sử dụng tại {name} ({why})", "Line unused at {name}: {why}"),
     HOST_OFFLINE: Words("Máy {host} tại {name} mất kết nối", "Host {host} at {name} is offline"),
     HOST_DEGRADED: Words("Máy {host} tại {name}: {why}", "Host {host} at {name}: {why}"),
+    # {count} items of {kind} (the kind's words below), {days} the window
+    EQUIPMENT_UNUSED: Words(
+        "{name}: {count} {kind} được cấp chưa được sử dụng {days} ngày",
+        "{name}: {count} issued {kind} not used for {days} days",
+    ),
 }
 
 
@@ -145,6 +153,23 @@ def line_reason_en(reason: str) -> str:
     API's ``line_reasons`` lists; a measured reason (``loss 6.0%, rtt 40 ms``) is English already."""
     words = LINE_REASONS.get(reason)
     return with_code(words.en, reason) if words else reason
+
+
+# ---- issued equipment (scanners, digital-signature tokens) ----
+
+PERIPHERAL_KINDS: Final[dict[str, Words]] = {  # the wire's kinds; English plural for counts
+    "scanner": Words("máy quét", "scanner(s)"),
+    "token": Words("chữ ký số", "digital-signature token(s)"),
+    "printer": Words("máy in", "printer(s)"),
+    "other": Words("thiết bị khác", "other device(s)"),
+}
+EQUIPMENT_STATES: Final[dict[str, Words]] = {
+    "in_use": Words("Đang sử dụng", "In use"),
+    "unused": Words("Không sử dụng", "Unused"),
+    "never_seen": Words("Chưa từng kết nối", "Never seen"),
+    "not_yet_seen": Words("Mới cấp, chưa kết nối", "Newly issued, not seen yet"),
+    "unregistered": Words("Không có trong danh sách cấp", "Not issued (unregistered)"),
+}
 
 
 # ---- notifications ----

@@ -14,6 +14,14 @@ from realservices import Collector, Influxd, Mosquitto, wait_until
 from common.wire import report_topic
 
 GOOD_TOPIC = report_topic("08", "02473", "pc-hostile", "metrics")
+PERIPHERALS_TOPIC = report_topic("08", "02473", "pc-hostile", "peripherals")
+
+
+def peripherals(*items: object) -> bytes:
+    return json.dumps({"v": 1, "ts": 1, "peripherals": list(items)}).encode()
+
+
+TOKEN = {"device": "096e-0807-A3F1", "kind": "token", "serial": "A3F1", "present": 1}
 
 HOSTILE = [
     ("invalid_json", GOOD_TOPIC, b"{not json"),
@@ -33,6 +41,16 @@ HOSTILE = [
     ("bad_label", GOOD_TOPIC, json.dumps({"v": 1, "ts": 1, "net": [{"nic": "eth0\nevil x=1", "up": 1}]}).encode()),
     ("bad_value", GOOD_TOPIC, b'{"v": 1, "ts": 1, "system": {"cpu_percent": NaN}}'),
     ("oversized", GOOD_TOPIC, b'{"v":1,"ts":1,"system":{"cpu_percent":1},"pad":"' + b"x" * 10_000_000 + b'"}'),
+    ("bad_value", PERIPHERALS_TOPIC, peripherals({**TOKEN, "kind": "camera"})),  # a kind outside the closed set
+    ("bad_shape", PERIPHERALS_TOPIC, peripherals({k: v for k, v in TOKEN.items() if k != "kind"})),  # no kind tag
+    ("bad_label", PERIPHERALS_TOPIC, peripherals({**TOKEN, "device": "096e,kind=printer x=1"})),
+    ("bad_label", PERIPHERALS_TOPIC, peripherals({**TOKEN, "device": "d" * 65})),
+    ("bad_shape", PERIPHERALS_TOPIC, json.dumps({"v": 1, "ts": 1, "peripherals": TOKEN}).encode()),  # not a list
+    ("bad_shape", PERIPHERALS_TOPIC, json.dumps({"v": 1, "ts": 1}).encode()),  # no section at all
+    ("bad_type", PERIPHERALS_TOPIC, peripherals({**TOKEN, "serial": 12345})),
+    ("bad_type", PERIPHERALS_TOPIC, peripherals({**TOKEN, "present": "yes"})),
+    ("unknown_field", PERIPHERALS_TOPIC, peripherals({**TOKEN, "holder": "Chủ tịch"})),
+    ("oversized", PERIPHERALS_TOPIC, peripherals(*[{**TOKEN, "device": f"d{i}"} for i in range(2000)])),
     (
         "unknown_commune",
         report_topic("08", "99999", "pc-hostile", "metrics"),

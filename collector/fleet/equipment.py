@@ -17,6 +17,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from collector import vocabulary as words
+from collector.alerting.conditions import Condition
+from collector.registry import units
 from collector.registry.equipment import IssuedItem
 
 DAY_S = 86400.0
@@ -145,4 +148,29 @@ def fleet_equipment(
         mine = by_commune.get(commune, [])
         province = mine[0].province if mine else provinces.get(commune, "")
         out.append(commune_equipment(province, commune, mine, seen.get(commune, []), window_days, now))
+    return out
+
+
+def alert_subject(kind: str) -> str:
+    """The ``host`` of an equipment_unused alert: one alert per commune and kind."""
+    return f"equipment:{kind}"
+
+
+def conditions(communes: list[CommuneEquipment], areas: dict[str, str], window_days: int) -> list[Condition]:
+    """One ``equipment_unused`` condition per commune and kind with items unused or never seen;
+    ``areas`` maps each commune to its area."""
+    out = []
+    said = words.SUMMARIES[words.EQUIPMENT_UNUSED]
+    for c in communes:
+        name = units.display_name(c.commune)
+        for kind, count in c.counts().items():
+            if not count.unused:
+                continue
+            kind_words = words.PERIPHERAL_KINDS[kind]
+            vi = said.vi.format(name=name, count=count.unused, kind=kind_words.vi, days=window_days)
+            en = said.en.format(name=name, count=count.unused, kind=kind_words.en, days=window_days)
+            details = (("kind", kind), ("unused", str(count.unused)), ("issued", str(count.issued)))
+            out.append(Condition(words.EQUIPMENT_UNUSED, c.province, areas.get(c.commune, ""), c.commune,
+                                 alert_subject(kind), words.RULE_SEVERITY[words.EQUIPMENT_UNUSED], vi, en,
+                                 details))  # fmt: skip
     return out

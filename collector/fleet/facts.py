@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from collector.config import FleetSettings
+from collector.fleet.equipment import SeenDevice
 from common.wire import Report
 
 DAY_S = 86400.0
@@ -155,6 +156,27 @@ def read_inventory(report: Report) -> InventoryReading:
     return InventoryReading(ram_bytes=number(item, "ram_bytes"), cpu_cores=number(item, "cpu_cores"))
 
 
+@dataclass(frozen=True)
+class PeripheralReading:
+    device: str
+    kind: str
+    serial: str
+    model: str
+    seen_at: float  # when it was last there, 0 when the report says it was not there today
+
+
+def read_peripherals(report: Report, received_at: float) -> list[PeripheralReading]:
+    """A present device was there when the report came; one unplugged since was there at its
+    ``last_seen_today`` (never later than the report)."""
+    out = []
+    for item in report.sections.get("peripherals", []):
+        present = number(item, "present") == 1.0
+        seen_at = received_at if present else min(number(item, "last_seen_today"), received_at)
+        out.append(PeripheralReading(text(item, "device"), text(item, "kind"), text(item, "serial"),
+                                     text(item, "model") or text(item, "product"), max(seen_at, 0.0)))  # fmt: skip
+    return out
+
+
 # ---- folding readings into a host's facts ----
 
 
@@ -225,3 +247,20 @@ def local_day(at: float) -> str:
 def unused_window(now: float, days: int) -> list[str]:
     """Local dates from yesterday back ``days`` days: the whole days the unused rule looks at."""
     return [local_day(now - d * DAY_S) for d in range(1, days + 1)]
+
+
+def gather_peripherals(seen: dict[str, SeenDevice], readings: list[PeripheralReading], host: str) -> list[SeenDevice]:
+    """Fold one PC's peripherals report into its commune's seen devices (by device id); the
+    devices changed. A device is never seen earlier than it already was."""
+    changed = []
+    for r in readings:
+        if not r.device or r.seen_at <= 0:
+            continue
+        before = seen.get(r.device)
+        if before is not None and before.last_seen >= r.seen_at:
+            continue
+        first = before.first_seen if before is not None else r.seen_at
+        device = SeenDevice(r.device, r.kind, r.serial, r.model, host, first, r.seen_at)
+        seen[r.device] = device
+        changed.append(device)
+    return changed

@@ -1,7 +1,8 @@
 """Keeping each PC's facts across restarts: reboots, report gaps and traffic per day span days,
 so the collector saves them in the state file (table ``fleet_state``, one JSON row per host, declared
 by ``collector/store.py``) and reads them back at start. A row it cannot read is skipped: that host
-starts afresh.
+starts afresh. The peripherals each commune was seen with (table ``peripherals_seen``, one JSON row
+per commune and device) are kept the same way: "not seen for 14 days" must survive a restart.
 
 This is the only place fleet facts meet the state file.
 """
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 
+from collector.fleet.equipment import SeenDevice
 from collector.fleet.facts import HostFacts
 from collector.registry.registry import HostKey
 from collector.store import Store
@@ -56,3 +58,30 @@ def from_json(data: dict[str, Any]) -> HostFacts:
     facts = HostFacts(**{k: v for k, v in data.items() if k in known and k != "samples"})
     facts.samples = deque(tuple(x) for x in data.get("samples", []))
     return facts
+
+
+SeenRow = tuple[str, str, str]
+
+
+def seen_rows(changed: list[tuple[str, SeenDevice]]) -> list[SeenRow]:
+    """(commune, device) rows to save."""
+    return [(commune, d.device, json.dumps(asdict(d))) for commune, d in changed]
+
+
+def save_seen(store: Store, rows: list[SeenRow]) -> None:
+    with store.transaction() as db:
+        db.executemany(
+            "INSERT INTO peripherals_seen (commune, device, body) VALUES (?, ?, ?) "
+            "ON CONFLICT(commune, device) DO UPDATE SET body = excluded.body",
+            rows,
+        )
+
+
+def load_seen(store: Store) -> dict[str, dict[str, SeenDevice]]:
+    out: dict[str, dict[str, SeenDevice]] = {}
+    for commune, device, body in store.query("SELECT commune, device, body FROM peripherals_seen"):
+        try:
+            out.setdefault(str(commune), {})[str(device)] = SeenDevice(**json.loads(body))
+        except (ValueError, TypeError):
+            continue
+    return out

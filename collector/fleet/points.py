@@ -1,13 +1,15 @@
-"""The collector's own ``agent`` and ``commune`` points: one per known PC and per commune each
-evaluation, so Grafana sees silence (a PC that stopped reporting still has a point saying so) and
-can show states, reasons and names without a second data source. Field names are a contract
-with the dashboards (``collector/grafana/dashboards.py``) and the README."""
+"""The collector's own ``agent``, ``commune`` and ``equipment`` points: one per known PC, per
+commune, and per commune and kind of issued or seen equipment each evaluation, so Grafana sees
+silence (a PC that stopped reporting still has a point saying so) and can show states, reasons and
+names without a second data source. Field names are a contract with the dashboards
+(``collector/grafana/dashboards.py``) and the README."""
 
 from __future__ import annotations
 
 import time
 
 from collector import vocabulary as words
+from collector.fleet.equipment import IDLE_STATES, CommuneEquipment, Verdict
 from collector.fleet.rules import CommuneStatus, HostStatus, Snapshot
 from collector.ingest.lineprotocol import Point
 from collector.registry import units
@@ -55,3 +57,36 @@ def points(snapshot: Snapshot, area_names: dict[str, str], now: float) -> list[P
     """Every PC's ``agent`` point, then every commune's ``commune`` point, stamped ``now``."""
     ts = int(now)
     return [agent_point(h, ts) for h in snapshot.hosts] + [commune_point(c, area_names, ts) for c in snapshot.communes]
+
+
+def idle_item(v: Verdict, lang: str) -> str:
+    """``holder (model): state, N days`` for the dashboard's table of idle items."""
+    state = words.EQUIPMENT_STATES[v.state].in_(lang)
+    unit = "ngày" if lang == "vi" else "days"
+    return f"{v.item.holder} ({v.item.model}): {state}, {v.days:.0f} {unit}"
+
+
+def equipment_points(communes: list[CommuneEquipment], areas: dict[str, str], now: float) -> list[Point]:
+    """Per commune and kind: issued, seen within the window, unused (or never seen), never seen,
+    unregistered, and the idle items in words (holder, model, state, days)."""
+    ts = int(now)
+    out = []
+    for c in communes:
+        counts = c.counts()
+        for kind in sorted(set(counts) | {d.kind for d in c.unregistered}):
+            count = counts.get(kind)
+            idle = [v for v in c.verdicts if v.item.kind == kind and v.state in IDLE_STATES]
+            tags = {"province": c.province, "area": areas.get(c.commune, ""), "commune": c.commune, "kind": kind}
+            fields: dict[str, float | str] = {
+                "issued": float(count.issued if count else 0),
+                "seen": float(count.seen if count else 0),
+                "unused": float(count.unused if count else 0),
+                "never_seen": float(sum(v.state == "never_seen" for v in idle)),
+                "unregistered": float(sum(d.kind == kind for d in c.unregistered)),
+                "idle_items_vi": "; ".join(idle_item(v, "vi") for v in idle),
+                "idle_items_en": "; ".join(idle_item(v, "en") for v in idle),
+                "kind_vi": words.PERIPHERAL_KINDS[kind].vi,
+                "commune_name": units.display_name(c.commune),
+            }
+            out.append(Point("equipment", tags, fields, ts))
+    return out

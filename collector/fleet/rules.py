@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from collector import vocabulary as words
 from collector.alerting.conditions import NO_HOST, Condition
 from collector.config import FleetSettings
+from collector.fleet.equipment import CommuneEquipment
 from collector.fleet.facts import DAY_S, HostFacts, unused_window
 from collector.registry import units
 from collector.registry.registry import HostKey, Line
@@ -57,6 +58,7 @@ class Snapshot:
     hosts: list[HostStatus] = field(default_factory=list)
     communes: list[CommuneStatus] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
+    equipment: list[CommuneEquipment] = field(default_factory=list)  # communes with issued or seen equipment
 
 
 @dataclass(frozen=True)

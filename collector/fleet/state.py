@@ -5,8 +5,10 @@ unused, derived continuously from every accepted report.
 MQTT thread) reads each report into typed values and gathers them into per-host facts
 (``facts.py``); ``evaluate`` applies the pure rules (``rules.py``) to the facts and yields a
 ``Snapshot`` with the ``Condition``s for the alert manager; ``points`` turns a snapshot into the
-``agent`` and ``commune`` points (``points.py``). Facts that span days are saved in the state
-file (``persistence.py``), and for a grace period after a restart nobody is declared offline, so
+``agent``, ``commune`` and ``equipment`` points (``points.py``). Peripherals reports are gathered
+into the devices seen per commune, which ``evaluate`` holds against the issued equipment
+(``equipment.py``). Facts that span days, and the devices seen, are saved in the state file
+(``persistence.py``), and for a grace period after a restart nobody is declared offline, so
 restarting the collector raises nothing.
 """
 
@@ -16,13 +18,15 @@ import threading
 import time
 
 from collector.config import FleetSettings
+from collector.fleet import equipment, persistence, rules
 from collector.fleet import facts as gather
-from collector.fleet import persistence, rules
 from collector.fleet import points as fleet_points
+from collector.fleet.equipment import SeenDevice
 from collector.fleet.facts import HostFacts
 from collector.fleet.rules import CommuneStatus, HostStatus, Member, Snapshot
 from collector.ingest.checks import Accepted
 from collector.ingest.lineprotocol import Point
+from collector.registry.equipment import Equipment
 from collector.registry.registry import HostKey, Registry
 from collector.store import Store
 
@@ -40,6 +44,9 @@ class FleetState:
         self.lock = threading.Lock()
         self.snapshot = Snapshot()
         self.facts: dict[HostKey, HostFacts] = persistence.load(store)
+        self.issued = Equipment(store)
+        self.seen: dict[str, dict[str, SeenDevice]] = persistence.load_seen(store)  # commune -> device -> seen
+        self._seen_changed: dict[tuple[str, str], SeenDevice] = {}
 
     def observe(self, accepted: Accepted) -> None:
         """Gather one accepted report into its host's facts."""
@@ -54,6 +61,11 @@ class FleetState:
                 facts.offline_will = report.state == "offline"
                 return
             gather.gather_report(facts, now)
+            if report.kind == "peripherals":
+                seen = self.seen.setdefault(accepted.host.commune, {})
+                readings = gather.read_peripherals(report, now)
+                for device in gather.gather_peripherals(seen, readings, accepted.host.host):
+                    self._seen_changed[(accepted.host.commune, device.device)] = device
             if accepted.dropped_points:  # over its series bound: a buggy or hostile agent
                 facts.series_dropped_at = now
             if report.kind == "metrics":
@@ -74,6 +86,7 @@ class FleetState:
         members: dict[tuple[str, str], list[Member]] = {}
         records = self.registry.hosts()
         lines = {line.commune: line for line in reversed(self.registry.lines())}
+        issued = self.issued.items()
         with self.lock:  # the MQTT thread adds samples and traffic days to these facts
             for record in records:
                 facts = self.facts.setdefault(record.key, HostFacts(last_report=record.last_seen))
@@ -97,14 +110,32 @@ class FleetState:
             for province, commune in sorted(keys):
                 area, found = self.registry.area_of(commune), members.get((province, commune), [])
                 communes.append(rules.commune_status(province, commune, area, found, lines.get(commune), s, now))
-        snapshot = Snapshot(hosts, communes, rules.conditions(hosts, communes))
+            seen = {commune: list(devices.values()) for commune, devices in self.seen.items()}
+        provinces = {r.key.commune: r.key.province for r in records}
+        kit = equipment.fleet_equipment(issued, seen, provinces, s.equipment_unused_after_days, now)
+        areas = {c.commune: self.registry.area_of(c.commune) for c in kit}
+        conditions = rules.conditions(hosts, communes)
+        conditions += equipment.conditions(kit, areas, s.equipment_unused_after_days)
+        snapshot = Snapshot(hosts, communes, conditions, kit)
         self.snapshot = snapshot
         return snapshot
 
     def points(self, snapshot: Snapshot, now: float) -> list[Point]:
-        return fleet_points.points(snapshot, self.registry.areas(), now)
+        areas = {c.commune: self.registry.area_of(c.commune) for c in snapshot.equipment}
+        return fleet_points.points(snapshot, self.registry.areas(), now) + fleet_points.equipment_points(
+            snapshot.equipment, areas, now
+        )
 
     def save(self) -> None:
         with self.lock:
             rows = persistence.rows(self.facts)
+            changed = dict(self._seen_changed)
+            self._seen_changed.clear()
         persistence.save(self._store, rows)
+        try:
+            persistence.save_seen(self._store, persistence.seen_rows([(c, d) for (c, _), d in changed.items()]))
+        except BaseException:
+            with self.lock:  # kept for the next save (a full disk)
+                for key, device in changed.items():
+                    self._seen_changed.setdefault(key, device)
+            raise

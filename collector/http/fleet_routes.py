@@ -1,5 +1,5 @@
-"""HTTP API for fleet state and alerts: degraded hosts, unused lines, commune summaries, alerts
-(list, acknowledge) and silences."""
+"""HTTP API for fleet state and alerts: degraded hosts, unused lines, commune summaries, issued
+equipment and its states, alerts (list, acknowledge) and silences."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pydantic.json_schema import SkipJsonSchema
 
 from collector.alerting.conditions import RULES
 from collector.alerting.lifecycle import alert_json
+from collector.fleet.equipment import STATES as EQUIPMENT_STATES
+from collector.fleet.equipment import CommuneEquipment
 from collector.fleet.rules import CommuneStatus
 from collector.http.contract import LABEL_PATTERN, AreaFilter, CommuneFilter, RowId, answers
 from collector.http.deps import AlertsDep, RegistryDep, SnapshotDep
@@ -70,6 +72,40 @@ def communes(snapshot: SnapshotDep, area: AreaFilter = None) -> list[dict[str, A
     return [commune_json(c) for c in found]
 
 
+def equipment_json(c: CommuneEquipment) -> list[dict[str, Any]]:
+    """Each issued item with its state, then each device seen and not issued (``unregistered``)."""
+    where = {"province": c.province, "commune": c.commune, "commune_name": units.commune_name(c.commune)}
+    out: list[dict[str, Any]] = [
+        {**where, "kind": v.item.kind, "model": v.item.model, "serial": v.item.serial, "holder": v.item.holder,
+         "issued_on": v.item.issued_on, "state": v.state, "device": v.device, "last_seen": v.last_seen,
+         "days": round(v.days, 1)}
+        for v in c.verdicts
+    ]  # fmt: skip
+    out += [
+        {**where, "kind": d.kind, "model": d.model, "serial": d.serial, "holder": "", "issued_on": "",
+         "state": UNREGISTERED, "device": d.device, "last_seen": d.last_seen, "host": d.host, "days": 0.0}
+        for d in c.unregistered
+    ]  # fmt: skip
+    return out
+
+
+UNREGISTERED = "unregistered"
+EquipmentState = Literal[(*EQUIPMENT_STATES, UNREGISTERED)]  # type: ignore[valid-type]
+
+
+@router.get("/api/v1/equipment")
+def equipment(
+    snapshot: SnapshotDep, commune: CommuneFilter = None, state: EquipmentState | None = None
+) -> list[dict[str, Any]]:
+    """Issued equipment with its state (in_use, unused, never_seen, not_yet_seen), and devices seen
+    but not issued (unregistered); by commune."""
+    out = []
+    for c in snapshot.equipment:
+        if commune is None or c.commune == commune:
+            out += [item for item in equipment_json(c) if state is None or item["state"] == state]
+    return out
+
+
 @router.get("/api/v1/communes/{code}", responses=answers(404))
 def commune(
     code: Annotated[str, Path(pattern=COMMUNE_RE.pattern)],
@@ -84,7 +120,8 @@ def commune(
               "degraded_reasons": list(h.reasons)} for h in snapshot.hosts if h.key.commune == code]  # fmt: skip
     active = [alert_json(a) for a in alerts.open.values() if a.commune == code]
     lines = [vars(line) for line in registry.lines(code)]
-    return {**commune_json(match[0]), "hosts": hosts, "lines": lines, "alerts": active}
+    kit = [item for c in snapshot.equipment if c.commune == code for item in equipment_json(c)]
+    return {**commune_json(match[0]), "hosts": hosts, "lines": lines, "alerts": active, "equipment": kit}
 
 
 @router.get("/api/v1/alerts")
