@@ -200,6 +200,8 @@ STATUS_PAGE: Final[dict[str, Words]] = {
     "line": Words("Đường truyền", "Line"),
     "hosts_online": Words("Máy hoạt động", "PCs online"),
     "hosts_degraded": Words("Máy xuống cấp", "PCs degraded"),
+    "equipment": Words("Thiết bị cấp / đang dùng / không dùng", "Equipment issued / in use / unused"),
+    "no_equipment": Words("chưa có", "none"),
     "misbehaving": Words(
         "Máy gửi quá nhiều chuỗi số liệu mới (phần vượt giới hạn bị bỏ)",
         "PCs sending too many new series (those beyond the bound are dropped)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from realservices import Collector, Influxd, Mosquitto, wait_until
+from realservices import Collector, Influxd, Mosquitto, http_get, wait_until
 from test_fleet_alerts import Receivers, alerting_collector, receivers  # noqa: F401  (receivers: a fixture)
 
 from common.wire import report_topic
@@ -85,6 +86,12 @@ def test_a_token_used_daily_is_in_use_and_one_never_plugged_in_raises_one_equipm
     assert len(messages) == 1 and len(receivers.events("equipment_unused", "firing")) == 1
     summary = collector.get_json(f"/api/v1/communes/{COMMUNE}")
     assert {item["serial"]: item["state"] for item in summary["equipment"]} == states(collector)
+
+    status, page = http_get(f"{collector.url}/status")
+    assert status == 200
+    commune_row = re.search(rf'<tr data-commune="{COMMUNE}" data-level="(\w+)">(.*?)</tr>', page.decode(), re.S)
+    assert commune_row is not None and commune_row.group(1) == "amber"  # idle equipment needs attention
+    assert '<td class="equipment">2 / 1 / 1</td>' in commune_row.group(2)  # issued / in use / unused
 
     point = "SELECT last(issued) AS issued, last(seen) AS seen, last(unused) AS unused, last(never_seen) AS never, " \
             f"last(idle_items_vi) AS idle FROM equipment WHERE commune = '{COMMUNE}' AND kind = 'token'"  # fmt: skip

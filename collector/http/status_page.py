@@ -5,6 +5,10 @@ or degraded) or green, problems first; plain server-rendered HTML that refreshes
 30 seconds and needs no JavaScript. Public unless ``[http] public_status_page = false``, then a
 viewer token is needed like the rest of the API.
 
+The equipment column gives, per commune, the items issued to it, how many are in use, and how many
+lie unused or were never plugged in (``collector/fleet/equipment.py``); a commune with idle
+equipment is amber.
+
 PCs over their series bound (sending new mount, NIC, sensor... names without end, see
 ``collector/ingest/series_bounds.py``) are listed by name under the areas, so someone looks at them.
 
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from collector.fleet.equipment import CommuneEquipment
 from collector.fleet.rules import CommuneStatus, HostStatus
 from collector.http import templating
 from collector.http.deps import RegistryDep, SnapshotDep
@@ -43,6 +48,9 @@ class Row:
     hosts_online: int
     hosts_total: int
     hosts_degraded: int
+    issued: int = 0
+    in_use: int = 0
+    unused: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,32 +61,41 @@ class Area:
     rows: list[Row]
 
 
-def level(c: CommuneStatus) -> str:
+def level(c: CommuneStatus, unused_equipment: int = 0) -> str:
     if c.line_state == "down":
         return "red"
     if c.line_state in ("degraded", "unused", "unknown") or c.hosts_degraded or c.hosts_online < c.hosts_total:
         return "amber"
-    return "green"
+    return "amber" if unused_equipment else "green"
 
 
-def row(c: CommuneStatus) -> Row:
+def row(c: CommuneStatus, kit: CommuneEquipment | None = None) -> Row:
+    counts = kit.counts().values() if kit else []
+    issued, in_use, unused = (sum(k.issued for k in counts), sum(k.seen for k in counts),
+                              sum(k.unused for k in counts))  # fmt: skip
     return Row(
         c.commune,
         units.display_name(c.commune),
-        level(c),
+        level(c, unused),
         LINE_STATES[c.line_state].words.in_(LANG),
         ", ".join(c.reasons_vi),
         c.hosts_online,
         c.hosts_total,
         c.hosts_degraded,
+        issued,
+        in_use,
+        unused,
     )
 
 
-def areas(communes: list[CommuneStatus], area_names: dict[str, str]) -> list[Area]:
+def areas(
+    communes: list[CommuneStatus], area_names: dict[str, str], equipment: list[CommuneEquipment] | None = None
+) -> list[Area]:
     """Areas with problems first, and in each its communes with problems first."""
+    kits = {kit.commune: kit for kit in equipment or []}
     by_area: dict[str, list[Row]] = defaultdict(list)
     for c in communes:
-        by_area[c.area].append(row(c))
+        by_area[c.area].append(row(c, kits.get(c.commune)))
     out = []
     for code, rows in by_area.items():
         rows.sort(key=lambda r: (ORDER[r.level], r.code))
@@ -103,23 +120,28 @@ def misbehaving(hosts: list[HostStatus]) -> list[Misbehaving]:
 
 
 def render(
-    communes: list[CommuneStatus], area_names: dict[str, str], now: float, hosts: list[HostStatus] | None = None
+    communes: list[CommuneStatus],
+    area_names: dict[str, str],
+    now: float,
+    hosts: list[HostStatus] | None = None,
+    equipment: list[CommuneEquipment] | None = None,
 ) -> str:
     provinces = sorted({c.province for c in communes})
     text = {key: words.in_(LANG) for key, words in STATUS_PAGE.items()}
+    shown = areas(communes, area_names, equipment)
     return templating.render(
         "status.html",
         lang=LANG,
         text=text,
         levels={key: words.in_(LANG) for key, words in STATUS_LEVELS.items()},
         title=", ".join(units.province_name(p) or p for p in provinces) or text["no_data"],
-        counts={colour: sum(1 for c in communes if level(c) == colour) for colour in ORDER},
+        counts={colour: sum(1 for a in shown for r in a.rows if r.level == colour) for colour in ORDER},
         updated=time.strftime("%H:%M:%S %d/%m/%Y", time.localtime(now)),
-        areas=areas(communes, area_names),
+        areas=shown,
         misbehaving=misbehaving(hosts or []),
     )
 
 
 @router.get("/status", response_class=HTMLResponse)
 def status(snapshot: SnapshotDep, registry: RegistryDep) -> HTMLResponse:
-    return HTMLResponse(render(snapshot.communes, registry.areas(), time.time(), snapshot.hosts))
+    return HTMLResponse(render(snapshot.communes, registry.areas(), time.time(), snapshot.hosts, snapshot.equipment))
