@@ -268,6 +268,19 @@ DASHBOARD: Final[dict[str, Words]] = {
     "disk_total": Words("Tổng dung lượng đĩa", "Disk total"),
     "agent_version": Words("Phiên bản agent", "Agent version"),
     "dashboards": Words("Bảng điều khiển", "Dashboards"),
+    "peripherals": Words("Thiết bị ngoại vi", "Peripherals"),
+    "kind": Words("Loại thiết bị", "Kind"),
+    "issued": Words("Được cấp", "Issued"),
+    "seen": Words("Đang dùng", "In use"),
+    "idle": Words("Không dùng / chưa từng kết nối", "Unused / never seen"),
+    "never_seen": Words("Chưa từng kết nối", "Never seen"),
+    "unregistered": Words("Ngoài danh sách cấp", "Not issued"),
+    "issued_vs_seen": Words("Thiết bị cấp và đang dùng theo xã", "Issued vs in use per commune"),
+    "idle_items": Words(
+        "Thiết bị không dùng và chưa từng kết nối (người giữ, số ngày)", "Unused and never-seen items (holder, days)"
+    ),
+    "items": Words("Thiết bị (người giữ, mẫu): trạng thái, số ngày", "Items (holder, model): state, days"),
+    "token_use": Words("Chữ ký số: số phút cắm mỗi ngày", "Digital-signature tokens: minutes plugged in per day"),
 }
 
 # The two alert rules provisioned in Grafana: title, summary and description; {{ $labels.* }} are

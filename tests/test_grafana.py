@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import paho.mqtt.client as mqtt
 import psutil
 import pytest
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 from realservices import REPO, Agent, Collector, Influxd, Mosquitto, Process, wait_until
 
 from collector.grafana import build
@@ -26,6 +28,7 @@ from collector.grafana.dashboards import all_dashboards
 from collector.grafana.lint import Query, dashboard_queries, expand, lint, rule_queries
 from collector.grafana.provisioning import all_files
 from collector.ingest.setup_influx import ROLLUP_MEASUREMENTS
+from common.wire import report_topic
 
 SCHEMA = json.loads((REPO / "tests/grafana_spec/dashboard.jsonschema.json").read_text())
 VALIDATOR = jsonschema.Draft7Validator(SCHEMA)
@@ -51,13 +54,17 @@ def test_committed_dashboards_are_exactly_what_the_builder_produces(tmp_path: Pa
     assert "vi/host-detail.json: differs" in done.stderr and "vi/stale.json: not produced" in done.stderr
 
 
-def test_there_are_five_dashboards_in_vietnamese_and_in_english() -> None:
+def test_there_are_six_dashboards_in_vietnamese_and_in_english() -> None:
     boards = all_dashboards()
     assert sorted(boards) == sorted(
         f"{lang}/{name}.json"
         for lang in ("vi", "en")
-        for name in ("province-overview", "degraded-equipment", "unused-lines", "line-quality", "host-detail")
-    )
+        for name in (
+            "province-overview", "degraded-equipment", "unused-lines", "line-quality", "host-detail", "peripherals"
+        )
+    )  # fmt: skip
+    assert boards["vi/peripherals.json"]["title"] == "Thiết bị ngoại vi"
+    assert boards["en/peripherals.json"]["title"] == "Peripherals"
     assert boards["vi/province-overview.json"]["title"] == "Tổng quan tỉnh"
     assert boards["en/province-overview.json"]["title"] == "Province overview"
     host_variables = [v["name"] for v in boards["vi/host-detail.json"]["templating"]["list"]]
@@ -133,6 +140,16 @@ def backfill_rollups(influxd: Influxd, database: str) -> None:
         )
 
 
+def publish_peripherals(port: int, commune: str, host: str, items: list[dict[str, Any]]) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"peripherals-{host}")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    payload = json.dumps({"v": 1, "ts": int(time.time()), "peripherals": items}).encode()
+    client.publish(report_topic("08", commune, host, "peripherals"), payload, qos=1).wait_for_publish(10)
+    client.loop_stop()
+    client.disconnect()
+
+
 def run_query(influxd: Influxd, database: str, query: Query, values: dict[str, str]) -> list[dict[str, Any]]:
     text = expand(query.text, values)
     try:
@@ -158,6 +175,7 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     # "unassigned" as unused (no agent yet), and that series would stay in the tables' time range
     assert collector.cli("registry", "import-areas", str(REPO / "config/areas.example.csv")).returncode == 0
     assert collector.cli("registry", "import", str(REPO / "config/lines.example.csv")).returncode == 0
+    assert collector.cli("registry", "import-equipment", str(REPO / "config/equipment.example.csv")).returncode == 0
     probe = {"gateway": False, "interval_s": 2, "ping_count": 2, "targets": PROBE_TARGETS}
     pc = make_agent(host="pc-grafana", probe=probe, mqtt=mqtt)
     line_probe = make_agent(
@@ -184,8 +202,14 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     def have(measurement: str) -> bool:
         return bool(influxd.query(f'SELECT count(*) FROM "{measurement}" WHERE "commune" = \'02473\'', database))
 
-    wait_until(lambda: all(have(m) for m in ("system", "disk", "net", "probe", "speedtest", "inventory", "agent",
-                                             "commune")), 90, "every measurement written")  # fmt: skip
+    # this machine has no USB bus: the token a commune chair plugs in comes from a real MQTT client
+    publish_peripherals(own_broker.port, "02473", "pc-grafana", [{
+        "device": "096e-0807-A3F10E2D77", "kind": "token", "serial": "A3F10E2D77", "model": "Feitian ePass2003",
+        "present": 1, "minutes_today": 42, "first_seen_today": int(time.time()) - 2520,
+        "last_seen_today": int(time.time())}])  # fmt: skip
+    measurements = ("system", "disk", "net", "probe", "speedtest", "inventory", "agent", "commune", "peripheral",
+                    "equipment")  # fmt: skip
+    wait_until(lambda: all(have(m) for m in measurements), 90, "every measurement written")
     wait_until(lambda: any(h["host"] == "pc-grafana" for h in collector.get_json("/api/v1/degraded")), 30, "degraded")
     wait_until(lambda: influxd.query('SELECT count("temp_c") FROM "sensors" WHERE "province" = \'04\'', database),
                30, "simulated sensors")  # fmt: skip
@@ -243,5 +267,26 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     assert {"00691", "00721"} <= {r["commune"] for r in rows}  # no agent reports from these
     assert "02473" not in {r["commune"] for r in rows}
     assert all(r["name"] and r["contracted"] > 0 for r in rows)
+    # the peripherals dashboard: the chair's token is in use, the vice-chair's and the scanner were never plugged in
+    idle = run_query(
+        influxd,
+        database,
+        find("en/peripherals.json", "Unused and never-seen items (holder, days)"),
+        {**values, "rp": "raw"},
+    )
+    ours = {r["kind"]: r for r in idle if r["commune"] == "02473"}
+    assert set(ours) == {"token", "scanner"} and ours["token"]["unused"] == 1
+    assert ours["token"]["items_en"].startswith("Phó Chủ tịch UBND xã (Feitian ePass2003 (VNPT-CA)): Never seen, ")
+    per_commune = run_query(influxd, database, find("vi/peripherals.json", "Thiết bị cấp và đang dùng theo xã"),
+                            {**values, "rp": "raw"})  # fmt: skip
+    token = next(r for r in per_commune if r["commune"] == "02473" and r["kind"] == "token")
+    assert (token["issued"], token["seen"], token["unused"], token["kind_name"]) == (2, 1, 1, "chữ ký số")
+    use = run_query(
+        influxd,
+        database,
+        find("en/peripherals.json", "Digital-signature tokens: minutes plugged in per day"),
+        {**values, "rp": "raw"},
+    )
+    assert [r["max"] for r in use] == [42]
     pc.stop()
     line_probe.stop()

@@ -1,6 +1,7 @@
-"""The five dashboards IT staff use, in Vietnamese and English, with their InfluxQL queries.
+"""The six dashboards IT staff use, in Vietnamese and English, with their InfluxQL queries.
 
-Province overview, degraded equipment, unused lines, line quality per commune and host detail.
+Province overview, degraded equipment, unused lines, line quality per commune, host detail and
+peripherals (issued scanners and tokens against what is used).
 Variables go province > area > commune > host; ``$rp`` picks raw data (30 days) or the 5-minute
 rollups (400 days) for long ranges, and the queries select ``/^(mean_)?field$/`` so the same query
 reads either (the rollups name their fields ``mean_<field>``).
@@ -490,12 +491,82 @@ def host_detail(lang: str) -> Json:
     )
 
 
+def equipment_table(fields: str, where: str = "") -> str:
+    """The newest ``equipment`` point of each commune and kind, as a table; ``fields`` are of the
+    inner select: issued, seen, unused, never, unregistered, name, kind_name, items_vi, items_en."""
+    return (
+        f"SELECT {fields} FROM ("
+        'SELECT last("issued") AS "issued", last("seen") AS "seen", last("unused") AS "unused", '
+        'last("never_seen") AS "never", last("unregistered") AS "unregistered", last("commune_name") AS "name", '
+        'last("kind_vi") AS "kind_name", last("idle_items_vi") AS "items_vi", last("idle_items_en") AS "items_en" '
+        f'FROM "equipment" WHERE {SCOPE} AND $timeFilter GROUP BY "province", "area", "commune", "kind") '
+        f'{where}GROUP BY "province", "area", "commune", "kind"'
+    )
+
+
+def peripherals(lang: str) -> Json:
+    shown_kind, hidden_kind = ("kind_name", "kind") if lang == "vi" else ("kind", "kind_name")  # words, or the code
+    rename = {
+        "commune": t(lang, "commune_code"),
+        "name": t(lang, "commune"),
+        shown_kind: t(lang, "kind"),
+        "issued": t(lang, "issued"),
+        "seen": t(lang, "seen"),
+        "unused": t(lang, "idle"),
+        "never": t(lang, "never_seen"),
+        "unregistered": t(lang, "unregistered"),
+        f"items_{lang}": t(lang, "items"),
+    }
+    hidden = ("Time", "province", "area", hidden_kind)
+    per_commune = equipment_table('"name", "kind_name", "issued", "seen", "unused", "never", "unregistered"')
+    idle = equipment_table(f'"name", "kind_name", "unused", "items_{lang}"', 'WHERE "unused" > 0 ')
+    token_use = (
+        'SELECT max("minutes_today") FROM "peripheral" WHERE '
+        f"{COMMUNE_SCOPE} AND \"kind\" = 'token' AND $timeFilter "
+        'GROUP BY time(1d), "commune", "host", "device" fill(none)'
+    )
+    counts = [
+        ("issued", "issued", ((0, "blue"),)),
+        ("seen", "seen", ((0, "green"),)),
+        ("unused", "idle", ((0, "green"), (1, "orange"))),
+        ("unregistered", "unregistered", ((0, "text"),)),
+    ]
+    table_config = field_config(steps=((0, "text"),), custom={"filterable": True})
+    panels = [
+        stat(
+            t(lang, title),
+            (6 * i, 0, 6, 4),
+            [target("A", count_of(field, "equipment", '"commune", "kind"'))],
+            field_config(steps=steps),
+        )
+        for i, (field, title, steps) in enumerate(counts)
+    ]
+    panels += [
+        table(t(lang, "issued_vs_seen"), (0, 4, 24, 10), [target("A", per_commune, "table")], table_config,
+              [sort_by("unused"), organize(rename, hidden)]),
+        table(t(lang, "idle_items"), (0, 14, 24, 10), [target("A", idle, "table")], table_config,
+              [sort_by("unused"), organize(rename, hidden)]),
+        series(t(lang, "token_use"), (0, 24, 24, 9), token_use, "$tag_commune $tag_host $tag_device", "m",
+               draw="bars"),
+    ]  # fmt: skip
+    return dashboard(
+        uid("peripherals", lang),
+        t(lang, "peripherals"),
+        [TAG, lang],
+        variables(lang, 3),
+        panels,
+        [dashboards_link(t(lang, "dashboards"), lang)],
+        "5m",
+    )
+
+
 BUILDERS = {
     "province-overview": overview,
     "degraded-equipment": degraded,
     "unused-lines": unused,
     "line-quality": line_quality,
     "host-detail": host_detail,
+    "peripherals": peripherals,
 }
 
 
