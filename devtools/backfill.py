@@ -28,6 +28,7 @@ from collector import vocabulary as words
 from collector.alerting.conditions import NO_HOST
 from collector.config import CollectorConfig
 from collector.fleet import points as fleet_points
+from collector.fleet.equipment import alert_subject
 from collector.fleet.rules import CommuneStatus, HostStatus
 from collector.ingest.checks import Accepted, Ingestor
 from collector.ingest.diskbuffer import DiskBuffer
@@ -54,7 +55,10 @@ FAULT_RULES = {  # the alert a fault raises at its onset
     "goes_offline": words.HOST_OFFLINE,
     "disk_filling": words.HOST_DEGRADED,
     "old_hardware": words.HOST_DEGRADED,
+    "token_unused": words.EQUIPMENT_UNUSED,
+    "scanner_missing": words.EQUIPMENT_UNUSED,
 }
+EQUIPMENT_FAULT_KIND = {"token_unused": "token", "scanner_missing": "scanner"}  # the subject of their alert
 
 
 class _NoBroker:
@@ -290,6 +294,8 @@ def _alert_points(writer: BatchWriter, plan: Plan, starts: dict[str, float], are
     for fault, where in plan.faults.items():
         for key in where:
             province, commune, host = key.split("/") if "/" in key else (plan.province, key, NO_HOST)
+            if fault in EQUIPMENT_FAULT_KIND:
+                host = alert_subject(EQUIPMENT_FAULT_KIND[fault])
             rule = FAULT_RULES[fault]
             tags = {"province": province, "area": area_of.get(commune, "unassigned"), "commune": commune,
                     "host": host, "rule": rule, "severity": words.RULE_SEVERITY[rule]}  # fmt: skip

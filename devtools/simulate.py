@@ -12,6 +12,13 @@ Each virtual PC acknowledges like a real agent: its ``online`` status names its 
 reports carry ``seq`` and ``stream``, it reads its own ``.../cmd/ack`` and forgets a report only
 once the collector has acknowledged it, so benchmarks pay for acknowledgements in both directions.
 
+Every commune with PCs was issued a scanner (no serial) and two digital-signature tokens (with
+serials), written into the equipment registry; one of its PCs reports them plugged in (a
+``peripherals`` report at the start and hourly, as the agent does). Equipment faults hold from the
+start, since "never plugged in" cannot begin later: ``token_unused`` (the second token is never
+plugged in) and ``scanner_missing`` (the scanner never is), each in a seeded share of the communes
+without a line fault.
+
 For demos and benchmarks, on a broker without per-host ACLs: each virtual PC connects with its
 own client id and Last Will, but with the credentials of ``[mqtt]``.
 """
@@ -31,6 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.config import CollectorConfig
 from collector.registry import units
+from collector.registry.equipment import Equipment, IssuedItem
 from collector.registry.registry import Line, Registry
 from collector.store import Store
 from common.wire import (
@@ -48,6 +56,8 @@ from common.wire import (
 log = logging.getLogger("devtools.simulate")
 COMMUNE_FAULTS = ("dead_line", "no_agent", "other_uplink", "lossy_line")
 HOST_FAULTS = ("goes_offline", "disk_filling", "old_hardware")
+EQUIPMENT_FAULTS = ("token_unused", "scanner_missing")
+ISSUED_ON = "2025-08-15"
 GB = 2**30
 
 
@@ -65,6 +75,7 @@ class VirtualHost:
     boot_time: float = 0.0
     sent_bytes: int = 0
     received_bytes: int = 0  # acknowledgements
+    devices: list[dict[str, str]] = field(default_factory=list)  # peripherals plugged in (device, kind, serial, model)
 
 
 @dataclass
@@ -74,6 +85,7 @@ class Plan:
     areas: dict[str, tuple[str, list[str]]]  # code -> (name, communes)
     lines: list[Line]
     faults: dict[str, list[str]] = field(default_factory=dict)  # fault -> communes or province/commune/host
+    equipment: list[IssuedItem] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {"province": self.province, "communes": len(self.lines), "hosts": len(self.hosts),
@@ -128,7 +140,40 @@ def make_plan(province: str, hosts_per_commune: int, seed: int, fault_share: flo
             faults[host.fault].append(f"{host.province}/{host.commune}/{host.host}")
     isps = ("VNPT", "Viettel", "FPT")
     lines = [Line(f"SIM-{province}-{c}", province, c, rng.choice(isps), 100.0, 100.0, "2025-08-15") for c in communes]
-    return Plan(province, hosts, areas, lines, faults)
+    equipment = issue_equipment(province, hosts, commune_fault, count, rng, faults)
+    return Plan(province, hosts, areas, lines, faults, equipment)
+
+
+def issue_equipment(
+    province: str,
+    hosts: list[VirtualHost],
+    commune_fault: dict[str, str],
+    count: int,
+    rng: random.Random,
+    faults: dict[str, list[str]],
+) -> list[IssuedItem]:
+    """A scanner and two tokens for each commune with PCs, carried by its last PC, except what an
+    equipment fault leaves in a drawer; the faults are noted in ``faults``."""
+    carrier = {h.commune: h for h in hosts}  # the last PC of each commune
+    clean = sorted(c for c in carrier if c not in commune_fault)
+    rng.shuffle(clean)
+    fault_of = {c: EQUIPMENT_FAULTS[i // count] for i, c in enumerate(clean[: count * len(EQUIPMENT_FAULTS)])}
+    for name in EQUIPMENT_FAULTS:
+        faults[name] = sorted(c for c, f in fault_of.items() if f == name)
+    items = []
+    for commune, host in sorted(carrier.items()):
+        tokens = [f"SIM{commune}T{n}" for n in (1, 2)]
+        items.append(IssuedItem(province, commune, "scanner", "Canon imageFORMULA DR-C225 II", "", "Bộ phận Một cửa",
+                                ISSUED_ON))  # fmt: skip
+        items += [IssuedItem(province, commune, "token", "Feitian ePass2003", serial, holder, ISSUED_ON)
+                  for serial, holder in zip(tokens, ("Chủ tịch UBND", "Phó Chủ tịch UBND"), strict=True)]  # fmt: skip
+        if fault_of.get(commune) != "scanner_missing":
+            host.devices.append({"device": f"sim-scanner-{commune}", "kind": "scanner", "serial": "",
+                                 "model": "Canon imageFORMULA DR-C225 II"})  # fmt: skip
+        for serial in tokens[:1] if fault_of.get(commune) == "token_unused" else tokens:
+            host.devices.append({"device": f"sim-token-{serial}", "kind": "token", "serial": serial,
+                                 "model": "Feitian ePass2003"})  # fmt: skip
+    return items
 
 
 def register(plan: Plan, config: CollectorConfig) -> None:
@@ -137,6 +182,7 @@ def register(plan: Plan, config: CollectorConfig) -> None:
         registry.upsert_lines(plan.lines)
         for code, (name, communes) in plan.areas.items():
             registry.set_area(code, name, communes)
+        Equipment(store).replace_communes(plan.equipment)
 
 
 class VirtualAgent:
@@ -271,6 +317,17 @@ class VirtualAgent:
             {"target": "dns", "method": "dns", "scope": "internet", "ok": 1.0, "duration_ms": rng.uniform(5, 40)},
         ]})  # fmt: skip
 
+    def peripherals(self, since: float) -> None:
+        """What is plugged in, as the agent reports it: at the start, then hourly."""
+        if self.dropped:
+            return
+        now = time.time()
+        minutes = round(max(0.0, now - since) / 60, 1)
+        self.publish("peripherals", {"peripherals": [
+            {**device, "present": 1.0, "minutes_today": minutes, "first_seen_today": since, "last_seen_today": now}
+            for device in self.host.devices
+        ]})  # fmt: skip
+
     def speedtest(self, faulty: bool) -> None:
         if self.dropped or self.host.role != "line-probe":
             return
@@ -301,7 +358,7 @@ def run(
     cycles = 0
     try:
         stop.wait(min(2.0, interval_s))  # connections up, status and inventory out
-        next_speedtest, was_faulty = 0.0, False
+        next_speedtest, next_peripherals, was_faulty = 0.0, 0.0, False
         while not stop.is_set():
             now = time.time()
             faulty = now - started >= fault_after_s
@@ -311,6 +368,10 @@ def run(
                 for agent in agents:
                     agent.speedtest(faulty)
                 next_speedtest = now + 3600
+            if now >= next_peripherals:
+                for agent in agents:
+                    agent.peripherals(started)
+                next_peripherals = now + 3600
             was_faulty = faulty
             cycles += 1
             if duration_s and time.time() - started >= duration_s:

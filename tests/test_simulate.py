@@ -21,6 +21,9 @@ def test_the_plan_covers_every_commune_of_the_province_with_each_fault() -> None
     assert all(plan.faults[name] for name in plan.faults), plan.faults
     assert sum(len(communes) for _name, communes in plan.areas.values()) == 124
     assert make_plan("08", 2, seed=1).faults == plan.faults  # a seed gives the same province again
+    assert len(plan.equipment) == 3 * len({h.commune for h in plan.hosts})  # a scanner and two tokens each
+    line_faults = {c for name in ("dead_line", "no_agent", "other_uplink", "lossy_line") for c in plan.faults[name]}
+    assert not line_faults & set(plan.faults["token_unused"] + plan.faults["scanner_missing"])
     with pytest.raises(ValueError, match="no communes"):
         make_plan("99", 2, seed=1)
     healthy = make_plan("08", 1, seed=1, fault_share=0)
@@ -71,6 +74,25 @@ def test_a_simulated_province_shows_every_fault_in_the_fleet_state(
             90, "line faults seen",
         )  # fmt: skip
         wait_until(host_faults_seen, 90, "host faults seen")
+
+        def idle() -> dict[str, set[str]]:
+            """Commune -> kinds with equipment unused or never seen, by the API."""
+            out: dict[str, set[str]] = {}
+            for item in collector.get_json("/api/v1/equipment"):
+                if item["state"] in ("unused", "never_seen"):
+                    out.setdefault(item["commune"], set()).add(item["kind"])
+            return out
+
+        expected_idle = {**{c: {"token"} for c in faults["token_unused"]},
+                         **{c: {"scanner"} for c in faults["scanner_missing"]}}  # fmt: skip
+        wait_until(lambda: idle() == expected_idle, 60, f"equipment faults seen: {expected_idle}")
+        equipment = collector.get_json("/api/v1/equipment")
+        in_use = [i for i in equipment if i["state"] == "in_use"]
+        assert len(in_use) == len(equipment) - len(faults["token_unused"]) - len(faults["scanner_missing"])
+        assert not [i for i in equipment if i["state"] == "unregistered"]
+        unused_alerts = {a["commune"]: a["host"] for a in collector.get_json("/api/v1/alerts?state=firing")
+                         if a["rule"] == "equipment_unused"}  # fmt: skip
+        assert unused_alerts == {c: f"equipment:{next(iter(k))}" for c, k in expected_idle.items()}
         touched = {item.split("/")[-2] if "/" in item else item for items in faults.values() for item in items}
         healthy = [c for c in communes().values() if c["commune"] not in touched]
         assert healthy and all(c["line_state"] == "up" for c in healthy), [
