@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.services  # runs the collector's CLI
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config" / "equipment.example.csv"
 
