@@ -91,6 +91,8 @@ def test_a_kind_never_issued_is_listed_as_unregistered_and_a_commune_with_only_t
     assert [(c.commune, c.province) for c in found] == [("02473", "08"), ("02536", "08")]
     assert found[1].verdicts == () and [d.device for d in found[1].unregistered] == ["p1"]
     assert found[0].counts() == {"token": KindCount(issued=1, seen=1, unused=0)}
+    (forgotten,) = fleet_equipment([], {"02536": [seen("p1", "printer")]}, {}, WINDOW, NOW)  # its PC was forgotten
+    assert forgotten.province == "08"  # from the official list
 
 
 def test_the_example_equipment_file_parses() -> None:

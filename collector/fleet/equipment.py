@@ -139,14 +139,15 @@ def fleet_equipment(
     items: list[IssuedItem], seen: dict[str, list[SeenDevice]], provinces: dict[str, str], window_days: int, now: float
 ) -> list[CommuneEquipment]:
     """Every commune with issued items or seen devices; ``provinces`` maps a commune that has no
-    issued item to its province."""
+    issued item to its province (else the official list says which)."""
     by_commune: dict[str, list[IssuedItem]] = {}
     for item in items:
         by_commune.setdefault(item.commune, []).append(item)
     out = []
     for commune in sorted(set(by_commune) | {c for c, devices in seen.items() if devices}):
         mine = by_commune.get(commune, [])
-        province = mine[0].province if mine else provinces.get(commune, "")
+        official = units.commune(commune)
+        province = mine[0].province if mine else provinces.get(commune) or (official.province_code if official else "")
         out.append(commune_equipment(province, commune, mine, seen.get(commune, []), window_days, now))
     return out
 
