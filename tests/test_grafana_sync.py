@@ -247,7 +247,7 @@ def test_an_influxdb_password_is_sent_once_never_shown_and_resent_only_when_aske
 @pytest.mark.services  # runs commune-collector grafana sync
 def test_sync_pushes_the_english_dashboards_when_asked(grafana: GrafanaApiDouble, tmp_path: Path) -> None:
     assert sync(config_for(tmp_path, grafana.url, language="en")).returncode == 0
-    assert all(uid.endswith("-en") for uid in grafana.dashboards) and len(grafana.dashboards) == 5
+    assert all(uid.endswith("-en") for uid in grafana.dashboards) and len(grafana.dashboards) == 6
     assert grafana.dashboards["cm-overview-en"]["dashboard"]["title"] == "Province overview"
 
 
