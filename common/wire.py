@@ -363,14 +363,19 @@ def ack_payload(stream: str, ranges: Iterable[tuple[int, int]]) -> bytes:
     return encode({"v": SCHEMA_VERSION, "stream": stream, "seqs": [list(r) for r in ranges]})
 
 
-def decode_ack(raw: bytes) -> Ack:
-    """Validate an acknowledgement; raises WireError on any breach."""
+def _json_body(raw: bytes) -> Any:
+    """The payload parsed as JSON, if it is within the size limit; raises WireError otherwise."""
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise WireError("oversized", f"{len(raw)} bytes > limit {MAX_PAYLOAD_BYTES}")
     try:
-        body = json.loads(raw)
+        return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise WireError("invalid_json", str(exc)[:120] or type(exc).__name__) from None
+
+
+def decode_ack(raw: bytes) -> Ack:
+    """Validate an acknowledgement; raises WireError on any breach."""
+    body = _json_body(raw)
     if not isinstance(body, dict) or body.get("v") != SCHEMA_VERSION:
         raise WireError("bad_version", "an ack is an object with v=1")
     stream, seqs = body.get("stream"), body.get("seqs")
@@ -392,12 +397,7 @@ def _is_seq(value: Any) -> bool:
 
 def decode_report(kind: str, raw: bytes) -> Report:
     """Validate a payload against the contract for ``kind``; raises WireError on any breach."""
-    if len(raw) > MAX_PAYLOAD_BYTES:
-        raise WireError("oversized", f"{len(raw)} bytes > limit {MAX_PAYLOAD_BYTES}")
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise WireError("invalid_json", str(exc)[:120] or type(exc).__name__) from None
+    body = _json_body(raw)
     if not isinstance(body, dict):
         raise WireError("bad_shape", f"payload is {type(body).__name__}, expected an object")
     if body.get("v") != SCHEMA_VERSION:
