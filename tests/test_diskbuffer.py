@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from manualclock import Clock
 from smalldisk import SmallDisk, small_disk
 
 from collector.diskhealth import DiskHealth
@@ -18,14 +19,6 @@ from collector.ingest.diskbuffer import DiskBuffer
 from collector.selfmetrics import SelfMetrics
 
 LINES = [f"system,host=pc-{i} cpu_percent={i}.0 1800000000" for i in range(50)]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from manualclock import Clock
 from smalldisk import SmallDisk, small_disk
 
 from agent.config import SpoolConfig
@@ -21,16 +22,6 @@ from agent.outbox import Outbox, integrity_problem
 from agent.speedtests.job import Usage
 
 REPORT = 2000  # bytes, about a metrics report
-
-
-class Clock:
-    """The outbox's retry clock, moved by the test instead of waited for."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
