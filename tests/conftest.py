@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realservices import API_TOKEN, Agent, Collector, Influxd, Mosquitto, free_port
+from realservices import API_TOKEN, Agent, Collector, Influxd, Mosquitto, free_port, running
 
 from collector.http.auth import digest
 
@@ -29,28 +29,25 @@ pytest_plugins = ["tiers", "psutil_fixtures"]
 
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
-    broker.start()
-    yield broker
-    broker.stop()
+    yield from running(Mosquitto(tmp_path_factory.mktemp("mosquitto")))
 
 
 @pytest.fixture(scope="session")
 def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
-    server = Influxd(tmp_path_factory.mktemp("influxd"))
-    server.start()
-    yield server
-    server.stop()
+    yield from running(Influxd(tmp_path_factory.mktemp("influxd")))
 
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A broker of the test's own, for tests that count every host: the session broker keeps other
     tests' retained status messages, so a collector on it learns their hosts too."""
-    broker = Mosquitto(tmp_path / "own-broker")
-    broker.start()
-    yield broker
-    broker.stop()
+    yield from running(Mosquitto(tmp_path / "own-broker"))
+
+
+@pytest.fixture
+def own_influxd(tmp_path: Path) -> Iterator[Influxd]:
+    """An influxd of the test's own, for tests that stop and start it (the session's one stays up)."""
+    yield from running(Influxd(tmp_path / "own-influxd"))
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from devtools.localstack import (  # noqa: F401 - re-exported for the tests
     Influxd,
@@ -20,14 +21,30 @@ from devtools.localstack import (  # noqa: F401 - re-exported for the tests
     Process,
     free_port,
     http_get,
-    port_open,
-    require_binary,
     wait_until,
 )
 
+ProcessT = TypeVar("ProcessT", bound=Process)
 REPO = Path(__file__).resolve().parent.parent
 # Token the test collectors accept for every API call (admin). Use get_json/post_json, which send it.
 API_TOKEN = "test-admin-token"
+
+
+def running(service: ProcessT) -> Iterator[ProcessT]:
+    """Starts a service for a fixture to hand over, and stops it when the fixture is torn down."""
+    service.start()
+    yield service
+    service.stop()
+
+
+def enrolled_broker(workdir: Path, port: int, password_file: Path, acl_file: Path) -> Mosquitto:
+    """A started Mosquitto that lets in only the users of ``password_file``, within ``acl_file`` (the
+    files ``commune-collector enroll`` writes)."""
+    broker = Mosquitto(
+        workdir, port=port, allow_anonymous=False, extra_config=f"password_file {password_file}\nacl_file {acl_file}\n"
+    )
+    broker.start()
+    return broker
 
 
 def toml_value(value: Any) -> str:

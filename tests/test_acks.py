@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from realservices import Agent, Collector, Influxd, Mosquitto, free_port, wait_until
-from test_enrollment import COLLECTOR_PASSWORD, COLLECTOR_USER, Client, enroll
+from realservices import Agent, Collector, Influxd, Mosquitto, Process, free_port, wait_until
+from test_enrollment import COLLECTOR_PASSWORD, COLLECTOR_USER, Client, secured  # noqa: F401 - a fixture
 
 from common.wire import ack_payload, command_topic
 
@@ -67,16 +67,29 @@ def stored_times(influxd: Influxd, database: str, host: str) -> list[int]:
     return [int(row["time"]) for row in rows]
 
 
+def last_reports_stored(
+    agent: Agent, spool: Path, influxd: Influxd, database: str, host: str, *services: Process
+) -> tuple[dict[str, Any], int]:
+    """After the agent has stopped: waits until every report it measured and sent is stored, then stops
+    ``services``. Gives the spool's last state and how many reports were measured and sent."""
+    state = spool_state(spool)
+    expected = measured_and_sent(agent, state)
+    try:
+        wait_until(lambda: len(stored_times(influxd, database, host)) >= expected, 30, "the last reports")
+    finally:
+        for service in services:
+            service.stop()
+    return state, expected
+
+
 def largest_gap(times: list[int]) -> int:
     return max((b - a for a, b in itertools.pairwise(times)), default=0)
 
 
 def test_broker_killed_while_the_collector_is_stopped_loses_no_report(
-    make_collector: Callable[..., Collector], influxd: Influxd, database: str, tmp_path: Path
+    make_collector: Callable[..., Collector], own_broker: Mosquitto, influxd: Influxd, database: str, tmp_path: Path
 ) -> None:
-    port = free_port()
-    broker = Mosquitto(tmp_path / "broker", port=port)  # persistence true, autosave at its default
-    broker.start()
+    broker, port = own_broker, own_broker.port  # persistence true, autosave at its default
     first = make_collector(mqtt={"port": port})
     first.start()
     spool = tmp_path / "spool.sqlite"
@@ -96,13 +109,7 @@ def test_broker_killed_while_the_collector_is_stopped_loses_no_report(
         wait_until(lambda: spool_state(spool)["sent"] <= 1, 90, "re-sent reports acknowledged")
     finally:
         agent.stop()
-    state = spool_state(spool)
-    expected = measured_and_sent(agent, state)
-    try:
-        wait_until(lambda: len(stored_times(influxd, database, "pc-crash")) >= expected, 30, "the last reports")
-    finally:
-        second.stop()
-        broker.stop()
+    state, expected = last_reports_stored(agent, spool, influxd, database, "pc-crash", second, broker)
     assert queued >= 12, f"only {queued} reports were waiting for an ack while the collector was down"
     assert state["depth"] <= 2 and state["dropped"] == 0, state
     times = stored_times(influxd, database, "pc-crash")
@@ -112,11 +119,9 @@ def test_broker_killed_while_the_collector_is_stopped_loses_no_report(
 
 
 def test_collector_killed_between_storing_and_acknowledging_counts_the_re_sent_reports(
-    make_collector: Callable[..., Collector], influxd: Influxd, database: str, tmp_path: Path
+    make_collector: Callable[..., Collector], own_broker: Mosquitto, influxd: Influxd, database: str, tmp_path: Path
 ) -> None:
-    port = free_port()
-    broker = Mosquitto(tmp_path / "broker", port=port)
-    broker.start()
+    broker, port = own_broker, own_broker.port
     acknowledging = make_collector(mqtt={"port": port})
     acknowledging.start()
     spool = tmp_path / "spool.sqlite"
@@ -144,13 +149,7 @@ def test_collector_killed_between_storing_and_acknowledging_counts_the_re_sent_r
         wait_until(lambda: spool_state(spool)["sent"] <= 1, 60, "every report acknowledged")
     finally:
         agent.stop()
-    state = spool_state(spool)
-    expected = measured_and_sent(agent, state)
-    try:
-        wait_until(lambda: len(stored_times(influxd, database, "pc-unacked")) >= expected, 30, "the last reports")
-    finally:
-        restarted.stop()
-        broker.stop()
+    state, expected = last_reports_stored(agent, spool, influxd, database, "pc-unacked", restarted, broker)
     assert state["depth"] <= 2, state
     times = stored_times(influxd, database, "pc-unacked")
     assert len(times) == expected == len(set(times)), f"{len(times)} stored of {expected}"
@@ -188,30 +187,10 @@ def test_a_collector_that_never_acknowledges_gets_broker_level_release(
 
 
 def test_an_acknowledgement_forged_with_another_hosts_credentials_is_refused(
-    make_collector: Callable[..., Collector], tmp_path: Path
+    secured: tuple[Mosquitto, Collector, dict[str, Path]],  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
 ) -> None:
-    port = free_port()
-    http_port = free_port()
-    while http_port == port:  # neither is bound yet
-        http_port = free_port()
-    files = {"password_file": tmp_path / "mosq" / "passwd", "acl_file": tmp_path / "mosq" / "acl"}
-    collector = make_collector(
-        mqtt={"port": port, "username": COLLECTOR_USER, "password": COLLECTOR_PASSWORD},
-        enroll={**{k: str(v) for k, v in files.items()}, "broker_port": port},
-        http={"port": http_port},
-    )
-    configs = {}
-    for commune, host in (("02473", "pc-a"), ("02536", "pc-b")):
-        configs[host] = tmp_path / f"{host}.toml"
-        assert enroll(collector, "08", commune, host, configs[host]).returncode == 0
-    broker = Mosquitto(
-        tmp_path / "broker",
-        port=port,
-        allow_anonymous=False,
-        extra_config=f"password_file {files['password_file']}\nacl_file {files['acl_file']}\n",
-    )
-    broker.start()
-    collector.start()
+    broker, collector, configs = secured
     generated = tomllib.loads(configs["pc-b"].read_text())
     spool = tmp_path / "agent-b" / "spool.sqlite"
     agent = Agent(

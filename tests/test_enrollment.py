@@ -19,7 +19,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from realservices import Agent, Collector, Influxd, Mosquitto, free_port, wait_until
+from realservices import Agent, Collector, Influxd, Mosquitto, enrolled_broker, free_port, wait_until
 
 from common.wire import encode, report_topic
 
@@ -77,10 +77,14 @@ def secured(
 ) -> Iterator[tuple[Mosquitto, Collector, dict[str, Path]]]:
     """A broker that only knows enrolled users, and a collector that logs in to it."""
     port = free_port()
+    http_port = free_port()
+    while http_port == port:  # neither is bound yet
+        http_port = free_port()
     files = {"password_file": tmp_path / "mosq" / "passwd", "acl_file": tmp_path / "mosq" / "acl"}
     collector = make_collector(
         mqtt={"port": port, "username": COLLECTOR_USER, "password": COLLECTOR_PASSWORD},
         enroll={**{k: str(v) for k, v in files.items()}, "broker_port": port},
+        http={"port": http_port},
     )
     configs = {}
     for commune, host in (("02473", "pc-a"), ("02536", "pc-b")):
@@ -88,13 +92,7 @@ def secured(
         result = enroll(collector, "08", commune, host, configs[host])
         assert result.returncode == 0, result.stderr
         assert "reload Mosquitto" in result.stderr
-    broker = Mosquitto(
-        tmp_path / "broker",
-        port=port,
-        allow_anonymous=False,
-        extra_config=f"password_file {files['password_file']}\nacl_file {files['acl_file']}\n",
-    )
-    broker.start()
+    broker = enrolled_broker(tmp_path / "broker", port, files["password_file"], files["acl_file"])
     collector.start()
     yield broker, collector, configs
     collector.stop()

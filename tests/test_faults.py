@@ -12,7 +12,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -59,14 +59,6 @@ class SteadyPublisher:
 def stored(influxd: Influxd, database: str, host: str) -> int:
     rows = influxd.query(f"SELECT count(cpu_percent) FROM system WHERE host = '{host}'", database)
     return int(rows[0]["count"]) if rows else 0
-
-
-@pytest.fixture
-def own_influxd(tmp_path: Path) -> Iterator[Influxd]:
-    server = Influxd(tmp_path / "own-influxd")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_influxdb_stopped_for_60_s_loses_nothing(

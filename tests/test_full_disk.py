@@ -97,16 +97,19 @@ def test_agent_started_on_a_full_disk_reports_live_with_disk_full_and_spool_fail
 
 
 def test_agent_keeps_reporting_while_its_disk_fills_and_loses_nothing_held_in_memory(
-    disk: SmallDisk, make_collector: Callable[..., Collector], influxd: Influxd, database: str, tmp_path: Path
+    disk: SmallDisk,
+    make_collector: Callable[..., Collector],
+    own_broker: Mosquitto,
+    influxd: Influxd,
+    database: str,
+    tmp_path: Path,
 ) -> None:
-    port = free_port()
-    broker = Mosquitto(tmp_path / "broker", port=port)
-    broker.start()
-    collector = make_collector(mqtt={"port": port})
+    broker = own_broker  # stopped and started again by this test
+    collector = make_collector(mqtt={"port": broker.port})
     collector.start()
     host = "pc-disk-fills"
     spool = disk.path / "spool.sqlite"
-    agent = Agent(tmp_path / "agent", agent_sections(host, port, spool))
+    agent = Agent(tmp_path / "agent", agent_sections(host, broker.port, spool))
     agent.start()
     try:
         wait_until(lambda: stored(influxd, database, host) >= 2, 60, f"reports before the disk fills\n{agent.log()}")
@@ -173,14 +176,6 @@ def test_agent_moves_a_corrupt_spool_aside_and_reports(
         assert last_agent_section(influxd, database, host)["spool_ok"] == 1.0
     finally:
         agent.stop()
-
-
-@pytest.fixture
-def own_influxd(tmp_path: Path) -> Iterator[Influxd]:
-    server = Influxd(tmp_path / "own-influxd")
-    server.start()
-    yield server
-    server.stop()
 
 
 def healthz(collector: Collector) -> tuple[int, dict[str, Any]]:

@@ -9,7 +9,6 @@ secret. The stand-ins' own access logs are off: they are ours, not the programs'
 
 from __future__ import annotations
 
-import threading
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +17,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from realservices import API_TOKEN, Agent, Collector, Influxd, Mosquitto, free_port, wait_until
+from realservices import API_TOKEN, Agent, Collector, Influxd, Mosquitto, enrolled_broker, free_port, wait_until
 from test_fleet_alerts import Receivers, receivers  # noqa: F401 - the receivers fixture
-from test_grafana_sync import GrafanaApiDouble
+from test_grafana_sync import GrafanaApiDouble, grafana  # noqa: F401 - a fixture
 
 from collector.alerting.conditions import HOST_OFFLINE
 from collector.http.auth import digest
@@ -33,14 +32,6 @@ GRAFANA_TOKEN = "glsa_secret_5e0c7a91"
 TELEGRAM_TOKEN = "987654:tg-Secret-a41f"
 WEBHOOK_SECRET = "hook-Secret-77d2"
 SMTP_PASSWORD = "smtp-Pw-03be6c"
-
-
-@pytest.fixture
-def grafana() -> Iterator[GrafanaApiDouble]:
-    server = GrafanaApiDouble()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
 
 
 @pytest.fixture
@@ -76,7 +67,7 @@ def smtp_logins() -> Iterator[tuple[int, list[tuple[str, str]]]]:
 def test_no_password_or_token_appears_in_any_log_or_url(
     tmp_path: Path,
     receivers: Receivers,  # noqa: F811 - the fixture imported above
-    grafana: GrafanaApiDouble,
+    grafana: GrafanaApiDouble,  # noqa: F811 - the fixture imported above
     smtp_logins: tuple[int, list[tuple[str, str]]],
 ) -> None:
     influxd = Influxd(tmp_path / "influxd", admin=("admin", INFLUX_PASSWORD), http_log=True)
@@ -153,13 +144,7 @@ def test_no_password_or_token_appears_in_any_log_or_url(
             assert done.returncode == 0, done.stderr
             outputs[f"enroll {host}"] = done.stdout + done.stderr
             agent_passwords.append(agent_config(tmp_path / f"{host}.toml")["mqtt"]["password"])
-        broker = Mosquitto(
-            tmp_path / "broker",
-            port=mqtt_port,
-            allow_anonymous=False,
-            extra_config=f"password_file {mosq / 'passwd'}\nacl_file {mosq / 'acl'}\n",
-        )
-        broker.start()
+        broker = enrolled_broker(tmp_path / "broker", mqtt_port, mosq / "passwd", mosq / "acl")
 
         done = cli("setup-influx")
         assert done.returncode == 0, done.stderr

@@ -29,7 +29,9 @@ import pytest
 
 MARK = "services"
 # Fixtures that start a real service (conftest.py). Add a new one here when you add it there.
-SERVICE_FIXTURES = frozenset({"mosquitto", "influxd", "own_broker", "database", "make_collector", "make_agent"})
+SERVICE_FIXTURES = frozenset(
+    {"mosquitto", "influxd", "own_broker", "own_influxd", "database", "make_collector", "make_agent"}
+)
 MARK_HINT = (
     f"mark it @pytest.mark.{MARK} (or pytestmark = pytest.mark.{MARK} in the module), "
     f"or use a fixture of tests/tiers.py SERVICE_FIXTURES"
