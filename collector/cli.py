@@ -18,6 +18,13 @@ from common.logfmt import setup_logging, shown_url
 CommandFn = Callable[[CollectorConfig, argparse.Namespace], int]
 
 
+def fail(message: object, status: int) -> int:
+    """Says what failed in one line on stderr and gives the exit status: 2 when the call's words or files
+    are off, 1 when a service or stored state failed."""
+    print(f"commune-collector: {message}", file=sys.stderr)
+    return status
+
+
 def cmd_serve(config: CollectorConfig, _args: argparse.Namespace) -> int:
     from collector.service import CollectorService
 
@@ -52,18 +59,15 @@ def cmd_token(config: CollectorConfig, args: argparse.Namespace) -> int:
                 print(f"{token.name}\t{token.role}")
             return 0
         if not args.name:
-            print(f"commune-collector: token {args.action} needs --name", file=sys.stderr)
-            return 2
+            return fail(f"token {args.action} needs --name", 2)
         if args.action == "revoke":
             if not store.revoke(args.name):
-                print(f"commune-collector: no stored token named {args.name!r}", file=sys.stderr)
-                return 1
+                return fail(f"no stored token named {args.name!r}", 1)
             return 0
         try:
             secret = store.add(args.name, args.role)
         except ValueError as exc:
-            print(f"commune-collector: {exc}", file=sys.stderr)
-            return 1
+            return fail(exc, 1)
         print(secret)
         print(f"token {args.name!r} ({args.role}) stored as a hash; this is the only time it is shown", file=sys.stderr)
         return 0
@@ -76,8 +80,7 @@ def cmd_enroll(config: CollectorConfig, args: argparse.Namespace) -> int:
         try:
             enrollment = Enroller(store, config).enroll(args.province, args.commune, args.host)
         except EnrollError as exc:
-            print(f"commune-collector: {exc}", file=sys.stderr)
-            return 2
+            return fail(exc, 2)
     if args.out:
         write_private(Path(args.out), enrollment.agent_config)
         print(f"agent config for MQTT user {enrollment.username} written to {args.out}", file=sys.stderr)
@@ -114,8 +117,7 @@ def cmd_registry(config: CollectorConfig, args: argparse.Namespace) -> int:
             else:
                 print(f"{import_areas(registry, Path(args.file))} communes assigned to areas from {args.file}")
         except RegistryImportError as exc:
-            print(f"commune-collector: {exc}", file=sys.stderr)
-            return 2
+            return fail(exc, 2)
     return 0
 
 
@@ -142,8 +144,7 @@ def cmd_grafana(config: CollectorConfig, args: argparse.Namespace) -> int:
         for action in sync(config, args.update_secrets):
             print(action)
     except SyncError as exc:
-        print(f"commune-collector: {exc}", file=sys.stderr)
-        return 1
+        return fail(exc, 1)
     return 0
 
 
@@ -172,8 +173,7 @@ def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
 
             plan = only(plan, [c.strip() for c in args.communes.split(",") if c.strip()])
     except ValueError as exc:
-        print(f"commune-collector: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     if not args.no_register:
         register(plan, config)
     if args.plan_out:
@@ -199,11 +199,9 @@ def backfill_history(config: CollectorConfig, plan: Any, args: argparse.Namespac
         result = backfill(config, plan, args.backfill_days, args.backfill_interval, args.seed,
                           zone=config.report.timezone)  # fmt: skip
     except ValueError as exc:
-        print(f"commune-collector: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     except InfluxError as exc:
-        print(f"commune-collector: backfill into InfluxDB at {config.influxdb.url} failed: {exc}", file=sys.stderr)
-        return 1
+        return fail(f"backfill into InfluxDB at {config.influxdb.url} failed: {exc}", 1)
     print(json.dumps(result), flush=True)
     return 0
 
@@ -237,18 +235,15 @@ def cmd_report(config: CollectorConfig, args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per InfluxQL request is noise here
     out = Path(args.out)
     if not out.parent.is_dir():
-        print(f"commune-collector: folder {out.parent} for --out does not exist; create it first", file=sys.stderr)
-        return 2
+        return fail(f"folder {out.parent} for --out does not exist; create it first", 2)
     with Store(config.state.path) as store:
         registry = Registry(store, config.state.default_area)
         try:
             document = make(config, registry, args.month, [args.format], args.area or "")[args.format]
         except ReportError as exc:
-            print(f"commune-collector: {exc}", file=sys.stderr)
-            return 2
+            return fail(exc, 2)
         except InfluxError as exc:
-            print(f"commune-collector: InfluxDB at {config.influxdb.url} could not answer: {exc}", file=sys.stderr)
-            return 1
+            return fail(f"InfluxDB at {config.influxdb.url} could not answer: {exc}", 1)
     out.write_bytes(document)
     print(f"{args.format} report for {args.month} written to {out} ({len(document)} bytes)", file=sys.stderr)
     return 0
@@ -313,13 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config) if args.config else CollectorConfig()
     except ConfigError as exc:
-        print(f"commune-collector: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     try:
         return COMMANDS[args.command][1](config, args)
     except StoreError as exc:  # a state file this release cannot use: say which and why
-        print(f"commune-collector: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
 
 
 if __name__ == "__main__":
