@@ -68,19 +68,29 @@ def write_toml(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
-class Collector(Process):
+class Program(Process):
+    """One of this repository's programs, ``python -m <name>.cli <command>``, with a config file written
+    from ``sections`` into its working folder (``<name>.toml``) and its log there (``<name>.log``)."""
+
+    def __init__(
+        self, workdir: Path, sections: dict[str, dict[str, Any]], name: str, command: str, log_level: str
+    ) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = write_toml(workdir / f"{name}.toml", sections)
+        super().__init__(
+            [sys.executable, "-m", f"{name}.cli", command, "-c", str(self.config_path), "--log-level", log_level],
+            workdir,
+            name,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+
+
+class Collector(Program):
     """A real ``commune-collector serve`` process."""
 
     def __init__(self, workdir: Path, sections: dict[str, dict[str, Any]]) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
         self.http_port = sections["http"]["port"]
-        self.config_path = write_toml(workdir / "collector.toml", sections)
-        super().__init__(
-            [sys.executable, "-m", "collector.cli", "serve", "-c", str(self.config_path), "--log-level", "INFO"],
-            workdir,
-            "collector",
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-        )
+        super().__init__(workdir, sections, "collector", "serve", "INFO")
 
     @property
     def url(self) -> str:
@@ -151,15 +161,8 @@ class Collector(Process):
         return 0.0
 
 
-class Agent(Process):
+class Agent(Program):
     """A real ``commune-agent run`` process."""
 
     def __init__(self, workdir: Path, sections: dict[str, dict[str, Any]]) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path = write_toml(workdir / "agent.toml", sections)
-        super().__init__(
-            [sys.executable, "-m", "agent.cli", "run", "-c", str(self.config_path), "--log-level", "DEBUG"],
-            workdir,
-            "agent",
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-        )
+        super().__init__(workdir, sections, "agent", "run", "DEBUG")
