@@ -8,42 +8,20 @@ commune killed at once (``line_down``). Run: ``python -m bench.time_to_alert``.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-from devtools.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
+from devtools.localstack import Influxd, Mosquitto, Process, WebhookReceiver, free_port, http_get, wait_until
 
 INTERVAL_S = 10
 GROUP_WAIT_S = 30
 
 
-def receiver() -> tuple[ThreadingHTTPServer, list[tuple[float, dict[str, Any]]]]:
-    got: list[tuple[float, dict[str, Any]]] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            got.extend((time.monotonic(), event) for event in body["events"])
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, got
-
-
 def run(folder: Path) -> dict[str, float]:
     broker, influxd = Mosquitto(folder / "broker"), Influxd(folder / "influxd")
-    server, got = receiver()
+    hook = WebhookReceiver()
     processes: list[Process] = [broker, influxd]
     try:
         broker.start()
@@ -55,7 +33,7 @@ def run(folder: Path) -> dict[str, float]:
             f'[mqtt]\nport = {broker.port}\n[influxdb]\nurl = "{influxd.url}"\ndatabase = "bench"\n'
             f'[http]\nport = {http_port}\n[state]\npath = "{folder / "state.sqlite"}"\n'
             f"[fleet]\nrestart_grace_s = 0\n[notify]\ngroup_wait_s = {GROUP_WAIT_S}\n"
-            f'webhook_urls = ["http://127.0.0.1:{server.server_address[1]}/"]\n'
+            f'webhook_urls = ["{hook.url}"]\n'
         )
         collector = Process([sys.executable, "-m", "collector.cli", "serve", "-c", str(config)], folder, "collector")
         processes.append(collector)
@@ -81,8 +59,17 @@ def run(folder: Path) -> dict[str, float]:
             started = time.monotonic()
             for host in victims:
                 agents[host].kill()
-            wait_until(lambda: any(e["rule"] == rule and e["event"] == "firing" for _t, e in got), 300, rule)
-            return next(t for t, e in got if e["rule"] == rule and e["event"] == "firing") - started
+
+            def firing() -> list[float]:
+                return [
+                    at
+                    for at, body in hook.received
+                    for e in body["events"]
+                    if (e["rule"], e["event"]) == (rule, "firing")
+                ]
+
+            wait_until(lambda: bool(firing()), 300, rule)
+            return firing()[0] - started
 
         return {
             "time_to_alert_killed_agent_s": round(timed("host_offline", ["pc-a1"]), 1),
@@ -91,7 +78,7 @@ def run(folder: Path) -> dict[str, float]:
     finally:
         for process in reversed(processes):
             process.stop()
-        server.shutdown()
+        hook.close()
 
 
 def main() -> dict[str, float]:

@@ -1,6 +1,7 @@
-"""Runs the real Mosquitto and influxd on free loopback ports in a folder of their own.
+"""Runs the real Mosquitto and influxd on free loopback ports in a folder of their own, and a
+loopback webhook receiver that keeps what the collector's notifier posts.
 
-Used by ``make demo`` and by the tests. A missing binary is an error that says to run
+Used by ``make demo``, the tests and the benches. A missing binary is an error that says to run
 ``make demo`` or ``make test`` (which install it).
 """
 
@@ -13,11 +14,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +214,34 @@ class Influxd(Process):
         errors = [result["error"] for result in body.get("results", []) if "error" in result]
         if errors:
             raise RuntimeError(f"{influxql.split(' WITH PASSWORD')[0]!r} -> {errors[0]}")
+
+
+class _WebhookHandler(BaseHTTPRequestHandler):
+    server: WebhookReceiver
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.received.append((time.monotonic(), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+class WebhookReceiver(ThreadingHTTPServer):
+    """A webhook endpoint on a free loopback port, serving from a thread once made: keeps every JSON
+    body posted to it, with the monotonic time it came, and answers 204. ``close`` stops it."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[float, Any]] = []
+        super().__init__(("127.0.0.1", 0), _WebhookHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()

@@ -19,6 +19,7 @@ from devtools.localstack import (  # noqa: F401 - re-exported for the tests
     Influxd,
     Mosquitto,
     Process,
+    WebhookReceiver,
     free_port,
     http_get,
     wait_until,

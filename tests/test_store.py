@@ -14,12 +14,11 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, fields
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from realservices import REPO, wait_until, write_toml
+from realservices import REPO, WebhookReceiver, wait_until, write_toml
 
 from collector.alerting.lifecycle import Alert, AlertManager
 from collector.alerting.notify import Notifier
@@ -138,38 +137,27 @@ def test_the_collectors_objects_read_a_migrated_0_1_0_file(release_file: Path, t
 
 
 @pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
-    server.server_close()
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
 
 
 def test_notifications_left_in_a_0_1_0_outbox_are_sent_after_the_upgrade(
-    release_file: Path, webhook: tuple[str, list[dict[str, Any]]]
+    release_file: Path, webhook: WebhookReceiver
 ) -> None:
-    url, received = webhook
     dumped = contents(release_file)["outbox"]
     store = Store(release_file)
-    notifier = Notifier(NotifySettings(group_wait_s=0, webhook_urls=[url]), store, Registry(store, "x"), SelfMetrics())
+    notifier = Notifier(
+        NotifySettings(group_wait_s=0, webhook_urls=[webhook.url]), store, Registry(store, "x"), SelfMetrics()
+    )
     notifier.start()
     try:
         wait_until(lambda: raw(release_file, "SELECT count(*) FROM outbox") == [(0,)], 30, "outbox sent and emptied")
     finally:
         notifier.stop()
         store.close()
+    received = [body for _at, body in webhook.received]
     events = [event for message in received for event in message["events"]]
     assert [(e["event"], e["id"], e["host"]) for e in events] == [("firing", 1, "pc-01"), ("firing", 3, "pc-02"),
                                                                   ("resolved", 1, "pc-01")]  # fmt: skip
