@@ -151,12 +151,7 @@ class Notifier:
         message = EmailMessage()
         message["Subject"], message["From"], message["To"] = subject, s.email_from, ", ".join(s.email_to)
         message.set_content(body)
-        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=15) as smtp:
-            if s.smtp_starttls:
-                smtp.starttls()
-            if s.smtp_username:
-                smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
-            smtp.send_message(message)
+        send_email(s, message, timeout_s=15)
 
     def _telegram(self, chat_id: str, body: str) -> None:
         token = self.settings.telegram_bot_token.get_secret_value()
@@ -164,6 +159,17 @@ class Notifier:
         response = self._http.post(url, json={"chat_id": chat_id, "text": body[:4000]})
         if response.status_code != 200 or not response.json().get("ok"):
             raise RuntimeError(f"telegram answered {response.status_code}")
+
+
+def send_email(settings: NotifySettings, message: EmailMessage, timeout_s: float) -> None:
+    """Sends one message through the configured SMTP server (STARTTLS and login when configured); raises
+    what smtplib raises. The alert notifications and the monthly report's mail both go this way."""
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout_s) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_username:
+            smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+        smtp.send_message(message)
 
 
 def summary(alert: Alert, language: str) -> str:

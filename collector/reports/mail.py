@@ -18,6 +18,7 @@ from datetime import datetime
 from email.message import EmailMessage
 
 from collector import vocabulary as vocab
+from collector.alerting.notify import send_email
 from collector.config import CollectorConfig
 from collector.ingest.influx import InfluxError
 from collector.registry.registry import Registry
@@ -126,9 +127,4 @@ class MonthlyMailer:
             maintype, subtype = media.split("/", 1)
             message.add_attachment(data, maintype=maintype, subtype=subtype,
                                    filename=f"bao-cao-{month}.{FORMATS[fmt][1]}")  # fmt: skip
-        with smtplib.SMTP(n.smtp_host, n.smtp_port, timeout=30) as smtp:
-            if n.smtp_starttls:
-                smtp.starttls()
-            if n.smtp_username:
-                smtp.login(n.smtp_username, n.smtp_password.get_secret_value())
-            smtp.send_message(message)
+        send_email(n, message, timeout_s=30)  # attachments of a few MB take longer than an alert
