@@ -384,11 +384,11 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
     controller.stop()
 
 
-def test_monthly_email_goes_once_with_pdf_and_xlsx_and_not_again_after_a_restart(
-    province: dict[str, Any], smtp: tuple[Inbox, int], mosquitto: Mosquitto, tmp_path: Path
-) -> None:
-    inbox, port = smtp
-    sections = {
+def served_sections(
+    province: dict[str, Any], mosquitto: Mosquitto, **more: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The province's collector config on the test broker, with an HTTP API a viewer token reads."""
+    return {
         **province["sections"],
         "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "client_id": f"report-{uuid.uuid4().hex[:8]}"},
         "http": {
@@ -396,9 +396,20 @@ def test_monthly_email_goes_once_with_pdf_and_xlsx_and_not_again_after_a_restart
             "port": free_port(),
             "tokens": [{"name": "t", "role": "viewer", "sha256": digest(API_TOKEN)}],
         },
-        "notify": {"smtp_host": "127.0.0.1", "smtp_port": port, "email_from": "monitor@tinh.example"},
-        "report": {"email_to": ["lanh-dao@tinh.example"]},
+        **more,
     }
+
+
+def test_monthly_email_goes_once_with_pdf_and_xlsx_and_not_again_after_a_restart(
+    province: dict[str, Any], smtp: tuple[Inbox, int], mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    inbox, port = smtp
+    sections = served_sections(
+        province,
+        mosquitto,
+        notify={"smtp_host": "127.0.0.1", "smtp_port": port, "email_from": "monitor@tinh.example"},
+        report={"email_to": ["lanh-dao@tinh.example"]},
+    )
     collector = Collector(tmp_path / "collector", sections)
     collector.start()
     try:
@@ -427,15 +438,7 @@ def test_monthly_email_goes_once_with_pdf_and_xlsx_and_not_again_after_a_restart
 
 
 def test_api_serves_the_report_to_a_viewer(province: dict[str, Any], mosquitto: Mosquitto, tmp_path: Path) -> None:
-    sections = {
-        **province["sections"],
-        "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "client_id": f"report-{uuid.uuid4().hex[:8]}"},
-        "http": {
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "tokens": [{"name": "t", "role": "viewer", "sha256": digest(API_TOKEN)}],
-        },
-    }
+    sections = served_sections(province, mosquitto)
     collector = Collector(tmp_path / "api", sections)
     collector.start()
     try:
