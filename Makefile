@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping openssl systemd chromium \
-	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
+	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils usb.ids
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps system-deps bench-deps venv demo test test-fast lint bench clean
@@ -26,6 +26,7 @@ system-deps:
 	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
 	done; \
 	/sbin/ldconfig -p | grep -q libpangoft2-1.0.so.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
+	[ -f /usr/share/misc/usb.ids ] || missing="$$missing usb.ids"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from agent.peripherals.classify import KnownIds, KnownIdsError, known_id
 from agent.speedtests.schedule import parse_window
 from common.wire import COMMUNE_RE, HOST_RE, LABEL_RE, PROVINCE_RE
 
@@ -59,6 +60,7 @@ class SpoolConfig:
     ack_wait_s: float = 60.0  # connected this long without hearing an acknowledging collector: broker-level release
 
 
+EXTRA_ID_KEYS = {"vendor_id", "product_id", "kind", "model"}
 PROBE_METHODS = ("ping", "dns", "http")
 PROBE_SCOPES = ("gateway", "wan", "internet")
 
@@ -100,6 +102,15 @@ class SpeedtestConfig:
 
 
 @dataclass(frozen=True)
+class PeripheralsConfig:
+    enabled: bool = True
+    sysfs_root: str = "/sys/bus/usb/devices"
+    poll_interval_s: float = 5.0  # how often the USB devices are listed (a report only on a change)
+    report_interval_s: float = 3600.0  # a report also this often without a change
+    extra_ids: list[Any] = field(default_factory=list)  # tables vendor_id, product_id, kind, model
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     identity: IdentityConfig
     mqtt: MqttConfig = field(default_factory=MqttConfig)
@@ -107,6 +118,7 @@ class AgentConfig:
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     speedtest: SpeedtestConfig = field(default_factory=SpeedtestConfig)
+    peripherals: PeripheralsConfig = field(default_factory=PeripheralsConfig)
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -116,6 +128,7 @@ SECTIONS: dict[str, type[Any]] = {
     "spool": SpoolConfig,
     "probe": ProbeConfig,
     "speedtest": SpeedtestConfig,
+    "peripherals": PeripheralsConfig,
 }
 
 
@@ -145,6 +158,7 @@ def config_from_dict(raw: dict[str, Any]) -> AgentConfig:
         spool=built["spool"],
         probe=probe,
         speedtest=built["speedtest"],
+        peripherals=built["peripherals"],
     )
     _check_ranges(config)
     return config
@@ -206,6 +220,27 @@ def _check_speedtest(config: SpeedtestConfig) -> None:
         raise ConfigError(f"[speedtest] wan_url = {config.wan_url!r} must be an http:// or https:// URL")
 
 
+def _check_peripherals(config: PeripheralsConfig) -> None:
+    if config.poll_interval_s < 1 or config.report_interval_s < 60:
+        raise ConfigError("[peripherals] poll_interval_s must be at least 1 and report_interval_s at least 60")
+    extra_known_ids(config)
+
+
+def extra_known_ids(config: PeripheralsConfig) -> KnownIds:
+    """``[peripherals] extra_ids`` as known ids; raises ConfigError naming the bad entry."""
+    known: KnownIds = {}
+    for index, item in enumerate(config.extra_ids):
+        where = f"[peripherals] extra_ids[{index}]"
+        if not isinstance(item, dict) or not {"vendor_id", "product_id", "kind"} <= set(item) <= EXTRA_ID_KEYS:
+            raise ConfigError(f"{where} must be a table with vendor_id, product_id, kind and optionally model")
+        try:
+            key, entry = known_id(item["vendor_id"], item["product_id"], item["kind"], item.get("model", ""), where)
+        except KnownIdsError as exc:
+            raise ConfigError(str(exc)) from None
+        known[key] = entry
+    return known
+
+
 def _complete_identity(identity: IdentityConfig) -> IdentityConfig:
     host = identity.host or socket.gethostname().split(".")[0]
     if not PROVINCE_RE.match(identity.province):
@@ -227,6 +262,7 @@ def _check_ranges(config: AgentConfig) -> None:
     if config.probe.interval_s < 1 or not 1 <= config.probe.ping_count <= 100 or config.probe.timeout_s <= 0:
         raise ConfigError("[probe] interval_s must be at least 1, ping_count 1 to 100, timeout_s positive")
     _check_speedtest(config.speedtest)
+    _check_peripherals(config.peripherals)
     if config.identity.role not in ("pc", "line-probe"):
         raise ConfigError(f'[identity] role = "{config.identity.role}" must be "pc" or "line-probe"')
     if config.spool.drain_per_s <= 0:

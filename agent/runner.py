@@ -19,8 +19,11 @@ from typing import Any
 
 from agent.collectors import Collector, make_metric_collectors
 from agent.collectors.inventory import collect_inventory
-from agent.config import AgentConfig
+from agent.config import AgentConfig, extra_known_ids
 from agent.outbox import Outbox
+from agent.peripherals.classify import shipped_known_ids
+from agent.peripherals.sysfs import SysfsSource
+from agent.peripherals.tracker import PeripheralsTracker
 from agent.probes import ProbeBuilder
 from agent.publisher import Publisher
 from agent.speedtests.job import SpeedtestJob
@@ -91,11 +94,22 @@ def build_report(sections: dict[str, Any], now: float | None = None) -> dict[str
 
 def default_jobs(config: AgentConfig, spool: Outbox | None) -> list[Job]:
     interval = config.collect.interval_s
-    return [
+    jobs = [
         Job("metrics", interval, MetricsBuilder(spool, interval, (str(Path(config.spool.path).parent),))),
         Job("inventory", config.collect.inventory_interval_s, lambda: {"inventory": collect_inventory()}),
         Job("probe", config.probe.interval_s, ProbeBuilder(config.probe), background=True),
     ]
+    if config.peripherals.enabled:
+        jobs.append(peripherals_job(config))
+    return jobs
+
+
+def peripherals_job(config: AgentConfig) -> Job:
+    """Polls the USB devices every ``poll_interval_s``; a report only on a plug, an unplug or hourly."""
+    settings = config.peripherals
+    known = {**shipped_known_ids(), **extra_known_ids(settings)}
+    tracker = PeripheralsTracker(SysfsSource(settings.sysfs_root), known, settings.report_interval_s)
+    return Job("peripherals", settings.poll_interval_s, tracker)
 
 
 class AgentRunner:

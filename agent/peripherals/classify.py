@@ -1,0 +1,88 @@
+"""What a USB device is (scanner, token, printer, other) and whether it is worth reporting at all.
+
+Hubs (class 09) and keyboards and mice (only HID interfaces, class 03) are not reported: every
+PC has them and they say nothing about issued equipment. A device in the known-ids data file
+(``known_ids.csv``, shipped with the agent, plus ``[peripherals] extra_ids``) is what the file
+says: scanners are mostly vendor-specific (class ff) and can only be known by id. Otherwise a
+smart-card (CCID, class 0b) interface makes a token, a printer interface (class 07) a printer,
+and anything else is ``other``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from agent.peripherals.source import UsbDevice
+from common.wire import PERIPHERAL_KINDS
+
+HUB = "09"
+HID = "03"
+SMART_CARD = "0b"
+PRINTER = "07"
+HEX4_RE = re.compile(r"^[0-9a-f]{4}$")
+COLUMNS = ("vendor_id", "product_id", "kind", "model", "source")
+
+
+class KnownIdsError(ValueError):
+    """A known-ids row cannot be used; the message names the row and the field."""
+
+
+@dataclass(frozen=True)
+class Known:
+    kind: str
+    model: str
+
+
+KnownIds = dict[tuple[str, str], Known]
+
+
+def known_id(vendor_id: Any, product_id: Any, kind: Any, model: Any, where: str) -> tuple[tuple[str, str], Known]:
+    """One checked entry; raises KnownIdsError saying what is wrong in ``where``."""
+    for name, value in (("vendor_id", vendor_id), ("product_id", product_id)):
+        if not isinstance(value, str) or not HEX4_RE.match(value.lower()):
+            raise KnownIdsError(f"{where}: {name} = {value!r} must be four hex digits, e.g. 04a9")
+    if kind not in PERIPHERAL_KINDS:
+        raise KnownIdsError(f"{where}: kind = {kind!r} must be one of {', '.join(PERIPHERAL_KINDS)}")
+    if not isinstance(model, str) or len(model) > 128:
+        raise KnownIdsError(f"{where}: model must be text of at most 128 characters")
+    return (vendor_id.lower(), product_id.lower()), Known(kind, model)
+
+
+def parse_known_ids(text: str, name: str) -> KnownIds:
+    """Rows of a known-ids CSV (header vendor_id,product_id,kind,model,source)."""
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != COLUMNS:
+        raise KnownIdsError(f"{name}: the header must be {','.join(COLUMNS)}")
+    known: KnownIds = {}
+    for number, row in enumerate(reader, start=2):
+        key, entry = known_id(row["vendor_id"], row["product_id"], row["kind"], row["model"], f"{name} line {number}")
+        known[key] = entry
+    return known
+
+
+def shipped_known_ids() -> KnownIds:
+    """The data file shipped with the agent."""
+    text = resources.files("agent.peripherals").joinpath("known_ids.csv").read_text(encoding="utf-8")
+    return parse_known_ids(text, "known_ids.csv")
+
+
+def classify(device: UsbDevice, known: KnownIds) -> Known | None:
+    """The device's kind and model text, or None when it is not reported (hub, keyboard, mouse)."""
+    entry = known.get((device.vendor_id, device.product_id))
+    if entry is not None:
+        return Known(entry.kind, entry.model or device.product)
+    interfaces = set(device.interface_classes)
+    if device.device_class == HUB or interfaces == {HUB}:
+        return None
+    if device.device_class == SMART_CARD or SMART_CARD in interfaces:
+        return Known("token", device.product)
+    if device.device_class == PRINTER or PRINTER in interfaces:
+        return Known("printer", device.product)
+    if interfaces == {HID} or (device.device_class == HID and not interfaces - {HID}):
+        return None
+    return Known("other", device.product)
