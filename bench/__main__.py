@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import agent_footprint, collector_throughput, report_time, time_to_alert
+from bench import agent_footprint, collector_throughput, peripherals_cpu, report_time, time_to_alert
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -18,6 +18,7 @@ def main() -> None:
     figures = {
         "time_to_alert": time_to_alert.main(),
         "agent_footprint": agent_footprint.main(),
+        "peripherals_cpu": peripherals_cpu.main(),
         "collector_throughput": collector_throughput.main(),
         "report_time": report_time.main(),
     }

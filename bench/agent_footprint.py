@@ -1,15 +1,16 @@
 """Benchmark: the agent's footprint (memory, CPU per cycle, bytes per day) beside node_exporter's.
 
 A real agent (default report interval, role ``pc`` so no speed tests, probe targets like the
-example config but on loopback) runs against a real Mosquitto for ``BENCH_FOOTPRINT_S`` seconds
-(default 300), with a real collector (and InfluxDB) acknowledging what it stores, so every
-report is kept in the spool until acknowledged, as in production. Its MQTT connection goes
-through a relay in this process that splits the byte stream into MQTT packets and counts them
-in both directions, so the bytes are those on the agent's socket, and the spool's depth is read
-every second from its SQLite file (steady state: near zero). At the
-same time Debian's ``prometheus-node-exporter`` runs on a free loopback port and is scraped every
-15 s the way Prometheus does (gzip), as the reference. Both are sampled from /proc with psutil.
-Run: ``python -m bench.agent_footprint``.
+example config but on loopback, and USB peripherals read from the fixture bus in
+tests/data/usb_sysfs: a token, a scanner, a printer and a flash drive reported, hubs and a mouse
+not) runs against a real Mosquitto for ``BENCH_FOOTPRINT_S`` seconds (default 300), with a real
+collector (and InfluxDB) acknowledging what it stores, so every report is kept in the spool until
+acknowledged, as in production. Its MQTT connection goes through a relay in this process that
+splits the byte stream into MQTT packets and counts them in both directions, so the bytes are
+those on the agent's socket, and the spool's depth is read every second from its SQLite file
+(steady state: near zero). At the same time Debian's ``prometheus-node-exporter`` runs on a free
+loopback port and is scraped every 15 s the way Prometheus does (gzip), as the reference. Both are
+sampled from /proc with psutil. Run: ``python -m bench.agent_footprint``.
 
 CPU and bytes are taken over a window that starts 15 s after the agent connects (start-up is
 not steady state) and lasts the run's duration; a multiple of 60 s holds whole metrics and probe
@@ -56,6 +57,10 @@ SAMPLE_EVERY_S = 1.0
 DAY_S = 86400.0
 MB = 1_000_000
 TCP_IP_HEADER_BYTES = 52  # IPv4 20 + TCP 20 + timestamps option 12, per segment
+REPO = Path(__file__).resolve().parents[1]
+USB_FIXTURE = REPO / "tests" / "data" / "usb_sysfs" / "sys" / "bus" / "usb" / "devices"
+PLUGS_PER_DAY = 40  # a token plugged in and pulled out 20 times a day, each a report of its own
+PERIPHERAL_REPORTS_PER_DAY = 24 + PLUGS_PER_DAY  # hourly, and on every plug or unplug
 ONCE_A_DAY = {"CONNECT", "SUBSCRIBE", "DISCONNECT", "PUBLISH status", "PUBLISH inventory", "CONNACK", "SUBACK"}
 ACKNOWLEDGING = "collector acknowledges stored reports"
 PACKET_TYPES = {
@@ -280,6 +285,7 @@ def agent_config(folder: Path, relay_port: int, http_port: int) -> Path:
         '[identity]\nprovince = "08"\ncommune = "02473"\nhost = "pc-footprint"\nrole = "pc"\n'
         f'[mqtt]\nport = {relay_port}\n[spool]\npath = "{folder / "spool.sqlite"}"\n'
         f"[probe]\ntargets = [\n{lines}]\n"
+        f'[peripherals]\nsysfs_root = "{USB_FIXTURE}"\n'
     )
     return path
 
@@ -349,10 +355,17 @@ def measure(
 
 
 def agent_bytes(packets: list[Packet], window: Window) -> dict[str, tuple[int, int, float]]:
-    """Per packet kind the agent sent: count and bytes (whole run for once-a-day kinds, else window), MB/day."""
+    """Per packet kind the agent sent: count and bytes (whole run for once-a-day kinds, else window), MB/day.
+
+    Peripherals reports come on a plug or unplug and hourly, so none falls in a short window: their
+    day is the measured report size times ``PERIPHERAL_REPORTS_PER_DAY``."""
     span = window.taken[1] - window.taken[0]
     tally: dict[str, tuple[int, int, float]] = {}
     for kind in sorted({p.kind for p in packets}):
+        if kind == "PUBLISH peripherals":
+            every = [p.size for p in packets if p.kind == kind]
+            tally[kind] = (len(every), sum(every), statistics.fmean(every) * PERIPHERAL_REPORTS_PER_DAY / MB)
+            continue
         once = kind in ONCE_A_DAY
         chosen = [p for p in packets if p.kind == kind and (once or window.taken[0] <= p.at < window.taken[1])]
         sent = sum(p.size for p in chosen)
@@ -457,7 +470,7 @@ def figures(
         result["agent_tcp_segments_per_day"] = (end_tcp.segs_out - start_tcp.segs_out) * per_day
     for kind, (count, sent, mb) in tally.items():
         result[f"agent_bytes_per_day_{slug(kind)}"] = round(mb * MB)
-        if kind in ("PUBLISH metrics", "PUBLISH probe") and count:
+        if kind in ("PUBLISH metrics", "PUBLISH probe", "PUBLISH peripherals") and count:
             result[f"agent_bytes_per_{slug(kind)}_report"] = round(sent / count)
     return {name: round(value, 3) for name, value in result.items()}
 
@@ -466,7 +479,7 @@ def ack_figures(
     received: dict[str, tuple[int, int, float]], sent: dict[str, float], spool: SpoolSamples
 ) -> dict[str, float]:
     """Bytes the agent receives a day, what acknowledgements cost in both directions, and the spool's depth."""
-    per_day = DAY_S / INTERVAL_S + DAY_S / PROBE_INTERVAL_S  # numbered reports a day (metrics and probes)
+    per_day = DAY_S / INTERVAL_S + DAY_S / PROBE_INTERVAL_S + PERIPHERAL_REPORTS_PER_DAY  # numbered reports a day
     acks_in = received.get("PUBLISH ack", (0, 0, 0.0))[2]
     pubacks_out = sent.get("agent_bytes_per_day_puback", 0.0) / MB  # the agent's PUBACKs are for acks only
     numbering = spool.sequence_bytes() * per_day / MB
@@ -535,6 +548,11 @@ def report(result: dict[str, float]) -> None:
             size = result.get(f"agent_bytes_per_{name}_report")
             each = f", {size:.0f} bytes each" if size else ""
             print(f"    {name:<12} {sent:>10.0f} bytes/day{'  (once a day)' if name in once else each}")
+    if "agent_bytes_per_day_peripherals" in result:
+        print(
+            f"  peripherals: 4 devices reported, {PERIPHERAL_REPORTS_PER_DAY} reports a day assumed"
+            f" (hourly, and {PLUGS_PER_DAY} plugs and unplugs)"
+        )
     if "agent_mb_received_per_day" in result:
         print(
             f"  agent bytes received per day: {result['agent_mb_received_per_day']:.3f} MB, of which acknowledgements"

@@ -27,6 +27,10 @@ class UsbDevice:
 
 
 class UsbSource(Protocol):
-    """Lists the USB devices attached now; never raises for a missing bus (an empty list)."""
+    """Lists the USB devices attached now; never raises for a missing bus (an empty list).
+
+    While nothing is plugged in or out a source may return the very same list, and the tracker
+    then skips classifying it again.
+    """
 
     def devices(self) -> list[UsbDevice]: ...

@@ -33,18 +33,24 @@ class SysfsSource:
         self.root = Path(root)
         self.unreadable = 0  # devices skipped because their ids could not be read
         self._cache: dict[tuple[str, int], UsbDevice | None] = {}
+        self._listed: list[UsbDevice] = []
 
     def devices(self) -> list[UsbDevice]:
         try:
-            entries = [e for e in os.scandir(self.root) if ":" not in e.name and not e.name.startswith("usb")]
+            with os.scandir(self.root) as listing:
+                entries = [e for e in listing if ":" not in e.name and not e.name.startswith("usb")]
         except OSError:  # no USB bus here
+            self._cache, self._listed = {}, []
             return []
+        keys = [(entry.name, entry.inode()) for entry in entries]
+        if len(keys) == len(self._cache) and all(key in self._cache for key in keys):
+            return self._listed  # nothing plugged in or out: the same list, nothing read
         seen: dict[tuple[str, int], UsbDevice | None] = {}
-        for entry in entries:
-            key = (entry.name, entry.inode())
+        for key, entry in zip(keys, entries, strict=True):
             seen[key] = self._cache[key] if key in self._cache else self._read(Path(entry.path), entry.name)
         self._cache = seen
-        return sorted((device for device in seen.values() if device is not None), key=lambda d: d.port)
+        self._listed = sorted((device for device in seen.values() if device is not None), key=lambda d: d.port)
+        return self._listed
 
     def _read(self, path: Path, port: str) -> UsbDevice | None:
         vendor, product_id = _text(path / "idVendor").lower(), _text(path / "idProduct").lower()

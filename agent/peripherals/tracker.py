@@ -58,6 +58,8 @@ class PeripheralsTracker:
         self._seen: dict[str, Seen] = {}
         self._last_poll: float | None = None
         self._last_report: float | None = None
+        self._devices: list[UsbDevice] | None = None
+        self._attached: dict[str, tuple[UsbDevice, Known]] = {}
 
     def __call__(self) -> dict[str, Any]:
         now = self._clock()
@@ -70,11 +72,14 @@ class PeripheralsTracker:
     def poll(self, now: float) -> bool:
         """Read the devices once; True when one was plugged in or unplugged since the last poll."""
         self._new_day(now)
-        attached: dict[str, tuple[UsbDevice, Known]] = {}
-        for device in self._source.devices():
-            known = classify(device, self._known)
-            if known is not None:
-                attached[device_label(device)] = (device, known)
+        devices = self._source.devices()
+        if devices is not self._devices:  # a source returns the same list while nothing changed
+            self._devices, self._attached = devices, {}
+            for device in devices:
+                known = classify(device, self._known)
+                if known is not None:
+                    self._attached[device_label(device)] = (device, known)
+        attached = self._attached
         gap = 0.0 if self._last_poll is None else now - self._last_poll
         counted = gap if 0 <= gap <= MAX_GAP_S else 0.0
         self._last_poll = now
