@@ -297,9 +297,10 @@ def test_a_real_agent_reading_the_fixture_bus_publishes_peripherals_and_the_coll
 
 
 def test_a_real_agent_on_this_machine_without_a_usb_bus_reports_an_empty_list(
-    make_agent: Callable[..., Agent], mosquitto: Mosquitto
+    make_agent: Callable[..., Agent], make_collector: Callable[..., Collector], mosquitto: Mosquitto
 ) -> None:
     assert not Path("/sys/bus/usb/devices").exists(), "this test is about a machine without a USB bus"
+    make_collector().start()  # the acknowledging collector the agent waits for before it sends
     agent = make_agent(host="pc-nousb")
     client, received = subscribe(mosquitto, report_topic("08", "02473", "pc-nousb", "peripherals"))
     try:

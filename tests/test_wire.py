@@ -40,7 +40,9 @@ def test_agent_once_output_validates_against_the_contract(tmp_path) -> None:
         check=True,
     )
     reports = json.loads(out.stdout)
-    assert set(reports) == {"metrics", "inventory", "probe"}
+    assert set(reports) == {"metrics", "inventory", "probe", "peripherals"}
+    peripherals = decode_report("peripherals", encode(reports["peripherals"]))
+    assert peripherals.sections == {"peripherals": []}  # this machine has no USB bus
     probe = decode_report("probe", encode(reports["probe"]))
     assert probe.sections["probe"][0]["target"] == "loopback" and probe.sections["probe"][0]["ok"] == 1
     metrics = decode_report("metrics", encode(reports["metrics"]))
