@@ -139,6 +139,7 @@ def test_agent_offline_then_back_with_a_full_spool(
             "collect": {"interval_s": 1},
             "probe": {"gateway": False},
             "spool": {"path": str(spool), "drain_per_s": 20, **spool_bounds},
+            "peripherals": {"enabled": False},  # metrics and one inventory only, so drops can be counted
         },
     )
     # The collector's persistent session exists before the line goes down, as in production: the
