@@ -145,6 +145,7 @@ def test_extra_ids_in_the_config_make_a_vendor_specific_device_a_scanner() -> No
         extra_known_ids(PeripheralsConfig(extra_ids=["1234:abcd"]))
 
 
+@pytest.mark.services  # runs the agent's CLI
 def test_a_bad_extra_id_stops_the_agent_with_a_one_line_error_and_status_2(tmp_path: Path) -> None:
     config = tmp_path / "agent.toml"
     config.write_text(
@@ -243,6 +244,7 @@ def test_the_report_meets_the_wire_contract(bus: Path) -> None:
     assert decode_report("peripherals", encode({"v": 1, "ts": 1, **empty})).sections == {"peripherals": []}
 
 
+@pytest.mark.services  # runs the agent's CLI
 def test_once_prints_the_peripherals_report(tmp_path: Path) -> None:
     config = tmp_path / "agent.toml"
     config.write_text(
