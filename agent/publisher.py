@@ -116,7 +116,7 @@ class Publisher:
             client.username_pw_set(config.mqtt.username, config.mqtt.password or None)
         if config.mqtt.tls:
             client.tls_set(ca_certs=config.mqtt.ca_file or None)
-        client.will_set(self._status_topic, status_payload("offline"), qos=1, retain=True)
+        client.will_set(self._status_topic, status_payload("offline", reason="will"), qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=120)
         client.max_inflight_messages_set(INFLIGHT_WINDOW + 4)
         client.on_connect = self._on_connect
@@ -136,7 +136,7 @@ class Publisher:
         """Say offline (as the Last Will would), wait briefly for PUBACKs and the collector's
         acknowledgements, then disconnect."""
         if self.connected.is_set():
-            info = self.client.publish(self._status_topic, status_payload("offline"), qos=1, retain=True)
+            info = self.client.publish(self._status_topic, status_payload("offline", reason="stop"), qos=1, retain=True)
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline and (self.inflight() or self._awaiting() or not info.is_published()):
                 time.sleep(0.05)

@@ -57,6 +57,42 @@ LINE_REASONS: Final[dict[str, Words]] = {
 }
 
 
+# ---- why a commune went dark (collector/fleet/outages.py) ----
+
+OUTAGE_CAUSES: Final[dict[str, Words]] = {
+    "line": Words("đứt đường truyền", "line cut"),
+    "power": Words("mất điện", "power cut"),
+    "office_closed": Words("trụ sở đóng cửa", "office closed"),
+    "unknown": Words("chưa rõ", "unknown"),
+}
+
+OUTAGE_REASONS: Final[dict[str, Words]] = {
+    "measured_during_outage": Words("máy vẫn đo trong lúc mất kết nối", "the PC kept measuring during the outage"),
+    "gateway_ok_outside_failed": Words(
+        "cổng mạng nội bộ trả lời, WAN/Internet không", "gateway answered, WAN/internet failed"
+    ),
+    "uptime_continuous": Words("máy không khởi động lại", "the PC did not restart"),
+    "clean_stop": Words("máy được tắt đúng cách", "the PC was shut down cleanly"),
+    "booted_after_outage_start": Words("máy khởi động lại sau khi mất kết nối", "the PC booted after the outage began"),
+    "no_report_during_outage": Words(
+        "không có số đo nào trong lúc mất kết nối", "no report was measured during the outage"
+    ),
+    "no_spool": Words("máy không lưu được báo cáo khi mất mạng", "the PC cannot keep reports while offline"),
+    "no_boot_time": Words("chưa biết thời điểm khởi động", "boot time unknown"),
+    "agent_silent_boot_unchanged": Words(
+        "máy vẫn chạy nhưng phần mềm giám sát không đo (bị dừng?)",
+        "the PC kept running but its agent measured nothing (killed?)",
+    ),
+    "rebooted_outside_outage": Words(
+        "máy khởi động lại ngoài thời gian mất kết nối", "the PC restarted outside the outage"
+    ),
+    "too_few_hosts": Words("quá ít máy để kết luận", "too few PCs to tell"),
+    "mixed_evidence": Words("các máy cho dấu hiệu khác nhau", "the PCs point to different causes"),
+    "quiet_hours": Words("ngoài giờ làm việc", "outside office hours"),
+    "every_host_agrees": Words("mọi máy cùng một dấu hiệu", "every PC agrees"),
+}
+
+
 def loss_reason(loss_percent: float, rtt_ms: float) -> Words:
     """A degraded line's measured packet loss and round-trip time."""
     return Words(

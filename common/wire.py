@@ -106,6 +106,7 @@ class Report:
     state: str | None = None  # status reports only: "online" or "offline"
     stream: str | None = None  # the agent's spool id: it supports end-to-end acknowledgements
     seq: int | None = None  # the report's number in that spool (never on a status)
+    reason: str | None = None  # offline status only: "stop" (clean stop) or "will" (Last Will); None if unsaid
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,9 @@ SECTIONS_BY_KIND: Final[dict[str, dict[str, Section]]] = {
     "status": {},
 }
 STATUS_STATES: Final = ("online", "offline")
+# Why an ``offline`` status was sent: the agent stopped cleanly (``stop``) or the broker published
+# its Last Will (``will``). Optional: an old agent's offline status simply lacks it.
+STATUS_REASONS: Final = ("stop", "will")
 
 
 def report_topic(province: str, commune: str, host: str, kind: str) -> str:
@@ -328,12 +332,16 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def status_payload(state: str, stream: str = "") -> bytes:
+def status_payload(state: str, stream: str = "", reason: str = "") -> bytes:
     """The retained ``status`` message, ``online`` or ``offline`` (also the Last Will), stamped now.
-    ``stream`` (online only) says the agent keeps reports until the collector acknowledges them."""
+    ``stream`` (online only) says the agent keeps reports until the collector acknowledges them;
+    ``reason`` (offline only) says whether the agent stopped cleanly (``stop``) or this is its
+    Last Will (``will``), so an outage's cause can tell a PC shut down from a PC cut off."""
     body: dict[str, Any] = {"v": SCHEMA_VERSION, "ts": int(time.time()), "state": state}
     if stream:
         body["stream"] = stream
+    if reason:
+        body["reason"] = reason
     return encode(body)
 
 
@@ -407,6 +415,7 @@ def decode_report(kind: str, raw: bytes) -> Report:
     report.stream, report.seq = _sequence(body, kind)
     if kind == "status":
         report.state = _status_state(body)
+        report.reason = _status_reason(body, report.state)
         return report
     sections = SECTIONS_BY_KIND[kind]
     for key, value in body.items():
@@ -442,6 +451,15 @@ def _status_state(body: dict[str, Any]) -> str:
     if state not in STATUS_STATES:
         raise WireError("bad_value", f"status state {str(state)[:20]!r} is not online/offline")
     return str(state)
+
+
+def _status_reason(body: dict[str, Any], state: str) -> str | None:
+    reason = body.get("reason")
+    if reason is None:
+        return None
+    if state != "offline" or reason not in STATUS_REASONS:
+        raise WireError("bad_value", f"status reason {str(reason)[:20]!r} is not stop/will on an offline status")
+    return str(reason)
 
 
 def _section_items(name: str, section: Section, value: Any) -> list[dict[str, float | str]]:

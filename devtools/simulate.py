@@ -207,7 +207,7 @@ class VirtualAgent:
             self.client.username_pw_set(settings.username, settings.password.get_secret_value())
         if settings.tls:
             self.client.tls_set(ca_certs=settings.ca_file or None)
-        self.client.will_set(self.topic("status"), status_payload("offline"), qos=1, retain=True)
+        self.client.will_set(self.topic("status"), status_payload("offline", reason="will"), qos=1, retain=True)
         self.client.on_connect = self.on_connect
         self.client.on_message = self.on_ack
         self.client.connect_async(settings.host, settings.port, keepalive=30)
@@ -267,7 +267,9 @@ class VirtualAgent:
     def stop(self) -> None:
         """A clean shutdown, like the real agent's: a retained ``offline``, then DISCONNECT."""
         if not self.dropped:
-            info = self.client.publish(self.topic("status"), status_payload("offline"), qos=1, retain=True)
+            info = self.client.publish(
+                self.topic("status"), status_payload("offline", reason="stop"), qos=1, retain=True
+            )
             if self.client.is_connected():
                 info.wait_for_publish(timeout=2)
             self.client.disconnect()

@@ -170,6 +170,19 @@ def test_an_online_status_names_the_agents_stream() -> None:
     assert decode_report("status", status_payload("offline")).stream is None
 
 
+def test_an_offline_status_says_whether_the_agent_stopped_or_its_will_came() -> None:
+    assert decode_report("status", status_payload("offline", reason="stop")).reason == "stop"
+    assert decode_report("status", status_payload("offline", reason="will")).reason == "will"
+    assert decode_report("status", status_payload("offline")).reason is None  # an old agent
+    for bad in (
+        b'{"v":1,"ts":1,"state":"offline","reason":"crash"}',
+        b'{"v":1,"ts":1,"state":"online","reason":"stop"}',
+    ):
+        with pytest.raises(WireError) as caught:
+            decode_report("status", bad)
+        assert caught.value.reason == "bad_value"
+
+
 @pytest.mark.parametrize(
     "payload",
     [
