@@ -18,6 +18,7 @@ from collector.alerting.lifecycle import AlertManager
 from collector.alerting.notify import Notifier
 from collector.config import CollectorConfig
 from collector.diskhealth import DiskHealth
+from collector.fleet.outages import quiet_windows
 from collector.fleet.state import FleetState
 from collector.http.app import build_app
 from collector.http.auth import Token, TokenStore
@@ -102,7 +103,8 @@ class CollectorService:
         if config.mqtt.acks:
             self.writer.after_batch.append(self.acknowledger.notify)
         self.metrics.ack_streams.set_function(lambda: float(self.receipts.streams()))
-        self.fleet = FleetState(self.store, self.registry, config.fleet)
+        quiet = quiet_windows(config.report, config.alerts)
+        self.fleet = FleetState(self.store, self.registry, config.fleet, quiet=quiet)
         self.ingestor.observers.append(self.fleet.observe)
         self.notifier = Notifier(config.notify, self.store, self.registry, self.metrics)
         self.alerts = AlertManager(self.store, config.alerts, self.write_points, self.notifier.submit)

@@ -178,6 +178,15 @@ def create_equipment(db: sqlite3.Connection) -> None:
     )
 
 
+def create_outages(db: sqlite3.Connection) -> None:
+    """Outage records of communes (collector/fleet/outage_book.py): one per dark spell, its cause once decided."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS outages (id INTEGER PRIMARY KEY, province TEXT NOT NULL, commune TEXT NOT NULL,"
+        " start REAL NOT NULL, state TEXT NOT NULL, body TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS outages_start ON outages (start)")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -190,6 +199,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "alerts of older releases get told_firing and firing_since", upgrade_alert_rows),
     Migration(3, "the monthly report e-mail's record of months sent", create_report_mail),
     Migration(4, "issued equipment and the peripherals seen per commune", create_equipment),
+    Migration(5, "outage records of communes, with their cause", create_outages),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

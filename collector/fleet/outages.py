@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from collector.reports.period import OfficeHours
+from collector.config import AlertSettings, ReportSettings, window_minutes
+from collector.reports.period import OfficeHours, office_hours
 
 CAUSES = ("line", "power", "office_closed", "unknown")
 BOOT_SLACK_S = 60.0  # boot times computed from uptime move by a few seconds between reports
@@ -68,6 +69,19 @@ class QuietWindows:
     office: OfficeHours | None
     maintenance: tuple[tuple[int, int], ...] = ()
     maintenance_zone: tzinfo | None = None  # None: the collector's local time, as alerting reads them
+
+
+def quiet_windows(report: ReportSettings, alerts: AlertSettings) -> QuietWindows:
+    """The quiet time the settings give: ``[report]`` office hours, and the ``[alerts] maintenance``
+    windows that cover every commune (no area, commune or host in their scope) and either name no
+    rule or name ``line_down``."""
+    office = office_hours(report.timezone, report.office_hours, report.workdays, report.holidays)
+    windows = tuple(
+        window_minutes(w["time"])
+        for w in alerts.maintenance
+        if not {"area", "commune", "host"} & set(w) and w.get("rule", "line_down") == "line_down"
+    )
+    return QuietWindows(office, windows)
 
 
 def finding(evidence: HostEvidence, start: float, end: float) -> HostFinding:

@@ -23,6 +23,8 @@ from collector.fleet import facts as gather
 from collector.fleet import points as fleet_points
 from collector.fleet.equipment import SeenDevice
 from collector.fleet.facts import HostFacts
+from collector.fleet.outage_book import OutageBook
+from collector.fleet.outages import QuietWindows
 from collector.fleet.rules import CommuneStatus, HostStatus, Member, Snapshot
 from collector.ingest.checks import Accepted
 from collector.ingest.lineprotocol import Point
@@ -35,7 +37,12 @@ __all__ = ["CommuneStatus", "FleetState", "HostFacts", "HostStatus", "Snapshot"]
 
 class FleetState:
     def __init__(
-        self, store: Store, registry: Registry, settings: FleetSettings, started_at: float | None = None
+        self,
+        store: Store,
+        registry: Registry,
+        settings: FleetSettings,
+        started_at: float | None = None,
+        quiet: QuietWindows | None = None,
     ) -> None:
         self._store = store  # the facts that span days are saved in the state file
         self.registry = registry
@@ -47,6 +54,7 @@ class FleetState:
         self.issued = Equipment(store)
         self.seen: dict[str, dict[str, SeenDevice]] = persistence.load_seen(store)  # commune -> device -> seen
         self._seen_changed: dict[tuple[str, str], SeenDevice] = {}
+        self.outages = OutageBook(store, quiet or QuietWindows(None), settings.outage_decide_max_s)
 
     def observe(self, accepted: Accepted) -> None:
         """Gather one accepted report into its host's facts."""
@@ -57,6 +65,7 @@ class FleetState:
             contracted = lines[0].contracted_down_mbps if lines else 0.0
         with self.lock:
             facts = self.facts.setdefault(accepted.host, HostFacts())
+            self.outages.observe(accepted.host, report, now)
             if report.kind == "status":
                 facts.offline_will = report.state == "offline"
                 return
@@ -110,6 +119,8 @@ class FleetState:
             for province, commune in sorted(keys):
                 area, found = self.registry.area_of(commune), members.get((province, commune), [])
                 communes.append(rules.commune_status(province, commune, area, found, lines.get(commune), s, now))
+            if not in_grace:  # after a restart, PCs are not judged offline yet: no outage opens or ends
+                self.outages.update(communes, self.facts, now)
             seen = {commune: list(devices.values()) for commune, devices in self.seen.items()}
         provinces = {r.key.commune: r.key.province for r in records}
         kit = equipment.fleet_equipment(issued, seen, provinces, s.equipment_unused_after_days, now)
@@ -121,9 +132,13 @@ class FleetState:
         return snapshot
 
     def points(self, snapshot: Snapshot, now: float) -> list[Point]:
+        with self.lock:
+            decided = self.outages.take_points()
         areas = {c.commune: self.registry.area_of(c.commune) for c in snapshot.equipment}
-        return fleet_points.points(snapshot, self.registry.areas(), now) + fleet_points.equipment_points(
-            snapshot.equipment, areas, now
+        return (
+            fleet_points.points(snapshot, self.registry.areas(), now)
+            + fleet_points.equipment_points(snapshot.equipment, areas, now)
+            + decided
         )
 
     def save(self) -> None:
@@ -131,6 +146,7 @@ class FleetState:
             rows = persistence.rows(self.facts)
             changed = dict(self._seen_changed)
             self._seen_changed.clear()
+            self.outages.save_all()
         persistence.save(self._store, rows)
         try:
             persistence.save_seen(self._store, persistence.seen_rows([(c, d) for (c, _), d in changed.items()]))
