@@ -16,6 +16,7 @@ import uvicorn
 from collector.alerting.conditions import ConditionSink
 from collector.alerting.lifecycle import AlertManager
 from collector.alerting.notify import Notifier
+from collector.alerting.outage_notice import CAUSE_EVENT, notice, worth_telling
 from collector.config import CollectorConfig
 from collector.diskhealth import DiskHealth
 from collector.fleet.outages import quiet_windows
@@ -104,6 +105,7 @@ class CollectorService:
             self.writer.after_batch.append(self.acknowledger.notify)
         self.metrics.ack_streams.set_function(lambda: float(self.receipts.streams()))
         quiet = quiet_windows(config.report, config.alerts)
+        self.zone = quiet.office.zone if quiet.office else None  # the hours shown in outage messages
         self.fleet = FleetState(self.store, self.registry, config.fleet, quiet=quiet)
         self.ingestor.observers.append(self.fleet.observe)
         self.notifier = Notifier(config.notify, self.store, self.registry, self.metrics)
@@ -180,6 +182,9 @@ class CollectorService:
                 for sink in self.condition_sinks:
                     update = functools.partial(sink.update, snapshot.conditions, now)
                     self._writing_state("alerts", update, proves=False)
+                told = [(CAUSE_EVENT, notice(r, self.zone)) for r in self.fleet.take_decided() if worth_telling(r)]
+                if told:
+                    self._writing_state("outage notice", functools.partial(self.notifier.submit, told), proves=False)
                 if now >= next_points:
                     next_points = now + self.config.ingest.status_interval_s
                     self.write_points(self.fleet.points(snapshot, now))

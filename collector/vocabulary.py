@@ -92,6 +92,21 @@ OUTAGE_REASONS: Final[dict[str, Words]] = {
     "every_host_agrees": Words("mọi máy cùng một dấu hiệu", "every PC agrees"),
 }
 
+OUTAGE_NOTICE: Final = Words(
+    "{name} có kết nối trở lại sau {duration}; nguyên nhân: {cause}{detail}",
+    "{name} is back after {duration}; cause: {cause}{detail}",
+)
+OUTAGE_DURATION: Final = Words("{hours} giờ {minutes} phút", "{hours} h {minutes} min")
+OUTAGE_DETAILS: Final[dict[str, Words]] = {
+    "power": Words(" (các máy khởi động lại lúc {at})", " (the PCs restarted at {at})"),
+    "line": Words(
+        " (các máy vẫn chạy và đo được {reports} báo cáo trong lúc mất kết nối)",
+        " (the PCs kept running and measured {reports} reports meanwhile)",
+    ),
+    "office_closed": Words(" ({why})", " ({why})"),
+    "unknown": Words(" ({why})", " ({why})"),
+}
+
 
 def loss_reason(loss_percent: float, rtt_ms: float) -> Words:
     """A degraded line's measured packet loss and round-trip time."""
@@ -213,6 +228,7 @@ EQUIPMENT_STATES: Final[dict[str, Words]] = {
 NOTIFY: Final[dict[str, Words]] = {
     "firing": Words("CẢNH BÁO", "FIRING"),
     "resolved": Words("ĐÃ KHẮC PHỤC", "RESOLVED"),
+    "cause": Words("NGUYÊN NHÂN", "CAUSE"),  # the follow-up once an outage's cause is decided
     "subject": Words(
         "[Giám sát xã] {area}: {firing} cảnh báo, {resolved} đã khắc phục",
         "[commune-monitor] {area}: {firing} firing, {resolved} resolved",

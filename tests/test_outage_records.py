@@ -103,6 +103,8 @@ def test_a_cut_line_is_decided_line_once_each_pcs_backlog_is_in(tmp_path: Path) 
     [record] = recent(commune.store)
     assert (record.state, record.cause) == ("decided", "line")
     assert all("gateway_ok_outside_failed" in row["reasons"] for row in record.evidence)  # type: ignore[operator]
+    assert [r.cause for r in commune.fleet.take_decided()] == ["line"]  # once, for the follow-up message
+    assert commune.fleet.take_decided() == []
 
 
 def test_a_power_cut_decided_after_a_collector_restart_keeps_its_record(tmp_path: Path) -> None:

@@ -96,10 +96,11 @@ class Notifier:
         lang = self.settings.language
         area_name = self._registry.areas().get(area, area)
         firing = sum(1 for kind, _a in events if kind == "firing")
+        resolved = sum(1 for kind, _a in events if kind == "resolved")  # "cause" follow-ups count as neither
         subject = (
             NOTIFY["subject"]
             .in_(lang)
-            .format(area=f"{NOTIFY['area'].in_(lang)} {area_name}", firing=firing, resolved=len(events) - firing)
+            .format(area=f"{NOTIFY['area'].in_(lang)} {area_name}", firing=firing, resolved=resolved)
         )
         lines = [f"{NOTIFY[kind].in_(lang)}: {summary(alert, lang)}" for kind, alert in events]
         body = subject + "\n\n" + "\n".join(lines) + "\n"

@@ -23,7 +23,7 @@ from collector.fleet import facts as gather
 from collector.fleet import points as fleet_points
 from collector.fleet.equipment import SeenDevice
 from collector.fleet.facts import HostFacts
-from collector.fleet.outage_book import OutageBook
+from collector.fleet.outage_book import OutageBook, OutageRecord
 from collector.fleet.outages import QuietWindows
 from collector.fleet.rules import CommuneStatus, HostStatus, Member, Snapshot
 from collector.ingest.checks import Accepted
@@ -140,6 +140,12 @@ class FleetState:
             + fleet_points.equipment_points(snapshot.equipment, areas, now)
             + decided
         )
+
+    def take_decided(self) -> list[OutageRecord]:
+        """Outages decided since the last call, for the follow-up message."""
+        with self.lock:
+            out, self.outages.decided = self.outages.decided, []
+        return out
 
     def save(self) -> None:
         with self.lock:
