@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -19,6 +20,7 @@ from collector.alerting.notify import Notifier
 from collector.alerting.outage_notice import CAUSE_EVENT, notice, worth_telling
 from collector.config import CollectorConfig
 from collector.diskhealth import DiskHealth
+from collector.fleet.outage_book import recent, record_json
 from collector.fleet.outages import quiet_windows
 from collector.fleet.state import FleetState
 from collector.http.app import build_app
@@ -161,7 +163,11 @@ class CollectorService:
             throttle=Throttle(self.config.speedtest.endpoint_rate_mbps),
             public_status_page=self.config.http.public_status_page,
             reports=self.monthly_report,
+            outages=self.outages,
         )
+
+    def outages(self, since: float, commune: str | None) -> list[dict[str, Any]]:
+        return [record_json(r) for r in recent(self.store, since, commune)]
 
     def monthly_report(self, month: str, fmt: str, area: str) -> bytes:
         from collector.reports.make import make

@@ -156,3 +156,9 @@ def test_the_evidence_rows_list_every_pc_for_the_record() -> None:
     assert [r["host"] for r in rows] == ["pc1", "pc2"]
     assert rows[1] == {"host": "pc2", "points_to": "power", "strong": True,
                        "reasons": ["no_report_during_outage", "booted_after_outage_start"]}  # fmt: skip
+
+
+def test_a_short_clean_stop_at_night_without_a_reboot_lies_in_quiet_time() -> None:
+    stopped = [HostEvidence(h, True, BOOT, BOOT, 0, 0, 0, "stop") for h in ("pc1", "pc2")]
+    verdict = decide(stopped, at(17, 22), at(17, 22, 10), QUIET)
+    assert (verdict.cause, verdict.reasons) == ("office_closed", ("quiet_hours",))

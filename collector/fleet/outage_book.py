@@ -26,10 +26,10 @@ from collector.store import Store
 from common.wire import Report
 
 log = logging.getLogger(__name__)
-# A report counts as measured during the outage only when it arrived this late: spooled. The
-# first reports of a PC switched back on are measured inside the record's window too (its end is
-# the evaluation that saw it back), but arrive within seconds.
-LATE_S = 60.0
+# A report counts as measured during the outage only when it arrived this many of its PC's report
+# intervals late: spooled. The first reports of a PC switched back on are measured inside the
+# record's window too (its end is the evaluation that saw it back), but arrive within seconds.
+LATE_INTERVALS = 2.0
 
 
 @dataclass
@@ -105,7 +105,7 @@ class OutageBook:
                 continue
             self.pending[(record.province, record.commune)] = record
 
-    def observe(self, key: HostKey, report: Report, received_at: float) -> None:
+    def observe(self, key: HostKey, report: Report, received_at: float, interval_s: float) -> None:
         """Fold one accepted report into the evidence of its commune's record, if it has one."""
         if report.kind == "status":
             if report.state == "offline":
@@ -121,7 +121,8 @@ class OutageBook:
         tally = record.hosts.setdefault(key.host, Tally())
         if record.end and report.ts >= record.end:
             tally.caught_up = True
-        late = received_at - report.ts >= LATE_S
+        margin = LATE_INTERVALS * interval_s  # a report measured at the very start may be one a PC had not sent
+        late = received_at - report.ts >= margin and report.ts > record.start + margin
         if late and (not record.end or report.ts < record.end):
             tally.reports_during += 1
             if report.kind == "probe":
@@ -194,6 +195,28 @@ class OutageBook:
         return out
 
 
+def record_json(record: OutageRecord) -> dict[str, Any]:
+    """A record as the API shows it: the verdict, and each PC's evidence beside its reading."""
+    found = {str(row["host"]): row for row in record.evidence}
+    hosts = [{"host": host, **asdict(tally), **{k: v for k, v in found.get(host, {}).items() if k != "host"}}
+             for host, tally in sorted(record.hosts.items())]  # fmt: skip
+    return {
+        "id": record.id,
+        "province": record.province,
+        "area": record.area,
+        "commune": record.commune,
+        "start": record.start,
+        "end": record.end or None,
+        "duration_s": record.duration_s if record.end else None,
+        "state": record.state,
+        "cause": record.cause or None,
+        "confidence": record.confidence,
+        "reasons": record.reasons,
+        "decided_at": record.decided_at or None,
+        "hosts": hosts,
+    }
+
+
 def count_probes(tally: Tally, results: list[gather.ProbeResult]) -> None:
     if any(r.scope == "gateway" and r.ok is True for r in results):
         tally.gateway_ok += 1
@@ -213,9 +236,14 @@ def outage_point(record: OutageRecord) -> Point:
     return Point("outage", tags, fields, int(record.start))
 
 
-def recent(store: Store, since: float = 0.0) -> list[OutageRecord]:
-    """Every outage record that started at or after ``since``, newest first (for the API)."""
-    rows = store.query("SELECT id, body FROM outages WHERE start >= ? ORDER BY start DESC", (since,))
+def recent(store: Store, since: float = 0.0, commune: str | None = None, limit: int = 1000) -> list[OutageRecord]:
+    """The outage records that started at or after ``since`` (of one commune, if given), newest
+    first, at most ``limit`` (for the API)."""
+    where = "start >= ?"
+    params: list[float | str] = [since]
+    if commune is not None:
+        where, params = where + " AND commune = ?", [*params, commune]
+    rows = store.query(f"SELECT id, body FROM outages WHERE {where} ORDER BY start DESC LIMIT ?", (*params, limit))
     out = []
     for row_id, body in rows:
         try:

@@ -140,9 +140,11 @@ def confidence(sure: int, total: int) -> float:
 
 def dark_in_quiet_time(evidence: Sequence[HostEvidence], start: float, end: float, quiet: QuietWindows) -> bool:
     """Whether the PCs were off only while the office was closed: from the outage's start until
-    ``OPENING_S`` before the first PC booted again, all of it quiet time."""
+    ``OPENING_S`` before the first PC booted again (until it booted, or the end, for a shorter
+    outage), all of it quiet time."""
     boots = [e.boot_after for e in evidence if start < e.boot_after < end]
-    return lies_in_quiet_time(start, min(boots, default=end) - OPENING_S, quiet)
+    until = min(boots, default=end)
+    return lies_in_quiet_time(start, until - OPENING_S if until - OPENING_S > start else until, quiet)
 
 
 def lies_in_quiet_time(start: float, end: float, quiet: QuietWindows) -> bool:

@@ -65,7 +65,7 @@ class FleetState:
             contracted = lines[0].contracted_down_mbps if lines else 0.0
         with self.lock:
             facts = self.facts.setdefault(accepted.host, HostFacts())
-            self.outages.observe(accepted.host, report, now)
+            self.outages.observe(accepted.host, report, now, facts.interval_s)
             if report.kind == "status":
                 facts.offline_will = report.state == "offline"
                 return

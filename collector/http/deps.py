@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
 
@@ -27,6 +27,10 @@ HealthCheck = Callable[[], dict[str, bool]]
 
 SnapshotSource = Callable[[], Snapshot]
 """The fleet's latest evaluated snapshot (hosts, communes, their states and reasons)."""
+
+
+OutageSource = Callable[[float, str | None], list[dict[str, Any]]]
+"""Outage records (as JSON) that started at or after a time, of one commune or all, newest first."""
 
 
 ReportMaker = Callable[[str, str, str], bytes]
@@ -54,6 +58,7 @@ class HttpParts:
     throttle: Throttle
     public_status_page: bool = True
     reports: ReportMaker | None = None
+    outages: OutageSource | None = None
 
 
 def parts(request: Request) -> HttpParts:
@@ -117,3 +122,10 @@ DiskDep = Annotated[DiskHealth, Depends(disk)]
 CommandsDep = Annotated[CommandPublisher, Depends(commands)]
 ThrottleDep = Annotated[Throttle, Depends(throttle)]
 ReportsDep = Annotated[ReportMaker, Depends(reports)]
+
+
+def outages(p: PartsDep) -> OutageSource:
+    return p.outages or (lambda _since, _commune: [])
+
+
+OutagesDep = Annotated[OutageSource, Depends(outages)]

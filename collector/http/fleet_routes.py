@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
@@ -16,9 +16,9 @@ from collector.fleet.equipment import STATES as EQUIPMENT_STATES
 from collector.fleet.equipment import CommuneEquipment
 from collector.fleet.rules import CommuneStatus
 from collector.http.contract import LABEL_PATTERN, AreaFilter, CommuneFilter, RowId, answers
-from collector.http.deps import AlertsDep, RegistryDep, SnapshotDep
+from collector.http.deps import AlertsDep, OutagesDep, RegistryDep, SnapshotDep
 from collector.registry import units
-from collector.vocabulary import LINE_STATES
+from collector.vocabulary import LINE_STATES, OUTAGE_CAUSES
 from common.wire import COMMUNE_RE, HOST_RE
 
 router = APIRouter()
@@ -112,6 +112,7 @@ def commune(
     snapshot: SnapshotDep,
     registry: RegistryDep,
     alerts: AlertsDep,
+    outages: OutagesDep,
 ) -> dict[str, Any]:
     match = [c for c in snapshot.communes if c.commune == code]
     if not match:
@@ -121,7 +122,34 @@ def commune(
     active = [alert_json(a) for a in alerts.open.values() if a.commune == code]
     lines = [vars(line) for line in registry.lines(code)]
     kit = [item for c in snapshot.equipment if c.commune == code for item in equipment_json(c)]
-    return {**commune_json(match[0]), "hosts": hosts, "lines": lines, "alerts": active, "equipment": kit}
+    recent = [outage_json(o) for o in outages(time.time() - RECENT_OUTAGES_S, code)[:RECENT_OUTAGES]]
+    return {**commune_json(match[0]), "hosts": hosts, "lines": lines, "alerts": active, "equipment": kit,
+            "outages": recent}  # fmt: skip
+
+
+Cause = Literal["line", "power", "office_closed", "unknown"]  # collector.fleet.outages.CAUSES
+RECENT_OUTAGES, RECENT_OUTAGES_S = 20, 90 * 86400.0  # what a commune's page lists
+
+
+def outage_json(record: dict[str, Any]) -> dict[str, Any]:
+    cause = record.get("cause")
+    words = OUTAGE_CAUSES.get(cause) if isinstance(cause, str) else None
+    return {**record, "commune_name": units.commune_name(str(record["commune"])),
+            "cause_vi": words.vi if words else None, "cause_en": words.en if words else None}  # fmt: skip
+
+
+@router.get("/api/v1/outages")
+def outage_list(
+    outages: OutagesDep,
+    commune: CommuneFilter = None,
+    area: AreaFilter = None,
+    since: Annotated[float, Query(ge=0, le=1e11, description="started at or after (UTC epoch seconds)")] = 0.0,
+    cause: Annotated[Cause | None, Query(description="only outages decided with this cause")] = None,
+) -> list[dict[str, Any]]:
+    """Outages of communes (every PC dark at once), newest first, at most 1000: start, end, the
+    cause once decided (line, power, office_closed, unknown), its confidence and each PC's evidence."""
+    found = [outage_json(o) for o in outages(since, commune)]
+    return [o for o in found if (area is None or o["area"] == area) and (cause is None or o["cause"] == cause)]
 
 
 @router.get("/api/v1/alerts")
