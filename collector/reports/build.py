@@ -94,6 +94,7 @@ def _month(
     keep = set(places)
     fetched.communes = [x for x in fetched.communes if x.commune in keep]
     fetched.hosts = [x for x in fetched.hosts if x.commune in keep]
+    fetched.outages = [x for x in fetched.outages if x.commune in keep]
     return compute(fetched, places, s.down_hours_over, s.degraded_days_over)
 
 

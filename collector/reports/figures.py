@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
-from collector.reports.gather import Fetched, Slots
+from collector.reports.gather import Fetched, Outage, Slots
 from collector.reports.period import Window
 from collector.reports.score import score
 
@@ -84,6 +84,7 @@ class MonthFigures:
     down_long: list[CommuneFigures]
     unused_all_month: list[CommuneFigures]
     degraded_long: list[DegradedPc]
+    outages: list[Outage] = field(default_factory=list)  # decided outages overlapping the month, by start
 
 
 def compute(
@@ -92,7 +93,7 @@ def compute(
     windows = fetched.windows
     days = sorted({w.day for w in windows})
     by_commune: dict[str, list[Slots]] = defaultdict(list)
-    for s in fetched.communes:
+    for s in excuse_outages(fetched.communes, fetched.outages, windows):
         by_commune[s.commune].append(s)
     by_host: dict[tuple[str, str], list[Slots]] = defaultdict(list)
     for s in fetched.hosts:
@@ -125,6 +126,7 @@ def compute(
         down_long=[c for c in worst_first if c.down_hours > down_hours_over],
         unused_all_month=[c for c in worst_first if c.office_days and c.unused_days >= c.office_days],
         degraded_long=[d for d in all_degraded if d.days >= degraded_days_over],
+        outages=sorted(fetched.outages, key=lambda o: (o.start, o.commune)),
     )
 
 
@@ -163,6 +165,23 @@ def commune_figures(
     figures.score = score(figures.line_availability, figures.speed_percent, figures.pc_availability,
                           unused_days, office_days)  # fmt: skip
     return figures
+
+
+NOT_THE_LINE = ("power", "office_closed")  # outages not charged to the line; line and unknown are
+SLOT_S = 300  # the 5-minute rollups the commune slots count
+
+
+def excuse_outages(slots: list[Slots], outages: list[Outage], windows: list[Window]) -> list[Slots]:
+    """The commune slots with the down slots of power cuts and office closings taken out: only
+    ``line`` and ``unknown`` outages count against line availability (those slots stay in the
+    total, as time the line was not shown to fail)."""
+    excused: dict[tuple[str, int], float] = defaultdict(float)
+    for o in outages:
+        if o.cause in NOT_THE_LINE:
+            for index, w in enumerate(windows):
+                excused[(o.commune, index)] += _overlap(o.start, o.end, w) / SLOT_S
+    return [replace(s, a=max(0.0, s.a - excused[(s.commune, s.window)])) if excused.get((s.commune, s.window)) else s
+            for s in slots]  # fmt: skip
 
 
 def degraded_pc(

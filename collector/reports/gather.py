@@ -19,6 +19,7 @@ from collector.reports.period import Window
 STATEMENTS_PER_REQUEST = 6
 PARALLEL_REQUESTS = 3
 ALERT_LOOKBACK_S = 90 * 86400  # an alert that fired before the month and is still open counts its hours
+OUTAGE_LOOKBACK_S = 30 * 86400  # an outage that began before the month counts its hours inside it
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,17 @@ class Fetched:
     speed: dict[str, float] = field(default_factory=dict)  # commune -> median % of contract
     alerts: list[tuple[int, str, str, str, float]] = field(default_factory=list)  # ts, commune, host, rule, firing
     reasons: dict[tuple[str, str], str] = field(default_factory=dict)  # (commune, host) -> codes, comma-separated
+    outages: list[Outage] = field(default_factory=list)  # decided outages that overlap the month
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A decided outage of a commune (the collector's ``outage`` point)."""
+
+    commune: str
+    cause: str  # line, power, office_closed, unknown
+    start: int
+    end: int
 
 
 def fetch(client: InfluxClient, windows: list[Window], month_start: int, month_end: int) -> Fetched:
@@ -74,6 +86,13 @@ def fetch(client: InfluxClient, windows: list[Window], month_start: int, month_e
         f'WHERE time >= {month_start}s AND time < {month_end}s AND "degraded" = 1 GROUP BY "commune", "host"'
     ):
         out.reasons[(str(row["commune"]), str(row["host"]))] = str(row.get("r") or "")
+    for row in client.query_rows(
+        f'SELECT "end" FROM "{RAW_RP}"."outage" '
+        f'WHERE time >= {month_start - OUTAGE_LOOKBACK_S}s AND time < {month_end}s GROUP BY "commune", "cause"'
+    ):
+        start, end = int(row["time"]), int(row.get("end") or 0)
+        if end > month_start:
+            out.outages.append(Outage(str(row["commune"]), str(row["cause"]), start, end))
     return out
 
 

@@ -21,7 +21,7 @@ from collector import vocabulary as vocab
 from collector.http.templating import render
 from collector.reports import charts
 from collector.reports.build import MonthlyReport
-from collector.reports.tables import Table, fmt, heading, tables
+from collector.reports.tables import Table, fmt, heading, outages_table, tables
 
 FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 SIGNED_HEADERS = {"±"}
@@ -35,9 +35,9 @@ def no_data(_report: MonthlyReport) -> Table | None:
 
 
 # Sections whose data comes from later features: each gives its table, or None to say "no data yet".
-# Outages (issue 18) and peripherals (issue 13) plug in here.
+# Peripherals (issue 13) plug in here.
 EXTRA_SECTIONS: tuple[tuple[str, Callable[[MonthlyReport], Table | None]], ...] = (
-    ("outages", no_data),
+    ("outages", outages_table),
     ("peripherals", no_data),
 )
 

@@ -118,3 +118,22 @@ def heading(report: MonthlyReport) -> dict[str, str]:
         ),
         "formula": w["score_formula"].format(**{k: fmt(v, lang) for k, v in WEIGHTS.items()}),
     }
+
+
+def outages_table(report: MonthlyReport) -> Table | None:
+    """The month's outages, power cuts and office closings too (they are listed, not charged to the
+    line); None when the month has none."""
+    w = vocab.report_words(report.language)
+    found = report.figures.outages
+    if not found:
+        return None
+    names = {c.place.commune: c.place.name for c in report.figures.communes}
+    rows: list[list[Cell]] = [
+        [names.get(o.commune, o.commune), datetime.fromtimestamp(o.start, report.hours.zone).strftime("%Y-%m-%d %H:%M"),
+         round((o.end - o.start) / 3600, 1), vocab.OUTAGE_CAUSES[o.cause].in_(report.language)
+         if o.cause in vocab.OUTAGE_CAUSES else o.cause,
+         w["charged_yes"] if o.cause in ("line", "unknown") else w["charged_no"]]
+        for o in found
+    ]  # fmt: skip
+    return Table("outages", w["outages"], [w["commune"], w["outage_start"], w["outage_hours"], w["outage_cause"],
+                                           w["outage_charged"]], rows)  # fmt: skip
