@@ -169,3 +169,10 @@ def test_a_pc_that_never_returns_is_decided_after_the_bounded_wait(tmp_path: Pat
     [point] = commune.evaluate(back + 2 + SETTINGS.outage_decide_max_s)
     assert point.tags["cause"] == "unknown"
     assert recent(commune.store)[0].hosts["pc-02"].caught_up is False
+
+
+def test_no_record_opens_for_a_commune_whose_pcs_never_reported(tmp_path: Path) -> None:
+    commune = Commune(tmp_path)
+    commune.send("pc-01", "status", {"v": 1, "ts": int(T0), "state": "online"}, T0)
+    commune.evaluate(T0 + 600)  # known from its status only, silent: offline, but it never went dark
+    assert recent(commune.store) == []

@@ -84,6 +84,7 @@ def test_agents_killed_and_restarted_are_unknown_and_a_collector_restart_keeps_t
         agent.kill()
     wait_until(lambda: [o for o in outages(collector) if o["state"] == "open"], 30, "an open outage record")
     [opened] = outages(collector)
+    assert opened["start"] > 0 and all(h["boot_before"] > 0 for h in opened["hosts"])
     collector.stop()
     collector.start()
     [kept] = outages(collector)

@@ -151,7 +151,9 @@ class OutageBook:
     def _open(self, commune: CommuneStatus, facts: dict[HostKey, HostFacts], now: float) -> None:
         mine = {k: f for k, f in facts.items() if (k.province, k.commune) == (commune.province, commune.commune)}
         heard = [self.last_ts.get(k, 0.0) or f.last_report for k, f in mine.items()]
-        record = OutageRecord(commune.province, commune.commune, commune.area, max(heard, default=now), now)
+        if max(heard, default=0.0) <= 0 or not any(f.boot_time for f in mine.values()):
+            return  # no PC has sent its metrics yet (it is just starting): nothing went dark
+        record = OutageRecord(commune.province, commune.commune, commune.area, max(heard), now)
         for k, f in mine.items():
             record.hosts[k.host] = Tally(spools=not f.spool_failed, boot_before=f.boot_time,
                                          offline_reason=self.offline_reason.get(k, ""))  # fmt: skip
