@@ -22,7 +22,9 @@ from smalldisk import SmallDisk, small_disk
 
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[SmallDisk]:
-    with small_disk(tmp_path / "disk", size_kb=300) as mounted:
+    # 1 MiB: once the filler is gone, the spool's WAL (checkpointed only at 4 MB by SQLite's default) and the
+    # acknowledgement bookkeeping (a write per report sent) need more than a few hundred KiB to drain
+    with small_disk(tmp_path / "disk", size_kb=1024) as mounted:
         yield mounted
 
 
