@@ -51,6 +51,8 @@ def start_commune(
     make_agent: Callable[..., Agent],
     broker: Mosquitto,
     hook: str,
+    influxd: Influxd,
+    database: str,
     **extra: dict[str, Any],
 ) -> tuple[Collector, list[Agent]]:
     mqtt = {"port": broker.port}
@@ -67,6 +69,10 @@ def start_commune(
         agent.start()
     wait_until(lambda: any(c["commune"] == COMMUNE and c["hosts_online"] == 2
                            for c in collector.get_json("/api/v1/communes")), 30, "both PCs online")  # fmt: skip
+    # An outage opens only for a commune whose PCs have sent metrics (their boot times are the evidence):
+    # "online" comes with the status message, before the first metrics report has been taken in.
+    query = f"SELECT count(boot_time) FROM system WHERE commune = '{COMMUNE}' GROUP BY host"
+    wait_until(lambda: len(influxd.query(query, database)) == 2, 30, "metrics from both PCs")
     return collector, agents
 
 
@@ -79,7 +85,7 @@ def test_agents_killed_and_restarted_are_unknown_and_a_collector_restart_keeps_t
     webhook: tuple[str, list[dict[str, Any]]],
 ) -> None:
     hook, received = webhook
-    collector, agents = start_commune(make_collector, make_agent, own_broker, hook)
+    collector, agents = start_commune(make_collector, make_agent, own_broker, hook, influxd, database)
     for agent in agents:
         agent.kill()
     wait_until(lambda: [o for o in outages(collector) if o["state"] == "open"], 30, "an open outage record")
@@ -118,11 +124,13 @@ def test_a_clean_stop_of_every_pc_in_a_night_window_is_office_closed_and_tells_n
     make_collector: Callable[..., Collector],
     make_agent: Callable[..., Agent],
     own_broker: Mosquitto,
+    influxd: Influxd,
+    database: str,
     webhook: tuple[str, list[dict[str, Any]]],
 ) -> None:
     hook, received = webhook
     night = {"maintenance": [{"time": "00:00-12:00"}, {"time": "12:00-00:00"}]}  # every minute is "night"
-    collector, agents = start_commune(make_collector, make_agent, own_broker, hook, alerts=night)
+    collector, agents = start_commune(make_collector, make_agent, own_broker, hook, influxd, database, alerts=night)
     for agent in agents:
         assert agent.stop() == 0  # SIGTERM: the agent says offline, reason "stop", and disconnects
     wait_until(lambda: [o for o in outages(collector) if o["state"] == "open"], 30, "an open outage record")
