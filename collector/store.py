@@ -19,6 +19,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -227,7 +228,7 @@ class Store:
             raise StoreError(f"state file {self.path} cannot be opened: {exc}") from None
         try:
             self._refuse_newer(self._user_version())  # before anything is written to it
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._switch_to_wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             self.version = self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -236,6 +237,19 @@ class Store:
         except StoreError:
             self._db.close()
             raise
+
+    def _switch_to_wal(self) -> None:
+        """WAL mode, waiting while another connection switches the same new file (SQLite answers
+        "database is locked" at once there, without its busy timeout)."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _user_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
