@@ -86,6 +86,8 @@ class EnrollSettings(Section):
 
 class SpeedtestEndpointSettings(Section):
     endpoint_rate_mbps: float = Field(0.0, ge=0)
+    upload_idle_s: float = Field(2.0, gt=0, le=60)
+    max_concurrent_uploads: int = Field(8, ge=1, le=1000)
 
 
 class FleetSettings(Section):

@@ -114,6 +114,17 @@ class SelfMetrics:
         self.ack_streams = self._gauge(
             "ack_streams", "Agent spools (host and stream) whose numbered reports are known."
         )
+        self.speedtest_uploads_short = self._counter(
+            "speedtest_uploads_short_total",
+            "Speed-test uploads answered after going quiet short of their declared length ([speedtest] upload_idle_s).",
+        )
+        self.speedtest_uploads_refused = self._counter(
+            "speedtest_uploads_refused_total",
+            "Speed-test uploads refused (503) because [speedtest] max_concurrent_uploads were running.",
+        )
+        self.speedtest_uploads_active = self._gauge(
+            "speedtest_uploads_active", "Speed-test uploads being received now."
+        )
         self.influx_write_seconds = Histogram(
             PREFIX + "influx_write_seconds",
             "Time of one successful batch write to InfluxDB, in seconds.",

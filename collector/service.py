@@ -27,6 +27,7 @@ from collector.http.app import build_app
 from collector.http.auth import Token, TokenStore
 from collector.http.deps import HttpParts
 from collector.http.throttle import Throttle
+from collector.http.uploads import UploadGate
 from collector.ingest.acks import Acknowledger
 from collector.ingest.checks import Ingestor
 from collector.ingest.consumer import Consumer
@@ -151,6 +152,8 @@ class CollectorService:
 
     def http_parts(self) -> HttpParts:
         """The narrow objects the HTTP layer receives; it never sees this service."""
+        uploads = UploadGate(self.config.speedtest.max_concurrent_uploads, self.config.speedtest.upload_idle_s)
+        self.metrics.speedtest_uploads_active.set_function(lambda: float(uploads.active))
         return HttpParts(
             registry=self.registry,
             snapshots=lambda: self.fleet.snapshot,
@@ -164,6 +167,7 @@ class CollectorService:
             public_status_page=self.config.http.public_status_page,
             reports=self.monthly_report,
             outages=self.outages,
+            uploads=uploads,
         )
 
     def outages(self, since: float, commune: str | None) -> list[dict[str, Any]]:

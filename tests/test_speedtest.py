@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,6 +22,9 @@ from agent.speedtests.job import SpeedtestJob
 from agent.speedtests.measure import UPLOAD_SIZES, local_config, run_speedtest
 from agent.speedtests.schedule import due, planned_runs
 
+# speedtest.net's own upload sizes, 65536 included: speedtest-cli 2.1.3 declares that one and sends
+# 7 bytes fewer, so only an endpoint that answers a quiet upload gets it done before the timeout.
+SPEEDTEST_NET_UPLOAD_SIZES = [32768, 65536, 131072, 262144, 524288, 1048576, 7340032]
 SMALL = local_config([350, 500, 750], 2, UPLOAD_SIZES[:3], 4, 2, 10.0)
 SMALL_AGENT = {"download_sides": [350, 500], "download_count": 1, "upload_sizes": 2, "upload_count": 2, "threads": 2}
 
@@ -42,6 +47,67 @@ def test_real_speedtest_cli_measures_the_endpoint_and_a_throttled_one_proportion
     assert float(throttled["bytes_received"]) > 3_000_000 and float(throttled["bytes_sent"]) > 500_000
     assert throttled["bytes_used"] == float(throttled["bytes_sent"]) + float(throttled["bytes_received"])
     assert float(throttled["ping_ms"]) >= 0 and throttled["server"] == f"Speedtest Mini 127.0.0.1:{slow.http_port}"
+
+
+def test_real_speedtest_cli_with_speedtest_nets_upload_sizes_gets_its_short_uploads_answered(
+    make_collector: Callable[..., Collector],
+) -> None:
+    collector = make_collector(speedtest={"upload_idle_s": 0.5})
+    collector.start()
+    uploads = 2  # each size twice: two short 65536-byte uploads
+    config = local_config([350, 500], 1, SPEEDTEST_NET_UPLOAD_SIZES[:4], uploads, 2, 10.0)
+
+    result = run_speedtest("wan", collector.url, config, 10)
+
+    assert result["ok"] == 1 and float(result["upload_mbps"]) > 0, result
+    metric = "commune_collector_speedtest_uploads_short_total"
+    assert collector.metric(metric) == uploads, collector.metrics_text()
+    assert collector.metric("commune_collector_speedtest_uploads_refused_total") == 0
+    assert "speed-test upload went quiet" in collector.log() and "received=65529 declared=65536" in collector.log()
+
+
+def stalled_upload(port: int, declared: int, sent: int) -> socket.socket:
+    """A client that declares ``declared`` bytes, sends ``sent`` and then waits."""
+    client = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = f"POST /speedtest/upload.php HTTP/1.1\r\nHost: x\r\nContent-Length: {declared}\r\n\r\n"
+    client.sendall(head.encode() + b"x" * sent)
+    return client
+
+
+def answer(client: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    chunks = []
+    while chunk := client.recv(4096):
+        chunks.append(chunk)
+    client.close()
+    return b"".join(chunks)
+
+
+def test_a_stalled_half_body_is_answered_with_its_size_and_uploads_beyond_the_limit_are_refused(
+    make_collector: Callable[..., Collector],
+) -> None:
+    collector = make_collector(speedtest={"upload_idle_s": 3, "max_concurrent_uploads": 2})
+    collector.start()
+    stalled = [stalled_upload(collector.http_port, 100_000, 50_000) for _ in range(2)]
+    active = "commune_collector_speedtest_uploads_active"
+    wait_until(lambda: collector.metric(active) == 2, 10, "both stalled uploads taken")
+    # both slots are held by the stalled uploads now: a third is refused at once, not queued
+    refused = answer(stalled_upload(collector.http_port, 1000, 1000))
+
+    replies: list[bytes] = [b""] * 2
+    readers = [threading.Thread(target=lambda i=i: replies.__setitem__(i, answer(stalled[i]))) for i in range(2)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(40)
+
+    assert refused.startswith(b"HTTP/1.1 503"), refused[:200]
+    for reply in replies:
+        assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"size=50000"), reply[:300]
+    assert collector.metric("commune_collector_speedtest_uploads_short_total") == 2
+    assert collector.metric("commune_collector_speedtest_uploads_refused_total") == 1
+    # the slots are free again: a whole upload is taken and answered with its full size
+    assert answer(stalled_upload(collector.http_port, 70_000, 70_000)).endswith(b"size=70000")
 
 
 @pytest.mark.services  # speedtest-cli runs uname -p (platform.processor)

@@ -9,7 +9,7 @@ fit (a test's, a tool's) without starting MQTT or InfluxDB.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
@@ -19,6 +19,7 @@ from collector.diskhealth import DiskHealth
 from collector.fleet.state import Snapshot
 from collector.http.auth import TokenStore
 from collector.http.throttle import Throttle
+from collector.http.uploads import UploadGate
 from collector.registry.registry import Registry
 from collector.selfmetrics import SelfMetrics
 
@@ -59,6 +60,7 @@ class HttpParts:
     public_status_page: bool = True
     reports: ReportMaker | None = None
     outages: OutageSource | None = None
+    uploads: UploadGate = field(default_factory=UploadGate)
 
 
 def parts(request: Request) -> HttpParts:
@@ -106,6 +108,10 @@ def throttle(p: PartsDep) -> Throttle:
     return p.throttle
 
 
+def uploads(p: PartsDep) -> UploadGate:
+    return p.uploads
+
+
 def reports(p: PartsDep) -> ReportMaker:
     if p.reports is None:
         raise HTTPException(503, "reports are not available in this collector")
@@ -122,6 +128,7 @@ DiskDep = Annotated[DiskHealth, Depends(disk)]
 CommandsDep = Annotated[CommandPublisher, Depends(commands)]
 ThrottleDep = Annotated[Throttle, Depends(throttle)]
 ReportsDep = Annotated[ReportMaker, Depends(reports)]
+UploadsDep = Annotated[UploadGate, Depends(uploads)]
 
 
 def outages(p: PartsDep) -> OutageSource:

@@ -6,18 +6,25 @@ may name the upload extension), ``speedtest/latency.txt`` answering ``test=test`
 ``speedtest/random{N}x{N}.jpg`` streaming bytes, and ``speedtest/upload.php`` answering
 ``size=<bytes received>`` to a POST and then closing the connection (the client reads 11 bytes
 and waits otherwise). ``rate_mbps`` throttles all transfers together, like a line of that speed.
+An upload is answered with what arrived once its body goes quiet, and only so many run at once
+(``collector/http/uploads.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from collector.http.contract import Problem
-from collector.http.deps import ThrottleDep
+from collector.http.deps import MetricsDep, ThrottleDep, UploadsDep
+
+log = logging.getLogger("commune_collector.speedtest")
 
 router = APIRouter()
 
@@ -68,12 +75,43 @@ def upload_probe() -> str:
     return "size=0"
 
 
-@router.post("/speedtest/upload.php", response_class=PlainTextResponse)
-async def upload(request: Request, throttle: ThrottleDep) -> Response:
-    received = 0
-    async for piece in request.stream():
-        received += len(piece)
+@router.post(
+    "/speedtest/upload.php",
+    response_class=PlainTextResponse,
+    responses={503: {"description": "Every upload slot is taken ([speedtest] max_concurrent_uploads)."}},
+)
+async def upload(request: Request, throttle: ThrottleDep, uploads: UploadsDep, metrics: MetricsDep) -> Response:
+    if not uploads.enter():
+        metrics.speedtest_uploads_refused.inc()
+        log.warning("speed-test upload refused: every slot taken", extra={"max_concurrent": uploads.max_concurrent})
+        return PlainTextResponse("size=0", status_code=503, headers={"Connection": "close", "Retry-After": "5"})
+    try:
+        received, complete = await read_body(request, uploads.idle_s)
+    finally:
+        uploads.leave()
+    if not complete:
+        metrics.speedtest_uploads_short.inc()
+        declared = request.headers.get("content-length", "")
+        log.info(
+            "speed-test upload went quiet; answered with what arrived",
+            extra={"received": received, "declared": declared[:20]},
+        )
     # Throttle by holding the answer, not by reading slowly: uvicorn stops reading a socket whose
     # body the app reads slowly, and speedtest-cli times the upload until the answer anyway.
     await throttle.take(received)
     return PlainTextResponse(f"size={received}", headers={"Connection": "close"})
+
+
+async def read_body(request: Request, idle_s: float) -> tuple[int, bool]:
+    """Bytes of the body received, and whether it ended; stops once nothing arrives for ``idle_s``
+    (a body sent short of its declared length) or the client goes away."""
+    received = 0
+    pieces = request.stream().__aiter__()
+    while True:
+        try:
+            piece = await asyncio.wait_for(pieces.__anext__(), idle_s)
+        except StopAsyncIteration:
+            return received, True
+        except (TimeoutError, ClientDisconnect):
+            return received, False
+        received += len(piece)
