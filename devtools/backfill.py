@@ -41,6 +41,7 @@ from collector.selfmetrics import SelfMetrics
 from collector.store import Store
 from common.wire import SCHEMA_VERSION, decode_report, encode
 from devtools.simulate import Plan, VirtualAgent, VirtualHost
+from devtools.simulate.transport import NO_LINK
 
 log = logging.getLogger("devtools.backfill")
 DAY_S = 86400
@@ -61,22 +62,6 @@ FAULT_RULES = {  # the alert a fault raises at its onset
 EQUIPMENT_FAULT_KIND = {"token_unused": "token", "scanner_missing": "scanner"}  # the subject of their alert
 
 
-class _NoBroker:
-    """Stands where a virtual PC's MQTT client would be: the backfill captures, it does not publish."""
-
-    def publish(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-    def subscribe(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-
-class _Connected:
-    """The broker's answer to a virtual PC's connect: accepted (the backfill has no broker to refuse)."""
-
-    is_failure = False
-
-
 class CapturingAgent(VirtualAgent):
     """A virtual PC of the live simulator whose reports are captured with a chosen timestamp."""
 
@@ -84,7 +69,7 @@ class CapturingAgent(VirtualAgent):
         self.host, self.rng = host, rng
         self.cpu = rng.uniform(5, 30)
         self.dropped = False
-        self.client = _NoBroker()  # type: ignore[assignment]
+        self.link = NO_LINK  # the backfill captures, it does not publish
         self.stream, self.seq, self.unacked, self.acks, self.ack_topic = "", 0, set(), 0, ""  # no acks to wait for
         self.now = 0
         self.inventory_day = -1
@@ -94,7 +79,7 @@ class CapturingAgent(VirtualAgent):
         """The PC's first report of the day: it connects, so it sends its inventory, as an agent does."""
         if day != self.inventory_day:
             self.inventory_day = day
-            self.on_connect(None, None, None, _Connected(), None)  # type: ignore[arg-type]
+            self.connected()
 
     def publish(self, kind: str, body: dict[str, Any], retain: bool = False) -> None:
         if kind == "status":

@@ -1,0 +1,174 @@
+"""What one virtual PC publishes and how it acknowledges, as a real agent does (wire contract of
+``common/wire.py``): status with a Last Will, inventory, metrics, probes, peripherals, and speed
+tests from the commune's line-probe PC, with realistic values and the faults its plan gives it.
+
+Its ``online`` status names its stream, its reports carry ``seq`` and ``stream``, it reads its own
+``.../cmd/ack`` and forgets a report only once the collector has acknowledged it, so benchmarks pay
+for acknowledgements in both directions. How the bytes reach the broker is the transport's job
+(``transport.Link``); the backfill captures the same reports without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+from common.wire import (
+    ACK_COMMAND,
+    SCHEMA_VERSION,
+    WireError,
+    command_topic,
+    decode_ack,
+    encode,
+    report_topic,
+    status_payload,
+    with_sequence,
+)
+from devtools.simulate.plan import VirtualHost
+from devtools.simulate.transport import NO_LINK, Link
+
+log = logging.getLogger("devtools.simulate")
+GB = 2**30
+
+
+class VirtualAgent:
+    """One PC, publishing like ``agent.cli run`` over the ``Link`` its transport gives it."""
+
+    def __init__(self, host: VirtualHost, rng: random.Random) -> None:
+        self.host, self.rng = host, rng
+        self.cpu = rng.uniform(5, 30)
+        self.dropped = False
+        self.stream = f"{rng.getrandbits(64):016x}"
+        self.seq = 0
+        self.unacked: set[int] = set()  # reports sent and not yet acknowledged
+        self.acks = 0
+        self.ack_topic = command_topic(host.province, host.commune, host.host, ACK_COMMAND)
+        self.link: Link = NO_LINK
+
+    @property
+    def client_id(self) -> str:
+        return f"sim-{self.host.province}-{self.host.commune}-{self.host.host}"
+
+    @property
+    def will(self) -> tuple[str, bytes]:
+        """The Last Will the broker publishes when this PC vanishes."""
+        return self.topic("status"), status_payload("offline", reason="will")
+
+    def topic(self, kind: str) -> str:
+        return report_topic(self.host.province, self.host.commune, self.host.host, kind)
+
+    def publish(self, kind: str, body: dict[str, Any], retain: bool = False) -> None:
+        if kind == "status":
+            data = encode(body)
+        else:
+            self.seq += 1
+            self.unacked.add(self.seq)
+            data = with_sequence(encode({"v": SCHEMA_VERSION, "ts": int(time.time()), **body}), self.stream, self.seq)
+        self.host.sent_bytes += len(data)
+        self.link.publish(self.topic(kind), data, retain)
+
+    def connected(self) -> None:
+        """The broker accepted the connection: ``online`` with this stream, the ack topic, the inventory."""
+        self.link.publish(self.topic("status"), status_payload("online", self.stream), retain=True)
+        self.link.subscribe(self.ack_topic)
+        h = self.host
+        self.publish("inventory", {"inventory": {
+            "os": "Windows 10 Pro" if h.ram_gb >= 4 else "Windows 7 Professional", "os_version": "10.0.19045",
+            "architecture": "AMD64", "cpu_model": "Intel(R) Core(TM) i3-4150 CPU @ 3.50GHz" if h.cores <= 2
+            else "Intel(R) Core(TM) i5-10400 CPU @ 2.90GHz", "agent_version": "sim", "disks": "C: SSD",
+            "nics": "eth0", "cpu_cores": float(h.cores), "cpu_threads": float(h.cores * 2),
+            "ram_bytes": h.ram_gb * GB, "disk_total_bytes": h.disk_gb * GB, "boot_time": h.boot_time}})  # fmt: skip
+
+    def on_ack(self, payload: bytes) -> None:
+        """The collector stored these reports: forget them, as the agent's spool does."""
+        self.host.received_bytes += len(payload)
+        try:
+            ack = decode_ack(payload)
+        except WireError:
+            log.warning("virtual agent got a malformed ack", extra={"host": self.host.host})
+            return
+        if ack.stream != self.stream:
+            return
+        self.acks += 1
+        for first, last in ack.ranges:
+            self.unacked.difference_update(range(first, last + 1))
+
+    def drop(self) -> None:
+        """The PC vanishes (power cut, dead line): no DISCONNECT, so the broker sends the Last Will."""
+        if self.dropped:
+            return
+        self.dropped = True
+        self.link.drop()
+
+    def stop(self) -> None:
+        """A clean shutdown, like the real agent's: a retained ``offline``, then DISCONNECT."""
+        if not self.dropped:
+            self.link.close(self.topic("status"), status_payload("offline", reason="stop"))
+
+    def tick(self, interval_s: float, faulty: bool) -> None:
+        h, rng = self.host, self.rng
+        if faulty and (h.fault in ("goes_offline", "dead_line")):
+            self.drop()
+            return
+        if self.dropped:
+            return
+        self.cpu = min(100.0, max(1.0, self.cpu + rng.uniform(-8, 8)))
+        fault = h.fault if faulty else ""  # old hardware's small RAM shows in the inventory from the start
+        if fault == "old_hardware":
+            self.cpu = rng.uniform(85, 100)
+        if faulty and h.fault == "disk_filling":
+            h.disk_used_gb = min(h.disk_gb * 0.99, h.disk_used_gb + h.disk_gb * 0.02)
+        mem = rng.uniform(92, 98) if fault == "old_hardware" else rng.uniform(35, 75)
+        uplink = "ppp0" if fault == "other_uplink" else "eth0"
+        rate = rng.uniform(5e3, 40e3) if fault == "other_uplink" else rng.uniform(50e3, 600e3)
+        self.publish("metrics", {
+            "system": {"cpu_percent": round(self.cpu, 1), "load1": self.cpu / 25, "cpu_count": float(h.cores),
+                       "mem_total_bytes": h.ram_gb * GB, "mem_used_percent": round(mem, 1),
+                       "mem_available_bytes": h.ram_gb * GB * (1 - mem / 100),
+                       "swap_used_percent": 70.0 if fault == "old_hardware" else 5.0,
+                       "uptime_s": time.time() - h.boot_time, "boot_time": h.boot_time, "process_count": 140.0},
+            "disk": [{"mount": "C:", "total_bytes": h.disk_gb * GB, "used_bytes": h.disk_used_gb * GB,
+                      "free_bytes": (h.disk_gb - h.disk_used_gb) * GB,
+                      "used_percent": round(100 * h.disk_used_gb / h.disk_gb, 1),
+                      "read_bytes_per_s": rng.uniform(0, 2e6), "write_bytes_per_s": rng.uniform(0, 1e6)}],
+            "net": [{"nic": uplink, "rx_bytes_per_s": rate, "tx_bytes_per_s": rate / 4, "speed_mbps": 100.0,
+                     "up": 1.0, "default_route": 1.0}],
+            "sensors": [{"sensor": "coretemp", "temp_c": round(40 + self.cpu * 0.35 + rng.uniform(-2, 2), 1),
+                         "temp_high_c": 85.0, "temp_critical_c": 100.0}],
+            "agent": {"interval_s": interval_s, "cycle_ms": rng.uniform(15, 40), "rss_bytes": 24e6,
+                      "spool_depth": 0.0},
+        })  # fmt: skip
+        lossy = fault == "lossy_line"
+        self.publish("probe", {"probe": [
+            {"target": "gateway", "method": "ping", "scope": "gateway", "ok": 1.0, "rtt_avg_ms": rng.uniform(0.5, 2),
+             "loss_percent": 0.0},
+            {"target": "province", "method": "ping", "scope": "wan", "ok": 1.0,
+             "rtt_avg_ms": rng.uniform(180, 260) if lossy else rng.uniform(12, 30),
+             "loss_percent": rng.uniform(8, 15) if lossy else 0.0,
+             "jitter_ms": rng.uniform(1, 5)},
+            {"target": "dns", "method": "dns", "scope": "internet", "ok": 1.0, "duration_ms": rng.uniform(5, 40)},
+        ]})  # fmt: skip
+
+    def peripherals(self, since: float) -> None:
+        """What is plugged in, as the agent reports it: at the start, then hourly."""
+        if self.dropped:
+            return
+        now = time.time()
+        minutes = round(max(0.0, now - since) / 60, 1)
+        self.publish("peripherals", {"peripherals": [
+            {**device, "present": 1.0, "minutes_today": minutes, "first_seen_today": since, "last_seen_today": now}
+            for device in self.host.devices
+        ]})  # fmt: skip
+
+    def speedtest(self, faulty: bool) -> None:
+        if self.dropped or self.host.role != "line-probe":
+            return
+        slow = faulty and self.host.fault == "lossy_line"
+        down = self.rng.uniform(25, 40) if slow else self.rng.uniform(82, 97)
+        up = self.rng.uniform(20, 35) if slow else self.rng.uniform(80, 95)
+        self.publish("speedtest", {"speedtest": [{"mode": "wan", "ok": 1.0, "download_mbps": round(down, 1),
+                                                  "upload_mbps": round(up, 1), "ping_ms": self.rng.uniform(10, 30),
+                                                  "server": "Speedtest Mini (simulated)",
+                                                  "bytes_used": (down + up) * 1.25e6 * 10}]})  # fmt: skip

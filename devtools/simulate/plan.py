@@ -1,0 +1,164 @@
+"""The simulated province: which communes and PCs exist, what hardware they have, which fault each
+gets and what equipment each commune was issued. Deterministic for a seed, and independent of how
+the virtual PCs connect (``transport``) or what they publish (``pc``).
+
+Every commune of the province (from ``vietnam-provinces``; Tuyên Quang has 124) gets PCs, one of
+them the line-probe PC, and a seeded share of faults: dead lines (every PC of the commune drops off
+the network), PCs that go offline, disks filling up, old hardware, lossy lines, lines installed but
+unused (no PC, or PCs on a 4G uplink). Areas and lines for the province are written into the
+registry so the fleet state has contracts to compare with.
+
+Every commune with PCs was issued a scanner (no serial) and two digital-signature tokens (with
+serials), written into the equipment registry; one of its PCs reports them plugged in. Equipment
+faults hold from the start, since "never plugged in" cannot begin later: ``token_unused`` (the
+second token is never plugged in) and ``scanner_missing`` (the scanner never is), each in a seeded
+share of the communes without a line fault.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from collector.config import CollectorConfig
+from collector.registry import units
+from collector.registry.equipment import Equipment, IssuedItem
+from collector.registry.registry import Line, Registry
+from collector.store import Store
+
+COMMUNE_FAULTS = ("dead_line", "no_agent", "other_uplink", "lossy_line")
+HOST_FAULTS = ("goes_offline", "disk_filling", "old_hardware")
+EQUIPMENT_FAULTS = ("token_unused", "scanner_missing")
+ISSUED_ON = "2025-08-15"
+
+
+@dataclass
+class VirtualHost:
+    province: str
+    commune: str
+    host: str
+    role: str  # "pc" or "line-probe"
+    fault: str = ""  # a HOST_FAULTS or COMMUNE_FAULTS entry, or "" for a healthy PC
+    ram_gb: float = 8.0
+    cores: int = 4
+    disk_gb: float = 256.0
+    disk_used_gb: float = 80.0
+    boot_time: float = 0.0
+    sent_bytes: int = 0
+    received_bytes: int = 0  # acknowledgements
+    devices: list[dict[str, str]] = field(default_factory=list)  # peripherals plugged in (device, kind, serial, model)
+
+
+@dataclass
+class Plan:
+    province: str
+    hosts: list[VirtualHost]
+    areas: dict[str, tuple[str, list[str]]]  # code -> (name, communes)
+    lines: list[Line]
+    faults: dict[str, list[str]] = field(default_factory=dict)  # fault -> communes or province/commune/host
+    equipment: list[IssuedItem] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"province": self.province, "communes": len(self.lines), "hosts": len(self.hosts),
+                "areas": len(self.areas), "faults": self.faults}  # fmt: skip
+
+
+def make_plan(province: str, hosts_per_commune: int, seed: int, fault_share: float = 0.05) -> Plan:
+    """Deterministic for a seed: which communes and PCs get which fault. ``fault_share`` (0 to 0.25)
+    of the communes, and of the PCs, get each fault; 0 gives a healthy province."""
+    if not 0 <= fault_share <= 0.25:
+        raise ValueError(f"fault share {fault_share} is outside 0..0.25 (each of 4 commune faults takes that share)")
+    if hosts_per_commune < 1:
+        raise ValueError(f"hosts per commune must be at least 1, not {hosts_per_commune}")
+    rng = random.Random(seed)
+    communes = [c.code for c in units.communes_of(province)]
+    if not communes:
+        raise ValueError(f"province {province!r} has no communes in vietnam-provinces; use a code such as 08")
+    per_area = max(1, round(len(communes) / 8))
+    areas = {
+        f"KV{i // per_area + 1:02d}": (f"Khu vực {i // per_area + 1}", communes[i : i + per_area])
+        for i in range(0, len(communes), per_area)
+    }
+    shuffled = communes[:]
+    rng.shuffle(shuffled)
+    count = max(1, round(len(communes) * fault_share)) if fault_share else 0
+    commune_fault = {c: COMMUNE_FAULTS[i // count] for i, c in enumerate(shuffled[: count * len(COMMUNE_FAULTS)])}
+    hosts: list[VirtualHost] = []
+    for commune in communes:
+        fault = commune_fault.get(commune, "")
+        if fault == "no_agent":
+            continue
+        for n in range(hosts_per_commune):
+            role = "line-probe" if n == 0 else "pc"
+            name = f"pc-{n + 1:02d}"
+            disk = rng.choice((120.0, 256.0, 500.0))
+            hosts.append(VirtualHost(province, commune, name, role, fault, rng.choice((4.0, 8.0, 8.0, 16.0)),
+                                     rng.choice((2, 4, 4, 8)), disk, disk * rng.uniform(0.2, 0.6)))  # fmt: skip
+    healthy = [h for h in hosts if not h.fault]
+    rng.shuffle(healthy)
+    per_fault = max(1, round(len(hosts) * fault_share)) if fault_share else 0
+    for i, host in enumerate(healthy[: per_fault * len(HOST_FAULTS)]):
+        host.fault = HOST_FAULTS[i // per_fault]
+        if host.fault == "old_hardware":
+            host.ram_gb, host.cores = 2.0, 1
+        if host.fault == "disk_filling":
+            host.disk_used_gb = host.disk_gb * 0.8
+    faults: dict[str, list[str]] = {name: [] for name in COMMUNE_FAULTS + HOST_FAULTS}
+    for commune, fault in sorted(commune_fault.items()):
+        faults[fault].append(commune)
+    for host in hosts:
+        if host.fault in HOST_FAULTS:
+            faults[host.fault].append(f"{host.province}/{host.commune}/{host.host}")
+    isps = ("VNPT", "Viettel", "FPT")
+    lines = [Line(f"SIM-{province}-{c}", province, c, rng.choice(isps), 100.0, 100.0, "2025-08-15") for c in communes]
+    equipment = issue_equipment(province, hosts, commune_fault, count, rng, faults)
+    return Plan(province, hosts, areas, lines, faults, equipment)
+
+
+def issue_equipment(
+    province: str,
+    hosts: list[VirtualHost],
+    commune_fault: dict[str, str],
+    count: int,
+    rng: random.Random,
+    faults: dict[str, list[str]],
+) -> list[IssuedItem]:
+    """A scanner and two tokens for each commune with PCs, carried by its last PC, except what an
+    equipment fault leaves in a drawer; the faults are noted in ``faults``."""
+    carrier = {h.commune: h for h in hosts}  # the last PC of each commune
+    clean = sorted(c for c in carrier if c not in commune_fault)
+    rng.shuffle(clean)
+    fault_of = {c: EQUIPMENT_FAULTS[i // count] for i, c in enumerate(clean[: count * len(EQUIPMENT_FAULTS)])}
+    for name in EQUIPMENT_FAULTS:
+        faults[name] = sorted(c for c, f in fault_of.items() if f == name)
+    items = []
+    for commune, host in sorted(carrier.items()):
+        tokens = [f"SIM{commune}T{n}" for n in (1, 2)]
+        items.append(IssuedItem(province, commune, "scanner", "Canon imageFORMULA DR-C225 II", "", "Bộ phận Một cửa",
+                                ISSUED_ON))  # fmt: skip
+        items += [IssuedItem(province, commune, "token", "Feitian ePass2003", serial, holder, ISSUED_ON)
+                  for serial, holder in zip(tokens, ("Chủ tịch UBND", "Phó Chủ tịch UBND"), strict=True)]  # fmt: skip
+        if fault_of.get(commune) != "scanner_missing":
+            host.devices.append({"device": f"sim-scanner-{commune}", "kind": "scanner", "serial": "",
+                                 "model": "Canon imageFORMULA DR-C225 II"})  # fmt: skip
+        for serial in tokens[:1] if fault_of.get(commune) == "token_unused" else tokens:
+            host.devices.append({"device": f"sim-token-{serial}", "kind": "token", "serial": serial,
+                                 "model": "Feitian ePass2003"})  # fmt: skip
+    return items
+
+
+def register(plan: Plan, config: CollectorConfig) -> None:
+    with Store(config.state.path) as store:
+        registry = Registry(store, config.state.default_area)
+        registry.upsert_lines(plan.lines)
+        for code, (name, communes) in plan.areas.items():
+            registry.set_area(code, name, communes)
+        Equipment(store).replace_communes(plan.equipment)
+
+
+def plan_json(plan: Plan) -> str:
+    data = plan.summary()
+    data["hosts_detail"] = [asdict(h) for h in plan.hosts]
+    return json.dumps(data, ensure_ascii=False, indent=1)
