@@ -179,6 +179,7 @@ class AlertSettings(Section):
 class NotifySettings(Section):
     language: Literal["vi", "en"] = "vi"
     group_wait_s: float = Field(30.0, ge=0)
+    cause_wait_s: float = Field(120.0, ge=0)  # a line_down resolve waits this long for its outage's cause
     webhook_urls: list[str] = []
     smtp_host: str = ""
     smtp_port: int = Field(25, ge=1, le=65535)

@@ -17,7 +17,7 @@ import uvicorn
 from collector.alerting.conditions import ConditionSink
 from collector.alerting.lifecycle import AlertManager
 from collector.alerting.notify import Notifier
-from collector.alerting.outage_notice import CAUSE_EVENT, notice, worth_telling
+from collector.alerting.outage_notice import CauseTeller
 from collector.config import CollectorConfig
 from collector.diskhealth import DiskHealth
 from collector.fleet.outage_book import recent, record_json
@@ -112,7 +112,8 @@ class CollectorService:
         self.fleet = FleetState(self.store, self.registry, config.fleet, quiet=quiet)
         self.ingestor.observers.append(self.fleet.observe)
         self.notifier = Notifier(config.notify, self.store, self.registry, self.metrics)
-        self.alerts = AlertManager(self.store, config.alerts, self.write_points, self.notifier.submit)
+        self.teller = CauseTeller(self.notifier, self.fleet.awaiting_cause, config.notify.cause_wait_s, self.zone)
+        self.alerts = AlertManager(self.store, config.alerts, self.write_points, self.teller.submit)
         self.condition_sinks: list[ConditionSink] = [self.alerts]
         self.report_mail = MonthlyMailer(config, self.store, self.registry)
         self._evaluator = threading.Thread(target=self._evaluate_loop, name="fleet-evaluator", daemon=True)
@@ -192,9 +193,8 @@ class CollectorService:
                 for sink in self.condition_sinks:
                     update = functools.partial(sink.update, snapshot.conditions, now)
                     self._writing_state("alerts", update, proves=False)
-                told = [(CAUSE_EVENT, notice(r, self.zone)) for r in self.fleet.take_decided() if worth_telling(r)]
-                if told:
-                    self._writing_state("outage notice", functools.partial(self.notifier.submit, told), proves=False)
+                tell = functools.partial(self.teller.tell, self.fleet.take_decided(), now)
+                self._writing_state("outage notice", tell, proves=False)
                 if now >= next_points:
                     next_points = now + self.config.ingest.status_interval_s
                     self.write_points(self.fleet.points(snapshot, now))

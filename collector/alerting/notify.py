@@ -40,6 +40,9 @@ log = logging.getLogger("commune_collector.notify")
 
 RETRIES = 3
 Waiting = tuple[int, str, Alert]  # outbox id, "firing" | "resolved", the alert as it was then
+# A resolve waiting in the outbox for its outage's cause (collector/alerting/outage_notice.py); a
+# restart ends the wait: a held resolve left by the last run is sent as it is.
+HELD = "held"
 
 
 class Notifier:
@@ -56,7 +59,8 @@ class Notifier:
     def start(self) -> None:
         rows = self._store.query("SELECT id, kind, alert FROM outbox ORDER BY id")
         for outbox_id, kind, body in rows:  # left by the last run
-            self._queue.put((int(outbox_id), str(kind), alert_from_row(json.loads(body)["id"], body)))
+            sent_as = "resolved" if kind == HELD else str(kind)
+            self._queue.put((int(outbox_id), sent_as, alert_from_row(json.loads(body)["id"], body)))
         if rows:
             log.info("notifications from the last run", extra={"count": len(rows)})
         self._thread.start()
@@ -70,6 +74,16 @@ class Notifier:
         for kind, alert in events:
             cursor = self._store.execute("INSERT INTO outbox (kind, alert) VALUES (?, ?)", (kind, alert_row(alert)))
             self._queue.put((int(cursor.lastrowid or 0), kind, replace(alert)))  # as it is now
+
+    def hold(self, alert: Alert) -> int:
+        """Keep an event in the outbox without sending it yet (it survives a crash); ``release`` sends it."""
+        cursor = self._store.execute("INSERT INTO outbox (kind, alert) VALUES (?, ?)", (HELD, alert_row(alert)))
+        return int(cursor.lastrowid or 0)
+
+    def release(self, outbox_id: int, kind: str, alert: Alert) -> None:
+        """Send a held event, as ``kind`` and with the alert as given now."""
+        self._store.execute("UPDATE outbox SET kind = ?, alert = ? WHERE id = ?", (kind, alert_row(alert), outbox_id))
+        self._queue.put((outbox_id, kind, replace(alert)))
 
     def _run(self) -> None:
         while not self._stop.is_set():

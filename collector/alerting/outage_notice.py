@@ -1,18 +1,24 @@
 """The message that tells why a commune went dark, once its outage's cause is decided.
 
-The ``line_down`` resolve goes out when the commune is back; the cause is known only after the
-PCs' spooled backlog has arrived, so it follows as a short message of its own ("cause"), in the
-notifier's language, sent through the same channels and outbox. An office that was simply closed
-in quiet time (nights, weekends, holidays) gets no message: there was nothing to tell.
+The cause is known only after the PCs' spooled backlog has arrived, a little after the commune is
+back. So the ``line_down`` resolve of a commune whose outage is still being judged waits in the
+outbox (``[notify] cause_wait_s``) and, when the cause is decided meanwhile, states it; a cause
+decided later follows as a short message of its own ("cause"), in the notifier's language,
+through the same channels and outbox. A follow-up for an office that was simply closed in quiet
+time (nights, weekends, holidays) is not sent: there was nothing to tell.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
+from typing import Protocol
 
 from collector import vocabulary as words
 from collector.alerting.conditions import NO_HOST
-from collector.alerting.lifecycle import Alert
+from collector.alerting.lifecycle import Alert, Event
 from collector.fleet.outage_book import OutageRecord
 from collector.registry import units
 
@@ -67,3 +73,70 @@ def notice(record: OutageRecord, zone: tzinfo | None) -> Alert:
         started_at=record.start,
         resolved_at=record.end,
     )
+
+
+def with_cause(resolve: Alert, record: OutageRecord, zone: tzinfo | None) -> Alert:
+    """The ``line_down`` resolve, saying how long the commune was dark and why."""
+    return replace(resolve, summary_vi=text(record, "vi", zone), summary_en=text(record, "en", zone))
+
+
+class Outbox(Protocol):
+    """What the teller needs of the notifier (``collector.alerting.notify.Notifier``)."""
+
+    def submit(self, events: list[Event]) -> None: ...
+    def hold(self, alert: Alert) -> int: ...
+    def release(self, outbox_id: int, kind: str, alert: Alert) -> None: ...
+
+
+@dataclass
+class Held:
+    outbox_id: int
+    alert: Alert
+    since: float
+
+
+class CauseTeller:
+    """Between the alert manager and the notifier: holds a commune's ``line_down`` resolve while its
+    outage awaits a verdict (``awaiting(province, commune)``), at most ``wait_s``; the verdict
+    (``tell``) goes into the held resolve, or, once it has gone, into a follow-up. Called from the
+    fleet evaluator's thread only."""
+
+    def __init__(
+        self, outbox: Outbox, awaiting: Callable[[str, str], bool], wait_s: float, zone: tzinfo | None
+    ) -> None:
+        self.outbox = outbox
+        self.awaiting = awaiting
+        self.wait_s = wait_s
+        self.zone = zone
+        self.held: dict[tuple[str, str], Held] = {}
+
+    def submit(self, events: list[Event]) -> None:
+        """The alert manager's events: a resolve awaiting its cause is held, the rest sent."""
+        passing: list[Event] = []
+        for kind, alert in events:
+            key = (alert.province, alert.commune)
+            if self.wait_s > 0 and kind == "resolved" and is_commune_down(alert) and self.awaiting(*key):
+                kept = replace(alert)
+                self.held[key] = Held(self.outbox.hold(kept), kept, time.time())
+            else:
+                passing.append((kind, alert))
+        if passing:
+            self.outbox.submit(passing)
+
+    def tell(self, decided: list[OutageRecord], now: float) -> None:
+        """Verdicts just reached, into their held resolves or follow-ups; resolves held too long go
+        out as they are."""
+        for record in decided:
+            held = self.held.pop((record.province, record.commune), None)
+            if held is not None:
+                self.outbox.release(held.outbox_id, "resolved", with_cause(held.alert, record, self.zone))
+            elif worth_telling(record):
+                self.outbox.submit([(CAUSE_EVENT, notice(record, self.zone))])
+        for key, held in list(self.held.items()):
+            if now - held.since >= self.wait_s:
+                del self.held[key]
+                self.outbox.release(held.outbox_id, "resolved", held.alert)
+
+
+def is_commune_down(alert: Alert) -> bool:
+    return alert.rule == words.LINE_DOWN and alert.host == NO_HOST

@@ -141,6 +141,12 @@ class FleetState:
             + decided
         )
 
+    def awaiting_cause(self, province: str, commune: str) -> bool:
+        """Whether the commune is back from an outage whose cause is not decided yet."""
+        with self.lock:
+            record = self.outages.pending.get((province, commune))
+            return record is not None and record.state == "ended"
+
     def take_decided(self) -> list[OutageRecord]:
         """Outages decided since the last call, for the follow-up message."""
         with self.lock:
