@@ -227,6 +227,14 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
 
     # the API shows the change before the next agent point reaches InfluxDB
     wait_until(lambda: any("disk_full" in r["reasons"] for r in degraded_rows()), 30, "degraded point stored")
+    # a real outage of the commune for the outage table: both PCs killed, then started again (cause unknown)
+    for agent in (pc, line_probe):
+        agent.kill()
+    outage_open = "/api/v1/outages?commune=02473"
+    wait_until(lambda: collector.get_json(outage_open), 30, "an outage of the commune")
+    for agent in (pc, line_probe):
+        agent.start()
+    wait_until(lambda: influxd.query('SELECT "duration_s" FROM "outage"', database), 60, "the outage point")
     time.sleep(2)
     backfill_rollups(influxd, database)
 
@@ -267,6 +275,8 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     assert {"00691", "00721"} <= {r["commune"] for r in rows}  # no agent reports from these
     assert "02473" not in {r["commune"] for r in rows}
     assert all(r["name"] and r["contracted"] > 0 for r in rows)
+    outage = run_query(influxd, database, find("vi/line-quality.json", "Mất kết nối và nguyên nhân"), {**values})
+    assert [(r["commune"], r["cause"]) for r in outage] == [("02473", "unknown")] and outage[0]["duration_s"] > 0
     # the peripherals dashboard: the chair's token is in use, the vice-chair's and the scanner were never plugged in
     idle = run_query(
         influxd,

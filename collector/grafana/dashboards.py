@@ -27,10 +27,11 @@ from collector.grafana.panels import (
     timeseries,
     value_map,
 )
-from collector.vocabulary import DASHBOARD, LINE_STATES
+from collector.vocabulary import DASHBOARD, LINE_STATES, OUTAGE_CAUSES
 
 TAG = "commune-monitor"
 STATE_COLOURS = {"up": "green", "degraded": "orange", "down": "red", "unused": "blue", "unknown": "gray"}
+CAUSE_COLOURS = {"line": "red", "power": "orange", "office_closed": "blue", "unknown": "gray"}
 SCOPE = '"province" =~ /^$province$/ AND "area" =~ /^$area$/'
 COMMUNE_SCOPE = SCOPE + ' AND "commune" =~ /^$commune$/'
 HOST_SCOPE = COMMUNE_SCOPE + ' AND "host" =~ /^$host$/'
@@ -360,6 +361,7 @@ def line_quality(lang: str) -> Json:
             "ms",
             time_from="30d",
         ),
+        outages(lang, (0, 24, 24, 8)),
     ]
     return dashboard(
         uid("line", lang),
@@ -370,6 +372,27 @@ def line_quality(lang: str) -> Json:
         [dashboards_link(t(lang, "dashboards"), lang)],
         "1m",
     )
+
+
+def outages(lang: str, grid: tuple[int, int, int, int]) -> Json:
+    """The communes' decided outages (the collector's ``outage`` points, stamped at the start) with
+    their cause in words and their duration, newest first."""
+    query = target(
+        "A",
+        f'SELECT "duration_s" FROM "outage" WHERE {COMMUNE_SCOPE} AND $timeFilter GROUP BY "area", "commune", "cause"',
+        "table",
+    )
+    causes = value_map({c: (w.in_(lang), CAUSE_COLOURS[c]) for c, w in OUTAGE_CAUSES.items()})
+    rename = {
+        "Time": t(lang, "outage_start"),
+        "commune": t(lang, "commune_code"),
+        "cause": t(lang, "outage_cause"),
+        "duration_s": t(lang, "outage_duration"),
+        "area": t(lang, "area"),
+    }
+    cells = {"filterable": True, "cellOptions": {"type": "color-text"}}  # the cause in its colour
+    config = field_config("dtdurations", steps=((0, "text"),), mappings=(causes,), custom=cells)
+    return table(t(lang, "outages"), grid, [query], config, [sort_by("Time"), organize(rename, ())])
 
 
 def host_detail(lang: str) -> Json:
