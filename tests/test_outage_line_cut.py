@@ -41,12 +41,12 @@ def the_outage(collector: Collector) -> dict[str, Any]:
 
 
 def test_a_line_cut_at_the_router_is_a_line_outage_proven_by_each_pcs_spooled_reports(
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    own_broker: Mosquitto,
     line: EmulatedLine,
+    own_broker: Mosquitto,
     influxd: Influxd,
     database: str,
+    make_collector: Callable[..., Collector],
+    make_agent: Callable[..., Agent],
 ) -> None:
     hook = WebhookReceiver()
     collector = make_collector(
