@@ -7,7 +7,7 @@ APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping iproute2 iptab
 	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils usb.ids
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps system-deps bench-deps venv demo test test-fast lint bench clean
+.PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint bench clean
 
 help:
 	@echo "make demo   install what is missing, start broker, InfluxDB, collector and a simulated province"
@@ -51,12 +51,26 @@ $(VENV)/.stamp: pyproject.toml
 	$(PY) -m pip install -q -e '.[agent,collector,dev]'
 	@touch $@
 
+# The agent runs on Python 3.8+ (Ubuntu 20.04, Debian 11): one venv per old Python with only the
+# agent's extra (and pytest), for tests/test_old_pythons.py. The interpreters come from pyenv
+# (or python3.X on PATH); a venv is rebuilt only when pyproject.toml changes.
+OLD_PYTHONS := 3.8 3.9
+old-pythons: $(foreach v,$(OLD_PYTHONS),.venv-py$(v)/.stamp)
+
+.venv-py%/.stamp: pyproject.toml
+	@python=$$(pyenv prefix $* 2>/dev/null)/bin/python$*; \
+	[ -x "$$python" ] || python=$$(command -v python$*) || { echo "Python $* is missing: install it with pyenv (pyenv install $*) or apt-get (python$*)" >&2; exit 1; }; \
+	rm -rf .venv-py$* && "$$python" -m venv .venv-py$* && \
+	.venv-py$*/bin/python -m pip install -q --upgrade pip && \
+	.venv-py$*/bin/python -m pip install -q -e '.[agent]' 'pytest>=8,<8.4'
+	@touch $@
+
 lint: venv
 	$(VENV)/bin/ruff check agent collector common devtools tests bench
 	$(VENV)/bin/ruff format --check agent collector common devtools tests bench
 	$(VENV)/bin/mypy
 
-test: deps lint
+test: deps lint old-pythons
 	$(VENV)/bin/pytest -q
 
 # The pure tier: no Debian service package needed, nothing started (tests/tiers.py enforces it).
@@ -70,4 +84,4 @@ bench: deps bench-deps
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-py3.* .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -7,7 +7,7 @@ frozen dataclass and ``load_config`` checks types and ranges by hand.
 from __future__ import annotations
 
 import socket
-import tomllib
+import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,11 @@ from typing import Any
 from agent.peripherals.classify import KnownIds, KnownIdsError, known_id
 from agent.speedtests.schedule import parse_window
 from common.wire import COMMUNE_RE, HOST_RE, LABEL_RE, PROVINCE_RE
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.8 to 3.10 (Ubuntu 20.04, Debian 11): the same parser, published as tomli
+    import tomli as tomllib
 
 
 class ConfigError(ValueError):

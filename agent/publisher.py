@@ -324,7 +324,7 @@ def command_mode(payload: bytes, now: float) -> str | None:
     if not isinstance(body, dict) or body.get("v") != SCHEMA_VERSION:
         return None
     ts, mode = body.get("ts"), body.get("mode", "")
-    if not isinstance(ts, int | float) or isinstance(ts, bool) or not now - COMMAND_MAX_AGE_S <= ts <= now + 60:
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not now - COMMAND_MAX_AGE_S <= ts <= now + 60:
         return None
     if mode not in ("", "wan", "internet"):
         return None

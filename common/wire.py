@@ -518,7 +518,7 @@ def _fields(name: str, section: Section, value: dict[str, Any]) -> dict[str, flo
 def _number(raw: Any, where: str) -> float:
     if isinstance(raw, bool):
         return 1.0 if raw else 0.0
-    if not isinstance(raw, int | float):
+    if not isinstance(raw, (int, float)):
         raise WireError("bad_type", f"{where} is {type(raw).__name__}, expected a number")
     try:
         number = float(raw)

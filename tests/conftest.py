@@ -14,6 +14,7 @@ tuples with known values (fixture ``office_pc``); it needs no service.
 from __future__ import annotations
 
 import itertools
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -103,7 +104,11 @@ def make_agent(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[..., A
     started: list[Agent] = []
 
     def factory(
-        commune: str = "02473", host: str | None = None, province: str = "08", **overrides: dict[str, Any]
+        commune: str = "02473",
+        host: str | None = None,
+        province: str = "08",
+        python: str = sys.executable,
+        **overrides: dict[str, Any],
     ) -> Agent:
         workdir = tmp_path / f"agent{next(_ids)}"
         sections: dict[str, dict[str, Any]] = {
@@ -115,7 +120,7 @@ def make_agent(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[..., A
         }
         for section, values in overrides.items():
             sections.setdefault(section, {}).update(values)
-        agent = Agent(workdir, sections)
+        agent = Agent(workdir, sections, python)
         agent.identity = sections["identity"]  # type: ignore[attr-defined]
         started.append(agent)
         return agent

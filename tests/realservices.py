@@ -74,12 +74,18 @@ class Program(Process):
     from ``sections`` into its working folder (``<name>.toml``) and its log there (``<name>.log``)."""
 
     def __init__(
-        self, workdir: Path, sections: dict[str, dict[str, Any]], name: str, command: str, log_level: str
+        self,
+        workdir: Path,
+        sections: dict[str, dict[str, Any]],
+        name: str,
+        command: str,
+        log_level: str,
+        python: str = sys.executable,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = write_toml(workdir / f"{name}.toml", sections)
         super().__init__(
-            [sys.executable, "-m", f"{name}.cli", command, "-c", str(self.config_path), "--log-level", log_level],
+            [python, "-m", f"{name}.cli", command, "-c", str(self.config_path), "--log-level", log_level],
             workdir,
             name,
             env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -163,7 +169,7 @@ class Collector(Program):
 
 
 class Agent(Program):
-    """A real ``commune-agent run`` process."""
+    """A real ``commune-agent run`` process, by this Python or by ``python`` (an old one's venv)."""
 
-    def __init__(self, workdir: Path, sections: dict[str, dict[str, Any]]) -> None:
-        super().__init__(workdir, sections, "agent", "run", "DEBUG")
+    def __init__(self, workdir: Path, sections: dict[str, dict[str, Any]], python: str = sys.executable) -> None:
+        super().__init__(workdir, sections, "agent", "run", "DEBUG", python)

@@ -4,13 +4,15 @@ answers and a recorded ``/proc/cpuinfo``."""
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
+import pytest
 from psutil._ntuples import sdiskpart, sdiskusage
 from psutil_fixtures import CPUINFO, RecordedPlatform, RecordedPsutil
 
 from agent import __version__
-from agent.collectors.inventory import collect_inventory
+from agent.collectors.inventory import SYSTEM_PLATFORM, collect_inventory, read_os_release
 
 WINDOWS = RecordedPlatform(
     system_name="Windows",
@@ -70,3 +72,39 @@ def test_a_long_disk_list_is_cut_to_256_characters_ending_in_an_ellipsis(office_
     assert len(listed) > 256
     assert inventory["disks"] == listed[:253] + "..."
     assert inventory["disk_total_bytes"] == 20_000_000_000_000.0
+
+
+UBUNTU_2004_OS_RELEASE = """NAME="Ubuntu"
+VERSION="20.04.6 LTS (Focal Fossa)"
+ID=ubuntu
+# a comment
+ID_LIKE=debian
+PRETTY_NAME='Ubuntu 20.04.6 LTS'
+VERSION_ID="20.04"
+"""
+
+
+def test_os_release_is_read_by_hand_on_pythons_without_freedesktop_os_release(tmp_path: Path) -> None:
+    recorded = tmp_path / "os-release"
+    recorded.write_text(UBUNTU_2004_OS_RELEASE)
+    release = read_os_release((tmp_path / "missing", recorded))
+    assert release == {
+        "NAME": "Ubuntu",
+        "VERSION": "20.04.6 LTS (Focal Fossa)",
+        "ID": "ubuntu",
+        "ID_LIKE": "debian",
+        "PRETTY_NAME": "Ubuntu 20.04.6 LTS",
+        "VERSION_ID": "20.04",
+    }
+    with pytest.raises(OSError):
+        read_os_release((tmp_path / "missing",))
+
+
+def test_the_real_platform_names_this_machines_os_on_every_python() -> None:
+    by_hand = read_os_release()
+    assert SYSTEM_PLATFORM.freedesktop_os_release()["NAME"] == by_hand["NAME"]
+    standard = getattr(platform, "freedesktop_os_release", None)  # Python 3.10+
+    if standard is not None:  # the same answer as the standard library's own reader
+        assert {k: by_hand[k] for k in ("NAME", "VERSION_ID", "ID")} == {
+            k: standard()[k] for k in ("NAME", "VERSION_ID", "ID")
+        }

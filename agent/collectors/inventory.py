@@ -32,6 +32,52 @@ class PlatformLike(Protocol):
     def freedesktop_os_release(self) -> dict[str, str]: ...
 
 
+OS_RELEASE_FILES = (Path("/etc/os-release"), Path("/usr/lib/os-release"))
+
+
+def read_os_release(files: tuple[Path, ...] = OS_RELEASE_FILES) -> dict[str, str]:
+    """What ``platform.freedesktop_os_release`` (Python 3.10+) returns, for older Pythons."""
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        release = {}
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() and not key.lstrip().startswith("#"):
+                release[key.strip()] = value.strip().strip("'\"")
+        return release
+    raise OSError("no os-release file")
+
+
+class SystemPlatform:
+    """The real ``platform`` module, with ``freedesktop_os_release`` on Python 3.8 and 3.9 too."""
+
+    def system(self) -> str:
+        return platform.system()
+
+    def release(self) -> str:
+        return platform.release()
+
+    def version(self) -> str:
+        return platform.version()
+
+    def machine(self) -> str:
+        return platform.machine()
+
+    def processor(self) -> str:
+        return platform.processor()
+
+    def freedesktop_os_release(self) -> dict[str, str]:
+        if hasattr(platform, "freedesktop_os_release"):
+            return platform.freedesktop_os_release()
+        return read_os_release()
+
+
+SYSTEM_PLATFORM = SystemPlatform()
+
+
 def _os_description(plat: PlatformLike) -> tuple[str, str]:
     system = plat.system()
     if system == "Linux":
@@ -60,7 +106,7 @@ def _compact_json(value: object) -> str:
 
 
 def collect_inventory(
-    ps: PsutilLike = psutil, plat: PlatformLike = platform, cpuinfo: Path = CPUINFO
+    ps: PsutilLike = psutil, plat: PlatformLike = SYSTEM_PLATFORM, cpuinfo: Path = CPUINFO
 ) -> dict[str, float | str]:
     """One inventory section; lists are compact JSON strings cut to fit the wire limit."""
     os_name, os_version = _os_description(plat)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import csv
 import io
+import pkgutil
 import re
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
+from typing import Any, Dict, Tuple
 
 from agent.peripherals.source import UsbDevice
 from common.wire import PERIPHERAL_KINDS
@@ -38,7 +38,7 @@ class Known:
     model: str
 
 
-KnownIds = dict[tuple[str, str], Known]
+KnownIds = Dict[Tuple[str, str], Known]  # typing's names: evaluated at run time on 3.8
 
 
 def known_id(vendor_id: Any, product_id: Any, kind: Any, model: Any, where: str) -> tuple[tuple[str, str], Known]:
@@ -67,7 +67,10 @@ def parse_known_ids(text: str, name: str) -> KnownIds:
 
 def shipped_known_ids() -> KnownIds:
     """The data file shipped with the agent."""
-    text = resources.files("agent.peripherals").joinpath("known_ids.csv").read_text(encoding="utf-8")
+    data = pkgutil.get_data("agent.peripherals", "known_ids.csv")  # works from 3.8 on, and in a frozen binary
+    if data is None:
+        raise KnownIdsError("known_ids.csv: the agent's package data cannot be read")
+    text = data.decode("utf-8")
     return parse_known_ids(text, "known_ids.csv")
 
 

@@ -46,7 +46,7 @@ class SysfsSource:
         if len(keys) == len(self._cache) and all(key in self._cache for key in keys):
             return self._listed  # nothing plugged in or out: the same list, nothing read
         seen: dict[tuple[str, int], UsbDevice | None] = {}
-        for key, entry in zip(keys, entries, strict=True):
+        for key, entry in zip(keys, entries):
             seen[key] = self._cache[key] if key in self._cache else self._read(Path(entry.path), entry.name)
         self._cache = seen
         self._listed = sorted((device for device in seen.values() if device is not None), key=lambda d: d.port)

@@ -6,8 +6,9 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Dict, Union
 
-Result = dict[str, float | str]
+Result = Dict[str, Union[float, str]]  # typing's names: this alias is evaluated at run time on 3.8
 
 # getaddrinfo has no timeout of its own; a stuck lookup occupies one of these threads until it returns.
 _resolver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dns-probe")

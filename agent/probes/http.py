@@ -7,8 +7,9 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from typing import Dict, Union
 
-Result = dict[str, float | str]
+Result = Dict[str, Union[float, str]]  # typing's names: this alias is evaluated at run time on 3.8
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -42,7 +43,7 @@ def classify(exc: BaseException) -> str:
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     if isinstance(reason, socket.gaierror):
         return "nxdomain"
-    if isinstance(reason, TimeoutError | socket.timeout):
+    if isinstance(reason, (TimeoutError, socket.timeout)):
         return "timeout"
     if isinstance(reason, ConnectionRefusedError):
         return "refused"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from typing import Dict, Union
 
-Result = dict[str, float | str]
+Result = Dict[str, Union[float, str]]  # typing's names: this alias is evaluated at run time on 3.8
 
 SUMMARY_RE = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
 RTT_RE = re.compile(r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms")

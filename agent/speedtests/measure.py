@@ -7,11 +7,11 @@ that would fail (or leak to the internet), so ``LocalSpeedtest`` supplies a loca
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Dict, Union
 
 import speedtest
 
-Result = dict[str, float | str]
+Result = Dict[str, Union[float, str]]  # typing's names: this alias is evaluated at run time on 3.8
 
 DOWNLOAD_SIDES = [350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000]
 # speedtest.net's upload sizes without 65536: speedtest-cli 2.1.3 declares that one as 65536 bytes
