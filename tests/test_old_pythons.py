@@ -86,13 +86,12 @@ def test_the_agents_pure_tests_pass_under_an_old_python(version: str) -> None:
 @pytest.mark.parametrize("version", OLD_PYTHONS)
 def test_an_agent_on_an_old_python_reports_into_influxdb(
     version: str,
-    make_agent: Callable[..., Agent],
-    make_collector: Callable[..., Collector],
     influxd: Influxd,
     database: str,
+    make_collector: Callable[..., Collector],
+    make_agent: Callable[..., Agent],
 ) -> None:
-    collector = make_collector()
-    collector.start()
+    make_collector().start()
     host = f"pc-py{version.replace('.', '')}"
     loopback = {"name": "loopback", "method": "ping", "address": "127.0.0.1", "scope": "wan"}
     agent = make_agent(
