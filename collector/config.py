@@ -31,6 +31,15 @@ class MqttSettings(Section):
     receive_maximum: int = Field(20000, ge=1, le=65535)
     acks: bool = True
     ack_interval_s: float = Field(1.0, ge=1.0)
+    provinces: list[str] = []
+
+    @field_validator("provinces")
+    @classmethod
+    def provinces_are_two_digit_codes(cls, value: list[str]) -> list[str]:
+        bad = [code for code in value if not re.fullmatch(r"[0-9]{2}", code)]
+        if bad:
+            raise ValueError(f'province codes are two digits, like "08"; not {", ".join(map(repr, bad))}')
+        return sorted(set(value))
 
 
 class InfluxSettings(Section):

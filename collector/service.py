@@ -90,7 +90,7 @@ class CollectorService:
             lambda exc, doing: self.disk.failed("receipts", exc, doing),
             lambda: self.disk.succeeded("receipts"),
         )
-        self.ingestor = Ingestor(self.registry, self.metrics, config.ingest, self.receipts)
+        self.ingestor = Ingestor(self.registry, self.metrics, config.ingest, self.receipts, config.mqtt.provinces)
         self.writer = BatchWriter(
             self.influx,
             self.metrics,

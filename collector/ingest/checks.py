@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -38,10 +38,11 @@ from common.wire import REJECT_REASONS as WIRE_REJECT_REASONS
 
 log = logging.getLogger("commune_collector.ingest")
 
-# Every reason a message can be rejected for: the contract's, and the two only the collector
-# knows (a commune not in the official list, a point that cannot be written safely); and every
-# reason points are dropped from a message that is otherwise stored.
-REJECT_REASONS: Final = (*WIRE_REJECT_REASONS, "unknown_commune", "unsafe_point")
+# Every reason a message can be rejected for: the contract's, and the three only the collector
+# knows (a commune not in the official list, a province this collector does not take ([mqtt]
+# provinces), a point that cannot be written safely); and every reason points are dropped from a
+# message that is otherwise stored.
+REJECT_REASONS: Final = (*WIRE_REJECT_REASONS, "unknown_commune", "foreign_province", "unsafe_point")
 DROP_REASONS: Final = ("too_many_series",)
 
 
@@ -72,9 +73,15 @@ Observer = Callable[[Accepted], None]
 
 class Ingestor:
     def __init__(
-        self, registry: Registry, metrics: SelfMetrics, settings: IngestSettings, receipts: Receipts | None = None
+        self,
+        registry: Registry,
+        metrics: SelfMetrics,
+        settings: IngestSettings,
+        receipts: Receipts | None = None,
+        provinces: Collection[str] = (),
     ) -> None:
         self.registry = registry
+        self.provinces = frozenset(provinces)  # empty: every province
         self.metrics = metrics
         self.settings = settings
         self.bounds = SeriesBounds(settings.max_values_per_tag, settings.values_window_s)
@@ -95,6 +102,8 @@ class Ingestor:
             lines = [encode_point(point) for point in points]
         except WireError as exc:
             self.metrics.reject(exc.reason, exc.detail, topic)
+            if exc.reason == "foreign_province":
+                return Handled([])  # its own province's collector stores and acknowledges it
             return Handled([], self._refused_receipt(topic, payload))
         except LineProtocolError as exc:
             self.metrics.reject("unsafe_point", str(exc), topic)
@@ -132,6 +141,10 @@ class Ingestor:
 
     def _accept(self, topic: str, payload: bytes, received_at: float) -> Accepted:
         parsed = parse_topic(topic)
+        if self.provinces and parsed.province not in self.provinces:
+            raise WireError(
+                "foreign_province", f"province {parsed.province} is not one of {', '.join(sorted(self.provinces))}"
+            )
         if not units.is_official(parsed.province, parsed.commune):
             raise WireError(
                 "unknown_commune", f"commune {parsed.commune} is not in province {parsed.province}'s official list"

@@ -32,6 +32,11 @@ log = logging.getLogger("commune_collector.mqtt")
 SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/+/+"
 
 
+def subscriptions(provinces: list[str]) -> list[str]:
+    """The topic filters of a collector taking these provinces (every province when empty)."""
+    return [f"{TOPIC_ROOT}/{code}/+/+/+" for code in provinces] or [SUBSCRIPTION]
+
+
 class Consumer:
     def __init__(
         self, settings: MqttSettings, ingestor: Ingestor, writer: BatchWriter, receipts: Receipts | None = None
@@ -84,7 +89,10 @@ class Consumer:
             log.error("broker refused connection", extra={"reason": str(reason)})
             return
         self._connection += 1
-        client.subscribe(SUBSCRIPTION, qos=1)
+        if self.settings.provinces:
+            # a persistent session keeps the filters of an earlier configuration: drop the widest
+            client.unsubscribe(SUBSCRIPTION)
+        client.subscribe([(topic, 1) for topic in subscriptions(self.settings.provinces)])
         self.connected.set()
         log.info("connected", extra={"session_present": bool(flags.session_present)})
 
