@@ -29,6 +29,8 @@ BRIDGE_EXAMPLE = REPO / "config" / "mosquitto-bridge.example.conf"
 # Stands for the 30 s of the issue: the province broker queues for the bridge's persistent session
 # the same way whatever the length of the outage; only how many reports wait differs.
 NATIONAL_DOWN_S = 8.0
+Collectors = Callable[..., Collector]
+Agents = Callable[..., Agent]
 HOSTS = {"08": [("02473", "pc-tq-1"), ("02536", "pc-tq-2")], "01": [("00004", "pc-hn-1")]}
 
 
@@ -88,11 +90,7 @@ def counts(influxd: Influxd, database: str) -> dict[str, int]:
 
 
 def test_provinces_bridged_to_a_national_broker_lose_nothing_while_it_is_away(
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    influxd: Influxd,
-    database: str,
-    tmp_path: Path,
+    make_collector: Collectors, make_agent: Agents, influxd: Influxd, database: str, tmp_path: Path
 ) -> None:
     national_port = free_port()
     national = Mosquitto(tmp_path / "national", port=national_port)
