@@ -7,7 +7,7 @@ APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping iproute2 iptab
 	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils usb.ids
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint bench clean
+.PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint bench clean agent-binary
 
 help:
 	@echo "make demo   install what is missing, start broker, InfluxDB, collector and a simulated province"
@@ -15,6 +15,7 @@ help:
 	@echo "make test-fast  only the pure tests (pytest -m 'not services'): seconds, no service started"
 	@echo "make lint   ruff and mypy --strict"
 	@echo "make bench  run the benchmarks under bench/"
+	@echo "make agent-binary  build dist/commune-agent, the single-file agent (PyInstaller; no Python needed on the PC)"
 
 deps: system-deps venv
 
@@ -65,12 +66,35 @@ old-pythons: $(foreach v,$(OLD_PYTHONS),.venv-py$(v)/.stamp)
 	.venv-py$*/bin/python -m pip install -q -e '.[agent]' 'pytest>=8,<8.4'
 	@touch $@
 
+# The single-file agent (README "Single-file agent"). PyInstaller runs in a build venv of its own
+# (extras agent + binary), so the dev venv stays as it is; the binary is rebuilt only when the
+# agent's sources, its data file, the spec or pyproject.toml change. AGENT_BINARY_PYTHON picks the
+# Python it bundles (the glibc it needs comes from that Python's build and the system's libraries).
+AGENT_BINARY_PYTHON ?= $(PYTHON)
+BINARY_VENV := build/agent-binary/venv
+AGENT_BINARY_INPUTS := $(shell find agent common -name '*.py' -o -name '*.csv') \
+	packaging/commune-agent.spec packaging/commune_agent_entry.py
+
+agent-binary: dist/commune-agent
+
+$(BINARY_VENV)/.stamp: pyproject.toml
+	@[ -x $(BINARY_VENV)/bin/python ] || $(AGENT_BINARY_PYTHON) -m venv $(BINARY_VENV)
+	$(BINARY_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BINARY_VENV)/bin/python -m pip install -q -e '.[agent,binary]'
+	@touch $@
+
+dist/commune-agent: $(BINARY_VENV)/.stamp $(AGENT_BINARY_INPUTS)
+	$(BINARY_VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath dist \
+	  --workpath build/agent-binary/work packaging/commune-agent.spec
+	@touch $@
+	@$(BINARY_VENV)/bin/python -m devtools.glibc_floor dist/commune-agent | tail -1
+
 lint: venv
-	$(VENV)/bin/ruff check agent collector common devtools tests bench
-	$(VENV)/bin/ruff format --check agent collector common devtools tests bench
+	$(VENV)/bin/ruff check agent collector common devtools tests bench packaging
+	$(VENV)/bin/ruff format --check agent collector common devtools tests bench packaging
 	$(VENV)/bin/mypy
 
-test: deps lint old-pythons
+test: deps lint old-pythons agent-binary
 	$(VENV)/bin/pytest -q
 
 # The pure tier: no Debian service package needed, nothing started (tests/tiers.py enforces it).
@@ -84,4 +108,4 @@ bench: deps bench-deps
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .venv-py3.* .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-py3.* build dist .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info
