@@ -22,8 +22,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Tuple
 
-Version = tuple[int, int]
+Version = Tuple[int, int]  # Tuple, not tuple: this module runs on the build venv's Python, which may be 3.8
 _GLIBC = re.compile(r"\bGLIBC_(\d+)\.(\d+)(?:\.\d+)?\b")
 _ELF_MAGIC = b"\x7fELF"
 _REPORT_ABOVE: Version = (2, 17)  # the manylinux2014 baseline: older needs are not worth a line
