@@ -1,8 +1,9 @@
 """MQTT side of the agent: connection, retained status with Last Will, and draining the spool.
 
-paho's network thread reconnects by itself with backoff. A report leaves the spool only once
-the collector acknowledges that it has stored it (``.../cmd/ack``): the broker's PUBACK only
-marks it sent, because a broker that dies uncleanly loses what it had queued. Sent reports
+paho's network thread reconnects by itself with backoff, from a random first delay after a lost
+connection (``reconnect_delays``) so a province's PCs do not all return in one second. A report
+leaves the spool only once the collector acknowledges that it has stored it (``.../cmd/ack``):
+the broker's PUBACK only marks it sent, because a broker that dies uncleanly loses what it had queued. Sent reports
 that stay unacknowledged for ``[spool] ack_timeout_s`` are sent again, oldest first, at the
 drain rate, when they went out on an earlier connection or the collector has acknowledged
 later ones (so these went missing). A re-sent report is the same InfluxDB point.
@@ -22,10 +23,12 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -52,11 +55,24 @@ COMMAND_MAX_AGE_S = 600.0
 CONNECT_FAIL_LOG_INTERVAL_S = 300.0
 NETWORK_LOOP_TIMEOUT_S = 5.0
 MAX_QUEUED_ACKS = 1000
+RECONNECT_MIN_S = 1.0
+RECONNECT_SPREAD_S = 10.0  # the first retry after a lost connection falls anywhere in 1..10 s
+RECONNECT_MAX_S = 120.0
 
 # How reports leave the spool
 WAITING = "waiting"  # no acknowledging collector heard yet: hold reports for at most ack_wait_s
 ACKS = "acks"  # the collector's acknowledgement releases a report
 BROKER = "broker"  # fallback: the broker's PUBACK releases a report
+
+
+def reconnect_delays(rng: random.Random) -> Iterator[float]:
+    """Seconds to wait before each attempt after a lost connection: a random first delay, so the
+    PCs of a province that lost the same broker do not all come back in the same second, then
+    doubling up to ``RECONNECT_MAX_S``, as paho's own backoff does from its minimum."""
+    delay = rng.uniform(RECONNECT_MIN_S, RECONNECT_SPREAD_S)
+    while True:
+        yield delay
+        delay = min(delay * 2, RECONNECT_MAX_S)
 
 
 class QuietClient(mqtt.Client):
@@ -117,7 +133,7 @@ class Publisher:
         if config.mqtt.tls:
             client.tls_set(ca_certs=config.mqtt.ca_file or None)
         client.will_set(self._status_topic, status_payload("offline", reason="will"), qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=1, max_delay=120)
+        client.reconnect_delay_set(min_delay=1, max_delay=int(RECONNECT_MAX_S))  # first connection: 1 s, doubling
         client.max_inflight_messages_set(INFLIGHT_WINDOW + 4)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -308,6 +324,9 @@ class Publisher:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.connected.clear()
+        # paho waits min_delay before its first retry, then doubles: a random start spreads them
+        first = next(reconnect_delays(random.Random()))
+        self.client.reconnect_delay_set(min_delay=first, max_delay=int(RECONNECT_MAX_S))  # type: ignore[arg-type]
         log.warning("disconnected; will reconnect", extra={"reason": str(reason)})
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _reason: Any, _p: Any) -> None:

@@ -9,7 +9,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import agent_footprint, collector_throughput, peripherals_cpu, report_time, time_to_alert
+from bench import (
+    agent_footprint,
+    collector_throughput,
+    peripherals_cpu,
+    province_scale,
+    report_time,
+    time_to_alert,
+)
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -21,6 +28,7 @@ def main() -> None:
         "peripherals_cpu": peripherals_cpu.main(),
         "collector_throughput": collector_throughput.main(),
         "report_time": report_time.main(),
+        "province_scale": province_scale.main(),
     }
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures written to {RESULTS}")

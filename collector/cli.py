@@ -167,6 +167,8 @@ def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
     try:
         if args.interval <= 0:
             raise ValueError(f"--interval must be more than 0 seconds, not {args.interval}")
+        if args.processes < 1:
+            raise ValueError(f"--processes must be at least 1, not {args.processes}")
         plan = make_plan(args.province, args.hosts_per_commune, args.seed, args.fault_share)
         if args.communes:
             from devtools.backfill import only
@@ -184,7 +186,7 @@ def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    result = run(config, plan, args.interval, args.fault_after, args.duration, stop, args.seed)
+    result = run(config, plan, args.interval, args.fault_after, args.duration, stop, args.seed, args.processes)
     print(json.dumps(result), flush=True)
     return 0
 
@@ -225,6 +227,9 @@ def simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="which communes and PCs get which fault")
     parser.add_argument("--plan-out", help="write the plan (hosts and their faults) to this JSON file")
     parser.add_argument("--no-register", action="store_true", help="do not write areas and lines to the registry")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="worker processes sharing the virtual PCs, each one event loop (1)"
+    )
 
 
 def cmd_report(config: CollectorConfig, args: argparse.Namespace) -> int:

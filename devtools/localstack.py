@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -23,6 +24,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+BROKER_OPEN_FILES = 16384  # a province's connections and more, whatever the shell's ``ulimit -n``
 
 
 def free_port() -> int:
@@ -68,22 +71,40 @@ def http_get(url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = 
         return 0, b""
 
 
-class Process:
-    """A child process with its log file; ``stop`` sends SIGTERM, ``kill`` SIGKILL."""
+def open_files_at_least(wanted: int) -> Callable[[], None]:
+    """For ``Popen(preexec_fn=...)``: the child may hold ``wanted`` files (sockets) open, as far
+    as the hard limit allows; many systems start at a soft limit of 1,024."""
 
-    def __init__(self, argv: list[str], workdir: Path, name: str, env: dict[str, str] | None = None) -> None:
+    def raise_limit() -> None:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+    return raise_limit
+
+
+class Process:
+    """A child process with its log file; ``stop`` sends SIGTERM, ``kill`` SIGKILL. With
+    ``open_files`` the child's limit on open files is raised to that many (see ``open_files_at_least``)."""
+
+    def __init__(
+        self, argv: list[str], workdir: Path, name: str, env: dict[str, str] | None = None, open_files: int = 0
+    ) -> None:
         self.argv = argv
         self.workdir = workdir
         self.name = name
         self.env = env
+        self.open_files = open_files
         self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns the handle
         self.proc = subprocess.Popen(
-            self.argv, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
-        )
+            self.argv, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+            preexec_fn=open_files_at_least(self.open_files) if self.open_files else None,
+        )  # fmt: skip
         log.close()
 
     def running(self) -> bool:
@@ -125,12 +146,13 @@ class Mosquitto(Process):
             f"persistence_location {workdir}/\n"
             "max_queued_messages 1000000\n"
             "max_inflight_messages 100\n"
+            "max_connections -1\n"  # a province is about 3,700 PCs: bounded by open files (below), not here
             "message_size_limit 16777216\n"
             "log_dest stdout\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
             "user root\n" + extra_config
         )
-        super().__init__([binary, "-c", str(config)], workdir, "mosquitto")
+        super().__init__([binary, "-c", str(config)], workdir, "mosquitto", open_files=BROKER_OPEN_FILES)
 
     def start(self) -> None:
         super().start()

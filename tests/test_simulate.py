@@ -40,7 +40,7 @@ def test_a_simulated_province_shows_every_fault_in_the_fleet_state(
     plan_file = tmp_path / "plan.json"
     simulator = Process(
         [sys.executable, "-m", "collector.cli", "simulate", "-c", str(collector.config_path), "--interval", "2",
-         "--fault-after", "8", "--duration", "300", "--plan-out", str(plan_file)],
+         "--fault-after", "8", "--duration", "300", "--plan-out", str(plan_file), "--processes", "2"],
         tmp_path, "simulate",
     )  # fmt: skip
     simulator.start()
@@ -108,6 +108,7 @@ def test_a_simulated_province_shows_every_fault_in_the_fleet_state(
         simulator.stop()
     assert "Traceback" not in simulator.log()
     result = json.loads(next(line for line in simulator.log().splitlines() if line.startswith('{"cycles"')))
+    assert result["processes"] == 2 and result["hosts"] == len(json.loads(plan_file.read_text())["hosts_detail"])
     # every virtual PC is acknowledged like a real agent: at most its last round is still waiting
     assert result["acks_received"] >= result["hosts"] > 0
     assert result["reports_unacknowledged"] <= 3 * result["hosts"], result
