@@ -26,12 +26,42 @@ from pathlib import Path
 from typing import Any
 
 BROKER_OPEN_FILES = 16384  # a province's connections and more, whatever the shell's ``ulimit -n``
+_WORKER_PORT_BASE = 10000  # below the kernel's ephemeral range (32768-60999 on Debian)
+_WORKER_PORT_SPAN = 2000
+_handed_out: set[int] = set()
 
 
 def free_port() -> int:
+    """A loopback port that nothing listens on now and that this process has not handed out before.
+
+    A pytest-xdist worker (``PYTEST_XDIST_WORKER=gwN``) takes its ports from a block of its own below
+    the ephemeral range, so parallel workers never hand out the same port and no outgoing
+    connection takes one between the choice and the bind. Other processes ask the kernel.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        base = _WORKER_PORT_BASE + int(worker[2:]) * _WORKER_PORT_SPAN % (32768 - _WORKER_PORT_BASE)
+        for port in range(base, base + _WORKER_PORT_SPAN):
+            if port not in _handed_out and _bindable(port):
+                _handed_out.add(port)
+                return port
+        _handed_out.clear()  # a worker that used its whole block starts it again
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def require_binary(name: str, package: str) -> str:
