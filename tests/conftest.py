@@ -7,12 +7,16 @@ Two tiers (tests/tiers.py, loaded below): a test that uses one of these service 
 ``make test-fast`` (``pytest -m "not services"``), and starting any process from it fails the test.
 A new service fixture here goes into ``tiers.SERVICE_FIXTURES`` too.
 
+``stack`` and ``own_stack`` hand over a collector and agents on one broker and database
+(tests/stack.py says how): use them rather than listing the factories, broker and database.
+
 ``tests/psutil_fixtures.py`` (loaded below too) gives the agent's collectors psutil's own named
 tuples with known values (fixture ``office_pc``); it needs no service.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 import uuid
@@ -21,7 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realservices import API_TOKEN, Agent, Collector, Influxd, Mosquitto, free_port, running
+from realservices import (
+    API_TOKEN,
+    Agent,
+    Collector,
+    Influxd,
+    Mosquitto,
+    free_port,
+    merged,
+    running,
+    stopped_at_teardown,
+)
+from stack import Stack
 
 from collector.http.auth import digest
 
@@ -82,28 +97,20 @@ def make_collector(
     mosquitto: Mosquitto, influxd: Influxd, database: str, tmp_path: Path
 ) -> Iterator[Callable[..., Collector]]:
     """Builds (not starts) collector processes sharing this test's database and MQTT session."""
-    started: list[Collector] = []
     client_id = f"collector-{uuid.uuid4().hex[:8]}"
 
-    def factory(**overrides: dict[str, Any]) -> Collector:
-        sections = collector_sections(mosquitto, influxd, database, tmp_path, client_id)
-        for section, values in overrides.items():
-            sections.setdefault(section, {}).update(values)
-        collector = Collector(tmp_path / f"collector{next(_ids)}", sections)
-        started.append(collector)
-        return collector
+    def build(**overrides: dict[str, Any]) -> Collector:
+        sections = merged(collector_sections(mosquitto, influxd, database, tmp_path, client_id), overrides)
+        return Collector(tmp_path / f"collector{next(_ids)}", sections)
 
-    yield factory
-    for collector in started:
-        collector.stop()
+    yield from stopped_at_teardown(build)
 
 
 @pytest.fixture
 def make_agent(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[..., Agent]]:
     """Builds (not starts) agent processes publishing to the test broker every second."""
-    started: list[Agent] = []
 
-    def factory(
+    def build(
         commune: str = "02473",
         host: str | None = None,
         province: str = "08",
@@ -111,20 +118,34 @@ def make_agent(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Callable[..., A
         **overrides: dict[str, Any],
     ) -> Agent:
         workdir = tmp_path / f"agent{next(_ids)}"
-        sections: dict[str, dict[str, Any]] = {
+        defaults: dict[str, dict[str, Any]] = {
             "identity": {"province": province, "commune": commune, "host": host or f"pc-{uuid.uuid4().hex[:6]}"},
             "mqtt": {"host": "127.0.0.1", "port": mosquitto.port},
             "collect": {"interval_s": 1},
             "spool": {"path": str(workdir / "spool.sqlite")},
             "probe": {"gateway": False},  # tests send nothing beyond loopback
         }
-        for section, values in overrides.items():
-            sections.setdefault(section, {}).update(values)
+        sections = merged(defaults, overrides)
         agent = Agent(workdir, sections, python)
         agent.identity = sections["identity"]  # type: ignore[attr-defined]
-        started.append(agent)
         return agent
 
-    yield factory
-    for agent in started:
-        agent.stop()
+    yield from stopped_at_teardown(build)
+
+
+@pytest.fixture
+def stack(
+    mosquitto: Mosquitto,
+    influxd: Influxd,
+    database: str,
+    make_collector: Callable[..., Collector],
+    make_agent: Callable[..., Agent],
+) -> Stack:
+    """Collectors and agents on the session broker and this test's database (tests/stack.py)."""
+    return Stack(mosquitto, influxd, database, make_collector, make_agent)
+
+
+@pytest.fixture
+def own_stack(stack: Stack, own_broker: Mosquitto) -> Stack:
+    """Collectors and agents on a broker of the test's own and this test's database (tests/stack.py)."""
+    return dataclasses.replace(stack, broker=own_broker)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +36,28 @@ def running(service: ProcessT) -> Iterator[ProcessT]:
     service.start()
     yield service
     service.stop()
+
+
+def stopped_at_teardown(build: Callable[..., ProcessT]) -> Iterator[Callable[..., ProcessT]]:
+    """Hands over ``build`` as a fixture's factory, and stops every process it built at teardown."""
+    built: list[ProcessT] = []
+
+    def factory(*args: Any, **kwargs: Any) -> ProcessT:
+        process = build(*args, **kwargs)
+        built.append(process)
+        return process
+
+    yield factory
+    for process in built:
+        process.stop()
+
+
+def merged(sections: dict[str, dict[str, Any]], overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``sections`` with ``overrides`` laid over them section by section (a key not overridden stays)."""
+    result = {name: dict(values) for name, values in sections.items()}
+    for name, values in overrides.items():
+        result.setdefault(name, {}).update(values)
+    return result
 
 
 def enrolled_broker(workdir: Path, port: int, password_file: Path, acl_file: Path) -> Mosquitto:
@@ -153,6 +175,16 @@ class Collector(Program):
             cwd=REPO,
             timeout=60,
             check=False,
+        )
+
+    def wait_hosts_online(self, commune: str, count: int, timeout_s: float = 30) -> None:
+        """Wait until this collector counts ``count`` of ``commune``'s PCs online."""
+        wait_until(
+            lambda: any(
+                c["commune"] == commune and c["hosts_online"] == count for c in self.get_json("/api/v1/communes")
+            ),
+            timeout_s,
+            f"{count} PCs of {commune} online",
         )
 
     def metrics_text(self) -> str:

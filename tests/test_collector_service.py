@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from realservices import REPO, Agent, Collector, Influxd, Mosquitto, http_get, wait_until, write_toml
+from realservices import REPO, Influxd, http_get, wait_until, write_toml
+from stack import Stack
 
 from collector.ingest.setup_influx import ROLLUP_MEASUREMENTS
 
@@ -44,8 +44,8 @@ def test_setup_influx_failure_is_a_clear_error(tmp_path: Path) -> None:
     assert "http://127.0.0.1:9" in result.stderr and "failed" in result.stderr
 
 
-def test_healthz_reports_influxdb_down(make_collector: Callable[..., Collector]) -> None:
-    collector = make_collector(influxdb={"url": "http://127.0.0.1:9"})
+def test_healthz_reports_influxdb_down(stack: Stack) -> None:
+    collector = stack.collector(influxdb={"url": "http://127.0.0.1:9"})
     collector.start(healthy=False)
     wait_until(lambda: http_get(f"{collector.url}/healthz")[0] == 503, 30, f"503 from healthz\n{collector.log()}")
     status, body = http_get(f"{collector.url}/healthz")
@@ -61,42 +61,25 @@ def test_bad_collector_config_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "http.port" in result.stderr
 
 
-def test_agent_reconnects_after_the_broker_restarts_and_loses_nothing(
-    tmp_path: Path,
-    make_agent: Callable[..., Agent],
-    make_collector: Callable[..., Collector],
-    influxd: Influxd,
-    database: str,
-) -> None:
-    broker = Mosquitto(tmp_path / "own-broker")
+def test_agent_reconnects_after_the_broker_restarts_and_loses_nothing(own_stack: Stack) -> None:
+    broker = own_stack.broker
+    own_stack.started_collector()
+    [agent] = own_stack.start_agents("02473", ["pc-reconnect"])
+    where = "WHERE host='pc-reconnect'"
+
+    wait_until(lambda: own_stack.stored_reports("pc-reconnect") >= 2, 20, "first points")
+    broker.stop()
+    outage_started = time.time()
+    time.sleep(4)
     broker.start()
-    try:
-        collector = make_collector(mqtt={"port": broker.port})
-        collector.start()
-        agent = make_agent(host="pc-reconnect", mqtt={"port": broker.port})
-        agent.start()
-        where = "WHERE host='pc-reconnect'"
-
-        def count() -> int:
-            rows = influxd.query(f'SELECT count(cpu_percent) FROM "system" {where}', database)
-            return int(rows[0]["count"]) if rows else 0
-
-        wait_until(lambda: count() >= 2, 20, "first points")
-        broker.stop()
-        outage_started = time.time()
-        time.sleep(4)
-        broker.start()
-        wait_until(lambda: "connected" in agent.log().split("disconnected")[-1], 60, f"reconnect\n{agent.log()}")
-        wait_until(
-            lambda: count() >= int(time.time() - outage_started) + 2,
-            60,
-            "points measured during the outage",
-        )
-        during = influxd.query(
-            f'SELECT count(cpu_percent) FROM "system" {where} AND time > {int(outage_started) + 1}s '
-            f"AND time < {int(outage_started) + 4}s",
-            database,
-        )
-        assert during and during[0]["count"] >= 2, "reports measured while the broker was down must arrive later"
-    finally:
-        broker.stop()
+    wait_until(lambda: "connected" in agent.log().split("disconnected")[-1], 60, f"reconnect\n{agent.log()}")
+    wait_until(
+        lambda: own_stack.stored_reports("pc-reconnect") >= int(time.time() - outage_started) + 2,
+        60,
+        "points measured during the outage",
+    )
+    during = own_stack.query(
+        f'SELECT count(cpu_percent) FROM "system" {where} AND time > {int(outage_started) + 1}s '
+        f"AND time < {int(outage_started) + 4}s"
+    )
+    assert during and during[0]["count"] >= 2, "reports measured while the broker was down must arrive later"

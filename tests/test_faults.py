@@ -12,13 +12,13 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from realservices import Agent, Collector, Influxd, Mosquitto, free_port, wait_until
+from realservices import Agent, Influxd, Mosquitto, free_port, wait_until
+from stack import Stack, stored_reports
 
 from common.wire import encode, report_topic
 
@@ -56,21 +56,13 @@ class SteadyPublisher:
         self._client.disconnect()
 
 
-def stored(influxd: Influxd, database: str, host: str) -> int:
-    rows = influxd.query(f"SELECT count(cpu_percent) FROM system WHERE host = '{host}'", database)
-    return int(rows[0]["count"]) if rows else 0
-
-
-def test_influxdb_stopped_for_60_s_loses_nothing(
-    make_collector: Callable[..., Collector], mosquitto: Mosquitto, own_influxd: Influxd
-) -> None:
+def test_influxdb_stopped_for_60_s_loses_nothing(stack: Stack, own_influxd: Influxd) -> None:
     own_influxd.create_database("faults")
-    collector = make_collector(influxdb={"url": own_influxd.url, "database": "faults"})
-    collector.start()
-    publisher = SteadyPublisher(mosquitto.port, "pc-influx-down", per_s=20)
+    collector = stack.started_collector(influxdb={"url": own_influxd.url, "database": "faults"})
+    publisher = SteadyPublisher(stack.broker.port, "pc-influx-down", per_s=20)
     publisher.start()
     try:
-        wait_until(lambda: stored(own_influxd, "faults", "pc-influx-down") >= 20, 30, "first points")
+        wait_until(lambda: stored_reports(own_influxd, "faults", "pc-influx-down") >= 20, 30, "first points")
         own_influxd.stop()
         down_at = time.monotonic()
         wait_until(
@@ -82,28 +74,26 @@ def test_influxdb_stopped_for_60_s_loses_nothing(
     finally:
         publisher.stop()
     assert buffered >= 60 * 20 * 0.8, buffered  # what arrived while InfluxDB was down waited on disk
-    wait_until(lambda: stored(own_influxd, "faults", "pc-influx-down") == publisher.sent, 90, "every report stored")
+    wait_until(
+        lambda: stored_reports(own_influxd, "faults", "pc-influx-down") == publisher.sent, 90, "every report stored"
+    )
     wait_until(lambda: collector.metric("commune_collector_write_buffer_points") == 0, 30, "buffer drained")
     assert collector.metric("commune_collector_points_drained_total") >= buffered
 
 
-def test_collector_sigkill_mid_stream_loses_nothing(
-    make_collector: Callable[..., Collector], mosquitto: Mosquitto, influxd: Influxd, database: str
-) -> None:
-    first = make_collector()
-    first.start()
-    publisher = SteadyPublisher(mosquitto.port, "pc-sigkill", per_s=100)
+def test_collector_sigkill_mid_stream_loses_nothing(stack: Stack) -> None:
+    first = stack.started_collector()
+    publisher = SteadyPublisher(stack.broker.port, "pc-sigkill", per_s=100)
     publisher.start()
     try:
-        wait_until(lambda: stored(influxd, database, "pc-sigkill") >= 100, 30, "first points")
+        wait_until(lambda: stack.stored_reports("pc-sigkill") >= 100, 30, "first points")
         first.kill()
         time.sleep(2)  # reports keep arriving at the broker while no collector runs
-        second = make_collector()
-        second.start()
+        stack.started_collector()
         wait_until(lambda: publisher.sent >= 800, 60, "more reports")
     finally:
         publisher.stop()
-    wait_until(lambda: stored(influxd, database, "pc-sigkill") == publisher.sent, 60, "every report stored")
+    wait_until(lambda: stack.stored_reports("pc-sigkill") == publisher.sent, 60, "every report stored")
 
 
 def cycles(agent: Agent) -> int:
@@ -120,15 +110,11 @@ def outbox(path: Path) -> tuple[int, int]:
 
 @pytest.mark.parametrize("spool_bounds", [{}, {"max_age_s": 5}], ids=["default-spool", "expiring-spool"])
 def test_agent_offline_then_back_with_a_full_spool(
-    spool_bounds: dict[str, float],
-    make_collector: Callable[..., Collector],
-    influxd: Influxd,
-    database: str,
-    tmp_path: Path,
+    spool_bounds: dict[str, float], stack: Stack, tmp_path: Path
 ) -> None:
     port = free_port()
     broker = Mosquitto(tmp_path / "late-broker", port=port)
-    collector = make_collector(mqtt={"port": port})
+    collector = stack.collector(mqtt={"port": port})
     host = f"pc-spool-{len(spool_bounds)}"
     spool = tmp_path / "spool.sqlite"
     agent = Agent(
@@ -165,20 +151,18 @@ def test_agent_offline_then_back_with_a_full_spool(
     expected = made - remaining
     if not spool_bounds:
         assert dropped == 0
-        wait_until(lambda: stored(influxd, database, host) == expected, 30, f"all {expected} stored\n{broker_log}")
+        wait_until(lambda: stack.stored_reports(host) == expected, 30, f"all {expected} stored\n{broker_log}")
     else:
         assert dropped >= 5  # reports older than 5 s expired while the line was down
         # The inventory report sent first may be among the dropped ones: at most one drop was not metrics.
-        wait_until(lambda: stored(influxd, database, host) >= expected - dropped, 30, "survivors stored")
-        assert expected - dropped <= stored(influxd, database, host) <= expected - dropped + 1
-        first = influxd.query(f"SELECT first(cpu_percent) FROM system WHERE host = '{host}'", database)[0]["time"]
-        last = influxd.query(f"SELECT last(cpu_percent) FROM system WHERE host = '{host}'", database)[0]["time"]
+        wait_until(lambda: stack.stored_reports(host) >= expected - dropped, 30, "survivors stored")
+        assert expected - dropped <= stack.stored_reports(host) <= expected - dropped + 1
+        first = stack.query(f"SELECT first(cpu_percent) FROM system WHERE host = '{host}'")[0]["time"]
+        last = stack.query(f"SELECT last(cpu_percent) FROM system WHERE host = '{host}'")[0]["time"]
         assert last - first < made - dropped + 3, "the oldest reports are the ones dropped"
 
 
-def test_agent_killed_with_sigkill_keeps_a_sound_spool_and_sends_it_later(
-    make_collector: Callable[..., Collector], influxd: Influxd, database: str, tmp_path: Path
-) -> None:
+def test_agent_killed_with_sigkill_keeps_a_sound_spool_and_sends_it_later(stack: Stack, tmp_path: Path) -> None:
     port = free_port()
     spool = tmp_path / "spool.sqlite"
     sections = {
@@ -201,18 +185,17 @@ def test_agent_killed_with_sigkill_keeps_a_sound_spool_and_sends_it_later(
 
     broker = Mosquitto(tmp_path / "broker", port=port)
     broker.start()
-    collector = make_collector(mqtt={"port": port})
-    collector.start()
+    collector = stack.started_collector(mqtt={"port": port})
     second = Agent(tmp_path / "second", sections)
     second.start()
     try:
-        wait_until(lambda: stored(influxd, database, "pc-killed") >= spooled_before + 2, 60, "spool sent after restart")
+        wait_until(lambda: stack.stored_reports("pc-killed") >= spooled_before + 2, 60, "spool sent after restart")
         second.stop()
         # the broker has acknowledged all the agent sent; the collector may still be writing the last of it
         expected = cycles(first) + cycles(second) - outbox(spool)[0]
-        wait_until(lambda: stored(influxd, database, "pc-killed") >= expected, 30, f"all {expected} reports stored")
+        wait_until(lambda: stack.stored_reports("pc-killed") >= expected, 30, f"all {expected} reports stored")
     finally:
         second.stop()
         collector.stop()
         broker.stop()
-    assert stored(influxd, database, "pc-killed") == expected
+    assert stack.stored_reports("pc-killed") == expected

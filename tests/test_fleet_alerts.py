@@ -8,7 +8,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.header import decode_header, make_header
@@ -20,7 +20,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from aiosmtpd.controller import Controller
 from paho.mqtt.enums import CallbackAPIVersion
-from realservices import Agent, Collector, Influxd, Mosquitto, free_port, wait_until
+from realservices import Collector, free_port, merged, wait_until
+from stack import Stack
 
 from collector.alerting.conditions import HOST_OFFLINE, Condition
 from collector.alerting.lifecycle import AlertManager
@@ -85,7 +86,7 @@ def receivers() -> Iterator[Receivers]:
     server.shutdown()
 
 
-def alerting_collector(make_collector: Callable[..., Collector], got: Receivers, **extra: dict[str, Any]) -> Collector:
+def alerting_collector(stack: Stack, got: Receivers, **extra: dict[str, Any]) -> Collector:
     sections: dict[str, dict[str, Any]] = {
         "fleet": {"evaluate_interval_s": 0.5, "restart_grace_s": 0},
         "alerts": {"for_s": {"host_offline": 1}},  # agents here report every second
@@ -100,11 +101,7 @@ def alerting_collector(make_collector: Callable[..., Collector], got: Receivers,
             "telegram_chat_ids": ["-100200"],
         },
     }
-    for name, values in extra.items():
-        sections.setdefault(name, {}).update(values)
-    collector = make_collector(**sections)
-    collector.start()
-    return collector
+    return stack.started_collector(**merged(sections, extra))
 
 
 def firing(collector: Collector, rule: str) -> list[dict[str, Any]]:
@@ -112,18 +109,11 @@ def firing(collector: Collector, rule: str) -> list[dict[str, Any]]:
 
 
 def test_agent_killed_with_sigkill_raises_host_offline_everywhere_and_resolves_on_return(
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    receivers: Receivers,
-    influxd: Influxd,
-    database: str,
+    stack: Stack, receivers: Receivers
 ) -> None:
-    collector = alerting_collector(make_collector, receivers)
-    agents = {host: make_agent(commune="02473", host=host) for host in ("pc-kill", "pc-stays")}
-    for agent in agents.values():
-        agent.start()
-    wait_until(lambda: {c["hosts_online"] for c in collector.get_json("/api/v1/communes") if c["commune"] == "02473"}
-               == {2}, 30, "both online")  # fmt: skip
+    collector = alerting_collector(stack, receivers)
+    agents = dict(zip(("pc-kill", "pc-stays"), stack.start_agents("02473", ("pc-kill", "pc-stays")), strict=True))
+    collector.wait_hosts_online("02473", 2)
 
     agents["pc-kill"].kill()
     killed_at = time.monotonic()
@@ -141,34 +131,25 @@ def test_agent_killed_with_sigkill_raises_host_offline_everywhere_and_resolves_o
     message = next(m for m in receivers.telegram if "pc-kill" in m["text"])
     assert message["path"] == "/bot123:test-token/sendMessage" and message["chat_id"] == "-100200"
     query = "SELECT last(online) FROM agent WHERE host = 'pc-kill'"
-    wait_until(lambda: influxd.query(query, database)[0]["last"] == 0, 30, "agent point online=0")
+    wait_until(lambda: stack.query(query)[0]["last"] == 0, 30, "agent point online=0")
     alert_states = "SELECT state FROM alert WHERE host = 'pc-kill'"
-    wait_until(lambda: "firing" in {row["state"] for row in influxd.query(alert_states, database)}, 30, "firing point")
+    wait_until(lambda: "firing" in {row["state"] for row in stack.query(alert_states)}, 30, "firing point")
     assert "Traceback" not in collector.log()
 
-    back = make_agent(commune="02473", host="pc-kill")
+    back = stack.agent(commune="02473", host="pc-kill")
     back.start()
     wait_until(lambda: receivers.events(HOST_OFFLINE, "resolved", "pc-kill"), 30, "resolved notification")
     assert [a for a in firing(collector, HOST_OFFLINE) if a["host"] in ours] == []
     assert receivers.events(HOST_OFFLINE, "firing", "pc-kill") == [event]  # nothing sent twice
     query = "SELECT last(state) FROM alert WHERE host = 'pc-kill'"
-    wait_until(lambda: influxd.query(query, database)[0]["last"] == "resolved", 30, "resolved alert point")
+    wait_until(lambda: stack.query(query)[0]["last"] == "resolved", 30, "resolved alert point")
 
 
-def test_a_commune_cut_off_raises_one_line_down_alert_not_one_per_pc(
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    receivers: Receivers,
-    influxd: Influxd,
-    database: str,
-) -> None:
+def test_a_commune_cut_off_raises_one_line_down_alert_not_one_per_pc(stack: Stack, receivers: Receivers) -> None:
     # host_offline waits 4 report intervals, as the default 90 s waits 3 of 30 s
-    collector = alerting_collector(make_collector, receivers, alerts={"for_s": {"host_offline": 4}})
-    agents = [make_agent(commune="02536", host=f"pc-cut-{i}") for i in range(3)]
-    for agent in agents:
-        agent.start()
-    wait_until(lambda: any(c["commune"] == "02536" and c["hosts_online"] == 3
-                           for c in collector.get_json("/api/v1/communes")), 30, "all online")  # fmt: skip
+    collector = alerting_collector(stack, receivers, alerts={"for_s": {"host_offline": 4}})
+    agents = stack.start_agents("02536", (f"pc-cut-{i}" for i in range(3)))
+    collector.wait_hosts_online("02536", 3)
     for agent in agents:  # a cut line is seen PC by PC, as each keepalive runs out
         agent.kill()
         time.sleep(1)
@@ -184,24 +165,17 @@ def test_a_commune_cut_off_raises_one_line_down_alert_not_one_per_pc(
     summary = collector.get_json("/api/v1/communes/02536")
     assert summary["line_state"] == "down" and summary["hosts_online"] == 0 and summary["hosts_total"] == 3
     query = "SELECT last(line_down), last(line_state_code) FROM commune WHERE commune = '02536'"
-    wait_until(lambda: influxd.query(query, database)[0]["last"] == 1, 30, "commune point")
+    wait_until(lambda: stack.query(query)[0]["last"] == 1, 30, "commune point")
 
 
-def test_restarting_the_collector_raises_no_false_alert(
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    receivers: Receivers,
-    own_broker: Mosquitto,
-) -> None:
+def test_restarting_the_collector_raises_no_false_alert(own_stack: Stack, receivers: Receivers) -> None:
     # a broker of its own: earlier tests' retained "offline" in 02536 would make the line look down
-    mqtt = {"port": own_broker.port}
-    first = alerting_collector(make_collector, receivers, fleet={"restart_grace_s": 10}, mqtt=mqtt)
-    agent = make_agent(commune="02536", host="pc-steady", mqtt=mqtt)
-    agent.start()
+    first = alerting_collector(own_stack, receivers, fleet={"restart_grace_s": 10})
+    own_stack.start_agents("02536", ["pc-steady"])
     wait_until(lambda: any(h["host"] == "pc-steady" for h in first.get_json("/api/v1/hosts")), 30, "known")
     assert first.stop() == 0
     time.sleep(5)  # more than 3 report intervals without a collector
-    second = alerting_collector(make_collector, receivers, fleet={"restart_grace_s": 10}, mqtt=mqtt)
+    second = alerting_collector(own_stack, receivers, fleet={"restart_grace_s": 10})
     wait_until(lambda: any(c["commune"] == "02536" and c["hosts_online"] >= 1
                            for c in second.get_json("/api/v1/communes")), 30, "online again")  # fmt: skip
     time.sleep(3)
@@ -212,18 +186,12 @@ def test_restarting_the_collector_raises_no_false_alert(
 
 
 def test_silences_and_acks_over_the_api_hold_a_firing_until_the_silence_is_deleted(
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    receivers: Receivers,
-    own_broker: Mosquitto,
+    own_stack: Stack, receivers: Receivers
 ) -> None:
-    mqtt = {"port": own_broker.port}
-    collector = alerting_collector(make_collector, receivers, mqtt=mqtt)
-    agents = {h: make_agent(commune="02473", host=h, mqtt=mqtt) for h in ("pc-api-a", "pc-api-b", "pc-api-c")}
-    for agent in agents.values():
-        agent.start()
-    wait_until(lambda: any(c["commune"] == "02473" and c["hosts_online"] == 3
-                           for c in collector.get_json("/api/v1/communes")), 30, "all online")  # fmt: skip
+    collector = alerting_collector(own_stack, receivers)
+    hosts = ("pc-api-a", "pc-api-b", "pc-api-c")
+    agents = dict(zip(hosts, own_stack.start_agents("02473", hosts), strict=True))
+    collector.wait_hosts_online("02473", 3)
 
     silence = {"duration_s": 3600, "author": "Trần Thị B", "comment": "thay ổ cứng"}
     assert collector.post_json("/api/v1/silences", {**silence, "matchers": {"zone": "yen-son"}})[0] == 422
@@ -249,7 +217,7 @@ def test_silences_and_acks_over_the_api_hold_a_firing_until_the_silence_is_delet
     assert status == 200 and acked["acked_by"] == "Trần Thị B" and acked["id"] == alert["id"]
     assert collector.post_json("/api/v1/alerts/999999/ack", {"by": "Trần Thị B"})[0] == 404
     assert collector.post_json(f"/api/v1/alerts/{alert['id']}/ack", {"by": ""})[0] == 422
-    back = make_agent(commune="02473", host="pc-api-a", mqtt=mqtt)
+    back = own_stack.agent(commune="02473", host="pc-api-a")
     back.start()
     wait_until(lambda: receivers.events(HOST_OFFLINE, "resolved", "pc-api-a"), 30, "acked alert's end told")
     assert len(receivers.events(HOST_OFFLINE, "firing", "pc-api-a")) == 1
@@ -257,26 +225,18 @@ def test_silences_and_acks_over_the_api_hold_a_firing_until_the_silence_is_delet
 
 
 def test_a_message_waiting_to_be_grouped_survives_a_collector_crash(
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    receivers: Receivers,
-    own_broker: Mosquitto,
-    tmp_path: Path,
+    own_stack: Stack, receivers: Receivers, tmp_path: Path
 ) -> None:
-    mqtt = {"port": own_broker.port}
-    collector = alerting_collector(make_collector, receivers, mqtt=mqtt, notify={"group_wait_s": 3600})
-    agents = [make_agent(commune="02473", host=h, mqtt=mqtt) for h in ("pc-crash-a", "pc-crash-b")]
-    for agent in agents:
-        agent.start()
-    wait_until(lambda: any(c["commune"] == "02473" and c["hosts_online"] == 2
-                           for c in collector.get_json("/api/v1/communes")), 30, "both online")  # fmt: skip
+    collector = alerting_collector(own_stack, receivers, notify={"group_wait_s": 3600})
+    agents = own_stack.start_agents("02473", ("pc-crash-a", "pc-crash-b"))
+    collector.wait_hosts_online("02473", 2)
     agents[0].kill()
     wait_until(lambda: [a for a in firing(collector, HOST_OFFLINE) if a["host"] == "pc-crash-a" and a["told_firing"]],
                30, "firing handed to the notifier")  # fmt: skip
     collector.kill()  # while the message waits for its group
     assert receivers.events(HOST_OFFLINE, "firing", "pc-crash-a") == []
 
-    alerting_collector(make_collector, receivers, mqtt=mqtt)
+    alerting_collector(own_stack, receivers)
     wait_until(lambda: receivers.events(HOST_OFFLINE, "firing", "pc-crash-a"), 30, "message sent after the restart")
     state = sqlite3.connect(tmp_path / "state.sqlite")
     wait_until(lambda: state.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0, 30, "outbox emptied")
@@ -296,15 +256,15 @@ def publish(port: int, commune: str, host: str, kind: str, body: dict[str, Any])
 
 
 def test_degraded_pcs_and_unused_lines_are_listed_with_reasons(
-    make_collector: Callable[..., Collector], mosquitto: Mosquitto, receivers: Receivers, tmp_path: Path
+    stack: Stack, receivers: Receivers, tmp_path: Path
 ) -> None:
-    collector = alerting_collector(make_collector, receivers)
+    collector = alerting_collector(stack, receivers)
     lines = tmp_path / "lines.csv"
     lines.write_text("commune,isp,circuit_id,contracted_down_mbps,contracted_up_mbps,installed_on\n"
                      "00691,VNPT,L-00691,100,100,2025-09-01\n")  # fmt: skip
     assert collector.cli("registry", "import", str(lines)).returncode == 0
-    publish(mosquitto.port, "02215", "pc-old", "inventory", {"inventory": {"ram_bytes": 2 * 2**30, "cpu_cores": 2}})
-    publish(mosquitto.port, "02215", "pc-old", "metrics", {"system": {"cpu_percent": 5.0, "mem_used_percent": 40.0},
+    publish(stack.broker.port, "02215", "pc-old", "inventory", {"inventory": {"ram_bytes": 2 * 2**30, "cpu_cores": 2}})
+    publish(stack.broker.port, "02215", "pc-old", "metrics", {"system": {"cpu_percent": 5.0, "mem_used_percent": 40.0},
             "disk": [{"mount": "/", "used_percent": 96.0}], "agent": {"interval_s": 30}})  # fmt: skip
 
     def old() -> list[dict[str, Any]]:

@@ -11,13 +11,14 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from realservices import REPO, Agent, Collector, Influxd, Mosquitto, free_port, http_get, wait_until
+from realservices import REPO, Agent, Collector, Influxd, free_port, http_get, wait_until
 from smalldisk import SmallDisk, small_disk
+from stack import Stack, stored_reports
 
 
 @pytest.fixture
@@ -32,21 +33,14 @@ def cycles(agent: Agent) -> int:
     return len(re.findall(r"msg=cycle kind=metrics", agent.log()))
 
 
-def stored(influxd: Influxd, database: str, host: str) -> int:
-    rows = influxd.query(f"SELECT count(cpu_percent) FROM system WHERE host = '{host}'", database)
-    return int(rows[0]["count"]) if rows else 0
-
-
-def last_agent_section(influxd: Influxd, database: str, host: str) -> dict[str, Any]:
+def last_agent_section(stack: Stack, host: str) -> dict[str, Any]:
     """The spool fields of the agent's last report (the collector's own status points share the
     ``agent`` measurement, so the last row may not be the agent's)."""
-    rows = influxd.query(
-        f"SELECT last(spool_ok) AS spool_ok FROM agent WHERE host = '{host}' AND spool_ok >= 0", database
-    )
+    rows = stack.query(f"SELECT last(spool_ok) AS spool_ok FROM agent WHERE host = '{host}' AND spool_ok >= 0")
     if not rows:
         return {}
     when = rows[0]["time"]
-    errors = influxd.query(f"SELECT spool_error FROM agent WHERE host = '{host}' AND time = {when}s", database)
+    errors = stack.query(f"SELECT spool_error FROM agent WHERE host = '{host}' AND time = {when}s")
     return {"spool_ok": rows[0]["spool_ok"], "spool_error": errors[0]["spool_error"] if errors else None}
 
 
@@ -70,27 +64,21 @@ def agent_sections(host: str, port: int, spool: Path, **spool_options: Any) -> d
 
 
 def test_agent_started_on_a_full_disk_reports_live_with_disk_full_and_spool_failed(
-    disk: SmallDisk,
-    make_collector: Callable[..., Collector],
-    mosquitto: Mosquitto,
-    influxd: Influxd,
-    database: str,
-    tmp_path: Path,
+    disk: SmallDisk, stack: Stack, tmp_path: Path
 ) -> None:
     disk.fill()
-    collector = make_collector()
-    collector.start()
+    collector = stack.started_collector()
     host = "pc-full-at-start"
-    agent = Agent(tmp_path / "agent", agent_sections(host, mosquitto.port, disk.path / "spool.sqlite"))
+    agent = Agent(tmp_path / "agent", agent_sections(host, stack.broker.port, disk.path / "spool.sqlite"))
     agent.start()
     try:
-        wait_until(lambda: stored(influxd, database, host) >= 3, 60, f"live reports\n{agent.log()}")
+        wait_until(lambda: stack.stored_reports(host) >= 3, 60, f"live reports\n{agent.log()}")
         wait_until(
             lambda: {"disk_full", "spool_failed"} <= set(degraded_reasons(collector, host)),
             30,
             "disk_full and spool_failed in the degraded list",
         )
-        section = last_agent_section(influxd, database, host)
+        section = last_agent_section(stack, host)
         assert section["spool_ok"] == 0.0 and section["spool_error"] == "disk_full"
         assert agent.running()
         assert "spool cannot be used" in agent.log()
@@ -99,28 +87,23 @@ def test_agent_started_on_a_full_disk_reports_live_with_disk_full_and_spool_fail
 
 
 def test_agent_keeps_reporting_while_its_disk_fills_and_loses_nothing_held_in_memory(
-    disk: SmallDisk,
-    make_collector: Callable[..., Collector],
-    own_broker: Mosquitto,
-    influxd: Influxd,
-    database: str,
-    tmp_path: Path,
+    disk: SmallDisk, own_stack: Stack, tmp_path: Path
 ) -> None:
-    broker = own_broker  # stopped and started again by this test
-    collector = make_collector(mqtt={"port": broker.port})
-    collector.start()
+    stack = own_stack
+    broker = stack.broker  # stopped and started again by this test
+    stack.started_collector()
     host = "pc-disk-fills"
     spool = disk.path / "spool.sqlite"
     agent = Agent(tmp_path / "agent", agent_sections(host, broker.port, spool))
     agent.start()
     try:
-        wait_until(lambda: stored(influxd, database, host) >= 2, 60, f"reports before the disk fills\n{agent.log()}")
+        wait_until(lambda: stack.stored_reports(host) >= 2, 60, f"reports before the disk fills\n{agent.log()}")
         disk.fill()
         wait_until(lambda: "spool failed" in agent.log(), 60, "the agent notices the full disk")
-        after_fill = stored(influxd, database, host)
-        wait_until(lambda: stored(influxd, database, host) >= after_fill + 3, 60, "still reporting live")
-        wait_until(lambda: last_agent_section(influxd, database, host).get("spool_ok") == 0.0, 30, "spool_ok 0")
-        assert last_agent_section(influxd, database, host)["spool_error"] == "disk_full"
+        after_fill = stack.stored_reports(host)
+        wait_until(lambda: stack.stored_reports(host) >= after_fill + 3, 60, "still reporting live")
+        wait_until(lambda: last_agent_section(stack, host).get("spool_ok") == 0.0, 30, "spool_ok 0")
+        assert last_agent_section(stack, host)["spool_error"] == "disk_full"
 
         broker.stop()  # the line goes down too: reports wait in memory
         held_from = cycles(agent)
@@ -133,25 +116,18 @@ def test_agent_keeps_reporting_while_its_disk_fills_and_loses_nothing_held_in_me
 
         broker.start()
         wait_until(lambda: spooled(spool) == 0, 60, "spool drained")
-        wait_until(lambda: last_agent_section(influxd, database, host).get("spool_ok") == 1.0, 30, "spool_ok 1")
+        wait_until(lambda: last_agent_section(stack, host).get("spool_ok") == 1.0, 30, "spool_ok 1")
     finally:
         agent.stop()
         made = cycles(agent)
         broker.stop()
     remaining = spooled(spool)
-    wait_until(lambda: stored(influxd, database, host) >= made - remaining, 30, f"all {made - remaining} stored")
-    assert stored(influxd, database, host) == made - remaining
+    wait_until(lambda: stack.stored_reports(host) >= made - remaining, 30, f"all {made - remaining} stored")
+    assert stack.stored_reports(host) == made - remaining
 
 
 @pytest.mark.parametrize("damage", ["random_bytes", "truncated"])
-def test_agent_moves_a_corrupt_spool_aside_and_reports(
-    damage: str,
-    make_collector: Callable[..., Collector],
-    mosquitto: Mosquitto,
-    influxd: Influxd,
-    database: str,
-    tmp_path: Path,
-) -> None:
+def test_agent_moves_a_corrupt_spool_aside_and_reports(damage: str, stack: Stack, tmp_path: Path) -> None:
     spool = tmp_path / "spool" / "spool.sqlite"
     spool.parent.mkdir()
     host = f"pc-corrupt-{damage.replace('_', '-')}"
@@ -165,17 +141,16 @@ def test_agent_moves_a_corrupt_spool_aside_and_reports(
         first.stop()
         with open(spool, "r+b") as damaged:  # what a power cut on an old disk leaves
             damaged.truncate(spool.stat().st_size // 3)
-    collector = make_collector()
-    collector.start()
-    sections["mqtt"]["port"] = mosquitto.port
+    stack.started_collector()
+    sections["mqtt"]["port"] = stack.broker.port
     agent = Agent(tmp_path / "agent", sections)
     agent.start()
     try:
-        wait_until(lambda: stored(influxd, database, host) >= 2, 60, f"reports\n{agent.log()}")
+        wait_until(lambda: stack.stored_reports(host) >= 2, 60, f"reports\n{agent.log()}")
         assert agent.running()
         assert len(list(spool.parent.glob("spool.sqlite.corrupt-*"))) >= 1
         assert agent.log().count("corrupt spool file moved aside") == 1
-        assert last_agent_section(influxd, database, host)["spool_ok"] == 1.0
+        assert last_agent_section(stack, host)["spool_ok"] == 1.0
     finally:
         agent.stop()
 
@@ -186,20 +161,22 @@ def healthz(collector: Collector) -> tuple[int, dict[str, Any]]:
 
 
 def test_collector_on_a_full_disk_keeps_ingesting_counts_errors_and_recovers(
-    make_collector: Callable[..., Collector], mosquitto: Mosquitto, own_influxd: Influxd, tmp_path: Path
+    stack: Stack, own_influxd: Influxd, tmp_path: Path
 ) -> None:
     own_influxd.create_database("fulldisk")
     with small_disk(tmp_path / "state-disk", size_kb=1024) as disk:
-        collector = make_collector(
+        collector = stack.collector(
             state={"path": str(disk.path / "state.sqlite")},
             influxdb={"url": own_influxd.url, "database": "fulldisk", "buffer_path": str(disk.path / "buffer.sqlite")},
         )
         collector.start()
         host = "pc-collector-disk-full"
-        agent = Agent(tmp_path / "agent", agent_sections(host, mosquitto.port, tmp_path / "agent" / "spool.sqlite"))
+        agent = Agent(tmp_path / "agent", agent_sections(host, stack.broker.port, tmp_path / "agent" / "spool.sqlite"))
         agent.start()
         try:
-            wait_until(lambda: stored(own_influxd, "fulldisk", host) >= 2, 60, f"first reports\n{collector.log()}")
+            wait_until(
+                lambda: stored_reports(own_influxd, "fulldisk", host) >= 2, 60, f"first reports\n{collector.log()}"
+            )
             disk.fill()
             # the registry writes the host's last report time every 5 s: the state file fails
             wait_until(lambda: not healthz(collector)[1]["disk"]["state"]["ok"], 60, "state failure in /healthz")
@@ -207,8 +184,8 @@ def test_collector_on_a_full_disk_keeps_ingesting_counts_errors_and_recovers(
             assert status == 503 and health["status"] == "degraded"
             assert health["disk"]["state"]["error"] == "disk_full" and health["disk"]["state"]["errors"] >= 1
             assert collector.metric("commune_collector_disk_errors_state_total") >= 1
-            before = stored(own_influxd, "fulldisk", host)
-            wait_until(lambda: stored(own_influxd, "fulldisk", host) >= before + 3, 60, "ingest goes on")
+            before = stored_reports(own_influxd, "fulldisk", host)
+            wait_until(lambda: stored_reports(own_influxd, "fulldisk", host) >= before + 3, 60, "ingest goes on")
             silence = {"duration_s": 600, "author": "test", "comment": "", "matchers": {"host": host}}
             status, answer = collector.post_json("/api/v1/silences", silence)
             assert status == 503 and "state file cannot be written (disk_full)" in answer["detail"]
@@ -229,7 +206,7 @@ def test_collector_on_a_full_disk_keeps_ingesting_counts_errors_and_recovers(
             agent.stop()
         made = cycles(agent)
         remaining = spooled(tmp_path / "agent" / "spool.sqlite")
-        wait_until(lambda: stored(own_influxd, "fulldisk", host) == made - remaining, 60, "every report stored")
+        wait_until(lambda: stored_reports(own_influxd, "fulldisk", host) == made - remaining, 60, "every report stored")
         log = collector.log()
         collector.stop()
     assert log.count("cannot write a collector file") <= 4  # once per file and change, not per failure
@@ -237,20 +214,20 @@ def test_collector_on_a_full_disk_keeps_ingesting_counts_errors_and_recovers(
 
 
 def test_collector_started_on_a_full_disk_runs_on_a_copy_of_its_state_and_writes_it_back(
-    make_collector: Callable[..., Collector], mosquitto: Mosquitto, influxd: Influxd, database: str, tmp_path: Path
+    stack: Stack, tmp_path: Path
 ) -> None:
     with small_disk(tmp_path / "state-disk", size_kb=1024) as disk:
         state = disk.path / "state.sqlite"
-        collector = make_collector(state={"path": str(state)})
+        collector = stack.collector(state={"path": str(state)})
         assert collector.cli("registry", "import-areas", str(REPO / "config/areas.example.csv")).returncode == 0
         disk.fill()  # e.g. the server rebooted with a full disk
         collector.start(healthy=False)
         host = "pc-state-in-memory"
-        agent = Agent(tmp_path / "agent", agent_sections(host, mosquitto.port, tmp_path / "agent" / "spool.sqlite"))
+        agent = Agent(tmp_path / "agent", agent_sections(host, stack.broker.port, tmp_path / "agent" / "spool.sqlite"))
         agent.start()
         try:
-            wait_until(lambda: stored(influxd, database, host) >= 2, 60, f"reports stored\n{collector.log()}")
-            rows = influxd.query(f"SELECT last(cpu_percent) FROM system WHERE host = '{host}' GROUP BY area", database)
+            wait_until(lambda: stack.stored_reports(host) >= 2, 60, f"reports stored\n{collector.log()}")
+            rows = stack.query(f"SELECT last(cpu_percent) FROM system WHERE host = '{host}' GROUP BY area")
             assert [row["area"] for row in rows] == ["yen-son"]  # the areas came from the copy of the file
             status, health = healthz(collector)
             assert status == 503 and health["disk"]["state"]["ok"] is False

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,8 @@ import psutil
 import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
-from realservices import REPO, Agent, Collector, Influxd, Mosquitto, Process, wait_until
+from realservices import REPO, Process, wait_until
+from stack import Stack
 
 from collector.grafana import build
 from collector.grafana.dashboards import all_dashboards
@@ -130,13 +130,13 @@ PROBE_TARGETS = [
 ]
 
 
-def backfill_rollups(influxd: Influxd, database: str) -> None:
+def backfill_rollups(stack: Stack) -> None:
     """What the 5-minute continuous queries write, run now for the last hour instead of waiting."""
+    database = stack.database
     for measurement in ROLLUP_MEASUREMENTS:
-        influxd.query(
+        stack.query(
             f'SELECT mean(*) INTO "{database}"."rollup_5m"."{measurement}" FROM "{database}"."raw"."{measurement}" '
-            "WHERE time > now() - 1h GROUP BY time(5m), *",
-            database,
+            "WHERE time > now() - 1h GROUP BY time(5m), *"
         )
 
 
@@ -150,25 +150,17 @@ def publish_peripherals(port: int, commune: str, host: str, items: list[dict[str
     client.disconnect()
 
 
-def run_query(influxd: Influxd, database: str, query: Query, values: dict[str, str]) -> list[dict[str, Any]]:
+def run_query(stack: Stack, query: Query, values: dict[str, str]) -> list[dict[str, Any]]:
     text = expand(query.text, values)
     try:
-        return influxd.query(text, database)
+        return stack.query(text)
     except RuntimeError as exc:
         raise AssertionError(f"{query.where}: {exc}") from None
 
 
-def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    own_broker: Mosquitto,
-    influxd: Influxd,
-    database: str,
-) -> None:
-    mqtt = {"port": own_broker.port}
-    collector = make_collector(
-        mqtt=mqtt, fleet={"restart_grace_s": 0, "disk_full_percent": 1, "evaluate_interval_s": 1}
-    )
+def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(own_stack: Stack) -> None:
+    stack = own_stack
+    collector = stack.collector(fleet={"restart_grace_s": 0, "disk_full_percent": 1, "evaluate_interval_s": 1})
     assert collector.cli("setup-influx").returncode == 0  # raw as default policy, rollup_5m, continuous queries
     collector.start()
     # areas first: a line registered before its commune has an area is written once under area
@@ -177,10 +169,9 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     assert collector.cli("registry", "import", str(REPO / "config/lines.example.csv")).returncode == 0
     assert collector.cli("registry", "import-equipment", str(REPO / "config/equipment.example.csv")).returncode == 0
     probe = {"gateway": False, "interval_s": 2, "ping_count": 2, "targets": PROBE_TARGETS}
-    pc = make_agent(host="pc-grafana", probe=probe, mqtt=mqtt)
-    line_probe = make_agent(
+    pc = stack.agent(host="pc-grafana", probe=probe)
+    line_probe = stack.agent(
         host="probe-grafana",
-        mqtt=mqtt,
         identity={"role": "line-probe"},
         probe=probe,
         speedtest={"modes": ["wan"], "wan_url": collector.url, "check_interval_s": 1, "download_sides": [350],
@@ -200,10 +191,10 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     assert collector.post_json("/api/v1/hosts/08/02473/probe-grafana/speedtest", {"mode": "wan"})[0] == 202
 
     def have(measurement: str) -> bool:
-        return bool(influxd.query(f'SELECT count(*) FROM "{measurement}" WHERE "commune" = \'02473\'', database))
+        return bool(stack.query(f'SELECT count(*) FROM "{measurement}" WHERE "commune" = \'02473\''))
 
     # this machine has no USB bus: the token a commune chair plugs in comes from a real MQTT client
-    publish_peripherals(own_broker.port, "02473", "pc-grafana", [{
+    publish_peripherals(stack.broker.port, "02473", "pc-grafana", [{
         "device": "096e-0807-A3F10E2D77", "kind": "token", "serial": "A3F10E2D77", "model": "Feitian ePass2003",
         "present": 1, "minutes_today": 42, "first_seen_today": int(time.time()) - 2520,
         "last_seen_today": int(time.time())}])  # fmt: skip
@@ -211,7 +202,7 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
                     "equipment")  # fmt: skip
     wait_until(lambda: all(have(m) for m in measurements), 90, "every measurement written")
     wait_until(lambda: any(h["host"] == "pc-grafana" for h in collector.get_json("/api/v1/degraded")), 30, "degraded")
-    wait_until(lambda: influxd.query('SELECT count("temp_c") FROM "sensors" WHERE "province" = \'04\'', database),
+    wait_until(lambda: stack.query('SELECT count("temp_c") FROM "sensors" WHERE "province" = \'04\''),
                30, "simulated sensors")  # fmt: skip
     queries = [q for name, board in all_dashboards().items() for q in dashboard_queries(name, board)]
     values = {"province": "08", "area": ".*", "commune": "02473", "host": "pc-grafana"}
@@ -222,7 +213,7 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     degraded = find("en/degraded-equipment.json", "Degraded equipment")
 
     def degraded_rows() -> list[dict[str, Any]]:
-        rows = run_query(influxd, database, degraded, {**values, "commune": ".*", "rp": "raw"})
+        rows = run_query(stack, degraded, {**values, "commune": ".*", "rp": "raw"})
         return [r for r in rows if r["host"] == "pc-grafana"]
 
     # the API shows the change before the next agent point reaches InfluxDB
@@ -234,15 +225,15 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     wait_until(lambda: collector.get_json(outage_open), 30, "an outage of the commune")
     for agent in (pc, line_probe):
         agent.start()
-    wait_until(lambda: influxd.query('SELECT "duration_s" FROM "outage"', database), 60, "the outage point")
+    wait_until(lambda: stack.query('SELECT "duration_s" FROM "outage"'), 60, "the outage point")
     time.sleep(2)
-    backfill_rollups(influxd, database)
+    backfill_rollups(stack)
 
     no_sensors = not getattr(psutil, "sensors_temperatures", dict)()
     empty = []
     for rp in ("raw", "rollup_5m"):
         for query in queries:
-            rows = run_query(influxd, database, query, {**values, "rp": rp})
+            rows = run_query(stack, query, {**values, "rp": rp})
             if not rows:
                 empty.append(query.where)
     sensor_queries = [q for q in queries if '"sensors"' in q.text]
@@ -252,13 +243,13 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     simulated = {"province": "04", "area": ".*", "commune": ".*", "host": "pc-01"}
     for rp in ("raw", "rollup_5m"):
         for query in sensor_queries:
-            assert run_query(influxd, database, query, {**simulated, "rp": rp}), query.where
+            assert run_query(stack, query, {**simulated, "rp": rp}), query.where
     simulator.stop()
     assert "Traceback" not in simulator.log()
 
     rules = list(rule_queries(all_files()))
     assert len(rules) == 2
-    answers = {q.where: run_query(influxd, database, q, {}) for q in rules}
+    answers = {q.where: run_query(stack, q, {}) for q in rules}
     line_down = answers["alert rule cm-line-down A"]
     assert {row["commune"] for row in line_down} >= {"02473", "00691"}  # our commune and lines with no agent
     assert all(row["last"] == 0 for row in line_down if row["commune"] == "02473")
@@ -269,31 +260,29 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     ours = degraded_rows()
     assert ours and "disk_full" in ours[0]["reasons"] and ours[0]["since"] > 0
     unused = find("en/unused-lines.json", "Unused connections")
-    rows = run_query(influxd, database, unused, {**values, "rp": "raw"})
+    rows = run_query(stack, unused, {**values, "rp": "raw"})
     with_hosts = {h["commune"] for h in collector.get_json("/api/v1/hosts")}
     assert {"00691", "00721", "02215", "02473", "02536"} - with_hosts <= {r["commune"] for r in rows}
     assert {"00691", "00721"} <= {r["commune"] for r in rows}  # no agent reports from these
     assert "02473" not in {r["commune"] for r in rows}
     assert all(r["name"] and r["contracted"] > 0 for r in rows)
-    outage = run_query(influxd, database, find("vi/line-quality.json", "Mất kết nối và nguyên nhân"), {**values})
+    outage = run_query(stack, find("vi/line-quality.json", "Mất kết nối và nguyên nhân"), {**values})
     assert [(r["commune"], r["cause"]) for r in outage] == [("02473", "unknown")] and outage[0]["duration_s"] > 0
     # the peripherals dashboard: the chair's token is in use, the vice-chair's and the scanner were never plugged in
     idle = run_query(
-        influxd,
-        database,
+        stack,
         find("en/peripherals.json", "Unused and never-seen items (holder, days)"),
         {**values, "rp": "raw"},
     )
     ours = {r["kind"]: r for r in idle if r["commune"] == "02473"}
     assert set(ours) == {"token", "scanner"} and ours["token"]["unused"] == 1
     assert ours["token"]["items_en"].startswith("Phó Chủ tịch UBND xã (Feitian ePass2003 (VNPT-CA)): Never seen, ")
-    per_commune = run_query(influxd, database, find("vi/peripherals.json", "Thiết bị cấp và đang dùng theo xã"),
+    per_commune = run_query(stack, find("vi/peripherals.json", "Thiết bị cấp và đang dùng theo xã"),
                             {**values, "rp": "raw"})  # fmt: skip
     token = next(r for r in per_commune if r["commune"] == "02473" and r["kind"] == "token")
     assert (token["issued"], token["seen"], token["unused"], token["kind_name"]) == (2, 1, 1, "chữ ký số")
     use = run_query(
-        influxd,
-        database,
+        stack,
         find("en/peripherals.json", "Digital-signature tokens: minutes plugged in per day"),
         {**values, "rp": "raw"},
     )

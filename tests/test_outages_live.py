@@ -9,36 +9,26 @@ no cause message is sent.
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from realservices import Agent, Collector, Influxd, Mosquitto, wait_until
+from realservices import Agent, Collector, WebhookReceiver, wait_until
+from stack import Stack
 
 COMMUNE = "02473"
 
 
 @pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
 
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
-    server.server_close()
+def told(webhook: WebhookReceiver) -> list[dict[str, Any]]:
+    """The notification messages posted so far."""
+    return [body for _at, body in webhook.received]
 
 
 def outages(collector: Collector) -> list[dict[str, Any]]:
@@ -46,46 +36,26 @@ def outages(collector: Collector) -> list[dict[str, Any]]:
     return found
 
 
-def start_commune(
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    broker: Mosquitto,
-    hook: str,
-    influxd: Influxd,
-    database: str,
-    **extra: dict[str, Any],
-) -> tuple[Collector, list[Agent]]:
-    mqtt = {"port": broker.port}
+def start_commune(stack: Stack, webhook: WebhookReceiver, **extra: dict[str, Any]) -> tuple[Collector, list[Agent]]:
     sections: dict[str, dict[str, Any]] = {
-        "mqtt": mqtt,
         "fleet": {"evaluate_interval_s": 0.5, "restart_grace_s": 0, "outage_decide_max_s": 120},
-        "notify": {"group_wait_s": 0.5, "webhook_urls": [hook]},
+        "notify": {"group_wait_s": 0.5, "webhook_urls": [webhook.url]},
         **extra,
     }
-    collector = make_collector(**sections)
-    collector.start()
-    agents = [make_agent(commune=COMMUNE, host=f"pc-{i}", mqtt=mqtt) for i in range(2)]
-    for agent in agents:
-        agent.start()
-    wait_until(lambda: any(c["commune"] == COMMUNE and c["hosts_online"] == 2
-                           for c in collector.get_json("/api/v1/communes")), 30, "both PCs online")  # fmt: skip
+    collector = stack.started_collector(**sections)
+    agents = stack.start_agents(COMMUNE, (f"pc-{i}" for i in range(2)))
+    collector.wait_hosts_online(COMMUNE, 2)
     # An outage opens only for a commune whose PCs have sent metrics (their boot times are the evidence):
     # "online" comes with the status message, before the first metrics report has been taken in.
     query = f"SELECT count(boot_time) FROM system WHERE commune = '{COMMUNE}' GROUP BY host"
-    wait_until(lambda: len(influxd.query(query, database)) == 2, 30, "metrics from both PCs")
+    wait_until(lambda: len(stack.query(query)) == 2, 30, "metrics from both PCs")
     return collector, agents
 
 
 def test_agents_killed_and_restarted_are_unknown_and_a_collector_restart_keeps_the_record(
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    own_broker: Mosquitto,
-    influxd: Influxd,
-    database: str,
-    webhook: tuple[str, list[dict[str, Any]]],
+    own_stack: Stack, webhook: WebhookReceiver
 ) -> None:
-    hook, received = webhook
-    collector, agents = start_commune(make_collector, make_agent, own_broker, hook, influxd, database)
+    collector, agents = start_commune(own_stack, webhook)
     for agent in agents:
         agent.kill()
     wait_until(lambda: [o for o in outages(collector) if o["state"] == "open"], 30, "an open outage record")
@@ -109,33 +79,30 @@ def test_agents_killed_and_restarted_are_unknown_and_a_collector_restart_keeps_t
     assert collector.get_json(f"/api/v1/communes/{COMMUNE}")["outages"][0]["id"] == opened["id"]
     assert collector.get_json("/api/v1/outages?cause=power") == []
 
-    def told() -> list[tuple[str, str]]:
+    def causes() -> list[tuple[str, str]]:
         return [
-            (e["event"], e["summary_vi"]) for m in received for e in m["events"] if "nguyên nhân" in e["summary_vi"]
+            (e["event"], e["summary_vi"])
+            for m in told(webhook)
+            for e in m["events"]
+            if "nguyên nhân" in e["summary_vi"]
         ]
 
-    wait_until(told, 30, "the cause message")
+    wait_until(causes, 30, "the cause message")
     # decided within [notify] cause_wait_s of the return: the line_down resolve itself states it
-    [(event, summary)] = told()
+    [(event, summary)] = causes()
     assert event == "resolved"
     assert summary.startswith("Xã Yên Sơn có kết nối trở lại sau 0 giờ 0 phút; nguyên nhân: chưa rõ (")
     query = f"SELECT duration_s, confidence, cause FROM outage WHERE commune = '{COMMUNE}'"
-    wait_until(lambda: bool(influxd.query(query, database)), 30, "the outage point")
-    [point] = influxd.query(query, database)
+    wait_until(lambda: bool(own_stack.query(query)), 30, "the outage point")
+    [point] = own_stack.query(query)
     assert point["cause"] == "unknown" and point["duration_s"] > 0
 
 
 def test_a_clean_stop_of_every_pc_in_a_night_window_is_office_closed_and_tells_nobody(
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    own_broker: Mosquitto,
-    influxd: Influxd,
-    database: str,
-    webhook: tuple[str, list[dict[str, Any]]],
+    own_stack: Stack, webhook: WebhookReceiver
 ) -> None:
-    hook, received = webhook
     night = {"maintenance": [{"time": "00:00-12:00"}, {"time": "12:00-00:00"}]}  # every minute is "night"
-    collector, agents = start_commune(make_collector, make_agent, own_broker, hook, influxd, database, alerts=night)
+    collector, agents = start_commune(own_stack, webhook, alerts=night)
     for agent in agents:
         assert agent.stop() == 0  # SIGTERM: the agent says offline, reason "stop", and disconnects
     wait_until(lambda: [o for o in outages(collector) if o["state"] == "open"], 30, "an open outage record")
@@ -146,4 +113,4 @@ def test_a_clean_stop_of_every_pc_in_a_night_window_is_office_closed_and_tells_n
     assert (decided["cause"], decided["reasons"]) == ("office_closed", ["quiet_hours"])
     assert all(h["offline_reason"] == "stop" and h["reasons"] == ["clean_stop"] for h in decided["hosts"])
     assert decided["cause_vi"] == "trụ sở đóng cửa"
-    assert received == []  # neither line_down (held by the window) nor a cause message went out
+    assert told(webhook) == []  # neither line_down (held by the window) nor a cause message went out

@@ -11,14 +11,14 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from realservices import Agent, Collector, Influxd, Mosquitto, wait_until
+from realservices import Agent, Mosquitto, wait_until
+from stack import Stack
 
 from agent.config import ConfigError, PeripheralsConfig, config_from_dict, extra_known_ids
 from agent.peripherals.classify import KnownIdsError, classify, parse_known_ids, shipped_known_ids
@@ -258,39 +258,36 @@ def test_once_prints_the_peripherals_report(tmp_path: Path) -> None:
     assert {item["device"]: item["kind"] for item in printed["peripherals"]} == EXPECTED_KINDS
 
 
-def subscribe(mosquitto: Mosquitto, topic: str) -> tuple[mqtt.Client, queue.Queue[bytes]]:
+def first_report(broker: Mosquitto, agent: Agent, kind: str) -> dict[str, Any]:
+    """Starts ``agent`` and returns the first ``kind`` report it publishes, read by a real MQTT client."""
     received: queue.Queue[bytes] = queue.Queue()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"periph-test-{os.getpid()}-{time.monotonic_ns()}")
     client.on_message = lambda _c, _u, message: received.put(message.payload)
-    client.connect("127.0.0.1", mosquitto.port)
-    client.subscribe(topic, qos=1)
+    client.connect("127.0.0.1", broker.port)
+    identity = agent.identity  # type: ignore[attr-defined]
+    client.subscribe(report_topic(identity["province"], identity["commune"], identity["host"], kind), qos=1)
     client.loop_start()
-    return client, received
-
-
-def test_a_real_agent_reading_the_fixture_bus_publishes_peripherals_and_the_collector_stores_them(
-    make_agent: Callable[..., Agent],
-    make_collector: Callable[..., Collector],
-    mosquitto: Mosquitto,
-    influxd: Influxd,
-    database: str,
-) -> None:
-    collector = make_collector()
-    collector.start()
-    agent = make_agent(host="pc-motcua", peripherals={"sysfs_root": str(FIXTURE_BUS)})
-    client, received = subscribe(mosquitto, report_topic("08", "02473", "pc-motcua", "peripherals"))
     try:
         agent.start()
-        payload = json.loads(received.get(timeout=30))
+        payload: dict[str, Any] = json.loads(received.get(timeout=30))
+        return payload
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+def test_a_real_agent_reading_the_fixture_bus_publishes_peripherals_and_the_collector_stores_them(
+    stack: Stack,
+) -> None:
+    stack.started_collector()
+    agent = stack.agent(host="pc-motcua", peripherals={"sysfs_root": str(FIXTURE_BUS)})
+    payload = first_report(stack.broker, agent, "peripherals")
     assert {item["device"]: item["kind"] for item in payload["peripherals"]} == EXPECTED_KINDS
     where = "WHERE province='08' AND commune='02473' AND host='pc-motcua'"
     query = f'SELECT last(present), last(model) FROM "peripheral" {where} GROUP BY device, kind'
 
     def stored() -> dict[str, Any]:
-        return {row["device"]: row for row in influxd.query(query, database)}
+        return {row["device"]: row for row in stack.query(query)}
 
     wait_until(lambda: len(stored()) == 4, 30, "four peripheral series")
     rows = stored()
@@ -298,19 +295,11 @@ def test_a_real_agent_reading_the_fixture_bus_publishes_peripherals_and_the_coll
     assert rows[SCANNER]["last_1"] == "Canon CanoScan LiDE 300" and rows[TOKEN]["last"] == 1
 
 
-def test_a_real_agent_on_this_machine_without_a_usb_bus_reports_an_empty_list(
-    make_agent: Callable[..., Agent], make_collector: Callable[..., Collector], mosquitto: Mosquitto
-) -> None:
+def test_a_real_agent_on_this_machine_without_a_usb_bus_reports_an_empty_list(stack: Stack) -> None:
     assert not Path("/sys/bus/usb/devices").exists(), "this test is about a machine without a USB bus"
-    make_collector().start()  # the acknowledging collector the agent waits for before it sends
-    agent = make_agent(host="pc-nousb")
-    client, received = subscribe(mosquitto, report_topic("08", "02473", "pc-nousb", "peripherals"))
-    try:
-        agent.start()
-        payload = json.loads(received.get(timeout=30))
-    finally:
-        client.loop_stop()
-        client.disconnect()
+    stack.started_collector()  # the acknowledging collector the agent waits for before it sends
+    agent = stack.agent(host="pc-nousb")
+    payload = first_report(stack.broker, agent, "peripherals")
     assert payload["peripherals"] == []
     assert agent.running()
     log = agent.log_path.read_text()

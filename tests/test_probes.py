@@ -5,12 +5,13 @@ real HTTP server. Failures are data with an error class; results reach InfluxDB 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from realservices import Agent, Collector, Influxd, free_port, wait_until
+from realservices import free_port, wait_until
+from stack import Stack
 
 from agent.config import ConfigError, config_from_dict
 from agent.probes import ProbeBuilder
@@ -105,26 +106,18 @@ def test_bad_probe_targets_are_clear_config_errors(target: dict[str, str]) -> No
         config_from_dict({"identity": {"province": "08", "commune": "02473"}, "probe": {"targets": [target]}})
 
 
-def test_probe_points_reach_influxdb_tagged_by_target(
-    portal: str,
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    influxd: Influxd,
-    database: str,
-) -> None:
-    collector = make_collector()
-    collector.start()
-    agent = make_agent(
+def test_probe_points_reach_influxdb_tagged_by_target(portal: str, stack: Stack) -> None:
+    stack.started_collector()
+    agent = stack.agent(
         host="pc-probes",
         probe={"interval_s": 1, "gateway": False, "ping_count": 2, "timeout_s": 2, "targets": targets(portal)},
     )
     agent.start()
 
     def rows() -> dict[str, dict[str, object]]:
-        found = influxd.query(
+        found = stack.query(
             "SELECT last(ok) AS ok, last(error) AS error, last(scope) AS scope FROM probe "
-            "WHERE host = 'pc-probes' GROUP BY target",
-            database,
+            "WHERE host = 'pc-probes' GROUP BY target"
         )
         return {str(row["target"]): row for row in found}
 

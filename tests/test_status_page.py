@@ -3,12 +3,13 @@ by Playwright): communes red/amber/green from real agents, problems first, in Vi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
-from realservices import API_TOKEN, REPO, Agent, Collector, Mosquitto, http_get, wait_until
+from realservices import API_TOKEN, REPO, http_get, wait_until
+from stack import Stack
 
 from collector.fleet.state import CommuneStatus
 from collector.http.status_page import render
@@ -28,20 +29,13 @@ def browser() -> Iterator[Browser]:
 
 
 def test_status_page_shows_communes_red_amber_green_in_a_real_browser(
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-    own_broker: Mosquitto,
-    browser: Browser,
-    tmp_path: Path,
+    own_stack: Stack, browser: Browser, tmp_path: Path
 ) -> None:
-    collector = make_collector(mqtt={"port": own_broker.port}, fleet={"restart_grace_s": 0, "evaluate_interval_s": 1})
-    collector.start()
+    collector = own_stack.started_collector(fleet={"restart_grace_s": 0, "evaluate_interval_s": 1})
     assert collector.cli("registry", "import", str(REPO / "config/lines.example.csv")).returncode == 0
     assert collector.cli("registry", "import-areas", str(REPO / "config/areas.example.csv")).returncode == 0
-    working = make_agent(commune="02473", host="pc-ok", mqtt={"port": own_broker.port})
-    cut_off = make_agent(commune="02536", host="pc-cut", mqtt={"port": own_broker.port})
-    working.start()
-    cut_off.start()
+    [working] = own_stack.start_agents("02473", ["pc-ok"])
+    [cut_off] = own_stack.start_agents("02536", ["pc-cut"])
     wait_until(lambda: len(collector.get_json("/api/v1/hosts")) == 2, 30, "both hosts known")
     cut_off.kill()  # the commune's only PC vanishes: its line is down
     wait_until(lambda: {c["commune"]: c["line_state"] for c in collector.get_json("/api/v1/communes")}.get("02536")
@@ -78,9 +72,8 @@ def test_status_page_shows_communes_red_amber_green_in_a_real_browser(
     working.stop()
 
 
-def test_status_page_needs_a_token_when_not_public(make_collector: Callable[..., Collector]) -> None:
-    collector = make_collector(http={"public_status_page": False})
-    collector.start()
+def test_status_page_needs_a_token_when_not_public(stack: Stack) -> None:
+    collector = stack.started_collector(http={"public_status_page": False})
     assert http_get(f"{collector.url}/status")[0] == 401
     status, body = http_get(f"{collector.url}/status", headers={"Authorization": f"Bearer {API_TOKEN}"})
     assert status == 200 and b"<html" in body

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from realservices import Agent, Collector, Influxd, Mosquitto, free_port, wait_until
+from realservices import Mosquitto, free_port, wait_until
+from stack import Stack
 
 
 def openssl(*args: str, cwd: Path) -> None:
@@ -58,39 +59,21 @@ def spooled(agent_dir: Path) -> int:
 
 
 def test_agent_and_collector_talk_tls_and_an_untrusted_broker_gets_nothing(
-    tls_broker: tuple[Mosquitto, Path],
-    make_collector: Callable[..., Collector],
-    influxd: Influxd,
-    database: str,
-    tmp_path: Path,
+    tls_broker: tuple[Mosquitto, Path], stack: Stack
 ) -> None:
     broker, certs = tls_broker
-    collector = make_collector(mqtt={"port": broker.port, "tls": True, "ca_file": str(certs / "province-ca.crt")})
-    collector.start()
+    stack.started_collector(mqtt={"port": broker.port, "tls": True, "ca_file": str(certs / "province-ca.crt")})
 
     agents = {}
     for host, ca in (("pc-trusts", "province-ca"), ("pc-wrong-ca", "other-ca")):
-        workdir = tmp_path / host
-        agents[host] = Agent(
-            workdir,
-            {
-                "identity": {"province": "08", "commune": "02473", "host": host},
-                "mqtt": {"host": "127.0.0.1", "port": broker.port, "tls": True, "ca_file": str(certs / f"{ca}.crt")},
-                "collect": {"interval_s": 1},
-                "probe": {"gateway": False},
-                "spool": {"path": str(workdir / "spool.sqlite")},
-            },
+        agents[host] = stack.agent(
+            host=host, mqtt={"port": broker.port, "tls": True, "ca_file": str(certs / f"{ca}.crt")}
         )
         agents[host].start()
     try:
-
-        def points(host: str) -> int:
-            rows = influxd.query(f"SELECT count(cpu_percent) FROM system WHERE host = '{host}'", database)
-            return int(rows[0]["count"]) if rows else 0
-
-        wait_until(lambda: points("pc-trusts") >= 3, 60, "points over TLS")
-        wait_until(lambda: spooled(tmp_path / "pc-wrong-ca") >= 3, 60, "untrusting agent spools")
-        assert points("pc-wrong-ca") == 0
+        wait_until(lambda: stack.stored_reports("pc-trusts") >= 3, 60, "points over TLS")
+        wait_until(lambda: spooled(agents["pc-wrong-ca"].workdir) >= 3, 60, "untrusting agent spools")
+        assert stack.stored_reports("pc-wrong-ca") == 0
         assert agents["pc-wrong-ca"].running()
         assert "certificate verify failed" in agents["pc-wrong-ca"].log()
     finally:

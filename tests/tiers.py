@@ -30,7 +30,17 @@ import pytest
 MARK = "services"
 # Fixtures that start a real service (conftest.py). Add a new one here when you add it there.
 SERVICE_FIXTURES = frozenset(
-    {"mosquitto", "influxd", "own_broker", "own_influxd", "database", "make_collector", "make_agent"}
+    {
+        "mosquitto",
+        "influxd",
+        "own_broker",
+        "own_influxd",
+        "database",
+        "make_collector",
+        "make_agent",
+        "stack",
+        "own_stack",
+    }
 )
 MARK_HINT = (
     f"mark it @pytest.mark.{MARK} (or pytestmark = pytest.mark.{MARK} in the module), "
