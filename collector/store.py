@@ -341,6 +341,16 @@ class Store:
         with self.lock:
             return self._db.executemany(sql, rows)
 
+    def upsert(self, table: str, keys: Sequence[str], values: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Write ``rows`` (the ``keys`` columns, then the ``values`` columns) in one transaction; a row
+        whose keys are there already gets the new values. Table and column names are the code's own."""
+        columns = ", ".join([*keys, *values])
+        marks = ", ".join("?" * (len(keys) + len(values)))
+        updates = ", ".join(f"{name} = excluded.{name}" for name in values)
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates}"
+        with self.transaction() as db:
+            db.executemany(sql, rows)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Every row of a SELECT (or a PRAGMA that answers)."""
         with self.lock:

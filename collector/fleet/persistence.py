@@ -28,12 +28,7 @@ def rows(facts: dict[HostKey, HostFacts]) -> list[Row]:
 
 
 def save(store: Store, rows: list[Row]) -> None:
-    with store.transaction() as db:
-        db.executemany(
-            "INSERT INTO fleet_state (host, facts) VALUES (?, ?) "
-            "ON CONFLICT(host) DO UPDATE SET facts = excluded.facts",
-            rows,
-        )
+    store.upsert("fleet_state", ["host"], ["facts"], rows)
 
 
 def load(store: Store) -> dict[HostKey, HostFacts]:
@@ -69,12 +64,7 @@ def seen_rows(changed: list[tuple[str, SeenDevice]]) -> list[SeenRow]:
 
 
 def save_seen(store: Store, rows: list[SeenRow]) -> None:
-    with store.transaction() as db:
-        db.executemany(
-            "INSERT INTO peripherals_seen (commune, device, body) VALUES (?, ?, ?) "
-            "ON CONFLICT(commune, device) DO UPDATE SET body = excluded.body",
-            rows,
-        )
+    store.upsert("peripherals_seen", ["commune", "device"], ["body"], rows)
 
 
 def load_seen(store: Store) -> dict[str, dict[str, SeenDevice]]:

@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from collector.registry import units
 from collector.registry.equipment import Equipment, IssuedItem
@@ -23,6 +24,7 @@ LINE_COLUMNS = ("commune", "isp", "circuit_id", "contracted_down_mbps", "contrac
 AREA_COLUMNS = ("area_code", "area_name", "commune")
 EQUIPMENT_COLUMNS = ("commune", "kind", "model", "serial", "holder", "issued_on")
 CODE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+Parsed = TypeVar("Parsed")
 
 
 class RegistryImportError(ValueError):
@@ -55,9 +57,20 @@ def read_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str,
         raise RegistryImportError(path, [f"cannot read the file: {exc}"]) from None
 
 
-def commune_code(raw: str) -> str | None:
-    code = f"{int(raw):05d}" if raw.isdigit() else raw
-    return code if units.commune(code) is not None else None
+def official_commune(raw: str, problems: list[str], where: str) -> units.Commune | None:
+    """The official commune of a row's ``commune`` (``2473`` or ``02473``); None, with the problem
+    noted, when it is not an official code."""
+    found = units.commune(f"{int(raw):05d}" if raw.isdigit() else raw)
+    if found is None:
+        problems.append(f"{where}: commune {raw!r} is not an official commune code")
+    return found
+
+
+def checked(path: Path, problems: list[str], parsed: Parsed) -> Parsed:
+    """What a file gave when every row was right; otherwise RegistryImportError listing every problem."""
+    if problems:
+        raise RegistryImportError(path, problems)
+    return parsed
 
 
 def speed(raw: str, column: str, problems: list[str], where: str) -> float:
@@ -76,9 +89,7 @@ def parse_lines(path: Path) -> list[Line]:
     circuits: dict[str, int] = {}
     for number, row in read_rows(path, LINE_COLUMNS):
         where = f"line {number}"
-        code = commune_code(row["commune"])
-        if code is None:
-            problems.append(f"{where}: commune {row['commune']!r} is not an official commune code")
+        commune = official_commune(row["commune"], problems, where)
         circuit = row["circuit_id"]
         if not CODE_RE.match(circuit):
             problems.append(f"{where}: circuit_id {circuit!r} must be 1-64 letters, digits, '_', '.', ':' or '-'")
@@ -95,13 +106,9 @@ def parse_lines(path: Path) -> list[Line]:
                 dt.date.fromisoformat(installed)
             except ValueError:
                 problems.append(f"{where}: installed_on {installed!r} must be a date like 2025-07-01")
-        if code is not None:
-            commune = units.commune(code)
-            assert commune is not None
-            lines.append(Line(circuit, commune.province_code, code, row["isp"], down, up, installed))
-    if problems:
-        raise RegistryImportError(path, problems)
-    return lines
+        if commune is not None:
+            lines.append(Line(circuit, commune.province_code, commune.code, row["isp"], down, up, installed))
+    return checked(path, problems, lines)
 
 
 def parse_areas(path: Path) -> Areas:
@@ -117,17 +124,15 @@ def parse_areas(path: Path) -> Areas:
             problems.append(f"{where}: area_name must be 1 to 100 characters")
         elif areas.names.setdefault(area, name) != name:
             problems.append(f"{where}: area {area!r} is named {areas.names[area]!r} on an earlier line")
-        code = commune_code(row["commune"])
-        if code is None:
-            problems.append(f"{where}: commune {row['commune']!r} is not an official commune code")
+        commune = official_commune(row["commune"], problems, where)
+        if commune is None:
             continue
+        code = commune.code
         if code in assigned:
             problems.append(f"{where}: commune {code} is already assigned on line {assigned[code]}")
         assigned.setdefault(code, number)
         areas.communes.setdefault(area, []).append(code)
-    if problems:
-        raise RegistryImportError(path, problems)
-    return areas
+    return checked(path, problems, areas)
 
 
 def import_lines(registry: Registry, path: Path) -> int:
@@ -161,9 +166,7 @@ def parse_equipment(path: Path, today: dt.date | None = None) -> list[IssuedItem
     serials: dict[tuple[str, str], int] = {}
     for number, row in read_rows(path, EQUIPMENT_COLUMNS):
         where = f"line {number}"
-        code = commune_code(row["commune"])
-        if code is None:
-            problems.append(f"{where}: commune {row['commune']!r} is not an official commune code")
+        commune = official_commune(row["commune"], problems, where)
         kind = row["kind"]
         if kind not in PERIPHERAL_KINDS:
             problems.append(f"{where}: kind {kind[:40]!r} must be one of {', '.join(PERIPHERAL_KINDS)}")
@@ -179,15 +182,13 @@ def parse_equipment(path: Path, today: dt.date | None = None) -> list[IssuedItem
         if not 0 < len(row["holder"]) <= 100:
             problems.append(f"{where}: holder must be 1 to 100 characters (a person, or the desk, e.g. Một cửa)")
         issue_date(row["issued_on"], today, problems, where)
-        if code is not None:
-            commune = units.commune(code)
-            assert commune is not None
+        if commune is not None:
             items.append(
-                IssuedItem(commune.province_code, code, kind, row["model"], serial, row["holder"], row["issued_on"])
+                IssuedItem(
+                    commune.province_code, commune.code, kind, row["model"], serial, row["holder"], row["issued_on"]
+                )
             )
-    if problems:
-        raise RegistryImportError(path, problems)
-    return items
+    return checked(path, problems, items)
 
 
 def import_equipment(equipment: Equipment, path: Path) -> int:
