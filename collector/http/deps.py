@@ -71,45 +71,18 @@ def parts(request: Request) -> HttpParts:
 PartsDep = Annotated[HttpParts, Depends(parts)]
 
 
-def registry(p: PartsDep) -> Registry:
-    return p.registry
+def part(name: str) -> Callable[[HttpParts], Any]:
+    """The dependency that hands a route the one part named ``name`` (a field of ``HttpParts``)."""
+
+    def dependency(p: PartsDep) -> Any:
+        return getattr(p, name)
+
+    return dependency
 
 
 def snapshot(p: PartsDep) -> Snapshot:
     """The snapshot as it is when the request arrives; one request sees one snapshot."""
     return p.snapshots()
-
-
-def alerts(p: PartsDep) -> AlertManager:
-    return p.alerts
-
-
-def tokens(p: PartsDep) -> TokenStore:
-    return p.tokens
-
-
-def metrics(p: PartsDep) -> SelfMetrics:
-    return p.metrics
-
-
-def health(p: PartsDep) -> HealthCheck:
-    return p.health
-
-
-def disk(p: PartsDep) -> DiskHealth:
-    return p.disk
-
-
-def commands(p: PartsDep) -> CommandPublisher:
-    return p.commands
-
-
-def throttle(p: PartsDep) -> Throttle:
-    return p.throttle
-
-
-def uploads(p: PartsDep) -> UploadGate:
-    return p.uploads
 
 
 def reports(p: PartsDep) -> ReportMaker:
@@ -118,21 +91,19 @@ def reports(p: PartsDep) -> ReportMaker:
     return p.reports
 
 
-RegistryDep = Annotated[Registry, Depends(registry)]
-SnapshotDep = Annotated[Snapshot, Depends(snapshot)]
-AlertsDep = Annotated[AlertManager, Depends(alerts)]
-TokensDep = Annotated[TokenStore, Depends(tokens)]
-MetricsDep = Annotated[SelfMetrics, Depends(metrics)]
-HealthDep = Annotated[HealthCheck, Depends(health)]
-DiskDep = Annotated[DiskHealth, Depends(disk)]
-CommandsDep = Annotated[CommandPublisher, Depends(commands)]
-ThrottleDep = Annotated[Throttle, Depends(throttle)]
-ReportsDep = Annotated[ReportMaker, Depends(reports)]
-UploadsDep = Annotated[UploadGate, Depends(uploads)]
-
-
 def outages(p: PartsDep) -> OutageSource:
     return p.outages or (lambda _since, _commune: [])
 
 
+RegistryDep = Annotated[Registry, Depends(part("registry"))]
+SnapshotDep = Annotated[Snapshot, Depends(snapshot)]
+AlertsDep = Annotated[AlertManager, Depends(part("alerts"))]
+TokensDep = Annotated[TokenStore, Depends(part("tokens"))]
+MetricsDep = Annotated[SelfMetrics, Depends(part("metrics"))]
+HealthDep = Annotated[HealthCheck, Depends(part("health"))]
+DiskDep = Annotated[DiskHealth, Depends(part("disk"))]
+CommandsDep = Annotated[CommandPublisher, Depends(part("commands"))]
+ThrottleDep = Annotated[Throttle, Depends(part("throttle"))]
+UploadsDep = Annotated[UploadGate, Depends(part("uploads"))]
+ReportsDep = Annotated[ReportMaker, Depends(reports)]
 OutagesDep = Annotated[OutageSource, Depends(outages)]
