@@ -41,8 +41,9 @@ from devtools.localstack import (
     Influxd,
     Mosquitto,
     Process,
+    ProcessGroup,
+    ServedCollector,
     free_port,
-    http_get,
     port_open,
     require_binary,
     wait_until,
@@ -373,62 +374,40 @@ def agent_bytes(packets: list[Packet], window: Window) -> dict[str, tuple[int, i
     return tally
 
 
-def collector_process(folder: Path, broker_port: int, influxd: Influxd) -> tuple[Process, int]:
-    """A real collector with its defaults (acknowledgements once a second), on the same broker."""
-    http_port = free_port()
-    config = folder / "collector.toml"
-    config.write_text(
-        f'[mqtt]\nport = {broker_port}\n[influxdb]\nurl = "{influxd.url}"\ndatabase = "footprint"\n'
-        f'[http]\nport = {http_port}\n[state]\npath = "{folder / "collector" / "state.sqlite"}"\n'
-    )
-    return Process([sys.executable, "-m", "collector.cli", "serve", "-c", str(config)], folder, "collector"), http_port
-
-
 def run(folder: Path) -> dict[str, float]:
     exporter_binary = require_binary("prometheus-node-exporter", "prometheus-node-exporter")
-    broker = Mosquitto(folder / "broker")
-    influxd = Influxd(folder / "influxd")
     http = target_server()
-    processes: list[Process] = [broker, influxd]
     try:
-        broker.start()
-        influxd.start()
-        influxd.create_database("footprint")
-        collector, collector_port = collector_process(folder, broker.port, influxd)
-        processes.append(collector)
-        collector.start()
-        healthy = f"http://127.0.0.1:{collector_port}/healthz"
-        wait_until(lambda: http_get(healthy)[0] == 200, 60, f"collector\n{collector.log()}")
-        relay = CountingRelay(broker.port)
-        relay.start()
-        exporter_port = free_port()
-        exporter = Process(
-            [exporter_binary, f"--web.listen-address=127.0.0.1:{exporter_port}"], folder, "node_exporter"
-        )
-        config = agent_config(folder, relay.port, http.server_address[1])
-        agent = Process([sys.executable, "-m", "agent.cli", "run", "-c", str(config)], folder, "agent")
-        processes += [exporter, agent]
-        exporter.start()
-        agent.start()
-        wait_until(lambda: port_open(exporter_port), 10, f"node_exporter\n{exporter.log()}")
-        wait_until(lambda: relay.first("CONNECT") is not None, 30, f"the agent's connection\n{agent.log()}")
-        assert agent.proc is not None and exporter.proc is not None
-        usages = {
-            "agent": Usage(psutil.Process(agent.proc.pid)),
-            "node_exporter": Usage(psutil.Process(exporter.proc.pid)),
-        }
-        spool = SpoolSamples(folder / "spool.sqlite")
-        window, scrapes = measure(usages, relay, exporter_port, relay.first("CONNECT") or time.monotonic(), spool)
-        agent.stop()  # its offline status and DISCONNECT count as once-a-day traffic
-        time.sleep(0.5)
-        relay.stop()
-        if ACKNOWLEDGING not in agent.log():
-            raise RuntimeError(f"the agent never heard an acknowledging collector:\n{agent.log()[-2000:]}")
-        result = figures(usages, window, scrapes, agent_bytes(relay.upstream(), window))
-        return result | ack_figures(agent_bytes(relay.downstream(), window), result, spool)
+        with ProcessGroup() as group:
+            broker, influxd = group.start(Mosquitto(folder / "broker")), group.start(Influxd(folder / "influxd"))
+            influxd.create_database("footprint")
+            # a real collector with its defaults (acknowledgements once a second), on the same broker
+            group.start(ServedCollector(folder / "collector", broker, influxd, "footprint"))
+            relay = CountingRelay(broker.port)
+            relay.start()
+            exporter_port = free_port()
+            exporter = group.start(
+                Process([exporter_binary, f"--web.listen-address=127.0.0.1:{exporter_port}"], folder, "node_exporter")
+            )
+            config = agent_config(folder, relay.port, http.server_address[1])
+            agent = group.start(Process([sys.executable, "-m", "agent.cli", "run", "-c", str(config)], folder, "agent"))
+            wait_until(lambda: port_open(exporter_port), 10, f"node_exporter\n{exporter.log()}")
+            wait_until(lambda: relay.first("CONNECT") is not None, 30, f"the agent's connection\n{agent.log()}")
+            assert agent.proc is not None and exporter.proc is not None
+            usages = {
+                "agent": Usage(psutil.Process(agent.proc.pid)),
+                "node_exporter": Usage(psutil.Process(exporter.proc.pid)),
+            }
+            spool = SpoolSamples(folder / "spool.sqlite")
+            window, scrapes = measure(usages, relay, exporter_port, relay.first("CONNECT") or time.monotonic(), spool)
+            agent.stop()  # its offline status and DISCONNECT count as once-a-day traffic
+            time.sleep(0.5)
+            relay.stop()
+            if ACKNOWLEDGING not in agent.log():
+                raise RuntimeError(f"the agent never heard an acknowledging collector:\n{agent.log()[-2000:]}")
+            result = figures(usages, window, scrapes, agent_bytes(relay.upstream(), window))
+            return result | ack_figures(agent_bytes(relay.downstream(), window), result, spool)
     finally:
-        for process in reversed(processes):
-            process.stop()
         http.shutdown()
 
 

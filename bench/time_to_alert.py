@@ -13,71 +13,57 @@ import tempfile
 import time
 from pathlib import Path
 
-from devtools.localstack import Influxd, Mosquitto, Process, WebhookReceiver, free_port, http_get, wait_until
+from devtools.localstack import Influxd, Mosquitto, Process, ProcessGroup, ServedCollector, WebhookReceiver, wait_until
 
 INTERVAL_S = 10
 GROUP_WAIT_S = 30
 
 
 def run(folder: Path) -> dict[str, float]:
-    broker, influxd = Mosquitto(folder / "broker"), Influxd(folder / "influxd")
     hook = WebhookReceiver()
-    processes: list[Process] = [broker, influxd]
     try:
-        broker.start()
-        influxd.start()
-        influxd.create_database("bench")
-        http_port = free_port()
-        config = folder / "collector.toml"
-        config.write_text(
-            f'[mqtt]\nport = {broker.port}\n[influxdb]\nurl = "{influxd.url}"\ndatabase = "bench"\n'
-            f'[http]\nport = {http_port}\n[state]\npath = "{folder / "state.sqlite"}"\n'
-            f"[fleet]\nrestart_grace_s = 0\n[notify]\ngroup_wait_s = {GROUP_WAIT_S}\n"
-            f'webhook_urls = ["{hook.url}"]\n'
-        )
-        collector = Process([sys.executable, "-m", "collector.cli", "serve", "-c", str(config)], folder, "collector")
-        processes.append(collector)
-        collector.start()
-        wait_until(lambda: http_get(f"http://127.0.0.1:{http_port}/healthz")[0] == 200, 30, "collector")
-        agents: dict[str, Process] = {}
-        for commune, host in (("02473", "pc-a1"), ("02473", "pc-a2"), ("02536", "pc-b1"), ("02536", "pc-b2")):
-            workdir = folder / host
-            workdir.mkdir()
-            (workdir / "agent.toml").write_text(
-                f'[identity]\nprovince = "08"\ncommune = "{commune}"\nhost = "{host}"\n'
-                f"[mqtt]\nport = {broker.port}\n[collect]\ninterval_s = {INTERVAL_S}\n"
-                f'[spool]\npath = "{workdir / "spool.sqlite"}"\n[probe]\ngateway = false\n'
-            )
-            agents[host] = Process(
-                [sys.executable, "-m", "agent.cli", "run", "-c", str(workdir / "agent.toml")], workdir, "agent"
-            )
-            agents[host].start()
-            processes.append(agents[host])
-        time.sleep(INTERVAL_S + 5)  # every agent has reported
+        with ProcessGroup() as group:
+            broker, influxd = group.start(Mosquitto(folder / "broker")), group.start(Influxd(folder / "influxd"))
+            influxd.create_database("bench")
+            notify = {"group_wait_s": GROUP_WAIT_S, "webhook_urls": [hook.url]}
+            group.start(ServedCollector(folder, broker, influxd, "bench", fleet={"restart_grace_s": 0}, notify=notify))
+            agents: dict[str, Process] = {}
+            for commune, host in (("02473", "pc-a1"), ("02473", "pc-a2"), ("02536", "pc-b1"), ("02536", "pc-b2")):
+                workdir = folder / host
+                workdir.mkdir()
+                (workdir / "agent.toml").write_text(
+                    f'[identity]\nprovince = "08"\ncommune = "{commune}"\nhost = "{host}"\n'
+                    f"[mqtt]\nport = {broker.port}\n[collect]\ninterval_s = {INTERVAL_S}\n"
+                    f'[spool]\npath = "{workdir / "spool.sqlite"}"\n[probe]\ngateway = false\n'
+                )
+                agents[host] = group.start(
+                    Process(
+                        [sys.executable, "-m", "agent.cli", "run", "-c", str(workdir / "agent.toml")], workdir, "agent"
+                    )
+                )
+            time.sleep(INTERVAL_S + 5)  # every agent has reported
 
-        def timed(rule: str, victims: list[str]) -> float:
-            started = time.monotonic()
-            for host in victims:
-                agents[host].kill()
+            def timed(rule: str, victims: list[str]) -> float:
+                started = time.monotonic()
+                for host in victims:
+                    agents[host].kill()
 
-            def firing() -> list[float]:
-                return [
-                    at
-                    for at, body in hook.received
-                    for e in body["events"]
-                    if (e["rule"], e["event"]) == (rule, "firing")
-                ]
+                def firing() -> list[float]:
+                    return [
+                        at
+                        for at, body in hook.received
+                        for e in body["events"]
+                        if (e["rule"], e["event"]) == (rule, "firing")
+                    ]
 
-            wait_until(lambda: bool(firing()), 300, rule)
-            return firing()[0] - started
+                wait_until(lambda: bool(firing()), 300, rule)
+                return firing()[0] - started
 
-        return {
-            "time_to_alert_killed_agent_s": round(timed("host_offline", ["pc-a1"]), 1),
-            "time_to_alert_cut_commune_s": round(timed("line_down", ["pc-b1", "pc-b2"]), 1),
-        }
+            return {
+                "time_to_alert_killed_agent_s": round(timed("host_offline", ["pc-a1"]), 1),
+                "time_to_alert_cut_commune_s": round(timed("line_down", ["pc-b1", "pc-b2"]), 1),
+            }
     finally:
-        for process in reversed(processes):
-            process.stop()
         hook.close()
 
 

@@ -1,5 +1,6 @@
-"""Runs the real Mosquitto and influxd on free loopback ports in a folder of their own, and a
-loopback webhook receiver that keeps what the collector's notifier posts.
+"""Runs the real Mosquitto and influxd on free loopback ports in a folder of their own, a
+loopback webhook receiver that keeps what the collector's notifier posts, and (for the benches)
+a served collector and a group of processes stopped together.
 
 Used by ``make demo``, the tests and the benches. A missing binary is an error that says to run
 ``make demo`` or ``make test`` (which install it).
@@ -15,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -23,7 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 BROKER_OPEN_FILES = 16384  # a province's connections and more, whatever the shell's ``ulimit -n``
 _WORKER_PORT_BASE = 10000  # below the kernel's ephemeral range (32768-60999 on Debian)
@@ -101,6 +103,35 @@ def http_get(url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = 
         return 0, b""
 
 
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key} = {toml_value(item)}" for key, item in value.items()) + "}"
+    return str(value)
+
+
+def write_toml(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    lines = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {toml_value(value)}" for key, value in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def merged(sections: dict[str, dict[str, Any]], overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``sections`` with ``overrides`` laid over them section by section (a key not overridden stays)."""
+    result = {name: dict(values) for name, values in sections.items()}
+    for name, values in overrides.items():
+        result.setdefault(name, {}).update(values)
+    return result
+
+
 def open_files_at_least(wanted: int) -> Callable[[], None]:
     """For ``Popen(preexec_fn=...)``: the child may hold ``wanted`` files (sockets) open, as far
     as the hard limit allows; many systems start at a soft limit of 1,024."""
@@ -161,6 +192,28 @@ class Process:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+class HttpService(Process):
+    """A process serving HTTP on a loopback ``port``; ``start`` waits until ``ready_path`` answers
+    ``ready_status``."""
+
+    port: int
+    ready_path = "/"
+    ready_status = 200
+    ready_timeout_s = 30.0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        wait_until(
+            lambda: http_get(f"{self.url}{self.ready_path}")[0] == self.ready_status,
+            self.ready_timeout_s,
+            f"{self.name} {self.ready_path}\n{self.log()}",
+        )
+
+
 class Mosquitto(Process):
     def __init__(
         self, workdir: Path, port: int | None = None, extra_config: str = "", allow_anonymous: bool = True
@@ -189,10 +242,13 @@ class Mosquitto(Process):
         wait_until(lambda: port_open(self.port), 10, f"mosquitto on port {self.port}\n{self.log()}")
 
 
-class Influxd(Process):
+class Influxd(HttpService):
     """influxd on loopback. With ``admin`` (user, password) it runs with ``auth-enabled = true`` and
     that admin user, and this class's own queries log in with HTTP Basic; ``http_log`` turns on
     InfluxDB's HTTP access log (one line per request, with its URL) in ``influxd.log``."""
+
+    ready_path = "/ping"
+    ready_status = 204
 
     def __init__(self, workdir: Path, admin: tuple[str, str] | None = None, http_log: bool = False) -> None:
         binary = require_binary("influxd", "influxdb")
@@ -222,13 +278,8 @@ class Influxd(Process):
             return {}
         return {"Authorization": "Basic " + base64.b64encode(":".join(self.admin).encode()).decode()}
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self) -> None:
         super().start()
-        wait_until(lambda: http_get(f"{self.url}/ping")[0] == 204, 30, f"influxd /ping\n{self.log()}")
         if self.admin is not None:
             # With auth on and no user yet, InfluxDB 1.x accepts one unauthenticated statement:
             # creating the first admin. After a restart the admin exists and that answers 401.
@@ -297,3 +348,50 @@ class WebhookReceiver(ThreadingHTTPServer):
     def close(self) -> None:
         self.shutdown()
         self.server_close()
+
+
+class ServedCollector(HttpService):
+    """``commune-collector serve`` with its defaults but for ``sections`` (merged over the broker's
+    port, the InfluxDB database, a free HTTP port and ``<folder>/state.sqlite``), its config
+    written to ``<folder>/collector.toml``; ``start`` waits until /healthz answers 200."""
+
+    ready_path = "/healthz"
+    ready_timeout_s = 60.0
+
+    def __init__(
+        self, folder: Path, broker: Mosquitto, influxd: Influxd, database: str, **sections: dict[str, Any]
+    ) -> None:
+        self.port = free_port()
+        folder.mkdir(parents=True, exist_ok=True)
+        defaults: dict[str, dict[str, Any]] = {
+            "mqtt": {"port": broker.port},
+            "influxdb": {"url": influxd.url, "database": database},
+            "http": {"port": self.port},
+            "state": {"path": str(folder / "state.sqlite")},
+        }
+        self.config_path = write_toml(folder / "collector.toml", merged(defaults, sections))
+        argv = [sys.executable, "-m", "collector.cli", "serve", "-c", str(self.config_path)]
+        super().__init__(argv, folder, "collector")
+
+
+ProcessT = TypeVar("ProcessT", bound=Process)
+
+
+class ProcessGroup:
+    """Processes started one by one and stopped together, the last started first (agents before the
+    collector, the collector before its broker and InfluxDB). Use it as a context manager."""
+
+    def __init__(self) -> None:
+        self.processes: list[Process] = []
+
+    def start(self, process: ProcessT) -> ProcessT:
+        self.processes.append(process)
+        process.start()
+        return process
+
+    def __enter__(self) -> ProcessGroup:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for process in reversed(self.processes):
+            process.stop()

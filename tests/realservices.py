@@ -13,19 +13,21 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from devtools.localstack import (  # noqa: F401 - re-exported for the tests
     Influxd,
     Mosquitto,
     Process,
+    ProcessT,
     WebhookReceiver,
     free_port,
     http_get,
+    merged,
     wait_until,
+    write_toml,
 )
 
-ProcessT = TypeVar("ProcessT", bound=Process)
 REPO = Path(__file__).resolve().parent.parent
 # Token the test collectors accept for every API call (admin). Use get_json/post_json, which send it.
 API_TOKEN = "test-admin-token"
@@ -52,14 +54,6 @@ def stopped_at_teardown(build: Callable[..., ProcessT]) -> Iterator[Callable[...
         process.stop()
 
 
-def merged(sections: dict[str, dict[str, Any]], overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``sections`` with ``overrides`` laid over them section by section (a key not overridden stays)."""
-    result = {name: dict(values) for name, values in sections.items()}
-    for name, values in overrides.items():
-        result.setdefault(name, {}).update(values)
-    return result
-
-
 def enrolled_broker(workdir: Path, port: int, password_file: Path, acl_file: Path) -> Mosquitto:
     """A started Mosquitto that lets in only the users of ``password_file``, within ``acl_file`` (the
     files ``commune-collector enroll`` writes)."""
@@ -68,27 +62,6 @@ def enrolled_broker(workdir: Path, port: int, password_file: Path, acl_file: Pat
     )
     broker.start()
     return broker
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key} = {toml_value(item)}" for key, item in value.items()) + "}"
-    return str(value)
-
-
-def write_toml(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
-    lines = []
-    for section, values in sections.items():
-        lines.append(f"[{section}]")
-        lines += [f"{key} = {toml_value(value)}" for key, value in values.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 class Program(Process):
