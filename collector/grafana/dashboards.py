@@ -36,6 +36,16 @@ SCOPE = '"province" =~ /^$province$/ AND "area" =~ /^$area$/'
 COMMUNE_SCOPE = SCOPE + ' AND "commune" =~ /^$commune$/'
 HOST_SCOPE = COMMUNE_SCOPE + ' AND "host" =~ /^$host$/'
 TIME_LINK = "${__url_time_range}"
+BY_HOST_TARGET = '"commune", "host", "target"'
+HOST_TARGET_LEGEND = "$tag_commune $tag_host → $tag_target"
+SPEED_FIELDS = "(download_mbps|upload_mbps|contracted_down_mbps|contracted_up_mbps)"
+
+
+def board(lang: str, name: str, levels: int, panels: list[Json], refresh: str) -> Json:
+    """One of the six dashboards: titled by its name's word, tagged, with the variables down to
+    ``levels`` (province, area, commune, host) and the link to the others."""
+    links = [dashboards_link(t(lang, "dashboards"), lang)]
+    return dashboard(uid(name, lang), t(lang, name), [TAG, lang], variables(lang, levels), panels, links, refresh)
 
 
 def t(lang: str, key: str) -> str:
@@ -173,15 +183,7 @@ def overview(lang: str) -> Json:
             "short",
         )
     )
-    return dashboard(
-        uid("overview", lang),
-        t(lang, "overview"),
-        [TAG, lang],
-        variables(lang, 2),
-        panels,
-        [dashboards_link(t(lang, "dashboards"), lang)],
-        "1m",
-    )
+    return board(lang, "overview", 2, panels, "1m")
 
 
 def degraded(lang: str) -> Json:
@@ -230,15 +232,7 @@ def degraded(lang: str) -> Json:
             [sort_by("since", desc=False), organize(rename, ("Time", "province"))],
         ),
     ]
-    return dashboard(
-        uid("degraded", lang),
-        t(lang, "degraded"),
-        [TAG, lang],
-        variables(lang, 2),
-        panels,
-        [dashboards_link(t(lang, "dashboards"), lang)],
-        "1m",
-    )
+    return board(lang, "degraded", 2, panels, "1m")
 
 
 def unused(lang: str) -> Json:
@@ -278,20 +272,20 @@ def unused(lang: str) -> Json:
             [sort_by("days_unused"), organize(rename, ("Time", "province"))],
         ),
     ]
-    return dashboard(
-        uid("unused", lang),
-        t(lang, "unused"),
-        [TAG, lang],
-        variables(lang, 2),
-        panels,
-        [dashboards_link(t(lang, "dashboards"), lang)],
-        "5m",
-    )
+    return board(lang, "unused", 2, panels, "5m")
 
 
 def series(title: str, grid: tuple[int, int, int, int], query: str, alias: str, unit: str, **kw: Any) -> Json:
     """A time-series panel of one InfluxQL query."""
     return timeseries(title, grid, [target("A", query, alias=alias)], unit, **kw)
+
+
+def mean_series(
+    lang: str, scope: str, word: str, grid: tuple[int, int, int, int], field: str, measurement: str, group: str,
+    legend: str, unit: str, **kw: Any,
+) -> Json:  # fmt: skip
+    """A time-series panel titled by ``word``: ``field``'s mean per interval (``over_time``) in ``scope``."""
+    return series(t(lang, word), grid, over_time(field, measurement, scope, group), legend, unit, **kw)
 
 
 def over_time(field: str, measurement: str, scope: str, group: str) -> str:
@@ -303,37 +297,21 @@ def over_time(field: str, measurement: str, scope: str, group: str) -> str:
 
 
 def line_quality(lang: str) -> Json:
+    probes = [  # word, grid, fields, measurement, group by, legend, unit
+        ("rtt", (0, 0, 12, 9), "rtt_avg_ms", "probe", BY_HOST_TARGET, HOST_TARGET_LEGEND, "ms"),
+        ("loss", (12, 0, 12, 9), "loss_percent", "probe", BY_HOST_TARGET, HOST_TARGET_LEGEND, "percent"),
+        ("probe_ok", (0, 9, 12, 9), "ok", "probe", '"commune", "target"', "$tag_commune → $tag_target", "percentunit"),
+    ]
     panels = [
-        series(
-            t(lang, "rtt"),
-            (0, 0, 12, 9),
-            over_time("rtt_avg_ms", "probe", COMMUNE_SCOPE, '"commune", "host", "target"'),
-            "$tag_commune $tag_host → $tag_target",
-            "ms",
-        ),
-        series(
-            t(lang, "loss"),
-            (12, 0, 12, 9),
-            over_time("loss_percent", "probe", COMMUNE_SCOPE, '"commune", "host", "target"'),
-            "$tag_commune $tag_host → $tag_target",
-            "percent",
-        ),
-        series(
-            t(lang, "probe_ok"),
-            (0, 9, 12, 9),
-            over_time("ok", "probe", COMMUNE_SCOPE, '"commune", "target"'),
-            "$tag_commune → $tag_target",
-            "percentunit",
-        ),
-        series(
-            t(lang, "speed"),
+        *(mean_series(lang, COMMUNE_SCOPE, *row) for row in probes),
+        mean_series(
+            lang,
+            COMMUNE_SCOPE,
+            "speed",
             (12, 9, 12, 9),
-            over_time(
-                "(download_mbps|upload_mbps|contracted_down_mbps|contracted_up_mbps)",
-                "speedtest",
-                COMMUNE_SCOPE,
-                '"commune", "mode"',
-            ),
+            SPEED_FIELDS,
+            "speedtest",
+            '"commune", "mode"',
             "$tag_commune $tag_mode $col",
             "Mbits",
             draw="points",
@@ -363,15 +341,7 @@ def line_quality(lang: str) -> Json:
         ),
         outages(lang, (0, 24, 24, 8)),
     ]
-    return dashboard(
-        uid("line", lang),
-        t(lang, "line"),
-        [TAG, lang],
-        variables(lang, 3),
-        panels,
-        [dashboards_link(t(lang, "dashboards"), lang)],
-        "1m",
-    )
+    return board(lang, "line", 3, panels, "1m")
 
 
 def outages(lang: str, grid: tuple[int, int, int, int]) -> Json:
@@ -397,6 +367,30 @@ def outages(lang: str, grid: tuple[int, int, int, int]) -> Json:
 
 def host_detail(lang: str) -> Json:
     by_host = '"commune", "host"'
+    means = [  # word, grid, fields, measurement, group by, legend, unit
+        ("cpu", (0, 4, 12, 8), "cpu_percent", "system", by_host, "$tag_host", "percent"),
+        (
+            "memory",
+            (12, 4, 12, 8),
+            "(mem_used_percent|swap_used_percent)",
+            "system",
+            by_host,
+            "$tag_host $col",
+            "percent",
+        ),
+        ("disk", (0, 12, 12, 8), "used_percent", "disk", '"host", "mount"', "$tag_host $tag_mount", "percent"),
+        ("temperature", (12, 12, 12, 8), "temp_c", "sensors", '"host", "sensor"', "$tag_host $tag_sensor", "celsius"),
+        (
+            "network",
+            (0, 20, 12, 8),
+            "(rx_bytes_per_s|tx_bytes_per_s)",
+            "net",
+            '"host", "nic"',
+            "$tag_host $tag_nic $col",
+            "Bps",
+        ),
+        ("agent", (12, 20, 12, 8), "(spool_depth|rss_bytes)", "agent", by_host, "$tag_host $col", "short"),
+    ]
     panels = [
         stat(
             t(lang, "uptime"),
@@ -454,64 +448,9 @@ def host_detail(lang: str) -> Json:
             ],
             time_from="30d",
         ),
-        series(
-            t(lang, "cpu"),
-            (0, 4, 12, 8),
-            over_time("cpu_percent", "system", HOST_SCOPE, by_host),
-            "$tag_host",
-            "percent",
-        ),
-        series(
-            t(lang, "memory"),
-            (12, 4, 12, 8),
-            over_time("(mem_used_percent|swap_used_percent)", "system", HOST_SCOPE, by_host),
-            "$tag_host $col",
-            "percent",
-        ),
-        timeseries(
-            t(lang, "disk"),
-            (0, 12, 12, 8),
-            [
-                target(
-                    "A", over_time("used_percent", "disk", HOST_SCOPE, '"host", "mount"'), alias="$tag_host $tag_mount"
-                )
-            ],
-            "percent",
-        ),
-        timeseries(
-            t(lang, "temperature"),
-            (12, 12, 12, 8),
-            [
-                target(
-                    "A", over_time("temp_c", "sensors", HOST_SCOPE, '"host", "sensor"'), alias="$tag_host $tag_sensor"
-                )
-            ],
-            "celsius",
-        ),
-        series(
-            t(lang, "network"),
-            (0, 20, 12, 8),
-            over_time("(rx_bytes_per_s|tx_bytes_per_s)", "net", HOST_SCOPE, '"host", "nic"'),
-            "$tag_host $tag_nic $col",
-            "Bps",
-        ),
-        series(
-            t(lang, "agent"),
-            (12, 20, 12, 8),
-            over_time("(spool_depth|rss_bytes)", "agent", HOST_SCOPE, by_host),
-            "$tag_host $col",
-            "short",
-        ),
+        *(mean_series(lang, HOST_SCOPE, *row) for row in means),
     ]
-    return dashboard(
-        uid("host", lang),
-        t(lang, "host"),
-        [TAG, lang],
-        variables(lang, 4),
-        panels,
-        [dashboards_link(t(lang, "dashboards"), lang)],
-        "1m",
-    )
+    return board(lang, "host", 4, panels, "1m")
 
 
 def equipment_table(fields: str, where: str = "") -> str:
@@ -572,15 +511,7 @@ def peripherals(lang: str) -> Json:
         series(t(lang, "token_use"), (0, 24, 24, 9), token_use, "$tag_commune $tag_host $tag_device", "m",
                draw="bars"),
     ]  # fmt: skip
-    return dashboard(
-        uid("peripherals", lang),
-        t(lang, "peripherals"),
-        [TAG, lang],
-        variables(lang, 3),
-        panels,
-        [dashboards_link(t(lang, "dashboards"), lang)],
-        "5m",
-    )
+    return board(lang, "peripherals", 3, panels, "5m")
 
 
 BUILDERS = {
