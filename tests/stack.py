@@ -13,8 +13,8 @@ API (every process is real; the fixtures stop them at teardown):
 - ``stack.collector(**sections) -> Collector``: built, not started. ``sections`` merge over
   conftest's defaults section by section; ``[mqtt] port`` is the stack's broker unless given.
 - ``stack.started_collector(**sections) -> Collector``: the same, started (waits for /healthz).
-- ``stack.agent(commune="02473", host=None, province="08", **sections) -> Agent``: built, not
-  started, reporting every second to the stack's broker.
+- ``stack.agent(commune="02473", host=None, province="08", python=sys.executable, **sections)
+  -> Agent``: built, not started, reporting every second to the stack's broker.
 - ``stack.start_agents(commune, hosts, **sections) -> list[Agent]``: one started agent per host.
 - ``stack.query(influxql) -> list[dict]``: rows from the test's database.
 - ``stack.stored_reports(host) -> int``: how many metrics reports of ``host`` are stored
@@ -27,6 +27,7 @@ collector counts that many of a commune's PCs online.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -55,9 +56,14 @@ class Stack:
         return collector
 
     def agent(
-        self, commune: str = "02473", host: str | None = None, province: str = "08", **sections: dict[str, Any]
+        self,
+        commune: str = "02473",
+        host: str | None = None,
+        province: str = "08",
+        python: str = sys.executable,
+        **sections: dict[str, Any],
     ) -> Agent:
-        return self.make_agent(commune=commune, host=host, province=province, **self.on_broker(sections))
+        return self.make_agent(commune=commune, host=host, province=province, python=python, **self.on_broker(sections))
 
     def start_agents(self, commune: str, hosts: Iterable[str], **sections: dict[str, Any]) -> list[Agent]:
         agents = [self.agent(commune=commune, host=host, **sections) for host in hosts]

@@ -13,11 +13,11 @@ from __future__ import annotations
 import ast
 import os
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from realservices import Agent, Collector, Influxd, wait_until
+from realservices import wait_until
+from stack import Stack
 
 pytestmark = pytest.mark.services  # runs old interpreters
 
@@ -84,17 +84,11 @@ def test_the_agents_pure_tests_pass_under_an_old_python(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", OLD_PYTHONS)
-def test_an_agent_on_an_old_python_reports_into_influxdb(
-    version: str,
-    influxd: Influxd,
-    database: str,
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
-) -> None:
-    make_collector().start()
+def test_an_agent_on_an_old_python_reports_into_influxdb(version: str, stack: Stack) -> None:
+    stack.started_collector()
     host = f"pc-py{version.replace('.', '')}"
     loopback = {"name": "loopback", "method": "ping", "address": "127.0.0.1", "scope": "wan"}
-    agent = make_agent(
+    agent = stack.agent(
         host=host, python=str(old_python(version)), probe={"interval_s": 1, "ping_count": 1, "targets": [loopback]}
     )
     agent.start()
@@ -104,11 +98,11 @@ def test_an_agent_on_an_old_python_reports_into_influxdb(
     where = f"WHERE host='{host}'"
 
     def stored(measurement: str, field: str) -> bool:
-        return bool(influxd.query(f'SELECT last("{field}") FROM "{measurement}" {where}', database))
+        return bool(stack.query(f'SELECT last("{field}") FROM "{measurement}" {where}'))
 
     for measurement, field in (("system", "mem_total_bytes"), ("inventory", "agent_version"), ("probe", "ok")):
         what = f"{measurement} from Python {version}"
         wait_until(lambda m=measurement, f=field: stored(m, f), 30, f"{what}\n{agent.log()}")
-    probe = influxd.query(f"SELECT last(ok) FROM probe {where} AND target='loopback'", database)
+    probe = stack.query(f"SELECT last(ok) FROM probe {where} AND target='loopback'")
     assert probe[0]["last"] == 1.0
     assert "Traceback" not in agent.log()

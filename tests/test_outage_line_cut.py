@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from emulated_line import INTERNET, WAN, EmulatedLine
-from realservices import Agent, Collector, Influxd, Mosquitto, WebhookReceiver, wait_until
+from realservices import Agent, Collector, Mosquitto, WebhookReceiver, wait_until
+from stack import Stack
 
 COMMUNE = "02473"
 
@@ -41,16 +42,10 @@ def the_outage(collector: Collector) -> dict[str, Any]:
 
 
 def test_a_line_cut_at_the_router_is_a_line_outage_proven_by_each_pcs_spooled_reports(
-    line: EmulatedLine,
-    own_broker: Mosquitto,
-    influxd: Influxd,
-    database: str,
-    make_collector: Callable[..., Collector],
-    make_agent: Callable[..., Agent],
+    line: EmulatedLine, own_stack: Stack
 ) -> None:
     hook = WebhookReceiver()
-    collector = make_collector(
-        mqtt={"port": own_broker.port},
+    collector = own_stack.collector(
         fleet={"evaluate_interval_s": 0.5, "restart_grace_s": 0, "outage_decide_max_s": 120},
         notify={"group_wait_s": 0.5, "cause_wait_s": 120, "webhook_urls": [hook.url]},
     )
@@ -58,7 +53,7 @@ def test_a_line_cut_at_the_router_is_a_line_outage_proven_by_each_pcs_spooled_re
     probe = {"interval_s": 2, "ping_count": 1, "timeout_s": 1, "gateway": True,
              "targets": [{"name": "province", "method": "ping", "address": WAN, "scope": "wan"},
                          {"name": "internet", "method": "ping", "address": INTERNET, "scope": "internet"}]}  # fmt: skip
-    agents = [make_agent(commune=COMMUNE, host=f"pc-{i}", mqtt={"host": WAN, "port": line.port, "keepalive_s": 5},
+    agents = [own_stack.agent(commune=COMMUNE, host=f"pc-{i}", mqtt={"host": WAN, "port": line.port, "keepalive_s": 5},
                          probe=probe, peripherals={"enabled": False}) for i in range(2)]  # fmt: skip
     try:
         for agent in agents:
@@ -66,7 +61,7 @@ def test_a_line_cut_at_the_router_is_a_line_outage_proven_by_each_pcs_spooled_re
             agent.start()
         # an outage opens only for a commune whose PCs' metrics (their boot times) are in
         query = f"SELECT count(boot_time) FROM system WHERE commune = '{COMMUNE}' GROUP BY host"
-        wait_until(lambda: len(influxd.query(query, database)) == 2, 60, "metrics from both PCs through the line")
+        wait_until(lambda: len(own_stack.query(query)) == 2, 60, "metrics from both PCs through the line")
 
         line.cut()
         cut_at = time.time()
@@ -94,9 +89,9 @@ def test_a_line_cut_at_the_router_is_a_line_outage_proven_by_each_pcs_spooled_re
         assert abs(pc["boot_after"] - pc["boot_before"]) < 60, pc  # continuous uptime
         # the evidence is in InfluxDB as the PC measured it behind the cut line, delivered later
         inside = f"host = '{pc['host']}' AND time > {int(cut_at) + 2}s AND time < {int(restored_at) - 2}s"
-        metrics = influxd.query(f"SELECT count(cpu_percent) FROM system WHERE {inside}", database)
+        metrics = own_stack.query(f"SELECT count(cpu_percent) FROM system WHERE {inside}")
         assert metrics and metrics[0]["count"] > 0, pc["host"]
-        probes = influxd.query(f"SELECT max(ok), min(ok) FROM probe WHERE {inside} GROUP BY target", database)
+        probes = own_stack.query(f"SELECT max(ok), min(ok) FROM probe WHERE {inside} GROUP BY target")
         assert {(p["target"], p["max"], p["min"]) for p in probes} >= {("gateway", 1.0, 1.0),
                                                                       ("province", 0.0, 0.0),
                                                                       ("internet", 0.0, 0.0)}  # fmt: skip
@@ -106,8 +101,8 @@ def test_a_line_cut_at_the_router_is_a_line_outage_proven_by_each_pcs_spooled_re
     assert "; nguyên nhân: đứt đường truyền (các máy vẫn chạy và đo được " in told["summary_vi"]
     assert "; cause: line cut (the PCs kept running and measured " in told["summary_en"]
     point = f"SELECT duration_s, cause FROM outage WHERE commune = '{COMMUNE}'"
-    wait_until(lambda: bool(influxd.query(point, database)), 30, "the outage point")
-    assert influxd.query(point, database)[0]["cause"] == "line"
+    wait_until(lambda: bool(own_stack.query(point)), 30, "the outage point")
+    assert own_stack.query(point)[0]["cause"] == "line"
 
 
 def resolves(hook: WebhookReceiver) -> list[dict[str, Any]]:
