@@ -208,12 +208,16 @@ INVENTORY = Section(
         **_numbers("cpu_cores", "cpu_threads", "ram_bytes", "disk_total_bytes", "boot_time"),
     },
 )
+PING_METHODS: Final = ("icmp", "system")
 PROBE = Section(
     "probe",
     {
         "method": TEXT,  # ping, dns or http
         "scope": TEXT,  # gateway, wan (government network) or internet: what an unreachable target means
         "error": TEXT,
+        # how a ping ran: "icmp" (in-process ICMP socket) or "system" (the ping command); optional,
+        # as agents before it do not send it
+        "ping_method": TEXT,
         **_numbers(
             "ok",
             "rtt_min_ms",
@@ -228,6 +232,7 @@ PROBE = Section(
         ),
     },
     label="target",
+    choices={"ping_method": PING_METHODS},
 )
 SPEEDTEST = Section(
     "speedtest",

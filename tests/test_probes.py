@@ -4,6 +4,7 @@ real HTTP server. Failures are data with an error class; results reach InfluxDB 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -116,8 +117,8 @@ def test_probe_points_reach_influxdb_tagged_by_target(portal: str, stack: Stack)
 
     def rows() -> dict[str, dict[str, object]]:
         found = stack.query(
-            "SELECT last(ok) AS ok, last(error) AS error, last(scope) AS scope FROM probe "
-            "WHERE host = 'pc-probes' GROUP BY target"
+            "SELECT last(ok) AS ok, last(error) AS error, last(scope) AS scope, last(ping_method) AS ping_method "
+            "FROM probe WHERE host = 'pc-probes' GROUP BY target"
         )
         return {str(row["target"]): row for row in found}
 
@@ -126,4 +127,11 @@ def test_probe_points_reach_influxdb_tagged_by_target(portal: str, stack: Stack)
     assert found["portal"]["ok"] == 1 and found["portal"]["scope"] == "wan"
     assert found["dns-missing"]["ok"] == 0 and found["dns-missing"]["error"] == "nxdomain"
     assert found["closed-port"]["error"] == "refused"
+    assert found["loopback"]["ping_method"] == expected_ping_method()
     assert agent.running()
+
+
+def expected_ping_method() -> str:
+    """``icmp`` where this process's group may open ICMP sockets (``net.ipv4.ping_group_range``), else ``system``."""
+    low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ping_group_range").read_text().split())
+    return "icmp" if low <= os.getgid() <= high else "system"

@@ -1,33 +1,165 @@
-"""Ping probe: the system ``ping`` (iputils, no root needed), parsed into RTT, jitter and loss."""
+"""Ping probe: ICMP echo from inside the agent, parsed into RTT, jitter and loss.
+
+Forking ``ping`` for every target every minute was a quarter of the agent's CPU, so the echo
+requests go out through icmplib's unprivileged ICMP datagram sockets, from this process. Linux
+allows those sockets only to the groups in ``net.ipv4.ping_group_range``; where this user is
+outside it, the system ``ping`` (iputils) runs instead. Both give the same fields, jitter being
+the standard deviation of the RTTs (ping's ``mdev``), and ``ping_method`` says which ran:
+``icmp`` or ``system``. Requests go out every 0.2 s whatever the replies, and the last one waits
+``timeout_s`` at most, as ``ping -i 0.2 -W`` does, so a dead target costs the same time either way.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import subprocess
 import time
-from typing import Dict, Union
+from typing import Any, Dict, Union
+
+import icmplib
+from icmplib.utils import unique_identifier
 
 Result = Dict[str, Union[float, str]]  # typing's names: this alias is evaluated at run time on 3.8
+
+INTERVAL_S = 0.2
+ICMP, SYSTEM = "icmp", "system"
+ECHO_REPLY = (0, 129)  # ICMPv4 and ICMPv6 echo reply types
 
 SUMMARY_RE = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
 RTT_RE = re.compile(r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms")
 
+log = logging.getLogger("commune_agent.probe")
+_last_method = ""
+
 
 def ping(address: str, count: int, timeout_s: float) -> Result:
     """``count`` echo requests 0.2 s apart; ``ok`` when at least one answered."""
+    try:
+        result = icmp_ping(address, count, timeout_s)
+    except icmplib.SocketPermissionError:
+        _note_method(SYSTEM)
+        return system_ping(address, count, timeout_s)
+    _note_method(ICMP)
+    return result
+
+
+def _note_method(method: str) -> None:
+    global _last_method
+    if method != _last_method:
+        _last_method = method
+        why = "ICMP socket" if method == ICMP else "ICMP sockets not permitted (net.ipv4.ping_group_range)"
+        log.info("ping method", extra={"method": method, "why": why})
+
+
+def summary(sent: int, rtts: list[float]) -> Result:
+    """The fields both methods report, from what was sent and the RTTs (ms) that came back."""
+    received = len(rtts)
+    result: Result = {
+        "sent": float(sent),
+        "received": float(received),
+        "loss_percent": 100.0 * (sent - received) / sent if sent else 100.0,
+    }
+    if rtts:
+        mean = sum(rtts) / received
+        mdev = math.sqrt(max(0.0, sum(rtt * rtt for rtt in rtts) / received - mean * mean))
+        result.update(rtt_min_ms=min(rtts), rtt_avg_ms=mean, rtt_max_ms=max(rtts), jitter_ms=mdev)
+    return result
+
+
+def icmp_ping(address: str, count: int, timeout_s: float) -> Result:
+    """Echo requests through an unprivileged ICMP socket; raises SocketPermissionError where not allowed."""
     started = time.monotonic()
-    argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", str(max(1, int(timeout_s))), address]
+    done: Result = {"ping_method": ICMP}
+    try:
+        target = icmplib.resolve(address)[0] if icmplib.is_hostname(address) else address
+    except icmplib.NameLookupError:
+        return {**done, "ok": 0.0, "error": "nxdomain", "duration_ms": (time.monotonic() - started) * 1000}
+    socket_class = icmplib.ICMPv6Socket if icmplib.is_ipv6_address(target) else icmplib.ICMPv4Socket
+    echo, ident = _Echo(), unique_identifier()
+    with socket_class(privileged=False) as sock:
+        for sequence in range(count):
+            echo.send(sock, icmplib.ICMPRequest(destination=target, id=ident, sequence=sequence))
+            last = sequence == count - 1
+            echo.receive(sock, time.time() + (timeout_s if last else INTERVAL_S), until_all=last)
+    done.update(summary(echo.sent, echo.rtts()), duration_ms=(time.monotonic() - started) * 1000)
+    if echo.answered:
+        return {**done, "ok": 1.0}
+    return {**done, "ok": 0.0, "error": echo.error or "timeout"}
+
+
+class _Echo:
+    """The requests of one ping and the replies matched to them by identifier and sequence."""
+
+    def __init__(self) -> None:
+        self.sent_at: dict[int, float] = {}
+        self.rtt_ms: dict[int, float] = {}
+        self.ident: int | None = None
+        self.error = ""
+
+    @property
+    def sent(self) -> int:
+        return len(self.sent_at)
+
+    @property
+    def answered(self) -> bool:
+        return bool(self.rtt_ms)
+
+    def rtts(self) -> list[float]:
+        return [self.rtt_ms[sequence] for sequence in sorted(self.rtt_ms)]
+
+    def send(self, sock: Any, request: Any) -> None:
+        try:
+            sock.send(request)
+        except icmplib.ICMPLibError as exc:  # e.g. no route: the line or the LAN is down
+            text = str(exc).lower()
+            self.error = "unreachable" if "unreachable" in text or "no route" in text else "ping_failed"
+            return
+        self.ident = request.id  # on Linux's datagram sockets the kernel picks it (the socket's port)
+        self.sent_at[request.sequence] = request.time
+
+    def receive(self, sock: Any, deadline: float, until_all: bool) -> None:
+        while True:
+            if until_all and len(self.rtt_ms) == len(self.sent_at):
+                return
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                return
+            try:
+                reply = sock.receive(None, remaining)
+            except icmplib.TimeoutExceeded:
+                return
+            except icmplib.ICMPLibError:
+                self.error = "ping_failed"
+                return
+            self._match(reply)
+
+    def _match(self, reply: Any) -> None:
+        if reply.id != self.ident or reply.sequence not in self.sent_at or reply.sequence in self.rtt_ms:
+            return  # another process's echo (raw sockets see them all), or a duplicate
+        if reply.type in ECHO_REPLY:
+            self.rtt_ms[reply.sequence] = (reply.time - self.sent_at[reply.sequence]) * 1000
+        else:  # destination unreachable, time exceeded: a router answered instead of the target
+            self.error = "unreachable"
+
+
+def system_ping(address: str, count: int, timeout_s: float) -> Result:
+    """The system ``ping`` (iputils), for where this user may not open ICMP sockets."""
+    started = time.monotonic()
+    argv = ["ping", "-n", "-q", "-c", str(count), "-i", str(INTERVAL_S), "-W", str(max(1, int(timeout_s))), address]
+    method: Result = {"ping_method": SYSTEM}
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=count * 0.2 + timeout_s + 5, check=False)
     except FileNotFoundError:
-        return {"ok": 0.0, "error": "no_ping_binary"}
+        return {**method, "ok": 0.0, "error": "no_ping_binary"}
     except subprocess.TimeoutExpired:
-        return {"ok": 0.0, "error": "timeout", "sent": float(count), "received": 0.0, "loss_percent": 100.0}
-    result: Result = {"duration_ms": (time.monotonic() - started) * 1000}
-    summary = SUMMARY_RE.search(done.stdout)
-    if summary is None:
+        return {**method, "ok": 0.0, "error": "timeout", "sent": float(count), "received": 0.0, "loss_percent": 100.0}
+    result: Result = {**method, "duration_ms": (time.monotonic() - started) * 1000}
+    counts = SUMMARY_RE.search(done.stdout)
+    if counts is None:
         return {**result, "ok": 0.0, "error": classify(done.stderr)}
-    sent, received = float(summary.group(1)), float(summary.group(2))
+    sent, received = float(counts.group(1)), float(counts.group(2))
     result.update(sent=sent, received=received, loss_percent=100.0 * (sent - received) / sent if sent else 100.0)
     rtt = RTT_RE.search(done.stdout)
     if rtt is not None:
