@@ -93,6 +93,8 @@ lint: venv
 	$(VENV)/bin/ruff check agent collector common devtools tests bench packaging
 	$(VENV)/bin/ruff format --check agent collector common devtools tests bench packaging
 	$(VENV)/bin/mypy
+	@# the agent's Windows-only modules (agent/windows/, peripherals/wmi.py) and its platform guards
+	$(VENV)/bin/mypy --platform win32 agent common
 
 # Most service tests wait on real processes rather than compute, so three workers (one file each at a
 # time, --dist loadfile) finish in about half the wall time on 2 cores. TEST_WORKERS=0 runs serially.

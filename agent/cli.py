@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("-c", "--config", required=True, help="path to agent.toml")
         cmd.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    service = sub.add_parser("service", help="Windows only: install, remove, start or stop the agent's service")
+    service.add_argument("action", choices=("install", "remove", "start", "stop"))
     args = parser.parse_args(argv)
+    if args.command == "service":
+        return windows_service(args.action)
     setup_logging(args.log_level)
     try:
         config = load_config(args.config)
@@ -41,6 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     AgentRunner(config).run(stop)
     return 0
+
+
+def windows_service(action: str) -> int:
+    if sys.platform != "win32":
+        print("commune-agent: service is for Windows; on Linux run systemd/install-agent.sh", file=sys.stderr)
+        return 2
+    from agent.windows.service import handle  # pywin32: Windows only
+
+    return handle(action)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,13 @@ from agent.peripherals.classify import KnownIds, KnownIdsError, known_id
 from agent.speedtests.schedule import parse_window
 from common.wire import COMMUNE_RE, HOST_RE, LABEL_RE, PROVINCE_RE
 
+if sys.platform == "win32":  # %ProgramData%\commune-agent (agent/windows/paths.py); Linux never imports it
+    from agent.windows.paths import spool_path
+
+    DEFAULT_SPOOL = str(spool_path())
+else:
+    DEFAULT_SPOOL = "/var/lib/commune-agent/spool.sqlite"
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.8 to 3.10 (Ubuntu 20.04, Debian 11): the same parser, published as tomli
@@ -53,7 +60,7 @@ class CollectConfig:
 
 @dataclass(frozen=True)
 class SpoolConfig:
-    path: str = "/var/lib/commune-agent/spool.sqlite"
+    path: str = DEFAULT_SPOOL
     max_bytes: int = 50 * 1024 * 1024
     max_age_s: float = 7 * 86400.0
     drain_per_s: float = 50.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import queue
-import resource
+import sys
 import threading
 import time
 from collections import deque
@@ -17,17 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from agent.collectors import Collector, make_metric_collectors
 from agent.collectors.inventory import collect_inventory
-from agent.config import AgentConfig, extra_known_ids
+from agent.config import AgentConfig, PeripheralsConfig, extra_known_ids
 from agent.outbox import Outbox
 from agent.peripherals.classify import shipped_known_ids
+from agent.peripherals.source import UsbSource
 from agent.peripherals.sysfs import SysfsSource
 from agent.peripherals.tracker import PeripheralsTracker
 from agent.probes import ProbeBuilder
 from agent.publisher import Publisher
 from agent.speedtests.job import SpeedtestJob
 from common.wire import SCHEMA_VERSION, compact, encode, report_topic
+
+if sys.platform != "win32":
+    import resource
 
 log = logging.getLogger("commune_agent.runner")
 
@@ -64,11 +70,11 @@ class MetricsBuilder:
                 sections[collector.section] = collector.collect()
             except Exception:  # one broken collector must not stop the others
                 log.exception("collector failed", extra={"collector": collector.section})
-        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_s, rss_bytes = own_usage()
         sections["agent"] = {
             "cycle_ms": self.last_cycle_ms,
-            "cpu_s": usage.ru_utime + usage.ru_stime,
-            "rss_bytes": float(usage.ru_maxrss * 1024),
+            "cpu_s": cpu_s,
+            "rss_bytes": rss_bytes,
             "interval_s": self._interval_s,
         }
         if self._spool is not None:
@@ -85,6 +91,17 @@ class MetricsBuilder:
                 sections["agent"]["spool_error"] = health.error
         self.last_cycle_ms = (time.perf_counter() - started) * 1000
         return {k: v for k, v in sections.items() if v not in ([], {})}
+
+
+def own_usage() -> tuple[float, float]:
+    """This process's CPU seconds and peak resident bytes."""
+    if sys.platform == "win32":  # no getrusage there
+        process = psutil.Process()
+        times = process.cpu_times()
+        return times.user + times.system, float(process.memory_info().peak_wset)
+    else:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime, float(usage.ru_maxrss * 1024)
 
 
 def build_report(sections: dict[str, Any], now: float | None = None) -> dict[str, Any]:
@@ -108,8 +125,17 @@ def peripherals_job(config: AgentConfig) -> Job:
     """Polls the USB devices every ``poll_interval_s``; a report only on a plug, an unplug or hourly."""
     settings = config.peripherals
     known = {**shipped_known_ids(), **extra_known_ids(settings)}
-    tracker = PeripheralsTracker(SysfsSource(settings.sysfs_root), known, settings.report_interval_s)
+    tracker = PeripheralsTracker(usb_source(settings), known, settings.report_interval_s)
     return Job("peripherals", settings.poll_interval_s, tracker)
+
+
+def usb_source(settings: PeripheralsConfig) -> UsbSource:
+    """sysfs on Linux; WMI on Windows (agent/peripherals/wmi.py, which Linux never imports)."""
+    if sys.platform == "win32":
+        from agent.peripherals.wmi import WmiSource
+
+        return WmiSource()
+    return SysfsSource(settings.sysfs_root)
 
 
 class AgentRunner:

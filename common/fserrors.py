@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import Final
@@ -50,6 +52,11 @@ def error_class(exc: BaseException, directory: Path | None = None) -> str:
 
 def free_bytes(directory: Path) -> int:
     """Free bytes for an unprivileged writer on the filesystem of ``directory`` (0 when unknown)."""
+    if sys.platform == "win32":  # no statvfs there
+        try:
+            return shutil.disk_usage(directory).free
+        except OSError:
+            return 0
     try:
         stat = os.statvfs(directory)
     except OSError:
@@ -58,7 +65,9 @@ def free_bytes(directory: Path) -> int:
 
 
 def read_only(directory: Path) -> bool:
-    """Whether the filesystem of ``directory`` is mounted read-only."""
+    """Whether the filesystem of ``directory`` is mounted read-only (never known on Windows)."""
+    if sys.platform == "win32":
+        return False
     try:
         return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
     except OSError:

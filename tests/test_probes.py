@@ -16,7 +16,7 @@ from stack import Stack
 
 from agent.config import ConfigError, config_from_dict
 from agent.probes import ProbeBuilder
-from agent.probes.gateway import default_gateway
+from agent.probes.gateway import linux_default_route
 from agent.runner import build_report
 from common.wire import decode_report, encode
 
@@ -86,9 +86,10 @@ def test_default_gateway_is_read_from_the_route_table(tmp_path: Path) -> None:
         "eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
         "eth0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
     )
-    assert default_gateway(routes) == "192.168.1.1"
+    route = linux_default_route(routes)
+    assert route is not None and route.gateway == "192.168.1.1"
     routes.write_text("Iface\tDestination\tGateway \tFlags\n")
-    assert default_gateway(routes) is None
+    assert linux_default_route(routes) is None
 
 
 @pytest.mark.parametrize(

@@ -15,25 +15,15 @@ import psutil
 from agent.collectors.psutil_api import PsutilLike
 from agent.collectors.rates import RateTracker
 from agent.labels import to_label
+from agent.probes.gateway import linux_default_route
 
 ROUTE_TABLE = Path("/proc/net/route")
 
 
 def default_route_nic(route_table: Path = ROUTE_TABLE) -> str | None:
     """The interface of the IPv4 default route, read from the kernel's table; None if unknown."""
-    try:
-        lines = route_table.read_text().splitlines()[1:]
-    except OSError:
-        return None
-    best: tuple[int, str] | None = None
-    for line in lines:
-        cols = line.split()
-        if len(cols) < 8 or cols[1] != "00000000" or cols[7] != "00000000":
-            continue
-        metric = int(cols[6])
-        if best is None or metric < best[0]:
-            best = (metric, cols[0])
-    return best[1] if best else None
+    route = linux_default_route(route_table)
+    return route.interface if route else None
 
 
 class NetCollector:

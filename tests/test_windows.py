@@ -1,0 +1,139 @@
+"""The Windows-only modules: Linux never imports them, and what can be checked here is checked on
+outputs recorded on real Windows PCs (each file cites where it comes from). The service wrapper
+and the WMI query themselves have not run on Windows (see README, Windows)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path, PureWindowsPath
+from typing import Any
+
+import pytest
+
+from agent.cli import main
+from agent.peripherals.classify import classify, shipped_known_ids
+from agent.peripherals.source import UsbDevice
+from agent.peripherals.wmi import usb_devices
+from agent.windows.paths import config_path, program_data, spool_path
+
+REPO = Path(__file__).resolve().parent.parent
+WMI = Path(__file__).resolve().parent / "recorded" / "windows" / "wmi"
+WINDOWS_ONLY = ("agent.windows", "agent.peripherals.wmi", "win32serviceutil", "win32service", "servicemanager")
+
+RUN_THE_AGENT_ONCE = """
+import json, sys
+from agent.config import load_config
+from agent.probes import ProbeBuilder
+from agent.runner import collect_once, default_jobs
+config = load_config(sys.argv[1])
+collect_once(config)
+default_jobs(config, None)
+ProbeBuilder(config.probe).targets()  # looks the gateway up
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.services  # a fresh interpreter runs the agent
+def test_running_the_agent_on_linux_imports_no_windows_module(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'[identity]\nprovince = "08"\ncommune = "02473"\n[spool]\npath = "{tmp_path}/s.sqlite"\n'
+        '[probe]\nping_count = 1\ntargets = [{ name = "lo", method = "ping", address = "127.0.0.1", scope = "wan" }]\n'
+    )
+    argv = [sys.executable, "-c", RUN_THE_AGENT_ONCE, str(config)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=True)
+    modules = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "agent.runner" in modules and "agent.peripherals.sysfs" in modules and "agent.probes.gateway" in modules
+    assert [m for m in modules if m.startswith(WINDOWS_ONLY)] == []
+
+
+def format_list(text: str) -> list[dict[str, Any]]:
+    """PowerShell's ``Format-List`` output as one dict per object; ``{a, b}`` lists become lists."""
+    objects: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    key = ""
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                objects.append(current)
+            current, key = {}, ""
+        elif line.startswith(" ") and key:  # a long value wrapped onto the next line
+            current[key] += line.strip()
+        else:
+            key, _, value = line.partition(" : ") if " : " in line else line.partition(" :")
+            key, value = key.strip(), value.strip()
+            current[key] = [v.strip() for v in value[1:-1].split(",")] if value.startswith("{") else value
+    if current:
+        objects.append(current)
+    return objects
+
+
+def test_a_real_usb_serial_interface_from_wmi_becomes_its_device() -> None:
+    text = (WMI / "tinyg-cdc-interface.txt").read_text(encoding="utf-8").partition("\n\n")[2]
+    entities = format_list(text)
+    assert len(entities) == 1 and entities[0]["DeviceID"] == "USB\\VID_1D50&PID_606D&MI_02\\6&2F09EA14&0&0002"
+    assert usb_devices(entities) == [
+        UsbDevice(
+            port="6&2F09EA14&0&0002",
+            vendor_id="1d50",
+            product_id="606d",
+            serial="",  # an instance id Windows made up, not a serial number
+            manufacturer="Synthetos (www.synthetos.com)",
+            product="TinyG v2 (Data Channel) (COM12)",
+            device_class="",
+            interface_classes=("02",),  # USB\Class_02: communications (CDC)
+        )
+    ]
+
+
+def test_wmi_folds_the_interfaces_of_a_composite_device_into_it() -> None:
+    # the parent entity of a composite smart-card token and its two interfaces, shaped as WMI lists them
+    entities = [
+        {
+            "DeviceID": "USB\\VID_096E&PID_0006\\7&1A2B3C4D&0&2",
+            "Name": "USB Composite Device",
+            "CompatibleID": ["USB\\COMPOSITE"],
+        },
+        {
+            "DeviceID": "USB\\VID_096E&PID_0006&MI_00\\8&2B&0&0000",
+            "CompatibleID": ["USB\\Class_0b&SubClass_00", "USB\\Class_0b"],
+        },
+        {"DeviceID": "USB\\VID_096E&PID_0006&MI_01\\8&2B&0&0001", "CompatibleID": ["USB\\Class_03&SubClass_00"]},
+        {
+            "DeviceID": "USB\\VID_03F0&PID_2B17\\CN0A3BC123",
+            "Manufacturer": "HP",
+            "Name": "HP LaserJet",
+            "CompatibleID": ["USB\\Class_07&SubClass_01"],
+        },
+        {"DeviceID": "HID\\VID_046D&PID_C31C&MI_00\\7&1&0&0000", "Name": "HID Keyboard Device"},  # not a USB entity
+        {"DeviceID": None, "Name": "broken"},
+    ]
+    devices = usb_devices(entities)
+    assert [(d.vendor_id, d.product_id, d.serial, d.interface_classes, d.device_class) for d in devices] == [
+        ("096e", "0006", "", ("03", "0b"), ""),
+        ("03f0", "2b17", "CN0A3BC123", (), "07"),
+    ]
+    known = shipped_known_ids()
+    kinds = [known_kind.kind if (known_kind := classify(d, known)) else None for d in devices]
+    assert kinds == ["token", "printer"]
+
+
+def test_windows_paths_are_under_program_data() -> None:
+    env = {"ProgramData": "D:\\ProgramData"}
+    assert program_data(env) == PureWindowsPath("D:/ProgramData/commune-agent")
+    assert config_path(env) == PureWindowsPath("D:/ProgramData/commune-agent/agent.toml")
+    assert spool_path(env) == PureWindowsPath("D:/ProgramData/commune-agent/spool.sqlite")
+    assert program_data({}) == PureWindowsPath("C:/ProgramData/commune-agent")  # a service without the variable
+
+
+def test_the_service_command_on_linux_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["service", "install"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Windows" in err and "install-agent.sh" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["service", "reboot"])
+    assert exc.value.code == 2
