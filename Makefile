@@ -7,7 +7,7 @@ APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping iproute2 iptab
 	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils usb.ids
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint bench clean agent-binary
+.PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint bench clean agent-binary agent-binary-old
 
 help:
 	@echo "make demo   install what is missing, start broker, InfluxDB, collector and a simulated province"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint   ruff and mypy --strict"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make agent-binary  build dist/commune-agent, the single-file agent (PyInstaller; no Python needed on the PC)"
+	@echo "make agent-binary-old  the same built in a Debian 11 userland (debootstrap): runs on glibc 2.31 and newer"
 
 deps: system-deps venv
 
@@ -88,6 +89,16 @@ dist/commune-agent: $(BINARY_VENV)/.stamp $(AGENT_BINARY_INPUTS)
 	  --workpath build/agent-binary/work packaging/commune-agent.spec
 	@touch $@
 	@$(BINARY_VENV)/bin/python -m devtools.glibc_floor dist/commune-agent | tail -1
+
+# The same binary built inside Debian 11's userland (debootstrap, once, kept under build/), so it
+# needs only glibc 2.31 (Ubuntu 20.04, Debian 11) and bundles Debian's Python 3.9: dist/bullseye/.
+# Root, network to Debian's and PyPI's mirrors; not part of make test (README "Single-file agent").
+OLD_DEBIAN ?= bullseye
+agent-binary-old: $(BINARY_VENV)/.stamp
+	@command -v debootstrap >/dev/null || { echo "installing Debian package: debootstrap"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq debootstrap >/dev/null; }
+	$(SUDO) sh packaging/build-in-old-debian.sh $(OLD_DEBIAN)
+	@$(BINARY_VENV)/bin/python -m devtools.glibc_floor dist/$(OLD_DEBIAN)/commune-agent | tail -1
 
 lint: venv
 	$(VENV)/bin/ruff check agent collector common devtools tests bench packaging
