@@ -66,12 +66,15 @@ def bare_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Makefile's binary (built now if missing or older than its sources), copied out of the
-    repository so that the repository can be hidden from it."""
-    done = subprocess.run(["make", "-s", "agent-binary"], cwd=REPO, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, f"make agent-binary failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    """The Makefile's binary (built now if missing or older than its sources), or the one named by
+    ``AGENT_BINARY`` (e.g. dist/bullseye/commune-agent from ``make agent-binary-old``), copied out of
+    the repository so that the repository can be hidden from it."""
+    chosen = os.environ.get("AGENT_BINARY")
+    if not chosen:
+        done = subprocess.run(["make", "-s", "agent-binary"], cwd=REPO, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"make agent-binary failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     copy = tmp_path_factory.mktemp("binary") / "commune-agent"
-    shutil.copy2(BINARY, copy)
+    shutil.copy2(REPO / (chosen or BINARY), copy)
     return copy
 
 
