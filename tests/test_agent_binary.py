@@ -19,13 +19,13 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from realservices import REPO, Agent, Collector, Influxd, Process, wait_until, write_toml
+from realservices import REPO, Agent, Collector, Process, wait_until, write_toml
+from stack import Stack
 from test_peripherals_agent import EXPECTED_KINDS, FIXTURE
 from test_speedtest import SMALL_AGENT
 
@@ -191,30 +191,15 @@ def rss(pid: int) -> int:
         return 0
 
 
-Query = Callable[[str], list[dict[str, Any]]]
-
-
-@pytest.fixture
-def query(influxd: Influxd, database: str) -> Query:
-    """InfluxQL on this test's database."""
-    return lambda influxql: influxd.query(influxql, database)
-
-
-def count(query: Query, measurement: str, host: str) -> int:
-    rows = query(f"SELECT count(*) FROM \"{measurement}\" WHERE host = '{host}'")
+def count(stack: Stack, measurement: str, host: str) -> int:
+    rows = stack.query(f"SELECT count(*) FROM \"{measurement}\" WHERE host = '{host}'")
     return int(max(v for k, v in rows[0].items() if k.startswith("count_"))) if rows else 0
 
 
-@pytest.fixture
-def collector(make_collector: Callable[..., Collector]) -> Collector:
-    started = make_collector()
-    started.start()
-    return started
-
-
 def test_the_binary_reports_end_to_end_and_stays_within_twice_the_venv_agents_memory(
-    binary: Path, usb_bus: Path, collector: Collector, make_agent: Callable[..., Agent], query: Query, tmp_path: Path
+    binary: Path, usb_bus: Path, stack: Stack, tmp_path: Path
 ) -> None:
+    collector = stack.started_collector()
     # The same configuration for both but identity: line probes with probes, the collector's
     # speed-test endpoint and the fixture USB bus, reporting every second.
     shared: dict[str, dict[str, Any]] = {
@@ -223,7 +208,7 @@ def test_the_binary_reports_end_to_end_and_stays_within_twice_the_venv_agents_me
         "speedtest": {**SPEEDTEST, "wan_url": collector.url},
         "peripherals": {"sysfs_root": str(usb_bus)},
     }
-    venv = make_agent(commune="02536", host="pc-venv", identity={"role": "line-probe"}, **shared)
+    venv = stack.agent(commune="02536", host="pc-venv", identity={"role": "line-probe"}, **shared)
     frozen_dir = tmp_path / "frozen"
     frozen = BinaryAgent(
         binary,
@@ -248,24 +233,24 @@ def test_the_binary_reports_end_to_end_and_stays_within_twice_the_venv_agents_me
             assert frozen.proc is not None and venv.proc is not None
             peaks["pc-frozen"] = max(peaks["pc-frozen"], rss(frozen.proc.pid))
             peaks["pc-venv"] = max(peaks["pc-venv"], rss(venv.proc.pid))
-            return count(query, "system", "pc-frozen") >= CYCLES
+            return stack.stored_reports("pc-frozen") >= CYCLES
 
         wait_until(sample_until_enough_cycles, 300, f"{CYCLES} metric reports\n{frozen.log()[-3000:]}", 1.0)
         for host in hosts:
             for measurement in ("system", "disk", "net", "inventory", "probe", "speedtest", "peripheral"):
-                wait_until(lambda h=host, m=measurement: count(query, m, h) > 0, 60, f"{measurement} of {host}")
+                wait_until(lambda h=host, m=measurement: count(stack, m, h) > 0, 60, f"{measurement} of {host}")
         assert frozen.running(), frozen.log()[-3000:]
     finally:
         frozen.stop()
 
-    (speed,) = query("SELECT * FROM speedtest WHERE host = 'pc-frozen'")
+    (speed,) = stack.query("SELECT * FROM speedtest WHERE host = 'pc-frozen'")
     assert speed["ok"] == 1 and float(speed["download_mbps"]) > 1, speed  # speedtest-cli inside, measuring
-    probes = query("SELECT last(ok) FROM probe WHERE host = 'pc-frozen' GROUP BY target")
+    probes = stack.query("SELECT last(ok) FROM probe WHERE host = 'pc-frozen' GROUP BY target")
     assert {row["target"]: row["last"] for row in probes} == {"loopback": 1, "collector": 1}
     where = "WHERE host = 'pc-frozen'"
-    kinds = query(f'SELECT last(present) FROM "peripheral" {where} GROUP BY device, kind')
+    kinds = stack.query(f'SELECT last(present) FROM "peripheral" {where} GROUP BY device, kind')
     assert {row["device"]: row["kind"] for row in kinds} == EXPECTED_KINDS
-    inventory = query(f'SELECT last(agent_version), last(os) FROM "inventory" {where}')
+    inventory = stack.query(f'SELECT last(agent_version), last(os) FROM "inventory" {where}')
     assert inventory[0]["last"] == "0.1.0"
     ours = [h for h in collector.get_json("/api/v1/hosts") if h["host"] == "pc-frozen"]
     assert ours and ours[0]["commune_name"] == "Xã Yên Sơn"
