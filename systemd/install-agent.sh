@@ -8,6 +8,8 @@
 #   --config FILE  the agent config (from `commune-collector enroll`); kept if absent
 #   --source SPEC  what pip installs (default: this checkout)
 #   --no-enable    do not create the user nor enable/start the service
+# The agent needs Python 3.8 or newer: the system's python3 when it is (Ubuntu 20.04 and later,
+# Debian 11 and later), or the interpreter named by PYTHON=...; otherwise it says what to install.
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +28,26 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$prefix" ] && enable=0
 
+python=${PYTHON:-python3}
+if ! command -v "$python" >/dev/null 2>&1; then
+  echo "install-agent.sh: $python is not installed; the agent needs Python 3.8 or newer: apt-get install python3 python3-venv" >&2
+  exit 1
+fi
+version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 8))'; then
+  cat >&2 <<EOF
+install-agent.sh: the agent needs Python 3.8 or newer, and $python here is $version ($(command -v "$python")).
+  Ubuntu 18.04: apt-get install python3.8 python3.8-venv, then: PYTHON=python3.8 sh $0 ...
+  Debian 10: build or install Python 3.8+ (e.g. pyenv), then: PYTHON=/path/to/python3.X sh $0 ...
+  Or copy the single-file agent (make agent-binary), which needs no Python on the PC.
+EOF
+  exit 1
+fi
+if ! "$python" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  echo "install-agent.sh: Python $version has no venv module: apt-get install python3-venv (or python$version-venv)" >&2
+  exit 1
+fi
+
 opt="$prefix/opt/commune-agent"
 etc="$prefix/etc/commune-agent"
 units="$prefix/etc/systemd/system"
@@ -34,7 +56,7 @@ if [ "$enable" = 1 ] && ! id commune-agent >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/commune-agent --shell /usr/sbin/nologin commune-agent
 fi
 
-python3 -m venv "$opt/venv"
+"$python" -m venv "$opt/venv"
 "$opt/venv/bin/pip" install --quiet --disable-pip-version-check "$source[agent]"
 cp "$here/README.md" "$opt/README.md"
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,34 @@ def verify(unit: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False)
 
 
+def interpreter(version: str) -> Path:
+    """A real Python ``version`` (pyenv's, else ``pythonX.Y`` on PATH), as ``make old-pythons`` finds it."""
+    found = subprocess.run(["pyenv", "prefix", version], capture_output=True, text=True, check=False)
+    python = Path(found.stdout.strip()) / "bin" / f"python{version}" if found.returncode == 0 else None
+    if python is None or not python.exists():
+        python = Path(shutil.which(f"python{version}") or f"/missing/python{version}")
+    assert python.exists(), f"Python {version} is missing: pyenv install {version}"
+    return python
+
+
+def install_agent(tmp_path: Path, python3: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``install-agent.sh`` with ``python3`` on PATH being the given interpreter: the PC's system Python."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "python3").symlink_to(python3)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    argv = ["sh", str(REPO / "systemd" / "install-agent.sh"), "--prefix", str(tmp_path / "root"), *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600, check=False)
+
+
+def test_install_agent_refuses_a_python_older_than_3_8_and_says_what_to_install(tmp_path: Path) -> None:
+    done = install_agent(tmp_path, interpreter("3.6"))
+    assert done.returncode == 1
+    assert "needs Python 3.8 or newer, and python3 here is 3.6" in done.stderr
+    assert "apt-get install python3.8 python3.8-venv" in done.stderr and "PYTHON=" in done.stderr
+    assert not (tmp_path / "root" / "opt").exists()  # nothing installed
+
+
 def test_install_agent_builds_an_agent_only_venv_and_a_unit_systemd_accepts(tmp_path: Path) -> None:
     config = tmp_path / "pc-01.toml"
     config.write_text(
@@ -30,12 +59,10 @@ def test_install_agent_builds_an_agent_only_venv_and_a_unit_systemd_accepts(tmp_
         f'[spool]\npath = "{tmp_path}/spool.sqlite"\n[probe]\ngateway = false\n'
     )
     prefix = tmp_path / "root"
-    done = subprocess.run(
-        ["sh", str(REPO / "systemd" / "install-agent.sh"), "--prefix", str(prefix), "--config", str(config)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    done = install_agent(tmp_path, interpreter("3.8"), "--config", str(config))  # Ubuntu 20.04's python3
     assert done.returncode == 0, done.stderr
     venv = prefix / "opt" / "commune-agent" / "venv"
+    assert "version = 3.8." in (venv / "pyvenv.cfg").read_text()  # built by the system's python3, here 3.8
     listed = subprocess.run([str(venv / "bin" / "pip"), "list", "--format=json"], capture_output=True, text=True,
                             check=True)  # fmt: skip
     installed = {package["name"].lower() for package in json.loads(listed.stdout)}
