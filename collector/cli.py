@@ -244,7 +244,7 @@ def cmd_report(config: CollectorConfig, args: argparse.Namespace) -> int:
     with Store(config.state.path) as store:
         registry = Registry(store, config.state.default_area)
         try:
-            document = make(config, registry, args.month, [args.format], args.area or "")[args.format]
+            document = make(config, store, registry, args.month, [args.format], args.area or "")[args.format]
         except ReportError as exc:
             return fail(exc, 2)
         except InfluxError as exc:

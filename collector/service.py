@@ -177,7 +177,7 @@ class CollectorService:
     def monthly_report(self, month: str, fmt: str, area: str) -> bytes:
         from collector.reports.make import make
 
-        return make(self.config, self.registry, month, [fmt], area)[fmt]
+        return make(self.config, self.store, self.registry, month, [fmt], area)[fmt]
 
     def write_points(self, points: list[Point]) -> None:
         self.writer.put([encode_point(point) for point in points])

@@ -393,7 +393,14 @@ REPORT: Final[dict[str, Words]] = {
     "pc_availability": Words("Máy hoạt động (%)", "PC availability (%)"),
     "unused_communes": Words("Xã có ngày không dùng đường truyền", "Communes with days the line was unused"),
     "degraded_pcs": Words("Máy suy giảm", "Degraded PCs"),
-    "equipment": Words("Thiết bị cấp phát / đang dùng", "Equipment issued / in use"),
+    "equipment_issued": Words("Thiết bị đã cấp", "Equipment issued"),
+    "equipment_in_use": Words("Thiết bị đang dùng", "Equipment in use"),
+    "equipment_idle": Words("Không dùng", "Not in use"),
+    "equipment_kind": Words("Loại", "Kind"),
+    "per_commune_equipment": Words(
+        "Thiết bị cấp phát và đang dùng theo xã (cuối tháng; đang dùng: cắm vào máy trong {days} ngày qua)",
+        "Equipment issued and in use by commune (at the month's end; in use: plugged in within {days} days)",
+    ),
     "no_data_yet": Words("chưa có dữ liệu", "no data yet"),
     "area": Words("Khu vực", "Area"),
     "commune": Words("Xã", "Commune"),
@@ -452,6 +459,7 @@ REPORT: Final[dict[str, Words]] = {
     "sheet_down_long": Words("Mất kết nối lâu", "Down long"),
     "sheet_unused": Words("Không dùng cả tháng", "Unused all month"),
     "sheet_degraded": Words("Máy suy giảm lâu", "Degraded long"),
+    "sheet_equipment": Words("Thiết bị", "Equipment"),
 }
 WEEKDAYS: Final[dict[int, Words]] = {
     1: Words("Hai", "Mon"), 2: Words("Ba", "Tue"), 3: Words("Tư", "Wed"), 4: Words("Năm", "Thu"),

@@ -8,8 +8,11 @@ ingestor's points (tags from the registry, % of contract on speed tests), the li
 and the batch writer. The collector's own ``agent``,
 ``commune`` and ``alert`` points are made by the fleet's point builders, one per PC and commune
 per interval, day and night. PCs are on from 07:00 to 17:30 local time on weekdays, as offices
-are; each fault starts at a seeded moment spread over the range. Continuous queries only roll up
-new time, so the 5-minute rollups are computed here for the whole backfilled range.
+are; each fault starts at a seeded moment spread over the range. The PC carrying a commune's
+scanner and tokens reports them hourly while it is on, and every hour the collector's ``equipment``
+points say, per commune and kind, what was issued and what is in use (the fleet's own matching).
+Continuous queries only roll up new time, so the 5-minute rollups are computed here for the whole
+backfilled range.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from zoneinfo import ZoneInfo
 
 from collector import vocabulary as words
 from collector.alerting.conditions import NO_HOST
+from collector.alerting.lifecycle import Alert, fired_between, record
 from collector.config import CollectorConfig
 from collector.fleet import points as fleet_points
-from collector.fleet.equipment import alert_subject
+from collector.fleet.equipment import SeenDevice, alert_subject, fleet_equipment
+from collector.fleet.facts import gather_peripherals, read_peripherals
 from collector.fleet.rules import CommuneStatus, HostStatus
 from collector.ingest.checks import Accepted, Ingestor
 from collector.ingest.diskbuffer import DiskBuffer
@@ -36,10 +41,11 @@ from collector.ingest.influx import InfluxClient
 from collector.ingest.lineprotocol import Point, encode_point
 from collector.ingest.setup_influx import RAW_RP, ROLLUP_MEASUREMENTS, ROLLUP_RP, setup_influx
 from collector.ingest.writer import BatchWriter
+from collector.registry.equipment import IssuedItem
 from collector.registry.registry import HostKey, Registry
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
-from common.wire import SCHEMA_VERSION, decode_report, encode
+from common.wire import SCHEMA_VERSION, Report, decode_report, encode
 from devtools.simulate import Plan, VirtualAgent, VirtualHost
 from devtools.simulate.transport import NO_LINK
 
@@ -98,6 +104,25 @@ class CapturingAgent(VirtualAgent):
         return out
 
 
+class EquipmentBook:
+    """The devices each commune's PCs were seen with, folded as the collector folds them, and the
+    ``equipment`` points it writes from them."""
+
+    def __init__(self, items: list[IssuedItem], province: str, window_days: int) -> None:
+        self.items, self.province, self.window_days = items, province, window_days
+        self.seen: dict[str, dict[str, SeenDevice]] = {}
+
+    def observe(self, key: HostKey, report: Report, ts: int) -> None:
+        if report.kind == "peripherals":
+            gather_peripherals(self.seen.setdefault(key.commune, {}), read_peripherals(report, ts), key.host)
+
+    def points(self, area_of: dict[str, str], ts: int) -> list[Point]:
+        seen = {commune: list(devices.values()) for commune, devices in self.seen.items()}
+        provinces = dict.fromkeys(area_of, self.province)
+        found = fleet_equipment(self.items, seen, provinces, self.window_days, ts)
+        return fleet_points.equipment_points(found, area_of, ts)
+
+
 @dataclass(frozen=True)
 class Timeline:
     start: int
@@ -151,7 +176,7 @@ def backfill(
     try:
         setup_influx(client)
         registry = Registry(store, config.state.default_area)
-        written = _write_history(config, client, registry, plan, timeline, seed)
+        written = _write_history(config, client, store, registry, plan, timeline, seed)
         rollups = rollup(client, timeline.start, timeline.end)
     finally:
         store.close()
@@ -162,7 +187,13 @@ def backfill(
 
 
 def _write_history(
-    config: CollectorConfig, client: InfluxClient, registry: Registry, plan: Plan, timeline: Timeline, seed: int
+    config: CollectorConfig,
+    client: InfluxClient,
+    store: Store,
+    registry: Registry,
+    plan: Plan,
+    timeline: Timeline,
+    seed: int,
 ) -> int:
     metrics = SelfMetrics()
     ingestor = Ingestor(registry, metrics, config.ingest)
@@ -173,14 +204,15 @@ def _write_history(
     starts = onsets(plan, timeline.start, timeline.end, seed)
     area_names = registry.areas()
     area_of = {c: registry.area_of(c) for c in {line.commune for line in plan.lines}}
+    kit = EquipmentBook(plan.equipment, plan.province, config.fleet.equipment_unused_after_days)
     with tempfile.TemporaryDirectory(prefix="backfill-") as folder:
         buffer = DiskBuffer(f"{folder}/buffer.sqlite", 256 * 2**20)
         writer = BatchWriter(client, metrics, config.influxdb.batch_size, 0.5, 200_000, buffer)
         writer.start()
         try:
-            _alert_points(writer, plan, starts, area_of)
+            _alert_points(writer, store, plan, starts, area_of)
             for ts in range(timeline.start, timeline.end, timeline.interval_s):
-                lines = _one_interval(ingestor, agents, plan, timeline, ts, starts, area_of, area_names)
+                lines = _one_interval(ingestor, agents, plan, timeline, ts, starts, area_of, area_names, kit)
                 writer.put(lines)
         finally:
             writer.stop(timeout_s=600)
@@ -207,8 +239,10 @@ def _one_interval(
     starts: dict[str, float],
     area_of: dict[str, str],
     area_names: dict[str, str],
+    kit: EquipmentBook,
 ) -> list[str]:
     on = timeline.is_on(ts)
+    hourly = ts % 3600 < timeline.interval_s
     lines: list[str] = []
     statuses: list[HostStatus] = []
     for agent in agents:
@@ -219,11 +253,14 @@ def _one_interval(
             agent.now = ts
             agent.switched_on(ts // DAY_S)
             agent.tick(float(timeline.interval_s), faulty)
-            if host.role == "line-probe" and ts % 3600 < timeline.interval_s:
+            if host.role == "line-probe" and hourly:
                 agent.speedtest(faulty)
+            if host.devices and hourly:
+                agent.peripherals(ts, at=ts)
             for kind, payload in agent.take():
                 report = decode_report(kind, encode(payload))
                 accepted = Accepted(HostKey(host.province, host.commune, host.host), area, report, ts, ts)
+                kit.observe(accepted.host, report, ts)
                 lines.extend(encode_point(p) for p in ingestor.points(accepted))
         online = on and not (faulty and host.fault in HOST_DROPS)
         reasons = _degraded_reasons(host, faulty)
@@ -231,6 +268,8 @@ def _one_interval(
                                    0.0 if online else 60.0, reasons, ts))  # fmt: skip
     points = [fleet_points.agent_point(s, ts) for s in statuses]
     points += [fleet_points.commune_point(c, area_names, ts) for c in _communes(plan, statuses, starts, ts, area_of)]
+    if hourly:
+        points += kit.points(area_of, ts)
     lines.extend(encode_point(p) for p in points)
     return lines
 
@@ -273,9 +312,13 @@ def _communes(
     return out
 
 
-def _alert_points(writer: BatchWriter, plan: Plan, starts: dict[str, float], area_of: dict[str, str]) -> None:
-    """Each fault's alert, firing from its onset (the collector writes one point per change)."""
+def _alert_points(
+    writer: BatchWriter, store: Store, plan: Plan, starts: dict[str, float], area_of: dict[str, str]
+) -> None:
+    """Each fault's alert, firing from its onset: its point (the collector writes one per change)
+    and its record in the state file, as the alert lifecycle keeps them."""
     lines = []
+    recorded = {(a.rule, a.commune, a.host, a.fired_at) for a in fired_between(store, 0, float("inf"))}
     for fault, where in plan.faults.items():
         for key in where:
             province, commune, host = key.split("/") if "/" in key else (plan.province, key, NO_HOST)
@@ -286,6 +329,10 @@ def _alert_points(writer: BatchWriter, plan: Plan, starts: dict[str, float], are
                     "host": host, "rule": rule, "severity": words.RULE_SEVERITY[rule]}  # fmt: skip
             fields: dict[str, float | str] = {"firing": 1.0, "state": "firing", "summary": fault}
             lines.append(encode_point(Point("alert", tags, fields, int(starts[key]))))
+            at = int(starts[key])
+            if (rule, commune, host, at) not in recorded:  # a backfill run again keeps one record
+                record(store, Alert(0, rule, province, tags["area"], commune, host, tags["severity"], fault, fault,
+                                    "firing", at, fired_at=at, firing_since=at))  # fmt: skip
     writer.put(lines)
 
 
@@ -308,7 +355,8 @@ def only(plan: Plan, communes: list[str]) -> Plan:
     faults = {f: [w for w in where if w.split("/")[-2 if "/" in w else 0] in keep] for f, where in plan.faults.items()}
     return Plan(plan.province, [h for h in plan.hosts if h.commune in keep],
                 {a: (n, [c for c in cs if c in keep]) for a, (n, cs) in plan.areas.items()},
-                [line for line in plan.lines if line.commune in keep], faults)  # fmt: skip
+                [line for line in plan.lines if line.commune in keep], faults,
+                [item for item in plan.equipment if item.commune in keep])  # fmt: skip
 
 
 def rollup(client: InfluxClient, start: int, end: int, step_s: int = 7 * DAY_S) -> int:

@@ -35,6 +35,7 @@ from collector.config import CollectorConfig
 from collector.http.auth import digest
 from collector.registry.units import display_name
 from collector.reports.mail import due_month
+from collector.vocabulary import PERIPHERAL_KINDS
 from devtools.backfill import backfill, only
 from devtools.simulate import make_plan, register
 
@@ -164,9 +165,8 @@ def expected(influxd: Influxd, database: str, month: str, commune: str) -> dict[
     alerts_fired = sum(1 for r in fired if r["firing"] == 1 and start <= r["time"] < end)
     alert_s = 0
     for r in fired:
-        if r["firing"] == 1:  # the backfill's alerts stay open to the end of the range
-            fired_at = r["time"] // 300 * 300  # alert times are kept to the 5 minutes of the rollups (README)
-            alert_s += sum(max(0, b - max(a, fired_at)) for _d, a, b in windows)
+        if r["firing"] == 1:  # the backfill's alerts stay open to the end of the range: to the second
+            alert_s += sum(max(0, b - max(a, r["time"])) for _d, a, b in windows)
 
     line = round(100 * (in_use - down) / in_use, 1) if in_use else None
     speed = round(speeds[0]["median"], 1) if speeds else None
@@ -243,6 +243,53 @@ def test_figures_of_a_healthy_a_dead_and_an_unused_commune_match_influxql_over_r
     assert ranks[NAMES[HEALTHY]] < ranks[NAMES[DEAD]]
 
 
+def equipment_said(influxd: Influxd, database: str, month: str, commune: str = "") -> dict[str, tuple[int, int]]:
+    """Per kind, issued and in use as the last raw ``equipment`` point of the month said (summed
+    over communes unless one is named)."""
+    start, end = month_bounds(month)
+    where = f"time >= {start}s AND time < {end}s" + (f" AND \"commune\" = '{commune}'" if commune else "")
+    rows = influxd.query(f'SELECT last("issued") AS i, last("seen") AS s FROM "raw"."equipment" WHERE {where} '
+                         'GROUP BY "commune", "kind"', database)  # fmt: skip
+    out: dict[str, tuple[int, int]] = {}
+    for r in rows:
+        issued, seen = out.get(r["kind"], (0, 0))
+        out[r["kind"]] = (issued + int(r["i"]), seen + int(r["s"]))
+    return out
+
+
+def previous_month(month: str) -> str:
+    year, number = (int(x) for x in month.split("-"))
+    return f"{year - (number == 1):04d}-{(number - 2) % 12 + 1:02d}"
+
+
+def test_equipment_issued_and_in_use_match_the_equipment_points_per_commune_area_and_in_all(
+    province: dict[str, Any], documents: dict[str, Path], influxd: Influxd
+) -> None:
+    database, month = province["database"], province["month"]
+    book = openpyxl.load_workbook(documents["xlsx"])
+    sheet = book["Thiết bị"].iter_rows(min_row=4, values_only=True)
+    kit: dict[tuple[str, str], list[Any]] = {(str(r[0]), str(r[2])): list(r) for r in sheet if r[2]}
+    kinds = {code: words.vi for code, words in PERIPHERAL_KINDS.items()}
+    compared = 0
+    for code in COMMUNES:
+        now, before = (equipment_said(influxd, database, m, code) for m in (month, previous_month(month)))
+        assert {k for name, k in kit if name == NAMES[code]} == {kinds[k] for k in now}, code
+        for kind, (issued, seen) in now.items():
+            row = kit[(NAMES[code], kinds[kind])]
+            change = seen - before[kind][1] if kind in before else None
+            assert row[3:] == [issued, seen, issued - seen, change], (code, kind, row)
+            compared += 1
+    assert compared >= 8  # a scanner and tokens for each commune with PCs
+    assert any(row[4] < row[3] for row in kit.values())  # the seeded faults show: equipment left unused
+    total = equipment_said(influxd, database, month)
+    summary = {r[0]: r[1:] for r in book["Tóm tắt"].iter_rows(min_row=4, values_only=True)}
+    assert summary["Thiết bị đã cấp"][0] == sum(i for i, _s in total.values()) > 0
+    assert summary["Thiết bị đang dùng"][0] == sum(s for _i, s in total.values())
+    areas = list(book["Khu vực"].iter_rows(min_row=4, values_only=True))
+    assert sum(r[10] for r in areas) == sum(i for i, _s in total.values())
+    assert sum(r[11] for r in areas if r[11] is not None) == sum(s for _i, s in total.values())
+
+
 # ---- one document in three formats ----
 
 
@@ -315,7 +362,8 @@ def test_xlsx_numbers_are_numbers_equal_to_the_pdf(documents: dict[str, Path]) -
                 assert shown == value
     assert numbers >= len(COMMUNES) * 10
     book = openpyxl.load_workbook(documents["xlsx"])
-    assert book.sheetnames == ["Tóm tắt", "Khu vực", "Xã", "Mất kết nối lâu", "Không dùng cả tháng", "Máy suy giảm lâu"]
+    assert book.sheetnames == ["Tóm tắt", "Khu vực", "Xã", "Thiết bị", "Mất kết nối lâu", "Không dùng cả tháng",
+                               "Máy suy giảm lâu"]  # fmt: skip
     summary = {r[0]: r[1] for r in book["Tóm tắt"].iter_rows(min_row=4, values_only=True)}
     assert summary["Số xã"] == len(COMMUNES) and isinstance(summary["Đường truyền sẵn sàng (%)"], int | float)
 

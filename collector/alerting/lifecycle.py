@@ -272,6 +272,28 @@ class AlertManager:
         return self._store.execute("DELETE FROM silences WHERE id = ?", (silence_id,)).rowcount > 0
 
 
+def fired_between(store: Store, start: float, end: float) -> list[Alert]:
+    """The alerts that were firing at some moment of [start, end): fired before ``end`` and not
+    resolved by ``start``, oldest first. Resolved alerts are kept ``keep_resolved_days`` (180 by
+    default), so a monthly report reaches back far enough; a flapping alert is one record, firing
+    from its first firing to its last resolve, as the people told about it saw it."""
+    rows = store.query(
+        "SELECT id, body FROM alerts WHERE json_extract(body, '$.fired_at') > 0 "
+        "AND json_extract(body, '$.fired_at') < ? "
+        "AND (json_extract(body, '$.resolved_at') = 0 OR json_extract(body, '$.resolved_at') > ?) ORDER BY id",
+        (end, start),
+    )
+    return [alert_from_row(i, body) for i, body in rows]
+
+
+def record(store: Store, alert: Alert) -> int:
+    """Store an alert as the lifecycle keeps it (for history written afterwards, such as the
+    simulator's backfill); returns its id."""
+    cursor = store.execute("INSERT INTO alerts (key, state, body) VALUES (?, ?, ?)",
+                           (alert.key, alert.state, alert_row(alert)))  # fmt: skip
+    return int(cursor.lastrowid or 0)
+
+
 def alert_row(alert: Alert) -> str:
     """An alert as stored (``alert_from_row`` reads it back)."""
     return json.dumps(asdict(alert))

@@ -10,7 +10,18 @@ from __future__ import annotations
 from collector.config import InfluxSettings
 from collector.ingest.influx import InfluxClient
 
-ROLLUP_MEASUREMENTS = ("system", "disk", "net", "sensors", "probe", "speedtest", "agent", "commune", "alert")
+ROLLUP_MEASUREMENTS = (
+    "system",
+    "disk",
+    "net",
+    "sensors",
+    "probe",
+    "speedtest",
+    "agent",
+    "commune",
+    "alert",
+    "equipment",
+)
 RAW_RP = "raw"
 ROLLUP_RP = "rollup_5m"
 

@@ -18,6 +18,7 @@ from collector.registry.registry import Registry
 from collector.reports.figures import MonthFigures, Place, compare, compute
 from collector.reports.gather import fetch
 from collector.reports.period import Month, OfficeHours, PeriodError, office_hours
+from collector.store import Store
 
 
 class ReportError(ValueError):
@@ -42,6 +43,7 @@ class MonthlyReport:
     previous: Month
     down_hours_over: float
     degraded_days_over: int
+    equipment_days: int  # an item is in use when seen within this many days ([fleet] equipment_unused_after_days)
 
 
 def hours_of(settings: ReportSettings) -> OfficeHours:
@@ -50,12 +52,14 @@ def hours_of(settings: ReportSettings) -> OfficeHours:
 
 def build(
     client: InfluxClient,
+    store: Store,
     registry: Registry,
     settings: ReportSettings,
     month_text: str,
     area: str = "",
     now: float | None = None,
     language: str | None = None,
+    equipment_days: int = 14,
 ) -> MonthlyReport:
     now = time.time() if now is None else now
     try:
@@ -72,25 +76,32 @@ def build(
         known = ", ".join(sorted(set(areas) | set(by_area))) or "none registered"
         raise ReportError(f"area {area[:40]!r} is unknown; known areas: {known}")
     places = _places(registry, areas, by_area, area)
-    figures = _month(client, hours, month, now, places, settings)
+    figures = _month(client, store, hours, month, now, places, settings)
     if not figures.communes:
         where = f" in area {area}" if area else ""
         raise ReportError(f"no data for {month}{where}: InfluxDB has no commune status in its office hours",
                           missing=True)  # fmt: skip
-    previous = _month(client, hours, month.previous(), now, places, settings)
+    previous = _month(client, store, hours, month.previous(), now, places, settings)
     compare(figures, previous if previous.communes else None)
     _start, end = hours.month_bounds(month)
     return MonthlyReport(month, area, areas.get(area, area), language or settings.language, hours,
                          len(hours.office_days(month, now)), int(min(end, now)), int(now), figures,
-                         month.previous(), settings.down_hours_over, settings.degraded_days_over)  # fmt: skip
+                         month.previous(), settings.down_hours_over, settings.degraded_days_over,
+                         equipment_days)  # fmt: skip
 
 
 def _month(
-    client: InfluxClient, hours: OfficeHours, month: Month, now: float, places: dict[str, Place], s: ReportSettings
+    client: InfluxClient,
+    store: Store,
+    hours: OfficeHours,
+    month: Month,
+    now: float,
+    places: dict[str, Place],
+    s: ReportSettings,
 ) -> MonthFigures:
     windows = hours.windows_of(month, until=now)
     start, end = hours.month_bounds(month)
-    fetched = fetch(client, windows, start, int(min(end, now)))
+    fetched = fetch(client, store, windows, start, int(min(end, now)))
     keep = set(places)
     fetched.communes = [x for x in fetched.communes if x.commune in keep]
     fetched.hosts = [x for x in fetched.hosts if x.commune in keep]

@@ -3,8 +3,8 @@
 Per commune: line availability (office slots not down, of those whose line was in use), down
 hours, median speed test as % of contract, days unused, PCs online / total and their
 availability, degraded PCs and their reasons, alerts fired and the office hours they were open,
-the score and the rank. Then the same per area and for everything, the lists leaders act on,
-and the daily count of communes whose line was down.
+equipment issued and in use at the month's end, the score and the rank. Then the same per area
+and for everything, the lists leaders act on, and the daily count of communes whose line was down.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from collector.reports.gather import Fetched, Outage, Slots
+from collector.reports.gather import AlertSpell, Fetched, Outage, Slots
 from collector.reports.period import Window
 from collector.reports.score import score
 
@@ -40,6 +40,17 @@ class DegradedPc:
 
 
 @dataclass
+class Kit:
+    """One kind of equipment of a commune at the month's end: items issued, and those in use (seen
+    within ``[fleet] equipment_unused_after_days``); None when the collector said nothing that month."""
+
+    kind: str
+    issued: int
+    in_use: int | None
+    in_use_change: int | None = None
+
+
+@dataclass
 class CommuneFigures:
     place: Place
     line_availability: float | None
@@ -53,6 +64,7 @@ class CommuneFigures:
     degraded: list[DegradedPc]
     alerts_fired: int
     alert_hours: float
+    equipment: list[Kit] = field(default_factory=list)
     score: float = 0.0
     rank: int = 0
     score_change: float | None = None
@@ -72,6 +84,8 @@ class GroupFigures:
     unused_communes: int
     degraded_pcs: int
     speed_percent: float | None
+    equipment_issued: int = 0
+    equipment_in_use: int | None = None
     changes: dict[str, float | None] = field(default_factory=dict)
 
 
@@ -102,12 +116,16 @@ def compute(
     for commune, host in sorted(by_host):
         hosts_of[commune].append(host)
     known = sorted(set(by_commune) | set(hosts_of))
+    alerts_of: dict[str, list[AlertSpell]] = defaultdict(list)
+    for spell in fetched.alerts:
+        alerts_of[spell.commune].append(spell)
     communes = []
     for code in known:
         place = places.get(code, Place(code, code, "", ""))
         degraded = [degraded_pc(code, h, by_host[(code, h)], windows, fetched.reasons) for h in hosts_of[code]]
         communes.append(commune_figures(place, by_commune[code], [by_host[(code, h)] for h in hosts_of[code]],
-                                        [d for d in degraded if d.days > 0], windows, days, fetched))  # fmt: skip
+                                        [d for d in degraded if d.days > 0], windows, days, fetched,
+                                        alerts_of[code]))  # fmt: skip
     ranked = sorted(communes, key=lambda c: (-c.score, c.place.name))
     for rank, c in enumerate(ranked, 1):
         c.rank = rank
@@ -138,6 +156,7 @@ def commune_figures(
     windows: list[Window],
     days: list[date],
     fetched: Fetched,
+    spells: list[AlertSpell],
 ) -> CommuneFigures:
     n, down, unused = (sum(s.n for s in line), sum(s.a for s in line), sum(s.b for s in line))
     in_use = n - unused
@@ -147,7 +166,7 @@ def commune_figures(
     office_days = sum(1 for d in days if per_day.get(d, (0.0, 0.0, 0.0))[0] > 0)
     host_n = sum(s.n for h in hosts for s in h)
     host_online = sum(s.a for h in hosts for s in h)
-    fired, hours = alerts(place.commune, fetched.alerts, windows, (fetched.month_start, fetched.month_end))
+    fired, hours = alerts(spells, windows, (fetched.month_start, fetched.month_end))
     figures = CommuneFigures(
         place=place,
         line_availability=_percent(in_use - down, in_use),
@@ -162,6 +181,7 @@ def commune_figures(
         alerts_fired=fired,
         alert_hours=hours,
     )
+    figures.equipment = kits(place.commune, fetched)
     figures.score = score(figures.line_availability, figures.speed_percent, figures.pc_availability,
                           unused_days, office_days)  # fmt: skip
     return figures
@@ -198,25 +218,28 @@ def degraded_pc(
     return DegradedPc(commune, host, days, codes)
 
 
-def alerts(
-    commune: str, rows: list[tuple[int, str, str, str, float]], windows: list[Window], month: tuple[int, int]
-) -> tuple[int, float]:
-    """Alerts of the commune that fired in ``month`` [start, end), and the office hours they were open."""
+def alerts(mine: list[AlertSpell], windows: list[Window], month: tuple[int, int]) -> tuple[int, float]:
+    """Of one commune's alerts, those that fired in ``month`` [start, end), and the office hours
+    they were firing, summed over alerts (each from its firing to its resolve, or to the month's end
+    while it still fires; one that fired before the month counts its hours inside it)."""
     month_start, until = month
-    spells: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
-    open_at: dict[tuple[str, str], int] = {}
-    for ts, _commune, host, rule, firing in sorted(r for r in rows if r[1] == commune):
-        key = (host, rule)
-        if firing >= 0.5 and key not in open_at:
-            open_at[key] = ts
-        elif firing < 0.5 and key in open_at:
-            spells[key].append((open_at.pop(key), ts))
-    for key, ts in open_at.items():
-        spells[key].append((ts, max(ts, until)))
-    flat = [s for many in spells.values() for s in many]
-    fired = sum(1 for start, _end in flat if month_start <= start < until)
-    seconds = sum(_overlap(start, end, w) for start, end in flat for w in windows)
+    fired = sum(1 for s in mine if month_start <= s.start < until)
+    seconds = sum(_overlap(s.start, s.end or until, w) for s in mine for w in windows)
     return fired, round(seconds / 3600, 1)
+
+
+def kits(commune: str, fetched: Fetched) -> list[Kit]:
+    """The commune's equipment per kind: as the collector's ``equipment`` points last said in the
+    month, or, for a kind it said nothing of, the registry's items issued by then (in use unknown)."""
+    out = []
+    kinds = {k for c, k in fetched.equipment if c == commune} | {k for c, k in fetched.issued if c == commune}
+    for kind in sorted(kinds):
+        said = fetched.equipment.get((commune, kind))
+        if said is not None:
+            out.append(Kit(kind, round(said[0]), round(said[1])))
+        else:
+            out.append(Kit(kind, fetched.issued[(commune, kind)], None))
+    return [k for k in out if k.issued or k.in_use]
 
 
 def group(
@@ -241,7 +264,14 @@ def group(
         unused_communes=sum(1 for c in members if c.unused_days > 0),
         degraded_pcs=sum(len(c.degraded) for c in members),
         speed_percent=round(statistics.median(speeds), 1) if speeds else None,
+        equipment_issued=sum(k.issued for c in members for k in c.equipment),
+        equipment_in_use=_in_use([k for c in members for k in c.equipment]),
     )
+
+
+def _in_use(found: list[Kit]) -> int | None:
+    counts = [k.in_use for k in found if k.in_use is not None]
+    return sum(counts) if counts else None
 
 
 def down_seconds(slots: list[Slots], windows: list[Window]) -> float:
@@ -269,13 +299,19 @@ def compare(current: MonthFigures, previous: MonthFigures | None) -> None:
         if old is not None:
             c.score_change = round(c.score - old.score, 1)
             c.rank_change = old.rank - c.rank  # positive: moved up
+            was = {k.kind: k.in_use for k in old.equipment}
+            for kit in c.equipment:
+                used_before = was.get(kit.kind)
+                if kit.in_use is not None and used_before is not None:
+                    kit.in_use_change = kit.in_use - used_before
     old_areas = {a.code: a for a in previous.areas}
     for area in current.areas:
         area.changes = changes(area, old_areas.get(area.code))
     current.total.changes = changes(current.total, previous.total)
 
 
-CHANGED = ("communes", "pcs", "line_availability", "pc_availability", "unused_communes", "degraded_pcs")
+CHANGED = ("communes", "pcs", "line_availability", "pc_availability", "unused_communes", "degraded_pcs",
+           "equipment_issued", "equipment_in_use")  # fmt: skip
 
 
 def changes(now: GroupFigures, before: GroupFigures | None) -> dict[str, float | None]:
@@ -304,5 +340,5 @@ def _percent(part: float, whole: float) -> float | None:
     return round(100.0 * part / whole, 1) if whole > 0 else None
 
 
-def _overlap(start: int, end: int, window: Window) -> int:
+def _overlap(start: float, end: float, window: Window) -> float:
     return max(0, min(end, window.end) - max(start, window.start))

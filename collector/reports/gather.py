@@ -3,7 +3,8 @@ days, so last month is still there when raw points have expired) and the registr
 
 One statement per office window, grouped by commune or PC, so InfluxDB does the summing and the
 answer stays small (communes × windows rows) even for the whole nation. Only the degraded PCs'
-reason codes come from raw points: text fields are not rolled up.
+reason codes come from raw points: text fields are not rolled up. Alerts come from their records
+in the state file (fired and resolved to the second), not from the rollups.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.alerting.lifecycle import fired_between
+from collector.fleet.equipment import issued_at
 from collector.ingest.influx import InfluxClient
 from collector.ingest.setup_influx import RAW_RP, ROLLUP_RP
+from collector.registry.equipment import Equipment
 from collector.reports.period import Window
+from collector.store import Store
 
 STATEMENTS_PER_REQUEST = 6
 PARALLEL_REQUESTS = 3
-ALERT_LOOKBACK_S = 90 * 86400  # an alert that fired before the month and is still open counts its hours
 OUTAGE_LOOKBACK_S = 30 * 86400  # an outage that began before the month counts its hours inside it
 
 
@@ -42,9 +46,23 @@ class Fetched:
     communes: list[Slots] = field(default_factory=list)
     hosts: list[Slots] = field(default_factory=list)
     speed: dict[str, float] = field(default_factory=dict)  # commune -> median % of contract
-    alerts: list[tuple[int, str, str, str, float]] = field(default_factory=list)  # ts, commune, host, rule, firing
+    alerts: list[AlertSpell] = field(default_factory=list)  # alerts firing at some moment of the month
     reasons: dict[tuple[str, str], str] = field(default_factory=dict)  # (commune, host) -> codes, comma-separated
     outages: list[Outage] = field(default_factory=list)  # decided outages that overlap the month
+    equipment: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)  # (commune, kind): issued, seen
+    issued: dict[tuple[str, str], int] = field(default_factory=dict)  # (commune, kind): items issued by then
+
+
+@dataclass(frozen=True)
+class AlertSpell:
+    """An alert as its record in the state file has it: fired at ``start``, resolved at ``end``
+    (0 while it is still firing)."""
+
+    commune: str
+    host: str
+    rule: str
+    start: float
+    end: float
 
 
 @dataclass(frozen=True)
@@ -57,7 +75,7 @@ class Outage:
     end: int
 
 
-def fetch(client: InfluxClient, windows: list[Window], month_start: int, month_end: int) -> Fetched:
+def fetch(client: InfluxClient, store: Store, windows: list[Window], month_start: int, month_end: int) -> Fetched:
     out = Fetched(windows, month_start, month_end)
     commune_q = (
         'SELECT sum("mean_line_down") AS a, sum("mean_line_unused") AS b, count("mean_line_down") AS n '
@@ -75,12 +93,7 @@ def fetch(client: InfluxClient, windows: list[Window], month_start: int, month_e
     ):
         if row.get("p") is not None:
             out.speed[str(row["commune"])] = float(row["p"])
-    for row in client.query_rows(
-        f'SELECT "mean_firing" AS f FROM "{ROLLUP_RP}"."alert" '
-        f'WHERE time >= {month_start - ALERT_LOOKBACK_S}s AND time < {month_end}s GROUP BY "commune", "host", "rule"'
-    ):
-        if row.get("f") is not None:
-            out.alerts.append((int(row["time"]), str(row["commune"]), str(row["host"]), str(row["rule"]), row["f"]))
+    out.alerts = alert_spells(store, month_start, month_end)
     for row in client.query_rows(
         f'SELECT last("degraded_reasons") AS r FROM "{RAW_RP}"."agent" '
         f'WHERE time >= {month_start}s AND time < {month_end}s AND "degraded" = 1 GROUP BY "commune", "host"'
@@ -93,7 +106,21 @@ def fetch(client: InfluxClient, windows: list[Window], month_start: int, month_e
         start, end = int(row["time"]), int(row.get("end") or 0)
         if end > month_start:
             out.outages.append(Outage(str(row["commune"]), str(row["cause"]), start, end))
+    for row in client.query_rows(
+        f'SELECT last("mean_issued") AS issued, last("mean_seen") AS seen FROM "{ROLLUP_RP}"."equipment" '
+        f'WHERE time >= {month_start}s AND time < {month_end}s GROUP BY "commune", "kind"'
+    ):
+        if row.get("issued") is not None and row.get("seen") is not None:
+            out.equipment[(str(row["commune"]), str(row["kind"]))] = (float(row["issued"]), float(row["seen"]))
+    for item in Equipment(store).items():
+        if issued_at(item) < month_end:
+            out.issued[(item.commune, item.kind)] = out.issued.get((item.commune, item.kind), 0) + 1
     return out
+
+
+def alert_spells(store: Store, start: int, end: int) -> list[AlertSpell]:
+    """The alerts firing at some moment of [start, end), from their records in the state file."""
+    return [AlertSpell(a.commune, a.host, a.rule, a.fired_at, a.resolved_at) for a in fired_between(store, start, end)]
 
 
 def _per_window(client: InfluxClient, windows: list[Window], template: str) -> list[Slots]:

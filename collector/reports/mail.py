@@ -90,7 +90,7 @@ class MonthlyMailer:
             log.info("monthly report e-mail already done", extra={"month": str(month), "outcome": done})
             return "already"
         try:
-            files = make(self.config, self.registry, str(month), ["pdf", "xlsx"], now=now)
+            files = make(self.config, self.store, self.registry, str(month), ["pdf", "xlsx"], now=now)
         except ReportError as exc:
             if not exc.missing:
                 raise

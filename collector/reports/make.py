@@ -9,6 +9,7 @@ from collector.config import CollectorConfig
 from collector.ingest.influx import InfluxClient
 from collector.registry.registry import Registry
 from collector.reports.build import MonthlyReport, ReportError, build
+from collector.store import Store
 
 FORMATS: dict[str, tuple[str, str]] = {  # format -> (media type, file extension)
     "pdf": ("application/pdf", "pdf"),
@@ -35,6 +36,7 @@ def renderer(fmt: str) -> Callable[[MonthlyReport], bytes]:
 
 def make(
     config: CollectorConfig,
+    store: Store,
     registry: Registry,
     month: str,
     formats: list[str],
@@ -46,7 +48,16 @@ def make(
     renders = {fmt: renderer(fmt) for fmt in formats}  # a bad format fails before any query
     client = InfluxClient(config.influxdb.model_copy(update={"timeout_s": config.report.query_timeout_s}))
     try:
-        report = build(client, registry, config.report, month, area, now)
+        report = build(
+            client,
+            store,
+            registry,
+            config.report,
+            month,
+            area,
+            now,
+            equipment_days=config.fleet.equipment_unused_after_days,
+        )
     finally:
         client.close()
     return {fmt: render(report) for fmt, render in renders.items()}

@@ -30,16 +30,8 @@ PART_ROWS = 250
 Item = dict[str, Any]
 
 
-def no_data(_report: MonthlyReport) -> Table | None:
-    return None
-
-
-# Sections whose data comes from later features: each gives its table, or None to say "no data yet".
-# Peripherals (issue 13) plug in here.
-EXTRA_SECTIONS: tuple[tuple[str, Callable[[MonthlyReport], Table | None]], ...] = (
-    ("outages", outages_table),
-    ("peripherals", no_data),
-)
+# Sections shown after the tables: each gives its table, or None to say there is no data.
+EXTRA_SECTIONS: tuple[tuple[str, Callable[[MonthlyReport], Table | None]], ...] = (("outages", outages_table),)
 
 
 def _cells(table: Table, rows: list[list[Any]], lang: str) -> list[list[dict[str, str | bool]]]:

@@ -41,7 +41,7 @@ def fmt(value: Cell, lang: str, signed: bool = False) -> str:
 def tables(report: MonthlyReport) -> list[Table]:
     w = vocab.report_words(report.language)
     f = report.figures
-    return [summary(report, w), areas(f.areas, w), communes(report, w), *lists(report, w)]
+    return [summary(report, w), areas(f.areas, w), communes(report, w), equipment(report, w), *lists(report, w)]
 
 
 def summary(report: MonthlyReport, w: dict[str, str]) -> Table:
@@ -50,16 +50,21 @@ def summary(report: MonthlyReport, w: dict[str, str]) -> Table:
         [w[key], getattr(total, key), total.changes.get(key)]
         for key in ("communes", "pcs", "line_availability", "pc_availability", "unused_communes", "degraded_pcs")
     ]
-    rows.append([w["equipment"], w["no_data_yet"], None])
+    if total.equipment_issued or total.equipment_in_use is not None:
+        rows += [[w[k], getattr(total, k), total.changes.get(k)] for k in ("equipment_issued", "equipment_in_use")]
+    else:
+        rows.append([w["equipment_issued"], w["no_data_yet"], None])
     return Table("sheet_summary", w["summary"], [w["figure"], w["value"], w["change"]], rows)
 
 
 def areas(groups: list[GroupFigures], w: dict[str, str]) -> Table:
     headers = [w["area"], w["communes"], w["pcs"], w["line_availability"], "±", w["pc_availability"], "±",
-               w["unused_communes"], w["degraded_pcs"], w["speed_percent"]]  # fmt: skip
+               w["unused_communes"], w["degraded_pcs"], w["speed_percent"], w["equipment_issued"],
+               w["equipment_in_use"], "±"]  # fmt: skip
     rows: list[list[Cell]] = [
         [g.name, g.communes, g.pcs, g.line_availability, g.changes.get("line_availability"), g.pc_availability,
-         g.changes.get("pc_availability"), g.unused_communes, g.degraded_pcs, g.speed_percent]
+         g.changes.get("pc_availability"), g.unused_communes, g.degraded_pcs, g.speed_percent, g.equipment_issued,
+         g.equipment_in_use, g.changes.get("equipment_in_use")]
         for g in groups
     ]  # fmt: skip
     return Table("sheet_areas", w["per_area"], headers, rows)
@@ -78,6 +83,21 @@ def communes(report: MonthlyReport, w: dict[str, str]) -> Table:
                      c.speed_percent, c.unused_days, c.pcs_online, c.pcs_total, c.pc_availability,
                      degraded, c.alerts_fired, c.alert_hours, c.score, c.score_change])  # fmt: skip
     return Table("sheet_communes", w["per_commune"], headers, rows)
+
+
+def equipment(report: MonthlyReport, w: dict[str, str]) -> Table:
+    """Per commune (worst first) and kind: issued, in use, not in use, and the change in use."""
+    lang = report.language
+    headers = [w["commune"], w["area"], w["equipment_kind"], w["equipment_issued"], w["equipment_in_use"],
+               w["equipment_idle"], "±"]  # fmt: skip
+    rows: list[list[Cell]] = [
+        [c.place.name, c.place.area_name, vocab.PERIPHERAL_KINDS[k.kind].in_(lang) if k.kind in vocab.PERIPHERAL_KINDS
+         else k.kind, k.issued, k.in_use, max(0, k.issued - k.in_use) if k.in_use is not None else None,
+         k.in_use_change]
+        for c in report.figures.communes for k in c.equipment
+    ]  # fmt: skip
+    title = w["per_commune_equipment"].format(days=report.equipment_days)
+    return Table("sheet_equipment", title, headers, rows, w["section_no_data"])
 
 
 def lists(report: MonthlyReport, w: dict[str, str]) -> list[Table]:

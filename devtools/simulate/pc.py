@@ -151,11 +151,12 @@ class VirtualAgent:
             {"target": "dns", "method": "dns", "scope": "internet", "ok": 1.0, "duration_ms": rng.uniform(5, 40)},
         ]})  # fmt: skip
 
-    def peripherals(self, since: float) -> None:
-        """What is plugged in, as the agent reports it: at the start, then hourly."""
+    def peripherals(self, since: float, at: float | None = None) -> None:
+        """What is plugged in, as the agent reports it: at the start, then hourly (``at``: the
+        moment it says, by default the wall clock)."""
         if self.dropped:
             return
-        now = time.time()
+        now = time.time() if at is None else at
         minutes = round(max(0.0, now - since) / 60, 1)
         self.publish("peripherals", {"peripherals": [
             {**device, "present": 1.0, "minutes_today": minutes, "first_seen_today": since, "last_seen_today": now}
