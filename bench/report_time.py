@@ -8,15 +8,20 @@ degraded PCs. The province gets a point every 5 minutes (as the rollups hold); t
 30 minutes, which keeps the write within minutes on 2 cores: the report's work is one row per
 commune (or PC) and office window whatever the density, so this understates only InfluxDB's scan.
 Each report is a real ``commune-collector report`` process; time is wall clock, memory the peak of
-the summed RSS of the process and its print workers (sampled every 50 ms). The XLSX of each is the
-report without the PDF's layout; the reference, same run, is the province's XLSX. Goal: under
-60 s and 1 GB for the nation.
+the summed RSS of the process and its print workers (sampled every 50 ms), CPU the seconds the
+report's processes used and, separately, those InfluxDB used meanwhile (wall time on a shared
+machine depends on its load; CPU seconds much less). ``cold``: the first report of the month, with
+no office window's sums kept in the state file yet (every window asked of InfluxDB); ``warm``: as
+the collector has them, its ``WindowKeeper`` having summed each window after it ended (here: the
+cold run before kept them). The XLSX of each is the report without the PDF's layout; the
+reference, same run, is the province's warm XLSX. Goal: under 60 s and 1 GB for the nation.
 Run: ``python -m bench.report_time``.
 """
 
 from __future__ import annotations
 
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -36,6 +41,7 @@ from collector.registry import units
 from collector.registry.registry import Line, Registry
 from collector.reports.build import hours_of
 from collector.reports.period import Month
+from collector.reports.windows import WindowSums
 from collector.store import Store
 from devtools.localstack import Influxd
 
@@ -121,9 +127,12 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def run_report(config_path: Path, month: Month, fmt: str, out: Path) -> dict[str, float]:
-    """Wall time and the peak of the summed RSS of the report process and its workers (sampled every 50 ms)."""
+def run_report(config_path: Path, month: Month, fmt: str, out: Path, influxd: psutil.Process) -> dict[str, float]:
+    """Wall time, the peak of the summed RSS of the report process and its workers (sampled every
+    50 ms), the CPU seconds they used and those InfluxDB used meanwhile."""
     started = time.perf_counter()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    influx_before = sum(influxd.cpu_times()[:2])
     command = [sys.executable, "-m", "collector.cli", "report", "-c", str(config_path), "--month", str(month),
                "--format", fmt, "--out", str(out)]  # fmt: skip
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
@@ -135,7 +144,11 @@ def run_report(config_path: Path, month: Month, fmt: str, out: Path) -> dict[str
     seconds = time.perf_counter() - started
     if child.returncode != 0:
         raise RuntimeError(f"report failed: {child.stderr.read().decode() if child.stderr else ''}")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak / 2**20, 1), "bytes": float(out.stat().st_size)}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the report and the workers it waited for
+    cpu = after.ru_utime + after.ru_stime - children_before.ru_utime - children_before.ru_stime
+    influx_cpu = sum(influxd.cpu_times()[:2]) - influx_before
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak / 2**20, 1), "bytes": float(out.stat().st_size),
+            "cpu_s": round(cpu, 1), "influxdb_cpu_s": round(influx_cpu, 1)}  # fmt: skip
 
 
 def scenario(influxd: Influxd, folder: Path, name: str, communes: list[tuple[str, str]], step_s: int,
@@ -152,9 +165,13 @@ def scenario(influxd: Influxd, folder: Path, name: str, communes: list[tuple[str
     points = write_month(config, communes, month, step_s)
     out: dict[str, Any] = {"communes": len(communes), "points": points, "slot_s": step_s,
                            "write_s": round(time.perf_counter() - started, 1)}  # fmt: skip
-    for fmt in formats:
-        # each report in a fresh process: peak RSS is the process's own (ru_maxrss of the largest child)
-        out[fmt] = run_report(path, month, fmt, folder / f"{name}.{fmt}")
+    server = psutil.Process(influxd.proc.pid if influxd.proc else 0)
+    for fmt in formats:  # each in a fresh process, from nothing kept
+        with Store(config.state.path) as store:
+            WindowSums(store).forget(0, time.time())
+        out[f"{fmt}_cold"] = run_report(path, month, fmt, folder / f"{name}.{fmt}", server)
+    for fmt in (*formats, "html"):  # the windows kept by the cold runs, as the collector keeps them
+        out[f"{fmt}_warm"] = run_report(path, month, fmt, folder / f"{name}.{fmt}", server)
     return out
 
 
@@ -172,9 +189,10 @@ def main() -> dict[str, Any]:
             }
         finally:
             influxd.stop()
-    reference = figures["province"]["xlsx"]["seconds"]
-    figures["nation_pdf_vs_province_xlsx"] = round(figures["nation"]["pdf"]["seconds"] / reference, 1)
-    figures["province_pdf_vs_province_xlsx"] = round(figures["province"]["pdf"]["seconds"] / reference, 1)
+    reference = figures["province"]["xlsx_warm"]["seconds"]
+    for name in ("province", "nation"):
+        for run in ("pdf_cold", "pdf_warm"):
+            figures[f"{name}_{run}_vs_province_xlsx_warm"] = round(figures[name][run]["seconds"] / reference, 1)
     print(figures)
     return figures
 

@@ -38,6 +38,7 @@ from collector.ingest.receipts import Receipts
 from collector.ingest.writer import BatchWriter
 from collector.registry.registry import Registry
 from collector.reports.mail import MonthlyMailer
+from collector.reports.windows import WindowKeeper
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store, StoreError
 from common.fserrors import CANNOT_OPEN, DISK_FULL, IO_ERROR, READ_ONLY, error_class
@@ -116,6 +117,7 @@ class CollectorService:
         self.alerts = AlertManager(self.store, config.alerts, self.write_points, self.teller.submit)
         self.condition_sinks: list[ConditionSink] = [self.alerts]
         self.report_mail = MonthlyMailer(config, self.store, self.registry)
+        self.report_windows = WindowKeeper(self.keep_report_windows)
         self._evaluator = threading.Thread(target=self._evaluate_loop, name="fleet-evaluator", daemon=True)
         self.stopping = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="registry-flush", daemon=True)
@@ -130,11 +132,13 @@ class CollectorService:
         self._flusher.start()
         self._evaluator.start()
         self.report_mail.start()
+        self.report_windows.start()
 
     def stop(self) -> None:
         self.stopping.set()
         self._evaluator.join(10)
         self.report_mail.stop()
+        self.report_windows.stop()
         self.consumer.pause()
         self._writing_state("fleet save", self.fleet.save)
         self.notifier.stop()
@@ -178,6 +182,11 @@ class CollectorService:
         from collector.reports.make import make
 
         return make(self.config, self.store, self.registry, month, [fmt], area)[fmt]
+
+    def keep_report_windows(self, now: float) -> int:
+        from collector.reports.make import keep
+
+        return keep(self.config, self.store, now)
 
     def write_points(self, points: list[Point]) -> None:
         self.writer.put([encode_point(point) for point in points])

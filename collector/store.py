@@ -188,6 +188,17 @@ def create_outages(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS outages_start ON outages (start)")
 
 
+def create_report_windows(db: sqlite3.Connection) -> None:
+    """The monthly report's sums per past office window (collector/reports/windows.py): each window
+    is asked of InfluxDB once, since its rollups no longer change."""
+    db.execute("CREATE TABLE IF NOT EXISTS report_windows (kind TEXT NOT NULL, start INTEGER NOT NULL, "
+               "end INTEGER NOT NULL, PRIMARY KEY (kind, start, end))")  # fmt: skip
+    db.execute("CREATE TABLE IF NOT EXISTS report_slots (kind TEXT NOT NULL, start INTEGER NOT NULL, "
+               "end INTEGER NOT NULL, commune TEXT NOT NULL, host TEXT NOT NULL, n REAL NOT NULL, a REAL NOT NULL, "
+               "b REAL NOT NULL)")  # fmt: skip
+    db.execute("CREATE INDEX IF NOT EXISTS report_slots_by_window ON report_slots (kind, start)")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -201,6 +212,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "the monthly report e-mail's record of months sent", create_report_mail),
     Migration(4, "issued equipment and the peripherals seen per commune", create_equipment),
     Migration(5, "outage records of communes, with their cause", create_outages),
+    Migration(6, "the monthly report's sums per past office window", create_report_windows),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

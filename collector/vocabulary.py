@@ -396,7 +396,7 @@ REPORT: Final[dict[str, Words]] = {
     "equipment_issued": Words("Thiết bị đã cấp", "Equipment issued"),
     "equipment_in_use": Words("Thiết bị đang dùng", "Equipment in use"),
     "equipment_idle": Words("Không dùng", "Not in use"),
-    "equipment_kind": Words("Loại", "Kind"),
+    "equipment_kinds": Words("Theo loại (đang dùng/đã cấp)", "By kind (in use/issued)"),
     "per_commune_equipment": Words(
         "Thiết bị cấp phát và đang dùng theo xã (cuối tháng; đang dùng: cắm vào máy trong {days} ngày qua)",
         "Equipment issued and in use by commune (at the month's end; in use: plugged in within {days} days)",

@@ -43,6 +43,7 @@ from collector.ingest.setup_influx import RAW_RP, ROLLUP_MEASUREMENTS, ROLLUP_RP
 from collector.ingest.writer import BatchWriter
 from collector.registry.equipment import IssuedItem
 from collector.registry.registry import HostKey, Registry
+from collector.reports.windows import WindowSums
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
 from common.wire import SCHEMA_VERSION, Report, decode_report, encode
@@ -178,6 +179,7 @@ def backfill(
         registry = Registry(store, config.state.default_area)
         written = _write_history(config, client, store, registry, plan, timeline, seed)
         rollups = rollup(client, timeline.start, timeline.end)
+        WindowSums(store).forget(timeline.start, timeline.end)  # a report sums these windows again
     finally:
         store.close()
         client.close()

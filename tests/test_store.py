@@ -70,7 +70,8 @@ def test_a_state_file_of_release_0_1_0_is_adopted_with_every_row_kept(release_fi
     }  # fmt: skip
 
     store = Store(release_file)
-    assert store.version == SCHEMA_VERSION == 5  # 3: report_mail, 4: equipment, peripherals_seen, 5: outages
+    assert store.version == SCHEMA_VERSION == 6  # 3: report_mail, 4: equipment, peripherals_seen, 5: outages,
+    # 6: report_windows, report_slots
     store.close()
     assert raw(release_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert contents(release_file) == before  # 0.1.0 already wrote alerts in today's form: nothing to upgrade

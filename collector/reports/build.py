@@ -16,8 +16,9 @@ from collector.ingest.influx import InfluxClient
 from collector.registry import units
 from collector.registry.registry import Registry
 from collector.reports.figures import MonthFigures, Place, compare, compute
-from collector.reports.gather import fetch
+from collector.reports.gather import WINDOW_QUERIES, fetch, per_window
 from collector.reports.period import Month, OfficeHours, PeriodError, office_hours
+from collector.reports.windows import WindowSums, settled
 from collector.store import Store
 
 
@@ -88,6 +89,23 @@ def build(
                          len(hours.office_days(month, now)), int(min(end, now)), int(now), figures,
                          month.previous(), settings.down_hours_over, settings.degraded_days_over,
                          equipment_days)  # fmt: skip
+
+
+def keep_windows(client: InfluxClient, store: Store, settings: ReportSettings, now: float) -> int:
+    """Sum the settled office windows of this month and the last that are not kept yet; returns
+    how many were asked of InfluxDB (per kind)."""
+    hours = hours_of(settings)
+    this = Month.of(datetime.fromtimestamp(now, hours.zone))
+    windows = [w for m in (this.previous(), this) for w in hours.windows_of(m, until=now) if settled(w, now)]
+    kept = WindowSums(store)
+    asked = 0
+    for kind in WINDOW_QUERIES:
+        have = kept.read(kind, windows)
+        todo = [w for i, w in enumerate(windows) if i not in have]
+        per_window(client, store, kind, todo, now)
+        asked += len(todo)
+    kept.prune(now)
+    return asked
 
 
 def _month(

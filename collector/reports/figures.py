@@ -39,7 +39,7 @@ class DegradedPc:
     reasons: tuple[str, ...]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Kit:
     """One kind of equipment of a commune at the month's end: items issued, and those in use (seen
     within ``[fleet] equipment_unused_after_days``); None when the collector said nothing that month."""
@@ -47,7 +47,6 @@ class Kit:
     kind: str
     issued: int
     in_use: int | None
-    in_use_change: int | None = None
 
 
 @dataclass
@@ -65,6 +64,7 @@ class CommuneFigures:
     alerts_fired: int
     alert_hours: float
     equipment: list[Kit] = field(default_factory=list)
+    equipment_change: int | None = None  # equipment in use, against last month
     score: float = 0.0
     rank: int = 0
     score_change: float | None = None
@@ -270,6 +270,7 @@ def group(
 
 
 def _in_use(found: list[Kit]) -> int | None:
+    """Items in use of those kinds the collector said something of; None when it said nothing."""
     counts = [k.in_use for k in found if k.in_use is not None]
     return sum(counts) if counts else None
 
@@ -299,11 +300,9 @@ def compare(current: MonthFigures, previous: MonthFigures | None) -> None:
         if old is not None:
             c.score_change = round(c.score - old.score, 1)
             c.rank_change = old.rank - c.rank  # positive: moved up
-            was = {k.kind: k.in_use for k in old.equipment}
-            for kit in c.equipment:
-                used_before = was.get(kit.kind)
-                if kit.in_use is not None and used_before is not None:
-                    kit.in_use_change = kit.in_use - used_before
+            used, used_before = _in_use(c.equipment), _in_use(old.equipment)
+            if used is not None and used_before is not None:
+                c.equipment_change = used - used_before
     old_areas = {a.code: a for a in previous.areas}
     for area in current.areas:
         area.changes = changes(area, old_areas.get(area.code))

@@ -2,13 +2,15 @@
 days, so last month is still there when raw points have expired) and the registry.
 
 One statement per office window, grouped by commune or PC, so InfluxDB does the summing and the
-answer stays small (communes × windows rows) even for the whole nation. Only the degraded PCs'
+answer stays small (communes × windows rows) even for the whole nation; a past window's sums are
+kept in the state file (``windows.py``), so each is asked of InfluxDB once. Only the degraded PCs'
 reason codes come from raw points: text fields are not rolled up. Alerts come from their records
 in the state file (fired and resolved to the second), not from the rollups.
 """
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,7 @@ from collector.ingest.influx import InfluxClient
 from collector.ingest.setup_influx import RAW_RP, ROLLUP_RP
 from collector.registry.equipment import Equipment
 from collector.reports.period import Window
+from collector.reports.windows import Sums, WindowSums, settled
 from collector.store import Store
 
 STATEMENTS_PER_REQUEST = 6
@@ -75,18 +78,18 @@ class Outage:
     end: int
 
 
+WINDOW_QUERIES = {  # per office window: commune slots (down, unused), PC slots (online, degraded)
+    "commune": 'SELECT sum("mean_line_down") AS a, sum("mean_line_unused") AS b, count("mean_line_down") AS n '
+    f'FROM "{ROLLUP_RP}"."commune" WHERE time >= {{start}}s AND time < {{end}}s GROUP BY "commune"',
+    "agent": 'SELECT sum("mean_online") AS a, sum("mean_degraded") AS b, count("mean_online") AS n '
+    f'FROM "{ROLLUP_RP}"."agent" WHERE time >= {{start}}s AND time < {{end}}s GROUP BY "commune", "host"',
+}
+
+
 def fetch(client: InfluxClient, store: Store, windows: list[Window], month_start: int, month_end: int) -> Fetched:
     out = Fetched(windows, month_start, month_end)
-    commune_q = (
-        'SELECT sum("mean_line_down") AS a, sum("mean_line_unused") AS b, count("mean_line_down") AS n '
-        f'FROM "{ROLLUP_RP}"."commune" WHERE time >= {{start}}s AND time < {{end}}s GROUP BY "commune"'
-    )
-    host_q = (
-        'SELECT sum("mean_online") AS a, sum("mean_degraded") AS b, count("mean_online") AS n '
-        f'FROM "{ROLLUP_RP}"."agent" WHERE time >= {{start}}s AND time < {{end}}s GROUP BY "commune", "host"'
-    )
-    out.communes = _per_window(client, windows, commune_q)
-    out.hosts = _per_window(client, windows, host_q)
+    out.communes = per_window(client, store, "commune", windows, time.time())
+    out.hosts = per_window(client, store, "agent", windows, time.time())
     for row in client.query_rows(
         f'SELECT median("mean_download_percent_of_contract") AS p FROM "{ROLLUP_RP}"."speedtest" '
         f'WHERE time >= {month_start}s AND time < {month_end}s GROUP BY "commune"'
@@ -123,29 +126,46 @@ def alert_spells(store: Store, start: int, end: int) -> list[AlertSpell]:
     return [AlertSpell(a.commune, a.host, a.rule, a.fired_at, a.resolved_at) for a in fired_between(store, start, end)]
 
 
-def _per_window(client: InfluxClient, windows: list[Window], template: str) -> list[Slots]:
-    """Requests of a few statements each, ``PARALLEL_REQUESTS`` at a time (InfluxDB runs them on every core)."""
+def per_window(client: InfluxClient, store: Store, kind: str, windows: list[Window], now: float) -> list[Slots]:
+    """The slots of every commune (or PC) in each window: kept sums from the state file, the rest
+    from InfluxDB (kept in turn once the window has settled)."""
+    kept = WindowSums(store)
+    found = kept.read(kind, windows)
+    missing = [i for i in range(len(windows)) if i not in found]
+    asked = _ask(client, [windows[i] for i in missing], WINDOW_QUERIES[kind])
+    for i, sums in zip(missing, asked, strict=True):
+        found[i] = sums
+        if settled(windows[i], now):
+            kept.save(kind, windows[i], sums)
+    return [Slots(i, s.commune, s.host, s.n, s.a, s.b) for i in sorted(found) for s in found[i]]
 
-    def request(first: int) -> list[Slots]:
+
+def _ask(client: InfluxClient, windows: list[Window], template: str) -> list[list[Sums]]:
+    """Each window's sums from InfluxDB: requests of a few statements each, ``PARALLEL_REQUESTS`` at
+    a time (InfluxDB runs them on every core)."""
+
+    def request(first: int) -> list[list[Sums]]:
         chunk = windows[first : first + STATEMENTS_PER_REQUEST]
         text = ";".join(template.format(start=w.start, end=w.end) for w in chunk)
-        out: list[Slots] = []
+        out: list[list[Sums]] = [[] for _ in chunk]
         for result in client.query(text):
-            index = first + int(result.get("statement_id", 0))
+            index = int(result.get("statement_id", 0))
             for series in result.get("series", []):
-                out.extend(_slots(index, series))
+                out[index].extend(_sums(series))
         return out
 
+    if not windows:
+        return []
     with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
         answers = list(pool.map(request, range(0, len(windows), STATEMENTS_PER_REQUEST)))
-    return [s for answer in answers for s in answer]
+    return [sums for answer in answers for sums in answer]
 
 
-def _slots(index: int, series: dict[str, Any]) -> list[Slots]:
+def _sums(series: dict[str, Any]) -> list[Sums]:
     tags = series.get("tags", {})
     out = []
     for values in series.get("values", []):
         row = dict(zip(series["columns"], values, strict=True))
-        out.append(Slots(index, str(tags.get("commune", "")), str(tags.get("host", "")),
-                         float(row.get("n") or 0), float(row.get("a") or 0), float(row.get("b") or 0)))  # fmt: skip
+        out.append(Sums(str(tags.get("commune", "")), str(tags.get("host", "")),
+                        float(row.get("n") or 0), float(row.get("a") or 0), float(row.get("b") or 0)))  # fmt: skip
     return out

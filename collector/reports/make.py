@@ -8,7 +8,7 @@ from collections.abc import Callable
 from collector.config import CollectorConfig
 from collector.ingest.influx import InfluxClient
 from collector.registry.registry import Registry
-from collector.reports.build import MonthlyReport, ReportError, build
+from collector.reports.build import MonthlyReport, ReportError, build, keep_windows
 from collector.store import Store
 
 FORMATS: dict[str, tuple[str, str]] = {  # format -> (media type, file extension)
@@ -61,3 +61,12 @@ def make(
     finally:
         client.close()
     return {fmt: render(report) for fmt, render in renders.items()}
+
+
+def keep(config: CollectorConfig, store: Store, now: float) -> int:
+    """Sum the office windows that have settled since the last call (the collector's hourly job)."""
+    client = InfluxClient(config.influxdb.model_copy(update={"timeout_s": config.report.query_timeout_s}))
+    try:
+        return keep_windows(client, store, config.report, now)
+    finally:
+        client.close()

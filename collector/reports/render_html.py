@@ -1,7 +1,7 @@
 """The report as one HTML page (the PDF is printed from it): the status page's Jinja2 environment
 and base template, charts embedded as PNG data, styles for A4 landscape print.
 
-The page is a list of items (the heading, each table, the charts). The commune table is cut into
+The page is a list of items (the heading, each table, the charts). A long table is cut into
 parts of ``PART_ROWS`` rows, each with its header row and from the second on starting a new page,
 so the PDF can be printed part by part (bounded memory for a whole nation) and still say exactly
 what the HTML says. The font is DejaVu Sans from matplotlib's own files, so the PDF has every
@@ -67,7 +67,8 @@ def items(report: MonthlyReport) -> list[Item]:
             out.append({"kind": "charts", "new_page": True})
         for number, rows in enumerate(parts):
             note = head["formula"] if communes and number == len(parts) - 1 else ""
-            out.append({"kind": "table", "new_page": communes, "title": table.title if number == 0 else "",
+            title = table.title if number == 0 else ""
+            out.append({"kind": "table", "new_page": communes or number > 0, "title": title,
                         "headers": table.headers, "rows": _cells(table, rows, lang), "empty": table.empty,
                         "note": note})  # fmt: skip
     for key, provider in EXTRA_SECTIONS:

@@ -86,18 +86,28 @@ def communes(report: MonthlyReport, w: dict[str, str]) -> Table:
 
 
 def equipment(report: MonthlyReport, w: dict[str, str]) -> Table:
-    """Per commune (worst first) and kind: issued, in use, not in use, and the change in use."""
+    """Per commune (worst first): items issued, in use, not in use, the change in use, and each kind
+    as "in use/issued"."""
     lang = report.language
-    headers = [w["commune"], w["area"], w["equipment_kind"], w["equipment_issued"], w["equipment_in_use"],
-               w["equipment_idle"], "±"]  # fmt: skip
-    rows: list[list[Cell]] = [
-        [c.place.name, c.place.area_name, vocab.PERIPHERAL_KINDS[k.kind].in_(lang) if k.kind in vocab.PERIPHERAL_KINDS
-         else k.kind, k.issued, k.in_use, max(0, k.issued - k.in_use) if k.in_use is not None else None,
-         k.in_use_change]
-        for c in report.figures.communes for k in c.equipment
-    ]  # fmt: skip
+    headers = [w["commune"], w["area"], w["equipment_issued"], w["equipment_in_use"], w["equipment_idle"], "±",
+               w["equipment_kinds"]]  # fmt: skip
+    rows: list[list[Cell]] = []
+    for c in report.figures.communes:
+        if not c.equipment:
+            continue
+        issued = sum(k.issued for k in c.equipment)
+        said = [k.in_use for k in c.equipment if k.in_use is not None]
+        in_use = sum(said) if said else None
+        kinds = "; ".join(f"{kind_word(k.kind, lang)} {'–' if k.in_use is None else k.in_use}/{k.issued}"
+                          for k in c.equipment)  # fmt: skip
+        idle = max(0, issued - in_use) if in_use is not None else None
+        rows.append([c.place.name, c.place.area_name, issued, in_use, idle, c.equipment_change, kinds])
     title = w["per_commune_equipment"].format(days=report.equipment_days)
     return Table("sheet_equipment", title, headers, rows, w["section_no_data"])
+
+
+def kind_word(kind: str, lang: str) -> str:
+    return vocab.PERIPHERAL_KINDS[kind].in_(lang) if kind in vocab.PERIPHERAL_KINDS else kind
 
 
 def lists(report: MonthlyReport, w: dict[str, str]) -> list[Table]:

@@ -1,0 +1,120 @@
+"""The monthly report's sums per office window, kept in the state file once the window is past.
+
+A report sums the 5-minute rollups of every commune and PC over each office window of two months
+(the month asked and the one before, for the changes). For a whole nation that is nearly 200
+InfluxQL statements over thousands of series, and most of the report's time. A window that ended
+more than ``SETTLED_S`` ago no longer changes (a continuous query rolls up each 5 minutes once), so
+its sums are asked of InfluxDB once and read from here after that; ``WindowKeeper`` sums each
+window soon after it ends, so the monthly report finds them all here. The backfill, which rewrites
+rollups of the past, forgets the windows of its range.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from collector.reports.period import Window
+from collector.store import Store
+
+log = logging.getLogger("commune_collector.report_windows")
+SETTLED_S = 3600  # a window's rollups are complete this long after it ends
+KEEP_DAYS = 400  # as long as the rollups are kept (rollup_retention's default)
+KEEP_EVERY_S = 3600.0
+FIRST_AFTER_S = 300.0  # not while the collector starts: InfluxDB has the backlog to take first
+
+
+@dataclass(frozen=True)
+class Sums:
+    """One commune's (or PC's) sums over one office window: slots with data, and two counts."""
+
+    commune: str
+    host: str
+    n: float
+    a: float
+    b: float
+
+
+class WindowSums:
+    """The ``report_windows`` and ``report_slots`` tables (store migration 6)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def read(self, kind: str, windows: list[Window]) -> dict[int, list[Sums]]:
+        """The kept sums of those ``windows`` that are kept, by the window's index."""
+        if not windows:
+            return {}
+        first, last = min(w.start for w in windows), max(w.start for w in windows)
+        index = {(w.start, w.end): i for i, w in enumerate(windows)}
+        done = self._store.query(
+            "SELECT start, end FROM report_windows WHERE kind = ? AND start >= ? AND start <= ?", (kind, first, last)
+        )
+        out: dict[int, list[Sums]] = {index[(s, e)]: [] for s, e in done if (s, e) in index}
+        rows = self._store.query(
+            "SELECT start, end, commune, host, n, a, b FROM report_slots WHERE kind = ? AND start >= ? AND start <= ?",
+            (kind, first, last),
+        )
+        for start, end, commune, host, n, a, b in rows:
+            at = index.get((start, end))
+            if at is not None and at in out:
+                out[at].append(Sums(commune, host, n, a, b))
+        return out
+
+    def save(self, kind: str, window: Window, sums: list[Sums]) -> None:
+        with self._store.transaction() as db:
+            db.execute("DELETE FROM report_slots WHERE kind = ? AND start = ? AND end = ?",
+                       (kind, window.start, window.end))  # fmt: skip
+            db.executemany(
+                "INSERT INTO report_slots (kind, start, end, commune, host, n, a, b) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(kind, window.start, window.end, s.commune, s.host, s.n, s.a, s.b) for s in sums],
+            )
+            db.execute("INSERT OR IGNORE INTO report_windows (kind, start, end) VALUES (?, ?, ?)",
+                       (kind, window.start, window.end))  # fmt: skip
+
+    def forget(self, start: float, end: float) -> None:
+        """Windows that overlap [start, end), whose rollups are being written again."""
+        with self._store.transaction() as db:
+            for table in ("report_windows", "report_slots"):
+                db.execute(f"DELETE FROM {table} WHERE end > ? AND start < ?", (start, end))
+
+    def prune(self, now: float) -> None:
+        self.forget(0, now - KEEP_DAYS * 86400)
+
+
+def settled(window: Window, now: float) -> bool:
+    return window.end <= now - SETTLED_S
+
+
+class WindowKeeper:
+    """Sums each office window of this month and the last soon after it ends (every hour), in a
+    thread of the collector, so a report reads them from the state file."""
+
+    def __init__(self, keep: Callable[[float], int]) -> None:
+        self._keep = keep
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="report-windows", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(30)
+
+    def _run(self) -> None:
+        if self._stop.wait(FIRST_AFTER_S):
+            return
+        while True:
+            try:
+                summed = self._keep(time.time())
+                if summed:
+                    log.info("report windows summed", extra={"windows": summed})
+            except Exception as exc:  # InfluxDB away: the report asks for what is missing itself
+                log.warning("report windows not summed", extra={"error": str(exc)})
+            if self._stop.wait(KEEP_EVERY_S):
+                return
