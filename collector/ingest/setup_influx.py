@@ -10,18 +10,8 @@ from __future__ import annotations
 from collector.config import InfluxSettings
 from collector.ingest.influx import InfluxClient
 
-ROLLUP_MEASUREMENTS = (
-    "system",
-    "disk",
-    "net",
-    "sensors",
-    "probe",
-    "speedtest",
-    "agent",
-    "commune",
-    "alert",
-    "equipment",
-)
+ROLLUP_MEASUREMENTS = ("system", "disk", "net", "sensors", "probe", "speedtest", "agent", "commune", "alert",
+                       "equipment")  # fmt: skip
 RAW_RP = "raw"
 ROLLUP_RP = "rollup_5m"
 

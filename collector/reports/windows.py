@@ -89,32 +89,28 @@ def settled(window: Window, now: float) -> bool:
     return window.end <= now - SETTLED_S
 
 
-class WindowKeeper:
+class WindowKeeper(threading.Thread):
     """Sums each office window of this month and the last soon after it ends (every hour), in a
     thread of the collector, so a report reads them from the state file."""
 
     def __init__(self, keep: Callable[[float], int]) -> None:
+        super().__init__(name="report-windows", daemon=True)
         self._keep = keep
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="report-windows", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
+        self._stopping = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(30)
+        self._stopping.set()
+        if self.is_alive():
+            self.join(30)
 
-    def _run(self) -> None:
-        if self._stop.wait(FIRST_AFTER_S):
-            return
-        while True:
+    def run(self) -> None:
+        wait = FIRST_AFTER_S
+        while not self._stopping.wait(wait):
+            wait = KEEP_EVERY_S
             try:
                 summed = self._keep(time.time())
-                if summed:
-                    log.info("report windows summed", extra={"windows": summed})
-            except Exception as exc:  # InfluxDB away: the report asks for what is missing itself
+            except Exception as exc:  # InfluxDB away: a report asks for what is missing itself
                 log.warning("report windows not summed", extra={"error": str(exc)})
-            if self._stop.wait(KEEP_EVERY_S):
-                return
+                continue
+            if summed:
+                log.info("report windows summed", extra={"windows": summed})
