@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import psutil
 
+from collector.alerting.lifecycle import Alert, record
 from collector.config import CollectorConfig
 from collector.ingest.influx import InfluxClient
 from collector.ingest.lineprotocol import Point, encode_point
@@ -75,6 +76,7 @@ def write_month(config: CollectorConfig, communes: list[tuple[str, str]], month:
     windows = hours_of(config.report).windows_of(month)
     batch: list[str] = []
     written = 0
+    alerts: list[Alert] = []
 
     def put(point: Point) -> None:
         nonlocal written
@@ -103,12 +105,17 @@ def write_month(config: CollectorConfig, communes: list[tuple[str, str]], month:
             ts = next(w.start for w in windows if w.day == day) + 3600
             put(Point("speedtest", {**tags, "host": "pc-01", "mode": "wan"},
                       {"mean_download_percent_of_contract": rng.uniform(30, 97)}, ts))  # fmt: skip
-        if kind != "up":
+        if kind != "up":  # an alert firing from the month's first morning, its record in the state file
             alert = {**tags, "host": "-", "rule": "line_down", "severity": "critical"}
             put(Point("alert", alert, {"mean_firing": 1.0}, windows[0].start + 600))
+            alerts.append(Alert(0, "line_down", province, area, commune, "-", "critical", "mất kết nối", "line down",
+                                "firing", windows[0].start + 600, windows[0].start + 600))  # fmt: skip
     client.write_lines(batch, retention_policy=ROLLUP_RP)
     written += len(batch)
     client.close()
+    with Store(config.state.path) as store:
+        for one in alerts:
+            record(store, one)
     return written
 
 
