@@ -10,13 +10,13 @@ import datetime as dt
 import json
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from realservices import Collector, Influxd, Mosquitto, http_get, wait_until
+from realservices import Collector, http_get, wait_until
+from stack import Stack
 from test_fleet_alerts import Receivers, alerting_collector, receivers  # noqa: F401  (receivers: a fixture)
 
 from common.wire import report_topic
@@ -46,11 +46,8 @@ def states(collector: Collector) -> dict[str, str]:
 
 
 def test_a_token_used_daily_is_in_use_and_one_never_plugged_in_raises_one_equipment_unused_alert(
-    make_collector: Callable[..., Collector],
+    own_stack: Stack,
     receivers: Receivers,  # noqa: F811
-    own_broker: Mosquitto,
-    influxd: Influxd,
-    database: str,
     tmp_path: Path,
 ) -> None:
     equipment = tmp_path / "equipment.csv"
@@ -60,15 +57,14 @@ def test_a_token_used_daily_is_in_use_and_one_never_plugged_in_raises_one_equipm
         f"{COMMUNE},token,Feitian ePass2003,TOKNEVER,Phó Chủ tịch UBND xã,{ISSUED_ON}\n",
         encoding="utf-8",
     )
-    mqtt_section = {"port": own_broker.port}
-    collector = alerting_collector(make_collector, receivers, mqtt=mqtt_section)
+    collector = alerting_collector(own_stack, receivers)
     done = collector.cli("registry", "import-equipment", str(equipment))
     assert done.returncode == 0, done.stderr
     wait_until(lambda: states(collector) == {"TOKDAILY": "never_seen", "TOKNEVER": "never_seen"}, 30, "registry")
 
     now = time.time()
-    publish(own_broker.port, "pc-01", now - 60, [token("TOKDAILY", 1.0, now - 60)])  # plugged in to sign
-    publish(own_broker.port, "pc-01", now, [token("TOKDAILY", 0.0, now - 30)])  # and taken out again: normal use
+    publish(own_stack.broker.port, "pc-01", now - 60, [token("TOKDAILY", 1.0, now - 60)])  # plugged in to sign
+    publish(own_stack.broker.port, "pc-01", now, [token("TOKDAILY", 0.0, now - 30)])  # and taken out again: normal use
     wait_until(lambda: states(collector) == {"TOKDAILY": "in_use", "TOKNEVER": "never_seen"}, 30, "token seen")
     (never,) = collector.get_json(f"/api/v1/equipment?commune={COMMUNE}&state=never_seen")
     assert never["holder"] == "Phó Chủ tịch UBND xã" and never["device"] == "" and 59 <= never["days"] <= 61
@@ -95,15 +91,15 @@ def test_a_token_used_daily_is_in_use_and_one_never_plugged_in_raises_one_equipm
 
     point = "SELECT last(issued) AS issued, last(seen) AS seen, last(unused) AS unused, last(never_seen) AS never, " \
             f"last(idle_items_vi) AS idle FROM equipment WHERE commune = '{COMMUNE}' AND kind = 'token'"  # fmt: skip
-    wait_until(lambda: influxd.query(point, database), 30, "equipment point")
-    (row,) = influxd.query(point, database)
+    wait_until(lambda: own_stack.query(point), 30, "equipment point")
+    (row,) = own_stack.query(point)
     assert (row["issued"], row["seen"], row["unused"], row["never"]) == (2.0, 1.0, 1.0, 1.0)
     assert row["idle"].startswith("Phó Chủ tịch UBND xã (Feitian ePass2003): Chưa từng kết nối, ")
-    stored = influxd.query("SELECT present FROM peripheral WHERE device = '096e-0807-TOKDAILY'", database)
+    stored = own_stack.query("SELECT present FROM peripheral WHERE device = '096e-0807-TOKDAILY'")
     assert [r["present"] for r in stored] == [1.0, 0.0]
 
     assert collector.stop() == 0  # what was seen is kept in the state file
-    again = alerting_collector(make_collector, receivers, mqtt=mqtt_section)
+    again = alerting_collector(own_stack, receivers)
     wait_until(lambda: states(again) == {"TOKDAILY": "in_use", "TOKNEVER": "never_seen"}, 30, "after restart")
     time.sleep(2)
     assert len(receivers.events("equipment_unused", "firing")) == 1  # the open alert was not raised again
