@@ -33,6 +33,8 @@ MAX_PAYLOAD_BYTES: Final = 256 * 1024
 MAX_LIST_ITEMS: Final = 64
 MAX_STRING_CHARS: Final = 256
 
+# Checked with fullmatch: "$" alone also matches before a final newline, which must never reach a
+# tag. (The patterns stay in the form OpenAPI and pydantic understand.)
 PROVINCE_RE: Final = re.compile(r"^[0-9]{2}$")
 COMMUNE_RE: Final = re.compile(r"^[0-9]{5}$")
 HOST_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -308,11 +310,11 @@ def parse_topic(topic: str) -> Topic:
     if len(parts) != 6 or "/".join(parts[:2]) != TOPIC_ROOT:
         raise WireError("bad_topic", f"topic {topic[:120]!r} is not {TOPIC_ROOT}/<p>/<c>/<h>/<kind>")
     province, commune, host, kind = parts[2:]
-    if not PROVINCE_RE.match(province):
+    if not PROVINCE_RE.fullmatch(province):
         raise WireError("bad_topic", f"province {province[:20]!r} is not two digits")
-    if not COMMUNE_RE.match(commune):
+    if not COMMUNE_RE.fullmatch(commune):
         raise WireError("bad_topic", f"commune {commune[:20]!r} is not five digits")
-    if not HOST_RE.match(host):
+    if not HOST_RE.fullmatch(host):
         raise WireError("bad_topic", f"host {host[:70]!r} does not match {HOST_RE.pattern}")
     if kind not in REPORT_KINDS:
         raise WireError("unknown_kind", f"kind {kind[:20]!r} is not one of {', '.join(REPORT_KINDS)}")
@@ -392,7 +394,7 @@ def decode_ack(raw: bytes) -> Ack:
     if not isinstance(body, dict) or body.get("v") != SCHEMA_VERSION:
         raise WireError("bad_version", "an ack is an object with v=1")
     stream, seqs = body.get("stream"), body.get("seqs")
-    if not isinstance(stream, str) or not STREAM_RE.match(stream):
+    if not isinstance(stream, str) or not STREAM_RE.fullmatch(stream):
         raise WireError("bad_value", f"ack stream {str(stream)[:40]!r} does not match {STREAM_RE.pattern}")
     if not isinstance(seqs, list) or len(seqs) > MAX_ACK_RANGES:
         raise WireError("bad_shape", f"ack seqs must be a list of at most {MAX_ACK_RANGES} [first, last] pairs")
@@ -440,7 +442,7 @@ def _sequence(body: dict[str, Any], kind: str) -> tuple[str | None, int | None]:
     stream, seq = body.get("stream"), body.get("seq")
     if stream is None and seq is None:
         return None, None
-    if not isinstance(stream, str) or not STREAM_RE.match(stream):
+    if not isinstance(stream, str) or not STREAM_RE.fullmatch(stream):
         raise WireError("bad_sequence", f"stream {str(stream)[:40]!r} does not match {STREAM_RE.pattern}")
     if kind == "status":
         if seq is not None:
@@ -481,7 +483,7 @@ def _section_items(name: str, section: Section, value: Any) -> list[dict[str, fl
         if not isinstance(item, dict):
             raise WireError("bad_shape", f"items of {name!r} must be objects")
         label = item.get(section.label)
-        if not isinstance(label, str) or not LABEL_RE.match(label):
+        if not isinstance(label, str) or not LABEL_RE.fullmatch(label):
             raise WireError(
                 "bad_label", f"{name}.{section.label}={str(label)[:70]!r} does not match {LABEL_RE.pattern}"
             )

@@ -98,6 +98,8 @@ def test_contract_breaches_name_their_reason(payload: bytes, reason: str) -> Non
         "commune/v1/08/02473/pc/metrics/extra",
         "other/v1/08/02473/pc/metrics",
         "commune/v1/08/02473/" + "h" * 65 + "/metrics",
+        "commune/v1/08/02473/pc\n/metrics",  # "$" alone matches before a final newline: fullmatch
+        "commune/v1/08\n/02473/pc/metrics",
     ],
 )
 def test_malformed_topics_are_refused(topic: str) -> None:
