@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from collector.config import IngestSettings
+from collector.ingest import fastwire
 from collector.ingest.lineprotocol import LineProtocolError, Point, encode_point
 from collector.ingest.receipts import Receipt, Receipts
 from collector.ingest.series_bounds import SeriesBounds
@@ -31,7 +32,6 @@ from common.wire import (
     STREAM_RE,
     Report,
     WireError,
-    decode_report,
     parse_topic,
 )
 from common.wire import REJECT_REASONS as WIRE_REJECT_REASONS
@@ -149,7 +149,7 @@ class Ingestor:
             raise WireError(
                 "unknown_commune", f"commune {parsed.commune} is not in province {parsed.province}'s official list"
             )
-        report = decode_report(parsed.kind, payload)
+        report = fastwire.decode(parsed.kind, payload)
         host = HostKey(parsed.province, parsed.commune, parsed.host)
         ts = self._timestamp(report.ts, received_at)
         agent_version = None
@@ -224,6 +224,11 @@ def sequence_of(topic: str, payload: bytes) -> Receipt | None:
     if not isinstance(body, dict):
         return None
     stream, seq = body.get("stream"), body.get("seq")
-    if not isinstance(stream, str) or not STREAM_RE.match(stream) or type(seq) is not int or not 1 <= seq <= MAX_SEQ:
+    if (
+        not isinstance(stream, str)
+        or not STREAM_RE.fullmatch(stream)
+        or type(seq) is not int
+        or not 1 <= seq <= MAX_SEQ
+    ):
         return None
     return Receipt(HostKey(parsed.province, parsed.commune, parsed.host), stream, seq)
