@@ -21,7 +21,7 @@ def test_numbers_are_floats_and_strings_quoted() -> None:
     )
 
 
-@pytest.mark.parametrize("value", ["a,b", "a=b", "a b", "a\nb", "a\\", "", "x" * 65])
+@pytest.mark.parametrize("value", ["a,b", "a=b", "a b", "a\nb", "ab\n", "a\\", "", "x" * 65])
 def test_unsafe_tag_values_are_refused(value: str) -> None:
     with pytest.raises(LineProtocolError):
         encode_point(Point("system", {**TAGS, "host": value}, {"cpu_percent": 1.0}, 1))
@@ -46,3 +46,16 @@ def test_any_string_field_round_trips_through_real_influxdb(text: str, influxd: 
     rows = influxd.query('SELECT "error" FROM "probe" WHERE time = 1700000000s', database)
     expected = text.replace("\r", " ").replace("\n", " ")
     assert rows[-1]["error"] == expected
+
+
+def test_floats_written_in_one_call_are_stored_exactly_by_real_influxdb(influxd: Influxd) -> None:
+    database = "t_floats"
+    influxd.create_database(database)
+    fields = {"a": 1e16, "b": 1e-7, "c": -2.5e-300, "d": 1.7976931348623157e308, "e": 0.1 + 0.2, "f": 5.0}
+    line = encode_point(Point("system", TAGS, fields, 1_700_000_000))
+    assert line.endswith(" a=1e16,b=1e-7,c=-2.5e-300,d=1.7976931348623157e308,e=0.30000000000000004,f=5.0 1700000000")
+    request = urllib.request.Request(f"{influxd.url}/write?db={database}&precision=s", data=line.encode())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 204
+    (row,) = influxd.query('SELECT * FROM "system" WHERE time = 1700000000s', database)
+    assert {key: row[key] for key in fields} == fields

@@ -48,7 +48,7 @@ class SeriesBounds:
         refused: list[tuple[str, str]] = []
         with self._lock:
             for point in points:
-                tag = next((key for key in point.tags if key in AGENT_TAGS), None)
+                tag = _agent_tag(point)
                 if tag is None or self._admit_value(host, tag, point.tags[tag], now):
                     kept.append(point)
                 else:
@@ -78,3 +78,11 @@ class SeriesBounds:
             for host in [h for h, at in self._last_drop.items() if now - at > self.window_s]:
                 del self._last_drop[host]
             return dict(self._last_drop)
+
+
+def _agent_tag(point: Point) -> str | None:
+    """The tag of a point whose value the agent supplies (``mount``, ``nic``...), if any."""
+    for key in point.tags:
+        if key in AGENT_TAGS:
+            return key
+    return None

@@ -159,8 +159,10 @@ class Registry:
                 record = replace(record, status=status, status_since=now)
             if agent_version is not None:
                 record = replace(record, agent_version=agent_version)
-            if status != "offline":
-                record = replace(record, last_seen=max(record.last_seen, now))
+            if status != "offline" and now > record.last_seen:  # every report: built directly, not replace()d
+                record = HostRecord(
+                    key, record.first_seen, now, record.status, record.status_since, record.agent_version
+                )
             self._hosts[key] = record
             self._dirty.add(key)
             return is_new
