@@ -11,9 +11,9 @@ buffer that cannot be written (full disk) never stops writes to InfluxDB while i
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from collector.ingest.diskbuffer import DiskBuffer
@@ -26,6 +26,49 @@ MAX_BACKOFF_S = 30.0
 FULL_LOG_INTERVAL_S = 60.0
 
 Ack = Callable[[], None]
+
+
+class Backlog:
+    """Messages waiting to be written, each kept whole (its lines and its ack), bounded by points.
+
+    One item per message rather than one per line: a queue operation per line (a lock and a
+    condition each) cost more than the rest of a message's way to InfluxDB, and a message is never
+    split across two batches. ``put`` blocks while ``max_points`` are waiting."""
+
+    def __init__(self, max_points: int) -> None:
+        self.max_points = max_points
+        self._items: deque[tuple[list[str], Ack | None]] = deque()
+        self._points = 0
+        self._changed = threading.Condition()
+
+    def put(self, lines: list[str], ack: Ack | None) -> None:
+        with self._changed:
+            while self._points >= self.max_points:
+                self._changed.wait()
+            self._items.append((lines, ack))
+            self._points += len(lines)
+            self._changed.notify_all()
+
+    def take(self, max_points: int, timeout_s: float) -> tuple[list[str], list[Ack]]:
+        """Whole messages, up to ``max_points`` lines (at least one message when any waits),
+        waiting at most ``timeout_s`` for the first."""
+        lines: list[str] = []
+        acks: list[Ack] = []
+        with self._changed:
+            if not self._items:
+                self._changed.wait(timeout_s)
+            while self._items and (not lines or len(lines) + len(self._items[0][0]) <= max_points):
+                message, ack = self._items.popleft()
+                lines += message
+                if ack is not None:
+                    acks.append(ack)
+            self._points -= len(lines)
+            if lines:
+                self._changed.notify_all()
+        return lines, acks
+
+    def points(self) -> int:
+        return self._points
 
 
 class BatchWriter:
@@ -42,7 +85,7 @@ class BatchWriter:
         self._metrics = metrics
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
-        self._queue: queue.Queue[tuple[str, Ack | None]] = queue.Queue(maxsize=max_points)
+        self._backlog = Backlog(max_points)
         self._buffer = buffer
         self._stop = threading.Event()
         self._stopping_drain = threading.Event()
@@ -60,11 +103,10 @@ class BatchWriter:
 
     def put(self, lines: list[str], ack: Ack | None = None) -> None:
         """Queue a message's lines; ``ack`` runs once all of them are stored (in order)."""
-        for index, line in enumerate(lines):
-            self._queue.put((line, ack if index == len(lines) - 1 else None))
+        self._backlog.put(lines, ack)
 
     def depth(self) -> int:
-        return self._queue.qsize() + self._pending
+        return self._backlog.points() + self._pending
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Store what is queued (InfluxDB or disk, within ``timeout_s``) and stop."""
@@ -94,16 +136,14 @@ class BatchWriter:
         deadline = time.monotonic() + self._flush_interval_s
         while len(batch) < self._batch_size:
             timeout = deadline - time.monotonic()
-            if timeout <= 0 or (self._stop.is_set() and self._queue.empty()):
+            if timeout <= 0 or (self._stop.is_set() and self._backlog.points() == 0):
                 break
-            try:
-                line, ack = self._queue.get(timeout=min(timeout, 0.2))
-            except queue.Empty:
-                continue
-            batch.append(line)
-            if ack is not None:
-                acks.append(ack)
-        self._pending = len(batch)
+            lines, message_acks = self._backlog.take(self._batch_size - len(batch), min(timeout, 0.2))
+            if not lines and self._backlog.points():
+                break  # the next message would overfill the batch: it starts the next one
+            batch += lines
+            acks += message_acks
+            self._pending = len(batch)
         return batch, acks
 
     def _store(self, batch: list[str]) -> bool:
