@@ -513,9 +513,9 @@ def ingest_and_raw_ceiling(influxd: Influxd, state_path: Path, plans: list[list[
     registry = Registry(store, "unassigned")  # the collector's areas, so the same lines
     ingestor = Ingestor(registry, SelfMetrics(), IngestSettings())
     now = time.time()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     lines = [line for topic, payload in payloads for line in ingestor.handle(topic, payload, now)]
-    ingest_s = time.perf_counter() - started
+    ingest_s, ingest_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     store.close()
     bodies = [("\n".join(lines[i : i + RAW_BATCH]) + "\n").encode() for i in range(0, len(lines), RAW_BATCH)]
     url = f"{influxd.url}/write?db={RAW_DATABASE}&precision=s"
@@ -530,6 +530,7 @@ def ingest_and_raw_ceiling(influxd: Influxd, state_path: Path, plans: list[list[
     counted = count_points(influxd, RAW_DATABASE, first_ts, last_ts)
     return {
         "ingest_only_reports_per_s": round(len(payloads) / ingest_s),
+        "ingest_only_cpu_us_per_report": round(ingest_cpu_s / len(payloads) * 1e6, 1),
         "influx_ceiling_reports_per_s": round(len(payloads) / write_s),
         "influx_ceiling_points_per_s": round(len(lines) / write_s),
         "influx_ceiling_counted_points": sum(counted.values()),
@@ -585,6 +586,7 @@ def sustained(
         f"{name}_counted": counted,
         f"{name}_cpu_s": {**cpu, "publishers": round(sum(p.cpu_s for p in published))},
         f"{name}_collector_cpu_us_per_report": round(cpu.get("collector", 0.0) / total * 1e6, 1),
+        f"{name}_influxd_cpu_us_per_report": round(cpu.get("influxd", 0.0) / total * 1e6, 1),
         f"{name}_collector_counters": counter_deltas(metrics_before, metrics_after),
     }
     if numbered:
@@ -788,7 +790,29 @@ def run(folder: Path, settings: Settings | None = None) -> dict[str, Any]:
         figures.update(paced_delay(stack, owned, settings))
     finally:
         stack.stop()
+    figures.update(targets(figures))
     return figures
+
+
+def targets(figures: dict[str, Any]) -> dict[str, Any]:
+    """Issue 16's ingest targets, each from this run's own figures (reported, never enforced):
+    message handling <= 25 us per report on one core, the collector's CPU per report at most
+    InfluxDB's, sustained >= 70 % of the InfluxDB-alone ceiling, p99 publish-to-queryable < 2 s."""
+    collector_us, influxd_us = (
+        figures["sustained_collector_cpu_us_per_report"],
+        figures["sustained_influxd_cpu_us_per_report"],
+    )
+    return {
+        "target_handling_us_per_report": figures["ingest_only_cpu_us_per_report"],
+        "target_collector_over_influxd_cpu": round(collector_us / influxd_us, 2) if influxd_us else math.nan,
+        "target_sustained_over_influx_ceiling": round(
+            figures["sustained_reports_per_s"] / figures["influx_ceiling_reports_per_s"], 3
+        ),
+        "target_steady_over_influx_ceiling": round(
+            figures["sustained_steady_reports_per_s"] / figures["influx_ceiling_reports_per_s"], 3
+        ),
+        "target_delay_p99_s": figures["delay_p99_s"],
+    }
 
 
 def main() -> dict[str, Any]:
