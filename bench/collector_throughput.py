@@ -565,7 +565,10 @@ def sustained(
     counted: dict[str, int] = {}
 
     def all_counted() -> bool:
-        counted.update(count_points(stack.influxd, DATABASE, first_ts, last_ts))
+        try:
+            counted.update(count_points(stack.influxd, DATABASE, first_ts, last_ts))
+        except RuntimeError:  # a count query that timed out on a busy machine: ask again
+            return False
         return counted == expected
 
     wait_with_progress(all_counted, lambda: float(sum(counted.values())), settings.poll_s, "count queries", False)
