@@ -12,6 +12,15 @@ those on the agent's socket, and the spool's depth is read every second from its
 loopback port and is scraped every 15 s the way Prometheus does (gzip), as the reference. Both are
 sampled from /proc with psutil. Run: ``python -m bench.agent_footprint``.
 
+The agent runs on an emulated office LAN (tests/emulated_line.py: network namespaces made here,
+a router as its default gateway, the province behind it), so its gateway probe and its ping,
+DNS and HTTP targets (the province's "wan" and "internet" addresses) never leave this machine.
+The run is made twice, ``net.ipv4.ping_group_range`` in the LAN opening ICMP sockets to the agent
+(it pings in-process, icmplib) and then closing them (it falls back to the system ``ping``, one
+child process per target and round, as every agent did before): the CPU of both, and
+node_exporter's per scrape, come from the same invocation. ``BENCH_FOOTPRINT_PING=icmp`` (or
+``system``) makes only that run.
+
 CPU and bytes are taken over a window that starts 15 s after the agent connects (start-up is
 not steady state) and lasts the run's duration; a multiple of 60 s holds whole metrics and probe
 cycles. Things that happen once a day (connect, status, inventory, disconnect) count once.
@@ -36,6 +45,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from emulated_line import GATEWAY, INTERNET, WAN, EmulatedLine, inside  # a helper of tests/
 
 from devtools.localstack import (
     Influxd,
@@ -123,11 +135,11 @@ class MqttSplitter:
 class CountingRelay:
     """A loopback TCP relay to the broker that records every MQTT packet passing in each direction."""
 
-    def __init__(self, broker_port: int) -> None:
+    def __init__(self, broker_port: int, listener: socket.socket) -> None:
         self.broker_port = broker_port
         self.packets: list[Packet] = []
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = listener  # made in the province's namespace, where the agent connects
         self.port: int = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = [self._listener]
 
@@ -241,11 +253,10 @@ class TcpCounters:
     segs_out: int
 
 
-def tcp_counters(relay_port: int) -> TcpCounters | None:
-    """The kernel's counters for the agent's socket (the one connected to the relay), from ``ss``."""
-    answer = subprocess.run(
-        ["ss", "-tinH", "state", "established", f"dport = :{relay_port}"], capture_output=True, text=True, check=False
-    ).stdout
+def tcp_counters(relay_port: int, line: EmulatedLine) -> TcpCounters | None:
+    """The kernel's counters for the agent's socket (the one connected to the relay), from ``ss`` in its LAN."""
+    argv = line.in_lan(["ss", "-tinH", "state", "established", f"dport = :{relay_port}"])
+    answer = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
     sent, segs = re.search(r"bytes_sent:(\d+)", answer), re.search(r"segs_out:(\d+)", answer)
     if sent is None or segs is None:
         return None
@@ -265,18 +276,19 @@ def target_server() -> ThreadingHTTPServer:
         def log_message(self, *_args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    server = ThreadingHTTPServer((WAN, 0), Ok)  # made inside the province's namespace
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
 
 def agent_config(folder: Path, relay_port: int, http_port: int) -> Path:
-    """Defaults everywhere except identity, broker, spool path and four loopback probe targets."""
+    """Defaults everywhere (the gateway probe on) except identity, broker, spool path and four probe
+    targets behind the emulated line's router."""
     targets = [
-        ("province-server", "ping", "127.0.0.1", "wan"),
-        ("public-dns", "ping", "127.0.0.2", "internet"),
+        ("province-server", "ping", WAN, "wan"),
+        ("public-dns", "ping", INTERNET, "internet"),
         ("dns-portal", "dns", "localhost", "internet"),
-        ("document-system", "http", f"http://127.0.0.1:{http_port}/", "wan"),
+        ("document-system", "http", f"http://{WAN}:{http_port}/", "wan"),
     ]
     lines = "".join(
         f'  {{ name = "{n}", method = "{m}", address = "{a}", scope = "{s}" }},\n' for n, m, a, s in targets
@@ -284,7 +296,7 @@ def agent_config(folder: Path, relay_port: int, http_port: int) -> Path:
     path = folder / "agent.toml"
     path.write_text(
         '[identity]\nprovince = "08"\ncommune = "02473"\nhost = "pc-footprint"\nrole = "pc"\n'
-        f'[mqtt]\nport = {relay_port}\n[spool]\npath = "{folder / "spool.sqlite"}"\n'
+        f'[mqtt]\nhost = "{WAN}"\nport = {relay_port}\n[spool]\npath = "{folder / "spool.sqlite"}"\n'
         f"[probe]\ntargets = [\n{lines}]\n"
         f'[peripherals]\nsysfs_root = "{USB_FIXTURE}"\n'
     )
@@ -329,7 +341,12 @@ class Window:
 
 
 def measure(
-    usages: dict[str, Usage], relay: CountingRelay, exporter_port: int, started: float, spool: SpoolSamples
+    usages: dict[str, Usage],
+    relay: CountingRelay,
+    exporter_port: int,
+    started: float,
+    spool: SpoolSamples,
+    line: EmulatedLine,
 ) -> tuple[Window, list[Scrape]]:
     """Sample memory and the spool every second and scrape every 15 s until the window closes."""
     window = Window(started + WARMUP_S, started + WARMUP_S + DURATION_S)
@@ -342,11 +359,11 @@ def measure(
             spool.sample()
         if now >= window.start and not window.cpu_start:
             window.cpu_start = cpu_sample(usages)
-            window.tcp.append(tcp_counters(relay.port))
+            window.tcp.append(tcp_counters(relay.port, line))
             window.taken.append(now)
         if now >= window.end and not window.cpu_end:
             window.cpu_end = cpu_sample(usages)
-            window.tcp.append(tcp_counters(relay.port))
+            window.tcp.append(tcp_counters(relay.port, line))
             window.taken.append(now)
         if now >= next_scrape:
             scrapes.append(scrape(exporter_port))
@@ -374,23 +391,33 @@ def agent_bytes(packets: list[Packet], window: Window) -> dict[str, tuple[int, i
     return tally
 
 
-def run(folder: Path) -> dict[str, float]:
+def ping_group_range(line: EmulatedLine, method: str) -> None:
+    """Open ICMP sockets to every group in the LAN (``icmp``, Debian's and Ubuntu's default) or to none (``system``)."""
+    value = "0 2147483647" if method == "icmp" else "1 0"
+    subprocess.run(line.in_lan(["sysctl", "-qw", f"net.ipv4.ping_group_range={value}"]), check=True, timeout=10)
+
+
+def run(folder: Path, method: str) -> dict[str, float]:
     exporter_binary = require_binary("prometheus-node-exporter", "prometheus-node-exporter")
-    http = target_server()
-    try:
-        with ProcessGroup() as group:
-            broker, influxd = group.start(Mosquitto(folder / "broker")), group.start(Influxd(folder / "influxd"))
-            influxd.create_database("footprint")
-            # a real collector with its defaults (acknowledgements once a second), on the same broker
-            group.start(ServedCollector(folder / "collector", broker, influxd, "footprint"))
-            relay = CountingRelay(broker.port)
+    with ProcessGroup() as group:
+        broker, influxd = group.start(Mosquitto(folder / "broker")), group.start(Influxd(folder / "influxd"))
+        influxd.create_database("footprint")
+        # a real collector with its defaults (acknowledgements once a second), on the same broker
+        group.start(ServedCollector(folder / "collector", broker, influxd, "footprint"))
+        line = EmulatedLine(broker.port)
+        http: ThreadingHTTPServer | None = None
+        try:
+            ping_group_range(line, method)
+            with inside(line.province):
+                relay, http = CountingRelay(broker.port, socket.create_server((WAN, 0))), target_server()
             relay.start()
             exporter_port = free_port()
             exporter = group.start(
                 Process([exporter_binary, f"--web.listen-address=127.0.0.1:{exporter_port}"], folder, "node_exporter")
             )
             config = agent_config(folder, relay.port, http.server_address[1])
-            agent = group.start(Process([sys.executable, "-m", "agent.cli", "run", "-c", str(config)], folder, "agent"))
+            argv = line.in_lan([sys.executable, "-m", "agent.cli", "run", "-c", str(config)])  # ip netns exec: same pid
+            agent = group.start(Process(argv, folder, "agent"))
             wait_until(lambda: port_open(exporter_port), 10, f"node_exporter\n{exporter.log()}")
             wait_until(lambda: relay.first("CONNECT") is not None, 30, f"the agent's connection\n{agent.log()}")
             assert agent.proc is not None and exporter.proc is not None
@@ -399,16 +426,31 @@ def run(folder: Path) -> dict[str, float]:
                 "node_exporter": Usage(psutil.Process(exporter.proc.pid)),
             }
             spool = SpoolSamples(folder / "spool.sqlite")
-            window, scrapes = measure(usages, relay, exporter_port, relay.first("CONNECT") or time.monotonic(), spool)
+            started = relay.first("CONNECT") or time.monotonic()
+            window, scrapes = measure(usages, relay, exporter_port, started, spool, line)
             agent.stop()  # its offline status and DISCONNECT count as once-a-day traffic
             time.sleep(0.5)
             relay.stop()
-            if ACKNOWLEDGING not in agent.log():
-                raise RuntimeError(f"the agent never heard an acknowledging collector:\n{agent.log()[-2000:]}")
+            check_run(agent.log(), method, influxd)
             result = figures(usages, window, scrapes, agent_bytes(relay.upstream(), window))
             return result | ack_figures(agent_bytes(relay.downstream(), window), result, spool)
-    finally:
-        http.shutdown()
+        finally:
+            if http is not None:
+                http.shutdown()
+            line.close()
+
+
+def check_run(log: str, method: str, influxd: Influxd) -> None:
+    """The run measured what it says: acknowledged reports, pings by ``method``, the gateway answering."""
+    if ACKNOWLEDGING not in log:
+        raise RuntimeError(f"the agent never heard an acknowledging collector:\n{log[-2000:]}")
+    if f"method={method}" not in log:
+        raise RuntimeError(f"the agent did not ping by {method}:\n{log[-2000:]}")
+    gateway = influxd.query(
+        "SELECT last(ok) AS ok, last(ping_method) AS how FROM probe WHERE target = 'gateway'", "footprint"
+    )
+    if not gateway or gateway[0]["ok"] != 1 or gateway[0]["how"] != method:
+        raise RuntimeError(f"the gateway {GATEWAY} was not pinged by {method}: {gateway}")
 
 
 def figures(
@@ -549,10 +591,26 @@ def report(result: dict[str, float]) -> None:
         )
 
 
+PING_METHODS = ("icmp", "system")
+COMPARED = ("agent_cpu_ms_per_cycle", "agent_cpu_ms_per_cycle_ping_children", "node_exporter_cpu_ms_per_scrape")
+
+
 def main() -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="bench-footprint-") as folder:
-        result = run(Path(folder))
+    only = os.environ.get("BENCH_FOOTPRINT_PING", "")
+    runs = {}
+    for method in [only] if only in PING_METHODS else PING_METHODS:
+        with tempfile.TemporaryDirectory(prefix="bench-footprint-") as folder:
+            runs[method] = run(Path(folder), method)
+    result = runs.get("icmp") or runs["system"]
+    if "icmp" in runs and "system" in runs:  # the system ping's run: its CPU only, beside the full icmp run
+        result = result | {f"system_ping_{key}": runs["system"][key] for key in COMPARED}
     report(result)
+    for method, figures_of in runs.items():
+        print(
+            f"  ping by {method}: agent {figures_of['agent_cpu_ms_per_cycle']:.1f} ms per 30 s cycle (gateway and"
+            f" 4 targets; {figures_of['agent_cpu_ms_per_cycle_ping_children']:.1f} ms of it ping children),"
+            f" node_exporter {figures_of['node_exporter_cpu_ms_per_scrape']:.1f} ms per scrape in the same run"
+        )
     return result
 
 

@@ -2,7 +2,7 @@
 # Install the commune-monitor agent on a commune PC (Debian/Ubuntu, as root):
 #   sh systemd/install-agent.sh --config pc-01.toml
 # It creates the system user commune-agent, a venv in /opt/commune-agent/venv holding only the
-# agent (psutil, paho-mqtt, speedtest-cli: no server packages), the config in
+# agent (psutil, paho-mqtt, speedtest-cli, icmplib: no server packages), the config in
 # /etc/commune-agent/agent.toml and the hardened unit commune-agent.service, then starts it.
 #   --prefix DIR   install under DIR instead of / (for a test or a staging tree; nothing is started)
 #   --config FILE  the agent config (from `commune-collector enroll`); kept if absent

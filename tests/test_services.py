@@ -66,7 +66,7 @@ def test_install_agent_builds_an_agent_only_venv_and_a_unit_systemd_accepts(tmp_
     listed = subprocess.run([str(venv / "bin" / "pip"), "list", "--format=json"], capture_output=True, text=True,
                             check=True)  # fmt: skip
     installed = {package["name"].lower() for package in json.loads(listed.stdout)}
-    assert {"psutil", "paho-mqtt", "speedtest-cli", "commune-monitor"} <= installed
+    assert {"psutil", "paho-mqtt", "speedtest-cli", "icmplib", "tomli", "commune-monitor"} <= installed  # tomli: 3.8
     assert not installed & SERVER_PACKAGES, installed & SERVER_PACKAGES
 
     installed_config = prefix / "etc" / "commune-agent" / "agent.toml"

@@ -7,6 +7,8 @@ outside it, the system ``ping`` (iputils) runs instead. Both give the same field
 the standard deviation of the RTTs (ping's ``mdev``), and ``ping_method`` says which ran:
 ``icmp`` or ``system``. Requests go out every 0.2 s whatever the replies, and the last one waits
 ``timeout_s`` at most, as ``ping -i 0.2 -W`` does, so a dead target costs the same time either way.
+On Windows icmplib needs an administrator's raw socket, which the service (LocalSystem) has; there
+is no fallback there, iputils' options being Linux's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import math
 import re
 import subprocess
+import sys
 import time
 from typing import Any, Dict, Union
 
@@ -39,6 +42,8 @@ def ping(address: str, count: int, timeout_s: float) -> Result:
     try:
         result = icmp_ping(address, count, timeout_s)
     except icmplib.SocketPermissionError:
+        if sys.platform == "win32":  # raw ICMP sockets need an administrator (the service runs as LocalSystem)
+            return {"ping_method": ICMP, "ok": 0.0, "error": "not_permitted"}
         _note_method(SYSTEM)
         return system_ping(address, count, timeout_s)
     _note_method(ICMP)
