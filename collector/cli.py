@@ -186,7 +186,8 @@ def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    result = run(config, plan, args.interval, args.fault_after, args.duration, stop, args.seed, args.processes)
+    result = run(config, plan, args.interval, args.fault_after, args.duration, stop, args.seed, args.processes,
+                 args.outage)  # fmt: skip
     print(json.dumps(result), flush=True)
     return 0
 
@@ -221,6 +222,9 @@ def simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between reports (default 10)")
     parser.add_argument("--fault-after", type=float, default=60.0, help="seconds before faults start (default 60)")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds to run; 0 (default) until stopped")
+    parser.add_argument(
+        "--outage", type=float, default=60.0, help="seconds a power cut or office closing lasts (default 60)"
+    )
     parser.add_argument(
         "--fault-share", type=float, default=0.05, help="share of communes/PCs per fault, 0 to 0.25 (0.05)"
     )

@@ -48,6 +48,7 @@ from collector.selfmetrics import SelfMetrics
 from collector.store import Store
 from common.wire import SCHEMA_VERSION, Report, decode_report, encode
 from devtools.simulate import Plan, VirtualAgent, VirtualHost
+from devtools.simulate.plan import OUTAGE_FAULTS
 from devtools.simulate.transport import NO_LINK
 
 log = logging.getLogger("devtools.backfill")
@@ -143,7 +144,9 @@ def onsets(plan: Plan, start: int, end: int, seed: int) -> dict[str, float]:
     rng = random.Random(seed * 7919 + 14)
     span = end - start
     out: dict[str, float] = {}
-    for _fault, where in sorted(plan.faults.items()):
+    for fault, where in sorted(plan.faults.items()):
+        if fault in OUTAGE_FAULTS:
+            continue  # a power cut or office closing lasts minutes: the history leaves them out
         for key in where:
             out[key] = start + rng.uniform(0.05, 0.6) * span
     return out
@@ -322,7 +325,7 @@ def _alert_points(
     lines = []
     recorded = {(a.rule, a.commune, a.host, a.fired_at) for a in fired_between(store, 0, float("inf"))}
     for fault, where in plan.faults.items():
-        for key in where:
+        for key in where if fault in FAULT_RULES else ():
             province, commune, host = key.split("/") if "/" in key else (plan.province, key, NO_HOST)
             if fault in EQUIPMENT_FAULT_KIND:
                 host = alert_subject(EQUIPMENT_FAULT_KIND[fault])

@@ -35,12 +35,15 @@ def test_the_plan_covers_every_commune_of_the_province_with_each_fault() -> None
 def test_a_simulated_province_shows_every_fault_in_the_fleet_state(
     make_collector: Callable[..., Collector], own_broker: Mosquitto, influxd: Influxd, database: str, tmp_path: Path
 ) -> None:
-    collector = make_collector(mqtt={"port": own_broker.port}, fleet={"restart_grace_s": 0, "evaluate_interval_s": 1})
+    always_open = {"office_hours": ["00:00-24:00"], "workdays": [1, 2, 3, 4, 5, 6, 7]}  # no quiet time: no excuse
+    collector = make_collector(mqtt={"port": own_broker.port}, fleet={"restart_grace_s": 0, "evaluate_interval_s": 1},
+                               report=always_open)  # fmt: skip
     collector.start()
     plan_file = tmp_path / "plan.json"
     simulator = Process(
         [sys.executable, "-m", "collector.cli", "simulate", "-c", str(collector.config_path), "--interval", "2",
-         "--fault-after", "8", "--duration", "300", "--plan-out", str(plan_file), "--processes", "2"],
+         "--fault-after", "8", "--outage", "12", "--duration", "300", "--plan-out", str(plan_file),
+         "--processes", "2"],
         tmp_path, "simulate",
     )  # fmt: skip
     simulator.start()
@@ -74,6 +77,26 @@ def test_a_simulated_province_shows_every_fault_in_the_fleet_state(
             90, "line faults seen",
         )  # fmt: skip
         wait_until(host_faults_seen, 90, "host faults seen")
+
+        def decided(cause: str) -> dict[str, dict[str, Any]]:
+            found = collector.get_json(f"/api/v1/outages?cause={cause}")
+            return {o["commune"]: o for o in found if o["state"] == "decided"}
+
+        # power cuts and office closings are over after 12 s: the PCs are back and the verdicts in
+        wait_until(lambda: set(decided("power")) == set(faults["power_cut"])
+                   and set(decided("office_closed")) == set(faults["office_closed"]), 90, "outages judged")  # fmt: skip
+        for outage in decided("power").values():  # every PC booted again after the outage began
+            assert outage["confidence"] == 1.0 and all(h["boot_after"] > outage["start"] for h in outage["hosts"])
+            assert all(
+                h["reasons"] == ["no_report_during_outage", "booted_after_outage_start"] for h in outage["hosts"]
+            )
+        for outage in decided("office_closed").values():  # shut down cleanly, in office hours
+            assert outage["reasons"] == ["every_host_agrees"] and {h["offline_reason"] for h in outage["hosts"]} == {
+                "stop"
+            }
+        assert not decided("line") and not decided(
+            "unknown"
+        )  # a dead line is still dark: nothing to judge yet  # a dead line is still dark
 
         def idle() -> dict[str, set[str]]:
             """Commune -> kinds with equipment unused or never seen, by the API."""

@@ -10,6 +10,7 @@ worker processes, each with its own event loop, and their counts are added up.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import queue
@@ -38,6 +39,7 @@ class Schedule:
     fault_after_s: float  # the faults start this long after the start
     duration_s: float  # 0: until stopped
     seed: int
+    outage_s: float = 60.0  # power cuts and office closings last this long from the faults' start
 
 
 def run(
@@ -49,9 +51,11 @@ def run(
     stop: Stop,
     seed: int = 1,
     processes: int = 1,
+    outage_s: float = 60.0,
 ) -> dict[str, Any]:
-    """Publishes until ``stop`` is set or ``duration_s`` (0: forever) has passed; returns counts."""
-    schedule = Schedule(interval_s, fault_after_s, duration_s, seed)
+    """Publishes until ``stop`` is set or ``duration_s`` (0: forever) has passed; returns counts.
+    Outage faults (power cut, office closed) last ``outage_s`` from the faults' start."""
+    schedule = Schedule(interval_s, fault_after_s, duration_s, seed, outage_s)
     if processes <= 1:
         return run_hosts(config, plan.hosts, schedule, stop)
     return run_processes(config, plan, schedule, stop, processes)
@@ -68,6 +72,8 @@ def run_hosts(config: CollectorConfig, hosts: list[VirtualHost], schedule: Sched
     transport = Transport(config.mqtt, stop, random.Random(rng.random()))
     for agent in agents:
         agent.link = transport.open(agent.client_id, agent.will, agent.connected, agent.on_ack)
+        agent.relink = functools.partial(transport.open, agent.client_id, agent.will, agent.connected, agent.on_ack,
+                                         at_once=True)  # fmt: skip
     slices = max(1, int(interval_s / SLICE_S))
     by_slice: list[list[VirtualAgent]] = [[] for _ in range(slices)]
     for agent in agents:
@@ -80,6 +86,7 @@ def run_hosts(config: CollectorConfig, hosts: list[VirtualHost], schedule: Sched
         while not stop.is_set():
             now = time.time()
             faulty = now - started >= fault_after_s
+            outage_over = now - started >= fault_after_s + schedule.outage_s
             speedtests = now >= next_speedtest or (faulty and not was_faulty)  # and once more as faults start
             peripherals = now >= next_peripherals
             next_speedtest = now + 3600 if speedtests else next_speedtest
@@ -87,7 +94,7 @@ def run_hosts(config: CollectorConfig, hosts: list[VirtualHost], schedule: Sched
             for n, group in enumerate(by_slice):
                 transport.wait(now + n * interval_s / slices - time.time())
                 for agent in group:
-                    agent.tick(interval_s, faulty)
+                    agent.tick(interval_s, faulty, outage_over)
                     if speedtests:
                         agent.speedtest(faulty)
                     if peripherals:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from common.wire import (
@@ -26,7 +27,7 @@ from common.wire import (
     status_payload,
     with_sequence,
 )
-from devtools.simulate.plan import VirtualHost
+from devtools.simulate.plan import OUTAGE_FAULTS, VirtualHost
 from devtools.simulate.transport import NO_LINK, Link
 
 log = logging.getLogger("devtools.simulate")
@@ -46,6 +47,8 @@ class VirtualAgent:
         self.acks = 0
         self.ack_topic = command_topic(host.province, host.commune, host.host, ACK_COMMAND)
         self.link: Link = NO_LINK
+        self.relink: Callable[[], Link] = lambda: NO_LINK  # a new connection, for a PC back from going dark
+        self.dark = False  # switched off by an outage fault (power cut, office closed) until it is over
 
     @property
     def client_id(self) -> str:
@@ -104,13 +107,38 @@ class VirtualAgent:
 
     def stop(self) -> None:
         """A clean shutdown, like the real agent's: a retained ``offline``, then DISCONNECT."""
-        if not self.dropped:
+        if not self.dropped and not self.dark:
             self.link.close(self.topic("status"), status_payload("offline", reason="stop"))
 
-    def tick(self, interval_s: float, faulty: bool) -> None:
+    def go_dark(self) -> None:
+        """An outage fault begins: a power cut drops the PC (Last Will), an office closing shuts it
+        down cleanly. Nothing is measured until it is back."""
+        if self.dark:
+            return
+        self.dark = True
+        if self.host.fault == "power_cut":
+            self.link.drop()
+        else:
+            self.link.close(self.topic("status"), status_payload("offline", reason="stop"))
+
+    def come_back(self) -> None:
+        """Switched on again: a new boot time and a new connection (``online``, inventory). Reports
+        sent before going dark and not yet acknowledged are forgotten, not sent again."""
+        self.dark = False
+        self.host.boot_time = time.time()
+        self.unacked.clear()
+        self.link = self.relink()
+
+    def tick(self, interval_s: float, faulty: bool, outage_over: bool = False) -> None:
         h, rng = self.host, self.rng
         if faulty and (h.fault in ("goes_offline", "dead_line")):
             self.drop()
+            return
+        if faulty and h.fault in OUTAGE_FAULTS and not outage_over:
+            self.go_dark()
+            return
+        if self.dark:
+            self.come_back()  # its reports start with the next round, after a new boot
             return
         if self.dropped:
             return

@@ -8,6 +8,12 @@ the network), PCs that go offline, disks filling up, old hardware, lossy lines, 
 unused (no PC, or PCs on a 4G uplink). Areas and lines for the province are written into the
 registry so the fleet state has contracts to compare with.
 
+Outage faults (``power_cut``, ``office_closed``) make every PC of a commune go dark for a while and
+come back, so the collector can judge why: a power cut drops the PCs (the broker sends their Last
+Wills) and they boot again when it returns; an office closing stops them cleanly and they are
+switched on again. They go to communes with no other fault, from a random draw of their own, so a
+seed gives the same other faults as before they existed.
+
 Every commune with PCs was issued a scanner (no serial) and two digital-signature tokens (with
 serials), written into the equipment registry; one of its PCs reports them plugged in. Equipment
 faults hold from the start, since "never plugged in" cannot begin later: ``token_unused`` (the
@@ -31,6 +37,7 @@ from collector.store import Store
 COMMUNE_FAULTS = ("dead_line", "no_agent", "other_uplink", "lossy_line")
 HOST_FAULTS = ("goes_offline", "disk_filling", "old_hardware")
 EQUIPMENT_FAULTS = ("token_unused", "scanner_missing")
+OUTAGE_FAULTS = ("power_cut", "office_closed")  # every PC of the commune goes dark, then comes back
 ISSUED_ON = "2025-08-15"
 
 
@@ -114,7 +121,24 @@ def make_plan(province: str, hosts_per_commune: int, seed: int, fault_share: flo
     isps = ("VNPT", "Viettel", "FPT")
     lines = [Line(f"SIM-{province}-{c}", province, c, rng.choice(isps), 100.0, 100.0, "2025-08-15") for c in communes]
     equipment = issue_equipment(province, hosts, commune_fault, count, rng, faults)
+    assign_outages(hosts, faults, count, random.Random(seed * 7907 + 3))
     return Plan(province, hosts, areas, lines, faults, equipment)
+
+
+def assign_outages(hosts: list[VirtualHost], faults: dict[str, list[str]], count: int, rng: random.Random) -> None:
+    """``count`` communes per outage fault, among those none of whose PCs has a fault and that no
+    equipment fault touches; noted in ``faults`` and given to every PC of the commune."""
+    touched = {c for name in EQUIPMENT_FAULTS for c in faults.get(name, [])}
+    by_commune: dict[str, list[VirtualHost]] = {}
+    for host in hosts:
+        by_commune.setdefault(host.commune, []).append(host)
+    clean = sorted(c for c, pcs in by_commune.items() if c not in touched and not any(h.fault for h in pcs))
+    rng.shuffle(clean)
+    for i, name in enumerate(OUTAGE_FAULTS):
+        faults[name] = sorted(clean[i * count : (i + 1) * count])
+        for commune in faults[name]:
+            for host in by_commune[commune]:
+                host.fault = name
 
 
 def issue_equipment(

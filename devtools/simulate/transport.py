@@ -221,9 +221,15 @@ class Transport:
         will: tuple[str, bytes],
         on_connect: Callable[[], None],
         on_message: Callable[[bytes], None],
+        at_once: bool = False,
     ) -> SharedLink:
+        """A PC's connection, connected by ``start``; or ``at_once``, for a PC back from going dark
+        (power cut, office closed) while the others run."""
         link = SharedLink(self, client_id, will, on_connect, on_message)
         self.links.append(link)
+        if at_once:
+            link.backoff = reconnect_delays(self.rng)
+            self.later(link, 0.0)
         return link
 
     def start(self) -> None:
