@@ -32,9 +32,10 @@ from collector.ingest.acks import Acknowledger
 from collector.ingest.checks import Ingestor
 from collector.ingest.consumer import Consumer
 from collector.ingest.diskbuffer import DiskBuffer
-from collector.ingest.influx import InfluxClient
+from collector.ingest.influx import InfluxClient, InfluxError
 from collector.ingest.lineprotocol import Point, encode_point
 from collector.ingest.receipts import Receipts
+from collector.ingest.setup_influx import ROLLUP_RP
 from collector.ingest.writer import BatchWriter
 from collector.registry.registry import Registry
 from collector.reports.mail import MonthlyMailer
@@ -46,6 +47,8 @@ from common.fserrors import CANNOT_OPEN, DISK_FULL, IO_ERROR, READ_ONLY, error_c
 log = logging.getLogger("commune_collector.service")
 
 REGISTRY_FLUSH_S = 5.0
+KEEP_RETRY_S = 60.0  # outage points the long retention policy refused are tried again this often
+KEEP_MAX = 10_000  # and at most this many wait (the oldest go first)
 STATE_RETRY_S = 30.0
 # Why a state file may be set aside for a copy in memory: the disk, not the file's content.
 DISK_TROUBLE = (DISK_FULL, READ_ONLY, IO_ERROR, CANNOT_OPEN)
@@ -118,6 +121,8 @@ class CollectorService:
         self.condition_sinks: list[ConditionSink] = [self.alerts]
         self.report_mail = MonthlyMailer(config, self.store, self.registry)
         self.report_windows = WindowKeeper(self.keep_report_windows)
+        self._kept: list[str] = []  # outage points waiting for the long retention policy
+        self._keep_at = 0.0
         self._evaluator = threading.Thread(target=self._evaluate_loop, name="fleet-evaluator", daemon=True)
         self.stopping = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="registry-flush", daemon=True)
@@ -207,11 +212,29 @@ class CollectorService:
                 if now >= next_points:
                     next_points = now + self.config.ingest.status_interval_s
                     self.write_points(self.fleet.points(snapshot, now))
+                self._keep_outages(now)
                 if now >= next_save:
                     next_save = now + settings.save_interval_s
                     self._writing_state("fleet save", self.fleet.save)
             except Exception:
                 log.exception("fleet evaluation failed")
+
+    def _keep_outages(self, now: float) -> None:
+        """Each decided outage point goes to the long retention policy too: the monthly report reads
+        outages there, since the raw one keeps only ``raw_retention`` (30 days) and a report of an
+        older month would charge its power cuts to the line. Refused (InfluxDB down, ``setup-influx``
+        not run): tried again every ``KEEP_RETRY_S``."""
+        self._kept = (self._kept + [encode_point(p) for p in self.fleet.take_kept()])[-KEEP_MAX:]
+        if not self._kept or now < self._keep_at:
+            return
+        try:
+            self.influx.write_lines(self._kept, ROLLUP_RP)
+        except InfluxError as exc:
+            self._keep_at = now + KEEP_RETRY_S
+            why = {"rp": ROLLUP_RP, "points": len(self._kept), "error": str(exc)[:200], "retry_s": KEEP_RETRY_S}
+            log.warning("outage points not kept", extra=why)
+            return
+        self._kept = []
 
     def _writing_state(self, doing: str, write: Callable[[], object], proves: bool = True) -> None:
         """Run a step that writes the state file; a full disk is counted and logged, and the loop goes

@@ -76,7 +76,7 @@ class CapturingAgent(VirtualAgent):
     def __init__(self, host: VirtualHost, rng: random.Random) -> None:  # no broker connection
         self.host, self.rng = host, rng
         self.cpu = rng.uniform(5, 30)
-        self.dropped = False
+        self.dropped = self.dark = False
         self.link = NO_LINK  # the backfill captures, it does not publish
         self.stream, self.seq, self.unacked, self.acks, self.ack_topic = "", 0, set(), 0, ""  # no acks to wait for
         self.now = 0

@@ -16,6 +16,10 @@ import pytest
 from realservices import Agent, Collector, WebhookReceiver, wait_until
 from stack import Stack
 
+from collector.config import InfluxSettings
+from collector.ingest.influx import InfluxClient
+from collector.reports.gather import fetch
+
 COMMUNE = "02473"
 
 
@@ -42,7 +46,9 @@ def start_commune(stack: Stack, webhook: WebhookReceiver, **extra: dict[str, Any
         "notify": {"group_wait_s": 0.5, "webhook_urls": [webhook.url]},
         **extra,
     }
-    collector = stack.started_collector(**sections)
+    collector = stack.collector(**sections)
+    assert collector.cli("setup-influx").returncode == 0  # raw and rollup_5m: decided outages go to both
+    collector.start()
     agents = stack.start_agents(COMMUNE, (f"pc-{i}" for i in range(2)))
     collector.wait_hosts_online(COMMUNE, 2)
     # An outage opens only for a commune whose PCs have sent metrics (their boot times are the evidence):
@@ -96,6 +102,16 @@ def test_agents_killed_and_restarted_are_unknown_and_a_collector_restart_keeps_t
     wait_until(lambda: bool(own_stack.query(query)), 30, "the outage point")
     [point] = own_stack.query(query)
     assert point["cause"] == "unknown" and point["duration_s"] > 0
+    # the monthly report reads outages from rollup_5m, kept 400 days (raw keeps 30), where the same point goes
+    kept = query.replace("FROM outage", 'FROM "rollup_5m"."outage"')
+    wait_until(lambda: bool(own_stack.query(kept)), 30, "the outage kept for the report")
+    assert own_stack.query(kept) == [{**point, "_name": "outage"}]
+    client = InfluxClient(InfluxSettings(url=own_stack.influxd.url, database=own_stack.database))
+    try:
+        month = fetch(client, [], int(decided["start"]) - 86400, int(decided["end"]) + 86400)
+    finally:
+        client.close()
+    assert [(o.commune, o.cause, o.start) for o in month.outages] == [(COMMUNE, "unknown", int(decided["start"]))]
 
 
 def test_a_clean_stop_of_every_pc_in_a_night_window_is_office_closed_and_tells_nobody(

@@ -96,6 +96,7 @@ class OutageBook:
         self.offline_reason: dict[HostKey, str] = {}  # how each PC's agent last went offline
         self.pending: dict[tuple[str, str], OutageRecord] = {}
         self.points: list[Point] = []  # outage points of decisions not yet written
+        self.kept: list[Point] = []  # the same, not yet written to the long retention policy (the report's)
         self.decided: list[OutageRecord] = []  # decisions not yet told (notifications take them)
         for row_id, body in store.query("SELECT id, body FROM outages WHERE state != 'decided'"):
             try:
@@ -172,6 +173,7 @@ class OutageBook:
         self.save(record)
         del self.pending[(record.province, record.commune)]
         self.points.append(outage_point(record))
+        self.kept.append(outage_point(record))
         self.decided.append(record)
         log.info("outage decided", extra={"commune": record.commune, "cause": record.cause,
                                           "confidence": record.confidence})  # fmt: skip

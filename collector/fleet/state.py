@@ -141,6 +141,12 @@ class FleetState:
             + decided
         )
 
+    def take_kept(self) -> list[Point]:
+        """Outage points decided since the last call, for the long retention policy."""
+        with self.lock:
+            out, self.outages.kept = self.outages.kept, []
+        return out
+
     def awaiting_cause(self, province: str, commune: str) -> bool:
         """Whether the commune is back from an outage whose cause is not decided yet."""
         with self.lock:

@@ -346,10 +346,12 @@ def line_quality(lang: str) -> Json:
 
 def outages(lang: str, grid: tuple[int, int, int, int]) -> Json:
     """The communes' decided outages (the collector's ``outage`` points, stamped at the start) with
-    their cause in words and their duration, newest first."""
+    their cause in words and their duration, newest first. The collector writes each point to both
+    retention policies, so ``$rp`` reaches 400 days back too."""
     query = target(
         "A",
-        f'SELECT "duration_s" FROM "outage" WHERE {COMMUNE_SCOPE} AND $timeFilter GROUP BY "area", "commune", "cause"',
+        f'SELECT "duration_s" FROM "$rp"."outage" WHERE {COMMUNE_SCOPE} AND $timeFilter '
+        'GROUP BY "area", "commune", "cause"',
         "table",
     )
     causes = value_map({c: (w.in_(lang), CAUSE_COLOURS[c]) for c, w in OUTAGE_CAUSES.items()})

@@ -103,7 +103,7 @@ def fetch(client: InfluxClient, store: Store, windows: list[Window], month_start
     ):
         out.reasons[(str(row["commune"]), str(row["host"]))] = str(row.get("r") or "")
     for row in client.query_rows(
-        f'SELECT "end" FROM "{RAW_RP}"."outage" '
+        f'SELECT "end" FROM "{ROLLUP_RP}"."outage" '
         f'WHERE time >= {month_start - OUTAGE_LOOKBACK_S}s AND time < {month_end}s GROUP BY "commune", "cause"'
     ):
         start, end = int(row["time"]), int(row.get("end") or 0)
