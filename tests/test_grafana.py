@@ -266,8 +266,10 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     assert {"00691", "00721"} <= {r["commune"] for r in rows}  # no agent reports from these
     assert "02473" not in {r["commune"] for r in rows}
     assert all(r["name"] and r["contracted"] > 0 for r in rows)
-    outage = run_query(stack, find("vi/line-quality.json", "Mất kết nối và nguyên nhân"), {**values})
+    outages = find("vi/line-quality.json", "Mất kết nối và nguyên nhân")
+    outage = run_query(stack, outages, {**values, "rp": "raw"})
     assert [(r["commune"], r["cause"]) for r in outage] == [("02473", "unknown")] and outage[0]["duration_s"] > 0
+    assert run_query(stack, outages, {**values, "rp": "rollup_5m"}) == outage  # the collector keeps both
     # the peripherals dashboard: the chair's token is in use, the vice-chair's and the scanner were never plugged in
     idle = run_query(
         stack,
