@@ -4,7 +4,8 @@ is back, and their cause decided (``outages.decide``) once the backlog has drain
 A record gathers each PC's evidence as reports arrive: the reports measured inside the outage
 (their own timestamps: spooled reports arrive late), probes among them, boot times before and
 after, and how its agent went offline. The cause is decided when every PC of the record has
-delivered a report measured after the return (spools send oldest first, so its backlog is in), or
+delivered a metrics report measured after the return (spools send oldest first, so its backlog is
+in, and the report carries its boot time; an inventory or status may come first), or
 ``[fleet] outage_decide_max_s`` after the return, whichever comes first. Records live in the state
 file's ``outages`` table, so a collector restart keeps them and decides the same way.
 """
@@ -44,7 +45,7 @@ class Tally:
     gateway_ok: int = 0
     outside_failed: int = 0
     offline_reason: str = ""
-    caught_up: bool = False  # it delivered a report measured after the return
+    caught_up: bool = False  # it delivered a metrics report (with its boot time) measured after the return
 
     def evidence(self, host: str) -> HostEvidence:
         return HostEvidence(host, self.spools, self.boot_before, self.boot_after, self.reports_during,
@@ -120,8 +121,8 @@ class OutageBook:
         if record is None or report.ts <= record.start:
             return
         tally = record.hosts.setdefault(key.host, Tally())
-        if record.end and report.ts >= record.end:
-            tally.caught_up = True
+        if record.end and report.ts >= record.end and report.kind == "metrics":
+            tally.caught_up = True  # its backlog is in (spools send oldest first), and its boot time after
         margin = LATE_INTERVALS * interval_s  # a report measured at the very start may be one a PC had not sent
         late = received_at - report.ts >= margin and report.ts > record.start + margin
         if late and (not record.end or report.ts < record.end):
