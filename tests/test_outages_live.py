@@ -10,6 +10,7 @@ no cause message is sent.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from stack import Stack
 from collector.config import InfluxSettings
 from collector.ingest.influx import InfluxClient
 from collector.reports.gather import fetch
+from collector.store import Store
 
 COMMUNE = "02473"
 
@@ -59,7 +61,7 @@ def start_commune(stack: Stack, webhook: WebhookReceiver, **extra: dict[str, Any
 
 
 def test_agents_killed_and_restarted_are_unknown_and_a_collector_restart_keeps_the_record(
-    own_stack: Stack, webhook: WebhookReceiver
+    own_stack: Stack, webhook: WebhookReceiver, tmp_path: Path
 ) -> None:
     collector, agents = start_commune(own_stack, webhook)
     for agent in agents:
@@ -108,7 +110,8 @@ def test_agents_killed_and_restarted_are_unknown_and_a_collector_restart_keeps_t
     assert own_stack.query(kept) == [{**point, "_name": "outage"}]
     client = InfluxClient(InfluxSettings(url=own_stack.influxd.url, database=own_stack.database))
     try:
-        month = fetch(client, [], int(decided["start"]) - 86400, int(decided["end"]) + 86400)
+        with Store(tmp_path / "report-state.sqlite") as store:  # the report's own records: none needed here
+            month = fetch(client, store, [], int(decided["start"]) - 86400, int(decided["end"]) + 86400)
     finally:
         client.close()
     assert [(o.commune, o.cause, o.start) for o in month.outages] == [(COMMUNE, "unknown", int(decided["start"]))]
