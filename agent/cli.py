@@ -1,4 +1,5 @@
-"""``commune-agent`` command line: ``run`` in the foreground, ``once`` to print one round as JSON."""
+"""``commune-agent`` command line: ``run`` in the foreground, ``once`` to print one round as JSON,
+``enroll`` to enrol this PC with an area's key and write its config."""
 
 from __future__ import annotations
 
@@ -27,10 +28,21 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     service = sub.add_parser("service", help="Windows only: install, remove, start or stop the agent's service")
     service.add_argument("action", choices=("install", "remove", "start", "stop"))
+
+    enroll = sub.add_parser("enroll", help="enrol this PC with an area's key and write its config (mode 0600)")
+    enroll.add_argument("--url", required=True, help="the collector's address, e.g. https://monitor.example:8080")
+    enroll.add_argument("--key", required=True, help="the area's enrolment key (commune-collector enroll-key add)")
+    enroll.add_argument("--province", required=True, help="official province code, e.g. 08")
+    enroll.add_argument("--commune", required=True, help="official commune code, e.g. 02473")
+    enroll.add_argument("--host", help="this PC's name (default: its hostname)")
+    enroll.add_argument("--out", required=True, help="the agent config to write, e.g. /etc/commune-agent/agent.toml")
+    enroll.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     args = parser.parse_args(argv)
     if args.command == "service":
         return windows_service(args.action)
     setup_logging(args.log_level)
+    if args.command == "enroll":
+        return cmd_enroll(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -54,6 +66,20 @@ def windows_service(action: str) -> int:
     from agent.windows.service import handle  # pywin32: Windows only
 
     return handle(action)
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agent.enroll import EnrollFailed, default_host, enroll
+
+    try:
+        username = enroll(args.url, args.key, args.province, args.commune, args.host or default_host(), Path(args.out))
+    except EnrollFailed as exc:
+        print(f"commune-agent: {exc}", file=sys.stderr)
+        return 2
+    print(f"enrolled as MQTT user {username}; config written to {args.out}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,32 +74,161 @@ def cmd_token(config: CollectorConfig, args: argparse.Namespace) -> int:
         return 0
 
 
-def cmd_enroll(config: CollectorConfig, args: argparse.Namespace) -> int:
-    from collector.registry.enroll import Enroller, EnrollError, write_private
+def admin_of(config: CollectorConfig) -> Any:
+    """The broker's dynamic-security admin, connected; DynsecError when it cannot be."""
+    from collector.registry.dynsec import DynsecAdmin, DynsecError
 
+    settings = config.enroll
+    if not settings.admin_username:
+        raise DynsecError("[enroll] admin_username is not set: this collector cannot administer the broker")
+    admin = DynsecAdmin(
+        config.mqtt, settings.admin_username, settings.admin_password.get_secret_value(), settings.response_timeout_s
+    )
+    admin.connect()
+    return admin
+
+
+def cmd_enroll(config: CollectorConfig, args: argparse.Namespace) -> int:
+    from collector.registry.csv_import import RegistryImportError, parse_hosts
+    from collector.registry.dynsec import DynsecError
+    from collector.registry.enroll import Enroller, EnrollError, checked_place, write_private
+
+    if bool(args.from_csv) == bool(args.province or args.commune or args.host):
+        return fail("enroll one host (--province, --commune, --host) or many (--from FILE --out-dir DIR)", 2)
+    if args.from_csv and (not args.out_dir or args.rotate):
+        return fail("--from needs --out-dir (and rotates nothing: rotate hosts one by one)", 2)
     with Store(config.state.path) as store:
         try:
-            enrollment = Enroller(store, config).enroll(args.province, args.commune, args.host)
-        except EnrollError as exc:
+            if args.from_csv:
+                enroller = Enroller(store, config, broker=_no_broker)
+                places = parse_hosts(Path(args.from_csv), enroller.enrolled)
+            else:
+                if not (args.province and args.commune and args.host):
+                    return fail("enroll needs --province, --commune and --host", 2)
+                places = [checked_place(args.province, args.commune, args.host)]
+                Enroller(store, config, _no_broker).check(places[0], args.rotate)
+        except (EnrollError, RegistryImportError) as exc:
             return fail(exc, 2)
-    if args.out:
-        write_private(Path(args.out), enrollment.agent_config)
-        print(f"agent config for MQTT user {enrollment.username} written to {args.out}", file=sys.stderr)
+        try:
+            admin = admin_of(config)
+        except DynsecError as exc:
+            return fail(exc, 1)
+        try:
+            enroller = Enroller(store, config, admin)
+            if args.from_csv:
+                enrollments = enroller.enroll_many(places)
+            else:
+                enrollments = [enroller.enroll(places[0], rotate=args.rotate)]
+        except DynsecError as exc:
+            return fail(exc, 1)
+        finally:
+            admin.close()
+    if args.out_dir:
+        for enrollment in enrollments:
+            write_private(Path(args.out_dir) / f"{enrollment.username}.toml", enrollment.agent_config)
+        print(f"{len(enrollments)} hosts enrolled; their agent configs are in {args.out_dir}", file=sys.stderr)
+    elif args.out:
+        write_private(Path(args.out), enrollments[0].agent_config)
+        print(f"agent config for MQTT user {enrollments[0].username} written to {args.out}", file=sys.stderr)
     else:
-        print(enrollment.agent_config)
-    print(
-        f"password file {config.enroll.password_file} and ACL {config.enroll.acl_file} rewritten; "
-        "reload Mosquitto (systemctl reload mosquitto) to apply",
-        file=sys.stderr,
-    )
+        print(enrollments[0].agent_config)
     return 0
 
 
+class _NoBroker:
+    """For checks made before the broker is reached: any command would be a bug."""
+
+    def run(self, commands: list[dict[str, Any]]) -> None:
+        raise AssertionError(f"no broker for {len(commands)} commands")
+
+
+_no_broker = _NoBroker()
+
+
 def enroll_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--province", required=True, help="official province code, e.g. 08")
-    parser.add_argument("--commune", required=True, help="official commune code, e.g. 02473")
-    parser.add_argument("--host", required=True, help="the PC's name, e.g. pc-01")
-    parser.add_argument("--out", help="write the agent config here (mode 0640) instead of printing it")
+    parser.add_argument("--province", help="official province code, e.g. 08")
+    parser.add_argument("--commune", help="official commune code, e.g. 02473")
+    parser.add_argument("--host", help="the PC's name, e.g. pc-01")
+    parser.add_argument("--rotate", action="store_true", help="give an enrolled host a new password (admins only)")
+    parser.add_argument("--out", help="write the agent config here (mode 0600) instead of printing it")
+    parser.add_argument("--from", dest="from_csv", help="CSV of hosts to enrol (columns province, commune, host)")
+    parser.add_argument("--out-dir", help="with --from: folder for the agent configs (<user>.toml, mode 0600)")
+
+
+def cmd_enroll_key(config: CollectorConfig, args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from collector.registry.enroll_keys import EnrollKeys, duration_s
+    from collector.registry.registry import Registry
+
+    with Store(config.state.path) as store:
+        keys = EnrollKeys(store)
+        if args.action == "list":
+            print("id\tarea\texpires\tmax_hosts\thosts\tstate")
+            for item in keys.all():
+                expires = dt.datetime.fromtimestamp(item.expires_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+                state = "revoked" if item.revoked_at else ("expired" if item.expires_at <= time.time() else "active")
+                print(f"{item.id}\t{item.area}\t{expires}\t{item.max_hosts or '-'}\t{keys.hosts_of(item.id)}\t{state}")
+            return 0
+        if args.action == "revoke":
+            if args.id is None:
+                return fail("enroll-key revoke needs --id (see enroll-key list)", 2)
+            return 0 if keys.revoke(args.id) else fail(f"no active enrolment key with id {args.id}", 1)
+        if not args.area or not args.expires:
+            return fail("enroll-key add needs --area and --expires (e.g. 30d)", 2)
+        if args.area not in Registry(store, config.state.default_area).areas():
+            return fail(f"no area {args.area[:64]!r} in the registry; import areas first (registry import-areas)", 2)
+        if args.max_hosts is not None and args.max_hosts < 1:
+            return fail(f"--max-hosts must be 1 or more, not {args.max_hosts}", 2)
+        try:
+            lifetime = duration_s(args.expires)
+        except ValueError as exc:
+            return fail(exc, 2)
+        key_id, key = keys.add(args.area, lifetime, args.max_hosts)
+    print(key)
+    print(f"enrolment key {key_id} for area {args.area} stored as a hash; this is the only time it is shown",
+          file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def enroll_key_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("add", "list", "revoke"))
+    parser.add_argument("--area", help="add: the area whose communes the key may enrol hosts in")
+    parser.add_argument("--expires", help="add: lifetime, e.g. 30d, 12h or 90m")
+    parser.add_argument("--max-hosts", type=int, help="add: at most this many hosts (default: no limit)")
+    parser.add_argument("--id", type=int, help="revoke: the key's id (enroll-key list)")
+
+
+def cmd_dynsec_init(config: CollectorConfig, args: argparse.Namespace) -> int:
+    import json
+
+    from collector.registry.dynsec import broker_document
+    from collector.registry.enroll import host_logins, write_private
+
+    settings = config.enroll
+    out = Path(args.out)
+    if not settings.admin_username or not settings.admin_password.get_secret_value():
+        return fail("[enroll] admin_username and admin_password are needed: the file's admin is that user", 2)
+    if out.exists() and not args.force:
+        return fail(f"{out} exists; the broker may be using it (stop Mosquitto, then pass --force)", 2)
+    mqtt = config.mqtt
+    collector = (mqtt.username, mqtt.password.get_secret_value()) if mqtt.username else None
+    with Store(config.state.path) as store:
+        hosts = host_logins(store)
+    try:
+        document = broker_document(
+            (settings.admin_username, settings.admin_password.get_secret_value()), collector, hosts
+        )
+    except ValueError as exc:
+        return fail(f"a stored password hash cannot be carried over ({exc}); re-enrol that host", 1)
+    write_private(out, json.dumps(document, indent=1) + "\n")
+    print(f"{out}: the admin, {'the collector, ' if collector else ''}and {len(hosts)} enrolled hosts", file=sys.stderr)
+    return 0
+
+
+def dynsec_init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="the plugin's file (plugin_opt_config_file), mode 0600")
+    parser.add_argument("--force", action="store_true", help="replace an existing file (stop Mosquitto first)")
 
 
 def cmd_registry(config: CollectorConfig, args: argparse.Namespace) -> int:
@@ -285,9 +415,15 @@ COMMANDS: dict[str, tuple[str, CommandFn, Callable[[argparse.ArgumentParser], No
     "serve": ("consume MQTT, write InfluxDB and serve the HTTP API until stopped", cmd_serve, None),
     "setup-influx": ("create the database, retention policies and rollup continuous queries", cmd_setup_influx, None),
     "enroll": (
-        "issue a host's MQTT credentials, rewrite the broker's password file and ACL",
+        "issue hosts' MQTT users on the running broker (one, a CSV of many, or --rotate) and their configs",
         cmd_enroll,
         enroll_arguments,
+    ),
+    "enroll-key": ("add, list or revoke an area's enrolment keys", cmd_enroll_key, enroll_key_arguments),
+    "dynsec-init": (
+        "write Mosquitto's dynamic-security file: the admin, the collector, every enrolled host (migration)",
+        cmd_dynsec_init,
+        dynsec_init_arguments,
     ),
     "registry": (
         "import lines, areas or issued equipment from CSV into the registry",
@@ -320,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(exc, 2)
     try:
         return COMMANDS[args.command][1](config, args)
-    except StoreError as exc:  # a state file this release cannot use: say which and why
+    except (StoreError, ConfigError) as exc:  # a state file or setting this release cannot use: say which and why
         return fail(exc, 2)
 
 

@@ -85,12 +85,25 @@ class IngestSettings(Section):
 
 
 class EnrollSettings(Section):
-    password_file: str = "/etc/mosquitto/commune/passwd"
-    acl_file: str = "/etc/mosquitto/commune/acl"
+    admin_username: str = ""
+    admin_password: SecretStr = SecretStr("")
+    response_timeout_s: float = Field(10.0, gt=0)
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(1883, ge=1, le=65535)
     tls: bool = False
     agent_ca_file: str = ""
+    ca_pem_file: str = ""
+    failures_per_address: int = Field(10, ge=1)
+    failure_refill_s: float = Field(60.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_file_options(cls, data: Any) -> Any:
+        """``password_file`` and ``acl_file`` named the files of the old way (before dynamic security);
+        a config that still has them loads, and they are ignored."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if key not in ("password_file", "acl_file")}
+        return data
 
 
 class SpeedtestEndpointSettings(Section):

@@ -32,6 +32,11 @@ from prometheus_client import (
 
 log = logging.getLogger("commune_collector.rejects")
 
+ENROLL_REFUSALS = (
+    "unknown_key", "revoked", "expired", "outside_area", "max_hosts", "host_taken", "bad_request", "throttled"
+)  # fmt: skip
+"""Every reason a self-enrolment is refused (collector/registry/enroll_keys.py decides most)."""
+
 REJECT_LOG_INTERVAL_S = 60.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 PREFIX = "commune_collector_"
@@ -63,6 +68,15 @@ class SelfMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.enroll_refused = Counter(
+            PREFIX + "enroll_refused_total",
+            "Self-enrolments (POST /api/v1/enroll) refused, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in ENROLL_REFUSALS:
+            self.enroll_refused.labels(reason=reason)
+        self.hosts_enrolled = self._counter("hosts_enrolled_total", "Hosts that enrolled themselves with a key.")
         self.clock_skew = self._counter(
             "clock_skew_total", "Reports whose agent timestamp was implausible and replaced by the receive time."
         )

@@ -18,15 +18,15 @@ from collector.alerting.conditions import ConditionSink
 from collector.alerting.lifecycle import AlertManager
 from collector.alerting.notify import Notifier
 from collector.alerting.outage_notice import CauseTeller
-from collector.config import CollectorConfig
+from collector.config import CollectorConfig, ConfigError
 from collector.diskhealth import DiskHealth
 from collector.fleet.outage_book import recent, record_json
 from collector.fleet.outages import quiet_windows
 from collector.fleet.state import FleetState
 from collector.http.app import build_app
 from collector.http.auth import Token, TokenStore
-from collector.http.deps import HttpParts
-from collector.http.throttle import Throttle
+from collector.http.deps import EnrollDesk, HttpParts
+from collector.http.throttle import FailureLimiter, Throttle
 from collector.http.uploads import UploadGate
 from collector.ingest.acks import Acknowledger
 from collector.ingest.checks import Ingestor
@@ -37,6 +37,9 @@ from collector.ingest.lineprotocol import Point, encode_point
 from collector.ingest.receipts import Receipts
 from collector.ingest.setup_influx import ROLLUP_RP
 from collector.ingest.writer import BatchWriter
+from collector.registry.dynsec import DynsecAdmin
+from collector.registry.enroll import Enroller
+from collector.registry.enroll_keys import EnrollKeys
 from collector.registry.registry import Registry
 from collector.reports.mail import MonthlyMailer
 from collector.reports.windows import WindowKeeper
@@ -127,8 +130,36 @@ class CollectorService:
         self.stopping = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="registry-flush", daemon=True)
         self.metrics.known_hosts.set_function(lambda: float(len(self.registry.hosts())))
+        self.dynsec: DynsecAdmin | None = None
+        self.enroll_desk = self._enroll_desk()
+
+    def _enroll_desk(self) -> EnrollDesk | None:
+        """Self-enrolment, when ``[enroll] admin_username`` lets this collector administer the broker."""
+        settings = self.config.enroll
+        if not settings.admin_username:
+            return None
+        try:
+            ca_pem = Path(settings.ca_pem_file).read_text(encoding="utf-8") if settings.ca_pem_file else ""
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"[enroll] ca_pem_file {settings.ca_pem_file} cannot be read: {exc}") from None
+        self.dynsec = DynsecAdmin(
+            self.config.mqtt,
+            settings.admin_username,
+            settings.admin_password.get_secret_value(),
+            settings.response_timeout_s,
+        )
+        return EnrollDesk(
+            EnrollKeys(self.store),
+            Enroller(self.store, self.config, self.dynsec),
+            self.registry,
+            FailureLimiter(settings.failures_per_address, settings.failure_refill_s),
+            settings,
+            ca_pem,
+        )
 
     def start(self) -> None:
+        if self.dynsec is not None:
+            self.dynsec.start()
         self.writer.start()
         self.notifier.start()
         self.consumer.start()
@@ -151,6 +182,8 @@ class CollectorService:
         if self.config.mqtt.acks:
             self.acknowledger.stop()  # what the writer stored last is acknowledged before disconnecting
         self.consumer.stop()
+        if self.dynsec is not None:
+            self.dynsec.close()
         self.receipts.close()
         self._writing_state("registry flush", self.registry.flush)
         self.influx.close()
@@ -178,6 +211,7 @@ class CollectorService:
             reports=self.monthly_report,
             outages=self.outages,
             uploads=uploads,
+            enroll=self.enroll_desk,
         )
 
     def outages(self, since: float, commune: str | None) -> list[dict[str, Any]]:

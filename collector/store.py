@@ -199,6 +199,19 @@ def create_report_windows(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS report_slots_by_window ON report_slots (kind, start)")
 
 
+def create_enroll_keys(db: sqlite3.Connection) -> None:
+    """Enrolment keys (collector/registry/enroll_keys.py), kept as SHA-256 digests, and which key
+    enrolled each host (NULL: an admin did, or the host predates keys)."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS enroll_keys (id INTEGER PRIMARY KEY, area TEXT NOT NULL,"
+        " sha256 TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, expires_at REAL NOT NULL,"
+        " max_hosts INTEGER, revoked_at REAL)"
+    )
+    columns = {row[1] for row in db.execute("PRAGMA table_info(mqtt_credentials)")}
+    if "enroll_key" not in columns:  # a file set back to an older version keeps its columns
+        db.execute("ALTER TABLE mqtt_credentials ADD COLUMN enroll_key INTEGER")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -213,6 +226,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "issued equipment and the peripherals seen per commune", create_equipment),
     Migration(5, "outage records of communes, with their cause", create_outages),
     Migration(6, "the monthly report's sums per past office window", create_report_windows),
+    Migration(7, "enrolment keys, and the key that enrolled each host", create_enroll_keys),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

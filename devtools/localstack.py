@@ -2,6 +2,10 @@
 loopback webhook receiver that keeps what the collector's notifier posts, and (for the benches)
 a served collector and a group of processes stopped together.
 
+Mosquitto always runs with the dynamic-security plugin, as in production. Given no file of the
+plugin's, it gets one that lets every client (anonymous too) do anything: the open broker most
+tests share. Given a file (``commune-collector dynsec-init`` writes one), only its users get in.
+
 Used by ``make demo``, the tests and the benches. A missing binary is an error that says to run
 ``make demo`` or ``make test`` (which install it).
 """
@@ -73,6 +77,26 @@ def require_binary(name: str, package: str) -> str:
             f"{name} is not installed (Debian package {package!r}); run `make test` or `make demo`, which install it"
         )
     return path
+
+
+OPEN_DYNSEC = {
+    "defaultACLAccess": dict.fromkeys(("publishClientSend", "publishClientReceive", "subscribe", "unsubscribe"), True),
+    "clients": [],
+    "groups": [],
+    "roles": [],
+}
+
+
+def dynsec_plugin() -> str:
+    """The dynamic-security plugin Debian's mosquitto package ships (its folder depends on the architecture)."""
+    found = sorted(Path("/usr/lib").glob("*/mosquitto_dynamic_security.so")) + sorted(
+        Path("/usr/lib").glob("mosquitto_dynamic_security.so")
+    )
+    if not found:
+        raise RuntimeError(
+            "mosquitto_dynamic_security.so is not installed (Debian package 'mosquitto'); run make test or make demo"
+        )
+    return str(found[0])
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.1) -> None:
@@ -216,11 +240,22 @@ class HttpService(Process):
 
 class Mosquitto(Process):
     def __init__(
-        self, workdir: Path, port: int | None = None, extra_config: str = "", allow_anonymous: bool = True
+        self,
+        workdir: Path,
+        port: int | None = None,
+        extra_config: str = "",
+        allow_anonymous: bool = True,
+        dynsec_file: Path | None = None,
     ) -> None:
+        """``dynsec_file``: the plugin's file (its users and roles); none: a broker open to every client."""
         binary = require_binary("mosquitto", "mosquitto")
         self.port = port or free_port()
         workdir.mkdir(parents=True, exist_ok=True)
+        if dynsec_file is None:
+            dynsec_file = workdir / "dynamic-security.json"
+            if not dynsec_file.exists():  # a restarted broker keeps what it had
+                dynsec_file.write_text(json.dumps(OPEN_DYNSEC))
+        self.dynsec_file = dynsec_file
         config = workdir / "mosquitto.conf"
         config.write_text(
             f"listener {self.port} 127.0.0.1\n"
@@ -233,7 +268,8 @@ class Mosquitto(Process):
             "message_size_limit 16777216\n"
             "log_dest stdout\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
-            "user root\n" + extra_config
+            "user root\n"
+            f"plugin {dynsec_plugin()}\nplugin_opt_config_file {dynsec_file}\n" + extra_config
         )
         super().__init__([binary, "-c", str(config)], workdir, "mosquitto", open_files=BROKER_OPEN_FILES)
 

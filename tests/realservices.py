@@ -54,16 +54,6 @@ def stopped_at_teardown(build: Callable[..., ProcessT]) -> Iterator[Callable[...
         process.stop()
 
 
-def enrolled_broker(workdir: Path, port: int, password_file: Path, acl_file: Path) -> Mosquitto:
-    """A started Mosquitto that lets in only the users of ``password_file``, within ``acl_file`` (the
-    files ``commune-collector enroll`` writes)."""
-    broker = Mosquitto(
-        workdir, port=port, allow_anonymous=False, extra_config=f"password_file {password_file}\nacl_file {acl_file}\n"
-    )
-    broker.start()
-    return broker
-
-
 class Program(Process):
     """One of this repository's programs, ``python -m <name>.cli <command>``, with a config file written
     from ``sections`` into its working folder (``<name>.toml``) and its log there (``<name>.log``)."""
@@ -171,6 +161,22 @@ class Collector(Program):
             if line.startswith(name + " "):
                 return float(line.split()[-1])
         return 0.0
+
+
+DYNSEC_ADMIN = {"admin_username": "dynsec-admin", "admin_password": "dynsec-admin-secret-for-tests"}
+"""The broker's dynamic-security admin in the tests' collector configs (``[enroll]``)."""
+
+
+def dynsec_broker(collector: Collector, workdir: Path, port: int) -> Mosquitto:
+    """A started Mosquitto with the dynamic-security file ``commune-collector dynsec-init`` writes
+    from ``collector``'s config and state: only its admin, its MQTT user and enrolled hosts get in."""
+    dynsec_file = workdir / "dynamic-security.json"
+    done = collector.cli("dynsec-init", "--out", str(dynsec_file))
+    if done.returncode != 0:
+        raise RuntimeError(f"dynsec-init failed: {done.stderr}")
+    broker = Mosquitto(workdir, port=port, allow_anonymous=False, dynsec_file=dynsec_file)
+    broker.start()
+    return broker
 
 
 class Agent(Program):

@@ -1,10 +1,13 @@
-"""Enrollment on a real Mosquitto with the password file and ACL the collector writes: an enrolled
-agent's data arrives; a host cannot publish under another host's topic nor read its commands;
-wrong passwords and anonymous clients are refused."""
+"""Enrollment on a real Mosquitto with the dynamic-security plugin, administered live by the
+collector (no reload): an enrolled agent's data arrives; a host cannot publish under another host's
+topic nor read its commands; wrong passwords and anonymous clients are refused; a host name is not
+taken over, and only an admin's ``--rotate`` gives it a new password."""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import stat
 import subprocess
 import threading
@@ -19,7 +22,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from realservices import Agent, Collector, Influxd, Mosquitto, enrolled_broker, free_port, wait_until
+from realservices import DYNSEC_ADMIN, Agent, Collector, Influxd, Mosquitto, dynsec_broker, free_port, wait_until
 
 from common.wire import encode, report_topic
 
@@ -75,24 +78,24 @@ def enroll(collector: Collector, province: str, commune: str, host: str, out: Pa
 def secured(
     make_collector: Callable[..., Collector], tmp_path: Path
 ) -> Iterator[tuple[Mosquitto, Collector, dict[str, Path]]]:
-    """A broker that only knows enrolled users, and a collector that logs in to it."""
+    """A broker that only knows the collector, its admin and enrolled users; two hosts enrolled
+    while it runs, and a collector that logs in to it."""
     port = free_port()
     http_port = free_port()
     while http_port == port:  # neither is bound yet
         http_port = free_port()
-    files = {"password_file": tmp_path / "mosq" / "passwd", "acl_file": tmp_path / "mosq" / "acl"}
     collector = make_collector(
         mqtt={"port": port, "username": COLLECTOR_USER, "password": COLLECTOR_PASSWORD},
-        enroll={**{k: str(v) for k, v in files.items()}, "broker_port": port},
+        enroll={**DYNSEC_ADMIN, "broker_port": port},
         http={"port": http_port},
     )
+    broker = dynsec_broker(collector, tmp_path / "broker", port)
     configs = {}
     for commune, host in (("02473", "pc-a"), ("02536", "pc-b")):
         configs[host] = tmp_path / f"{host}.toml"
         result = enroll(collector, "08", commune, host, configs[host])
         assert result.returncode == 0, result.stderr
-        assert "reload Mosquitto" in result.stderr
-    broker = enrolled_broker(tmp_path / "broker", port, files["password_file"], files["acl_file"])
+        assert "reload" not in result.stderr
     collector.start()
     yield broker, collector, configs
     collector.stop()
@@ -111,10 +114,14 @@ def test_enrolled_agent_reports_and_cannot_write_as_another_host(
     generated = tomllib.loads(configs["pc-a"].read_text())
     assert generated["identity"] == {"province": "08", "commune": "02473", "host": "pc-a"}
     password_a = generated["mqtt"]["password"]
-    passwd_text = (tmp_path / "mosq" / "passwd").read_text()
-    assert password_a not in passwd_text and COLLECTOR_PASSWORD not in passwd_text
-    assert "08-02473-pc-a:$7$101$" in passwd_text
-    assert stat.S_IMODE(os.stat(tmp_path / "mosq" / "passwd").st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(configs["pc-a"]).st_mode) == 0o600
+    with sqlite3.connect(tmp_path / "state.sqlite") as db:
+        stored = dict(db.execute("SELECT username, password_hash FROM mqtt_credentials").fetchall())
+    assert set(stored) == {"08-02473-pc-a", "08-02536-pc-b"} and stored["08-02473-pc-a"].startswith("$7$101$")
+    broker_file = broker.dynsec_file.read_text()  # the plugin rewrote it with the hosts made live
+    assert "08-02473-pc-a" in broker_file and "host-08-02473-pc-a" in broker_file
+    for secret in (password_a, COLLECTOR_PASSWORD, DYNSEC_ADMIN["admin_password"]):
+        assert secret not in broker_file and secret not in json.dumps(stored)
 
     agent = Agent(
         tmp_path / "agent-a",
@@ -133,9 +140,10 @@ def test_enrolled_agent_reports_and_cannot_write_as_another_host(
         forged = encode({"v": 1, "ts": int(time.time()), "system": {"cpu_percent": 99.0}})
         refused = intruder.publish(report_topic("08", "02536", "pc-b", "metrics"), forged)
         assert refused.value == 0x87, refused  # Not authorized
-        # Mosquitto grants any subscription and applies the ACL to each delivery instead.
-        intruder.subscribe("commune/v1/08/02536/#")
-        intruder.subscribe("commune/v1/08/02473/pc-a/cmd/#")
+        # The plugin refuses a subscription outside the host's own command topic.
+        assert intruder.subscribe("commune/v1/08/02536/#").is_failure
+        assert intruder.subscribe("commune/v1/08/02473/#").is_failure
+        assert not intruder.subscribe("commune/v1/08/02473/pc-a/cmd/#").is_failure
         generated_b = tomllib.loads(configs["pc-b"].read_text())["mqtt"]
         owner = Client(broker.port, generated_b["username"], generated_b["password"])
         owner.subscribe("commune/v1/08/02536/pc-b/cmd/#")
@@ -175,8 +183,35 @@ def test_broker_refuses_wrong_password_and_anonymous(
 def test_enroll_refuses_a_commune_outside_the_province(
     make_collector: Callable[..., Collector], tmp_path: Path
 ) -> None:
-    collector = make_collector(enroll={"password_file": str(tmp_path / "p"), "acl_file": str(tmp_path / "a")})
+    collector = make_collector()
     result = enroll(collector, "08", "00004", "pc-01", tmp_path / "x.toml")  # 00004 is a Hà Nội ward
     assert result.returncode == 2
     assert "not in province '08'" in result.stderr
-    assert not (tmp_path / "p").exists()
+    assert not (tmp_path / "x.toml").exists()
+
+
+def test_a_host_name_is_not_taken_over_and_only_rotate_gives_it_a_new_password(
+    secured: tuple[Mosquitto, Collector, dict[str, Path]], tmp_path: Path
+) -> None:
+    broker, collector, configs = secured
+    old = tomllib.loads(configs["pc-a"].read_text())["mqtt"]
+    again = enroll(collector, "08", "02473", "pc-a", tmp_path / "again.toml")
+    assert again.returncode == 2 and "enrolled already" in again.stderr and "--rotate" in again.stderr
+    assert not (tmp_path / "again.toml").exists()
+    still = Client(broker.port, old["username"], old["password"])
+    assert still.connack is not None and not still.connack.is_failure
+    still.close()
+
+    rotated = collector.cli("enroll", "--province", "08", "--commune", "02473", "--host", "pc-a", "--rotate",
+                            "--out", str(tmp_path / "rotated.toml"))  # fmt: skip
+    assert rotated.returncode == 0, rotated.stderr
+    new = tomllib.loads((tmp_path / "rotated.toml").read_text())["mqtt"]
+    assert new["username"] == old["username"] and new["password"] != old["password"]
+    refused = Client(broker.port, old["username"], old["password"])
+    assert refused.connack is not None and refused.connack.is_failure
+    refused.close()
+    welcome = Client(broker.port, new["username"], new["password"])
+    assert welcome.connack is not None and not welcome.connack.is_failure
+    welcome.close()
+    nothing = collector.cli("enroll", "--province", "08", "--commune", "02473", "--host", "pc-new", "--rotate")
+    assert nothing.returncode == 2 and "nothing to rotate" in nothing.stderr

@@ -2,13 +2,16 @@
 
 Everything runs for real with every credential set: InfluxDB with ``auth-enabled = true``, an
 admin user and its HTTP access log on (which records every request URL); a Mosquitto that only
-knows enrolled users; ``enroll``, ``setup-influx``, ``serve`` with two real agents, ``grafana sync``
+knows the users of its dynamic-security plugin; ``dynsec-init``, ``enroll``, an enrolment key and
+``commune-agent enroll``, ``setup-influx``, ``serve`` with two real agents, ``grafana sync``
 against the Grafana API stand-in, and a notification by webhook, e-mail (SMTP login) and Telegram.
 Then every log the programs wrote, and InfluxDB's and Mosquitto's logs, are searched for every
 secret. The stand-ins' own access logs are off: they are ours, not the programs'."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +20,18 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from realservices import API_TOKEN, Agent, Collector, Influxd, Mosquitto, enrolled_broker, free_port, wait_until
+from realservices import (
+    API_TOKEN,
+    DYNSEC_ADMIN,
+    REPO,
+    Agent,
+    Collector,
+    Influxd,
+    Mosquitto,
+    dynsec_broker,
+    free_port,
+    wait_until,
+)
 from test_fleet_alerts import Receivers, receivers  # noqa: F401 - the receivers fixture
 from test_grafana_sync import GrafanaApiDouble, grafana  # noqa: F401 - a fixture
 
@@ -79,7 +93,6 @@ def test_no_password_or_token_appears_in_any_log_or_url(
     try:
         mqtt_port = free_port()
         smtp_port, logins = smtp_logins
-        mosq = tmp_path / "mosq"
         collector = Collector(
             tmp_path / "collector",
             {
@@ -104,11 +117,7 @@ def test_no_password_or_token_appears_in_any_log_or_url(
                 },
                 "state": {"path": str(tmp_path / "state" / "state.sqlite")},
                 "ingest": {"status_interval_s": 1},
-                "enroll": {
-                    "password_file": str(mosq / "passwd"),
-                    "acl_file": str(mosq / "acl"),
-                    "broker_port": mqtt_port,
-                },
+                "enroll": {**DYNSEC_ADMIN, "broker_port": mqtt_port},
                 "fleet": {"evaluate_interval_s": 0.5, "restart_grace_s": 0},
                 "alerts": {"for_s": {"host_offline": 1}},
                 "notify": {
@@ -128,29 +137,32 @@ def test_no_password_or_token_appears_in_any_log_or_url(
         )
         (tmp_path / "state").mkdir()
         cli = collector.cli
-        agent_passwords = []
-        for host in ("pc-keep", "pc-kill"):
-            done = cli(
-                "enroll",
-                "--province",
-                "08",
-                "--commune",
-                "02473",
-                "--host",
-                host,
-                "--out",
-                str(tmp_path / f"{host}.toml"),
-            )
-            assert done.returncode == 0, done.stderr
-            outputs[f"enroll {host}"] = done.stdout + done.stderr
-            agent_passwords.append(agent_config(tmp_path / f"{host}.toml")["mqtt"]["password"])
-        broker = enrolled_broker(tmp_path / "broker", mqtt_port, mosq / "passwd", mosq / "acl")
+        broker = dynsec_broker(collector, tmp_path / "broker", mqtt_port)
+        done = cli("enroll", "--province", "08", "--commune", "02473", "--host", "pc-keep",
+                   "--out", str(tmp_path / "pc-keep.toml"))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        outputs["enroll pc-keep"] = done.stdout + done.stderr
+        agent_passwords = [agent_config(tmp_path / "pc-keep.toml")["mqtt"]["password"]]
+        done = cli("registry", "import-areas", str(REPO / "config" / "areas.example.csv"))
+        assert done.returncode == 0, done.stderr
+        done = cli("enroll-key", "add", "--area", "yen-son", "--expires", "1d")
+        assert done.returncode == 0, done.stderr
+        enrolment_key = done.stdout.strip()
+        outputs["enroll-key add (stderr)"] = done.stderr
 
         done = cli("setup-influx")
         assert done.returncode == 0, done.stderr
         outputs["setup-influx"] = done.stdout + done.stderr
 
         collector.start()
+        done = subprocess.run(
+            [sys.executable, "-m", "agent.cli", "enroll", "--url", collector.url, "--key", enrolment_key,
+             "--province", "08", "--commune", "02473", "--host", "pc-kill", "--out", str(tmp_path / "pc-kill.toml")],
+            capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        outputs["commune-agent enroll pc-kill"] = done.stdout + done.stderr
+        agent_passwords.append(agent_config(tmp_path / "pc-kill.toml")["mqtt"]["password"])
         for host, password in zip(("pc-keep", "pc-kill"), agent_passwords, strict=True):
             agent = Agent(
                 tmp_path / host,
@@ -206,6 +218,8 @@ def test_no_password_or_token_appears_in_any_log_or_url(
         WEBHOOK_SECRET,
         SMTP_PASSWORD,
         API_TOKEN,
+        DYNSEC_ADMIN["admin_password"],
+        enrolment_key,
         *agent_passwords,
     ]
     found = [(secret, name) for name, text in logs.items() for secret in secrets if secret in text]

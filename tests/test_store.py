@@ -22,10 +22,11 @@ from realservices import REPO, WebhookReceiver, wait_until, write_toml
 
 from collector.alerting.lifecycle import Alert, AlertManager
 from collector.alerting.notify import Notifier
-from collector.config import AlertSettings, CollectorConfig, FleetSettings, NotifySettings
+from collector.config import AlertSettings, FleetSettings, NotifySettings
 from collector.fleet.state import FleetState
 from collector.http.auth import Token, TokenStore
-from collector.registry.enroll import Enroller
+from collector.registry.dynsec import broker_document
+from collector.registry.enroll import host_logins
 from collector.registry.registry import HostKey, Line, Registry
 from collector.selfmetrics import SelfMetrics
 from collector.store import ALERT_FIELDS_V2, SCHEMA_VERSION, Store, StoreError
@@ -70,11 +71,14 @@ def test_a_state_file_of_release_0_1_0_is_adopted_with_every_row_kept(release_fi
     }  # fmt: skip
 
     store = Store(release_file)
-    assert store.version == SCHEMA_VERSION == 6  # 3: report_mail, 4: equipment, peripherals_seen, 5: outages,
-    # 6: report_windows, report_slots
+    assert store.version == SCHEMA_VERSION == 7  # 3: report_mail, 4: equipment, peripherals_seen, 5: outages,
+    # 6: report_windows, report_slots, 7: enroll_keys
     store.close()
     assert raw(release_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert contents(release_file) == before  # 0.1.0 already wrote alerts in today's form: nothing to upgrade
+    after = contents(release_file)
+    assert [row[-1] for row in after["mqtt_credentials"]] == [None, None]  # 6: enrolled by no key
+    after["mqtt_credentials"] = [row[:-1] for row in after["mqtt_credentials"]]
+    assert after == before  # 0.1.0 already wrote alerts in today's form: nothing to upgrade
     with Store(tmp_path / "new.sqlite"):
         pass
     assert schema(release_file) == schema(tmp_path / "new.sqlite")  # adopted: the same tables as a new file
@@ -116,14 +120,16 @@ def test_the_collectors_objects_read_a_migrated_0_1_0_file(release_file: Path, t
     assert tokens.tokens() == [Token(name, role, sha) for name, role, sha, _at in dumped["api_tokens"]]
     assert [t.name for t in tokens.tokens()] == ["grafana-viewer", "ops-admin"]
 
-    config = CollectorConfig.model_validate(
-        {"enroll": {"password_file": str(tmp_path / "passwd"), "acl_file": str(tmp_path / "acl")}}
-    )
-    Enroller(store, config).write_broker_files()
-    assert (tmp_path / "passwd").read_text().splitlines() == [
-        f"{user}:{password_hash}" for user, _p, _c, _h, password_hash, _at in dumped["mqtt_credentials"]
-    ]
-    assert "topic write commune/v1/08/02536/pc-03/metrics" in (tmp_path / "acl").read_text()
+    # The hosts enrolled with 0.1.0's password file move into the dynamic-security plugin's file with
+    # their very hashes (dynsec-init), so their agents' passwords keep working.
+    plugin_file = broker_document(("admin", "admin-password"), None, host_logins(store))
+    hosts_in_file = {c["username"]: c for c in plugin_file["clients"] if c["username"] != "admin"}
+    assert {user: f"$7${c['iterations']}${c['salt']}${c['password']}" for user, c in hosts_in_file.items()} == {
+        user: password_hash for user, _p, _c, _h, password_hash, _at in dumped["mqtt_credentials"]
+    }
+    roles = {role["rolename"]: role["acls"] for role in plugin_file["roles"]}
+    assert {"acltype": "publishClientSend", "topic": "commune/v1/08/02536/pc-03/metrics", "allow": True,
+            "priority": 0} in roles["host-08-02536-pc-03"]  # fmt: skip
 
     fleet = FleetState(store, registry, FleetSettings(), started_at=T0)
     saved = {("02473", "pc-01"), ("02473", "pc-02"), ("02536", "pc-03")}

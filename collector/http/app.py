@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
 from collector import __version__
-from collector.http import auth, contract, fleet_routes, report_routes, speedtest_endpoint, status_page
+from collector.http import auth, contract, enroll_routes, fleet_routes, report_routes, speedtest_endpoint, status_page
 from collector.http.contract import CommuneCode, CommuneFilter, HostName, ProvinceCode, answers
 from collector.http.deps import CommandsDep, DiskDep, HealthDep, HttpParts, MetricsDep, RegistryDep, TokensDep, parts
 from collector.registry import units
@@ -167,7 +167,11 @@ def require_token(
 
 
 ROUTERS: list[APIRouter] = [core, fleet_routes.router, report_routes.router]
-PUBLIC_ROUTERS: list[APIRouter] = [public, speedtest_endpoint.router]
+PUBLIC_ROUTERS: list[APIRouter] = [
+    public,
+    speedtest_endpoint.router,
+    enroll_routes.router,
+]  # enroll: its key is its bearer
 
 
 def build_app(parts: HttpParts) -> FastAPI:

@@ -40,6 +40,8 @@ def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "No bearer token was sent.",
         403: "The token is unknown, or its role may not do this.",
         404: "No such object.",
+        409: "The object exists already.",
+        429: "Too many failed attempts from this address; the Retry-After header says when to try again.",
         503: "A service the collector needs cannot be reached, or its state file cannot be written.",
     }
     return {code: {"model": Problem, "description": meaning[code]} for code in codes}

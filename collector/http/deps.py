@@ -15,11 +15,14 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, HTTPException, Request
 
 from collector.alerting.lifecycle import AlertManager
+from collector.config import EnrollSettings
 from collector.diskhealth import DiskHealth
 from collector.fleet.state import Snapshot
 from collector.http.auth import TokenStore
-from collector.http.throttle import Throttle
+from collector.http.throttle import FailureLimiter, Throttle
 from collector.http.uploads import UploadGate
+from collector.registry.enroll import Enroller
+from collector.registry.enroll_keys import EnrollKeys
 from collector.registry.registry import Registry
 from collector.selfmetrics import SelfMetrics
 
@@ -45,6 +48,19 @@ class CommandPublisher(Protocol):
 
 
 @dataclass(frozen=True)
+class EnrollDesk:
+    """What self-enrolment uses: the keys, the enroller (which reaches the broker), the registry's
+    areas, the failure limiter, and what an enrolled agent is told (broker address, CA)."""
+
+    keys: EnrollKeys
+    enroller: Enroller
+    registry: Registry
+    limiter: FailureLimiter
+    settings: EnrollSettings
+    ca_pem: str
+
+
+@dataclass(frozen=True)
 class HttpParts:
     """Everything a route may use; the service builds it once."""
 
@@ -61,6 +77,7 @@ class HttpParts:
     reports: ReportMaker | None = None
     outages: OutageSource | None = None
     uploads: UploadGate = field(default_factory=UploadGate)
+    enroll: EnrollDesk | None = None
 
 
 def parts(request: Request) -> HttpParts:
@@ -107,3 +124,5 @@ ThrottleDep = Annotated[Throttle, Depends(part("throttle"))]
 UploadsDep = Annotated[UploadGate, Depends(part("uploads"))]
 ReportsDep = Annotated[ReportMaker, Depends(reports)]
 OutagesDep = Annotated[OutageSource, Depends(outages)]
+EnrollDep = Annotated[EnrollDesk | None, Depends(part("enroll"))]
+"""None when this collector enrols no hosts (no ``[enroll] admin_username``)."""

@@ -1,6 +1,7 @@
 """Importing the registry from CSV: the communes' lines (ISP, circuit, contracted speeds, install
-date), the areas (which IT team covers which communes) and the equipment issued to communes
-(scanners, digital-signature tokens: kind, model, serial, holder, issue date).
+date), the areas (which IT team covers which communes), the equipment issued to communes
+(scanners, digital-signature tokens: kind, model, serial, holder, issue date) and the hosts to
+enrol in bulk (province, commune, host).
 
 Every row is checked first; if any is wrong, nothing is written and every problem is reported
 with its line number, so a spreadsheet is fixed in one go.
@@ -11,17 +12,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from collector.registry import units
+from collector.registry.enroll import EnrollError, Place, checked_place
 from collector.registry.equipment import Equipment, IssuedItem
 from collector.registry.registry import Line, Registry
 from common.wire import PERIPHERAL_KINDS
 
 LINE_COLUMNS = ("commune", "isp", "circuit_id", "contracted_down_mbps", "contracted_up_mbps", "installed_on")
 AREA_COLUMNS = ("area_code", "area_name", "commune")
+HOST_COLUMNS = ("province", "commune", "host")
 EQUIPMENT_COLUMNS = ("commune", "kind", "model", "serial", "holder", "issued_on")
 CODE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 Parsed = TypeVar("Parsed")
@@ -195,3 +199,31 @@ def import_equipment(equipment: Equipment, path: Path) -> int:
     items = parse_equipment(path)
     equipment.replace_communes(items)
     return len(items)
+
+
+def parse_hosts(path: Path, enrolled: Callable[[Place], bool]) -> list[Place]:
+    """The hosts of a bulk enrolment; every bad row (not official, a bad name, twice in the file,
+    enrolled already) is listed in one RegistryImportError."""
+    problems: list[str] = []
+    places: list[Place] = []
+    seen: dict[str, int] = {}
+    for number, row in read_rows(path, HOST_COLUMNS):
+        where = f"line {number}"
+        try:
+            place = checked_place(row["province"], row["commune"], row["host"])
+        except EnrollError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if place.username in seen:
+            problems.append(
+                f"{where}: host {place.host!r} of commune {place.commune} is on line {seen[place.username]} too"
+            )
+        elif enrolled(place):
+            problems.append(f"{where}: host {place.host!r} of commune {place.commune} is enrolled already")
+        seen.setdefault(place.username, number)
+        places.append(place)
+    if not places and not problems:
+        problems.append("no hosts in the file")
+    if problems:
+        raise RegistryImportError(path, problems)
+    return places

@@ -1,138 +1,193 @@
-"""Enrollment: per-host MQTT credentials, the Mosquitto password file and ACL, and the agent's config.
+"""Enrolment: a host's own MQTT user on the broker, its record in the state file, its agent config.
 
-Each host gets its own MQTT user (``<province>-<commune>-<host>``) and a random password. The
-ACL lets that user publish only its own report topics and read only its own command topic, so
-the topic a message arrives on is the sender's authenticated identity: the collector takes the
-province, commune and host tags from the topic and one commune cannot write as another.
+Each host gets its own MQTT user (``<province>-<commune>-<host>``) and a random password, given
+to the running broker through the dynamic-security plugin (``collector/registry/dynsec.py``), so
+it can log in at once. The state file keeps the password only as a ``$7$`` hash, which lets
+``commune-collector dynsec-init`` rebuild the plugin's file from the state (and carry over hosts
+enrolled with the old password file).
 
-Passwords are kept only as Mosquitto's PBKDF2-SHA512 hashes (the ``$7$`` format that
-``mosquitto_passwd`` writes). After a change, Mosquitto re-reads both files on SIGHUP
-(``systemctl reload mosquitto``).
+A host name, once enrolled, is not taken over: enrolling it again is refused unless an admin
+asks to rotate its password (``commune-collector enroll --rotate``). Bulk enrolment checks every
+row first and enrols nothing if one is bad.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import secrets
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from collector.config import CollectorConfig
 from collector.registry import units
+from collector.registry.dynsec import (
+    HostLogin,
+    add_host_commands,
+    password_hash,
+    set_password_command,
+    username_for,
+)
 from collector.store import Store
-from common.wire import COMMUNE_RE, HOST_RE, PROVINCE_RE, REPORT_KINDS, TOPIC_ROOT
+from common.wire import COMMUNE_RE, HOST_RE, PROVINCE_RE
 
-PBKDF2_ITERATIONS = 101  # what mosquitto_passwd writes; the passwords are random, so this is not the defence
-SALT_BYTES = 12
+BULK_HOSTS_PER_MESSAGE = 50  # hosts whose commands go to the broker in one control message
 
 
 class EnrollError(ValueError):
-    """The host cannot be enrolled; the message says why."""
+    """The host cannot be enrolled; the message says why. ``reason`` names it for counting."""
+
+    def __init__(self, message: str, reason: str = "bad_request") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class BrokerAdmin(Protocol):
+    """What enrolment needs of the broker: run dynamic-security commands (``DynsecAdmin``)."""
+
+    def run(self, commands: list[dict[str, Any]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Place:
+    province: str
+    commune: str
+    host: str
+
+    @property
+    def username(self) -> str:
+        return username_for(self.province, self.commune, self.host)
 
 
 @dataclass(frozen=True)
 class Enrollment:
-    username: str
+    place: Place
     password: str
     agent_config: str
 
-
-def mosquitto_hash(password: str, salt: bytes | None = None) -> str:
-    salt = salt if salt is not None else secrets.token_bytes(SALT_BYTES)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, PBKDF2_ITERATIONS)
-    return f"$7${PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+    @property
+    def username(self) -> str:
+        return self.place.username
 
 
-def username_for(province: str, commune: str, host: str) -> str:
-    return f"{province}-{commune}-{host}"
-
-
-def host_acl(username: str, province: str, commune: str, host: str) -> list[str]:
-    base = f"{TOPIC_ROOT}/{province}/{commune}/{host}"
-    return [
-        f"user {username}",
-        *(f"topic write {base}/{kind}" for kind in REPORT_KINDS),
-        f"topic read {base}/cmd/#",
-        "",
-    ]
-
-
-def collector_acl(username: str) -> list[str]:
-    return [f"user {username}", f"topic read {TOPIC_ROOT}/#", f"topic write {TOPIC_ROOT}/+/+/+/cmd/#", ""]
+def checked_place(province: str, commune: str, host: str) -> Place:
+    """The place with codes zero-padded; EnrollError unless the commune is official in the province."""
+    if province.isdigit() and commune.isdigit() and len(province) <= 2 and len(commune) <= 5:
+        province, commune = f"{int(province):02d}", f"{int(commune):05d}"
+    if not (PROVINCE_RE.match(province) and COMMUNE_RE.match(commune) and units.is_official(province, commune)):
+        raise EnrollError(f"commune {commune[:20]!r} is not in province {province[:20]!r} in the official list")
+    if not HOST_RE.match(host):
+        raise EnrollError(f"host name {host[:70]!r} must match {HOST_RE.pattern}")
+    return Place(province, commune, host)
 
 
 class Enroller:
-    def __init__(self, store: Store, config: CollectorConfig) -> None:
+    """Issues hosts' broker users (one enrolment at a time) and writes their agent configs."""
+
+    def __init__(self, store: Store, config: CollectorConfig, broker: BrokerAdmin) -> None:
         self._store = store
         self._config = config
+        self._broker = broker
+        self.lock = threading.Lock()  # held from a key's host count to the new host's row
 
-    def enroll(self, province: str, commune: str, host: str) -> Enrollment:
-        """Issue (or rotate) a host's credentials, rewrite the broker's files, return the agent config."""
-        if province.isdigit() and commune.isdigit():
-            province, commune = f"{int(province):02d}", f"{int(commune):05d}"
-        if not (PROVINCE_RE.match(province) and COMMUNE_RE.match(commune) and units.is_official(province, commune)):
-            raise EnrollError(f"commune {commune!r} is not in province {province!r} in the official list")
-        if not HOST_RE.match(host):
-            raise EnrollError(f"host name {host!r} must match {HOST_RE.pattern}")
-        username = username_for(province, commune, host)
+    def enrolled(self, place: Place) -> bool:
+        return bool(self._store.query("SELECT 1 FROM mqtt_credentials WHERE username = ?", (place.username,)))
+
+    def check(self, place: Place, rotate: bool = False) -> None:
+        """EnrollError unless the host is new (or, to ``rotate``, enrolled): no name is taken over."""
+        exists = self.enrolled(place)
+        if exists and not rotate:
+            raise EnrollError(
+                f"host {place.host!r} of commune {place.commune} is enrolled already; an admin can issue it a new "
+                "password with `commune-collector enroll --rotate`",
+                "host_taken",
+            )
+        if rotate and not exists:
+            raise EnrollError(f"host {place.host!r} of commune {place.commune} is not enrolled; nothing to rotate")
+
+    def enroll(self, place: Place, rotate: bool = False, key_id: int | None = None) -> Enrollment:
+        """A new host's user, or (``rotate``, admins only) a new password for an enrolled one."""
+        with self.lock:
+            return self.enroll_locked(place, rotate, key_id)
+
+    def enroll_locked(self, place: Place, rotate: bool = False, key_id: int | None = None) -> Enrollment:
+        """``enroll`` for a caller that holds ``lock`` already."""
+        self.check(place, rotate)
         password = secrets.token_urlsafe(24)
-        self._store.execute(
-            "INSERT INTO mqtt_credentials (username, province, commune, host, password_hash, enrolled_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(username) DO UPDATE SET "
+        if rotate:
+            self._broker.run([set_password_command(place.username, password)])
+        else:
+            self._broker.run(add_host_commands(place.username, password, place.province, place.commune, place.host))
+        self._record([(place, password)], key_id)
+        return Enrollment(place, password, self.agent_config(place, password))
+
+    def enroll_many(self, places: Sequence[Place]) -> list[Enrollment]:
+        """New users for hosts already checked (none enrolled), sent to the broker in batches."""
+        done: list[Enrollment] = []
+        with self.lock:
+            for start in range(0, len(places), BULK_HOSTS_PER_MESSAGE):
+                batch = [(place, secrets.token_urlsafe(24)) for place in places[start : start + BULK_HOSTS_PER_MESSAGE]]
+                commands = [
+                    c for p, pw in batch for c in add_host_commands(p.username, pw, p.province, p.commune, p.host)
+                ]
+                self._broker.run(commands)
+                self._record(batch, None)
+                done += [Enrollment(place, password, self.agent_config(place, password)) for place, password in batch]
+        return done
+
+    def _record(self, issued: list[tuple[Place, str]], key_id: int | None) -> None:
+        now = time.time()
+        self._store.executemany(
+            "INSERT INTO mqtt_credentials (username, province, commune, host, password_hash, enrolled_at, enroll_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(username) DO UPDATE SET "
             "password_hash = excluded.password_hash, enrolled_at = excluded.enrolled_at",
-            (username, province, commune, host, mosquitto_hash(password), time.time()),
+            [(p.username, p.province, p.commune, p.host, password_hash(pw), now, key_id) for p, pw in issued],
         )
-        self.write_broker_files()
-        return Enrollment(username, password, self.agent_config(province, commune, host, username, password))
 
-    def write_broker_files(self) -> None:
-        """Regenerate the password file and the ACL from every enrolled host plus the collector's own user."""
+    def agent_config(self, place: Place, password: str) -> str:
         settings = self._config.enroll
-        rows = self._store.query(
-            "SELECT username, province, commune, host, password_hash FROM mqtt_credentials ORDER BY username"
+        return agent_config_text(
+            place, password, settings.broker_host, settings.broker_port, settings.tls, settings.agent_ca_file
         )
-        passwd: list[str] = []
-        acl: list[str] = ["# Written by commune-collector enroll; edits are overwritten.", ""]
-        mqtt = self._config.mqtt
-        if mqtt.username:
-            passwd.append(f"{mqtt.username}:{mosquitto_hash(mqtt.password.get_secret_value())}")
-            acl += collector_acl(mqtt.username)
-        for username, province, commune, host, password_hash in rows:
-            passwd.append(f"{username}:{password_hash}")
-            acl += host_acl(username, province, commune, host)
-        write_private(Path(settings.password_file), "\n".join(passwd) + "\n")
-        write_private(Path(settings.acl_file), "\n".join(acl))
 
-    def agent_config(self, province: str, commune: str, host: str, username: str, password: str) -> str:
-        settings = self._config.enroll
-        lines = [
-            f"# commune-agent config for {host} in commune {commune}, province {province}.",
-            "# Generated by commune-collector enroll; keep it readable by the agent's user only.",
-            "[identity]",
-            f'province = "{province}"',
-            f'commune = "{commune}"',
-            f'host = "{host}"',
-            "",
-            "[mqtt]",
-            f'host = "{settings.broker_host}"',
-            f"port = {settings.broker_port}",
-            f'username = "{username}"',
-            f'password = "{password}"',
-            f"tls = {'true' if settings.tls else 'false'}",
-            f'ca_file = "{settings.agent_ca_file}"',
-            "",
-        ]
-        return "\n".join(lines)
+
+def host_logins(store: Store) -> list[HostLogin]:
+    """Every enrolled host with its stored hash, for the plugin's file."""
+    rows = store.query(
+        "SELECT username, province, commune, host, password_hash FROM mqtt_credentials ORDER BY username"
+    )
+    return [HostLogin(*row) for row in rows]
+
+
+def agent_config_text(place: Place, password: str, broker_host: str, broker_port: int, tls: bool, ca_file: str) -> str:
+    lines = [
+        f"# commune-agent config for {place.host} in commune {place.commune}, province {place.province}.",
+        "# Generated by commune-collector enroll; keep it readable by the agent's user only.",
+        "[identity]",
+        f'province = "{place.province}"',
+        f'commune = "{place.commune}"',
+        f'host = "{place.host}"',
+        "",
+        "[mqtt]",
+        f'host = "{broker_host}"',
+        f"port = {broker_port}",
+        f'username = "{place.username}"',
+        f'password = "{password}"',
+        f"tls = {'true' if tls else 'false'}",
+        f'ca_file = "{ca_file}"',
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write atomically, mode 0640: Mosquitto (in the file's group) reads it, other users cannot."""
+    """Write atomically, mode 0600: it holds a password."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(temporary, path)
