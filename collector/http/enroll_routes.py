@@ -59,7 +59,7 @@ def refuse(metrics: SelfMetrics, reason: str, message: str, address: str, retry_
 
 @router.post(
     "/api/v1/enroll",
-    responses=answers(400, 401, 403, 409, 429, 503),
+    responses=answers(400, 401, 403, 404, 409, 429, 503),
 )
 def enroll(
     body: EnrollRequest,
@@ -69,7 +69,8 @@ def enroll(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(contract.bearer)],
 ) -> EnrollAnswer:
     """Enrol this PC (bearer: an enrolment key of the commune's area): its own MQTT user and
-    password, the broker's address and the CA. A host name that exists is not taken over."""
+    password, the broker's address and the CA. A host name that exists is not taken over. 404
+    when this collector enrols no hosts (no ``[enroll] admin_username``)."""
     address = request.client.host if request.client else "unknown"
     wait_s = desk.limiter.wait_s(address)
     if wait_s > 0:
