@@ -74,8 +74,8 @@ def main() -> dict[str, Any]:
             url = f"http://127.0.0.1:{http_port}"
             wait_until(lambda: http_get(f"{url}/healthz")[0] == 200, 60, "the collector")
 
-            single_s = timed(lambda: cli(config, "enroll", "--province", "08", "--commune", "02215",
-                                         "--host", "pc-reference", "--out", str(folder / "reference.toml")))  # fmt: skip
+            reference = ("enroll", "--province", "08", "--commune", "02215", "--host", "pc-reference")
+            single_s = timed(lambda: cli(config, *reference, "--out", str(folder / "reference.toml")))
             rows = "".join(f"08,02536,pc-bulk-{n:03d}\n" for n in range(HOSTS))
             (folder / "hosts.csv").write_text("province,commune,host\n" + rows)
             bulk_s = timed(lambda: cli(config, "enroll", "--from", str(folder / "hosts.csv"),

@@ -27,7 +27,6 @@ from typing import Any
 
 import pytest
 from realservices import (
-    API_TOKEN,
     DYNSEC_ADMIN,
     REPO,
     Agent,
@@ -40,7 +39,6 @@ from realservices import (
 )
 from test_enrollment import Client, host_points
 
-from collector.http.auth import digest
 from collector.registry.enroll_keys import EnrollKeys
 from collector.store import Store
 from common.wire import encode, report_topic
@@ -78,7 +76,7 @@ def site(influxd: Influxd, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         {
             "mqtt": {"port": port, "username": "collector", "password": "collector-pw", "client_id": "c-self"},
             "influxdb": {"url": influxd.url, "database": database, "flush_interval_s": 0.2},
-            "http": {"port": free_port(), "tokens": [{"name": "t", "role": "admin", "sha256": digest(API_TOKEN)}]},
+            "http": {"port": free_port()},
             "state": {"path": str(folder / "state.sqlite")},
             "ingest": {"status_interval_s": 1},
             "enroll": {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -72,13 +73,14 @@ def enroll(
     password, the broker's address and the CA. A host name that exists is not taken over. 404
     when this collector enrols no hosts (no ``[enroll] admin_username``)."""
     address = request.client.host if request.client else "unknown"
+    if credentials is None or not credentials.credentials.strip():
+        metrics.enroll_refused.labels(reason="unknown_key").inc()
+        raise HTTPException(401, "an enrolment key is required as the bearer token", {"WWW-Authenticate": "Bearer"})
+    if desk is None:
+        raise HTTPException(404, "this collector enrols no hosts: [enroll] admin_username is not set")
     wait_s = desk.limiter.wait_s(address)
     if wait_s > 0:
         raise refuse(metrics, "throttled", "too many failed enrolments from this address; try later", address, wait_s)
-    if credentials is None or not credentials.credentials.strip():
-        desk.limiter.failed(address)
-        metrics.enroll_refused.labels(reason="unknown_key").inc()
-        raise HTTPException(401, "an enrolment key is required as the bearer token", {"WWW-Authenticate": "Bearer"})
     try:
         place = checked_place(body.province, body.commune, body.host)
         enrollment = desk.keys.enroll(desk.enroller, desk.registry, credentials.credentials, place)
@@ -90,15 +92,10 @@ def enroll(
         raise HTTPException(503, "the broker could not take the new host now; try again") from None
     metrics.hosts_enrolled.inc()
     log.info("host enrolled by key", extra={"username": enrollment.username, "address": address})
-    settings = desk.settings
     return EnrollAnswer(
-        province=place.province,
-        commune=place.commune,
-        host=place.host,
         username=enrollment.username,
         password=enrollment.password,
-        broker_host=settings.broker_host,
-        broker_port=settings.broker_port,
-        tls=settings.tls,
         ca_pem=desk.ca_pem,
+        **asdict(place),
+        **desk.settings.model_dump(include={"broker_host", "broker_port", "tls"}),
     )
