@@ -26,17 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from realservices import (
-    DYNSEC_ADMIN,
-    REPO,
-    Agent,
-    Collector,
-    Influxd,
-    Mosquitto,
-    dynsec_broker,
-    free_port,
-    wait_until,
-)
+from realservices import DYNSEC_ADMIN, REPO, Agent, Collector, Influxd, Mosquitto, dynsec_broker, free_port, wait_until
 from test_enrollment import Client, host_points
 
 from collector.registry.enroll_keys import EnrollKeys
