@@ -57,7 +57,7 @@ NETWORK_LOOP_TIMEOUT_S = 5.0
 MAX_QUEUED_ACKS = 1000
 RECONNECT_MIN_S = 1.0
 RECONNECT_SPREAD_S = 10.0  # the first retry after a lost connection falls anywhere in 1..10 s
-RECONNECT_MAX_S = 120.0
+RECONNECT_MAX_S = 60.0  # below the collector's restart grace (90 s): back inside it after a server outage
 
 # How reports leave the spool
 WAITING = "waiting"  # no acknowledging collector heard yet: hold reports for at most ack_wait_s

@@ -82,6 +82,7 @@ class IngestSettings(Section):
     status_interval_s: float = Field(30.0, ge=1)
     max_values_per_tag: int = Field(32, ge=1, le=10_000)
     values_window_s: float = Field(86400.0, gt=0)
+    backlog_after_s: float = Field(300.0, gt=0)
 
 
 class EnrollSettings(Section):

@@ -118,6 +118,8 @@ class CollectorService:
         self.zone = quiet.office.zone if quiet.office else None  # the hours shown in outage messages
         self.fleet = FleetState(self.store, self.registry, config.fleet, quiet=quiet)
         self.ingestor.observers.append(self.fleet.observe)
+        self.consumer.on_lost.append(self.fleet.lost_broker)  # a broker restart: the grace of our own restart
+        self.consumer.on_regained.append(self.fleet.regained_broker)
         self.notifier = Notifier(config.notify, self.store, self.registry, self.metrics)
         self.teller = CauseTeller(self.notifier, self.fleet.awaiting_cause, config.notify.cause_wait_s, self.zone)
         self.alerts = AlertManager(self.store, config.alerts, self.write_points, self.teller.submit)

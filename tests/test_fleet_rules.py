@@ -27,7 +27,7 @@ class Fleet:
         self.store = Store(tmp_path / "state.sqlite")
         self.registry = Registry(self.store, "unassigned")
         self.fleet = FleetState(
-            self.store, self.registry, FleetSettings(restart_grace_s=0, **settings), started_at=T0 - 100
+            self.store, self.registry, FleetSettings(**{"restart_grace_s": 0, **settings}), started_at=T0 - 100
         )
         self.ingestor = Ingestor(self.registry, SelfMetrics(), IngestSettings(max_age_s=86400 * 30))
         self.ingestor.observers.append(self.fleet.observe)
@@ -243,3 +243,50 @@ def test_a_firing_held_by_a_window_is_sent_when_the_window_ends_even_after_a_res
     morning.update(down("pc-a"), at(1, 6, 5))
     morning.update([], at(1, 7))
     assert sent == [("firing", "pc-a"), ("resolved", "pc-a")]
+
+
+def offline_hosts(f: Fleet, at: float) -> set[str]:
+    return {h.key.host for h in f.fleet.evaluate(at).hosts if not h.online}
+
+
+def test_a_broker_restart_raises_nothing_and_a_will_still_standing_when_the_grace_ends_counts(tmp_path: Path) -> None:
+    f = Fleet(tmp_path, restart_grace_s=60)
+    for host in ("pc-1", "pc-2"):
+        f.report(T0, host, "metrics", metrics())
+    # the broker shuts down: it sends every PC's Last Will, then drops the collector
+    for host in ("pc-1", "pc-2"):
+        f.report(T0 + 1, host, "status", {"state": "offline", "reason": "will"})
+    f.fleet.lost_broker(T0 + 1.2)
+    for at in (T0 + 2, T0 + 600):  # blind: neither the Wills nor the silence count
+        assert offline_hosts(f, at) == set() and f.state(at) == "up" and f.conditions(at) == {}
+    f.fleet.regained_broker(T0 + 900)
+    f.report(T0 + 905, "pc-1", "status", {"state": "online"})  # pc-1 comes back; pc-2 does not
+    f.report(T0 + 906, "pc-1", "metrics", metrics())
+    assert offline_hosts(f, T0 + 950) == set() and f.conditions(T0 + 950) == {}  # the grace after the return
+    assert offline_hosts(f, T0 + 961) == {"pc-2"} and f.state(T0 + 961) == "up"
+
+
+def test_wills_queued_while_the_collector_was_away_wait_for_its_grace_but_an_older_one_counts(tmp_path: Path) -> None:
+    f = Fleet(tmp_path, restart_grace_s=60)
+    f.report(T0, "pc-old", "metrics", metrics())
+    f.report(T0 + 1, "pc-old", "status", {"state": "offline", "reason": "will"})  # died before the restart
+    f.fleet.started_at = f.fleet.grace_from = T0 + 100  # the collector starts again
+    f.report(T0 + 101, "pc-1", "status", {"state": "offline", "reason": "will"})  # queued while it was away
+    assert offline_hosts(f, T0 + 110) == {"pc-old"}
+    f.report(T0 + 120, "pc-1", "status", {"state": "online"})
+    assert offline_hosts(f, T0 + 161) == {"pc-old"}
+
+
+def test_backlog_reports_are_stored_but_never_make_a_pc_online_now(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    f.report(T0, "pc-1", "metrics", metrics())
+    f.report(T0 + 10, "pc-1", "status", {"state": "offline", "reason": "will"})
+    f.report(T0, "pc-2", "metrics", metrics())  # pc-2 just goes silent
+    late = T0 + 2000
+    for host in ("pc-1", "pc-2"):  # what a broker held for the collector, measured half an hour ago
+        payload = encode({"v": 1, "ts": int(T0 + 5), **metrics()})
+        assert f.ingestor.handle(report_topic("08", "02473", host, "metrics"), payload, late)  # stored
+    assert offline_hosts(f, late + 1) == {"pc-1", "pc-2"} and f.state(late + 1) == "down"
+    assert all(r.last_seen < late for r in f.registry.hosts())
+    f.report(late + 2, "pc-2", "metrics", metrics())  # measured now: pc-2 is there
+    assert offline_hosts(f, late + 3) == {"pc-1"}

@@ -20,6 +20,7 @@ from collector.fleet.facts import DAY_S, HostFacts, unused_window
 from collector.registry import units
 from collector.registry.registry import HostKey, Line
 
+BROKER_WILLS_BEFORE_S = 5.0  # a broker shutting down sends the PCs' Wills at most this long before it drops us
 OTHER_UPLINKS = ("wwan", "ppp", "usb", "wwp", "rmnet")  # a 4G dongle or phone, not the FTTH line
 
 
@@ -79,6 +80,16 @@ class LineVerdict:
 
 
 # ---- one PC ----
+
+
+def counted_status(status: str, status_since: float, in_grace: bool, grace_from: float) -> str:
+    """The registry's status as the offline rule reads it: in a grace, an ``offline`` that came
+    since the grace began does not count yet. A collector that starts receives the Last Wills the
+    broker queued while it was away, and a broker that shuts down sends every PC's Will; the PCs
+    get the grace to come back, and a Will still standing when it ends counts then."""
+    if in_grace and status == "offline" and status_since >= grace_from:
+        return "online"
+    return status
 
 
 def is_offline(

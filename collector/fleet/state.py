@@ -48,6 +48,8 @@ class FleetState:
         self.registry = registry
         self.settings = settings
         self.started_at = time.time() if started_at is None else started_at
+        self.grace_from = self.started_at  # when the current grace began (a start, or the broker lost)
+        self.broker_lost = False  # no connection to the broker now: the collector sees nothing
         self.lock = threading.Lock()
         self.snapshot = Snapshot()
         self.facts: dict[HostKey, HostFacts] = persistence.load(store)
@@ -69,6 +71,8 @@ class FleetState:
             if report.kind == "status":
                 facts.offline_will = report.state == "offline"
                 return
+            if not accepted.live:  # backlog: stored and in the outage evidence, not the PC's state now
+                return
             gather.gather_report(facts, now)
             if report.kind == "peripherals":
                 seen = self.seen.setdefault(accepted.host.commune, {})
@@ -87,10 +91,21 @@ class FleetState:
             elif report.kind == "speedtest":
                 gather.gather_speedtests(facts, gather.read_speedtests(report), contracted)
 
+    def lost_broker(self, now: float) -> None:
+        """The collector's MQTT connection dropped: a broker shutting down sends every PC's Last
+        Will just before, and the silence that follows is the collector's, not the PCs'."""
+        if not self.broker_lost:
+            self.broker_lost, self.grace_from = True, now - rules.BROKER_WILLS_BEFORE_S
+
+    def regained_broker(self, now: float) -> None:
+        """Connected again: the same grace as a restart of the collector, from now."""
+        if self.broker_lost:
+            self.broker_lost, self.started_at = False, now
+
     def evaluate(self, now: float) -> Snapshot:
         """Apply the rules to every known host and every commune with a host or a line."""
         s = self.settings
-        in_grace = now - self.started_at < s.restart_grace_s
+        in_grace = self.broker_lost or now - self.started_at < s.restart_grace_s
         hosts: list[HostStatus] = []
         members: dict[tuple[str, str], list[Member]] = {}
         records = self.registry.hosts()
@@ -99,7 +114,8 @@ class FleetState:
         with self.lock:  # the MQTT thread adds samples and traffic days to these facts
             for record in records:
                 facts = self.facts.setdefault(record.key, HostFacts(last_report=record.last_seen))
-                offline = rules.is_offline(facts, record.last_seen, record.status, in_grace, s, now)
+                counted = rules.counted_status(record.status, record.status_since, in_grace, self.grace_from)
+                offline = rules.is_offline(facts, record.last_seen, counted, in_grace, s, now)
                 reasons = rules.degraded_reasons(facts, s, now)
                 facts.degraded_since = (facts.degraded_since or now) if reasons else 0.0
                 status = HostStatus(

@@ -56,6 +56,7 @@ class Accepted:
     received_at: float
     ts: int
     dropped_points: int = 0  # points over the host's series bound, left out of InfluxDB
+    live: bool = True  # measured within [ingest] backlog_after_s of its receipt: the PC is there now
 
 
 @dataclass(frozen=True)
@@ -156,11 +157,14 @@ class Ingestor:
         if parsed.kind == "inventory":
             version = report.sections["inventory"][0].get("agent_version")
             agent_version = version if isinstance(version, str) else None
-        status = report.state if parsed.kind == "status" else "online"
-        is_new = self.registry.touch(host, received_at, status=status, agent_version=agent_version)
+        # a report from a backlog (a spool or the broker draining after an outage) says when its PC
+        # was there, not that it is there now: it neither marks the PC online nor moves its last_seen
+        live = parsed.kind == "status" or ts >= received_at - self.settings.backlog_after_s
+        status = report.state if parsed.kind == "status" else ("online" if live else None)
+        is_new = self.registry.touch(host, received_at if live else ts, status=status, agent_version=agent_version)
         if is_new:
             log.info("new host", extra={"province": host.province, "commune": host.commune, "host": host.host})
-        return Accepted(host, self.registry.area_of(host.commune), report, received_at, ts)
+        return Accepted(host, self.registry.area_of(host.commune), report, received_at, ts, live=live)
 
     def _timestamp(self, ts: float, received_at: float) -> int:
         """The agent's timestamp, or the receive time when the agent's clock is implausible."""

@@ -48,6 +48,8 @@ class Consumer:
         self.connected = threading.Event()
         self._paused = threading.Event()
         self._connection = 0  # PUBACK packet ids belong to one connection; a later one must not get them
+        self.on_lost: list[Callable[[float], None]] = []  # told the time the connection dropped
+        self.on_regained: list[Callable[[float], None]] = []  # told the time of each connection after the first
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
@@ -95,10 +97,16 @@ class Consumer:
         client.subscribe([(topic, 1) for topic in subscriptions(self.settings.provinces)])
         self.connected.set()
         log.info("connected", extra={"session_present": bool(flags.session_present)})
+        if self._connection > 1:
+            for regained in self.on_regained:
+                regained(time.time())
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.connected.clear()
         log.warning("disconnected; will reconnect", extra={"reason": str(reason)})
+        if not self._paused.is_set():  # not our own stop
+            for lost in self.on_lost:
+                lost(time.time())
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         if self._paused.is_set():
