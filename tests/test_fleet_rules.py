@@ -290,3 +290,8 @@ def test_backlog_reports_are_stored_but_never_make_a_pc_online_now(tmp_path: Pat
     assert all(r.last_seen < late for r in f.registry.hosts())
     f.report(late + 2, "pc-2", "metrics", metrics())  # measured now: pc-2 is there
     assert offline_hosts(f, late + 3) == {"pc-1"}
+    # pc-2 drains its spool, oldest first: backlog keeps a PC that is online now online
+    for n in range(1, 5):
+        payload = encode({"v": 1, "ts": int(T0 + 30 * n), **metrics()})
+        assert f.ingestor.handle(report_topic("08", "02473", "pc-2", "metrics"), payload, late + 60 * n)
+    assert offline_hosts(f, late + 250) == {"pc-1"}

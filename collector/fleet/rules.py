@@ -92,6 +92,13 @@ def counted_status(status: str, status_since: float, in_grace: bool, grace_from:
     return status
 
 
+def backlog_counts(facts: HostFacts, last_seen: float, settings: FleetSettings, now: float) -> bool:
+    """Whether a backlog report (measured long before it came) is gathered: it keeps a PC that is
+    online now online (an agent draining its spool after an outage sends its oldest reports first),
+    and never brings an offline one back (what a broker held while the PC has since gone away)."""
+    return not is_offline(facts, last_seen, "online", False, settings, now)
+
+
 def is_offline(
     facts: HostFacts, last_seen: float, status: str, in_grace: bool, settings: FleetSettings, now: float
 ) -> bool:

@@ -61,7 +61,7 @@ class FleetState:
     def observe(self, accepted: Accepted) -> None:
         """Gather one accepted report into its host's facts."""
         report, now, s = accepted.report, accepted.received_at, self.settings
-        contracted = 0.0
+        contracted, record = 0.0, None if accepted.live else self.registry.host(accepted.host)
         if report.kind == "speedtest":  # looked up before taking the lock: the registry has its own
             lines = self.registry.lines(accepted.host.commune)
             contracted = lines[0].contracted_down_mbps if lines else 0.0
@@ -71,8 +71,8 @@ class FleetState:
             if report.kind == "status":
                 facts.offline_will = report.state == "offline"
                 return
-            if not accepted.live:  # backlog: stored and in the outage evidence, not the PC's state now
-                return
+            if not accepted.live and not rules.backlog_counts(facts, record.last_seen if record else 0.0, s, now):
+                return  # backlog of a PC offline now: stored and in the outage evidence, not its state now
             gather.gather_report(facts, now)
             if report.kind == "peripherals":
                 seen = self.seen.setdefault(accepted.host.commune, {})

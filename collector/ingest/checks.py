@@ -159,6 +159,7 @@ class Ingestor:
             agent_version = version if isinstance(version, str) else None
         # a report from a backlog (a spool or the broker draining after an outage) says when its PC
         # was there, not that it is there now: it neither marks the PC online nor moves its last_seen
+        # (the fleet state decides whether it keeps an online PC online: ``rules.backlog_counts``)
         live = parsed.kind == "status" or ts >= received_at - self.settings.backlog_after_s
         status = report.state if parsed.kind == "status" else ("online" if live else None)
         is_new = self.registry.touch(host, received_at if live else ts, status=status, agent_version=agent_version)
