@@ -1,0 +1,195 @@
+"""A province that survives its server going away, at a small size: 100 virtual PCs
+(``commune-collector simulate``) and real agents with their spools, on a broker, InfluxDB and
+collector of their own, with short thresholds (reports every 1-2 s, a 20 s restart grace, a
+report measured 5 s before it came is backlog). ``bench/recovery.py`` measures the same at 3,700.
+
+- A broker restart: every PC is back, and the collector raises no ``host_offline`` or
+  ``line_down`` (the broker's shutdown sends every Last Will; the collector's own reconnect gets
+  its restart grace).
+- The whole server down (collector, broker, InfluxDB), then back: every agent's spool drains,
+  nothing is lost (counted), no false alert, and a commune whose line is cut during the drain
+  gives its one ``line_down``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from realservices import Agent, Collector, Influxd, Mosquitto, Process, wait_until
+from test_faults import cycles, outbox, stored
+
+from collector.registry import units
+
+GRACE_S = 20
+AGENTS = {"pc-a1": "02473", "pc-a2": "02473", "pc-b1": "02536", "pc-c1": "02215"}  # pc-c1's line gets cut
+VIRTUAL_COMMUNES = [c.code for c in units.communes_of("08") if c.code not in AGENTS.values()][:25]
+HOSTS = len(AGENTS) + 4 * len(VIRTUAL_COMMUNES)  # 4 virtual PCs in each of 25 communes
+
+
+def backlog(spool: Path, before: float) -> int:
+    """Reports in an agent's spool measured before ``before`` (the server's return): its backlog."""
+    with sqlite3.connect(spool) as db:
+        return int(db.execute("SELECT count(*) FROM outbox WHERE created < ?", (before,)).fetchone()[0])
+
+
+class Province:
+    """The collector's view, sampled every half second: which communes it ever called down, and
+    which alerts it ever raised."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        self.down: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def hosts(self) -> dict[str, dict[str, Any]]:
+        return {h["host"] if h["host"] in AGENTS else f"{h['commune']}/{h['host']}": h
+                for h in self.collector.get_json("/api/v1/hosts")}  # fmt: skip
+
+    def all_back_since(self, moment: float, but: str = "") -> bool:
+        hosts = {name: h for name, h in self.hosts().items() if name != but}
+        return len(hosts) == HOSTS - bool(but) and all(
+            h["status"] == "online" and h["last_seen"] > moment for h in hosts.values()
+        )
+
+    def alerts(self, *rules: str) -> list[dict[str, Any]]:
+        return [a for a in self.collector.get_json("/api/v1/alerts") if a["rule"] in rules]
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                communes = self.collector.get_json("/api/v1/communes")
+            except RuntimeError:  # between collectors
+                continue
+            self.down |= {c["commune"] for c in communes if c["line_state"] == "down"}
+
+    def watch(self, collector: Collector) -> None:
+        self.collector = collector
+        if not self._thread.is_alive():
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+class Stack:
+    """Builds collectors with short thresholds and starts the real agents and 100 virtual PCs, all
+    on the test's own broker."""
+
+    def __init__(self, make_collector: Callable[..., Collector], make_agent: Callable[..., Agent],
+                 broker: Mosquitto, tmp_path: Path) -> None:  # fmt: skip
+        self.make_collector, self.make_agent, self.broker, self.tmp_path = make_collector, make_agent, broker, tmp_path
+        self.simulator: Process | None = None
+
+    def collector(self, **influxdb: Any) -> Collector:
+        return self.make_collector(
+            mqtt={"port": self.broker.port},
+            influxdb=influxdb,
+            fleet={"restart_grace_s": GRACE_S, "evaluate_interval_s": 1},
+            alerts={"for_s": {"host_offline": 2}},
+            ingest={"backlog_after_s": 5},
+        )
+
+    def start(self, **influxdb: Any) -> tuple[Collector, dict[str, Agent]]:
+        first = self.collector(**influxdb)
+        first.start()
+        spool = {"drain_per_s": 5, "ack_timeout_s": 5}  # a drain of some seconds; lost acks re-sent soon
+        agents = {host: self.make_agent(commune=commune, host=host, mqtt={"port": self.broker.port}, spool=spool)
+                  for host, commune in AGENTS.items()}  # fmt: skip
+        for agent in agents.values():
+            agent.start()
+        self.simulator = Process(
+            [sys.executable, "-m", "collector.cli", "simulate", "-c", str(first.config_path), "--interval", "2",
+             "--fault-share", "0", "--hosts-per-commune", "4", "--communes", ",".join(VIRTUAL_COMMUNES)],
+            self.tmp_path, "simulate",
+        )  # fmt: skip
+        self.simulator.start()
+        wait_until(lambda: Province(first).all_back_since(0), 60, f"{HOSTS} PCs online")
+        return first, agents
+
+
+@pytest.fixture
+def stack(
+    make_collector: Callable[..., Collector], make_agent: Callable[..., Agent], own_broker: Mosquitto, tmp_path: Path
+) -> Iterator[Stack]:
+    made = Stack(make_collector, make_agent, own_broker, tmp_path)
+    yield made
+    if made.simulator is not None:
+        made.simulator.stop()
+        assert "Traceback" not in made.simulator.log()
+
+
+def test_a_broker_restart_brings_every_pc_back_without_host_offline_or_line_down(
+    stack: Stack, own_broker: Mosquitto
+) -> None:
+    collector, _agents = stack.start()
+    province = Province(collector)
+    province.watch(collector)
+    try:
+        restarted = time.time()
+        own_broker.stop()  # Mosquitto sends every PC's Last Will as it shuts down
+        own_broker.start()
+        wait_until(lambda: province.all_back_since(restarted), 60, "every PC back after the broker restart")
+        wait_until(lambda: collector.log().count("msg=connected") >= 2, 30, "the collector reconnected")
+        time.sleep(GRACE_S + 3)  # past the collector's grace: a Will still standing would count now
+    finally:
+        province.stop()
+    wills = [h for h in province.hosts().values() if h["status_since"] > restarted]
+    assert len(wills) == HOSTS  # every PC went offline (its Will) and came back online
+    assert province.down == set()
+    assert province.alerts("host_offline", "line_down") == []
+
+
+def test_the_province_server_down_then_back_drains_every_spool_without_loss_or_false_alert(
+    stack: Stack, own_broker: Mosquitto, own_influxd: Influxd
+) -> None:
+    own_influxd.create_database("recovery")
+    collector, agents = stack.start(url=own_influxd.url, database="recovery")
+    spools = {host: agent.workdir / "spool.sqlite" for host, agent in agents.items()}
+    collector.stop()
+    own_broker.stop()
+    own_influxd.stop()
+    measured = {host: cycles(agent) for host, agent in agents.items()}
+    wait_until(lambda: all(cycles(a) >= measured[h] + 10 for h, a in agents.items()), 60, "10 reports spooled each")
+    own_influxd.start()
+    own_broker.start()
+    back = time.time()
+    second = stack.collector(url=own_influxd.url, database="recovery")
+    second.start()
+    province = Province(second)
+    province.watch(second)
+    cut = agents["pc-c1"]
+    try:
+        wait_until(lambda: cut.log().count("msg=connected") >= 2, 60, "pc-c1 back")
+        assert backlog(spools["pc-c1"], back) > 0  # still draining (5 reports a second, 2 new ones)
+        cut.kill()  # its line is cut in the middle of the drain
+        live = [host for host in agents if host != "pc-c1"]
+        wait_until(lambda: all(backlog(spools[host], back) == 0 for host in live), 90, "every spool drained")
+        wait_until(lambda: province.alerts("line_down") != [], GRACE_S + 30, "the cut commune's line_down")
+        wait_until(lambda: province.all_back_since(back, but="pc-c1"), 60, "every other PC back")
+        time.sleep(3)
+        line_down, host_offline = province.alerts("line_down"), province.alerts("host_offline")
+        cut_status = province.hosts()["pc-c1"]["status"]
+    finally:
+        province.stop()
+        for host in live:
+            agents[host].stop()
+    for host in live:  # nothing lost: every report measured is stored
+        made, (remaining, dropped) = cycles(agents[host]), outbox(spools[host])
+        assert dropped == 0
+        wait_until(lambda h=host, n=made - remaining: stored(own_influxd, "recovery", h) == n, 30, f"{host} stored")
+    # the cut PC: every report it measured is stored or waits in its spool (those sent but not yet
+    # acknowledged when the line went are both: sent again later, they are the same point)
+    remaining, dropped = outbox(spools["pc-c1"])
+    assert dropped == 0 and stored(own_influxd, "recovery", "pc-c1") + remaining >= cycles(cut)
+    assert [(a["commune"], a["state"]) for a in line_down] == [("02215", "firing")]
+    assert province.down == {"02215"} and cut_status == "offline"
+    assert [a["host"] for a in host_offline] in ([], ["pc-c1"])
