@@ -17,13 +17,14 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from realservices import Agent, Collector, Influxd, Mosquitto, Process, wait_until
-from test_faults import cycles, outbox, stored
+from stack import Stack, stored_reports
+from test_faults import cycles, outbox
 
 from collector.registry import units
 
@@ -80,18 +81,15 @@ class Province:
         self._thread.join(5)
 
 
-class Stack:
-    """Builds collectors with short thresholds and starts the real agents and 100 virtual PCs, all
-    on the test's own broker."""
+class ProvinceStack:
+    """Collectors with short thresholds, the real agents and 100 virtual PCs, on the test's own broker."""
 
-    def __init__(self, make_collector: Callable[..., Collector], make_agent: Callable[..., Agent],
-                 broker: Mosquitto, tmp_path: Path) -> None:  # fmt: skip
-        self.make_collector, self.make_agent, self.broker, self.tmp_path = make_collector, make_agent, broker, tmp_path
+    def __init__(self, stack: Stack, tmp_path: Path) -> None:
+        self.stack, self.tmp_path = stack, tmp_path
         self.simulator: Process | None = None
 
     def collector(self, **influxdb: Any) -> Collector:
-        return self.make_collector(
-            mqtt={"port": self.broker.port},
+        return self.stack.collector(
             influxdb=influxdb,
             fleet={"restart_grace_s": GRACE_S, "evaluate_interval_s": 1},
             alerts={"for_s": {"host_offline": 2}},
@@ -102,8 +100,7 @@ class Stack:
         first = self.collector(**influxdb)
         first.start()
         spool = {"drain_per_s": 5, "ack_timeout_s": 5}  # a drain of some seconds; lost acks re-sent soon
-        agents = {host: self.make_agent(commune=commune, host=host, mqtt={"port": self.broker.port}, spool=spool)
-                  for host, commune in AGENTS.items()}  # fmt: skip
+        agents = {host: self.stack.agent(commune=commune, host=host, spool=spool) for host, commune in AGENTS.items()}
         for agent in agents.values():
             agent.start()
         self.simulator = Process(
@@ -117,10 +114,8 @@ class Stack:
 
 
 @pytest.fixture
-def stack(
-    make_collector: Callable[..., Collector], make_agent: Callable[..., Agent], own_broker: Mosquitto, tmp_path: Path
-) -> Iterator[Stack]:
-    made = Stack(make_collector, make_agent, own_broker, tmp_path)
+def province_stack(own_stack: Stack, tmp_path: Path) -> Iterator[ProvinceStack]:
+    made = ProvinceStack(own_stack, tmp_path)
     yield made
     if made.simulator is not None:
         made.simulator.stop()
@@ -128,9 +123,9 @@ def stack(
 
 
 def test_a_broker_restart_brings_every_pc_back_without_host_offline_or_line_down(
-    stack: Stack, own_broker: Mosquitto
+    province_stack: ProvinceStack, own_broker: Mosquitto
 ) -> None:
-    collector, _agents = stack.start()
+    collector, _agents = province_stack.start()
     province = Province(collector)
     province.watch(collector)
     try:
@@ -149,10 +144,10 @@ def test_a_broker_restart_brings_every_pc_back_without_host_offline_or_line_down
 
 
 def test_the_province_server_down_then_back_drains_every_spool_without_loss_or_false_alert(
-    stack: Stack, own_broker: Mosquitto, own_influxd: Influxd
+    province_stack: ProvinceStack, own_broker: Mosquitto, own_influxd: Influxd
 ) -> None:
     own_influxd.create_database("recovery")
-    collector, agents = stack.start(url=own_influxd.url, database="recovery")
+    collector, agents = province_stack.start(url=own_influxd.url, database="recovery")
     spools = {host: agent.workdir / "spool.sqlite" for host, agent in agents.items()}
     collector.stop()
     own_broker.stop()
@@ -162,7 +157,7 @@ def test_the_province_server_down_then_back_drains_every_spool_without_loss_or_f
     own_influxd.start()
     own_broker.start()
     back = time.time()
-    second = stack.collector(url=own_influxd.url, database="recovery")
+    second = province_stack.collector(url=own_influxd.url, database="recovery")
     second.start()
     province = Province(second)
     province.watch(second)
@@ -185,11 +180,13 @@ def test_the_province_server_down_then_back_drains_every_spool_without_loss_or_f
     for host in live:  # nothing lost: every report measured is stored
         made, (remaining, dropped) = cycles(agents[host]), outbox(spools[host])
         assert dropped == 0
-        wait_until(lambda h=host, n=made - remaining: stored(own_influxd, "recovery", h) == n, 30, f"{host} stored")
+        wait_until(
+            lambda h=host, n=made - remaining: stored_reports(own_influxd, "recovery", h) == n, 30, f"{host} stored"
+        )
     # the cut PC: every report it measured is stored or waits in its spool (those sent but not yet
     # acknowledged when the line went are both: sent again later, they are the same point)
     remaining, dropped = outbox(spools["pc-c1"])
-    assert dropped == 0 and stored(own_influxd, "recovery", "pc-c1") + remaining >= cycles(cut)
+    assert dropped == 0 and stored_reports(own_influxd, "recovery", "pc-c1") + remaining >= cycles(cut)
     assert [(a["commune"], a["state"]) for a in line_down] == [("02215", "firing")]
     assert province.down == {"02215"} and cut_status == "offline"
     assert [a["host"] for a in host_offline] in ([], ["pc-c1"])
