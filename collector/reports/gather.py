@@ -134,10 +134,10 @@ def per_window(client: InfluxClient, store: Store, kind: str, windows: list[Wind
     missing = [i for i in range(len(windows)) if i not in found]
     asked = _ask(client, [windows[i] for i in missing], WINDOW_QUERIES[kind])
     for i, sums in zip(missing, asked, strict=True):
-        found[i] = sums
+        found[i] = [(s.commune, s.host, s.n, s.a, s.b) for s in sums]
         if settled(windows[i], now):
             kept.save(kind, windows[i], sums)
-    return [Slots(i, s.commune, s.host, s.n, s.a, s.b) for i in sorted(found) for s in found[i]]
+    return [Slots(i, *row) for i in sorted(found) for row in found[i]]
 
 
 def _ask(client: InfluxClient, windows: list[Window], template: str) -> list[list[Sums]]:

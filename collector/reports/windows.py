@@ -44,8 +44,8 @@ class WindowSums:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def read(self, kind: str, windows: list[Window]) -> dict[int, list[Sums]]:
-        """The kept sums of those ``windows`` that are kept, by the window's index."""
+    def read(self, kind: str, windows: list[Window]) -> dict[int, list[tuple[str, str, float, float, float]]]:
+        """The kept sums (commune, host, n, a, b) of those ``windows`` that are kept, by the window's index."""
         if not windows:
             return {}
         first, last = min(w.start for w in windows), max(w.start for w in windows)
@@ -53,15 +53,15 @@ class WindowSums:
         done = self._store.query(
             "SELECT start, end FROM report_windows WHERE kind = ? AND start >= ? AND start <= ?", (kind, first, last)
         )
-        out: dict[int, list[Sums]] = {index[(s, e)]: [] for s, e in done if (s, e) in index}
+        out: dict[int, list[tuple[str, str, float, float, float]]] = {index[w]: [] for w in done if w in index}
         rows = self._store.query(
             "SELECT start, end, commune, host, n, a, b FROM report_slots WHERE kind = ? AND start >= ? AND start <= ?",
             (kind, first, last),
         )
-        for start, end, commune, host, n, a, b in rows:
-            at = index.get((start, end))
-            if at is not None and at in out:
-                out[at].append(Sums(commune, host, n, a, b))
+        for row in rows:
+            found = out.get(index.get(row[:2], -1))
+            if found is not None:
+                found.append(row[2:])
         return out
 
     def save(self, kind: str, window: Window, sums: list[Sums]) -> None:
