@@ -15,11 +15,12 @@ no office window's sums kept in the state file yet (every window asked of Influx
 the collector has them, its ``WindowKeeper`` having summed each window after it ended (here: the
 cold run before kept them). The XLSX of each is the report without the PDF's layout; the
 reference, same run, is the province's warm XLSX. Goal: under 60 s and 1 GB for the nation.
-Run: ``python -m bench.report_time``.
+Run: ``python -m bench.report_time`` (``BENCH_REPORT_NATION=0``: the province only).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import resource
 import subprocess
@@ -190,14 +191,13 @@ def main() -> dict[str, Any]:
         try:
             province = [("08", c.code) for c in units.communes_of("08")]
             nation = [(p, c.code) for p in _provinces() for c in units.communes_of(p)]
-            figures = {
-                "province": scenario(influxd, folder, "province", province, 300, ("xlsx", "pdf")),
-                "nation": scenario(influxd, folder, "nation", nation, 1800, ("xlsx", "pdf")),
-            }
+            figures = {"province": scenario(influxd, folder, "province", province, 300, ("xlsx", "pdf"))}
+            if os.environ.get("BENCH_REPORT_NATION", "1") != "0":  # 0: the province only (minutes, not a quarter hour)
+                figures["nation"] = scenario(influxd, folder, "nation", nation, 1800, ("xlsx", "pdf"))
         finally:
             influxd.stop()
     reference = figures["province"]["xlsx_warm"]["seconds"]
-    for name in ("province", "nation"):
+    for name in [n for n in ("province", "nation") if n in figures]:
         for run in ("pdf_cold", "pdf_warm"):
             figures[f"{name}_{run}_vs_province_xlsx_warm"] = round(figures[name][run]["seconds"] / reference, 1)
     print(figures)
