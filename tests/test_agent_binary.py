@@ -34,6 +34,7 @@ pytestmark = pytest.mark.services  # runs make, PyInstaller and the binary
 BINARY = REPO / "dist" / "commune-agent"
 BUILD_PYTHON = REPO / "build" / "agent-binary" / "venv" / "bin" / "python"
 RSS_BOUND = 2.0  # the binary's memory (bootloader + its Python) may be at most this many times the venv agent's
+LOOPBACK_PING = {"name": "loopback", "method": "ping", "address": "127.0.0.1", "scope": "wan"}
 CYCLES = 50  # metric reports the binary must have stored: about a minute at interval_s = 1
 
 
@@ -46,17 +47,23 @@ def hidden_pythons() -> list[str]:
     return [f for f in existing if not any(f.startswith(other + "/") for other in existing if other != f)]
 
 
-def without_python(argv: list[str]) -> list[str]:
+# In a network namespace of its own: loopback up, and ICMP datagram sockets allowed for root's group
+# there only (net.ipv4.ping_group_range is per namespace), so the agent pings in-process with icmplib.
+OWN_NETWORK = "ip link set lo up; echo '0 0' > /proc/sys/net/ipv4/ping_group_range; "
+
+
+def without_python(argv: list[str], own_network: bool = False) -> list[str]:
     """``argv`` run where no Python is reachable: its folders hidden, every ``python*`` program on the
     bare PATH replaced by /dev/null, and a check that ``python3`` really cannot start there."""
     hide = " ".join(f"'{folder}'" for folder in hidden_pythons())
     script = (
-        f'set -e; for d in {hide}; do mount -t tmpfs none "$d"; done; '
+        ("set -e; " + (OWN_NETWORK if own_network else "")) + f'for d in {hide}; do mount -t tmpfs none "$d"; done; '
         "for f in /usr/bin/python* /usr/local/bin/python*; do "
         '[ -e "$f" ] && mount --bind /dev/null "$f"; done; '
         'if python3 -c pass 2>/dev/null; then echo "a python3 still runs" >&2; exit 97; fi; exec "$@"'
     )
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "no-python", *argv]
+    namespaces = ["--mount", "--net"] if own_network else ["--mount"]
+    return ["unshare", *namespaces, "--propagation", "private", "sh", "-c", script, "no-python", *argv]
 
 
 def bare_env() -> dict[str, str]:
@@ -93,12 +100,12 @@ def test_the_binary_prints_a_real_round_with_no_python_on_the_machine(
         {
             "identity": {"province": "08", "commune": "02473", "host": "pc-binary"},
             "spool": {"path": str(tmp_path / "spool.sqlite")},
-            "probe": {"gateway": False},
+            "probe": {"gateway": False, "ping_count": 2, "targets": [LOOPBACK_PING]},
             "peripherals": {"sysfs_root": str(usb_bus)},
         },
     )
     done = subprocess.run(
-        without_python([str(binary), "once", "-c", str(config)]),
+        without_python([str(binary), "once", "-c", str(config)], own_network=True),
         capture_output=True,
         text=True,
         env=bare_env(),
@@ -115,6 +122,8 @@ def test_the_binary_prints_a_real_round_with_no_python_on_the_machine(
     assert printed["inventory"]["inventory"]["agent_version"] == "0.1.0"
     kinds = {item["device"]: item["kind"] for item in printed["peripherals"]["peripherals"]}
     assert kinds == EXPECTED_KINDS  # known_ids.csv is inside: the token and the scanner are known by their ids
+    (ping,) = printed["probe"]["probe"]
+    assert ping["ping_method"] == "icmp" and ping["received"] == ping["sent"] == 2, ping  # icmplib, in-process
 
 
 def test_a_bad_config_gives_the_binary_a_one_line_error_and_status_2(binary: Path, tmp_path: Path) -> None:
@@ -176,7 +185,7 @@ def probe_section(collector: Collector) -> dict[str, Any]:
         "ping_count": 3,
         "timeout_s": 2,
         "targets": [
-            {"name": "loopback", "method": "ping", "address": "127.0.0.1", "scope": "wan"},
+            LOOPBACK_PING,
             {"name": "collector", "method": "http", "address": f"{collector.url}/healthz", "scope": "wan"},
         ],
     }
@@ -247,6 +256,9 @@ def test_the_binary_reports_end_to_end_and_stays_within_twice_the_venv_agents_me
     assert speed["ok"] == 1 and float(speed["download_mbps"]) > 1, speed  # speedtest-cli inside, measuring
     probes = stack.query("SELECT last(ok) FROM probe WHERE host = 'pc-frozen' GROUP BY target")
     assert {row["target"]: row["last"] for row in probes} == {"loopback": 1, "collector": 1}
+    methods = stack.query("SELECT last(ping_method) FROM probe WHERE target = 'loopback' GROUP BY host")
+    by_host = {row["host"]: row["last"] for row in methods}
+    assert by_host["pc-frozen"] == by_host["pc-venv"] in ("icmp", "system"), by_host  # icmplib inside decides alike
     where = "WHERE host = 'pc-frozen'"
     kinds = stack.query(f'SELECT last(present) FROM "peripheral" {where} GROUP BY device, kind')
     assert {row["device"]: row["kind"] for row in kinds} == EXPECTED_KINDS
