@@ -131,7 +131,7 @@ class CollectorService:
         self._evaluator = threading.Thread(target=self._evaluate_loop, name="fleet-evaluator", daemon=True)
         self.stopping = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="registry-flush", daemon=True)
-        self.metrics.known_hosts.set_function(lambda: float(len(self.registry.hosts())))
+        self.metrics.known_hosts.set_function(lambda: float(self.registry.count()))
         self.dynsec: DynsecAdmin | None = None
         self.enroll_desk = self._enroll_desk()
 

@@ -167,6 +167,10 @@ class Registry:
             self._dirty.add(key)
             return is_new
 
+    def count(self) -> int:
+        """How many hosts are known (the /metrics gauge: without sorting them all on every scrape)."""
+        return len(self._hosts)
+
     def hosts(self) -> list[HostRecord]:
         with self._lock:
             return sorted(self._hosts.values(), key=lambda r: (r.key.province, r.key.commune, r.key.host))
