@@ -712,8 +712,9 @@ def paced_delay(stack: Stack, owned: list[list[tuple[str, str]]], settings: Sett
             f"{per_second} reports/s per publisher needs as many hosts per publisher, but one has "
             f"{min(len(h) for h in owned)}; raise BENCH_THROUGHPUT_HOSTS_PER_COMMUNE"
         )
-    # Publishers build their payloads first (about 10,000 a second each), so the first second is that far off.
-    t0 = int(time.time()) + 10 + per_second * settings.latency_s // 10_000
+    # Publishers build their payloads first (about 10,000 a second each, a quarter of that on a loaded
+    # machine), so the first second is that far off.
+    t0 = int(time.time()) + 10 + per_second * settings.latency_s // 2_500
     plans = [
         Plan(i, stack.broker.port, paced_plan(hosts, per_second, settings.latency_s, t0), float(per_second), "paced")
         for i, hosts in enumerate(owned)
@@ -790,7 +791,10 @@ def run(folder: Path, settings: Settings | None = None) -> dict[str, Any]:
             figures["acked_collector_cpu_us_per_report"],
         )
         figures["acked_collector_cpu_ratio"] = round(acked_us / plain_us, 3) if plain_us else 0.0
-        figures.update(paced_delay(stack, owned, settings))
+        try:
+            figures.update(paced_delay(stack, owned, settings))
+        except RuntimeError as exc:  # a loaded machine: report what was measured before it
+            figures["paced_error"] = str(exc)
     finally:
         stack.stop()
     figures.update(targets(figures))
@@ -814,7 +818,7 @@ def targets(figures: dict[str, Any]) -> dict[str, Any]:
         "target_steady_over_influx_ceiling": round(
             figures["sustained_steady_reports_per_s"] / figures["influx_ceiling_reports_per_s"], 3
         ),
-        "target_delay_p99_s": figures["delay_p99_s"],
+        "target_delay_p99_s": figures.get("delay_p99_s", math.nan),
     }
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -30,6 +30,40 @@ from common.wire import TOPIC_ROOT
 log = logging.getLogger("commune_collector.mqtt")
 
 SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/+/+"
+READ_CHUNK = 256 * 1024
+
+
+class BufferedClient(mqtt.Client):
+    """paho's client, reading its socket in large pieces.
+
+    paho reads each packet with several ``recv`` calls (its type, its length byte by byte, then
+    the rest) and waits in ``select`` before each packet: a system call or more per byte of header,
+    under load a large part of the collector's receive path. Here one ``recv`` takes what the
+    socket holds (up to ``READ_CHUNK``) and paho's small reads are served from it; ``loop_read``
+    goes on while bytes are buffered, since ``select`` cannot see them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._inbox = b""
+        self._inbox_at = 0
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._inbox_at >= len(self._inbox):
+            self._inbox, self._inbox_at = super()._sock_recv(max(bufsize, READ_CHUNK)), 0
+        start = self._inbox_at
+        self._inbox_at = min(start + bufsize, len(self._inbox))
+        return self._inbox[start : self._inbox_at]
+
+    def _sock_close(self) -> None:
+        self._inbox, self._inbox_at = b"", 0  # a new connection starts with nothing of the old one
+        super()._sock_close()
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._inbox_at < len(self._inbox) and self._sock:
+            rc = super().loop_read(1)
+        return rc
 
 
 def subscriptions(provinces: list[str]) -> list[str]:
@@ -50,7 +84,7 @@ class Consumer:
         self._connection = 0  # PUBACK packet ids belong to one connection; a later one must not get them
         self.on_lost: list[Callable[[float], None]] = []  # told the time the connection dropped
         self.on_regained: list[Callable[[float], None]] = []  # told the time of each connection after the first
-        client = mqtt.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2, client_id=settings.client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
         if settings.username:
