@@ -8,12 +8,19 @@ commune killed at once (``line_down``). Run: ``python -m bench.time_to_alert``.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from devtools.localstack import Influxd, Mosquitto, Process, ProcessGroup, ServedCollector, WebhookReceiver, wait_until
+from devtools.localstack import (
+    AgentProcess,
+    Influxd,
+    Mosquitto,
+    ProcessGroup,
+    ServedCollector,
+    WebhookReceiver,
+    wait_until,
+)
 
 INTERVAL_S = 10
 GROUP_WAIT_S = 30
@@ -27,20 +34,11 @@ def run(folder: Path) -> dict[str, float]:
             influxd.create_database("bench")
             notify = {"group_wait_s": GROUP_WAIT_S, "webhook_urls": [hook.url]}
             group.start(ServedCollector(folder, broker, influxd, "bench", fleet={"restart_grace_s": 0}, notify=notify))
-            agents: dict[str, Process] = {}
-            for commune, host in (("02473", "pc-a1"), ("02473", "pc-a2"), ("02536", "pc-b1"), ("02536", "pc-b2")):
-                workdir = folder / host
-                workdir.mkdir()
-                (workdir / "agent.toml").write_text(
-                    f'[identity]\nprovince = "08"\ncommune = "{commune}"\nhost = "{host}"\n'
-                    f"[mqtt]\nport = {broker.port}\n[collect]\ninterval_s = {INTERVAL_S}\n"
-                    f'[spool]\npath = "{workdir / "spool.sqlite"}"\n[probe]\ngateway = false\n'
-                )
-                agents[host] = group.start(
-                    Process(
-                        [sys.executable, "-m", "agent.cli", "run", "-c", str(workdir / "agent.toml")], workdir, "agent"
-                    )
-                )
+            places = (("02473", "pc-a1"), ("02473", "pc-a2"), ("02536", "pc-b1"), ("02536", "pc-b2"))
+            agents = {
+                host: group.start(AgentProcess(folder, broker.port, commune, host, INTERVAL_S))
+                for commune, host in places
+            }
             time.sleep(INTERVAL_S + 5)  # every agent has reported
 
             def timed(rule: str, victims: list[str]) -> float:

@@ -1,6 +1,6 @@
 """Runs the real Mosquitto and influxd on free loopback ports in a folder of their own, a
 loopback webhook receiver that keeps what the collector's notifier posts, and (for the benches)
-a served collector and a group of processes stopped together.
+a served collector, agents and a group of processes stopped together.
 
 Mosquitto always runs with the dynamic-security plugin, as in production. Given no file of the
 plugin's, it gets one that lets every client (anonymous too) do anything: the open broker most
@@ -408,6 +408,34 @@ class ServedCollector(HttpService):
         self.config_path = write_toml(folder / "collector.toml", merged(defaults, sections))
         argv = [sys.executable, "-m", "collector.cli", "serve", "-c", str(self.config_path)]
         super().__init__(argv, folder, "collector")
+
+
+class AgentProcess(Process):
+    """``commune-agent run`` as one PC (``province``/``commune``/``host``) reporting to the broker on
+    ``broker_port`` every ``interval_s``, in ``<folder>/<host>`` with its spool there and no gateway
+    probe; ``sections`` are merged over that config (``<folder>/<host>/agent.toml``)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        broker_port: int,
+        commune: str,
+        host: str,
+        interval_s: float = 30,
+        province: str = "08",
+        **sections: dict[str, Any],
+    ) -> None:
+        workdir = folder / host
+        workdir.mkdir(parents=True, exist_ok=True)
+        defaults: dict[str, dict[str, Any]] = {
+            "identity": {"province": province, "commune": commune, "host": host},
+            "mqtt": {"port": broker_port},
+            "collect": {"interval_s": interval_s},
+            "spool": {"path": str(workdir / "spool.sqlite")},
+            "probe": {"gateway": False},
+        }
+        self.config_path = write_toml(workdir / "agent.toml", merged(defaults, sections))
+        super().__init__([sys.executable, "-m", "agent.cli", "run", "-c", str(self.config_path)], workdir, "agent")
 
 
 ProcessT = TypeVar("ProcessT", bound=Process)

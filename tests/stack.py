@@ -32,7 +32,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from realservices import Agent, Collector, Influxd, Mosquitto, merged
+from realservices import Agent, Collector
+
+from devtools.localstack import Influxd, Mosquitto, merged
 
 
 @dataclass
@@ -66,7 +68,7 @@ class Stack:
         return self.make_agent(commune=commune, host=host, province=province, python=python, **self.on_broker(sections))
 
     def start_agents(self, commune: str, hosts: Iterable[str], **sections: dict[str, Any]) -> list[Agent]:
-        agents = [self.agent(commune=commune, host=host, **sections) for host in hosts]
+        agents = [self.make_agent(commune=commune, host=host, **self.on_broker(sections)) for host in hosts]
         for agent in agents:
             agent.start()
         return agents
