@@ -84,6 +84,34 @@ def test_a_target_that_never_answers_gives_full_loss_and_timeout_by_either_metho
     assert "rtt_avg_ms" not in result
 
 
+PING_MANY_IN_NAMESPACE = """
+import json, sys
+from agent.probes.ping import ping_many
+print(json.dumps(ping_many(["127.0.0.1", "127.0.0.2", "no-such-host.invalid", "127.0.0.1"], 3, 1.0)))
+"""
+
+
+@pytest.mark.services  # unshare, ip
+def test_several_targets_pinged_together_each_get_their_own_replies() -> None:
+    argv = [
+        "unshare",
+        "--net",
+        "sh",
+        "-c",
+        f'ip link set lo up && echo "{EVERY_GROUP}" > /proc/sys/net/ipv4/ping_group_range && exec "$0" -c "$1"',
+    ]
+    argv += [sys.executable, PING_MANY_IN_NAMESPACE]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert set(results) == {"127.0.0.1", "127.0.0.2", "no-such-host.invalid"}
+    for address in ("127.0.0.1", "127.0.0.2"):
+        assert results[address]["ping_method"] == "icmp" and results[address]["received"] == 3, results[address]
+    assert results["no-such-host.invalid"]["error"] == "nxdomain"
+
+
 @pytest.mark.services  # unshare, ip
 def test_an_unknown_name_is_nxdomain_without_a_child_process() -> None:
     result = ping_in_namespace(EVERY_GROUP, "no-such-host.invalid", children=False)

@@ -2,7 +2,8 @@
 
 Each target gives one item of the ``probe`` report, labelled by its name. A failure is data
 (``ok`` 0 and an ``error`` class), never an exception. Targets run in parallel so one slow
-target does not delay the others.
+target does not delay the others; the ping targets go out together (``ping_many``), one socket
+waking 10 times a round rather than once per target and packet.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from agent.config import ProbeConfig, ProbeTarget
 from agent.probes.dns import resolve
 from agent.probes.gateway import default_gateway
 from agent.probes.http import fetch
-from agent.probes.ping import ping
+from agent.probes.ping import ping, ping_many
 
 GATEWAY = "gateway"
 
@@ -47,5 +48,16 @@ class ProbeBuilder:
         targets = self.targets()
         if not targets:
             return {}
-        items = list(self._pool.map(lambda t: run_target(t, self._config), targets))
+        pings = [t for t in targets if t.method == "ping"]
+        pinged = self._pool.submit(
+            lambda: ping_many([t.address for t in pings], self._config.ping_count, self._config.timeout_s)
+        )
+        others = {t.name: self._pool.submit(run_target, t, self._config) for t in targets if t.method != "ping"}
+        by_address = pinged.result() if pings else {}
+        items = [
+            {"target": t.name, "method": t.method, "scope": t.scope, **by_address[t.address]}
+            if t.method == "ping"
+            else others[t.name].result()
+            for t in targets
+        ]
         return {"probe": items}

@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Union
 
 import icmplib
@@ -39,15 +40,22 @@ _last_method = ""
 
 def ping(address: str, count: int, timeout_s: float) -> Result:
     """``count`` echo requests 0.2 s apart; ``ok`` when at least one answered."""
+    return ping_many([address], count, timeout_s)[address]
+
+
+def ping_many(addresses: list[str], count: int, timeout_s: float) -> dict[str, Result]:
+    """Every address pinged at once, as ``ping`` does one: by ICMP sockets, or by the system ``ping``."""
+    unique = list(dict.fromkeys(addresses))
     try:
-        result = icmp_ping(address, count, timeout_s)
+        results = icmp_ping_many(unique, count, timeout_s)
     except icmplib.SocketPermissionError:
         if sys.platform == "win32":  # raw ICMP sockets need an administrator (the service runs as LocalSystem)
-            return {"ping_method": ICMP, "ok": 0.0, "error": "not_permitted"}
+            return {address: {"ping_method": ICMP, "ok": 0.0, "error": "not_permitted"} for address in unique}
         _note_method(SYSTEM)
-        return system_ping(address, count, timeout_s)
+        with ThreadPoolExecutor(max_workers=len(unique), thread_name_prefix="system-ping") as pool:
+            return dict(zip(unique, pool.map(lambda address: system_ping(address, count, timeout_s), unique)))
     _note_method(ICMP)
-    return result
+    return results
 
 
 def _note_method(method: str) -> None:
@@ -73,29 +81,70 @@ def summary(sent: int, rtts: list[float]) -> Result:
     return result
 
 
-def icmp_ping(address: str, count: int, timeout_s: float) -> Result:
-    """Echo requests through an unprivileged ICMP socket; raises SocketPermissionError where not allowed."""
+def icmp_ping_many(addresses: list[str], count: int, timeout_s: float) -> dict[str, Result]:
+    """Echo requests through unprivileged ICMP sockets, one per address family, each 0.2 s tick
+    sending to every address (so the agent wakes 10 times a round, not 10 times a target); raises
+    SocketPermissionError where such sockets are not allowed."""
     started = time.monotonic()
-    done: Result = {"ping_method": ICMP}
-    try:
-        target = icmplib.resolve(address)[0] if icmplib.is_hostname(address) else address
-    except icmplib.NameLookupError:
-        return {**done, "ok": 0.0, "error": "nxdomain", "duration_ms": (time.monotonic() - started) * 1000}
-    socket_class = icmplib.ICMPv6Socket if icmplib.is_ipv6_address(target) else icmplib.ICMPv4Socket
-    echo, ident = _Echo(), unique_identifier()
+    results: dict[str, Result] = {}
+    given: dict[str, list[str]] = {}  # resolved address -> the addresses (or names) it stands for
+    for address in addresses:
+        try:
+            resolved = icmplib.resolve(address)[0] if icmplib.is_hostname(address) else address
+        except icmplib.NameLookupError:
+            results[address] = {"ping_method": ICMP, "ok": 0.0, "error": "nxdomain", "duration_ms": 0.0}
+            continue
+        given.setdefault(resolved, []).append(address)
+    echoes = {target: _Echo() for target in given}
+    for family in (
+        [t for t in given if not icmplib.is_ipv6_address(t)],
+        [t for t in given if icmplib.is_ipv6_address(t)],
+    ):
+        if family:
+            _ping_family(family, echoes, count, timeout_s)
+    duration_ms = (time.monotonic() - started) * 1000
+    for target, echo in echoes.items():
+        for address in given[target]:
+            results[address] = echo.result(duration_ms)
+    return results
+
+
+def _ping_family(targets: list[str], echoes: dict[str, _Echo], count: int, timeout_s: float) -> None:
+    socket_class = icmplib.ICMPv6Socket if icmplib.is_ipv6_address(targets[0]) else icmplib.ICMPv4Socket
+    ident = unique_identifier()
     with socket_class(privileged=False) as sock:
         for sequence in range(count):
-            echo.send(sock, icmplib.ICMPRequest(destination=target, id=ident, sequence=sequence))
+            for target in targets:
+                echoes[target].send(sock, icmplib.ICMPRequest(destination=target, id=ident, sequence=sequence))
             last = sequence == count - 1
-            echo.receive(sock, time.time() + (timeout_s if last else INTERVAL_S), until_all=last)
-    done.update(summary(echo.sent, echo.rtts()), duration_ms=(time.monotonic() - started) * 1000)
-    if echo.answered:
-        return {**done, "ok": 1.0}
-    return {**done, "ok": 0.0, "error": echo.error or "timeout"}
+            deadline = time.time() + (timeout_s if last else INTERVAL_S)
+            _receive(sock, [echoes[target] for target in targets], echoes, deadline)
+            if not last:  # all answered early: wait out the interval
+                time.sleep(max(0.0, deadline - time.time()))
+
+
+def _receive(sock: Any, waiting: list[_Echo], echoes: dict[str, _Echo], deadline: float) -> None:
+    """Replies, each to the echo of the address it came from, until every request sent so far has
+    one or until ``deadline``."""
+    while not all(echo.complete for echo in waiting):
+        remaining = deadline - time.time()
+        if remaining <= 0:
+            return
+        try:
+            reply = sock.receive(None, remaining)
+        except icmplib.TimeoutExceeded:
+            return
+        except icmplib.ICMPLibError:
+            for failed in waiting:
+                failed.error = "ping_failed"
+            return
+        replied = echoes.get(reply.source)
+        if replied is not None:  # an error from a router names the router, not the target: left out
+            replied.match(reply)
 
 
 class _Echo:
-    """The requests of one ping and the replies matched to them by identifier and sequence."""
+    """The requests to one address and the replies matched to them by identifier and sequence."""
 
     def __init__(self) -> None:
         self.sent_at: dict[int, float] = {}
@@ -104,15 +153,18 @@ class _Echo:
         self.error = ""
 
     @property
-    def sent(self) -> int:
-        return len(self.sent_at)
+    def complete(self) -> bool:
+        return len(self.rtt_ms) == len(self.sent_at)
 
-    @property
-    def answered(self) -> bool:
-        return bool(self.rtt_ms)
-
-    def rtts(self) -> list[float]:
-        return [self.rtt_ms[sequence] for sequence in sorted(self.rtt_ms)]
+    def result(self, duration_ms: float) -> Result:
+        done: Result = {
+            "ping_method": ICMP,
+            **summary(len(self.sent_at), [self.rtt_ms[s] for s in sorted(self.rtt_ms)]),
+        }
+        done["duration_ms"] = duration_ms
+        if self.rtt_ms:
+            return {**done, "ok": 1.0}
+        return {**done, "ok": 0.0, "error": self.error or "timeout"}
 
     def send(self, sock: Any, request: Any) -> None:
         try:
@@ -124,28 +176,12 @@ class _Echo:
         self.ident = request.id  # on Linux's datagram sockets the kernel picks it (the socket's port)
         self.sent_at[request.sequence] = request.time
 
-    def receive(self, sock: Any, deadline: float, until_all: bool) -> None:
-        while True:
-            if until_all and len(self.rtt_ms) == len(self.sent_at):
-                return
-            remaining = deadline - time.time()
-            if remaining <= 0:
-                return
-            try:
-                reply = sock.receive(None, remaining)
-            except icmplib.TimeoutExceeded:
-                return
-            except icmplib.ICMPLibError:
-                self.error = "ping_failed"
-                return
-            self._match(reply)
-
-    def _match(self, reply: Any) -> None:
+    def match(self, reply: Any) -> None:
         if reply.id != self.ident or reply.sequence not in self.sent_at or reply.sequence in self.rtt_ms:
             return  # another process's echo (raw sockets see them all), or a duplicate
         if reply.type in ECHO_REPLY:
             self.rtt_ms[reply.sequence] = (reply.time - self.sent_at[reply.sequence]) * 1000
-        else:  # destination unreachable, time exceeded: a router answered instead of the target
+        else:  # destination unreachable, time exceeded from the target itself
             self.error = "unreachable"
 
 
