@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import resource
 import shutil
 import signal
@@ -35,6 +36,7 @@ BROKER_OPEN_FILES = 16384  # a province's connections and more, whatever the she
 _WORKER_PORT_BASE = 10000  # below the kernel's ephemeral range (32768-60999 on Debian)
 _WORKER_PORT_SPAN = 2000
 _handed_out: set[int] = set()
+_block_start = random.randrange(_WORKER_PORT_SPAN)
 
 
 def free_port() -> int:
@@ -42,12 +44,15 @@ def free_port() -> int:
 
     A pytest-xdist worker (``PYTEST_XDIST_WORKER=gwN``) takes its ports from a block of its own below
     the ephemeral range, so parallel workers never hand out the same port and no outgoing
-    connection takes one between the choice and the bind. Other processes ask the kernel.
+    connection takes one between the choice and the bind. It walks its block from a random place,
+    so two test runs at once (two worktrees) do not hand out the same ports in the same order.
+    Other processes ask the kernel.
     """
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if worker.startswith("gw") and worker[2:].isdigit():
         base = _WORKER_PORT_BASE + int(worker[2:]) * _WORKER_PORT_SPAN % (32768 - _WORKER_PORT_BASE)
-        for port in range(base, base + _WORKER_PORT_SPAN):
+        for step in range(_WORKER_PORT_SPAN):
+            port = base + (_block_start + step) % _WORKER_PORT_SPAN
             if port not in _handed_out and _bindable(port):
                 _handed_out.add(port)
                 return port
