@@ -62,6 +62,13 @@ class BufferedClient(mqtt.Client):
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
         while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._inbox_at < len(self._inbox) and self._sock:
+            if self.want_write():
+                # what other threads queued (PUBACKs, acks to agents) goes out between packets, as
+                # paho's own loop sends it after each packet: under a steady stream this loop may
+                # not return for long, and a broker that hears nothing drops the connection
+                rc = self.loop_write()
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or not self._sock:
+                    return rc
             rc = super().loop_read(1)
         return rc
 
