@@ -14,6 +14,7 @@ from bench import (
     collector_throughput,
     peripherals_cpu,
     province_scale,
+    recovery,
     report_time,
     time_to_alert,
 )
@@ -29,6 +30,7 @@ def main() -> None:
         "collector_throughput": collector_throughput.main(),
         "report_time": report_time.main(),
         "province_scale": province_scale.main(),
+        "recovery": recovery.main(),
     }
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures written to {RESULTS}")

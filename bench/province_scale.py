@@ -74,6 +74,9 @@ class ProvinceStack:
         self.start_collector()
 
     def start_collector(self) -> None:
+        """Start a collector; each on an HTTP port free now (another may have taken the last one meanwhile)."""
+        self.http_port = free_port()
+        self.write_config()
         self.collector = self._collector()
         self.collector.start()
         wait_until(lambda: http_get(f"http://127.0.0.1:{self.http_port}/healthz")[0] == 200, 60, "collector")
