@@ -70,7 +70,6 @@ class ProvinceStack:
         self.broker.start()
         self.influxd.start()
         self.influxd.create_database(DATABASE)
-        self.write_config()
         self.start_collector()
 
     def start_collector(self) -> None:
