@@ -122,6 +122,7 @@ def server_down(stack: ProvinceStack, agents: dict[str, Process], cut: list[str]
     wait_until(lambda: heard_since(stack, back, hosts - len(cut), frozenset(cut)), 300, "every other PC back", 2)
     everyone_s = time.monotonic() - back_mono
     time.sleep(max(0.0, 90 + 30 - (time.monotonic() - back_mono)))  # past the grace: the cut counts now
+    raised = sorted(set(alerts(stack)) - before)  # before the live agents stop (a clean stop says offline)
     for host in live:
         agents[host].stop()
     lost = {}
@@ -145,7 +146,7 @@ def server_down(stack: ProvinceStack, agents: dict[str, Process], cut: list[str]
             name: round(100 * (cpu_after[name] - cpu_before.get(name, 0.0)) / drained_s, 1) for name in cpu_after
         },
         "reports_lost": sum(max(0, n) for n in lost.values()),
-        "alerts_raised": sorted(set(alerts(stack)) - before),
+        "alerts_raised": raised,
         "observed_s": round(elapsed),
     }
 
