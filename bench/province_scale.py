@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,11 +179,16 @@ def run(folder: Path) -> dict[str, Any]:
         stack.stop()
 
 
-def main() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
+def in_a_folder(run: Callable[[Path], dict[str, Any]], prefix: str) -> dict[str, Any]:
+    """Run a benchmark in a temporary folder and print its figures as JSON."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
         figures = run(Path(folder))
     print(json.dumps(figures, indent=2))
     return figures
+
+
+def main() -> dict[str, Any]:
+    return in_a_folder(run, "bench-scale-")
 
 
 if __name__ == "__main__":

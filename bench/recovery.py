@@ -23,15 +23,13 @@ Run: ``python -m bench.recovery``.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.province_scale import DATABASE, ProvinceStack, setting
+from bench.province_scale import DATABASE, ProvinceStack, in_a_folder, setting
 from collector.registry import units
 from devtools.localstack import Process, wait_until
 
@@ -180,10 +178,7 @@ def run(folder: Path) -> dict[str, Any]:
 
 
 def main() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-recovery-") as folder:
-        figures = run(Path(folder))
-    print(json.dumps(figures, indent=2))
-    return figures
+    return in_a_folder(run, "bench-recovery-")
 
 
 if __name__ == "__main__":
