@@ -30,7 +30,7 @@ from agent.peripherals.tracker import PeripheralsTracker
 from agent.probes import ProbeBuilder
 from agent.publisher import Publisher
 from agent.speedtests.job import SpeedtestJob
-from common.wire import SCHEMA_VERSION, compact, encode, report_topic
+from common.wire import SCHEMA_VERSION, compact, encode, report_topic, stamp
 
 if sys.platform != "win32":
     import resource
@@ -106,7 +106,7 @@ def own_usage() -> tuple[float, float]:
 
 def build_report(sections: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     """Wrap sections in the wire envelope."""
-    return {"v": SCHEMA_VERSION, "ts": int(time.time() if now is None else now), **sections}
+    return {"v": SCHEMA_VERSION, "ts": stamp(now), **sections}
 
 
 def default_jobs(config: AgentConfig, spool: Outbox | None) -> list[Job]:

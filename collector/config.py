@@ -126,6 +126,8 @@ class FleetSettings(Section):
     memory_percent: float = Field(90.0, gt=0, le=100)
     swap_percent: float = Field(50.0, ge=0, le=100)
     memory_sustained_s: float = Field(600.0, ge=0)
+    clock_settle_s: float = Field(600.0, gt=0)
+    clock_jitter_s: float = Field(10.0, ge=0)
     cpu_percent: float = Field(95.0, gt=0, le=100)
     cpu_sustained_s: float = Field(900.0, ge=0)
     temperature_c: float = Field(85.0, gt=0)

@@ -117,6 +117,11 @@ class SelfMetrics:
                 "disk_errors_receipts_total", "Failed writes of the receipts file (agents' numbered reports stored)."
             ),
         }
+        self.reports_backlog = self._counter(
+            "reports_backlog_total",
+            "Reports older than [ingest] backlog_after_s (corrected for the PC's clock) when they came: stored,"
+            " but not taken as the PC being there now.",
+        )
         self.reports_duplicate = self._counter(
             "reports_duplicate_total",
             "Numbered reports seen before (sent again by their agent): written again, kept from fleet state.",

@@ -118,6 +118,7 @@ class CollectorService:
         self.zone = quiet.office.zone if quiet.office else None  # the hours shown in outage messages
         self.fleet = FleetState(self.store, self.registry, config.fleet, quiet=quiet)
         self.ingestor.observers.append(self.fleet.observe)
+        self.ingestor.clock_offset = self.fleet.clock_offset  # backlog is judged on clock-corrected age
         self.consumer.on_lost.append(self.fleet.lost_broker)  # a broker restart: the grace of our own restart
         self.consumer.on_regained.append(self.fleet.regained_broker)
         self.notifier = Notifier(config.notify, self.store, self.registry, self.metrics)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Iterable
@@ -27,6 +28,26 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 SCHEMA_VERSION: Final = 1
+# Test-only: seconds added to every ``ts`` an agent stamps, so that tests run a PC whose clock is
+# wrong (tests/test_clock_skew.py); a real PC's clock is simply wrong. Never set in production.
+TEST_CLOCK_SKEW_ENV: Final = "COMMUNE_TEST_CLOCK_SKEW_S"
+
+
+def _test_clock_skew() -> float:
+    try:
+        return float(os.environ.get(TEST_CLOCK_SKEW_ENV) or 0.0)
+    except ValueError:
+        return 0.0
+
+
+TEST_CLOCK_SKEW_S: Final = _test_clock_skew()
+
+
+def stamp(now: float | None = None) -> int:
+    """A message's ``ts``: the PC's clock now (or when it measured), as whole seconds."""
+    return int((time.time() if now is None else now) + TEST_CLOCK_SKEW_S)
+
+
 TOPIC_ROOT: Final = "commune/v1"
 REPORT_KINDS: Final = ("metrics", "inventory", "probe", "speedtest", "peripherals", "status")
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
@@ -344,7 +365,7 @@ def status_payload(state: str, stream: str = "", reason: str = "") -> bytes:
     ``stream`` (online only) says the agent keeps reports until the collector acknowledges them;
     ``reason`` (offline only) says whether the agent stopped cleanly (``stop``) or this is its
     Last Will (``will``), so an outage's cause can tell a PC shut down from a PC cut off."""
-    body: dict[str, Any] = {"v": SCHEMA_VERSION, "ts": int(time.time()), "state": state}
+    body: dict[str, Any] = {"v": SCHEMA_VERSION, "ts": stamp(), "state": state}
     if stream:
         body["stream"] = stream
     if reason:

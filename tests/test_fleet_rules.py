@@ -14,7 +14,7 @@ from collector.alerting.lifecycle import AlertManager
 from collector.config import AlertSettings, ConfigError, FleetSettings, IngestSettings, load_config
 from collector.fleet.state import FleetState
 from collector.ingest.checks import Ingestor
-from collector.registry.registry import Line, Registry
+from collector.registry.registry import HostKey, Line, Registry
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
 from common.wire import encode, report_topic
@@ -31,6 +31,7 @@ class Fleet:
         )
         self.ingestor = Ingestor(self.registry, SelfMetrics(), IngestSettings(max_age_s=86400 * 30))
         self.ingestor.observers.append(self.fleet.observe)
+        self.ingestor.clock_offset = self.fleet.clock_offset  # as the service wires them
 
     def report(self, at: float, host: str, kind: str, body: dict[str, Any], commune: str = "02473") -> None:
         payload = encode({"v": 1, "ts": int(at), **body})
@@ -295,3 +296,65 @@ def test_backlog_reports_are_stored_but_never_make_a_pc_online_now(tmp_path: Pat
         payload = encode({"v": 1, "ts": int(T0 + 30 * n), **metrics()})
         assert f.ingestor.handle(report_topic("08", "02473", "pc-2", "metrics"), payload, late + 60 * n)
     assert offline_hosts(f, late + 250) == {"pc-1"}
+
+
+SLOW = 400  # a PC whose clock is behind by more than [ingest] backlog_after_s (300 s)
+
+
+def slow_reports(f: Fleet, host: str, start: float, end: float, skew: float = SLOW) -> None:
+    """``host`` reporting live every 30 s from ``start`` to ``end``, its clock ``skew`` s behind."""
+    for at in range(int(start), int(end), 30):
+        payload = encode({"v": 1, "ts": int(at - skew), **metrics()})
+        assert f.ingestor.handle(report_topic("08", "02473", host, "metrics"), payload, at)
+
+
+def test_a_slow_clock_is_learned_and_its_live_reports_count_even_after_a_restart(tmp_path: Path) -> None:
+    f = Fleet(tmp_path, clock_settle_s=600)
+    slow_reports(f, "pc-1", T0, T0 + 660)  # lag 400 s, the same for 11 minutes: the clock is behind
+    assert f.fleet.clock_offset(HostKey("08", "02473", "pc-1")) == SLOW
+    slow_reports(f, "pc-1", T0 + 660, T0 + 700)
+    assert f.registry.host(HostKey("08", "02473", "pc-1")).last_seen == int(T0) + 690  # type: ignore[union-attr]
+    f.fleet.save()
+    f.registry.flush()
+    back = T0 + 900  # the collector was down 200 s; a new one reads the state file
+    again = Fleet.__new__(Fleet)
+    again.store, again.registry = f.store, Registry(f.store, "unassigned")
+    again.fleet = FleetState(f.store, again.registry, FleetSettings(restart_grace_s=60), started_at=back)
+    again.ingestor = Ingestor(again.registry, SelfMetrics(), IngestSettings())
+    again.ingestor.observers.append(again.fleet.observe)
+    again.ingestor.clock_offset = again.fleet.clock_offset
+    slow_reports(again, "pc-1", back, back + 900)
+    assert offline_hosts(again, back + 900) == set()
+    assert not [c for c in again.conditions(back + 900).values() if c.rule == "host_offline"]
+
+
+def test_a_slow_clocks_backlog_after_a_line_cut_is_still_backlog(tmp_path: Path) -> None:
+    f = Fleet(tmp_path, clock_settle_s=600)
+    slow_reports(f, "pc-1", T0, T0 + 700)
+    cut = T0 + 700  # its line is cut: silent for half an hour, then what the broker held comes
+    late = cut + 1800
+    for n in range(3):  # measured during the first minutes of the cut, 400 + ~1700 s lag
+        payload = encode({"v": 1, "ts": int(cut + 30 * n - SLOW), **metrics()})
+        assert f.ingestor.handle(report_topic("08", "02473", "pc-1", "metrics"), payload, late + n)
+    assert offline_hosts(f, late + 5) == {"pc-1"}
+    assert f.registry.host(HostKey("08", "02473", "pc-1")).last_seen < cut  # type: ignore[union-attr]
+
+
+def test_a_draining_backlog_never_teaches_a_clock_that_its_reports_are_fresh(tmp_path: Path) -> None:
+    f = Fleet(tmp_path, clock_settle_s=60)
+    key = HostKey("08", "02473", "pc-new")
+    arrived = T0 + 3000
+    for n in range(60):  # a spool of half an hour drained oldest first, 2 reports a second
+        payload = encode({"v": 1, "ts": int(T0 + 30 * n), **metrics()})
+        assert f.ingestor.handle(report_topic("08", "02473", "pc-new", "metrics"), payload, arrived + n / 2)
+    assert f.fleet.clock_offset(key) == 0.0
+    assert f.registry.host(key).last_seen == int(T0 + 30 * 59)  # type: ignore[union-attr]  # only its measured time
+
+
+def test_a_clock_set_right_is_followed_at_once(tmp_path: Path) -> None:
+    f = Fleet(tmp_path, clock_settle_s=600)
+    key = HostKey("08", "02473", "pc-1")
+    slow_reports(f, "pc-1", T0, T0 + 700)
+    assert f.fleet.clock_offset(key) == SLOW
+    slow_reports(f, "pc-1", T0 + 700, T0 + 730, skew=0)  # NTP set it right
+    assert f.fleet.clock_offset(key) == 0.0

@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from collector.config import FleetSettings
+from collector.fleet.clock import ClockState
 from collector.fleet.equipment import SeenDevice
 from common.wire import Report
 
@@ -50,6 +51,7 @@ class HostFacts:
     samples: deque[tuple[float, float, float]] = field(default_factory=deque)  # (ts, loss %, rtt ms)
     speedtest_percent: float = -1.0
     series_dropped_at: float = 0.0  # last time ingest dropped points over the host's series bound
+    clock: ClockState = field(default_factory=ClockState)  # its clock offset, learned (``clock.py``)
 
 
 # ---- typed readings of one report's sections ----

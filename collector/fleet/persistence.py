@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import asdict, fields
 from typing import Any
 
+from collector.fleet.clock import ClockState
 from collector.fleet.equipment import SeenDevice
 from collector.fleet.facts import HostFacts
 from collector.registry.registry import HostKey
@@ -45,13 +46,15 @@ def load(store: Store) -> dict[HostKey, HostFacts]:
 def to_json(facts: HostFacts) -> dict[str, Any]:
     data = dict(vars(facts))
     data["samples"] = list(facts.samples)
+    data["clock"] = asdict(facts.clock)
     return data
 
 
 def from_json(data: dict[str, Any]) -> HostFacts:
     known = {f.name for f in fields(HostFacts)}
-    facts = HostFacts(**{k: v for k, v in data.items() if k in known and k != "samples"})
+    facts = HostFacts(**{k: v for k, v in data.items() if k in known and k not in ("samples", "clock")})
     facts.samples = deque(tuple(x) for x in data.get("samples", []))
+    facts.clock = ClockState(**data.get("clock", {}))  # a row saved before clocks were learned: unknown
     return facts
 
 

@@ -18,7 +18,7 @@ import threading
 import time
 
 from collector.config import FleetSettings
-from collector.fleet import equipment, persistence, rules
+from collector.fleet import clock, equipment, persistence, rules
 from collector.fleet import facts as gather
 from collector.fleet import points as fleet_points
 from collector.fleet.equipment import SeenDevice
@@ -67,6 +67,7 @@ class FleetState:
             contracted = lines[0].contracted_down_mbps if lines else 0.0
         with self.lock:
             facts = self.facts.setdefault(accepted.host, HostFacts())
+            clock.learn(facts.clock, now - accepted.ts, now, s.clock_settle_s, s.clock_jitter_s)
             self.outages.observe(accepted.host, report, now, facts.interval_s)
             if report.kind == "status":
                 facts.offline_will = report.state == "offline"
@@ -90,6 +91,12 @@ class FleetState:
                 gather.gather_probes(facts, gather.read_probes(report), now, s)
             elif report.kind == "speedtest":
                 gather.gather_speedtests(facts, gather.read_speedtests(report), contracted)
+
+    def clock_offset(self, host: HostKey) -> float:
+        """How far behind ``host``'s clock is, as learned so far (0 for a PC not known yet)."""
+        with self.lock:
+            facts = self.facts.get(host)
+            return facts.clock.offset_s if facts is not None else 0.0
 
     def lost_broker(self, now: float) -> None:
         """The collector's MQTT connection dropped: a broker shutting down sends every PC's Last

@@ -88,6 +88,7 @@ class Ingestor:
         self.bounds = SeriesBounds(settings.max_values_per_tag, settings.values_window_s)
         self.receipts = receipts
         self.observers: list[Observer] = []
+        self.clock_offset: Callable[[HostKey], float] = lambda _host: 0.0  # the fleet's learned clocks
         metrics.declare_reasons(REJECT_REASONS, DROP_REASONS)
 
     def handle(self, topic: str, payload: bytes, received_at: float) -> list[str]:
@@ -159,8 +160,12 @@ class Ingestor:
             agent_version = version if isinstance(version, str) else None
         # a report from a backlog (a spool or the broker draining after an outage) says when its PC
         # was there, not that it is there now: it neither marks the PC online nor moves its last_seen
-        # (the fleet state decides whether it keeps an online PC online: ``rules.backlog_counts``)
-        live = parsed.kind == "status" or ts >= received_at - self.settings.backlog_after_s
+        # (the fleet state decides whether it keeps an online PC online: ``rules.backlog_counts``).
+        # Its age is corrected for the PC's clock offset (``fleet/clock.py``): a slow clock is no backlog
+        age = received_at - ts - self.clock_offset(host)
+        live = parsed.kind == "status" or age <= self.settings.backlog_after_s
+        if not live:
+            self.metrics.reports_backlog.inc()
         status = report.state if parsed.kind == "status" else ("online" if live else None)
         is_new = self.registry.touch(host, received_at if live else ts, status=status, agent_version=agent_version)
         if is_new:
