@@ -10,13 +10,14 @@ and judges backlog on the corrected age (``collector/fleet/clock.py``):
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from emulated_line import WAN, EmulatedLine
-from realservices import Collector, Mosquitto, wait_until
+from realservices import Agent, Collector, Mosquitto, wait_until
 from stack import Stack
 from test_faults import cycles, outbox
 
@@ -30,12 +31,18 @@ BACKLOG = "commune_collector_reports_backlog_total"
 
 
 @pytest.fixture
-def line(own_broker: Mosquitto) -> Iterator[EmulatedLine]:
-    emulated = EmulatedLine(own_broker.port)
-    try:
-        yield emulated
-    finally:
-        emulated.close()
+def slow_pc(own_broker: Mosquitto, own_stack: Stack) -> Iterator[tuple[EmulatedLine, Agent]]:
+    """The PC behind its commune's emulated line, its clock 30 s slow; built, not started."""
+    with contextlib.closing(EmulatedLine(own_broker.port)) as line:
+        mqtt = {"host": WAN, "port": line.port, "keepalive_s": 5}
+        spool = {"drain_per_s": 5, "ack_timeout_s": 5}
+        agent = own_stack.agent(host=HOST, mqtt=mqtt, spool=spool, peripherals={"enabled": False})
+        agent.argv = line.in_lan(agent.argv)
+        agent.env = {**(agent.env or {}), TEST_CLOCK_SKEW_ENV: str(SKEW_S)}
+        try:
+            yield line, agent
+        finally:
+            agent.stop()
 
 
 def collector(stack: Stack) -> Collector:
@@ -59,42 +66,36 @@ def heard_live(made: Collector, since: float) -> bool:
 
 
 def test_a_slow_clocked_pc_stays_online_across_a_collector_restart_and_its_line_cut_backlog_is_backlog(
-    line: EmulatedLine, own_stack: Stack
+    slow_pc: tuple[EmulatedLine, Agent], own_stack: Stack
 ) -> None:
+    line, agent = slow_pc
     first = collector(own_stack)
-    agent = own_stack.agent(host=HOST, mqtt={"host": WAN, "port": line.port, "keepalive_s": 5},
-                            spool={"drain_per_s": 5, "ack_timeout_s": 5}, peripherals={"enabled": False})  # fmt: skip
-    agent.argv = line.in_lan(agent.argv)
-    agent.env = {**(agent.env or {}), TEST_CLOCK_SKEW_ENV: str(SKEW_S)}
     agent.start()
-    try:
-        learned = time.time() + 8  # its reports' lag has held for clock_settle_s: the offset is learned
-        wait_until(lambda: heard_live(first, since=learned), 40, "the PC's reports count as live")
-        counted = first.metric(BACKLOG)
-        time.sleep(2)
-        assert first.metric(BACKLOG) == counted  # its live reports are no backlog, 30 s slow as they are
+    learned = time.time() + 8  # its reports' lag has held for clock_settle_s: the offset is learned
+    wait_until(lambda: heard_live(first, since=learned), 40, "the PC's reports count as live")
+    counted = first.metric(BACKLOG)
+    time.sleep(2)
+    assert first.metric(BACKLOG) == counted  # its live reports are no backlog, 30 s slow as they are
 
-        first.stop()
-        time.sleep(6)  # longer than the offline threshold (3 intervals) and than backlog_after_s
-        back = time.time()
-        second = collector(own_stack)
-        # past the grace and the offline threshold: a PC judged only on backlog would be offline now
-        wait_until(lambda: heard_live(second, since=back + 3 + 3 + 2), 40, "live reports after the restart")
-        assert the_pc(second)["status"] == "online"
-        assert [a for a in second.get_json("/api/v1/alerts") if a["rule"] == "host_offline"] == []
+    first.stop()
+    time.sleep(6)  # longer than the offline threshold (3 intervals) and than backlog_after_s
+    back = time.time()
+    second = collector(own_stack)
+    # past the grace and the offline threshold: a PC judged only on backlog would be offline now
+    wait_until(lambda: heard_live(second, since=back + 3 + 3 + 2), 40, "live reports after the restart")
+    assert the_pc(second)["status"] == "online"
+    assert [a for a in second.get_json("/api/v1/alerts") if a["rule"] == "host_offline"] == []
 
-        before = second.metric(BACKLOG)
-        measured = cycles(agent)
-        line.cut()
-        wait_until(lambda: the_pc(second)["status"] == "offline", 30, "its Last Will")
-        wait_until(lambda: cycles(agent) >= measured + 10, 30, "10 reports measured behind the cut line")
-        behind = cycles(agent) - measured
-        line.restore()
-        spool = agent.workdir / "spool.sqlite"
-        wait_until(lambda: the_pc(second)["status"] == "online", 30, "back online (its status)")
-        wait_until(lambda: outbox(spool)[0] <= 2, 30, "its spool drained")
-        # every metrics report measured more than backlog_after_s (+1 s of whole-second ts) before
-        # the line came back is backlog, 30 s slow clock corrected; the other kinds may add to it
-        wait_until(lambda: second.metric(BACKLOG) >= before + behind - 6, 10, "what it measured behind the cut")
-    finally:
-        agent.stop()
+    before = second.metric(BACKLOG)
+    measured = cycles(agent)
+    line.cut()
+    wait_until(lambda: the_pc(second)["status"] == "offline", 30, "its Last Will")
+    wait_until(lambda: cycles(agent) >= measured + 10, 30, "10 reports measured behind the cut line")
+    behind = cycles(agent) - measured
+    line.restore()
+    spool = agent.workdir / "spool.sqlite"
+    wait_until(lambda: the_pc(second)["status"] == "online", 30, "back online (its status)")
+    wait_until(lambda: outbox(spool)[0] <= 2, 30, "its spool drained")
+    # every metrics report measured more than backlog_after_s (+1 s of whole-second ts) before
+    # the line came back is backlog, 30 s slow clock corrected; the other kinds may add to it
+    wait_until(lambda: second.metric(BACKLOG) >= before + behind - 6, 10, "what it measured behind the cut")
