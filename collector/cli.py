@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collector import __version__
 from collector.config import CollectorConfig, ConfigError, load_config
 from collector.ingest.influx import InfluxClient, InfluxError
 from collector.store import Store, StoreError
 from common.logfmt import setup_logging, shown_url
+
+if TYPE_CHECKING:
+    from collector.registry.enroll import Enroller, Enrollment, Place
 
 CommandFn = Callable[[CollectorConfig, argparse.Namespace], int]
 
@@ -109,6 +113,8 @@ def cmd_enroll(config: CollectorConfig, args: argparse.Namespace) -> int:
                 Enroller(store, config, _no_broker).check(places[0], args.rotate)
         except (EnrollError, RegistryImportError) as exc:
             return fail(exc, 2)
+        if args.out_dir and not writable_folder(Path(args.out_dir)):
+            return fail(f"--out-dir {args.out_dir} cannot be created or written to", 2)
         try:
             admin = admin_of(config)
         except DynsecError as exc:
@@ -116,22 +122,49 @@ def cmd_enroll(config: CollectorConfig, args: argparse.Namespace) -> int:
         try:
             enroller = Enroller(store, config, admin)
             if args.from_csv:
-                enrollments = enroller.enroll_many(places)
-            else:
-                enrollments = [enroller.enroll(places[0], rotate=args.rotate)]
+                return _enroll_many(enroller, places, Path(args.out_dir))
+            enrollment = enroller.enroll(places[0], rotate=args.rotate)
         except DynsecError as exc:
             return fail(exc, 1)
         finally:
             admin.close()
-    if args.out_dir:
-        for enrollment in enrollments:
-            write_private(Path(args.out_dir) / f"{enrollment.username}.toml", enrollment.agent_config)
-        print(f"{len(enrollments)} hosts enrolled; their agent configs are in {args.out_dir}", file=sys.stderr)
-    elif args.out:
-        write_private(Path(args.out), enrollments[0].agent_config)
-        print(f"agent config for MQTT user {enrollments[0].username} written to {args.out}", file=sys.stderr)
+    if args.out:
+        write_private(Path(args.out), enrollment.agent_config)
+        print(f"agent config for MQTT user {enrollment.username} written to {args.out}", file=sys.stderr)
     else:
-        print(enrollments[0].agent_config)
+        print(enrollment.agent_config)
+    return 0
+
+
+def writable_folder(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
+def _enroll_many(enroller: Enroller, places: list[Place], out_dir: Path) -> int:
+    """Bulk enrolment: each batch's configs are written as soon as the broker took it; when a batch
+    fails, the hosts not enrolled go to ``not-enrolled.csv`` for a rerun, and the exit status is 1."""
+    from collector.registry.enroll import BulkEnrollStopped, write_private
+
+    def hand_out(enrollments: list[Enrollment]) -> None:
+        for enrollment in enrollments:
+            write_private(out_dir / f"{enrollment.username}.toml", enrollment.agent_config)
+
+    try:
+        enrolled = enroller.enroll_many(places, hand_out)
+    except BulkEnrollStopped as stop:
+        rest = out_dir / "not-enrolled.csv"
+        rest.write_text("province,commune,host\n" + "".join(f"{p.province},{p.commune},{p.host}\n" for p in stop.left))
+        stranded = f"; not taken off the broker again: {', '.join(stop.stranded[:10])}" if stop.stranded else ""
+        return fail(
+            f"{stop.enrolled} hosts enrolled (configs in {out_dir}), then a batch failed: {stop}{stranded}; "
+            f"the {len(stop.left)} hosts not enrolled are in {rest}: rerun with --from {rest}",
+            1,
+        )
+    print(f"{enrolled} hosts enrolled; their agent configs are in {out_dir}", file=sys.stderr)
     return 0
 
 

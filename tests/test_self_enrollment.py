@@ -29,6 +29,8 @@ import pytest
 from realservices import DYNSEC_ADMIN, REPO, Agent, Collector, Influxd, Mosquitto, dynsec_broker, free_port, wait_until
 from test_enrollment import Client, host_points
 
+from collector.config import MqttSettings
+from collector.registry.dynsec import DynsecAdmin
 from collector.registry.enroll_keys import EnrollKeys
 from collector.store import Store
 from common.wire import encode, report_topic
@@ -213,6 +215,45 @@ def test_bulk_enrolment_lists_every_bad_row_first_then_enrols_all(site: Site, tm
     client = Client(site.broker.port, last["username"], last["password"])  # the second batch of 50
     assert client.connack is not None and not client.connack.is_failure
     client.close()
+
+
+def test_a_bulk_batch_the_broker_refuses_is_taken_back_and_the_hosts_left_are_listed_for_a_rerun(
+    site: Site, tmp_path: Path
+) -> None:
+    """The first batch of 50 is enrolled and handed out; the second holds a name the broker has
+    already (made behind the state file's back), so the broker refuses it: that batch is taken off
+    the broker again, the outsider's user is left alone, and a rerun of the rest succeeds."""
+    admin = DynsecAdmin(MqttSettings(port=site.broker.port), DYNSEC_ADMIN["admin_username"],
+                        DYNSEC_ADMIN["admin_password"], 10)  # fmt: skip
+    admin.connect()
+    try:
+        admin.run([{"command": "createClient", "username": "08-02536-pc-half-55", "password": "outsider-pw"}])
+    finally:
+        admin.close()
+    hosts = tmp_path / "hosts.csv"
+    hosts.write_text("province,commune,host\n" + "".join(f"08,02536,pc-half-{n}\n" for n in range(60)))
+    configs = tmp_path / "configs"
+    done = site.collector.cli("enroll", "--from", str(hosts), "--out-dir", str(configs))
+    assert done.returncode == 1, done.stderr
+    assert "50 hosts enrolled" in done.stderr and "createClient 08-02536-pc-half-55" in done.stderr, done.stderr
+    written = sorted(p.name for p in configs.glob("*.toml"))
+    assert written == sorted(f"08-02536-pc-half-{n}.toml" for n in range(50))
+    assert all(stat.S_IMODE(os.stat(configs / name).st_mode) == 0o600 for name in written)
+    first = tomllib.loads((configs / "08-02536-pc-half-49.toml").read_text())["mqtt"]
+    with sqlite3.connect(site.state) as db:
+        assert db.execute("SELECT count(*) FROM mqtt_credentials WHERE host LIKE 'pc-half-%'").fetchone() == (50,)
+    left = (configs / "not-enrolled.csv").read_text().splitlines()
+    assert left == ["province,commune,host", *(f"08,02536,pc-half-{n}" for n in range(50, 60))]
+    for username, password in ((first["username"], first["password"]), ("08-02536-pc-half-55", "outsider-pw")):
+        client = Client(site.broker.port, username, password)
+        assert client.connack is not None and not client.connack.is_failure, username
+        client.close()
+
+    rest = tmp_path / "rest.csv"
+    rest.write_text("\n".join(line for line in left if not line.endswith("pc-half-55")) + "\n")
+    again = site.collector.cli("enroll", "--from", str(rest), "--out-dir", str(configs))
+    assert again.returncode == 0, again.stderr  # the refused batch's roles and users were deleted
+    assert len(list(configs.glob("*.toml"))) == 59
 
 
 def test_hosts_enrolled_with_the_old_password_file_keep_their_passwords_in_dynamic_security(

@@ -45,7 +45,14 @@ HOST_ROLE_PREFIX = "host-"
 
 
 class DynsecError(RuntimeError):
-    """The broker did not carry out a dynamic-security command; the message says which and why."""
+    """The broker did not carry out a dynamic-security command; the message says which and why.
+
+    ``refused`` holds the positions (in the batch ``run`` was given) of the commands the broker
+    answered with an error; the others were carried out, or (no answer) may have been."""
+
+    def __init__(self, message: str, refused: frozenset[int] = frozenset()) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 def password_hash(password: str, salt: bytes | None = None) -> str:
@@ -107,6 +114,13 @@ def add_host_commands(username: str, password: str, province: str, commune: str,
         {"command": "createRole", "rolename": role, "acls": host_acls(province, commune, host)},
         {"command": "createClient", "username": username, "password": password, "roles": [{"rolename": role}]},
     ]
+
+
+def undo_command(command: dict[str, Any]) -> dict[str, Any]:
+    """The command that takes back what a createRole or createClient command made."""
+    if command["command"] == "createRole":
+        return {"command": "deleteRole", "rolename": command["rolename"]}
+    return {"command": "deleteClient", "username": command["username"]}
 
 
 def set_password_command(username: str, password: str) -> dict[str, Any]:
@@ -246,9 +260,10 @@ class DynsecAdmin:
                     lambda: all(v is not None for v in self._waiting.values()), self.timeout_s
                 )
                 answers = [self._waiting[i] or {} for i in ids]
-            if not done:
-                raise DynsecError(f"the broker at {self._where} did not answer within {self.timeout_s:g} s")
-        failed = [f"{c['command']} {c.get('username') or c.get('rolename')}: {a['error']}"
-                  for c, a in zip(commands, answers, strict=True) if a.get("error")]  # fmt: skip
+        refused = frozenset(n for n, answer in enumerate(answers) if answer.get("error"))
+        if not done:
+            raise DynsecError(f"the broker at {self._where} did not answer within {self.timeout_s:g} s", refused)
+        failed = [f"{commands[n]['command']} {commands[n].get('username') or commands[n].get('rolename')}: "
+                  f"{answers[n]['error']}" for n in sorted(refused)]  # fmt: skip
         if failed:
-            raise DynsecError("the broker refused " + "; ".join(failed[:5]))
+            raise DynsecError("the broker refused " + "; ".join(failed[:5]), refused)

@@ -8,7 +8,9 @@ enrolled with the old password file).
 
 A host name, once enrolled, is not taken over: enrolling it again is refused unless an admin
 asks to rotate its password (``commune-collector enroll --rotate``). Bulk enrolment checks every
-row first and enrols nothing if one is bad.
+row first and enrols nothing if one is bad; then it goes batch by batch, each batch recorded and
+handed out (its configs written) as soon as the broker took it, and a batch the broker refused
+is taken off again, so no host is left live on the broker with its password lost.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,10 +27,12 @@ from typing import Any, Protocol
 from collector.config import CollectorConfig
 from collector.registry import units
 from collector.registry.dynsec import (
+    DynsecError,
     HostLogin,
     add_host_commands,
     password_hash,
     set_password_command,
+    undo_command,
     username_for,
 )
 from collector.store import Store
@@ -43,6 +47,19 @@ class EnrollError(ValueError):
     def __init__(self, message: str, reason: str = "bad_request") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class BulkEnrollStopped(RuntimeError):
+    """A batch failed at the broker: ``enrolled`` were enrolled and handed out, ``left`` were not.
+
+    ``stranded`` names hosts of the failed batch that could not be taken off the broker again
+    (it did not answer): they may exist there, unrecorded, until an admin deletes them."""
+
+    def __init__(self, cause: DynsecError, enrolled: int, left: list[Place], stranded: list[str]) -> None:
+        super().__init__(str(cause))
+        self.enrolled = enrolled
+        self.left = left
+        self.stranded = stranded
 
 
 class BrokerAdmin(Protocol):
@@ -124,19 +141,37 @@ class Enroller:
         self._record([(place, password)], key_id)
         return Enrollment(place, password, self.agent_config(place, password))
 
-    def enroll_many(self, places: Sequence[Place]) -> list[Enrollment]:
-        """New users for hosts already checked (none enrolled), sent to the broker in batches."""
-        done: list[Enrollment] = []
+    def enroll_many(self, places: Sequence[Place], hand_out: Callable[[list[Enrollment]], None]) -> int:
+        """New users for hosts already checked (none enrolled), sent to the broker in batches; each
+        batch is recorded and given to ``hand_out`` as soon as the broker took it. The number
+        enrolled, or BulkEnrollStopped when a batch failed (that batch is taken off the broker)."""
+        enrolled = 0
         with self.lock:
             for start in range(0, len(places), BULK_HOSTS_PER_MESSAGE):
                 batch = [(place, secrets.token_urlsafe(24)) for place in places[start : start + BULK_HOSTS_PER_MESSAGE]]
                 commands = [
                     c for p, pw in batch for c in add_host_commands(p.username, pw, p.province, p.commune, p.host)
                 ]
-                self._broker.run(commands)
+                try:
+                    self._broker.run(commands)
+                except DynsecError as exc:
+                    made = [c for n, c in enumerate(commands) if n not in exc.refused]
+                    raise BulkEnrollStopped(exc, enrolled, list(places[start:]), self._take_back(made)) from exc
                 self._record(batch, None)
-                done += [Enrollment(place, password, self.agent_config(place, password)) for place, password in batch]
-        return done
+                hand_out([Enrollment(place, password, self.agent_config(place, password)) for place, password in batch])
+                enrolled += len(batch)
+        return enrolled
+
+    def _take_back(self, made: list[dict[str, Any]]) -> list[str]:
+        """Delete what a failed batch made (or may have made) on the broker, but not what the
+        broker refused to make, which may be someone else's; the names that stay there."""
+        commands = [undo_command(c) for c in reversed(made)]  # clients before their roles
+        try:
+            self._broker.run(commands)
+        except DynsecError as exc:
+            return sorted({str(c.get("username") or c.get("rolename")) for n, c in enumerate(commands)
+                           if n not in exc.refused})  # fmt: skip
+        return []
 
     def _record(self, issued: list[tuple[Place, str]], key_id: int | None) -> None:
         now = time.time()
