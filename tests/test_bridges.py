@@ -26,9 +26,9 @@ from collector.store import Store
 from common.wire import encode, report_topic
 
 BRIDGE_EXAMPLE = REPO / "config" / "mosquitto-bridge.example.conf"
-# Stands for the 30 s of the issue: the province broker queues for the bridge's persistent session
-# the same way whatever the length of the outage; only how many reports wait differs.
-NATIONAL_DOWN_S = 8.0
+# The issue's 30 s: longer than the bridge's restart_timeout ceiling (10 s), so the province broker
+# retries several times and queues for the bridge's persistent session meanwhile.
+NATIONAL_DOWN_S = 30.0
 Collectors = Callable[..., Collector]
 Agents = Callable[..., Agent]
 HOSTS = {"08": [("02473", "pc-tq-1"), ("02536", "pc-tq-2")], "01": [("00004", "pc-hn-1")]}
