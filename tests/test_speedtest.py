@@ -178,7 +178,7 @@ def test_guards_skip_a_test_when_the_line_is_busy_or_the_byte_budget_is_spent(
     assert speedtests(influxd, database, "pc-busy")[0]["skipped"] == "line_busy"
     wait_until(lambda: speedtests(influxd, database, "pc-capped"), 60, "first capped test")
     first = speedtests(influxd, database, "pc-capped")[0]
-    assert first["ok"] == 1 and float(first["bytes_used"]) > 500_000  # type: ignore[arg-type]
+    assert first["ok"] == 1 and float(first["bytes_used"]) > 500_000, first  # type: ignore[arg-type]
 
     time.sleep(1.1)  # a new second: the next report is a separate point
     assert collector.post_json("/api/v1/hosts/08/02473/pc-capped/speedtest", {})[0] == 202
