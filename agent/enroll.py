@@ -9,12 +9,13 @@ used: the agent stays free of server packages and runs on Python 3.8.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from common.private_file import discard_private, finish_private, open_private
 
 TIMEOUT_S = 30.0
 
@@ -80,24 +81,28 @@ def config_text(answer: dict[str, Any], ca_file: str) -> str:
     )
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write atomically with mode 0600 from the start."""
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(str(temporary), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(str(temporary), str(path))
-
-
 def enroll(url: str, key: str, province: str, commune: str, host: str, out: Path) -> str:
-    """Enrol and write the config (and the CA, if one came, as ``ca.pem`` beside it); the MQTT user."""
+    """Enrol and write the config (and the CA, if one came, as ``ca.pem`` beside it); the MQTT user.
+
+    The config's file is made before the collector is asked: a host name taken for a config that
+    cannot be written would be lost, since only an admin can issue it again."""
     if not out.parent.is_dir():
         raise EnrollFailed(f"folder {out.parent} for --out does not exist; create it first")
-    answer = request_enrollment(url, key, province, commune, host)
+    if out.is_dir():
+        raise EnrollFailed(f"--out {out} is a folder; give the config file's path")
+    try:
+        fd = open_private(out)
+    except OSError as exc:
+        raise EnrollFailed(f"--out {out} cannot be written ({exc.strerror}); nothing was enrolled") from None
+    try:
+        answer = request_enrollment(url, key, province, commune, host)
+    except BaseException:
+        discard_private(fd, out)
+        raise
     ca_file = ""
     if answer.get("ca_pem"):
         ca_path = out.with_name("ca.pem")
         ca_path.write_text(str(answer["ca_pem"]), encoding="utf-8")
         ca_file = str(ca_path.resolve())
-    write_private(out, config_text(answer, ca_file))
+    finish_private(fd, out, config_text(answer, ca_file))
     return str(answer["username"])

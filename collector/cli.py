@@ -95,7 +95,8 @@ def admin_of(config: CollectorConfig) -> Any:
 def cmd_enroll(config: CollectorConfig, args: argparse.Namespace) -> int:
     from collector.registry.csv_import import RegistryImportError, parse_hosts
     from collector.registry.dynsec import DynsecError
-    from collector.registry.enroll import Enroller, EnrollError, checked_place, write_private
+    from collector.registry.enroll import Enroller, EnrollError, checked_place
+    from common.private_file import write_private
 
     if bool(args.from_csv) == bool(args.province or args.commune or args.host):
         return fail("enroll one host (--province, --commune, --host) or many (--from FILE --out-dir DIR)", 2)
@@ -147,7 +148,8 @@ def writable_folder(folder: Path) -> bool:
 def _enroll_many(enroller: Enroller, places: list[Place], out_dir: Path) -> int:
     """Bulk enrolment: each batch's configs are written as soon as the broker took it; when a batch
     fails, the hosts not enrolled go to ``not-enrolled.csv`` for a rerun, and the exit status is 1."""
-    from collector.registry.enroll import BulkEnrollStopped, write_private
+    from collector.registry.enroll import BulkEnrollStopped
+    from common.private_file import write_private
 
     def hand_out(enrollments: list[Enrollment]) -> None:
         for enrollment in enrollments:
@@ -236,7 +238,8 @@ def cmd_dynsec_init(config: CollectorConfig, args: argparse.Namespace) -> int:
     import json
 
     from collector.registry.dynsec import broker_document
-    from collector.registry.enroll import host_logins, write_private
+    from collector.registry.enroll import host_logins
+    from common.private_file import write_private
 
     settings = config.enroll
     out = Path(args.out)

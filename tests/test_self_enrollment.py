@@ -144,6 +144,17 @@ def test_an_agent_enrols_itself_with_its_areas_key_reports_and_publishes_only_it
     assert config["mqtt"]["password"] not in site.collector.log()
 
 
+def test_an_agent_that_cannot_write_its_config_asks_nothing_and_its_host_name_stays_free(
+    site: Site, tmp_path: Path
+) -> None:
+    key = site.key("yen-son")
+    unwritable = agent_enroll(site, key, "pc-nowrite", Path("/proc/agent.toml"))  # not even root can create it
+    assert unwritable.returncode == 2 and "cannot be written" in unwritable.stderr, unwritable.stderr
+    assert "08-02473-pc-nowrite" not in site.collector.log()
+    done = agent_enroll(site, key, "pc-nowrite", tmp_path / "agent.toml")
+    assert done.returncode == 0, done.stderr
+
+
 def test_each_refusal_is_counted_by_its_reason(site: Site) -> None:
     source = "127.0.0.2"
     with Store(site.state) as store:  # a key that expired an hour ago, made as the CLI would

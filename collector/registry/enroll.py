@@ -15,13 +15,11 @@ is taken off again, so no host is left live on the broker with its password lost
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from collector.config import CollectorConfig
@@ -216,13 +214,3 @@ def agent_config_text(place: Place, password: str, broker_host: str, broker_port
         "",
     ]
     return "\n".join(lines)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write atomically, mode 0600: it holds a password."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
