@@ -50,12 +50,16 @@ class EnrollAnswer(BaseModel):
     ca_pem: str = Field(description="the CA certificate the agent trusts (PEM), or empty")
 
 
-def refuse(metrics: SelfMetrics, reason: str, message: str, address: str, retry_after_s: float = 0) -> HTTPException:
-    """Count and log a refusal (never the key) and make its HTTP answer."""
+def refuse(
+    metrics: SelfMetrics, reason: str, message: str, address: str, retry_after_s: float = 0, status: int = 0
+) -> HTTPException:
+    """Count and log a refusal (never the key) and make its HTTP answer (``status`` if given)."""
     metrics.enroll_refused.labels(reason=reason).inc()
     log.warning("enrolment refused", extra={"reason": reason, "address": address, "detail": message[:200]})
     headers = {"Retry-After": str(math.ceil(retry_after_s))} if retry_after_s else None
-    return HTTPException(STATUS_OF.get(reason, 403), message, headers=headers)
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return HTTPException(status or STATUS_OF.get(reason, 403), message, headers=headers)
 
 
 @router.post(
@@ -74,8 +78,7 @@ def enroll(
     when this collector enrols no hosts (no ``[enroll] admin_username``)."""
     address = request.client.host if request.client else "unknown"
     if credentials is None or not credentials.credentials.strip():
-        metrics.enroll_refused.labels(reason="unknown_key").inc()
-        raise HTTPException(401, "an enrolment key is required as the bearer token", {"WWW-Authenticate": "Bearer"})
+        raise refuse(metrics, "unknown_key", "an enrolment key is required as the bearer token", address, status=401)
     if desk is None:
         raise HTTPException(404, "this collector enrols no hosts: [enroll] admin_username is not set")
     wait_s = desk.limiter.wait_s(address)
