@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     enroll.add_argument("--commune", required=True, help="official commune code, e.g. 02473")
     enroll.add_argument("--host", help="this PC's name (default: its hostname)")
     enroll.add_argument("--out", required=True, help="the agent config to write, e.g. /etc/commune-agent/agent.toml")
+    enroll.add_argument("--ca-file", default="", help="CA certificate (PEM) to verify the collector's HTTPS with")
+    enroll.add_argument(
+        "--insecure-http", action="store_true", help="allow an http:// URL: the key and password cross in cleartext"
+    )
     enroll.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     args = parser.parse_args(argv)
     if args.command == "service":
@@ -71,10 +75,15 @@ def windows_service(action: str) -> int:
 def cmd_enroll(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from agent.enroll import EnrollFailed, default_host, enroll
+    from agent.enroll import EnrollFailed, default_host, enroll, url_refusal
 
+    refusal = url_refusal(args.url, args.insecure_http, args.ca_file)
+    if refusal:
+        print(f"commune-agent: {refusal}", file=sys.stderr)
+        return 2
     try:
-        username = enroll(args.url, args.key, args.province, args.commune, args.host or default_host(), Path(args.out))
+        place = (args.province, args.commune, args.host or default_host())
+        username = enroll(args.url, args.key, *place, Path(args.out), args.ca_file)
     except EnrollFailed as exc:
         print(f"commune-agent: {exc}", file=sys.stderr)
         return 2

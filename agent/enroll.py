@@ -9,7 +9,9 @@ used: the agent stays free of server packages and runs on Python 3.8.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -24,12 +26,30 @@ class EnrollFailed(RuntimeError):
     """The collector refused or could not be reached; the message says why, never the key."""
 
 
+def url_refusal(url: str, insecure_http: bool, ca_file: str) -> str:
+    """Why ``url`` may not be used to enrol ("" when it may): the key and the password must not
+    cross the line in cleartext unless the admin says so."""
+    if url.startswith("http://"):
+        if insecure_http:
+            return ""
+        return (
+            f"--url {url} is plain HTTP: the key and the MQTT password would cross in cleartext; "
+            "use https:// (or --insecure-http on a trusted network)"
+        )
+    if not url.startswith("https://"):
+        return f"--url {url} must start with https://"
+    if ca_file and not os.path.isfile(ca_file):
+        return f"--ca-file {ca_file} does not exist"
+    return ""
+
+
 def default_host() -> str:
     return socket.gethostname().split(".")[0]
 
 
-def request_enrollment(url: str, key: str, province: str, commune: str, host: str) -> dict[str, Any]:
-    """POST the place with the key; the collector's answer, or EnrollFailed with its reason."""
+def request_enrollment(url: str, key: str, province: str, commune: str, host: str, ca_file: str = "") -> dict[str, Any]:
+    """POST the place with the key; the collector's answer, or EnrollFailed with its reason. Over
+    HTTPS the collector's certificate is verified against ``ca_file`` (else the system's CAs)."""
     body = json.dumps({"province": province, "commune": commune, "host": host}).encode()
     request = urllib.request.Request(
         url.rstrip("/") + "/api/v1/enroll",
@@ -38,7 +58,8 @@ def request_enrollment(url: str, key: str, province: str, commune: str, host: st
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+        context = ssl.create_default_context(cafile=ca_file or None) if url.startswith("https://") else None
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S, context=context) as response:
             answer: dict[str, Any] = json.loads(response.read())
             return answer
     except urllib.error.HTTPError as exc:
@@ -81,7 +102,7 @@ def config_text(answer: dict[str, Any], ca_file: str) -> str:
     )
 
 
-def enroll(url: str, key: str, province: str, commune: str, host: str, out: Path) -> str:
+def enroll(url: str, key: str, province: str, commune: str, host: str, out: Path, ca_file: str = "") -> str:
     """Enrol and write the config (and the CA, if one came, as ``ca.pem`` beside it); the MQTT user.
 
     The config's file is made before the collector is asked: a host name taken for a config that
@@ -95,7 +116,7 @@ def enroll(url: str, key: str, province: str, commune: str, host: str, out: Path
     except OSError as exc:
         raise EnrollFailed(f"--out {out} cannot be written ({exc.strerror}); nothing was enrolled") from None
     try:
-        answer = request_enrollment(url, key, province, commune, host)
+        answer = request_enrollment(url, key, province, commune, host, ca_file)
     except BaseException:
         discard_private(fd, out)
         raise

@@ -69,6 +69,14 @@ class HttpSettings(Section):
     port: int = Field(8080, ge=0, le=65535)
     tokens: list[ApiTokenSettings] = []
     public_status_page: bool = True
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSettings:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both to serve HTTPS, or neither")
+        return self
 
 
 class StateSettings(Section):

@@ -312,7 +312,13 @@ class CollectorService:
         http = self.config.http
         server = uvicorn.Server(
             uvicorn.Config(
-                build_app(self.http_parts()), host=http.host, port=http.port, log_config=None, access_log=False
+                build_app(self.http_parts()),
+                host=http.host,
+                port=http.port,
+                log_config=None,
+                access_log=False,
+                ssl_certfile=http.tls_cert_file or None,
+                ssl_keyfile=http.tls_key_file or None,
             )
         )
         # uvicorn re-raises the signal it caught once it has shut down; it lands here instead,
@@ -320,7 +326,7 @@ class CollectorService:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: self.stopping.set())
         self.start()
-        log.info("serving", extra={"http": f"{http.host}:{http.port}"})
+        log.info("serving", extra={"http": f"{http.host}:{http.port}", "https": bool(http.tls_cert_file)})
         try:
             server.run()
         finally:

@@ -157,7 +157,8 @@ def test_no_password_or_token_appears_in_any_log_or_url(
         collector.start()
         done = subprocess.run(
             [sys.executable, "-m", "agent.cli", "enroll", "--url", collector.url, "--key", enrolment_key,
-             "--province", "08", "--commune", "02473", "--host", "pc-kill", "--out", str(tmp_path / "pc-kill.toml")],
+             "--province", "08", "--commune", "02473", "--host", "pc-kill", "--out", str(tmp_path / "pc-kill.toml"),
+             "--insecure-http"],
             capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
