@@ -9,22 +9,19 @@ import subprocess
 import sys
 import tomllib
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from realservices import (
-    DYNSEC_ADMIN,
     REPO,
     Collector,
     Influxd,
     Mosquitto,
     Program,
-    dynsec_broker,
-    free_port,
     wait_until,
 )
+from test_self_enrollment import enrolling_site
 from test_tls import make_ca, make_server_cert
 
 pytestmark = pytest.mark.services
@@ -60,25 +57,8 @@ def site(influxd: Influxd, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     make_ca(certs, "province-ca")
     make_ca(certs, "other-ca")
     make_server_cert(certs, "province-ca")
-    database = f"t_{uuid.uuid4().hex[:10]}"
-    influxd.create_database(database)
-    port = free_port()
-    collector = Collector(
-        folder / "collector",
-        {
-            "mqtt": {"port": port, "username": "collector", "password": "collector-pw", "client_id": "c-https"},
-            "influxdb": {"url": influxd.url, "database": database},
-            "http": {
-                "port": free_port(),
-                "tls_cert_file": str(certs / "server.crt"),
-                "tls_key_file": str(certs / "server.key"),
-            },
-            "state": {"path": str(folder / "state.sqlite")},
-            "enroll": {**DYNSEC_ADMIN, "broker_port": port},
-        },
-    )
-    assert collector.cli("registry", "import-areas", str(REPO / "config" / "areas.example.csv")).returncode == 0
-    broker = dynsec_broker(collector, folder / "broker", port)
+    tls = {"tls_cert_file": str(certs / "server.crt"), "tls_key_file": str(certs / "server.key")}
+    broker, collector, _database = enrolling_site(folder, influxd, tls, {})
     Program.start(collector)  # Collector.start polls plain HTTP
     https = HttpsSite(broker, collector, certs)
     trusting = ssl.create_default_context(cafile=str(certs / "province-ca.crt"))

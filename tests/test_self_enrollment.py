@@ -56,33 +56,36 @@ class Site:
         return self.collector.metric(f'commune_collector_enroll_refused_total{{reason="{reason}"}}')
 
 
-@pytest.fixture(scope="module")
-def site(influxd: Influxd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """One secured broker and one collector that enrols, with the example areas (02473 is in
-    yen-son, 02536 in son-duong)."""
-    folder = tmp_path_factory.mktemp("self-enrol")
+def enrolling_site(
+    folder: Path, influxd: Influxd, http: dict[str, Any], enroll: dict[str, Any]
+) -> tuple[Mosquitto, Collector, str]:
+    """A secured broker (running) and a collector that enrols (not started), with the example
+    areas (02473 is in yen-son, 02536 in son-duong); and the collector's database."""
     database = f"t_{uuid.uuid4().hex[:10]}"
     influxd.create_database(database)
     port = free_port()
     collector = Collector(
         folder / "collector",
         {
-            "mqtt": {"port": port, "username": "collector", "password": "collector-pw", "client_id": "c-self"},
+            "mqtt": {"port": port, "username": "collector", "password": "collector-pw", "client_id": f"c-{port}"},
             "influxdb": {"url": influxd.url, "database": database, "flush_interval_s": 0.2},
-            "http": {"port": free_port()},
+            "http": {"port": free_port(), **http},
             "state": {"path": str(folder / "state.sqlite")},
             "ingest": {"status_interval_s": 1},
-            "enroll": {
-                **DYNSEC_ADMIN,
-                "broker_port": port,
-                "failures_per_address": FAILURES_PER_ADDRESS,
-                "failure_refill_s": REFILL_S,
-            },
+            "enroll": {**DYNSEC_ADMIN, "broker_port": port, **enroll},
         },
     )
     done = collector.cli("registry", "import-areas", str(REPO / "config" / "areas.example.csv"))
     assert done.returncode == 0, done.stderr
-    broker = dynsec_broker(collector, folder / "broker", port)
+    return dynsec_broker(collector, folder / "broker", port), collector, database
+
+
+@pytest.fixture(scope="module")
+def site(influxd: Influxd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """One secured broker and one collector that enrols, its throttle quick to refill."""
+    folder = tmp_path_factory.mktemp("self-enrol")
+    limits = {"failures_per_address": FAILURES_PER_ADDRESS, "failure_refill_s": REFILL_S}
+    broker, collector, database = enrolling_site(folder, influxd, {}, limits)
     collector.start()
     yield Site(broker, collector, database, folder / "state.sqlite")
     collector.stop()
