@@ -37,7 +37,7 @@ if sys.platform != "win32":
 
 log = logging.getLogger("commune_agent.runner")
 
-IDLE_TICK_S = 0.25
+IDLE_TICK_S = 0.25  # a backlog to drain at the rate limit
 AWAIT_TICK_S = 5.0  # reports sent and waiting for an acknowledgement (which wakes the loop): re-sends coming due
 
 
@@ -184,9 +184,11 @@ class AgentRunner:
                 tokens = min(rate, tokens + (now - last) * rate)
                 last = now
                 tokens -= self.publisher.drain(int(tokens))
-                wait = min(job.next_due for job in self.jobs) - time.monotonic()
-                if self.publisher.busy() or any(job.running for job in self.jobs):
-                    wait = min(wait, IDLE_TICK_S)  # backlog, PUBACKs to settle or a job finishing
+                # a running background job wakes the loop when it finishes (``_finish``), so it needs no tick
+                idle_due = [job.next_due for job in self.jobs if not job.running]
+                wait = min(idle_due, default=time.monotonic() + AWAIT_TICK_S) - time.monotonic()
+                if self.publisher.busy():
+                    wait = min(wait, IDLE_TICK_S)  # backlog or PUBACKs to settle
                 elif self.spool.size_bytes() > 0:
                     wait = min(wait, AWAIT_TICK_S)
                 wake.wait(max(0.0, wait))
@@ -201,9 +203,13 @@ class AgentRunner:
             self._spool_report(job, build_sections(job), measured_at)
             return
         job.running = True
-        threading.Thread(
-            target=lambda: self._finished.put((job, build_sections(job))), name=f"job-{job.kind}", daemon=True
-        ).start()
+        threading.Thread(target=self._finish, args=(job,), name=f"job-{job.kind}", daemon=True).start()
+
+    def _finish(self, job: Job) -> None:
+        """A background job's thread: hands its report to the loop, then wakes it (put before set, so
+        a wake the loop clears has its report already queued)."""
+        self._finished.put((job, build_sections(job)))
+        self.publisher.wake.set()
 
     def _spool_report(self, job: Job, sections: dict[str, Any], measured_at: float | None = None) -> None:
         if not sections:
