@@ -165,8 +165,15 @@ class Publisher:
         return len(self._inflight)
 
     def busy(self) -> bool:
-        """Something to do soon: reports not yet sent, PUBACKs or acknowledgements to settle."""
-        return bool(self._inflight or self._acked or self._collector_acks or self._spool.unsent(1))
+        """Something to do soon: reports not yet sent, PUBACKs or acknowledgements to settle.
+
+        While disconnected a backlog is not: nothing can be sent or settle until ``_on_connect``
+        wakes the loop, so an offline PC does not poll its spool four times a second for hours."""
+        if self._acked or self._collector_acks:
+            return True
+        if not self.connected.is_set():
+            return False
+        return bool(self._inflight or self._spool.unsent(1))
 
     def drain(self, budget: int) -> int:
         """Settle acks, then publish up to ``budget`` spooled messages; returns how many were sent.
