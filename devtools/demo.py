@@ -2,96 +2,193 @@
 and a simulated province (``commune-collector simulate``: 124 communes with faults), with 35 days of
 its history backfilled in the background for the dashboards and the monthly report.
 
+The broker is closed, as in production: Mosquitto's dynamic-security file comes from
+``commune-collector dynsec-init`` (the admin and the collector's user; anonymous clients and
+everything not granted are refused), and the two agents enrol themselves the way a commune PC
+does: ``commune-collector enroll-key add --area ...`` makes a key for each area, then each agent
+runs ``commune-agent enroll --url ... --key ...`` against the collector and receives its own MQTT
+user, which may publish only its own topics. The simulated province is one more user, made live
+over ``$CONTROL/dynamic-security/v1``, that may publish reports under province 08 only.
+
 Runs in the foreground until Ctrl-C, then stops everything it started. Data stays in ./.demo
-between runs; delete that folder to start afresh.
+between runs (the secrets too, in files of mode 0600); delete that folder to start afresh.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+import secrets
 import signal
 import subprocess
 import sys
 import threading
+import tomllib
 from pathlib import Path
 
+from collector.config import MqttSettings
+from collector.registry.dynsec import DynsecAdmin, DynsecError, acl
+from common.private_file import write_private
+from common.wire import REPORT_KINDS, TOPIC_ROOT
 from devtools.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
 
 DEMO_DIR = Path(".demo").resolve()
 BACKFILL_DAYS = 35
-DEMO_AGENTS = (("08", "02473", "pc-motcua-01"), ("08", "02536", "pc-ketoan-01"))
+DEMO_PROVINCE = "08"
+DEMO_AGENTS = (("yen-son", "02473", "pc-motcua-01"), ("son-duong", "02536", "pc-ketoan-01"))  # area, commune, host
+SIMULATOR_USER = "demo-simulated-province"
+DYNSEC_ADMIN_USER = "dynsec-admin"
+COLLECTOR_USER = "collector"
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+def _cli(program: str, *args: str) -> str:
+    """``commune-collector ARGS`` or ``commune-agent ARGS`` (by module); its stdout; RuntimeError with stderr."""
+    done = subprocess.run([sys.executable, "-m", program, *args], check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{program} {args[0]} failed: {done.stderr.strip()[-500:]}")
+    return done.stdout.strip()
 
 
-def collector_config(broker: Mosquitto, influxd: Influxd, http_port: int) -> Path:
-    return _write(
-        DEMO_DIR / "collector" / "collector.toml",
-        f'[mqtt]\nport = {broker.port}\n[influxdb]\nurl = "{influxd.url}"\ndatabase = "commune"\n'
+def kept_secrets(config: Path) -> tuple[str, str]:
+    """The collector's MQTT password and the broker admin's, from the last run's config, or new ones."""
+    with contextlib.suppress(OSError, tomllib.TOMLDecodeError, KeyError):
+        kept = tomllib.loads(config.read_text())
+        return str(kept["mqtt"]["password"]), str(kept["enroll"]["admin_password"])
+    return secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+
+
+def collector_config(
+    path: Path, broker_port: int, influxd: Influxd, http_port: int, mqtt: tuple[str, str], admin_password: str = ""
+) -> Path:
+    """A config for ``commune-collector`` (mode 0600: it holds passwords); ``mqtt`` is its (user,
+    password); with ``admin_password`` it administers the broker's users and enrols PCs."""
+    enroll = (
+        f'[enroll]\nadmin_username = "{DYNSEC_ADMIN_USER}"\nadmin_password = "{admin_password}"\n'
+        f'broker_host = "127.0.0.1"\nbroker_port = {broker_port}\n'
+    )
+    write_private(
+        path,
+        f'[mqtt]\nport = {broker_port}\nusername = "{mqtt[0]}"\npassword = "{mqtt[1]}"\n'
+        f'[influxdb]\nurl = "{influxd.url}"\ndatabase = "commune"\n'
         f'raw_retention = "40d"\n'  # the 35 days of backfilled history fit
-        f'[http]\nport = {http_port}\n[state]\npath = "{DEMO_DIR / "collector" / "state.sqlite"}"\n',
+        f'[http]\nport = {http_port}\n[state]\npath = "{DEMO_DIR / "collector" / "state.sqlite"}"\n'
+        + (enroll if admin_password else ""),
     )
-
-
-def agent_config(broker: Mosquitto, province: str, commune: str, host: str) -> Path:
-    folder = DEMO_DIR / "agents" / host
-    return _write(
-        folder / "agent.toml",
-        f'[identity]\nprovince = "{province}"\ncommune = "{commune}"\nhost = "{host}"\n'
-        f"[mqtt]\nport = {broker.port}\n[collect]\ninterval_s = 10\n"
-        f'[spool]\npath = "{folder / "spool.sqlite"}"\n',
-    )
+    return path
 
 
 def demo_registry(config: Path) -> str:
     """Example lines and areas into the registry, and a fresh admin token for the API (printed)."""
-
-    def cli(*args: str) -> str:
-        command = [sys.executable, "-m", "collector.cli", *args, "-c", str(config)]
-        return subprocess.run(command, check=False, capture_output=True, text=True).stdout.strip()
-
     examples = Path(__file__).resolve().parent.parent / "config"
-    cli("registry", "import", str(examples / "lines.example.csv"))
-    cli("registry", "import-areas", str(examples / "areas.example.csv"))
-    cli("token", "revoke", "--name", "demo")
-    return cli("token", "add", "--name", "demo", "--role", "admin")
+    _cli("collector.cli", "registry", "import", str(examples / "lines.example.csv"), "-c", str(config))
+    _cli("collector.cli", "registry", "import-areas", str(examples / "areas.example.csv"), "-c", str(config))
+    with contextlib.suppress(RuntimeError):  # none yet on the first run
+        _cli("collector.cli", "token", "revoke", "--name", "demo", "-c", str(config))
+    return _cli("collector.cli", "token", "add", "--name", "demo", "--role", "admin", "-c", str(config))
+
+
+def closed_broker(config: Path, port: int) -> Mosquitto:
+    """Mosquitto with the dynamic-security file ``dynsec-init`` writes (once; the broker keeps it up to
+    date afterwards): only the admin, the collector and enrolled hosts get in."""
+    folder = DEMO_DIR / "broker"
+    dynsec_file = folder / "dynamic-security.json"
+    if not dynsec_file.exists():
+        _cli("collector.cli", "dynsec-init", "--out", str(dynsec_file), "-c", str(config))
+    return Mosquitto(folder, port=port, allow_anonymous=False, dynsec_file=dynsec_file)
+
+
+def simulator_user(config: Path, port: int) -> str:
+    """The simulated province's MQTT user, made live through the plugin's control topic: it may publish
+    reports for any PC of province 08 and read their commands, nothing else. Returns its password."""
+    password = secrets.token_urlsafe(18)
+    settings = tomllib.loads(config.read_text())["enroll"]
+    role = f"{SIMULATOR_USER}-role"
+    base = f"{TOPIC_ROOT}/{DEMO_PROVINCE}/+/+"
+    acls = [acl("publishClientSend", f"{base}/{kind}") for kind in REPORT_KINDS] + [
+        acl("subscribePattern", f"{base}/cmd/#"),
+        acl("publishClientReceive", f"{base}/cmd/#"),
+    ]
+    admin = DynsecAdmin(MqttSettings(port=port), settings["admin_username"], settings["admin_password"], 10.0)
+    admin.start()
+    try:
+        with contextlib.suppress(DynsecError):  # made by an earlier run: made again, with a new password
+            admin.run([{"command": "deleteClient", "username": SIMULATOR_USER}])
+        with contextlib.suppress(DynsecError):
+            admin.run([{"command": "deleteRole", "rolename": role}])
+        admin.run(
+            [
+                {"command": "createRole", "rolename": role, "acls": acls},
+                {"command": "createClient", "username": SIMULATOR_USER, "password": password,
+                 "roles": [{"rolename": role}]},
+            ]
+        )  # fmt: skip
+    finally:
+        admin.close()
+    return password
+
+
+def enrolled_agent(config: Path, url: str, area: str, commune: str, host: str, broker_port: int) -> tuple[Path, str]:
+    """Enrols one demo PC as a commune PC does (an area key, then ``commune-agent enroll``), once;
+    later runs keep its config and only point it at this run's broker port. Returns the config and
+    what was done, for the banner."""
+    folder = DEMO_DIR / "agents" / host
+    enrolled = folder / "enrolled.toml"
+    done = f"{host}: enrolled in an earlier run ({enrolled})"
+    if not enrolled.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        key = _cli("collector.cli", "enroll-key", "add", "--area", area, "--expires", "1d", "-c", str(config))
+        _cli("agent.cli", "enroll", "--url", url, "--key", key, "--province", DEMO_PROVINCE, "--commune", commune,
+             "--host", host, "--out", str(enrolled), "--insecure-http")  # fmt: skip
+        done = (
+            f"commune-collector enroll-key add --area {area} --expires 1d  ->  key {key[:6]}...\n"
+            f"                   commune-agent enroll --url {url} --key {key[:6]}... --province {DEMO_PROVINCE}"
+            f" --commune {commune} --host {host} --out {enrolled} --insecure-http"
+        )
+    text = re.sub(r"(?m)^port = \d+$", f"port = {broker_port}", enrolled.read_text())  # this run's broker
+    text += f'\n[collect]\ninterval_s = 10\n[spool]\npath = "{folder / "spool.sqlite"}"\n'
+    write_private(folder / "agent.toml", text)
+    return folder / "agent.toml", done
 
 
 def main() -> int:
     DEMO_DIR.mkdir(exist_ok=True)
-    broker = Mosquitto(DEMO_DIR / "mosquitto")
     influxd = Influxd(DEMO_DIR / "influxdb")
+    broker_port, http_port = free_port(), free_port()
     started: list[Process] = []
     try:
-        for service in (broker, influxd):
-            service.start()
-            started.append(service)
-        http_port = free_port()
-        config = collector_config(broker, influxd, http_port)
-        subprocess.run(
-            [sys.executable, "-m", "collector.cli", "setup-influx", "-c", str(config)], check=True, capture_output=True
-        )
+        influxd.start()
+        started.append(influxd)
+        config = DEMO_DIR / "collector" / "collector.toml"
+        password, admin_password = kept_secrets(config)
+        collector_config(config, broker_port, influxd, http_port, (COLLECTOR_USER, password), admin_password)
+        _cli("collector.cli", "setup-influx", "-c", str(config))
         token = demo_registry(config)
+        broker = closed_broker(config, broker_port)
+        broker.start()
+        started.append(broker)
         collector = Process(
             [sys.executable, "-m", "collector.cli", "serve", "-c", str(config)], config.parent, "collector"
         )
         collector.start()
         started.append(collector)
-        wait_until(lambda: http_get(f"http://127.0.0.1:{http_port}/healthz")[0] == 200, 30, "collector")
-        for province, commune, host in DEMO_AGENTS:
-            path = agent_config(broker, province, commune, host)
+        url = f"http://127.0.0.1:{http_port}"
+        wait_until(lambda: http_get(f"{url}/healthz")[0] == 200, 30, "collector")
+        enrolments = []
+        for area, commune, host in DEMO_AGENTS:
+            path, done = enrolled_agent(config, url, area, commune, host, broker_port)
+            enrolments.append(done)
             agent = Process([sys.executable, "-m", "agent.cli", "run", "-c", str(path)], path.parent, "agent")
             agent.start()
             started.append(agent)
+        simulate_config = collector_config(
+            DEMO_DIR / "simulate" / "simulate.toml", broker_port, influxd, http_port,
+            (SIMULATOR_USER, simulator_user(config, broker_port)),
+        )  # fmt: skip
         simulator = Process(
-            [sys.executable, "-m", "collector.cli", "simulate", "-c", str(config), "--interval", "10",
+            [sys.executable, "-m", "collector.cli", "simulate", "-c", str(simulate_config), "--interval", "10",
              "--fault-after", "60", "--plan-out", str(DEMO_DIR / "simulated-province.json")],
             DEMO_DIR / "simulate", "simulate",  # not DEMO_DIR: its collector/ folder would shadow the package
         )  # fmt: skip
-        simulator.workdir.mkdir(exist_ok=True)
         simulator.start()
         started.append(simulator)
         # A month of history for the dashboards and the monthly report: the same plan and seed as the
@@ -107,12 +204,15 @@ def main() -> int:
         started.append(backfill)
         print(
             "\ncommune-monitor demo is running (Ctrl-C to stop)\n"
-            f"  MQTT broker      mqtt://127.0.0.1:{broker.port}\n"
-            f"  InfluxDB         {influxd.url}  (database 'commune', InfluxQL)\n"
-            f"  Status page      http://127.0.0.1:{http_port}/status  (Tuyên Quang's 124 communes, simulated)\n"
-            f"  Collector API    http://127.0.0.1:{http_port}/api/v1/communes  (admin token below)\n"
-            f'                   curl -H "Authorization: Bearer {token}" http://127.0.0.1:{http_port}/api/v1/alerts\n'
-            f"  Health, metrics  http://127.0.0.1:{http_port}/healthz  http://127.0.0.1:{http_port}/metrics\n"
+            f"  MQTT broker      mqtt://127.0.0.1:{broker_port}  (dynamic security: no anonymous client;\n"
+            f"                   each PC publishes only its own topics; {broker.dynsec_file})\n"
+            f"  Enrolment        the two real agents enrolled themselves by area key:\n"
+            + "".join(f"                   {line}\n" for line in enrolments)
+            + f"  InfluxDB         {influxd.url}  (database 'commune', InfluxQL)\n"
+            f"  Status page      {url}/status  (Tuyên Quang's 124 communes, simulated)\n"
+            f"  Collector API    {url}/api/v1/communes  (admin token below)\n"
+            f'                   curl -H "Authorization: Bearer {token}" {url}/api/v1/alerts\n'
+            f"  Health, metrics  {url}/healthz  {url}/metrics\n"
             f"  Grafana          dashboards/ (see README, Grafana dashboards): provisioning files and\n"
             f"                   dashboards to load, or: commune-collector grafana sync -c {config}\n"
             f"  Faults injected  after 60 s; which communes and PCs: {DEMO_DIR}/simulated-province.json\n"

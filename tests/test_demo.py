@@ -1,18 +1,26 @@
 """``make demo`` (``python -m devtools.demo``): the whole stack and a simulated province start,
-the printed status page shows all of Tuyên Quang's communes, and Ctrl-C stops every process."""
+the printed status page shows all of Tuyên Quang's communes, the two real agents enrolled
+themselves by area key and report under their own MQTT users, the broker refuses an anonymous
+client and a PC publishing outside its own topics, and Ctrl-C stops every process."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import psutil
 import pytest
 from realservices import REPO, http_get, wait_until
+from test_enrollment import Client
+
+from common.wire import report_topic
 
 pytestmark = pytest.mark.services  # starts the whole demo stack
 
@@ -41,8 +49,10 @@ def test_demo_starts_a_simulated_province_and_stops_everything(tmp_path: Path) -
             return len(re.findall(rb'data-commune="\d{5}"', body)) if status == 200 else 0
 
         wait_until(lambda: communes_shown() == 124, 60, f"124 communes on {match[1]}")
-        simulate_log = (tmp_path / ".demo/simulate/simulate.log").read_text()
-        assert '"communes": 124' in simulate_log and "Traceback" not in simulate_log
+        simulate_log = tmp_path / ".demo/simulate/simulate.log"
+        wait_until(lambda: '"communes": 124' in simulate_log.read_text(), 30, "the simulator's summary")
+        assert "Traceback" not in simulate_log.read_text()
+        enrolled_by_key(tmp_path / ".demo", out.read_text())
     finally:
         demo.send_signal(signal.SIGINT)
         try:
@@ -52,3 +62,41 @@ def test_demo_starts_a_simulated_province_and_stops_everything(tmp_path: Path) -
             code = None
     assert code == 0, out.read_text()[-2000:]
     assert leftovers(tmp_path) == []
+
+
+def enrolled_by_key(demo: Path, banner: str) -> None:
+    """The demo's agents hold the users their keys got them, report under them, and the broker is closed."""
+    assert "enroll-key add --area yen-son" in banner and "commune-agent enroll --url" in banner, banner
+    token = re.search(r"Bearer (\S+)\"", banner)
+    api = re.search(r"Collector API +(http://127\.0\.0\.1:\d+)/", banner)
+    broker = re.search(r"MQTT broker +mqtt://127\.0\.0\.1:(\d+)", banner)
+    assert token and api and broker, banner
+    for commune, host in (("02473", "pc-motcua-01"), ("02536", "pc-ketoan-01")):
+        config = demo / "agents" / host / "agent.toml"
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        mqtt = tomllib.loads(config.read_text())["mqtt"]
+        assert mqtt["username"] == f"08-{commune}-{host}" and mqtt["password"]
+
+        def online(commune: str = commune, host: str = host) -> bool:
+            status, body = http_get(
+                f"{api[1]}/api/v1/communes/{commune}", headers={"Authorization": f"Bearer {token[1]}"}
+            )
+            return (
+                status == 200
+                and {"host": host, "online": True}.items()
+                <= next((h for h in json.loads(body)["hosts"] if h["host"] == host), {}).items()
+            )
+
+        wait_until(online, 60, f"{host} online through its enrolled user")
+    anonymous = Client(int(broker[1]), None, None)
+    assert anonymous.connack is not None and anonymous.connack.is_failure, anonymous.connack
+    anonymous.close()
+    mqtt = tomllib.loads((demo / "agents" / "pc-ketoan-01" / "agent.toml").read_text())["mqtt"]
+    pc = Client(int(broker[1]), mqtt["username"], mqtt["password"])
+    try:
+        assert pc.connack is not None and not pc.connack.is_failure, pc.connack
+        assert pc.publish(
+            report_topic("08", "02473", "pc-motcua-01", "metrics"), b"{}"
+        ).is_failure  # another PC's topic
+    finally:
+        pc.close()
