@@ -16,6 +16,10 @@ from common.logfmt import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:
+    if started_by_service_manager(sys.argv[1:] if argv is None else argv, sys.platform, hasattr(sys, "frozen")):
+        from agent.windows.service import host_service  # pywin32: Windows only
+
+        return host_service()
     parser = argparse.ArgumentParser(prog="commune-agent", description="Commune PC health and line-quality agent.")
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     AgentRunner(config).run(stop)
     return 0
+
+
+def started_by_service_manager(argv: list[str], platform: str, frozen: bool) -> bool:
+    """The single-file exe on Windows with no arguments: how the service manager starts the exe that
+    ``service install`` registered (a Python install is hosted by pywin32's pythonservice.exe instead)."""
+    return platform == "win32" and frozen and not argv
 
 
 def windows_service(action: str) -> int:

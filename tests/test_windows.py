@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from agent.cli import main
+from agent.cli import main, started_by_service_manager
 from agent.peripherals.classify import classify, shipped_known_ids
 from agent.peripherals.source import UsbDevice
 from agent.peripherals.wmi import usb_devices
@@ -137,3 +137,20 @@ def test_the_service_command_on_linux_is_a_one_line_error(capsys: pytest.Capture
     with pytest.raises(SystemExit) as exc:
         main(["service", "reboot"])
     assert exc.value.code == 2
+
+
+def test_only_the_frozen_windows_exe_started_with_no_arguments_is_handed_to_the_service_manager() -> None:
+    assert started_by_service_manager([], "win32", frozen=True)  # what `service install` registers, as SCM starts it
+    assert not started_by_service_manager(["run", "-c", "agent.toml"], "win32", frozen=True)
+    assert not started_by_service_manager(["service", "install"], "win32", frozen=True)
+    assert not started_by_service_manager([], "win32", frozen=False)  # a Python install: pythonservice.exe hosts it
+    assert not started_by_service_manager([], "linux", frozen=True)  # the Linux single-file agent
+
+
+def test_the_agent_started_with_no_arguments_on_linux_is_a_usage_error_not_a_service(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # as the single-file agent is
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2 and "required" in capsys.readouterr().err
