@@ -60,6 +60,7 @@ ROUTE_PRINT = RECORDED / "windows" / "route-print"
         ("windowsMultipleGateways.txt", ("10.21.38.1", "10.21.38.97")),  # metric 2 beats 50
         ("windowsLocalized2.txt", ("192.168.100.1", "192.168.100.80")),  # Spanish; an on-link "En vínculo" route
         ("windowsNoDefaultRoute.txt", None),
+        ("ip-tool-route-print-4.txt", ("192.168.1.254", "192.168.1.9")),  # `route print -4`, as the agent runs it
     ],
 )
 def test_route_print_from_real_windows_pcs_gives_the_default_route(name: str, expected: object) -> None:
@@ -70,6 +71,13 @@ def test_route_print_active_routes_stop_before_the_persistent_ones() -> None:
     rows = active_routes(recorded(ROUTE_PRINT / "windows.txt"))
     assert [row[0] for row in rows] == ["0.0.0.0", "127.0.0.0", "127.0.0.1", "127.255.255.255"]
     assert rows[1] == ("127.0.0.0", "255.0.0.0", None, "127.0.0.1", 331)  # On-link: no gateway
+
+
+def test_route_print_4_reads_every_active_route_and_never_the_persistent_default() -> None:
+    rows = active_routes(recorded(ROUTE_PRINT / "ip-tool-route-print-4.txt"))
+    assert len(rows) == 11 and rows[0] == ("0.0.0.0", "0.0.0.0", "192.168.1.254", "192.168.1.9", 26)
+    assert rows[-1] == ("255.255.255.255", "255.255.255.255", None, "192.168.1.9", 281)
+    assert [row for row in rows if row[0] == "0.0.0.0"] == [rows[0]]  # its persistent twin (metric 1) is not active
 
 
 def test_route_print_with_windows_line_ends_parses_the_same() -> None:
