@@ -7,8 +7,8 @@ outside it, the system ``ping`` (iputils) runs instead. Both give the same field
 the standard deviation of the RTTs (ping's ``mdev``), and ``ping_method`` says which ran:
 ``icmp`` or ``system``. Requests go out every 0.2 s whatever the replies, and the last one waits
 ``timeout_s`` at most, as ``ping -i 0.2 -W`` does, so a dead target costs the same time either way.
-On Windows icmplib needs an administrator's raw socket, which the service (LocalSystem) has; there
-is no fallback there, iputils' options being Linux's.
+On Windows icmplib needs an administrator's raw socket, which the service (LocalSystem) has; an
+agent run by an ordinary user falls back to ``ping.exe`` (``agent.windows.ping``, its own parser).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Union
+from typing import Any, Callable, Dict, Union
 
 import icmplib
 from icmplib.utils import unique_identifier
@@ -49,20 +49,28 @@ def ping_many(addresses: list[str], count: int, timeout_s: float) -> dict[str, R
     try:
         results = icmp_ping_many(unique, count, timeout_s)
     except icmplib.SocketPermissionError:
-        if sys.platform == "win32":  # raw ICMP sockets need an administrator (the service runs as LocalSystem)
-            return {address: {"ping_method": ICMP, "ok": 0.0, "error": "not_permitted"} for address in unique}
         _note_method(SYSTEM)
+        one = system_fallback(sys.platform)
         with ThreadPoolExecutor(max_workers=len(unique), thread_name_prefix="system-ping") as pool:
-            return dict(zip(unique, pool.map(lambda address: system_ping(address, count, timeout_s), unique)))
+            return dict(zip(unique, pool.map(lambda address: one(address, count, timeout_s), unique)))
     _note_method(ICMP)
     return results
+
+
+def system_fallback(platform: str) -> Callable[[str, int, float], Result]:
+    """The system ping for where ICMP sockets are refused: iputils' on Linux, ``ping.exe`` on Windows."""
+    if platform == "win32":
+        from agent.windows.ping import windows_ping  # Windows only; Linux never imports it
+
+        return windows_ping
+    return system_ping
 
 
 def _note_method(method: str) -> None:
     global _last_method
     if method != _last_method:
         _last_method = method
-        why = "ICMP socket" if method == ICMP else "ICMP sockets not permitted (net.ipv4.ping_group_range)"
+        why = "ICMP socket" if method == ICMP else "ICMP sockets not permitted (ping_group_range; Windows: no admin)"
         log.info("ping method", extra={"method": method, "why": why})
 
 
