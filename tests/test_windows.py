@@ -17,9 +17,9 @@ from agent.cli import main, started_by_service_manager
 from agent.peripherals.classify import classify, shipped_known_ids
 from agent.peripherals.source import UsbDevice
 from agent.peripherals.wmi import usb_devices
-from agent.probes.ping import summary, system_fallback, system_ping
+from agent.probes.ping import system_fallback, system_ping, windows_system_ping
 from agent.windows.paths import config_path, program_data, spool_path
-from agent.windows.ping import parse_output, result_of, windows_ping
+from agent.windows.ping import outcome
 
 REPO = Path(__file__).resolve().parent.parent
 WMI = Path(__file__).resolve().parent / "recorded" / "windows" / "wmi"
@@ -169,32 +169,26 @@ def recorded_ping(name: str) -> str:
 def test_ping_exe_in_english_gives_every_reply_and_the_statistics_it_printed() -> None:
     raw = recorded_ping("windows7-english-google.txt").encode("ascii")
     rtts = [87.0, 97.0, 56.0, 95.0, 194.0, 98.0, 93.0, 96.0, 96.0, 165.0]
-    assert parse_output(raw, count=4) == (10, rtts)  # the echoes it says it sent, not the count asked
-    result = result_of(raw, 4, 9000.0)
-    assert result == {"ping_method": "system", "duration_ms": 9000.0, "ok": 1.0, **summary(10, rtts)}
-    assert (result["rtt_min_ms"], result["rtt_max_ms"], result["loss_percent"]) == (56.0, 194.0, 0.0)  # as printed
+    assert outcome(raw, count=4) == (10, rtts, "")  # the echoes it says it sent, not the count asked
+    assert (min(rtts), max(rtts)) == (56.0, 194.0)  # what ping.exe printed as Minimum and Maximum
 
 
 def test_ping_exe_with_no_reply_is_a_timeout_with_all_echoes_lost() -> None:
-    result = result_of(recorded_ping("windows-english-timed-out.txt").encode("ascii"), 4, 16000.0)
-    assert result == {"ping_method": "system", "duration_ms": 16000.0, "sent": 4.0, "received": 0.0,
-                      "loss_percent": 100.0, "ok": 0.0, "error": "timeout"}  # fmt: skip
+    assert outcome(recorded_ping("windows-english-timed-out.txt").encode("ascii"), 10) == (4, [], "timeout")
 
 
 def test_ping_exe_in_chinese_code_page_936_reads_by_layout_and_below_one_ms_is_half_a_ms() -> None:
     text = recorded_ping("windows-chinese-loopback.txt")
     for raw in (text.encode("gbk"), text.encode("utf-8")):  # as ping.exe writes it, and as stored
-        assert parse_output(raw, count=10) == (3, [0.5, 0.5, 0.5])
-        result = result_of(raw, 10, 2000.0)
-        assert (result["ok"], result["received"], result["loss_percent"], result["jitter_ms"]) == (1.0, 3.0, 0.0, 0.0)
+        assert outcome(raw, count=10) == (3, [0.5, 0.5, 0.5], "")
 
 
 @pytest.mark.parametrize("raw", [b"", b"\xff\xfe garbage \x00", b"=1 =2 =3 TTL", "Ping 统计信息".encode("gbk")])
 def test_output_that_is_not_ping_exe_s_gives_a_failed_probe_not_an_exception(raw: bytes) -> None:
-    result = result_of(raw, 3, 1.0)
-    assert result["ok"] == 0.0 and result["received"] == 0.0 and isinstance(result["error"], str)
+    sent, rtts, error = outcome(raw, 3)
+    assert rtts == [] and error == "timeout" and sent >= 0
 
 
 def test_refused_icmp_sockets_fall_back_to_ping_exe_on_windows_and_to_iputils_on_linux() -> None:
-    assert system_fallback("win32") is windows_ping
+    assert system_fallback("win32") is windows_system_ping
     assert system_fallback("linux") is system_ping

@@ -59,11 +59,17 @@ def ping_many(addresses: list[str], count: int, timeout_s: float) -> dict[str, R
 
 def system_fallback(platform: str) -> Callable[[str, int, float], Result]:
     """The system ping for where ICMP sockets are refused: iputils' on Linux, ``ping.exe`` on Windows."""
-    if platform == "win32":
-        from agent.windows.ping import windows_ping  # Windows only; Linux never imports it
+    return windows_system_ping if platform == "win32" else system_ping
 
-        return windows_ping
-    return system_ping
+
+def windows_system_ping(address: str, count: int, timeout_s: float) -> Result:
+    """``ping.exe`` (``agent.windows.ping`` reads its localized output), reported as the other methods are."""
+    from agent.windows.ping import ping_exe  # Windows only; Linux never imports it
+
+    started = time.monotonic()
+    sent, rtts, error = ping_exe(address, count, timeout_s)
+    result: Result = {"ping_method": SYSTEM, "duration_ms": (time.monotonic() - started) * 1000, **summary(sent, rtts)}
+    return {**result, "ok": 0.0, "error": error} if error else {**result, "ok": 1.0}
 
 
 def _note_method(method: str) -> None:

@@ -2,8 +2,8 @@
 
 On Windows icmplib needs an administrator's raw socket. The service runs as LocalSystem, which has
 one; an agent run by an ordinary user (``commune-agent run`` from a console) has not, and then
-this runs ``ping -n COUNT -w TIMEOUT_MS ADDRESS``, which needs no privilege, and reports the same
-fields as the other methods (``ping_method`` ``system``).
+``agent.probes.ping`` runs ``ping -n COUNT -w TIMEOUT_MS ADDRESS`` through this module instead,
+which needs no privilege (``ping_method`` ``system``).
 
 ``ping.exe`` prints in the console's language and code page ("Reply from ...: bytes=32 time=12ms
 TTL=117", "来自 ... 的回复: 字节=32 时间<1ms TTL=128"), so the parser reads the layout, not the
@@ -15,6 +15,7 @@ words, on the output decoded as ASCII (every OEM code page keeps ASCII's digits 
 - the statistics are the first line after the replies holding three ``= N`` counts (sent,
   received, lost; the round-trip line after it holds three too); its first count is what was sent.
 Tested on outputs recorded on real Windows PCs (English and Chinese; see tests/test_windows.py).
+``agent.probes.ping`` turns the outcome into the probe's fields, as for the other methods.
 ``ping.exe`` waits 1 s between echoes and has no interval option, so a round of COUNT echoes takes
 about COUNT seconds, against 0.2 s apart for the in-process ping.
 """
@@ -23,9 +24,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
-
-from agent.probes.ping import SYSTEM, Result, summary
 
 REPLY_RE = re.compile(r"[=<]\s?(\d+)\s?[^\s=<]*\s+TTL\s?=\s?\d+", re.IGNORECASE)
 STATISTICS_RE = re.compile(r"=\s?(\d+)\D+=\s?(\d+)\D+=\s?(\d+)")
@@ -59,11 +57,15 @@ def error_of(raw: bytes) -> str:
     return "timeout"
 
 
-def windows_ping(address: str, count: int, timeout_s: float) -> Result:
-    """``count`` echoes by ``ping.exe`` (no console window); the same fields as the other methods."""
-    started = time.monotonic()
+def outcome(raw: bytes, count: int) -> tuple[int, list[float], str]:
+    """(echoes sent, RTTs in ms, error or "" when at least one reply came) from ``ping.exe``'s output."""
+    sent, rtts = parse_output(raw, count)
+    return sent, rtts, "" if rtts else error_of(raw)
+
+
+def ping_exe(address: str, count: int, timeout_s: float) -> tuple[int, list[float], str]:
+    """``count`` echoes by ``ping.exe`` (no console window): (sent, RTTs in ms, error or "")."""
     argv = ["ping", "-n", str(count), "-w", str(max(1, int(timeout_s * 1000))), address]
-    method: Result = {"ping_method": SYSTEM}
     try:
         done = subprocess.run(
             argv,
@@ -73,16 +75,7 @@ def windows_ping(address: str, count: int, timeout_s: float) -> Result:
             creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
         )
     except FileNotFoundError:
-        return {**method, "ok": 0.0, "error": "no_ping_binary"}
+        return count, [], "no_ping_binary"
     except subprocess.TimeoutExpired:
-        return {**method, "ok": 0.0, "error": "timeout", "sent": float(count), "received": 0.0, "loss_percent": 100.0}
-    return result_of(done.stdout, count, (time.monotonic() - started) * 1000)
-
-
-def result_of(raw: bytes, count: int, duration_ms: float) -> Result:
-    """The probe's fields from ``ping.exe``'s output: ``ok`` when at least one reply came."""
-    sent, rtts = parse_output(raw, count)
-    result: Result = {"ping_method": SYSTEM, "duration_ms": duration_ms, **summary(sent, rtts)}
-    if not rtts:
-        return {**result, "ok": 0.0, "error": error_of(raw)}
-    return {**result, "ok": 1.0}
+        return count, [], "timeout"
+    return outcome(done.stdout, count)
