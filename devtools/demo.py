@@ -226,6 +226,9 @@ def main() -> int:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         stop.wait()
+    except (RuntimeError, TimeoutError) as exc:  # a step failed (DynsecError too): say which, stop the rest
+        print(f"commune-monitor demo: {exc}", file=sys.stderr)
+        return 1
     finally:
         for process in reversed(started):
             process.stop()
