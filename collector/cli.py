@@ -335,6 +335,9 @@ def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
             raise ValueError(f"--interval must be more than 0 seconds, not {args.interval}")
         if args.processes < 1:
             raise ValueError(f"--processes must be at least 1, not {args.processes}")
+        if args.spool_reports < 1 or args.drain_per_s <= 0:
+            raise ValueError(f"--spool-reports ({args.spool_reports}) must be at least 1 and --drain-per-s "
+                             f"({args.drain_per_s}) more than 0")  # fmt: skip
         plan = make_plan(args.province, args.hosts_per_commune, args.seed, args.fault_share)
         if args.communes:
             from devtools.backfill import only
@@ -353,7 +356,7 @@ def cmd_simulate(config: CollectorConfig, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     result = run(config, plan, args.interval, args.fault_after, args.duration, stop, args.seed, args.processes,
-                 args.outage)  # fmt: skip
+                 args.outage, args.spool_reports, args.drain_per_s, args.counts_out or "")  # fmt: skip
     print(json.dumps(result), flush=True)
     return 0
 
@@ -400,6 +403,16 @@ def simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--processes", type=int, default=1, help="worker processes sharing the virtual PCs, each one event loop (1)"
     )
+    parser.add_argument(
+        "--spool-reports", type=int, default=480, help="reports each PC keeps while it has no broker (480: 4 h at 30 s)"
+    )
+    parser.add_argument(
+        "--drain-per-s",
+        type=float,
+        default=50.0,
+        help="reports a second each PC sends from its spool (50, the agent's)",
+    )
+    parser.add_argument("--counts-out", help="write the spools' state every 2 s, and each PC's counts at the end, here")
 
 
 def cmd_report(config: CollectorConfig, args: argparse.Namespace) -> int:

@@ -78,7 +78,7 @@ class CapturingAgent(VirtualAgent):
         self.cpu = rng.uniform(5, 30)
         self.dropped = self.dark = False
         self.link = NO_LINK  # the backfill captures, it does not publish
-        self.stream, self.seq, self.unacked, self.acks, self.ack_topic = "", 0, set(), 0, ""  # no acks to wait for
+        self.stream, self.seq, self.acks, self.ack_topic = "", 0, 0, ""  # no acks to wait for
         self.now = 0
         self.inventory_day = -1
         self.captured: list[tuple[str, dict[str, Any]]] = []

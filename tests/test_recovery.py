@@ -8,11 +8,14 @@ report measured 5 s before it came is backlog). ``bench/recovery.py`` measures t
   its restart grace).
 - The whole server down (collector, broker, InfluxDB), then back: every agent's spool drains,
   nothing is lost (counted), no false alert, and a commune whose line is cut during the drain
-  gives its one ``line_down``.
+  gives its one ``line_down``. The virtual PCs keep what they measure meanwhile in their spools
+  and send it when back: every one's reports from the outage are stored, and none is lost
+  (counted per PC from the simulator's ``--counts-out``).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 import threading
@@ -32,6 +35,13 @@ GRACE_S = 20
 AGENTS = {"pc-a1": "02473", "pc-a2": "02473", "pc-b1": "02536", "pc-c1": "02215"}  # pc-c1's line gets cut
 VIRTUAL_COMMUNES = [c.code for c in units.communes_of("08") if c.code not in AGENTS.values()][:25]
 HOSTS = len(AGENTS) + 4 * len(VIRTUAL_COMMUNES)  # 4 virtual PCs in each of 25 communes
+
+
+def virtual_reports(influxd: Influxd, database: str, where: str = "") -> dict[str, int]:
+    """The virtual PCs' metrics reports stored (``pc-01``.. ``pc-04``; the real agents are ``pc-a1``..)."""
+    rows = influxd.query(f"SELECT count(cpu_percent) FROM system WHERE host =~ /^pc-0/ {where} GROUP BY commune, host",
+                         database)  # fmt: skip
+    return {f"{row['commune']}/{row['host']}": int(row["count"]) for row in rows}
 
 
 def backlog(spool: Path, before: float) -> int:
@@ -87,6 +97,7 @@ class ProvinceStack:
     def __init__(self, stack: Stack, tmp_path: Path) -> None:
         self.stack, self.tmp_path = stack, tmp_path
         self.simulator: Process | None = None
+        self.counts = tmp_path / "simulate-counts.json"
 
     def collector(self, **influxdb: Any) -> Collector:
         return self.stack.collector(
@@ -105,7 +116,8 @@ class ProvinceStack:
             agent.start()
         self.simulator = Process(
             [sys.executable, "-m", "collector.cli", "simulate", "-c", str(first.config_path), "--interval", "2",
-             "--fault-share", "0", "--hosts-per-commune", "4", "--communes", ",".join(VIRTUAL_COMMUNES)],
+             "--fault-share", "0", "--hosts-per-commune", "4", "--communes", ",".join(VIRTUAL_COMMUNES),
+             "--counts-out", str(self.counts)],
             self.tmp_path, "simulate",
         )  # fmt: skip
         self.simulator.start()
@@ -149,6 +161,7 @@ def test_the_province_server_down_then_back_drains_every_spool_without_loss_or_f
     own_influxd.create_database("recovery")
     collector, agents = province_stack.start(url=own_influxd.url, database="recovery")
     spools = {host: agent.workdir / "spool.sqlite" for host, agent in agents.items()}
+    down = time.time()
     collector.stop()
     own_broker.stop()
     own_influxd.stop()
@@ -157,6 +170,7 @@ def test_the_province_server_down_then_back_drains_every_spool_without_loss_or_f
     own_influxd.start()
     own_broker.start()
     back = time.time()
+    assert province_stack.simulator is not None
     second = province_stack.collector(url=own_influxd.url, database="recovery")
     second.start()
     province = Province(second)
@@ -190,3 +204,18 @@ def test_the_province_server_down_then_back_drains_every_spool_without_loss_or_f
     assert [(a["commune"], a["state"]) for a in line_down] == [("02215", "firing")]
     assert province.down == {"02215"} and cut_status == "offline"
     assert [a["host"] for a in host_offline] in ([], ["pc-c1"])
+    # the virtual PCs: what each measured while the server was down came from its spool, and
+    # every report it made is stored or still waited in its spool when it stopped
+    province_stack.simulator.stop()
+    per_pc = json.loads(province_stack.counts.read_text())["per_pc"]
+    assert len(per_pc) == HOSTS - len(AGENTS)
+    during = virtual_reports(own_influxd, "recovery", f"AND time > {int(down) + 3}s AND time < {int(back) - 3}s")
+    assert len(during) == len(per_pc) and min(during.values()) >= 5, during
+    assert sum(n["metrics_dropped"] for n in per_pc.values()) == 0
+
+    def unaccounted() -> dict[str, int]:
+        stored = virtual_reports(own_influxd, "recovery")
+        return {pc: n["metrics_made"] - n["metrics_pending"] - stored.get(pc, 0) for pc, n in per_pc.items()
+                if stored.get(pc, 0) + n["metrics_pending"] < n["metrics_made"]}  # fmt: skip
+
+    wait_until(lambda: not unaccounted(), 30, "every virtual PC's reports stored")

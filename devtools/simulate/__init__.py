@@ -6,22 +6,31 @@ module runs them on a schedule: a report round every interval, each PC at its ow
 round as real agents are (not all in the same second), speed tests and peripherals hourly (and
 once more as the faults start). With ``processes`` above 1 the PCs are shared out among that many
 worker processes, each with its own event loop, and their counts are added up.
+
+Each PC keeps its reports in a bounded spool while it has no broker and drains it at its rate when
+back (``pc.Spool``). With ``counts_out`` the simulator writes its spools' state to that file every
+``PROGRESS_S`` (reports pending, when the oldest was measured) and, at the end, each PC's counts
+(metrics reports made, still pending, dropped by the bound): what a benchmark compares with
+InfluxDB.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import multiprocessing
+import os
 import queue
 import random
 import signal
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from collector.config import CollectorConfig
-from devtools.simulate.pc import VirtualAgent
+from devtools.simulate.pc import DRAIN_PER_S, SPOOL_MESSAGES, VirtualAgent
 from devtools.simulate.plan import Plan, VirtualHost, make_plan, plan_json, register
 from devtools.simulate.transport import FLUSH_S, Stop, Transport
 
@@ -29,8 +38,10 @@ log = logging.getLogger("devtools.simulate")
 __all__ = ["Plan", "VirtualAgent", "VirtualHost", "make_plan", "plan_json", "register", "run"]
 CONNECT_WAIT_S = 2.0  # before the first round: connections up, status and inventory out
 SLICE_S = 0.1  # a round's PCs report in slices this long, spread over the interval
+PROGRESS_S = 2.0  # how often the spools' state is written to ``counts_out``
 COUNTS = ("hosts", "connected", "connections_lost", "connect_failures", "bytes_sent", "bytes_received",
-          "acks_received", "reports_unacknowledged")  # fmt: skip
+          "acks_received", "reports_unacknowledged", "metrics_made", "reports_spool_dropped",
+          "reports_resent")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,9 @@ class Schedule:
     duration_s: float  # 0: until stopped
     seed: int
     outage_s: float = 60.0  # power cuts and office closings last this long from the faults' start
+    spool_messages: int = SPOOL_MESSAGES  # each PC's spool bound
+    drain_per_s: float = DRAIN_PER_S  # each PC's drain rate
+    counts_out: str = ""  # file for the spools' state and each PC's counts ("": none)
 
 
 def run(
@@ -52,10 +66,13 @@ def run(
     seed: int = 1,
     processes: int = 1,
     outage_s: float = 60.0,
+    spool_messages: int = SPOOL_MESSAGES,
+    drain_per_s: float = DRAIN_PER_S,
+    counts_out: str = "",
 ) -> dict[str, Any]:
     """Publishes until ``stop`` is set or ``duration_s`` (0: forever) has passed; returns counts.
     Outage faults (power cut, office closed) last ``outage_s`` from the faults' start."""
-    schedule = Schedule(interval_s, fault_after_s, duration_s, seed, outage_s)
+    schedule = Schedule(interval_s, fault_after_s, duration_s, seed, outage_s, spool_messages, drain_per_s, counts_out)
     if processes <= 1:
         return run_hosts(config, plan.hosts, schedule, stop)
     return run_processes(config, plan, schedule, stop, processes)
@@ -71,9 +88,11 @@ def run_hosts(config: CollectorConfig, hosts: list[VirtualHost], schedule: Sched
     agents = [VirtualAgent(host, random.Random(rng.random())) for host in hosts]
     transport = Transport(config.mqtt, stop, random.Random(rng.random()))
     for agent in agents:
-        agent.link = transport.open(agent.client_id, agent.will, agent.connected, agent.on_ack)
-        agent.relink = functools.partial(transport.open, agent.client_id, agent.will, agent.connected, agent.on_ack,
+        agent.spool.limit, agent.spool.drain_per_s = schedule.spool_messages, schedule.drain_per_s
+        agent.link = transport.open(agent.client_id, agent.will, agent.on_connect, agent.on_ack)
+        agent.relink = functools.partial(transport.open, agent.client_id, agent.will, agent.on_connect, agent.on_ack,
                                          at_once=True)  # fmt: skip
+    progress = Progress(schedule.counts_out, agents)
     slices = max(1, int(interval_s / SLICE_S))
     by_slice: list[list[VirtualAgent]] = [[] for _ in range(slices)]
     for agent in agents:
@@ -99,6 +118,10 @@ def run_hosts(config: CollectorConfig, hosts: list[VirtualHost], schedule: Sched
                         agent.speedtest(faulty)
                     if peripherals:
                         agent.peripherals(started)
+                for agent in agents:
+                    if agent.spool.outbox:
+                        agent.drain()
+                progress.note()
             was_faulty = faulty
             cycles += 1
             connected = transport.connected()
@@ -109,6 +132,7 @@ def run_hosts(config: CollectorConfig, hosts: list[VirtualHost], schedule: Sched
         for agent in agents:
             agent.stop()
         transport.finish()
+        progress.final()
     return {
         "cycles": cycles,
         "hosts": len(agents),
@@ -118,8 +142,49 @@ def run_hosts(config: CollectorConfig, hosts: list[VirtualHost], schedule: Sched
         "bytes_sent": sum(h.sent_bytes for h in hosts),
         "bytes_received": sum(h.received_bytes for h in hosts),
         "acks_received": sum(agent.acks for agent in agents),
-        "reports_unacknowledged": sum(len(agent.unacked) for agent in agents if not agent.dropped),
+        "reports_unacknowledged": sum(len(agent.spool.sent) for agent in agents if not agent.dropped),
+        "metrics_made": sum(agent.spool.metrics_made for agent in agents),
+        "reports_spool_dropped": sum(agent.spool.dropped for agent in agents),
+        "reports_resent": sum(agent.spool.resent for agent in agents),
     }
+
+
+class Progress:
+    """The spools' state in ``path`` (written whole, then renamed, so a reader never sees half)."""
+
+    def __init__(self, path: str, agents: list[VirtualAgent]) -> None:
+        self.path, self.agents = path, agents
+        self.next = 0.0
+
+    def note(self) -> None:
+        now = time.monotonic()
+        if not self.path or now < self.next:
+            return
+        self.next = now + PROGRESS_S
+        oldest = [t for t in (a.spool.oldest_pending() for a in self.agents) if t is not None]
+        self._write({"final": False, "at": time.time(), "pending": sum(a.spool.pending() for a in self.agents),
+                     "published": sum(a.spool.published for a in self.agents),
+                     "oldest_pending": min(oldest, default=None)})  # fmt: skip
+
+    def final(self) -> None:
+        """Each PC's counts, once it has stopped: metrics reports made, still pending, dropped."""
+        if not self.path:
+            return
+        per_pc = {
+            f"{a.host.commune}/{a.host.host}": {
+                "metrics_made": a.spool.metrics_made,
+                "metrics_pending": a.spool.metrics_pending(),
+                "metrics_dropped": a.spool.metrics_dropped,
+            }
+            for a in self.agents
+        }
+        self._write({"final": True, "at": time.time(), "per_pc": per_pc})
+
+    def _write(self, data: dict[str, Any]) -> None:
+        path = Path(self.path)
+        part = path.with_name(path.name + ".part")
+        part.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(part, path)
 
 
 def _worker(config: CollectorConfig, hosts: list[VirtualHost], schedule: Schedule, stop: Stop, results: Any) -> None:
@@ -140,7 +205,11 @@ def run_processes(
             args=(
                 config,
                 plan.hosts[n::processes],
-                replace(schedule, seed=schedule.seed * 1000 + n),
+                replace(
+                    schedule,
+                    seed=schedule.seed * 1000 + n,
+                    counts_out=f"{schedule.counts_out}.{n}" if schedule.counts_out else "",
+                ),
                 shared_stop,
                 results,
             ),

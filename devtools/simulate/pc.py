@@ -6,6 +6,12 @@ Its ``online`` status names its stream, its reports carry ``seq`` and ``stream``
 ``.../cmd/ack`` and forgets a report only once the collector has acknowledged it, so benchmarks pay
 for acknowledgements in both directions. How the bytes reach the broker is the transport's job
 (``transport.Link``); the backfill captures the same reports without a broker.
+
+Like the agent, it keeps what it measures while it has no broker: every report goes into a bounded
+in-memory spool (``Spool``, oldest dropped first and counted) and leaves it at the drain rate while
+connected, oldest first; a report sent and not acknowledged when its connection was lost is sent
+again on the next one. So a province server that comes back after an outage faces the backlog a
+province of agents would send it.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from common.wire import (
@@ -32,6 +40,89 @@ from devtools.simulate.transport import NO_LINK, Link
 
 log = logging.getLogger("devtools.simulate")
 GB = 2**30
+SPOOL_MESSAGES = 480  # reports a virtual PC keeps while it cannot send: 4 hours at 30 s (metrics and probe)
+DRAIN_PER_S = 50.0  # reports a second it sends from its spool, as the agent's ``[spool] drain_per_s``
+
+
+@dataclass(frozen=True)
+class Spooled:
+    seq: int
+    topic: str
+    data: bytes
+    measured: float  # wall clock when it was measured
+    metrics: bool  # a metrics report (the ones counted against InfluxDB's ``system`` points)
+
+
+@dataclass
+class Spool:
+    """A virtual PC's outbox and what it has sent but not had acknowledged, with its counts."""
+
+    limit: int = SPOOL_MESSAGES
+    drain_per_s: float = DRAIN_PER_S
+
+    def __post_init__(self) -> None:
+        self.outbox: deque[Spooled] = deque()
+        self.sent: dict[int, tuple[Spooled, int]] = {}  # seq -> (report, connection it went out on)
+        self.metrics_made = 0
+        self.dropped = 0  # reports pushed out by the bound, never sent
+        self.metrics_dropped = 0
+        self.resent = 0  # sent again on a new connection
+        self.published = 0  # handed to the broker connection, resent ones included
+
+    def add(self, report: Spooled) -> None:
+        self.outbox.append(report)
+        self.metrics_made += report.metrics
+        self._bound()
+
+    def _bound(self) -> None:
+        while len(self.outbox) > self.limit:
+            gone = self.outbox.popleft()
+            self.dropped += 1
+            self.metrics_dropped += gone.metrics
+
+    def take(self, budget: int, connection: int) -> list[Spooled]:
+        """Up to ``budget`` reports to send now, oldest first, noted as sent on ``connection``."""
+        out: list[Spooled] = []
+        while self.outbox and len(out) < budget:
+            report = self.outbox.popleft()
+            self.sent[report.seq] = (report, connection)
+            out.append(report)
+        self.published += len(out)
+        return out
+
+    def requeue(self, connection: int) -> None:
+        """A new connection: what went out on an earlier one unacknowledged goes first again."""
+        again = sorted((r for r, conn in self.sent.values() if conn < connection), key=lambda r: r.seq)
+        for report in again:
+            del self.sent[report.seq]
+        self.resent += len(again)
+        self.outbox.extendleft(reversed(again))
+        self._bound()
+
+    def acknowledged(self, first: int, last: int) -> None:
+        if last - first < len(self.sent):
+            for seq in range(first, last + 1):
+                self.sent.pop(seq, None)
+            return
+        for seq in [s for s in self.sent if first <= s <= last]:
+            del self.sent[seq]
+
+    def clear(self) -> None:
+        self.outbox.clear()
+        self.sent.clear()
+
+    def pending(self) -> int:
+        return len(self.outbox) + len(self.sent)
+
+    def metrics_pending(self) -> int:
+        return sum(r.metrics for r in self.outbox) + sum(r.metrics for r, _conn in self.sent.values())
+
+    def oldest_pending(self) -> float | None:
+        """When the oldest report not yet acknowledged was measured (None: nothing pending)."""
+        times = [r.measured for r, _conn in self.sent.values()]
+        if self.outbox:
+            times.append(self.outbox[0].measured)
+        return min(times, default=None)
 
 
 class VirtualAgent:
@@ -43,7 +134,9 @@ class VirtualAgent:
         self.dropped = False
         self.stream = f"{rng.getrandbits(64):016x}"
         self.seq = 0
-        self.unacked: set[int] = set()  # reports sent and not yet acknowledged
+        self.spool = Spool()
+        self.connections = 0
+        self.drained_at = time.monotonic()
         self.acks = 0
         self.ack_topic = command_topic(host.province, host.commune, host.host, ACK_COMMAND)
         self.link: Link = NO_LINK
@@ -65,12 +158,38 @@ class VirtualAgent:
     def publish(self, kind: str, body: dict[str, Any], retain: bool = False) -> None:
         if kind == "status":
             data = encode(body)
-        else:
-            self.seq += 1
-            self.unacked.add(self.seq)
-            data = with_sequence(encode({"v": SCHEMA_VERSION, "ts": int(time.time()), **body}), self.stream, self.seq)
-        self.host.sent_bytes += len(data)
-        self.link.publish(self.topic(kind), data, retain)
+            self.host.sent_bytes += len(data)
+            self.link.publish(self.topic(kind), data, retain)
+            return
+        self.seq += 1
+        now = time.time()
+        data = with_sequence(encode({"v": SCHEMA_VERSION, "ts": int(now), **body}), self.stream, self.seq)
+        self.spool.add(Spooled(self.seq, self.topic(kind), data, now, kind == "metrics"))
+        if len(self.spool.outbox) == 1:  # no backlog: it goes now, as the agent's live reports do
+            self.send(1)
+
+    def send(self, budget: int) -> None:
+        """Publish up to ``budget`` spooled reports, if the PC has a broker."""
+        if not self.link.ready():
+            return
+        for report in self.spool.take(budget, self.connections):
+            self.host.sent_bytes += len(report.data)
+            self.link.publish(report.topic, report.data)
+
+    def drain(self) -> None:
+        """Send from the backlog at the spool's drain rate since the last call."""
+        now = time.monotonic()
+        budget = int(min(1.0, now - self.drained_at) * self.spool.drain_per_s)
+        if budget < 1:
+            return
+        self.drained_at = now
+        self.send(budget)
+
+    def on_connect(self) -> None:
+        """A new connection: reports unacknowledged on the last one go first, then ``connected``."""
+        self.connections += 1
+        self.spool.requeue(self.connections)
+        self.connected()
 
     def connected(self) -> None:
         """The broker accepted the connection: ``online`` with this stream, the ack topic, the inventory."""
@@ -96,7 +215,7 @@ class VirtualAgent:
             return
         self.acks += 1
         for first, last in ack.ranges:
-            self.unacked.difference_update(range(first, last + 1))
+            self.spool.acknowledged(first, last)
 
     def drop(self) -> None:
         """The PC vanishes (power cut, dead line): no DISCONNECT, so the broker sends the Last Will."""
@@ -122,11 +241,11 @@ class VirtualAgent:
             self.link.close(self.topic("status"), status_payload("offline", reason="stop"))
 
     def come_back(self) -> None:
-        """Switched on again: a new boot time and a new connection (``online``, inventory). Reports
-        sent before going dark and not yet acknowledged are forgotten, not sent again."""
+        """Switched on again: a new boot time and a new connection (``online``, inventory). Its
+        in-memory spool went with the power: reports not yet acknowledged are forgotten."""
         self.dark = False
         self.host.boot_time = time.time()
-        self.unacked.clear()
+        self.spool.clear()
         self.link = self.relink()
 
     def tick(self, interval_s: float, faulty: bool, outage_over: bool = False) -> None:

@@ -54,6 +54,8 @@ class Stop(Protocol):
 class Link(Protocol):
     """One virtual PC's connection, as its PC sees it."""
 
+    def ready(self) -> bool: ...
+
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None: ...
 
     def subscribe(self, topic: str) -> None: ...
@@ -65,6 +67,9 @@ class Link(Protocol):
 
 class NoLink:
     """A PC not connected yet, or captured without a broker (the backfill): sends nothing."""
+
+    def ready(self) -> bool:
+        return False
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         return None
@@ -174,6 +179,10 @@ class SharedLink:
                 self.sock = None
             log.debug("virtual agent cannot connect", extra={"client": self.client_id, "error": str(exc)})
             self.transport.later(self, next(self.backoff))
+
+    def ready(self) -> bool:
+        """Connected now: a report handed over goes out (otherwise it stays in the PC's spool)."""
+        return self.up
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         self.client.publish(topic, payload, qos=1, retain=retain)
