@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path, PureWindowsPath
@@ -91,6 +92,33 @@ def test_a_real_usb_serial_interface_from_wmi_becomes_its_device() -> None:
             interface_classes=("02",),  # USB\Class_02: communications (CDC)
         )
     ]
+
+
+def property_dump(text: str) -> dict[str, str]:
+    """One WMI object dumped as ``['Name'] ('Type') = 'value'`` lines, as a dict of the values."""
+    found = (re.match(r"^\['(\w+)'\] \('\w+'\) = '(.*)'$", line) for line in text.splitlines())
+    return {match[1]: match[2] for match in found if match}
+
+
+def test_a_real_smart_card_reader_from_wmi_keeps_its_serial_and_driver_names() -> None:
+    text = (WMI / "identiv-smart-card-reader.txt").read_text(encoding="utf-8").partition("\n\n")[2]
+    entity = property_dump(text)
+    assert len(entity) == 24 and entity["CompatibleID"] == "System.String[]"  # the poster's script left arrays out
+    (reader,) = usb_devices([entity])
+    assert reader == UsbDevice(
+        port="55021722283075",
+        vendor_id="04e6",
+        product_id="5790",
+        serial="55021722283075",  # a real serial number: the instance id holds no "&"
+        manufacturer="Identiv",
+        product="uTrust 3700 F CL Reader",
+        device_class="0b",  # no USB\Class_xx in 'System.String[]': its ClassGuid is the SmartCardReader class
+        interface_classes=(),
+    )
+    known = classify(reader, shipped_known_ids())
+    assert known is not None and (known.kind, known.model) == ("token", "uTrust 3700 F CL Reader")
+    ports = usb_devices([{**entity, "ClassGuid": "{4d36e978-e325-11ce-bfc1-08002be10318}"}])  # the Ports class
+    assert ports[0].device_class == ""
 
 
 def test_wmi_folds_the_interfaces_of_a_composite_device_into_it() -> None:

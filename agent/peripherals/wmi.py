@@ -9,6 +9,8 @@ device's serial number when it has one, and an id Windows makes up (holding ``&`
 Each interface of a composite device is an entity of its own, ``USB\\VID_xxxx&PID_xxxx&MI_nn\\...``,
 whose ``CompatibleID`` names its class (``USB\\Class_02&SubClass_02&Prot_01``). The names are the
 drivers' (``Name``, ``Manufacturer``), not the device's string descriptors, which WMI does not give.
+A device with no class in its ``CompatibleID`` whose ``ClassGuid`` is Windows' SmartCardReader setup
+class counts as a smart-card device (USB class 0b), as a CCID reader does on Linux.
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from agent.peripherals.classify import SMART_CARD
 from agent.peripherals.source import UsbDevice
 
 log = logging.getLogger("commune_agent.peripherals")
 
 DEVICE_ID_RE = re.compile(r"^USB\\VID_([0-9A-F]{4})&PID_([0-9A-F]{4})(?:&MI_([0-9A-F]{2}))?\\(.+)$", re.IGNORECASE)
 CLASS_RE = re.compile(r"^USB\\Class_([0-9A-F]{2})", re.IGNORECASE)
-QUERY = "SELECT DeviceID, Name, Manufacturer, CompatibleID FROM Win32_PnPEntity WHERE DeviceID LIKE 'USB\\\\VID[_]%'"
+PROPERTIES = ("DeviceID", "Name", "Manufacturer", "CompatibleID", "ClassGuid")
+QUERY = f"SELECT {', '.join(PROPERTIES)} FROM Win32_PnPEntity WHERE DeviceID LIKE 'USB\\\\VID[_]%'"
+SMART_CARD_READER_CLASS_GUID = "{50dd5230-ba8a-11d1-bf5d-0000f805f530}"  # Windows' SmartCardReader setup class
 MAX_TEXT = 128
 
 
@@ -77,6 +82,12 @@ def _device(key: tuple[str, str, str], value: dict[str, Any]) -> UsbDevice:
     vendor, product, instance = key
     entity = value["entity"]
     device_class = _usb_class(entity.get("CompatibleID")) if not value["interfaces"] else ""
+    if (
+        not device_class
+        and not value["interfaces"]
+        and _text(entity.get("ClassGuid")).lower() == SMART_CARD_READER_CLASS_GUID
+    ):
+        device_class = SMART_CARD
     return UsbDevice(
         port=instance[:MAX_TEXT],
         vendor_id=vendor,
@@ -104,10 +115,7 @@ class WmiSource:
 
                 self._service = win32com.client.GetObject("winmgmts:")
             rows = self._service.ExecQuery(QUERY)
-            entities = [
-                {name: getattr(row, name, None) for name in ("DeviceID", "Name", "Manufacturer", "CompatibleID")}
-                for row in rows
-            ]
+            entities = [{name: getattr(row, name, None) for name in PROPERTIES} for row in rows]
         except Exception as exc:  # COM errors have no common base class worth naming here
             log.warning("wmi query failed", extra={"error": str(exc)[:200]})
             self._service = None
