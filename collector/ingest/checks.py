@@ -16,13 +16,23 @@ import json
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Any, Final
+
+import msgspec
+from msgspec import UNSET
 
 from collector.config import IngestSettings
 from collector.ingest import fastwire
-from collector.ingest.lineprotocol import LineProtocolError, Point, encode_point
+from collector.ingest.lineprotocol import (
+    KEY_RE,
+    LineProtocolError,
+    Point,
+    encode_point,
+    float_field_sets,
+    series_head,
+)
 from collector.ingest.receipts import Receipt, Receipts
-from collector.ingest.series_bounds import SeriesBounds
+from collector.ingest.series_bounds import Dropped, SeriesBounds
 from collector.registry import units
 from collector.registry.registry import HostKey, Registry
 from collector.selfmetrics import SelfMetrics
@@ -71,6 +81,57 @@ class Handled:
 
 Observer = Callable[[Accepted], None]
 
+# Topics whose checks are remembered (a province's 3,700 PCs send six kinds: 22,200); the cache
+# is emptied when full, so a flood of invented hosts costs checks again, never memory.
+MAX_SOURCES: Final = 65536
+# Series heads remembered per topic: a host's labels (mounts, NICs...) are few and bounded by
+# ``SeriesBounds``; a refused head is never remembered.
+MAX_HEADS: Final = 256
+
+
+class Source:
+    """What a report topic says, checked once (shape, kind, province, official commune), and its
+    host's series heads for the area they were made in: everything about a message that depends on
+    its topic alone. Only accepted topics are kept, so a refused one is checked (and counted) again."""
+
+    __slots__ = ("area", "heads", "host", "kind")
+
+    def __init__(self, kind: str, host: HostKey) -> None:
+        self.kind = kind
+        self.host = host
+        self.area = ""
+        self.heads: dict[tuple[str, str | None], str] = {}
+
+    def heads_in(self, area: str) -> dict[tuple[str, str | None], str]:
+        """The heads made for ``area``; forgotten when the host's commune moved to another area."""
+        if area != self.area:
+            self.area, self.heads = area, {}
+        return self.heads
+
+    def remember(self, measurement: str, label_value: str | None, head: str) -> str:
+        if len(self.heads) >= MAX_HEADS:
+            self.heads.clear()
+        self.heads[(measurement, label_value)] = head
+        return head
+
+
+def _fast_sections(kind: str) -> tuple[tuple[str, str, str | None], ...]:
+    """(section, measurement, label) of a kind whose lines ``_fast_lines`` makes from its struct:
+    its keys and labels plain names (so its JSON needs no escaping), no tag fields, no fields added."""
+    sections = SECTIONS_BY_KIND[kind]
+    for name, spec in sections.items():
+        keys = [*spec.fields, *([spec.label] if spec.label else [])]
+        if spec.tags or spec.measurement == "speedtest" or not all(KEY_RE.match(key) for key in keys):
+            raise ValueError(f"section {name} of {kind} reports cannot be formatted from its struct")
+    return tuple((name, spec.measurement, spec.label) for name, spec in sections.items())
+
+
+# The metrics report, every 30 s from every PC and nearly all the messages, is all numbers: its
+# lines come straight from its struct. Other kinds (text fields, tag fields, contract figures added
+# to speed tests) take ``points``' way, as do metrics reports holding a text (``spool_error``).
+FAST_KINDS: Final = {"metrics": _fast_sections("metrics")}
+_to_json = msgspec.json.encode
+
 
 class Ingestor:
     def __init__(
@@ -89,6 +150,7 @@ class Ingestor:
         self.receipts = receipts
         self.observers: list[Observer] = []
         self.clock_offset: Callable[[HostKey], float] = lambda _host: 0.0  # the fleet's learned clocks
+        self._sources: dict[str, Source] = {}  # topic -> its checks and series heads
         metrics.declare_reasons(REJECT_REASONS, DROP_REASONS)
 
     def handle(self, topic: str, payload: bytes, received_at: float) -> list[str]:
@@ -99,9 +161,10 @@ class Ingestor:
         """Check, deduplicate and enrich one message (see ``Handled``)."""
         self.metrics.messages_received.inc()
         try:
-            accepted = self._accept(topic, payload, received_at)
-            points, dropped = self.bounds.admit(accepted.host, self.points(accepted), received_at)
-            lines = [encode_point(point) for point in points]
+            source = self._source(topic)
+            report, body = fastwire.decode_with_body(source.kind, payload)
+            accepted = self._accept(source, report, received_at)
+            lines, dropped = self._lines(source, accepted, body)
         except WireError as exc:
             self.metrics.reject(exc.reason, exc.detail, topic)
             if exc.reason == "foreign_province":
@@ -132,16 +195,11 @@ class Ingestor:
         self.metrics.messages_accepted.inc()
         return Handled(lines, receipt)
 
-    def _refused_receipt(self, topic: str, payload: bytes) -> Receipt | None:
-        """A refused numbered report is acknowledged all the same, so its agent stops sending it."""
-        if self.receipts is None:
-            return None
-        numbered = sequence_of(topic, payload)
-        if numbered is not None:
-            self.receipts.owe(numbered)
-        return None
-
-    def _accept(self, topic: str, payload: bytes, received_at: float) -> Accepted:
+    def _source(self, topic: str) -> Source:
+        """The topic's checked facts: from the cache, or checked now (and cached once accepted)."""
+        source = self._sources.get(topic)
+        if source is not None:
+            return source
         parsed = parse_topic(topic)
         if self.provinces and parsed.province not in self.provinces:
             raise WireError(
@@ -151,11 +209,79 @@ class Ingestor:
             raise WireError(
                 "unknown_commune", f"commune {parsed.commune} is not in province {parsed.province}'s official list"
             )
-        report = fastwire.decode(parsed.kind, payload)
-        host = HostKey(parsed.province, parsed.commune, parsed.host)
+        if len(self._sources) >= MAX_SOURCES:
+            self._sources.clear()
+        source = self._sources[topic] = Source(parsed.kind, HostKey(parsed.province, parsed.commune, parsed.host))
+        return source
+
+    def _lines(self, source: Source, accepted: Accepted, body: Any) -> tuple[list[str], Dropped | None]:
+        """The message's lines within the host's series bounds, and what the bounds dropped."""
+        if body is not None and source.kind in FAST_KINDS:
+            made = self._fast_lines(source, accepted, body)
+            if made is not None:
+                return made
+        points, dropped = self.bounds.admit(accepted.host, self.points(accepted), accepted.received_at)
+        return [encode_point(point) for point in points], dropped
+
+    def _fast_lines(self, source: Source, accepted: Accepted, body: Any) -> tuple[list[str], Dropped | None] | None:
+        """``_lines`` for a report of numbers only, straight from its decoded struct: its items'
+        JSON (one C call) turned into fields, under the source's cached series heads. None when an
+        item holds anything but numbers (a text field), which takes ``points``' way."""
+        items: list[Any] = []
+        labels: list[str | None] = []
+        series: list[tuple[str, str | None, str | None]] = []
+        for name, measurement, label in FAST_KINDS[source.kind]:
+            value = getattr(body, name)
+            if value is UNSET:
+                continue
+            for item in value if type(value) is list else (value,):
+                items.append(item)
+                labels.append(label)
+                series.append((measurement, label, None if label is None else getattr(item, label)))
+        if not items:
+            return [], None
+        field_sets = float_field_sets(_to_json(items), labels)
+        if field_sets is None:
+            return None
+        host, now, area = accepted.host, accepted.received_at, accepted.area
+        heads = source.heads_in(area)
+        stamp = f" {accepted.ts}"
+        lines: list[str] = []
+        refused: list[tuple[str, str]] = []
+        for (measurement, label, value), fields in zip(series, field_sets, strict=True):
+            if not fields:
+                continue  # an item holding no value makes no point, as in ``points``
+            if label is not None and value is not None and not self.bounds.admit_value(host, label, value, now):
+                refused.append((label, value))
+                continue
+            head = heads.get((measurement, value))
+            if head is None:
+                head = source.remember(measurement, value, self._head(host, area, measurement, label, value))
+            lines.append(head + " " + fields + stamp)
+        return lines, (Dropped(len(refused), *refused[0]) if refused else None)
+
+    @staticmethod
+    def _head(host: HostKey, area: str, measurement: str, label: str | None, value: str | None) -> str:
+        """A series' head, checked and escaped (``lineprotocol.series_head``); raises for an unsafe one."""
+        tags = {"province": host.province, "area": area, "commune": host.commune, "host": host.host}
+        if label is not None and value is not None:
+            tags[label] = value
+        return series_head(measurement, tags)
+
+    def _refused_receipt(self, topic: str, payload: bytes) -> Receipt | None:
+        """A refused numbered report is acknowledged all the same, so its agent stops sending it."""
+        if self.receipts is None:
+            return None
+        numbered = sequence_of(topic, payload)
+        if numbered is not None:
+            self.receipts.owe(numbered)
+        return None
+
+    def _accept(self, source: Source, report: Report, received_at: float) -> Accepted:
+        host = source.host
         ts = self._timestamp(report.ts, received_at)
         agent_version = None
-        if parsed.kind == "inventory":
+        if source.kind == "inventory":
             version = report.sections["inventory"][0].get("agent_version")
             agent_version = version if isinstance(version, str) else None
         # a report from a backlog (a spool or the broker draining after an outage) says when its PC
@@ -163,10 +289,10 @@ class Ingestor:
         # (the fleet state decides whether it keeps an online PC online: ``rules.backlog_counts``).
         # Its age is corrected for the PC's clock offset (``fleet/clock.py``): a slow clock is no backlog
         age = received_at - ts - self.clock_offset(host)
-        live = parsed.kind == "status" or age <= self.settings.backlog_after_s
+        live = source.kind == "status" or age <= self.settings.backlog_after_s
         if not live:
             self.metrics.reports_backlog.inc()
-        status = report.state if parsed.kind == "status" else ("online" if live else None)
+        status = report.state if source.kind == "status" else ("online" if live else None)
         is_new = self.registry.touch(host, received_at if live else ts, status=status, agent_version=agent_version)
         if is_new:
             log.info("new host", extra={"province": host.province, "commune": host.commune, "host": host.host})

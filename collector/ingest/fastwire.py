@@ -83,14 +83,21 @@ _to_builtins = msgspec.to_builtins
 def decode(kind: str, raw: bytes) -> Report:
     """The report in ``raw``, checked against the contract for ``kind``; raises WireError exactly
     as ``common.wire.decode_report`` does."""
+    return decode_with_body(kind, raw)[0]
+
+
+def decode_with_body(kind: str, raw: bytes) -> tuple[Report, Any]:
+    """``decode``'s report and the struct it was read from, or None where the contract's own
+    decoder took the message (the struct refused it): the struct's items are what the collector
+    formats its lines from (``checks.Ingestor``)."""
     if len(raw) > MAX_PAYLOAD_BYTES:
-        return decode_report(kind, raw)  # raises "oversized"
+        return decode_report(kind, raw), None  # raises "oversized"
     try:
         body = DECODERS[kind].decode(raw)
     except msgspec.MsgspecError:
-        return decode_report(kind, raw)
+        return decode_report(kind, raw), None
     report = structured(kind, body)
-    return decode_report(kind, raw) if report is None else report
+    return (decode_report(kind, raw), None) if report is None else (report, body)
 
 
 def structured(kind: str, body: Any) -> Report | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -142,6 +142,37 @@ def _float_fields(fields: Mapping[str, float | str]) -> str | None:
     if b":null" in text:  # NaN or an infinity
         return None
     return text.translate(None, b'{}"').replace(b":", b"=").decode()
+
+
+def series_head(measurement: str, tags: Mapping[str, str]) -> str:
+    """A series' measurement and sorted tags, checked and escaped; raises LineProtocolError for
+    anything unsafe, as ``encode_point`` does."""
+    head = _series(measurement, tuple(tags.items()))
+    if head is None:
+        raise _refusal(Point(measurement, tags, {}, 0))
+    return head
+
+
+def float_field_sets(objects: bytes, labels: Sequence[str | None]) -> list[str] | None:
+    """The fields (``k=v,...``) of each object of ``objects``, the JSON text of a list of flat
+    objects under plain keys (msgspec's encoding of a report's items), in one pass over the text;
+    None when any value other than the labels is not a float (a string, or null for NaN or an
+    infinity), for the path field by field.
+
+    ``labels[i]`` names object i's label, a string that must be its last member: a tag, not a
+    field, so it is cut off here ("" is left for an object holding its label alone). Floats are
+    written as ``_float_fields`` writes them; a label's text has no quote, brace or comma (its
+    alphabet), so each object is the text between ``},{``.
+    """
+    if objects.count(b'":"') != len(labels) - labels.count(None) or b":null" in objects:
+        return None
+    sets = objects[2:-2].translate(None, b'"').replace(b":", b"=").decode().split("},{")
+    for index, label in enumerate(labels):
+        if label is not None:
+            text = sets[index]
+            cut = text.rfind(f",{label}=")
+            sets[index] = text[:cut] if cut >= 0 else ""
+    return sets
 
 
 def encode_point(point: Point) -> str:

@@ -59,6 +59,15 @@ class SeriesBounds:
             return kept, None
         return kept, Dropped(len(refused), *refused[0])
 
+    def admit_value(self, host: HostKey, tag: str, value: str, now: float) -> bool:
+        """Whether this host may write a point with this value of ``tag`` (one whose value the
+        agent supplies); a refusal marks the host over its bound, as ``admit`` does."""
+        with self._lock:
+            if self._admit_value(host, tag, value, now):
+                return True
+            self._last_drop[host] = now
+            return False
+
     def _admit_value(self, host: HostKey, tag: str, value: str, now: float) -> bool:
         values = self._seen.setdefault((host, tag), {})
         if value in values:
