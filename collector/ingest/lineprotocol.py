@@ -155,24 +155,27 @@ def series_head(measurement: str, tags: Mapping[str, str]) -> str:
 
 def float_field_sets(objects: bytes, labels: Sequence[str | None]) -> list[str] | None:
     """The fields (``k=v,...``) of each object of ``objects``, the JSON text of a list of flat
-    objects under plain keys (msgspec's encoding of a report's items), in one pass over the text;
-    None when any value other than the labels is not a float (a string, or null for NaN or an
-    infinity), for the path field by field.
+    objects under plain keys whose values are numbers (msgspec's encoding of report items whose
+    text fields are unset), in one pass over the text; None when a value is null (NaN or an
+    infinity), for the path field by field, which refuses it.
 
     ``labels[i]`` names object i's label, a string that must be its last member: a tag, not a
     field, so it is cut off here ("" is left for an object holding its label alone). Floats are
     written as ``_float_fields`` writes them; a label's text has no quote, brace or comma (its
     alphabet), so each object is the text between ``},{``.
     """
-    if objects.count(b'":"') != len(labels) - labels.count(None) or b":null" in objects:
+    if b":null" in objects:
         return None
-    sets = objects[2:-2].translate(None, b'"').replace(b":", b"=").decode().split("},{")
+    sets = objects[2:-2].translate(_FIELDS_TABLE, b'"').decode().split("},{")
     for index, label in enumerate(labels):
         if label is not None:
             text = sets[index]
             cut = text.rfind(f",{label}=")
             sets[index] = text[:cut] if cut >= 0 else ""
     return sets
+
+
+_FIELDS_TABLE = bytes.maketrans(b":", b"=")
 
 
 def encode_point(point: Point) -> str:

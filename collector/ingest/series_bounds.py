@@ -34,59 +34,84 @@ class Dropped:
     example: str
 
 
+class HostBounds:
+    """One host's values of each agent tag, with when each was last seen; held by ``SeriesBounds``
+    for as long as it runs, so a caller may keep it (the ingest keeps it with the host's topic)."""
+
+    __slots__ = ("_bounds", "host", "values")
+
+    def __init__(self, bounds: SeriesBounds, host: HostKey) -> None:
+        self._bounds = bounds
+        self.host = host
+        self.values: dict[str, dict[str, float]] = {}  # tag -> value -> last seen
+
+    def admit(self, tag: str, value: str, now: float) -> bool:
+        """Whether the host may write a point with this value of ``tag``; a refusal marks the host
+        over its bound."""
+        with self._bounds.lock:
+            if self.admit_locked(tag, value, now):
+                return True
+            self._bounds.last_drop[self.host] = now
+            return False
+
+    def admit_locked(self, tag: str, value: str, now: float) -> bool:
+        """``admit`` for a caller holding ``SeriesBounds.lock``, without marking a refusal."""
+        values = self.values.get(tag)
+        if values is None:
+            values = self.values[tag] = {}
+        if value in values:
+            values[value] = now
+            return True
+        max_values = self._bounds.max_values
+        if len(values) >= max_values:
+            for stale in [v for v, seen in values.items() if now - seen > self._bounds.window_s]:
+                del values[stale]
+        if len(values) >= max_values:
+            return False
+        values[value] = now
+        return True
+
+
 class SeriesBounds:
     def __init__(self, max_values: int, window_s: float) -> None:
         self.max_values = max_values
         self.window_s = window_s
-        self._lock = threading.Lock()
-        self._seen: dict[tuple[HostKey, str], dict[str, float]] = {}  # (host, tag) -> value -> last seen
-        self._last_drop: dict[HostKey, float] = {}
+        self.lock = threading.Lock()
+        self._hosts: dict[HostKey, HostBounds] = {}
+        self.last_drop: dict[HostKey, float] = {}
+
+    def of(self, host: HostKey) -> HostBounds:
+        """The host's bounds (made at its first call, then the same object)."""
+        with self.lock:
+            found = self._hosts.get(host)
+            if found is None:
+                found = self._hosts[host] = HostBounds(self, host)
+            return found
 
     def admit(self, host: HostKey, points: list[Point], now: float) -> tuple[list[Point], Dropped | None]:
         """The points this host may write; the rest are dropped and described."""
         kept: list[Point] = []
         refused: list[tuple[str, str]] = []
-        with self._lock:
+        bounds = self.of(host)
+        with self.lock:
             for point in points:
                 tag = _agent_tag(point)
-                if tag is None or self._admit_value(host, tag, point.tags[tag], now):
+                if tag is None or bounds.admit_locked(tag, point.tags[tag], now):
                     kept.append(point)
                 else:
                     refused.append((tag, point.tags[tag]))
             if refused:
-                self._last_drop[host] = now
+                self.last_drop[host] = now
         if not refused:
             return kept, None
         return kept, Dropped(len(refused), *refused[0])
 
-    def admit_value(self, host: HostKey, tag: str, value: str, now: float) -> bool:
-        """Whether this host may write a point with this value of ``tag`` (one whose value the
-        agent supplies); a refusal marks the host over its bound, as ``admit`` does."""
-        with self._lock:
-            if self._admit_value(host, tag, value, now):
-                return True
-            self._last_drop[host] = now
-            return False
-
-    def _admit_value(self, host: HostKey, tag: str, value: str, now: float) -> bool:
-        values = self._seen.setdefault((host, tag), {})
-        if value in values:
-            values[value] = now
-            return True
-        if len(values) >= self.max_values:
-            for stale in [v for v, seen in values.items() if now - seen > self.window_s]:
-                del values[stale]
-        if len(values) >= self.max_values:
-            return False
-        values[value] = now
-        return True
-
     def over_bound(self, now: float) -> dict[HostKey, float]:
         """Hosts that had a value dropped within the window, with the time of the last drop."""
-        with self._lock:
-            for host in [h for h, at in self._last_drop.items() if now - at > self.window_s]:
-                del self._last_drop[host]
-            return dict(self._last_drop)
+        with self.lock:
+            for host in [h for h, at in self.last_drop.items() if now - at > self.window_s]:
+                del self.last_drop[host]
+            return dict(self.last_drop)
 
 
 def _agent_tag(point: Point) -> str | None:
