@@ -165,10 +165,11 @@ class Ingestor:
         """Check, deduplicate and enrich one message (see ``Handled``)."""
         self.metrics.messages_received.inc()
         try:
-            source = self._source(topic)
+            source = self._sources.get(topic) or self._source(topic)
             report, body = fastwire.decode_with_body(source.kind, payload)
             accepted = self._accept(source, report, received_at)
-            lines, dropped = self._lines(source, accepted, body)
+            made = None if body is None or source.kind not in FAST_KINDS else self._fast_lines(source, accepted, body)
+            lines, dropped = self._lines(accepted) if made is None else made
         except WireError as exc:
             self.metrics.reject(exc.reason, exc.detail, topic)
             if exc.reason == "foreign_province":
@@ -200,10 +201,7 @@ class Ingestor:
         return Handled(lines, receipt)
 
     def _source(self, topic: str) -> Source:
-        """The topic's checked facts: from the cache, or checked now (and cached once accepted)."""
-        source = self._sources.get(topic)
-        if source is not None:
-            return source
+        """The checked facts of a topic not in the cache: checked now, and cached once accepted."""
         parsed = parse_topic(topic)
         if self.provinces and parsed.province not in self.provinces:
             raise WireError(
@@ -219,12 +217,9 @@ class Ingestor:
         source = self._sources[topic] = Source(parsed.kind, host, self.bounds.of(host))
         return source
 
-    def _lines(self, source: Source, accepted: Accepted, body: Any) -> tuple[list[str], Dropped | None]:
-        """The message's lines within the host's series bounds, and what the bounds dropped."""
-        if body is not None and source.kind in FAST_KINDS:
-            made = self._fast_lines(source, accepted, body)
-            if made is not None:
-                return made
+    def _lines(self, accepted: Accepted) -> tuple[list[str], Dropped | None]:
+        """The message's lines within the host's series bounds, and what the bounds dropped, by way
+        of ``points`` (``_fast_lines`` makes the same for reports of numbers only)."""
         points, dropped = self.bounds.admit(accepted.host, self.points(accepted), accepted.received_at)
         return [encode_point(point) for point in points], dropped
 
@@ -233,7 +228,8 @@ class Ingestor:
         JSON (one C call) turned into fields, under the source's cached series heads. None when an
         item holds anything but numbers (a text field), which takes ``points``' way."""
         items: list[Any] = []
-        series: list[tuple[str, str | None]] = []
+        measurements: list[str] = []
+        labels: list[str | None] = []
         for name, measurement, label, texts in FAST_KINDS[source.kind]:
             value = getattr(body, name)
             if value is UNSET:
@@ -243,30 +239,38 @@ class Ingestor:
                     if getattr(item, text) is not None:
                         return None
                 items.append(item)
-                series.append((measurement, label))
+                measurements.append(measurement)
+                labels.append(label)
         if not items:
             return [], None
-        field_sets = float_field_sets(_to_json(items), [label for _m, label in series])
+        field_sets = float_field_sets(_to_json(items), labels)
         if field_sets is None:
             return None
         now, area = accepted.received_at, accepted.area
         heads = source.heads_in(area)
+        bounds = source.bounds
         stamp = f" {accepted.ts}"
         lines: list[str] = []
         refused: list[tuple[str, str]] = []
-        for item, (measurement, label), fields in zip(items, series, field_sets, strict=True):
-            if not fields:
-                continue  # an item holding no value makes no point, as in ``points``
-            value = None
-            if label is not None:
-                value = getattr(item, label)
-                if not source.bounds.admit(label, value, now):
-                    refused.append((label, value))
-                    continue
-            head = heads.get((measurement, value))
-            if head is None:
-                head = source.remember(measurement, value, self._head(source.host, area, measurement, label, value))
-            lines.append(head + " " + fields + stamp)
+        with bounds.lock:
+            for item, measurement, label, fields in zip(items, measurements, labels, field_sets, strict=True):
+                if not fields:
+                    continue  # an item holding no value makes no point, as in ``points``
+                value = None
+                if label is not None:
+                    value = getattr(item, label)
+                    known = bounds.values.get(label)
+                    if known is not None and value in known:  # a known value, seen again: ``admit_locked``'s first case
+                        known[value] = now
+                    elif not bounds.admit_locked(label, value, now):
+                        refused.append((label, value))
+                        continue
+                head = heads.get((measurement, value))
+                if head is None:
+                    head = source.remember(measurement, value, self._head(source.host, area, measurement, label, value))
+                lines.append(head + " " + fields + stamp)
+            if refused:
+                bounds.mark_drop(now)
         return lines, (Dropped(len(refused), *refused[0]) if refused else None)
 
     @staticmethod
@@ -288,7 +292,10 @@ class Ingestor:
 
     def _accept(self, source: Source, report: Report, received_at: float) -> Accepted:
         host = source.host
-        ts = self._timestamp(report.ts, received_at)
+        ts = report.ts
+        if ts > received_at + self.settings.max_clock_skew_s or ts < received_at - self.settings.max_age_s:
+            ts = self._skewed(received_at)
+        ts = int(ts)
         agent_version = None
         if source.kind == "inventory":
             version = report.sections["inventory"][0].get("agent_version")
@@ -307,12 +314,10 @@ class Ingestor:
             log.info("new host", extra={"province": host.province, "commune": host.commune, "host": host.host})
         return Accepted(host, self.registry.area_of(host.commune), report, received_at, ts, live=live)
 
-    def _timestamp(self, ts: float, received_at: float) -> int:
-        """The agent's timestamp, or the receive time when the agent's clock is implausible."""
-        if ts > received_at + self.settings.max_clock_skew_s or ts < received_at - self.settings.max_age_s:
-            self.metrics.clock_skew.inc()
-            return int(received_at)
-        return int(ts)
+    def _skewed(self, received_at: float) -> int:
+        """The receive time, for a report whose agent's clock is implausible (counted)."""
+        self.metrics.clock_skew.inc()
+        return int(received_at)
 
     def points(self, accepted: Accepted) -> list[Point]:
         base = {

@@ -40,7 +40,9 @@ Text = Annotated[str, Meta(max_length=MAX_STRING_CHARS)]
 Label = Annotated[str, Meta(pattern=LABEL_RE.pattern.removesuffix("$") + r"\Z")]
 Seq = Annotated[int, Meta(ge=1, le=MAX_SEQ)]
 Stream = Annotated[str, Meta(pattern=STREAM_RE.pattern.removesuffix("$") + r"\Z")]
-OPTIONS: Final[dict[str, Any]] = {"forbid_unknown_fields": True, "omit_defaults": True, "kw_only": True}
+# gc=False: the cyclic garbage collector does not track the structs (several per message), which
+# hold only numbers, text and lists of other such structs, so can never be part of a cycle.
+OPTIONS: Final[dict[str, Any]] = {"forbid_unknown_fields": True, "omit_defaults": True, "kw_only": True, "gc": False}
 
 
 def _item_struct(name: str, section: Section) -> type[msgspec.Struct]:

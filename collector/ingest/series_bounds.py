@@ -38,30 +38,35 @@ class HostBounds:
     """One host's values of each agent tag, with when each was last seen; held by ``SeriesBounds``
     for as long as it runs, so a caller may keep it (the ingest keeps it with the host's topic)."""
 
-    __slots__ = ("_bounds", "host", "values")
+    __slots__ = ("_bounds", "host", "lock", "values")
 
     def __init__(self, bounds: SeriesBounds, host: HostKey) -> None:
         self._bounds = bounds
+        self.lock = bounds.lock
         self.host = host
         self.values: dict[str, dict[str, float]] = {}  # tag -> value -> last seen
 
     def admit(self, tag: str, value: str, now: float) -> bool:
         """Whether the host may write a point with this value of ``tag``; a refusal marks the host
         over its bound."""
-        with self._bounds.lock:
+        with self.lock:
             if self.admit_locked(tag, value, now):
                 return True
-            self._bounds.last_drop[self.host] = now
+            self.mark_drop(now)
             return False
+
+    def mark_drop(self, now: float) -> None:
+        """Mark the host over its bound (the caller holds ``lock``)."""
+        self._bounds.last_drop[self.host] = now
 
     def admit_locked(self, tag: str, value: str, now: float) -> bool:
         """``admit`` for a caller holding ``SeriesBounds.lock``, without marking a refusal."""
         values = self.values.get(tag)
-        if values is None:
-            values = self.values[tag] = {}
-        if value in values:
+        if values is not None and value in values:  # the common case: a known value, seen again
             values[value] = now
             return True
+        if values is None:
+            values = self.values[tag] = {}
         max_values = self._bounds.max_values
         if len(values) >= max_values:
             for stale in [v for v, seen in values.items() if now - seen > self._bounds.window_s]:
