@@ -111,12 +111,12 @@ def structured(kind: str, body: Any) -> Report | None:
         return Report(kind, body.ts, state=body.state, stream=stream, reason=body.reason)
     if (stream is None) != (seq is None):
         return None
+    whole = _to_builtins(body)  # one C call; unset sections and null fields left out (omit_defaults)
     sections: dict[str, list[dict[str, float | str]]] = {}
     for name in SECTION_NAMES[kind]:
-        value = getattr(body, name)
-        if value is UNSET:
-            continue
-        sections[name] = [_to_builtins(item) for item in value] if type(value) is list else [_to_builtins(value)]
+        value = whole.get(name)
+        if value is not None:
+            sections[name] = value if type(value) is list else [value]
     if not sections:
         return None
     return Report(kind, body.ts, sections, stream=stream, seq=seq)

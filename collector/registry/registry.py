@@ -8,7 +8,7 @@ change on every message, so they live in memory and are flushed in batches by ``
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from collector.store import Store
@@ -18,9 +18,23 @@ RELOAD_CHECK_S = 1.0
 
 @dataclass(frozen=True)
 class HostKey:
+    """A host by its place: province, commune and name. Its hash is computed once: every report
+    looks its host up in several dicts (known hosts, changed hosts, series bounds, fleet state)."""
+
     province: str
     commune: str
     host: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.province, self.commune, self.host)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[HostKey], tuple[str, str, str]]:
+        """Pickled by its place: a string's hash differs between processes, so ``_hash`` is not kept."""
+        return HostKey, (self.province, self.commune, self.host)
 
 
 class HostRecord(NamedTuple):
