@@ -35,18 +35,26 @@ print(json.dumps(ping(sys.argv[2], 3, 1.0)))
 """
 
 
-def ping_in_namespace(group_range: str, address: str, children: bool, echo_ignored: bool = False) -> dict[str, Any]:
-    """One ping by a Python in a new network namespace whose loopback is up and whose range is set."""
+def python_in_namespace(
+    script: str, args: list[str], group_range: str = EVERY_GROUP, echo_ignored: bool = False
+) -> Any:
+    """What ``script`` prints as JSON, run by a Python in a new network namespace whose loopback is
+    up and whose ping group range is set."""
     setup = (
         f"ip link set lo up && echo '{group_range}' > /proc/sys/net/ipv4/ping_group_range"
         f" && echo {int(echo_ignored)} > /proc/sys/net/ipv4/icmp_echo_ignore_all"
     )
-    argv = ["unshare", "--net", "sh", "-c", f'{setup} && exec "$0" -c "$1" "$2" "$3"']
-    argv += [sys.executable, PING_IN_NAMESPACE, "children" if children else "no-children", address]
+    argv = ["unshare", "--net", "sh", "-c", f'{setup} && exec "$0" -c "$@"', sys.executable, script, *args]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+def ping_in_namespace(group_range: str, address: str, children: bool, echo_ignored: bool = False) -> dict[str, Any]:
+    """One ping by a Python in a new network namespace whose loopback is up and whose range is set."""
+    args = ["children" if children else "no-children", address]
+    result: dict[str, Any] = python_in_namespace(PING_IN_NAMESPACE, args, group_range, echo_ignored)
     decode_report("probe", encode({"v": 1, "ts": 1.7e9, "probe": [{"target": "t", **result}]}))  # in the contract
     return result
 
@@ -93,23 +101,51 @@ print(json.dumps(ping_many(["127.0.0.1", "127.0.0.2", "no-such-host.invalid", "1
 
 @pytest.mark.services  # unshare, ip
 def test_several_targets_pinged_together_each_get_their_own_replies() -> None:
-    argv = [
-        "unshare",
-        "--net",
-        "sh",
-        "-c",
-        f'ip link set lo up && echo "{EVERY_GROUP}" > /proc/sys/net/ipv4/ping_group_range && exec "$0" -c "$1"',
-    ]
-    argv += [sys.executable, PING_MANY_IN_NAMESPACE]
-    done = subprocess.run(
-        argv, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
+    results = python_in_namespace(PING_MANY_IN_NAMESPACE, [])
     assert set(results) == {"127.0.0.1", "127.0.0.2", "no-such-host.invalid"}
     for address in ("127.0.0.1", "127.0.0.2"):
         assert results[address]["ping_method"] == "icmp" and results[address]["received"] == 3, results[address]
     assert results["no-such-host.invalid"]["error"] == "nxdomain"
+
+
+ECHOES_SEEN_IN_NAMESPACE = """
+import json, socket
+from agent.probes.ping import PAYLOAD, ping_many
+lookups = []
+real_getaddrinfo = socket.getaddrinfo
+def counting(host, *args, **kwargs):
+    lookups.append(host)
+    return real_getaddrinfo(host, *args, **kwargs)
+socket.getaddrinfo = counting
+seen = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)  # root: sees every ICMP packet
+results = ping_many(["127.0.0.1", "127.0.0.2"], 4, 1.0)
+seen.setblocking(False)
+requests = []
+while True:
+    try:
+        packet = seen.recv(2048)
+    except BlockingIOError:
+        break
+    icmp = packet[(packet[0] & 0x0F) * 4:]
+    if icmp[0] == 8:
+        folded = sum(int.from_bytes(icmp[i:i + 2], "big") for i in range(0, len(icmp), 2))
+        while folded > 0xFFFF:
+            folded = (folded & 0xFFFF) + (folded >> 16)
+        requests.append({"to": socket.inet_ntoa(packet[16:20]), "checksum_ok": folded == 0xFFFF,
+                         "fixed_payload": icmp[8:] == PAYLOAD, "sequence": int.from_bytes(icmp[6:8], "big")})
+print(json.dumps({"lookups": lookups, "requests": requests, "results": results}))
+"""
+
+
+@pytest.mark.services  # unshare, ip
+def test_an_icmp_round_looks_each_target_up_once_and_sends_valid_echoes_with_the_fixed_payload() -> None:
+    seen = python_in_namespace(ECHOES_SEEN_IN_NAMESPACE, [])
+    assert sorted(seen["lookups"]) == ["127.0.0.1", "127.0.0.2"]  # once a round, not once per echo
+    for address in ("127.0.0.1", "127.0.0.2"):
+        assert seen["results"][address]["received"] == 4 and seen["results"][address]["loss_percent"] == 0
+        sent = [request for request in seen["requests"] if request["to"] == address]
+        assert sorted(request["sequence"] for request in sent) == [0, 1, 2, 3]
+        assert all(request["checksum_ok"] and request["fixed_payload"] for request in sent), sent
 
 
 @pytest.mark.services  # unshare, ip

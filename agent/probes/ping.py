@@ -9,6 +9,13 @@ the standard deviation of the RTTs (ping's ``mdev``), and ``ping_method`` says w
 ``timeout_s`` at most, as ``ping -i 0.2 -W`` does, so a dead target costs the same time either way.
 On Windows icmplib needs an administrator's raw socket, which the service (LocalSystem) has; an
 agent run by an ordinary user falls back to ``ping.exe`` (``agent.windows.ping``, its own parser).
+
+An echo request is cheap here: each target's address is looked up once a round (icmplib's ``send``
+calls ``getaddrinfo`` for every echo) and the payload is a fixed 56 bytes, as ``ping``'s is
+(icmplib draws a random one per echo). On Linux's datagram ICMP sockets the kernel writes the
+identifier and the checksum itself, so the request is packed once per sequence number and sent
+on the socket icmplib opened (``ICMPSocket.sock``); elsewhere (raw sockets) icmplib's ``send``
+builds it, with the fixed payload.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from __future__ import annotations
 import logging
 import math
 import re
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -30,6 +39,8 @@ Result = Dict[str, Union[float, str]]  # typing's names: this alias is evaluated
 INTERVAL_S = 0.2
 ICMP, SYSTEM = "icmp", "system"
 ECHO_REPLY = (0, 129)  # ICMPv4 and ICMPv6 echo reply types
+ECHO_REQUEST = {socket.AF_INET: 8, socket.AF_INET6: 128}
+PAYLOAD = bytes(range(0x10, 0x10 + 56))  # 56 bytes, as ping sends (its pattern after the timestamp)
 
 SUMMARY_RE = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
 RTT_RE = re.compile(r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms")
@@ -125,11 +136,13 @@ def icmp_ping_many(addresses: list[str], count: int, timeout_s: float) -> dict[s
 
 def _ping_family(targets: list[str], echoes: dict[str, _Echo], count: int, timeout_s: float) -> None:
     socket_class = icmplib.ICMPv6Socket if icmplib.is_ipv6_address(targets[0]) else icmplib.ICMPv4Socket
-    ident = unique_identifier()
     with socket_class(privileged=False) as sock:
+        wire = _Wire(sock)
+        for target in targets:
+            echoes[target].address = wire.address_of(target, echoes[target])
         for sequence in range(count):
             for target in targets:
-                echoes[target].send(sock, icmplib.ICMPRequest(destination=target, id=ident, sequence=sequence))
+                echoes[target].send(wire, target, sequence)
             last = sequence == count - 1
             deadline = time.time() + (timeout_s if last else INTERVAL_S)
             _receive(sock, [echoes[target] for target in targets], echoes, deadline)
@@ -157,6 +170,46 @@ def _receive(sock: Any, waiting: list[_Echo], echoes: dict[str, _Echo], deadline
             replied.match(reply)
 
 
+class _Wire:
+    """Sends echo requests on one icmplib socket: packed once per sequence number where the kernel
+    fills in the identifier and checksum (Linux datagram sockets), through icmplib's ``send`` elsewhere."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._kernel_fills = sys.platform.startswith("linux") and not sock.is_privileged and sock.sock is not None
+        self._family = socket.AF_INET6 if isinstance(sock, icmplib.ICMPv6Socket) else socket.AF_INET
+        self._ident = unique_identifier()  # what a raw socket sends; a datagram socket's is its port
+        self._bound = False  # a datagram socket gets its port (the identifier) at its first send
+        self._packet = b""
+        self._sequence = -1
+
+    def address_of(self, target: str, echo: _Echo) -> Any:
+        """The socket address of ``target``, looked up once a round; None (and the echo's error) when it fails."""
+        try:
+            return socket.getaddrinfo(target, None, self._family, socket.SOCK_DGRAM)[0][4]
+        except OSError:
+            echo.error = "ping_failed"
+            return None
+
+    def send(self, target: str, address: Any, sequence: int) -> tuple[int, float]:
+        """One echo request; returns its identifier and the time it left. Raises ICMPLibError."""
+        if not self._kernel_fills:
+            request = icmplib.ICMPRequest(destination=target, id=self._ident, sequence=sequence, payload=PAYLOAD)
+            self._sock.send(request)
+            return request.id, request.time
+        if sequence != self._sequence:
+            header = struct.pack("!2B3H", ECHO_REQUEST[self._family], 0, 0, 0, sequence)
+            self._packet, self._sequence = header + PAYLOAD, sequence
+        sent_at = time.time()
+        try:
+            self._sock.sock.sendto(self._packet, address)
+        except OSError as exc:
+            raise icmplib.ICMPSocketError(str(exc)) from exc
+        if not self._bound:
+            self._ident, self._bound = self._sock.sock.getsockname()[1], True
+        return self._ident, sent_at
+
+
 class _Echo:
     """The requests to one address and the replies matched to them by identifier and sequence."""
 
@@ -165,6 +218,7 @@ class _Echo:
         self.rtt_ms: dict[int, float] = {}
         self.ident: int | None = None
         self.error = ""
+        self.address: Any = None  # the socket address, looked up once a round
 
     @property
     def complete(self) -> bool:
@@ -180,15 +234,14 @@ class _Echo:
             return {**done, "ok": 1.0}
         return {**done, "ok": 0.0, "error": self.error or "timeout"}
 
-    def send(self, sock: Any, request: Any) -> None:
+    def send(self, wire: _Wire, target: str, sequence: int) -> None:
+        if self.address is None:  # its lookup failed
+            return
         try:
-            sock.send(request)
+            self.ident, self.sent_at[sequence] = wire.send(target, self.address, sequence)
         except icmplib.ICMPLibError as exc:  # e.g. no route: the line or the LAN is down
             text = str(exc).lower()
             self.error = "unreachable" if "unreachable" in text or "no route" in text else "ping_failed"
-            return
-        self.ident = request.id  # on Linux's datagram sockets the kernel picks it (the socket's port)
-        self.sent_at[request.sequence] = request.time
 
     def match(self, reply: Any) -> None:
         if reply.id != self.ident or reply.sequence not in self.sent_at or reply.sequence in self.rtt_ms:
