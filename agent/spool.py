@@ -1,6 +1,12 @@
 """The agent's on-disk outbox: every report waits here until it is known to be stored.
 
-SQLite in WAL mode with full sync survives kill -9 and power loss. The spool is bounded by
+SQLite in WAL mode survives kill -9 and power loss. A report is kept by one transaction synced
+to the disk (``synchronous=FULL``: the WAL is flushed at its commit), so once ``put`` returns it
+survives a power cut. The later steps of its life are committed without waiting for the disk
+(``synchronous=NORMAL``), because losing them in a power cut costs nothing but a duplicate: a
+lost ``sent`` mark is cleared at the next start anyway, and a lost release sends the report
+again, the same InfluxDB point. The next report's synced commit flushes them too. So a report
+costs one disk flush, not three. The spool is bounded by
 size and age; when full, the oldest reports are dropped first and counted, so a line that is
 down for days costs old data, never the agent's disk.
 
@@ -13,10 +19,12 @@ releases it at the PUBACK instead (broker-level release).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +61,7 @@ class Spool:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._synced = True  # the connection's synchronous level: FULL (True) or NORMAL
         self._db.executescript(SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
         for statement in SENT_COLUMNS if "sent" not in columns else ():
@@ -72,13 +81,29 @@ class Spool:
     def put(self, topic: str, payload: bytes, now: float | None = None) -> int:
         """Append a message, then enforce the age and size bounds; returns its sequence number."""
         now = time.time() if now is None else now
-        with self._lock:
+        with self._lock, self._transaction(synced=True):
             cursor = self._db.execute(
                 "INSERT INTO outbox (topic, payload, created) VALUES (?, ?, ?)", (topic, payload, now)
             )
             self._bytes += len(payload)
             self._enforce_bounds(now)
         return int(cursor.lastrowid or 0)
+
+    @contextlib.contextmanager
+    def _transaction(self, synced: bool) -> Iterator[None]:
+        """One transaction, its commit flushed to the disk (``synced``) or not; rolled back on an error.
+        The caller holds the lock."""
+        if synced != self._synced:  # SQLite refuses to change it inside a transaction
+            self._db.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
+            self._synced = synced
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def unsent(self, limit: int, after_id: int = 0) -> list[SpooledMessage]:
         """The oldest ``limit`` messages the broker has not acknowledged, with an id above ``after_id``."""
@@ -91,7 +116,7 @@ class Spool:
 
     def mark_sent(self, message_id: int, now: float, connection: int) -> None:
         """The broker has the message; it stays until the collector acknowledges it."""
-        with self._lock:
+        with self._lock, self._transaction(synced=False):  # lost in a power cut: cleared at start anyway
             self._db.execute("UPDATE outbox SET sent = ?, conn = ? WHERE id = ?", (now, connection, message_id))
 
     def due(self, limit: int, sent_before: float, connection: int, lost_below: int) -> list[SpooledMessage]:
@@ -109,7 +134,7 @@ class Spool:
     def release(self, ranges: list[tuple[int, int]] | tuple[tuple[int, int], ...]) -> int:
         """Forget the messages the collector has stored (inclusive id ranges); returns how many."""
         released = 0
-        with self._lock:
+        with self._lock, self._transaction(synced=False):  # lost in a power cut: sent again, a duplicate
             for first, last in ranges:
                 row = self._db.execute(
                     "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE id BETWEEN ? AND ?",
@@ -146,7 +171,7 @@ class Spool:
 
     def remove(self, message_id: int) -> None:
         """Forget one message (broker-level release: the broker's PUBACK is enough)."""
-        with self._lock:
+        with self._lock, self._transaction(synced=False):  # lost in a power cut: sent again, a duplicate
             row = self._db.execute("SELECT LENGTH(payload) FROM outbox WHERE id = ?", (message_id,)).fetchone()
             if row is None:
                 return

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+from realservices import REPO
 
 from agent.spool import Spool
 
@@ -109,3 +115,44 @@ def test_a_report_in_flight_when_it_expires_counts_as_sent(tmp_path: Path) -> No
     spool.in_flight.add(flying)
     spool.put("t", b"new", now=1200)
     assert (spool.dropped(), spool.dropped_sent()) == (0, 1)
+
+
+SPOOL_LIFE = """
+import os, sys
+from agent.spool import Spool
+spool = Spool(sys.argv[1], max_bytes=1 << 20, max_age_s=3600)
+for i in range(5):
+    os.chdir("/")  # marks the start of a put in the trace
+    seq = spool.put("t", b"report %d" % i)
+    os.chdir("/tmp")  # the put has returned: what follows is the report's later life
+    spool.mark_sent(seq, now=100.0 + i, connection=1)
+    spool.release([(seq, seq)])
+os.chdir("/")
+"""
+
+
+@pytest.mark.services  # strace
+def test_a_report_costs_one_disk_flush_made_before_put_returns(tmp_path: Path) -> None:
+    """Kept once ``put`` returns (its commit flushed), while marking it sent and releasing it wait
+    for no flush: losing them in a power cut only sends the report again."""
+    trace = tmp_path / "trace"
+    argv = ["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync,chdir", "-o", str(trace), sys.executable, "-c"]
+    done = subprocess.run(
+        [*argv, SPOOL_LIFE, str(tmp_path / "s.sqlite")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    flushes: dict[str, list[int]] = {"put": [], "later": []}
+    phase = ""
+    for line in trace.read_text().splitlines():
+        call = line.split(None, 1)[1]
+        if call.startswith("chdir("):
+            phase = "later" if '"/tmp"' in call else "put"
+            flushes[phase].append(0)
+        elif call.startswith(("fsync(", "fdatasync(")) and phase:
+            flushes[phase][-1] += 1
+    assert flushes["put"][:5] == [1, 1, 1, 1, 1] and flushes["later"] == [0, 0, 0, 0, 0], trace.read_text()
