@@ -76,6 +76,7 @@ class Outbox:
         self._error = ""
         self._next_retry = 0.0
         self.generation = 0
+        self.puts = 0  # reports ever put, in either store: the publisher knows from it that none is new
         self._acks_heard = False
         self._recover()
 
@@ -83,6 +84,7 @@ class Outbox:
 
     def put(self, topic: str, payload: bytes) -> None:
         """Keep a report: in the spool, else in memory."""
+        self.puts += 1
         if self._disk is None and self._clock() >= self._next_retry and self._recover((topic, payload)):
             return
         if self._disk is not None:
@@ -131,6 +133,15 @@ class Outbox:
 
     def awaiting_ack(self) -> int:
         return self._guarded(lambda disk: disk.awaiting_ack()) + self._memory.awaiting_ack()
+
+    def earliest_sent(self, since: float) -> float | None:
+        """The earliest time a report held was sent, of those sent at or after ``since``; None when none was."""
+        if self._disk is not None:
+            try:
+                return self._disk.earliest_sent(since)
+            except (sqlite3.Error, OSError) as exc:
+                self._fail(exc, "earliest_sent")
+        return self._memory.earliest_sent(since)
 
     @property
     def stream(self) -> str:

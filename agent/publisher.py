@@ -17,12 +17,18 @@ ack turns acknowledgements on for good.
 
 paho calls ``on_publish`` and ``on_message`` while holding its own lock, so callbacks only
 queue events and the agent's main thread does all spool bookkeeping (no lock order to get wrong).
+
+The main loop calls ``drain`` at every wake (a PUBACK, an ack, a USB poll...), so ``drain`` asks
+the spool only what can have changed: reports never sent only after a new one was put (the
+outbox counts its puts), and reports due again only once the oldest sent one can have passed
+``ack_timeout_s``, or at once after a new connection or an ack of later reports.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import sys
 import threading
@@ -108,6 +114,8 @@ class Publisher:
         self.mode = ACKS if spool.acks_heard() else WAITING
         self._waiting_since: float | None = None  # monotonic; counts only while connected
         self._highest_acked = 0  # sent reports below it and still unacknowledged went missing
+        self._due_check_at = 0.0  # wall-clock time to look again for reports due to be re-sent (0: now)
+        self._unsent_seen: int | None = None  # the outbox's puts when all its unsent reports had gone to paho
         self.acks_received = 0
         self.acks_rejected = 0
         self.resent = 0
@@ -173,7 +181,9 @@ class Publisher:
             return True
         if not self.connected.is_set():
             return False
-        return bool(self._inflight or self._spool.unsent(1))
+        if self._inflight:
+            return True
+        return self._unsent_seen != self._spool.puts and bool(self._spool.unsent(1))
 
     def drain(self, budget: int) -> int:
         """Settle acks, then publish up to ``budget`` spooled messages; returns how many were sent.
@@ -184,18 +194,34 @@ class Publisher:
             return 0
         room = min(budget, INFLIGHT_WINDOW - len(self._inflight))
         sent = 0
-        if room > 0 and self.mode == ACKS:
-            for message in self._due(room):
+        if room > 0 and self.mode == ACKS and time.time() >= self._due_check_at:
+            due = self._due(room)
+            for message in due:
                 if not self._publish(message):
                     return sent
                 self.resent += 1
                 sent += 1
-        for message in self._spool.unsent(room - sent, after_id=self._next_after) if room > sent else []:
+            if len(due) < room:
+                self._plan_due_check()
+        if room <= sent or self._unsent_seen == self._spool.puts:
+            return sent  # no room, or nothing put since every unsent report went to paho
+        puts, wanted = self._spool.puts, room - sent
+        unsent = self._spool.unsent(wanted, after_id=self._next_after)
+        for message in unsent:
             if not self._publish(message):
-                break
+                return sent
             self._next_after = message.id
             sent += 1
+        if len(unsent) < wanted:  # every unsent report is with paho now
+            self._unsent_seen = puts
         return sent
+
+    def _plan_due_check(self) -> None:
+        """Nothing is due now: the next report can come due when the oldest one sent and not yet
+        past ``ack_timeout_s`` passes it (a new connection or an ack of later reports look at once)."""
+        timeout = self._spool_config.ack_timeout_s
+        earliest = self._spool.earliest_sent(time.time() - timeout)
+        self._due_check_at = math.inf if earliest is None else earliest + timeout
 
     def _releasing(self) -> bool:
         """False while waiting (bounded) to hear whether the collector acknowledges."""
@@ -254,6 +280,7 @@ class Publisher:
             self._inflight.clear()
             self._spool.in_flight.clear()
             self._next_after = 0
+            self._due_check_at, self._unsent_seen = 0.0, None
         now = time.time()
         while self._acked:
             entry = self._inflight.pop(self._acked.popleft(), None)
@@ -263,6 +290,7 @@ class Publisher:
             self._spool.in_flight.discard(spool_id)
             if keep:
                 self._spool.mark_sent(spool_id, now, self._seen_connections)
+                self._due_check_at = min(self._due_check_at, now + self._spool_config.ack_timeout_s)
             else:
                 self._spool.remove(spool_id)
         while self._collector_acks:
@@ -281,9 +309,11 @@ class Publisher:
             return
         self.acks_received += 1
         released = self._spool.release(ack.ranges)
-        if ack.ranges:
-            self._highest_acked = max(self._highest_acked, max(last for _first, last in ack.ranges))
+        highest = max((last for _first, last in ack.ranges), default=0)
+        if highest > self._highest_acked:  # sent reports below it and unacknowledged may be due now
+            self._highest_acked, self._due_check_at = highest, 0.0
         if self.mode != ACKS:
+            self._due_check_at = 0.0
             log.info(
                 "collector acknowledges stored reports; each report now stays in the spool until acknowledged",
                 extra={"was": self.mode},

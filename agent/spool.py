@@ -152,6 +152,12 @@ class Spool:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM outbox WHERE sent IS NOT NULL").fetchone()[0])
 
+    def earliest_sent(self, since: float) -> float | None:
+        """The earliest ``sent`` time at or after ``since``; None when no such report is held."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(sent) FROM outbox WHERE sent >= ?", (since,)).fetchone()
+        return None if row[0] is None else float(row[0])
+
     def acks_heard(self) -> bool:
         """Whether a collector has ever acknowledged this spool's reports (kept across restarts)."""
         with self._lock:
