@@ -18,7 +18,9 @@ ack turns acknowledgements on for good.
 paho calls ``on_publish`` and ``on_message`` while holding its own lock, so callbacks only
 queue events and the agent's main thread does all spool bookkeeping (no lock order to get wrong).
 
-The main loop calls ``drain`` at every wake (a PUBACK, an ack, a USB poll...), so ``drain`` asks
+With acknowledgements on, neither a PUBACK nor an ack wakes the main loop (a busy window aside):
+they wait for its next wake, a job or a tick while reports are in the spool, which settles them
+together. The main loop calls ``drain`` at every wake (a job, a USB poll, a tick), so ``drain`` asks
 the spool only what can have changed: reports never sent only after a new one was put (the
 outbox counts its puts), and reports due again only once the oldest sent one can have passed
 ``ack_timeout_s``, or at once after a new connection or an ack of later reports.
@@ -173,15 +175,20 @@ class Publisher:
         return len(self._inflight)
 
     def busy(self) -> bool:
-        """Something to do soon: reports not yet sent, PUBACKs or acknowledgements to settle.
+        """Something to do soon: reports not yet sent, or (until acknowledgements are on) PUBACKs and
+        acknowledgements to settle.
 
+        With acknowledgements on, a PUBACK or an ack waits for the loop's next wake (a job, or the
+        runner's tick while reports are in the spool; see ``_on_publish``): a report released a few
+        seconds later costs nothing, and a wake of its own costs more CPU than the settling.
         While disconnected a backlog is not: nothing can be sent or settle until ``_on_connect``
         wakes the loop, so an offline PC does not poll its spool four times a second for hours."""
-        if self._acked or self._collector_acks:
+        acking = self.mode == ACKS
+        if not acking and (self._acked or self._collector_acks):
             return True
         if not self.connected.is_set():
             return False
-        if self._inflight:
+        if self._inflight and not acking:
             return True
         return self._unsent_seen != self._spool.puts and bool(self._spool.unsent(1))
 
@@ -340,7 +347,8 @@ class Publisher:
         collector: ``{"v": 1, "ts": <now>, "id": "...", "mode": "wan"}``."""
         if message.topic == self._ack_topic:
             self._collector_acks.append(bytes(message.payload))
-            self.wake.set()
+            if self.mode != ACKS:  # the first ack turns acknowledgements on: at once
+                self.wake.set()
             return
         mode = command_mode(bytes(message.payload), time.time())
         if mode is None:
@@ -367,8 +375,11 @@ class Publisher:
         log.warning("disconnected; will reconnect", extra={"reason": str(reason)})
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _reason: Any, _p: Any) -> None:
+        """A PUBACK. With acknowledgements on it only marks a report sent, so it wakes the loop only
+        when the in-flight window is full (a backlog draining); otherwise it is settled at the next wake."""
         self._acked.append(mid)
-        self.wake.set()
+        if self.mode != ACKS or len(self._inflight) >= INFLIGHT_WINDOW:
+            self.wake.set()
 
 
 def command_mode(payload: bytes, now: float) -> str | None:

@@ -29,7 +29,6 @@ from agent.peripherals.sysfs import SysfsSource
 from agent.peripherals.tracker import PeripheralsTracker
 from agent.probes import ProbeBuilder
 from agent.publisher import Publisher
-from agent.speedtests.job import SpeedtestJob
 from common.wire import SCHEMA_VERSION, compact, encode, report_topic, stamp
 
 if sys.platform != "win32":
@@ -38,7 +37,7 @@ if sys.platform != "win32":
 log = logging.getLogger("commune_agent.runner")
 
 IDLE_TICK_S = 0.25  # a backlog to drain at the rate limit
-AWAIT_TICK_S = 5.0  # reports sent and waiting for an acknowledgement (which wakes the loop): re-sends coming due
+AWAIT_TICK_S = 5.0  # reports in the spool: PUBACKs and acknowledgements to settle, re-sends coming due
 
 
 @dataclass
@@ -91,6 +90,15 @@ class MetricsBuilder:
                 sections["agent"]["spool_error"] = health.error
         self.last_cycle_ms = (time.perf_counter() - started) * 1000
         return {k: v for k, v in sections.items() if v not in ([], {})}
+
+
+def next_run(due: float, interval_s: float, now: float) -> float:
+    """A job's next run on its own grid, ``interval_s`` after the run that was due, not after the
+    moment the loop woke: the jobs start together, so a 5 s poll, the 30 s metrics and the 60 s
+    probes stay in step and share one wake of the loop instead of drifting apart. A loop late by
+    more than an interval (a suspended PC) starts the grid again from ``now``."""
+    following = due + interval_s
+    return following if following > now else now + interval_s
 
 
 def own_usage() -> tuple[float, float]:
@@ -163,7 +171,7 @@ class AgentRunner:
         self.publisher.start()
         rate = self.config.spool.drain_per_s
         tokens, last = rate, time.monotonic()
-        wake = self.publisher.wake  # a PUBACK or an acknowledgement to settle, or stop
+        wake = self.publisher.wake  # connected, a background job done, a first ack, a full window, or stop
 
         def wake_on_stop() -> None:
             stop.wait()
@@ -175,7 +183,7 @@ class AgentRunner:
                 now = time.monotonic()
                 for job in self.jobs:
                     if now >= job.next_due and not job.running:
-                        job.next_due = now + job.interval_s
+                        job.next_due = next_run(job.next_due, job.interval_s, now)
                         self._run_job(job)
                 while not self._finished.empty():
                     job, sections = self._finished.get()
@@ -223,6 +231,10 @@ class AgentRunner:
 
 
 def speedtest_job(config: AgentConfig, requests: deque[str]) -> Job:
+    # imported here: speedtest-cli (and the XML parser it loads) is about 0.8 MB of a PC agent's
+    # memory, and only a line-probe runs speed tests
+    from agent.speedtests.job import SpeedtestJob
+
     settings = config.speedtest
     state = Path(settings.state_path or Path(config.spool.path).with_name("speedtest.json"))
     builder = SpeedtestJob(settings, config.identity.host, state, requests)

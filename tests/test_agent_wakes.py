@@ -1,8 +1,9 @@
-"""The publisher asks the spool only what a wake can have changed, and still sends a missing report again.
+"""The agent's main loop wakes as seldom as its work allows, and a wake with nothing new costs no query.
 
-The agent's main loop calls ``drain`` at every wake (a PUBACK, an ack, a USB poll), so a wake with
-nothing new must cost no spool query. A real Mosquitto, the agent's real publisher and outbox in
-this process; the outbox counts the queries ``drain`` and ``busy`` make.
+Most of an idle agent's CPU is paid per wake of its main loop, so jobs share wakes (they run on
+grids that stay in step) and the publisher asks the spool only what a wake can have changed while
+still sending a missing report again. The publisher's test uses a real Mosquitto, the agent's
+real publisher and outbox in this process; the outbox counts the queries ``drain`` and ``busy`` make.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from realservices import Mosquitto, wait_until
 from agent.config import SpoolConfig, config_from_dict
 from agent.outbox import Outbox
 from agent.publisher import Publisher
+from agent.runner import next_run
 from agent.spool import SpooledMessage
 from common.wire import ACK_COMMAND, ack_payload, command_topic, encode, report_topic
 
@@ -78,3 +80,18 @@ def test_idle_wakes_ask_the_spool_nothing_and_a_report_gone_missing_is_still_sen
     finally:
         publisher.stop(timeout_s=0.1)
         outbox.close()
+
+
+def test_jobs_stay_in_step_so_the_metrics_and_the_probes_wake_the_loop_no_more_than_the_usb_poll() -> None:
+    intervals = (5.0, 30.0, 60.0)  # the USB poll, the metrics and the probes, by default
+    due = dict.fromkeys(intervals, 0.0)
+    now, wakes = 1000.0, 0
+    while now < 1000.0 + 600:
+        for interval in intervals:
+            if now >= due[interval]:
+                due[interval] = next_run(due[interval], interval, now)
+        wakes += 1
+        now = min(due.values()) + 0.004  # the loop wakes a few milliseconds late every time
+    assert wakes == 600 / 5  # one wake per poll: the 30 s and 60 s jobs never need one of their own
+    assert due[30.0] - due[5.0] in (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)  # still on the poll's grid
+    assert next_run(due[30.0], 30.0, now + 3600) == now + 3600 + 30  # after a suspend: a new grid from now
