@@ -18,9 +18,9 @@ ack turns acknowledgements on for good.
 paho calls ``on_publish`` and ``on_message`` while holding its own lock, so callbacks only
 queue events and the agent's main thread does all spool bookkeeping (no lock order to get wrong).
 
-With acknowledgements on, neither a PUBACK nor an ack wakes the main loop (a busy window aside):
-they wait for its next wake, a job or a tick while reports are in the spool, which settles them
-together. The main loop calls ``drain`` at every wake (a job, a USB poll, a tick), so ``drain`` asks
+With acknowledgements on, an ack does not wake the main loop: it waits for its next wake, a job
+or a tick while reports are in the spool (a PUBACK, milliseconds after the publish, still does).
+The main loop calls ``drain`` at every wake (a job, a USB poll, a PUBACK, a tick), so ``drain`` asks
 the spool only what can have changed: reports never sent only after a new one was put (the
 outbox counts its puts), and reports due again only once the oldest sent one can have passed
 ``ack_timeout_s``, or at once after a new connection or an ack of later reports.
@@ -175,16 +175,17 @@ class Publisher:
         return len(self._inflight)
 
     def busy(self) -> bool:
-        """Something to do soon: reports not yet sent, or (until acknowledgements are on) PUBACKs and
-        acknowledgements to settle.
+        """Something to do soon: reports not yet sent, PUBACKs to settle, or (until acknowledgements
+        are on) acknowledgements to settle.
 
-        With acknowledgements on, a PUBACK or an ack waits for the loop's next wake (a job, or the
-        runner's tick while reports are in the spool; see ``_on_publish``): a report released a few
-        seconds later costs nothing, and a wake of its own costs more CPU than the settling.
+        With acknowledgements on, an ack waits for the loop's next wake (a job, or the runner's tick
+        while reports are in the spool): it comes up to a second after the PUBACK, with cold caches,
+        so a wake of its own costs more CPU than the settling, and a report released a few seconds
+        later costs nothing. A report in flight needs no tick either: its PUBACK wakes the loop.
         While disconnected a backlog is not: nothing can be sent or settle until ``_on_connect``
         wakes the loop, so an offline PC does not poll its spool four times a second for hours."""
         acking = self.mode == ACKS
-        if not acking and (self._acked or self._collector_acks):
+        if self._acked or (self._collector_acks and not acking):
             return True
         if not self.connected.is_set():
             return False
@@ -375,11 +376,9 @@ class Publisher:
         log.warning("disconnected; will reconnect", extra={"reason": str(reason)})
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _reason: Any, _p: Any) -> None:
-        """A PUBACK. With acknowledgements on it only marks a report sent, so it wakes the loop only
-        when the in-flight window is full (a backlog draining); otherwise it is settled at the next wake."""
+        """A PUBACK, milliseconds after the wake that published (caches still warm): settled at once."""
         self._acked.append(mid)
-        if self.mode != ACKS or len(self._inflight) >= INFLIGHT_WINDOW:
-            self.wake.set()
+        self.wake.set()
 
 
 def command_mode(payload: bytes, now: float) -> str | None:
