@@ -297,3 +297,13 @@ def test_the_api_lists_communes_worst_line_first_then_most_degraded_pcs() -> Non
              commune("00007", "up")]  # fmt: skip
     listed = communes(rules.Snapshot(communes=found))
     assert [c["commune"] for c in listed] == ["00005", "00004", "00003", "00002", "00006", "00001", "00007"]
+
+
+def test_local_day_is_the_same_with_the_day_kept_as_without() -> None:
+    """``local_day`` keeps the last day asked with its bounds: it must give what ``strftime`` gives
+    for any moment, including across midnight and back in time."""
+    moments = [
+        NOW + step * 1799.5 for step in range(-20_000, 20_000)
+    ]  # over a year: daylight saving too + [NOW, NOW - 3 * DAY_S, NOW + 0.001]
+    for at in moments:
+        assert local_day(at) == time.strftime("%Y-%m-%d", time.localtime(at))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from collector.config import FleetSettings
 from collector.fleet.clock import ClockState
@@ -20,6 +21,7 @@ from common.wire import Report
 
 DAY_S = 86400.0
 Item = dict[str, float | str]
+NO_ITEM: Item = {}
 
 
 @dataclass
@@ -57,8 +59,7 @@ class HostFacts:
 # ---- typed readings of one report's sections ----
 
 
-@dataclass(frozen=True)
-class MetricsReading:
+class MetricsReading(NamedTuple):  # a tuple: built for every metrics report, 5x cheaper than a frozen dataclass
     interval_s: float | None  # None when the agent did not say
     cpu_percent: float
     mem_percent: float
@@ -107,25 +108,30 @@ def text(item: Item, name: str) -> str:
 
 
 def read_metrics(report: Report) -> MetricsReading:
+    """Run on every metrics report (the MQTT thread's busiest step after decoding): plain loops."""
     sections = report.sections
-    system = (sections.get("system") or [{}])[0]
-    agent = (sections.get("agent") or [{}])[0]
-    disks = sections.get("disk", [])
-    sensors = sections.get("sensors", [])
-    uplinks = [nic for nic in sections.get("net", []) if nic.get("default_route") == 1.0]
+    system = sections["system"][0] if sections.get("system") else NO_ITEM
+    agent = sections["agent"][0] if sections.get("agent") else NO_ITEM
+    disks, sensors = sections.get("disk", ()), sections.get("sensors", ())
+    highs = [high for sensor in sensors if (high := number(sensor, "temp_high_c"))]
+    uplink, uplink_bytes_per_s = "", 0.0
+    for nic in sections.get("net", ()):
+        if nic.get("default_route") == 1.0:
+            uplink = text(nic, "nic")
+            uplink_bytes_per_s += number(nic, "rx_bytes_per_s") + number(nic, "tx_bytes_per_s")
     return MetricsReading(
-        interval_s=number(agent, "interval_s") if "interval_s" in agent else None,
-        cpu_percent=number(system, "cpu_percent"),
-        mem_percent=number(system, "mem_used_percent"),
-        swap_percent=number(system, "swap_used_percent"),
-        boot_time=number(system, "boot_time"),
-        disk_percent=max((number(d, "used_percent") for d in disks), default=0.0),
-        disk_errors=sum(number(d, "errors") for d in disks),
-        temp_c=max((number(t, "temp_c") for t in sensors), default=0.0),
-        temp_limit_c=min((number(t, "temp_high_c") for t in sensors if number(t, "temp_high_c")), default=0.0),
-        uplink=text(uplinks[-1], "nic") if uplinks else "",
-        uplink_bytes_per_s=sum(number(nic, "rx_bytes_per_s") + number(nic, "tx_bytes_per_s") for nic in uplinks),
-        spool_failed=number(agent, "spool_ok", 1.0) == 0.0,
+        number(agent, "interval_s") if "interval_s" in agent else None,
+        number(system, "cpu_percent"),
+        number(system, "mem_used_percent"),
+        number(system, "swap_used_percent"),
+        number(system, "boot_time"),
+        max([number(disk, "used_percent") for disk in disks], default=0.0),
+        sum([number(disk, "errors") for disk in disks]),
+        max([number(sensor, "temp_c") for sensor in sensors], default=0.0),
+        min(highs, default=0.0),
+        uplink,
+        uplink_bytes_per_s,
+        number(agent, "spool_ok", 1.0) == 0.0,
     )
 
 
@@ -243,7 +249,26 @@ def gather_speedtests(facts: HostFacts, results: list[SpeedtestResult], contract
 
 
 def local_day(at: float) -> str:
-    return time.strftime("%Y-%m-%d", time.localtime(at))
+    """The local date of ``at``; the last day asked is kept with its bounds, since nearly every
+    metrics report asks for today (``strftime`` and ``localtime`` each time cost 2 µs)."""
+    start, end, day = _last_day
+    if start <= at < end:
+        return day
+    return _remember_day(at)
+
+
+def _remember_day(at: float) -> str:
+    global _last_day
+    day = time.strftime("%Y-%m-%d", time.localtime(at))
+    year, month, mday = (int(part) for part in day.split("-"))
+    start = time.mktime((year, month, mday, 0, 0, 0, 0, 0, -1))  # local midnight, daylight saving or not
+    end = time.mktime((year, month, mday + 1, 0, 0, 0, 0, 0, -1))  # mktime carries the 32nd into the month after
+    if start <= at < end:  # else a clock jump between the calls: keep nothing
+        _last_day = (start, end, day)
+    return day
+
+
+_last_day: tuple[float, float, str] = (0.0, 0.0, "")
 
 
 def unused_window(now: float, days: int) -> list[str]:
