@@ -40,6 +40,7 @@ class Backlog:
         self._items: deque[tuple[list[str], Ack | None]] = deque()
         self._points = 0
         self._changed = threading.Condition()
+        self._wanted = 1  # points the waiting taker asked for: fewer are not worth waking it
 
     def put(self, lines: list[str], ack: Ack | None) -> None:
         with self._changed:
@@ -47,16 +48,21 @@ class Backlog:
                 self._changed.wait()
             self._items.append((lines, ack))
             self._points += len(lines)
-            self._changed.notify_all()
+            if self._points >= self._wanted:
+                self._changed.notify_all()
 
     def take(self, max_points: int, timeout_s: float) -> tuple[list[str], list[Ack]]:
-        """Whole messages, up to ``max_points`` lines (at least one message when any waits),
-        waiting at most ``timeout_s`` for the first."""
+        """Whole messages, up to ``max_points`` lines (at least one message when any waits), once
+        ``max_points`` are waiting or after ``timeout_s``. Woken by every message instead, the
+        writer thread took them one by one: a thread switch per message under a steady stream."""
         lines: list[str] = []
         acks: list[Ack] = []
         with self._changed:
-            if not self._items:
-                self._changed.wait(timeout_s)
+            deadline = time.monotonic() + timeout_s
+            while self._points < max_points and (left := deadline - time.monotonic()) > 0:
+                self._wanted = max_points
+                self._changed.wait(left)
+            self._wanted = 1
             while self._items and (not lines or len(lines) + len(self._items[0][0]) <= max_points):
                 message, ack = self._items.popleft()
                 lines += message
@@ -138,7 +144,8 @@ class BatchWriter:
             timeout = deadline - time.monotonic()
             if timeout <= 0 or (self._stop.is_set() and self._backlog.points() == 0):
                 break
-            lines, message_acks = self._backlog.take(self._batch_size - len(batch), min(timeout, 0.2))
+            wait_s = 0.0 if self._stop.is_set() else min(timeout, 0.2)  # stopping: store what waits now
+            lines, message_acks = self._backlog.take(self._batch_size - len(batch), wait_s)
             if not lines and self._backlog.points():
                 break  # the next message would overfill the batch: it starts the next one
             batch += lines
