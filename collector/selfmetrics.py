@@ -128,7 +128,8 @@ class SelfMetrics:
         )
         self.acks_sent = self._counter("acks_sent_total", "Acknowledgements published to agents (cmd/ack).")
         self.acks_failed = self._counter(
-            "acks_failed_total", "Acknowledgements the MQTT client could not take; their agents send the reports again."
+            "acks_failed_total",
+            "Acknowledgements the MQTT client could not take (its queue full, or no broker); kept for a later round.",
         )
         self.ack_streams = self._gauge(
             "ack_streams", "Agent spools (host and stream) whose numbered reports are known."

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from collector.config import FleetSettings, IngestSettings
 from collector.fleet.state import FleetState
+from collector.ingest.acks import Acknowledger
 from collector.ingest.checks import Accepted, Ingestor
 from collector.ingest.receipts import MAX_RANGES, Receipt, Receipts, SeqSet
 from collector.registry.registry import HostKey, Registry
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
-from common.wire import encode, report_topic, with_sequence
+from common.wire import decode_ack, encode, report_topic, with_sequence
 
 HOST = HostKey("08", "02473", "pc-01")
 T0 = time.time() - 3600
@@ -135,3 +136,35 @@ def test_receipts_that_cannot_be_written_report_it_and_still_tell_duplicates(tmp
     receipts.stored(receipt)
     receipts.commit()
     assert receipts.take_acks() == [(HOST, "0123abcd", [(1, 1)])]
+
+
+def test_acknowledgements_the_mqtt_client_refuses_stay_owed_for_the_next_round(tmp_path: Path) -> None:
+    """A full MQTT queue refuses acks (``Consumer.publish_command`` False): the refused one and
+    the rest of the round are owed again, then sent merged with what was stored since."""
+    receipts = Receipts(tmp_path / "r.sqlite", retention_s=3600)
+    hosts = [HostKey("08", "02473", f"pc-{n:02d}") for n in range(5)]
+    for host in hosts:
+        for seq in (1, 2):
+            receipts.stored(Receipt(host, "0123abcd", seq))
+    room = [2]  # the client takes two messages, then its queue is full
+    published: list[tuple[str, bytes]] = []
+
+    def publish(topic: str, payload: bytes) -> bool:
+        if not room[0]:
+            return False
+        room[0] -= 1
+        published.append((topic, payload))
+        return True
+
+    metrics = SelfMetrics()
+    acknowledger = Acknowledger(receipts, publish, metrics, interval_s=1.0)
+    assert acknowledger.flush() == 2
+    assert metrics.acks_failed._value.get() == 3
+    receipts.stored(Receipt(hosts[4], "0123abcd", 3))
+    room[0] = 10
+    assert acknowledger.flush() == 3
+    acks = {topic.split("/")[4]: decode_ack(payload) for topic, payload in published}
+    assert sorted(acks) == [host.host for host in hosts]
+    assert all(ack.ranges == ((1, 2),) for name, ack in acks.items() if name != "pc-04")
+    assert acks["pc-04"].ranges == ((1, 3),)
+    assert receipts.take_acks() == []

@@ -49,15 +49,21 @@ class Acknowledger:
 
     def flush(self, min_gap_s: float = 0.0) -> int:
         """Publish the owed acknowledgements (of hosts not acknowledged within ``min_gap_s``);
-        returns how many messages went out."""
+        returns how many messages went out. Once the MQTT client refuses one (its queue is full:
+        the broker takes acks more slowly than they are owed), that one and the rest of the round
+        stay owed, for a later round: they only grow by ranges meanwhile, never lost."""
         sent = 0
+        refused = False
         for host, stream, ranges in self._receipts.take_acks(min_gap_s):
             topic = command_topic(host.province, host.commune, host.host, ACK_COMMAND)
             for start in range(0, max(1, len(ranges)), MAX_ACK_RANGES):
-                if self._publish(topic, ack_payload(stream, ranges[start : start + MAX_ACK_RANGES])):
+                chunk = ranges[start : start + MAX_ACK_RANGES]
+                if not refused and self._publish(topic, ack_payload(stream, chunk)):
                     sent += 1
-                else:
-                    self._metrics.acks_failed.inc()  # the agent sends the reports again
+                    continue
+                refused = True
+                self._receipts.owe_again(host, stream, chunk)
+                self._metrics.acks_failed.inc()
         self._metrics.acks_sent.inc(sent)
         return sent
 

@@ -31,6 +31,7 @@ log = logging.getLogger("commune_collector.mqtt")
 
 SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/+/+"
 READ_CHUNK = 256 * 1024
+MAX_QUEUED = 1000
 PUBACK_HEAD = bytes([mqtt.PUBACK, 2])  # a PUBACK, then its 2-byte packet id
 
 
@@ -147,6 +148,10 @@ class Consumer:
         if settings.tls:
             client.tls_set(ca_certs=settings.ca_file or None)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # QoS 1 messages (acks, commands) waiting to go out. Unbounded, a flood of acks behind a
+        # slow broker wrapped paho's 16-bit message ids onto queued ones, and it refused those
+        # publishes; bounded, it refuses early and the acknowledger keeps what is owed for later.
+        client.max_queued_messages_set(MAX_QUEUED)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

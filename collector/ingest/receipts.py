@@ -172,6 +172,13 @@ class Receipts:
         with self._lock:
             self._owed.setdefault((receipt.host, receipt.stream), SeqSet()).add(receipt.seq)
 
+    def owe_again(self, host: HostKey, stream: str, ranges: list[tuple[int, int]]) -> None:
+        """Acknowledgements taken but not sent (the MQTT client refused them): owed again."""
+        with self._lock:
+            owed = self._owed.setdefault((host, stream), SeqSet())
+            for first, last in ranges:
+                owed.add_range(first, last)
+
     def hello(self, host: HostKey, stream: str) -> None:
         """An agent announced its stream: answer with an empty ack (this collector acknowledges)."""
         with self._lock:
