@@ -83,6 +83,7 @@ REPORT_SPACING_S = 30  # sustained run: a host's successive reports are an agent
 COUNTED = {"system": "cpu_percent", "disk": "total_bytes", "net": "rx_bytes_per_s", "agent": "cycle_ms"}
 LAST_POINT = "agent"
 NO_PROGRESS_TIMEOUT_S = 120.0
+POLL_WINDOW_S = 10  # the paced run's count query spans at most this many seconds (VisibilityPoller.poll)
 
 
 @dataclass(frozen=True)
@@ -662,6 +663,7 @@ class VisibilityPoller:
             (s, p): [] for s in range(seconds) for p in range(publishers)
         }
         self.queries = 0
+        self.query_s = 0.0  # wall time of the count queries
 
     def complete(self) -> bool:
         return all(events and events[-1][1] >= self.per_second for events in self.seen.values())
@@ -670,15 +672,24 @@ class VisibilityPoller:
         incomplete = [s for (s, _p), ev in self.seen.items() if not ev or ev[-1][1] < self.per_second]
         if not incomplete:
             return
-        lo, hi = self.t0 + min(incomplete), self.t0 + self.seconds - 1
+        # From the oldest incomplete second, at most POLL_WINDOW_S on: each publisher's reports
+        # become queryable in order, so later seconds hold nothing yet unless the collector moved
+        # more than that in one poll; then they are seen a poll later (a delay counted too long,
+        # never too short). Counting to the end of the run instead made InfluxDB count every
+        # point since the oldest incomplete second five times a second: the further behind, the
+        # costlier each poll, taking CPU from the collector and InfluxDB it measures.
+        lo = self.t0 + min(incomplete)
+        hi = min(self.t0 + self.seconds - 1, lo + POLL_WINDOW_S)
         field_name = COUNTED[LAST_POINT]
         query = (
             f'SELECT count("{field_name}") AS n FROM "{LAST_POINT}" WHERE time >= {lo}s AND time <= {hi}s '
             f"GROUP BY time(1s), area fill(0)"
         )
+        asked = time.time()
         rows = self.influxd.query(query, DATABASE)
         answered = time.time()  # the point is queryable at the latest when the answer is in hand
         self.queries += 1
+        self.query_s += answered - asked
         areas = {area_code(p): p for p in range(self.publishers)}
         for row in rows:
             publisher, second = areas.get(str(row.get("area"))), int(row["time"]) - self.t0
@@ -726,10 +737,12 @@ def paced_delay(stack: Stack, owned: list[list[tuple[str, str]]], settings: Sett
     metrics_before, cpu_before = stack.collector_metrics(), stack.cpu_s()
     publishers.go(float(t0))
     poller = VisibilityPoller(stack.influxd, t0, settings.latency_s, settings.publishers, per_second)
+    waiting = WaitingSampler(stack, t0, per_second * settings.publishers, sent_total(settings, per_second))
     deadline = t0 + settings.latency_s + NO_PROGRESS_TIMEOUT_S
     while not poller.complete() and time.time() < deadline:
         started = time.monotonic()
         poller.poll()
+        waiting.sample()
         time.sleep(max(0.0, settings.poll_s - (time.monotonic() - started)))
     cpu_after, metrics_after = stack.cpu_s(), stack.collector_metrics()
     published = publishers.results()
@@ -748,8 +761,67 @@ def paced_delay(stack: Stack, owned: list[list[tuple[str, str]]], settings: Sett
         "delay_mean_s": round(statistics.fmean(delays), 2) if delays else math.nan,
         "delay_poll_interval_s": settings.poll_s,
         "delay_queries": poller.queries,
+        "delay_query_wall_s": round(poller.query_s, 1),
+        **waiting.figures(),
+        **write_figures(metrics_before, metrics_after),
         "paced_cpu_s": {**cpu_delta(cpu_before, cpu_after), "publishers": round(sum(p.cpu_s for p in published))},
         "paced_collector_counters": counter_deltas(metrics_before, metrics_after),
+    }
+
+
+def sent_total(settings: Settings, per_second: int) -> int:
+    return per_second * settings.publishers * settings.latency_s
+
+
+class WaitingSampler:
+    """Where the paced reports wait, sampled once a second from the collector's /metrics: not yet
+    taken from the broker (published by the pace, minus the collector's received count), or taken
+    and queued for InfluxDB (the writer's queue, in reports). What neither holds is being
+    written or is queryable."""
+
+    def __init__(self, stack: Stack, t0: float, rate: int, total: int) -> None:
+        self.stack, self.t0, self.rate, self.total = stack, t0, rate, total
+        self.received0 = stack.collector_metrics().get("commune_collector_messages_received_total", 0.0)
+        self.at = 0.0
+        self.broker: list[float] = []
+        self.queued: list[float] = []
+
+    def sample(self) -> None:
+        now = time.time()
+        if now < self.t0 or now - self.at < 1.0:
+            return
+        self.at = now
+        metrics = self.stack.collector_metrics()
+        published = min(self.total, (now - self.t0) * self.rate)
+        received = metrics.get("commune_collector_messages_received_total", 0.0) - self.received0
+        self.broker.append(max(0.0, published - received))
+        self.queued.append(metrics.get("commune_collector_write_queue_points", 0.0) / len(COUNTED))
+
+    def figures(self) -> dict[str, float]:
+        def summary(values: list[float]) -> tuple[float, float]:
+            return (round(statistics.fmean(values)), round(max(values))) if values else (math.nan, math.nan)
+
+        (broker_mean, broker_max), (queued_mean, queued_max) = summary(self.broker), summary(self.queued)
+        return {
+            "paced_waiting_at_broker_reports_mean": broker_mean,
+            "paced_waiting_at_broker_reports_max": broker_max,
+            "paced_waiting_in_collector_queue_reports_mean": queued_mean,
+            "paced_waiting_in_collector_queue_reports_max": queued_max,
+        }
+
+
+def write_figures(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """The collector's InfluxDB writes over a phase: how many batches, their mean size and time."""
+    name = "commune_collector_influx_write_seconds"
+    batches = after.get(f"{name}_count", 0.0) - before.get(f"{name}_count", 0.0)
+    seconds = after.get(f"{name}_sum", 0.0) - before.get(f"{name}_sum", 0.0)
+    points = after.get("commune_collector_points_written_total", 0.0) - before.get(
+        "commune_collector_points_written_total", 0.0
+    )
+    return {
+        "paced_write_batches": batches,
+        "paced_write_points_per_batch": round(points / batches) if batches else math.nan,
+        "paced_write_mean_s": round(seconds / batches, 3) if batches else math.nan,
     }
 
 
