@@ -249,11 +249,14 @@ def gather_speedtests(facts: HostFacts, results: list[SpeedtestResult], contract
 
 
 def local_day(at: float) -> str:
-    """The local date of ``at``; the last day asked is kept with its bounds, since nearly every
-    metrics report asks for today (``strftime`` and ``localtime`` each time cost 2 µs)."""
+    """The local date of ``at``. Nearly every metrics report asks for today (``strftime`` and
+    ``localtime`` cost 2 µs each time), so the latest day asked is kept with its bounds; earlier
+    days (the unused rule's window) are worked out each time, never displacing it."""
     start, end, day = _last_day
     if start <= at < end:
         return day
+    if at < start:
+        return time.strftime("%Y-%m-%d", time.localtime(at))
     return _remember_day(at)
 
 

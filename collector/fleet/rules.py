@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from collector import vocabulary as words
 from collector.alerting.conditions import NO_HOST, Condition
@@ -24,8 +25,7 @@ BROKER_WILLS_BEFORE_S = 5.0  # a broker shutting down sends the PCs' Wills at mo
 OTHER_UPLINKS = ("wwan", "ppp", "usb", "wwp", "rmnet")  # a 4G dongle or phone, not the FTTH line
 
 
-@dataclass(frozen=True)
-class HostStatus:
+class HostStatus(NamedTuple):  # tuples: one of each per host at every evaluation, 3x cheaper than frozen dataclasses
     key: HostKey
     area: str
     online: bool
@@ -62,8 +62,7 @@ class Snapshot:
     equipment: list[CommuneEquipment] = field(default_factory=list)  # communes with issued or seen equipment
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     """A PC of a commune as the line rules see it: whether it is online or degraded, and its facts."""
 
     online: bool
