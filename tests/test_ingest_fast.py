@@ -160,3 +160,25 @@ def test_a_report_of_numbers_takes_the_quick_way_and_one_with_a_text_does_not() 
         report, struct = fastwire.decode_with_body("metrics", payload)
         made = handler._fast_lines(source, handler._accept(source, report, NOW), struct)
         assert (made is not None) == quick, body
+
+
+def test_a_label_or_stream_out_of_its_alphabet_is_refused_every_time_and_the_good_ones_stay_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastwire, "MAX_GOOD", 4)
+    monkeypatch.setattr(fastwire, "_GOOD_LABELS", set())
+    handler = ingestor()
+    bad = [
+        metrics_message(disk=[{**DISK, "mount": "/x y"}]),
+        metrics_message(disk=[{**DISK, "mount": "/x\n"}]),
+        metrics_message(system=SYSTEM, stream="0123ABCD", seq=1),
+    ]
+    for expected in (1, 2):
+        for topic, payload in bad:
+            assert handler.handle(topic, payload, NOW) == []
+        assert handler.metrics.rejections()["bad_label"] == 2 * expected
+        assert handler.metrics.rejections()["bad_sequence"] == expected
+    for number in range(10):
+        topic, payload = metrics_message(disk=[{**DISK, "mount": f"/m{number}"}])
+        assert len(handler.handle(topic, payload, NOW)) == 1
+        assert len(fastwire._GOOD_LABELS) <= 4

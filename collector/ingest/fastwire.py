@@ -2,7 +2,8 @@
 
 Why: decoding JSON into dicts and then walking every field in Python (``common.wire``) was the
 largest part of the collector's cost per message. msgspec parses straight into typed structs
-and checks types, lengths, label alphabet and closed choices while it parses. The structs are
+and checks types, lengths and closed choices while it parses; labels and streams are matched
+against their alphabets just after, through a bounded set of values already found good. The structs are
 derived from ``common.wire``'s sections, never declared again, and live on the collector's side
 only: the agent (Python 3.8, no server packages) neither imports nor needs msgspec.
 
@@ -14,6 +15,7 @@ every rejection keeps its exact reason and detail, its counter and its log line.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
@@ -37,9 +39,12 @@ from common.wire import (
 
 Text = Annotated[str, Meta(max_length=MAX_STRING_CHARS)]
 # msgspec searches with the pattern; \Z where common.wire's "$" is used with fullmatch
-Label = Annotated[str, Meta(pattern=LABEL_RE.pattern.removesuffix("$") + r"\Z")]
+# Labels and streams are matched against their alphabets after decoding (``structured``), through
+# the values already found good: a host's mounts, NICs and stream repeat in every report, and a
+# pattern in the struct would search every value again.
+Label = str
 Seq = Annotated[int, Meta(ge=1, le=MAX_SEQ)]
-Stream = Annotated[str, Meta(pattern=STREAM_RE.pattern.removesuffix("$") + r"\Z")]
+Stream = str
 # gc=False: the cyclic garbage collector does not track the structs (several per message), which
 # hold only numbers, text and lists of other such structs, so can never be part of a cycle.
 OPTIONS: Final[dict[str, Any]] = {"forbid_unknown_fields": True, "omit_defaults": True, "kw_only": True, "gc": False}
@@ -102,9 +107,33 @@ def decode_with_body(kind: str, raw: bytes) -> tuple[Report, Any]:
     return (decode_report(kind, raw), None) if report is None else (report, body)
 
 
+# Good labels and streams seen, each set emptied when full: a flood of new values costs checks
+# again, never memory. A refused value is never kept, so it is refused every time.
+MAX_GOOD: Final = 65536
+_GOOD_LABELS: set[str] = set()
+_GOOD_STREAMS: set[str] = set()
+LABELS: Final = {
+    kind: tuple((name, section.label) for name, section in sections.items() if section.label is not None)
+    for kind, sections in SECTIONS_BY_KIND.items()
+}
+
+
+def _good(value: str, pattern: re.Pattern[str], good: set[str]) -> bool:
+    """Whether ``value`` matches ``pattern`` to its end; remembered in ``good`` when it does."""
+    if not pattern.fullmatch(value):
+        return False
+    if len(good) >= MAX_GOOD:
+        good.clear()
+    good.add(value)
+    return True
+
+
 def structured(kind: str, body: Any) -> Report | None:
-    """The Report of a decoded body, or None where a rule spans fields the structs cannot hold."""
+    """The Report of a decoded body, or None where a rule spans fields the structs cannot hold, or
+    a label or stream is not in its alphabet (the contract's decoder then names the fault)."""
     stream, seq = body.stream, body.seq
+    if stream is not None and stream not in _GOOD_STREAMS and not _good(stream, STREAM_RE, _GOOD_STREAMS):
+        return None
     if kind == "status":
         if seq is not None or (body.reason is not None and body.state != "offline"):
             return None
@@ -119,4 +148,9 @@ def structured(kind: str, body: Any) -> Report | None:
             sections[name] = value if type(value) is list else [value]
     if not sections:
         return None
+    for name, label in LABELS[kind]:
+        for item in sections.get(name, ()):
+            value = item[label]
+            if value not in _GOOD_LABELS and not _good(value, LABEL_RE, _GOOD_LABELS):  # type: ignore[arg-type]
+                return None
     return Report(kind, body.ts, sections, stream=stream, seq=seq)
