@@ -149,7 +149,7 @@ def test_the_topic_and_series_caches_stay_bounded(monkeypatch: pytest.MonkeyPatc
     topic, payload = metrics_message(disk=mounts)
     for _ in range(2):
         assert len(handler.handle(topic, payload, NOW)) == 8
-        assert all(len(source.heads) <= 3 for source in handler._sources.values())
+        assert all(len(source.made[1]) <= 3 for source in handler._sources.values())
 
 
 def test_a_report_of_numbers_takes_the_quick_way_and_one_with_a_text_does_not() -> None:

@@ -93,26 +93,30 @@ class Source:
     host's series heads for the area they were made in: everything about a message that depends on
     its topic alone. Only accepted topics are kept, so a refused one is checked (and counted) again."""
 
-    __slots__ = ("area", "bounds", "heads", "host", "kind")
+    __slots__ = ("bounds", "host", "kind", "made")
 
     def __init__(self, kind: str, host: HostKey, bounds: HostBounds) -> None:
         self.kind = kind
         self.host = host
         self.bounds = bounds
-        self.area = ""
-        self.heads: dict[tuple[str, str | None], str] = {}
+        # the area the heads were made in, with the heads: one attribute, replaced whole, so a
+        # thread never sees one area with another's heads
+        self.made: tuple[str, dict[tuple[str, str | None], str]] = ("", {})
 
     def heads_in(self, area: str) -> dict[tuple[str, str | None], str]:
         """The heads made for ``area``; forgotten when the host's commune moved to another area."""
-        if area != self.area:
-            self.area, self.heads = area, {}
-        return self.heads
+        made = self.made
+        if made[0] != area:
+            made = self.made = (area, {})
+        return made[1]
 
-    def remember(self, measurement: str, label_value: str | None, head: str) -> str:
-        if len(self.heads) >= MAX_HEADS:
-            self.heads.clear()
-        self.heads[(measurement, label_value)] = head
-        return head
+
+def remember(heads: dict[tuple[str, str | None], str], measurement: str, label_value: str | None, head: str) -> str:
+    """Keep a head with the others of its topic and area (all of them dropped when ``MAX_HEADS`` are kept)."""
+    if len(heads) >= MAX_HEADS:
+        heads.clear()
+    heads[(measurement, label_value)] = head
+    return head
 
 
 def _fast_sections(kind: str) -> tuple[tuple[str, str, str | None, tuple[str, ...]], ...]:
@@ -267,7 +271,7 @@ class Ingestor:
                         continue
                 head = heads.get((measurement, value))
                 if head is None:
-                    head = source.remember(measurement, value, self._head(source.host, area, measurement, label, value))
+                    head = remember(heads, measurement, value, self._head(source.host, area, measurement, label, value))
                 lines.append(head + " " + fields + stamp)
             if refused:
                 bounds.mark_drop(now)
