@@ -12,6 +12,7 @@ from pathlib import Path
 from bench import (
     agent_footprint,
     collector_throughput,
+    ingest_only,
     peripherals_cpu,
     province_scale,
     recovery,
@@ -28,6 +29,7 @@ def main() -> None:
         "agent_footprint": agent_footprint.main(),
         "peripherals_cpu": peripherals_cpu.main(),
         "collector_throughput": collector_throughput.main(),
+        "ingest_only": ingest_only.main(),
         "report_time": report_time.main(),
         "province_scale": province_scale.main(),
         "recovery": recovery.main(),
