@@ -17,7 +17,7 @@ from realservices import Mosquitto, wait_until
 
 from agent.config import SpoolConfig, config_from_dict
 from agent.outbox import Outbox
-from agent.publisher import Publisher
+from agent.publisher import Publisher, network_loop_timeout
 from agent.runner import next_run
 from agent.spool import SpooledMessage
 from common.wire import ACK_COMMAND, ack_payload, command_topic, encode, report_topic
@@ -95,3 +95,9 @@ def test_jobs_stay_in_step_so_the_metrics_and_the_probes_wake_the_loop_no_more_t
     assert wakes == 600 / 5  # one wake per poll: the 30 s and 60 s jobs never need one of their own
     assert due[30.0] - due[5.0] in (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)  # still on the poll's grid
     assert next_run(due[30.0], 30.0, now + 3600) == now + 3600 + 30  # after a suspend: a new grid from now
+
+
+def test_the_network_thread_sleeps_15_s_when_idle_and_never_more_than_a_quarter_keepalive() -> None:
+    assert network_loop_timeout(60) == 15.0  # the default keepalive: a PINGREQ at most 15 s late, of 90
+    assert (network_loop_timeout(20), network_loop_timeout(2), network_loop_timeout(600)) == (5.0, 1.0, 15.0)
+    assert network_loop_timeout(0) == 15.0  # keepalive off
