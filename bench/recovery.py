@@ -93,6 +93,15 @@ def alerts(stack: ProvinceStack) -> list[tuple[str, str, str]]:
             if a["rule"] in ("host_offline", "line_down")]  # fmt: skip
 
 
+def listed(found: list[tuple[str, str, str]]) -> Any:
+    """Alerts as they are when few; when many, how many of each rule and every ``line_down``."""
+    if len(found) <= 20:
+        return found
+    rules = sorted({rule for rule, _c, _h in found})
+    return {"count": len(found), "by_rule": {rule: sum(1 for a in found if a[0] == rule) for rule in rules},
+            "line_down": [a for a in found if a[0] == "line_down"]}  # fmt: skip
+
+
 def broker_restart(stack: ProvinceStack, hosts: int) -> dict[str, Any]:
     before = set(alerts(stack))
     restarted = time.monotonic()
@@ -268,10 +277,10 @@ def server_down(
         "collector_rss_peak_mb": round(watch.collector_rss / 2**20, 1),
         "live_state_samples": watch.samples,
         "last_seen_moved_by_backlog": len(watch.stale_last_seen),
-        "alerts_fired_while_draining": sorted(watch.fired - before),
+        "alerts_fired_while_draining": listed(sorted(watch.fired - before)),
         "reports_lost": sum(max(0, n) for n in lost.values()),
         **virtual_lost(stack),
-        "alerts_raised": raised,
+        "alerts_raised": listed(raised),  # /api/v1/alerts answers at most 500
         "observed_s": round(elapsed),
     }
 
