@@ -125,6 +125,7 @@ class FleetSettings(Section):
     evaluate_interval_s: float = Field(5.0, gt=0)
     offline_after_intervals: float = Field(3.0, ge=1)
     restart_grace_s: float = Field(90.0, ge=0)
+    grace_while_draining_max_s: float = Field(1800.0, ge=0)
     line_down_probe_s: float = Field(180.0, ge=0)
     loss_percent_max: float = Field(5.0, ge=0)
     rtt_ms_max: float = Field(150.0, gt=0)

@@ -81,6 +81,18 @@ class LineVerdict:
 # ---- one PC ----
 
 
+def in_restart_grace(now: float, started_at: float, backlog_at: float, settings: FleetSettings) -> bool:
+    """Within ``restart_grace_s`` of a start (or of the broker's return); or, up to
+    ``grace_while_draining_max_s`` after it, within ``restart_grace_s`` of the last backlog report.
+    After an outage the broker and the spools send their backlog first and the PCs' live reports
+    wait behind it: while it drains, a PC's silence is the collector's, not the PC's."""
+    since = now - started_at
+    if since < settings.restart_grace_s:
+        return True
+    draining = backlog_at >= started_at and now - backlog_at < settings.restart_grace_s
+    return draining and since < settings.grace_while_draining_max_s
+
+
 def counted_status(status: str, status_since: float, in_grace: bool, grace_from: float) -> str:
     """The registry's status as the offline rule reads it: in a grace, an ``offline`` that came
     since the grace began does not count yet. A collector that starts receives the Last Wills the

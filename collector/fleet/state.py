@@ -50,6 +50,7 @@ class FleetState:
         self.started_at = time.time() if started_at is None else started_at
         self.grace_from = self.started_at  # when the current grace began (a start, or the broker lost)
         self.broker_lost = False  # no connection to the broker now: the collector sees nothing
+        self.backlog_at = 0.0  # when the last backlog report (measured long before it came) arrived
         self.lock = threading.Lock()
         self.snapshot = Snapshot()
         self.facts: dict[HostKey, HostFacts] = persistence.load(store)
@@ -68,6 +69,8 @@ class FleetState:
         with self.lock:
             facts = self.facts.setdefault(accepted.host, HostFacts())
             clock.learn(facts.clock, now - accepted.ts, now, s.clock_settle_s, s.clock_jitter_s)
+            if not accepted.live:
+                self.backlog_at = max(self.backlog_at, now)
             self.outages.observe(accepted.host, report, now, facts.interval_s)
             if report.kind == "status":
                 facts.offline_will = report.state == "offline"
@@ -112,7 +115,7 @@ class FleetState:
     def evaluate(self, now: float) -> Snapshot:
         """Apply the rules to every known host and every commune with a host or a line."""
         s = self.settings
-        in_grace = self.broker_lost or now - self.started_at < s.restart_grace_s
+        in_grace = self.broker_lost or rules.in_restart_grace(now, self.started_at, self.backlog_at, s)
         hosts: list[HostStatus] = []
         members: dict[tuple[str, str], list[Member]] = {}
         records = self.registry.hosts()
