@@ -67,7 +67,9 @@ class FleetState:
             lines = self.registry.lines(accepted.host.commune)
             contracted = lines[0].contracted_down_mbps if lines else 0.0
         with self.lock:
-            facts = self.facts.setdefault(accepted.host, HostFacts())
+            facts = self.facts.get(accepted.host)
+            if facts is None:  # not setdefault: it would build a HostFacts (27 fields) for every report
+                facts = self.facts[accepted.host] = HostFacts()
             clock.learn(facts.clock, now - accepted.ts, now, s.clock_settle_s, s.clock_jitter_s)
             if not accepted.live:
                 self.backlog_at = max(self.backlog_at, now)
@@ -123,7 +125,9 @@ class FleetState:
         issued = self.issued.items()
         with self.lock:  # the MQTT thread adds samples and traffic days to these facts
             for record in records:
-                facts = self.facts.setdefault(record.key, HostFacts(last_report=record.last_seen))
+                facts = self.facts.get(record.key)
+                if facts is None:
+                    facts = self.facts[record.key] = HostFacts(last_report=record.last_seen)
                 counted = rules.counted_status(record.status, record.status_since, in_grace, self.grace_from)
                 offline = rules.is_offline(facts, record.last_seen, counted, in_grace, s, now)
                 reasons = rules.degraded_reasons(facts, s, now)
