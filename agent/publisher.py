@@ -18,9 +18,7 @@ ack turns acknowledgements on for good.
 paho calls ``on_publish`` and ``on_message`` while holding its own lock, so callbacks only
 queue events and the agent's main thread does all spool bookkeeping (no lock order to get wrong).
 
-With acknowledgements on, an ack does not wake the main loop: it waits for its next wake, a job
-or a tick while reports are in the spool (a PUBACK, milliseconds after the publish, still does).
-The main loop calls ``drain`` at every wake (a job, a USB poll, a PUBACK, a tick), so ``drain`` asks
+The main loop calls ``drain`` at every wake (a job, a USB poll, a PUBACK, an ack), so ``drain`` asks
 the spool only what can have changed: reports never sent only after a new one was put (the
 outbox counts its puts), and reports due again only once the oldest sent one can have passed
 ``ack_timeout_s``, or at once after a new connection or an ack of later reports.
@@ -188,21 +186,17 @@ class Publisher:
         return len(self._inflight)
 
     def busy(self) -> bool:
-        """Something to do soon: reports not yet sent, PUBACKs to settle, or (until acknowledgements
-        are on) acknowledgements to settle.
+        """Something to do soon: reports not yet sent, PUBACKs or acknowledgements to settle.
 
-        With acknowledgements on, an ack waits for the loop's next wake (a job, or the runner's tick
-        while reports are in the spool): it comes up to a second after the PUBACK, with cold caches,
-        so a wake of its own costs more CPU than the settling, and a report released a few seconds
-        later costs nothing. A report in flight needs no tick either: its PUBACK wakes the loop.
-        While disconnected a backlog is not: nothing can be sent or settle until ``_on_connect``
-        wakes the loop, so an offline PC does not poll its spool four times a second for hours."""
-        acking = self.mode == ACKS
-        if self._acked or (self._collector_acks and not acking):
+        With acknowledgements on, a report in flight needs no tick: its PUBACK wakes the loop, and so
+        does the ack after it. While disconnected a backlog is not busy either: nothing can be sent
+        or settle until ``_on_connect`` wakes the loop, so an offline PC does not poll its spool four
+        times a second for hours."""
+        if self._acked or self._collector_acks:
             return True
         if not self.connected.is_set():
             return False
-        if self._inflight and not acking:
+        if self._inflight and self.mode != ACKS:
             return True
         return self._unsent_seen != self._spool.puts and bool(self._spool.unsent(1))
 
@@ -361,8 +355,7 @@ class Publisher:
         collector: ``{"v": 1, "ts": <now>, "id": "...", "mode": "wan"}``."""
         if message.topic == self._ack_topic:
             self._collector_acks.append(bytes(message.payload))
-            if self.mode != ACKS:  # the first ack turns acknowledgements on: at once
-                self.wake.set()
+            self.wake.set()
             return
         mode = command_mode(bytes(message.payload), time.time())
         if mode is None:

@@ -37,7 +37,7 @@ if sys.platform != "win32":
 log = logging.getLogger("commune_agent.runner")
 
 IDLE_TICK_S = 0.25  # a backlog to drain at the rate limit
-AWAIT_TICK_S = 5.0  # reports in the spool: acknowledgements to settle, re-sends coming due
+AWAIT_TICK_S = 5.0  # reports sent and waiting for an acknowledgement (which wakes the loop): re-sends coming due
 
 
 @dataclass
@@ -171,7 +171,7 @@ class AgentRunner:
         self.publisher.start()
         rate = self.config.spool.drain_per_s
         tokens, last = rate, time.monotonic()
-        wake = self.publisher.wake  # connected, a PUBACK, a first ack, a background job done, or stop
+        wake = self.publisher.wake  # connected, a PUBACK or an ack to settle, a background job done, or stop
 
         def wake_on_stop() -> None:
             stop.wait()
