@@ -243,7 +243,9 @@ def server_down(
     cpu_after, received_after = stack.cpu_s(), stack.metric("commune_collector_messages_received_total")
     wait_until(lambda: heard_since(stack, back, hosts - len(cut), frozenset(cut)), 300, "every other PC back", 2)
     everyone_s = time.monotonic() - back_mono
-    time.sleep(max(0.0, 90 + 30 - (time.monotonic() - back_mono)))  # past the grace: the cut counts now
+    # past the grace, which lasts 90 s beyond the last backlog report ([fleet] grace_while_draining_max_s):
+    # the cut commune's Wills count now, and a PC still silent would be offline
+    time.sleep(max(0.0, 90 + 30 - (time.monotonic() - back_mono - drained_s)))
     watch.stop()
     raised = sorted(set(alerts(stack)) - before)  # before the live agents stop (a clean stop says offline)
     for host in live:
