@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +215,23 @@ def virtual_lost(stack: ProvinceStack) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def ports_held(ports: list[int]) -> Iterator[None]:
+    """Keep the stopped server's ports bound (not listening: a PC's connect is refused, as by a
+    stopped server) so that no other process on a shared machine takes them during a long outage."""
+    held = []
+    try:
+        for port in ports:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+            held.append(sock)
+        yield
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def server_down(
     stack: ProvinceStack, agents: dict[str, Process], cut: list[str], hosts: int, outage_s: float
 ) -> dict[str, Any]:
@@ -222,7 +241,8 @@ def server_down(
     stack.collector.stop()
     stack.broker.stop()
     stack.influxd.stop()
-    time.sleep(outage_s)
+    with ports_held([stack.broker.port, stack.influxd.port, stack.influxd.rpc_port]):
+        time.sleep(outage_s)
     virtual_backlog = progress(stack).get("pending", 0)
     stack.influxd.start()
     stack.broker.start()
