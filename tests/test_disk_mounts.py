@@ -4,9 +4,12 @@ new InfluxDB series, with names that change every time."""
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 from agent.collectors.disk import DiskCollector, is_reported
@@ -84,3 +87,43 @@ def test_the_agent_on_this_machine_reports_its_root_and_not_a_tmpfs_or_an_overla
     reported = [item["mount"] for item in DiskCollector().collect()]
     assert "/" in reported
     assert not any(str(path) in mount for path in extra_mounts for mount in reported), reported
+
+
+class CountingPsutil:
+    """The real psutil, counting how often every mount is listed (``disk_partitions(all=True)``)."""
+
+    def __init__(self) -> None:
+        self.full_listings = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(psutil, name)
+
+    def disk_partitions(self, all: bool = False) -> list[Any]:
+        self.full_listings += all
+        return psutil.disk_partitions(all=all)
+
+
+@pytest.mark.services  # runs mount and umount
+def test_a_watched_folder_s_mount_is_listed_again_only_when_its_device_changes() -> None:
+    with tempfile.TemporaryDirectory(prefix="cm-") as folder:  # short: a mount label is cut at 64 characters
+        watched_mount_is_listed_again_only_when_its_device_changes(Path(folder))
+
+
+def watched_mount_is_listed_again_only_when_its_device_changes(folder: Path) -> None:
+    watched = folder / "spool"
+    watched.mkdir()
+    ps = CountingPsutil()
+    collector = DiskCollector(watch_paths=(str(watched),), ps=ps)  # type: ignore[arg-type]
+    collector.collect()
+    collector.collect()
+    assert ps.full_listings == 1, "an unchanged device needs no second listing"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "commune-watched", str(watched)], check=True)
+    try:
+        mounts = [item["mount"] for item in collector.collect()]
+        assert ps.full_listings == 2 and str(watched) in mounts, mounts  # a filesystem mounted over it
+        collector.collect()
+        assert ps.full_listings == 2
+    finally:
+        subprocess.run(["umount", str(watched)], check=False)
+    mounts = [item["mount"] for item in collector.collect()]
+    assert ps.full_listings == 3 and str(watched) not in mounts, mounts  # taken away again
