@@ -53,3 +53,18 @@ def test_a_message_is_never_split_and_the_bound_holds_producers_back() -> None:
     producer.join(10)
     assert not producer.is_alive()
     assert backlog.take(4, 0.0)[0] == ["b1", "b2", "c1"]
+
+
+def test_a_batch_larger_than_the_queue_s_bound_is_taken_once_the_bound_is_reached() -> None:
+    """``[writer] batch_size`` may exceed ``queue_max_points``: the taker must not wait for more
+    points than producers are allowed to queue (it would wait out its timeout on every batch)."""
+    backlog = Backlog(max_points=4)
+    taken: list[list[str]] = []
+    taker = threading.Thread(target=lambda: taken.append(backlog.take(100, 600.0)[0]), daemon=True)
+    taker.start()
+    wait_until(lambda: waiting(backlog) == 1, 10, "the taker waiting")
+    for n in range(4):
+        backlog.put([f"line {n}"], None)
+    taker.join(10)
+    assert not taker.is_alive(), "the taker still waits for 100 points behind a bound of 4"
+    assert taken == [["line 0", "line 1", "line 2", "line 3"]]

@@ -53,14 +53,16 @@ class Backlog:
 
     def take(self, max_points: int, timeout_s: float) -> tuple[list[str], list[Ack]]:
         """Whole messages, up to ``max_points`` lines (at least one message when any waits), once
-        ``max_points`` are waiting or after ``timeout_s``. Woken by every message instead, the
-        writer thread took them one by one: a thread switch per message under a steady stream."""
+        ``max_points`` (or the queue's bound, when lower) are waiting or after ``timeout_s``. Woken
+        by every message instead, the writer thread took them one by one: a thread switch per
+        message under a steady stream."""
         lines: list[str] = []
         acks: list[Ack] = []
+        wanted = min(max_points, self.max_points)  # never more than producers may queue
         with self._changed:
             deadline = time.monotonic() + timeout_s
-            while self._points < max_points and (left := deadline - time.monotonic()) > 0:
-                self._wanted = max_points
+            while self._points < wanted and (left := deadline - time.monotonic()) > 0:
+                self._wanted = wanted
                 self._changed.wait(left)
             self._wanted = 1
             while self._items and (not lines or len(lines) + len(self._items[0][0]) <= max_points):
