@@ -118,6 +118,8 @@ class PeripheralsConfig:
     enabled: bool = True
     sysfs_root: str = "/sys/bus/usb/devices"
     poll_interval_s: float = 5.0  # how often the USB devices are listed (a report only on a change)
+    events: bool = True  # Linux: list them at each kernel USB device event instead, and every rescan_interval_s
+    rescan_interval_s: float = 60.0  # with events: the listing that catches a missed event
     report_interval_s: float = 3600.0  # a report also this often without a change
     extra_ids: list[Any] = field(default_factory=list)  # tables vendor_id, product_id, kind, model
 
@@ -233,8 +235,10 @@ def _check_speedtest(config: SpeedtestConfig) -> None:
 
 
 def _check_peripherals(config: PeripheralsConfig) -> None:
-    if config.poll_interval_s < 1 or config.report_interval_s < 60:
-        raise ConfigError("[peripherals] poll_interval_s must be at least 1 and report_interval_s at least 60")
+    if config.poll_interval_s < 1 or config.rescan_interval_s < 1 or config.report_interval_s < 60:
+        raise ConfigError(
+            "[peripherals] poll_interval_s and rescan_interval_s must be at least 1 and report_interval_s at least 60"
+        )
     extra_known_ids(config)
 
 

@@ -27,6 +27,7 @@ from agent.peripherals.classify import shipped_known_ids
 from agent.peripherals.source import UsbSource
 from agent.peripherals.sysfs import SysfsSource
 from agent.peripherals.tracker import PeripheralsTracker
+from agent.peripherals.uevents import DeviceEvents
 from agent.probes import ProbeBuilder
 from agent.publisher import Publisher
 from common.wire import SCHEMA_VERSION, compact, encode, report_topic, stamp
@@ -50,6 +51,7 @@ class Job:
     background: bool = False  # slow jobs (probes, speed tests) run in their own thread
     next_due: float = 0.0
     running: bool = False
+    kicked: bool = False  # run at the loop's next wake, off its grid (a USB device came or went)
 
 
 class MetricsBuilder:
@@ -130,7 +132,8 @@ def default_jobs(config: AgentConfig, spool: Outbox | None) -> list[Job]:
 
 
 def peripherals_job(config: AgentConfig) -> Job:
-    """Polls the USB devices every ``poll_interval_s``; a report only on a plug, an unplug or hourly."""
+    """Lists the USB devices every ``poll_interval_s`` (or at each kernel event: ``AgentRunner``); a
+    report only on a plug, an unplug or hourly."""
     settings = config.peripherals
     known = {**shipped_known_ids(), **extra_known_ids(settings)}
     tracker = PeripheralsTracker(usb_source(settings), known, settings.report_interval_s)
@@ -157,10 +160,31 @@ class AgentRunner:
         if config.identity.role == "line-probe":
             self.jobs.append(speedtest_job(config, self.publisher.speedtest_requests))
         self._finished: queue.Queue[tuple[Job, dict[str, Any]]] = queue.Queue()
+        self.usb_events = self._listen_for_usb_devices()
         ident = config.identity
         self._topics = {
             job.kind: report_topic(ident.province, ident.commune, ident.host, job.kind) for job in self.jobs
         }
+
+    def _listen_for_usb_devices(self) -> DeviceEvents | None:
+        """With the kernel's USB events (Linux), the peripherals job runs at each device change and
+        otherwise only every ``rescan_interval_s``: each listing was a wake of the whole agent."""
+        settings = self.config.peripherals
+        job = next((job for job in self.jobs if job.kind == "peripherals"), None)
+        if job is None or not settings.events or sys.platform != "linux":
+            return None
+
+        events = DeviceEvents.open(self.kick_peripherals)
+        if events is not None:
+            job.interval_s = settings.rescan_interval_s
+        return events
+
+    def kick_peripherals(self) -> None:
+        """List the USB devices at the loop's next wake, now (any thread)."""
+        for job in self.jobs:
+            if job.kind == "peripherals":
+                job.kicked = True  # before the wake: a wake the loop clears has the kick set already
+        self.publisher.wake.set()
 
     def add_job(self, job: Job) -> None:
         ident = self.config.identity
@@ -178,12 +202,17 @@ class AgentRunner:
             wake.set()
 
         threading.Thread(target=wake_on_stop, name="stop-watch", daemon=True).start()
+        if self.usb_events is not None:
+            self.usb_events.start()
         try:
             while not stop.is_set():
                 now = time.monotonic()
                 for job in self.jobs:
-                    if now >= job.next_due and not job.running:
-                        job.next_due = next_run(job.next_due, job.interval_s, now)
+                    due = now >= job.next_due
+                    if (due or job.kicked) and not job.running:
+                        job.kicked = False
+                        if due:
+                            job.next_due = next_run(job.next_due, job.interval_s, now)
                         self._run_job(job)
                 while not self._finished.empty():
                     job, sections = self._finished.get()
@@ -202,6 +231,8 @@ class AgentRunner:
                 wake.wait(max(0.0, wait))
                 wake.clear()
         finally:
+            if self.usb_events is not None:
+                self.usb_events.close()
             self.publisher.stop()
             self.spool.close()
 
