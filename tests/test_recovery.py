@@ -210,8 +210,9 @@ def test_the_province_server_down_then_back_drains_every_spool_without_loss_or_f
     per_pc = json.loads(province_stack.counts.read_text())["per_pc"]
     assert len(per_pc) == HOSTS - len(AGENTS)
     during = virtual_reports(own_influxd, "recovery", f"AND time > {int(down) + 3}s AND time < {int(back) - 3}s")
-    rounds = int((back - down - 6) / 2)  # 2 s rounds measured inside that window, give or take one
-    assert len(during) == len(per_pc) and min(during.values()) >= max(1, rounds - 1), (rounds, during)
+    # every PC has reports measured inside the outage (how many rounds a loaded machine runs is not
+    # counted from the clock); the exact accounting below finds any report that went missing
+    assert len(during) == len(per_pc) and min(during.values()) >= 1, during
     assert sum(n["metrics_dropped"] for n in per_pc.values()) == 0
 
     def unaccounted() -> dict[str, int]:
