@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sqlite3
 import threading
 from pathlib import Path
@@ -77,6 +78,16 @@ def test_the_kernel_s_events_reach_a_listener_and_the_usb_filter_lets_a_network_
     finally:
         net.close()
         usb.close()
+
+
+def test_a_broken_event_socket_ends_its_listener_instead_of_spinning() -> None:
+    changes: list[int] = []
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    events = DeviceEvents(sock, lambda: changes.append(1), is_usb_device_change)
+    os.close(sock.detach())  # its descriptor gone: every recv fails with EBADF
+    events.start()
+    wait_until(lambda: not events._thread.is_alive(), 10, "the listener to stop")
+    assert changes == []
 
 
 def peripherals_reports(spool: Path) -> int:

@@ -15,6 +15,7 @@ missed (a full socket buffer), the periodic listing (``[peripherals] rescan_inte
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import socket
 import threading
@@ -98,11 +99,17 @@ class DeviceEvents:
         while not self._closed:
             try:
                 message = self._sock.recv(RECEIVE_BUFFER)
-            except OSError:  # closed, or events lost (ENOBUFS): the periodic listing catches up
+            except OSError as exc:
                 if self._closed:
                     return
-                self._on_change()
-                continue
+                if exc.errno == errno.ENOBUFS:  # events were lost: list the devices now
+                    self._on_change()
+                    continue
+                # anything else would fail again at once: stop listening, the periodic listing goes on
+                log.warning(
+                    "kernel device events stopped; usb devices listed every rescan interval", extra={"error": str(exc)}
+                )
+                return
             self.received += 1
             if self._wanted(parse_uevent(message)):
                 self._on_change()
