@@ -18,14 +18,14 @@ processes. Figures, all from the same run:
   (reports without numbers, as from an agent built before acknowledgements, which get none)
   it gives what acknowledgements cost the collector per report;
 - delay: reports paced at ``BENCH_THROUGHPUT_LATENCY_RATE`` a second for
-  ``BENCH_THROUGHPUT_LATENCY_S`` seconds, each timed from its publish to the first answer of a
-  count query (every ``BENCH_THROUGHPUT_POLL_S``) that includes it.
+  ``BENCH_THROUGHPUT_LATENCY_S`` seconds; ``BENCH_THROUGHPUT_SENTINELS`` hosts per publisher
+  (sentinels, named ``px-NNN``) each timed from its publish to the first answer of a query
+  (every ``BENCH_THROUGHPUT_POLL_S``) that shows it, then every report counted.
 
 How a report is found: each publisher owns the communes of one area, and in second ``s`` of the
-paced run it sends one report per host with timestamp ``T0 + s``. Every stage keeps one
-publisher's order (MQTT per client, the collector's single queue, sequential batches), so when
-``count(...) GROUP BY time(1s), area`` shows ``n`` points for (second, area), the first ``n``
-reports that publisher sent for that second are the queryable ones. The last point of a report
+paced run it sends one report per host, in the same host order every second, with timestamp
+``T0 + s``. The sentinels sit evenly spaced in that order, so their reports sample every
+position of the stream (see ``VisibilityPoller``). The last point of a report
 (``agent``) is the one counted, so the whole report is in. Run: ``python -m bench.collector_throughput``.
 """
 
@@ -94,6 +94,7 @@ class Settings:
     latency_rate: int
     latency_s: int
     poll_s: float
+    sentinels: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -107,6 +108,7 @@ class Settings:
             latency_rate=int(number("LATENCY_RATE", "3000")),
             latency_s=int(number("LATENCY_S", "60")),
             poll_s=number("POLL_S", "0.2"),
+            sentinels=int(number("SENTINELS", "25")),
         )
 
 
@@ -678,86 +680,117 @@ def counter_deltas(before: dict[str, float], after: dict[str, float]) -> dict[st
     return out
 
 
-class VisibilityPoller:
-    """Polls ``count(...) GROUP BY time(1s), area`` and notes when each (second, publisher) count grew."""
+SENTINEL_PREFIX = "px-"  # host names of the sentinels, found with one regex on the host tag
 
-    def __init__(self, influxd: Influxd, t0: int, seconds: int, publishers: int, per_second: int) -> None:
+
+def with_sentinels(hosts: list[tuple[str, str]], per_second: int, count: int) -> dict[int, tuple[str, str]]:
+    """The sentinels of a paced run: ``count`` of the ``per_second`` hosts that report every second,
+    evenly spread over the order they are sent in, renamed ``px-NNN``; {position: (commune, host)}."""
+    step = max(1, per_second // count)
+    positions = range(step // 2, per_second, step)[:count]
+    return {i: (hosts[i][0], SENTINEL_PREFIX + hosts[i][1].rpartition("-")[2]) for i in positions}
+
+
+class VisibilityPoller:
+    """Polls the sentinels' points per second and notes when each sentinel's report first shows.
+
+    Only the sentinels are timed: counting every host's points each poll (3,100 series, 5 times
+    a second) cost InfluxDB about 70 ms of CPU per query, a third of a core on a 2-core machine,
+    so the measurement slowed what it measured. The sentinels' reports are spread evenly over
+    each second's sending order, and every stage keeps a publisher's order, so they sample the
+    delay of every position in the stream; a query on their 50 series costs about 1 ms. That
+    every report arrived is checked apart, by one count over all of them at the end."""
+
+    def __init__(
+        self, influxd: Influxd, t0: int, seconds: int, sentinels: dict[tuple[str, str], tuple[int, int]]
+    ) -> None:
         self.influxd = influxd
-        self.t0, self.seconds, self.publishers, self.per_second = t0, seconds, publishers, per_second
-        self.seen: dict[tuple[int, int], list[tuple[float, int]]] = {
-            (s, p): [] for s in range(seconds) for p in range(publishers)
-        }
+        self.t0, self.seconds = t0, seconds
+        self.sentinels = sentinels  # (commune, host) -> (publisher, position in each second's order)
+        self.seen: dict[tuple[int, str, str], float] = {}  # (second, commune, host) -> first answer showing it
+        self.per_second_seen = [0] * seconds
         self.queries = 0
         self.query_s = 0.0  # wall time of the count queries
         self.newest = 0  # the newest second with a point seen
 
     def complete(self) -> bool:
-        return all(events and events[-1][1] >= self.per_second for events in self.seen.values())
+        return len(self.seen) == self.seconds * len(self.sentinels)
 
     def poll(self) -> None:
-        incomplete = [s for (s, _p), ev in self.seen.items() if not ev or ev[-1][1] < self.per_second]
-        if not incomplete:
+        first = next((s for s, n in enumerate(self.per_second_seen) if n < len(self.sentinels)), None)
+        if first is None:
             return
-        # From the oldest incomplete second to POLL_AHEAD_S past the newest second seen so far:
-        # each publisher's reports become queryable in order, so later seconds hold nothing yet
-        # unless the collector wrote further than that since the last poll; they are then seen
-        # a poll later (a delay counted too long, never too short). Counting to the end of the run
-        # instead made InfluxDB count every point from the oldest incomplete second on, five times
-        # a second: 0.44 s of its CPU per query for 60 s of points, 0.07 s for 3 s (3,100 hosts),
-        # so the further behind, the more the measurement itself took from what it measures.
-        first = min(incomplete)
+        # From the oldest second not all seen to POLL_AHEAD_S past the newest seen so far: reports
+        # become queryable in order, so later seconds hold nothing yet unless the collector wrote
+        # further than that since the last poll; they are then seen a poll later (a delay counted
+        # too long, never too short).
         lo = self.t0 + first
         hi = self.t0 + min(self.seconds - 1, max(first, self.newest) + POLL_AHEAD_S)
-        field_name = COUNTED[LAST_POINT]
         query = (
-            f'SELECT count("{field_name}") AS n FROM "{LAST_POINT}" WHERE time >= {lo}s AND time <= {hi}s '
-            f"GROUP BY time(1s), area fill(0)"
+            f'SELECT count("{COUNTED[LAST_POINT]}") AS n FROM "{LAST_POINT}" WHERE host =~ /^{SENTINEL_PREFIX}/ '
+            f"AND time >= {lo}s AND time <= {hi}s GROUP BY time(1s), commune, host fill(none)"
         )
         asked = time.time()
         rows = self.influxd.query(query, DATABASE)
         answered = time.time()  # the point is queryable at the latest when the answer is in hand
         self.queries += 1
         self.query_s += answered - asked
-        areas = {area_code(p): p for p in range(self.publishers)}
         for row in rows:
-            publisher, second = areas.get(str(row.get("area"))), int(row["time"]) - self.t0
-            if publisher is None or not 0 <= second < self.seconds or not row["n"]:
+            second = int(row["time"]) - self.t0
+            key = (second, str(row.get("commune")), str(row.get("host")))
+            if not 0 <= second < self.seconds or not row["n"] or key in self.seen or key[1:] not in self.sentinels:
                 continue
-            events = self.seen[(second, publisher)]
-            if not events or int(row["n"]) > events[-1][1]:
-                events.append((answered, int(row["n"])))
-                self.newest = max(self.newest, second)
+            self.seen[key] = answered
+            self.per_second_seen[second] += 1
+            self.newest = max(self.newest, second)
 
-    def delays(self, published: list[Published]) -> tuple[list[float], int]:
-        """Publish-to-queryable delay of every report found, and how many were never found."""
+    def delays(self, published: list[Published], per_second: int) -> tuple[list[float], int]:
+        """Publish-to-queryable delay of every sentinel report found, and how many were never found."""
         delays: list[float] = []
         missing = 0
-        for result in published:
+        by_index = {p.index: p for p in published}
+        for (commune, host), (publisher, position) in self.sentinels.items():
+            times = by_index[publisher].publish_times
             for second in range(self.seconds):
-                events = self.seen[(second, result.index)]
-                for i in range(self.per_second):
-                    visible = next((t for t, n in events if n > i), None)
-                    if visible is None:
-                        missing += 1
-                        continue
-                    delays.append(visible - result.publish_times[second * self.per_second + i])
+                visible = self.seen.get((second, commune, host))
+                if visible is None:
+                    missing += 1
+                    continue
+                delays.append(visible - times[second * per_second + position])
         return delays, missing
 
 
+def count_reports(influxd: Influxd, first_ts: int, last_ts: int) -> int:
+    """Reports of every host with a timestamp in [first_ts, last_ts] (their last point, counted)."""
+    rows = influxd.query(
+        f'SELECT count("{COUNTED[LAST_POINT]}") AS n FROM "{LAST_POINT}" '
+        f"WHERE time >= {first_ts}s AND time <= {last_ts}s",
+        DATABASE,
+    )
+    return int(rows[0]["n"] or 0) if rows else 0
+
+
 def paced_delay(stack: Stack, owned: list[list[tuple[str, str]]], settings: Settings) -> dict[str, Any]:
-    """Reports at a steady rate; each timed from its publish to the first count query that includes it."""
+    """Reports at a steady rate; each sentinel report timed from its publish to the first query
+    that shows it, then every report counted."""
     per_second = settings.latency_rate // settings.publishers
     if any(len(hosts) < per_second for hosts in owned):
         raise ValueError(
             f"{per_second} reports/s per publisher needs as many hosts per publisher, but one has "
             f"{min(len(h) for h in owned)}; raise BENCH_THROUGHPUT_HOSTS_PER_COMMUNE"
         )
+    sentinels: dict[tuple[str, str], tuple[int, int]] = {}
+    paced_hosts = []
+    for index, hosts in enumerate(owned):
+        chosen = with_sentinels(hosts, per_second, settings.sentinels)
+        paced_hosts.append([chosen.get(i, host) for i, host in enumerate(hosts)])
+        sentinels |= {host: (index, position) for position, host in chosen.items()}
     # Publishers build their payloads first (about 10,000 a second each, a quarter of that on a loaded
     # machine), so the first second is that far off.
     t0 = int(time.time()) + 10 + per_second * settings.latency_s // 2_500
     plans = [
         Plan(i, stack.broker.port, paced_plan(hosts, per_second, settings.latency_s, t0), float(per_second), "paced")
-        for i, hosts in enumerate(owned)
+        for i, hosts in enumerate(paced_hosts)
     ]
     publishers = Publishers(plans)
     publishers.prepare()
@@ -765,7 +798,7 @@ def paced_delay(stack: Stack, owned: list[list[tuple[str, str]]], settings: Sett
         raise RuntimeError("publishers took too long to start; the timestamps would lag the clock")
     metrics_before, cpu_before = stack.collector_metrics(), stack.cpu_s()
     publishers.go(float(t0))
-    poller = VisibilityPoller(stack.influxd, t0, settings.latency_s, settings.publishers, per_second)
+    poller = VisibilityPoller(stack.influxd, t0, settings.latency_s, sentinels)
     waiting = WaitingSampler(stack, t0, per_second * settings.publishers, sent_total(settings, per_second))
     deadline = t0 + settings.latency_s + NO_PROGRESS_TIMEOUT_S
     while not poller.complete() and time.time() < deadline:
@@ -775,15 +808,24 @@ def paced_delay(stack: Stack, owned: list[list[tuple[str, str]]], settings: Sett
         time.sleep(max(0.0, settings.poll_s - (time.monotonic() - started)))
     cpu_after, metrics_after = stack.cpu_s(), stack.collector_metrics()
     published = publishers.results()
-    delays, missing = poller.delays(published)
-    sent = per_second * settings.latency_s * settings.publishers
+    delays, missing = poller.delays(published, per_second)
+    sent = sent_total(settings, per_second)
+    counted = [0]
+
+    def all_counted() -> bool:
+        counted[0] = count_reports(stack.influxd, t0, t0 + settings.latency_s - 1)
+        return counted[0] >= sent
+
+    wait_with_progress(all_counted, lambda: float(counted[0]), 1.0, "paced count", False)
     publish_span = max(p.last_publish for p in published) - min(p.first_publish for p in published)
     return {
         "paced_target_reports_per_s": per_second * settings.publishers,
         "paced_achieved_reports_per_s": round(sent / publish_span) if publish_span > 0 else 0,
         "paced_reports": sent,
-        "paced_found": len(delays),
-        "paced_missing": missing,
+        "paced_counted": counted[0],
+        "paced_sentinels": len(sentinels),
+        "paced_timed": len(delays),
+        "paced_timed_missing": missing,
         "delay_p50_s": round(percentile(delays, 50), 2),
         "delay_p99_s": round(percentile(delays, 99), 2),
         "delay_max_s": round(max(delays, default=math.nan), 2),
