@@ -386,6 +386,8 @@ class Stack:
         self.broker = Mosquitto(folder / "broker")
         self.influxd = Influxd(folder / "influxd")
         self.http_port = free_port()
+        in_flight = os.environ.get("BENCH_THROUGHPUT_WRITES_IN_FLIGHT")  # unset: the collector's default
+        self.writer_options = f"writes_in_flight = {int(in_flight)}\n" if in_flight else ""
         self.collector: Process | None = None
         self.processes: list[Process] = []
 
@@ -400,7 +402,7 @@ class Stack:
         config = self.folder / "collector.toml"
         config.write_text(
             f'[mqtt]\nport = {self.broker.port}\nclient_id = "bench-collector"\n'
-            f'[influxdb]\nurl = "{self.influxd.url}"\ndatabase = "{DATABASE}"\n'
+            f'[influxdb]\nurl = "{self.influxd.url}"\ndatabase = "{DATABASE}"\n{self.writer_options}'
             f'[http]\nport = {self.http_port}\n[state]\npath = "{self.state_path}"\n'
         )
         self.collector = Process(

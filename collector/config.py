@@ -50,6 +50,7 @@ class InfluxSettings(Section):
     token: SecretStr = SecretStr("")
     batch_size: int = Field(5000, ge=1, le=100_000)
     flush_interval_s: float = Field(1.0, gt=0)
+    writes_in_flight: int = Field(2, ge=1, le=8)
     timeout_s: float = Field(10.0, gt=0)
     queue_max_points: int = Field(500_000, ge=1000)
     buffer_path: str = ""

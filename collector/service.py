@@ -105,6 +105,7 @@ class CollectorService:
             settings.flush_interval_s,
             settings.queue_max_points,
             DiskBuffer(buffer_path, settings.buffer_max_mb * 1024 * 1024, self.disk),
+            settings.writes_in_flight,
         )
         self.consumer = Consumer(config.mqtt, self.ingestor, self.writer, self.receipts)
         self.acknowledger = Acknowledger(

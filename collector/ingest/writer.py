@@ -2,7 +2,11 @@
 
 A message's ``ack`` (the MQTT PUBACK) runs only once its lines are in InfluxDB or committed to
 the disk buffer, so a collector killed at any moment loses nothing: the broker sends again
-what was not acknowledged, and a point written twice is the same point. When the in-memory
+what was not acknowledged, and a point written twice is the same point. Up to ``in_flight``
+batches are written at once, each by a thread of its own, and their acks run in the order the
+batches were taken (MQTT wants PUBACKs in the order the messages came): one write at a time
+left InfluxDB a core idle on a 2-core server while a backlog waited, and any stall of one
+write (a cache snapshot) held every message behind it. When the in-memory
 queue is full, ``put`` blocks the MQTT thread and the broker holds further messages; when the
 disk buffer is full too, batches wait in memory until InfluxDB or the disk takes them. A disk
 buffer that cannot be written (full disk) never stops writes to InfluxDB while it is up.
@@ -79,6 +83,31 @@ class Backlog:
         return self._points
 
 
+class InOrder:
+    """Turns for batches written at the same time: each takes a ticket in the order batches are
+    taken, and ``wait_turn`` returns once every earlier ticket is ``done``."""
+
+    def __init__(self) -> None:
+        self._issued = 0
+        self._done = 0
+        self._turn = threading.Condition()
+
+    def ticket(self) -> int:
+        with self._turn:
+            self._issued += 1
+            return self._issued
+
+    def wait_turn(self, ticket: int) -> None:
+        with self._turn:
+            while self._done != ticket - 1:
+                self._turn.wait()
+
+    def done(self, ticket: int) -> None:
+        with self._turn:
+            self._done = ticket
+            self._turn.notify_all()
+
+
 class BatchWriter:
     def __init__(
         self,
@@ -88,6 +117,7 @@ class BatchWriter:
         flush_interval_s: float,
         max_points: int,
         buffer: DiskBuffer,
+        in_flight: int = 1,
     ) -> None:
         self._client = client
         self._metrics = metrics
@@ -97,16 +127,23 @@ class BatchWriter:
         self._buffer = buffer
         self._stop = threading.Event()
         self._stopping_drain = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="influx-writer", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, args=(n,), name=f"influx-writer-{n}", daemon=True)
+            for n in range(in_flight)
+        ]
         self._drainer = threading.Thread(target=self._drain_loop, name="buffer-drain", daemon=True)
-        self._pending = 0  # lines taken off the queue but not yet stored
+        self._taking = threading.Lock()  # one thread fills a batch at a time: batches keep the messages' order
+        self._turns = InOrder()
+        self._held = False  # a batch was given up while stopping: no later batch may be acknowledged
+        self._pending = [0] * in_flight  # lines each writer thread took off the queue but has not stored
         self.after_batch: list[Callable[[], None]] = []  # run once a batch's acks have run
         metrics.write_queue_points.set_function(lambda: float(self.depth()))
         metrics.write_buffer_points.set_function(lambda: float(buffer.points()))
         metrics.write_buffer_bytes.set_function(lambda: float(buffer.size_bytes()))
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         self._drainer.start()
 
     def put(self, lines: list[str], ack: Ack | None = None) -> None:
@@ -114,31 +151,42 @@ class BatchWriter:
         self._backlog.put(lines, ack)
 
     def depth(self) -> int:
-        return self._backlog.points() + self._pending
+        return self._backlog.points() + sum(self._pending)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Store what is queued (InfluxDB or disk, within ``timeout_s``) and stop."""
         self._stop.set()
-        self._thread.join(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._stopping_drain.set()
         self._drainer.join(timeout_s)
         self._buffer.close()
 
-    def _run(self) -> None:
+    def _run(self, worker: int) -> None:
         while True:
-            batch, acks = self._take_batch()
+            with self._taking:
+                batch, acks = self._take_batch(worker)
+                ticket = self._turns.ticket() if batch else 0
             if not batch:
                 if self._stop.is_set():
                     return
                 continue
-            if self._store(batch):
-                for ack in acks:
-                    ack()
-                for hook in self.after_batch:
-                    hook()
-            self._pending = 0
+            stored = self._store(batch)
+            self._turns.wait_turn(ticket)
+            try:
+                if stored and not self._held:
+                    for ack in acks:
+                        ack()
+                    for hook in self.after_batch:
+                        hook()
+                else:
+                    self._held = True  # the broker sends this batch again, and every later one
+            finally:
+                self._pending[worker] = 0
+                self._turns.done(ticket)
 
-    def _take_batch(self) -> tuple[list[str], list[Ack]]:
+    def _take_batch(self, worker: int) -> tuple[list[str], list[Ack]]:
         batch: list[str] = []
         acks: list[Ack] = []
         deadline = time.monotonic() + self._flush_interval_s
@@ -152,7 +200,7 @@ class BatchWriter:
                 break  # the next message would overfill the batch: it starts the next one
             batch += lines
             acks += message_acks
-            self._pending = len(batch)
+            self._pending[worker] = len(batch)
         return batch, acks
 
     def _store(self, batch: list[str]) -> bool:
