@@ -92,7 +92,7 @@ class Settings:
     latency_rate: int
     latency_s: int
     poll_s: float
-    sentinels: int
+    sentinels: int = 25  # hosts per publisher timed in the paced run
 
     @classmethod
     def from_env(cls) -> Settings:
