@@ -11,7 +11,10 @@ processes. Figures, all from the same run:
 - InfluxDB ceiling: the same points written straight to another database of the same InfluxDB,
   line protocol in batches of 5,000 over one connection, as the collector's writer does;
 - sustained: ``BENCH_THROUGHPUT_REPORTS`` reports published as fast as possible, timed from the
-  first publish until count queries find every point of every report (each measurement counted);
+  first publish until InfluxDB has answered the collector's writes of every point (its
+  ``points_written_total``), as the ceiling is timed to its last answer: a point InfluxDB has
+  answered for is in its cache and queryable. Count queries then find every point of every
+  report (each measurement counted); the rate to that moment is given too (``_counted_``);
 - acknowledged: the same again with numbered reports (``seq`` and ``stream`` per host, as an
   agent sends once its collector acknowledges), the publishers reading every host's
   ``.../cmd/ack`` like agents and counting the reports acknowledged; against the run before
@@ -39,6 +42,7 @@ import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import zlib
@@ -74,6 +78,7 @@ from devtools.rawmqtt import RawMqttClient, prepare
 PROVINCE = "08"  # Tuyên Quang: 124 communes
 DATABASE = "bench"
 RAW_DATABASE = "raw"
+RAW_DATABASE_2 = "raw2"  # the ceiling again, over two connections at once
 RAW_BATCH = 5000
 INFLIGHT = 100  # QoS 1 messages a publisher may have unacknowledged (the broker's max_inflight_messages)
 REPORT_SPACING_S = 30  # sustained run: a host's successive reports are an agent interval apart
@@ -479,6 +484,32 @@ def publisher_ceiling(port: int, plans: list[list[tuple[str, int]]]) -> dict[str
     return {"publisher_ceiling_reports_per_s": round(total / elapsed)}
 
 
+def raw_writes(influxd: Influxd, database: str, bodies: list[bytes], connections: int) -> tuple[float, float]:
+    """The bodies POSTed in order over ``connections`` connections at once (body i on connection
+    i mod ``connections``); the wall time until the last answer and influxd's CPU time in it."""
+    url = f"{influxd.url}/write?db={database}&precision=s"
+    failures: list[str] = []
+
+    def send(share: list[bytes]) -> None:
+        for body in share:
+            with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=60) as response:
+                if response.status != 204:
+                    failures.append(f"raw write answered {response.status}")
+
+    assert influxd.proc is not None
+    process = psutil.Process(influxd.proc.pid)
+    threads = [threading.Thread(target=send, args=(bodies[n::connections],)) for n in range(connections)]
+    cpu_before, started = sum(process.cpu_times()[:2]), time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall_s, cpu_s = time.perf_counter() - started, sum(process.cpu_times()[:2]) - cpu_before
+    if failures:
+        raise RuntimeError(failures[0])
+    return wall_s, cpu_s
+
+
 def ingest_and_raw_ceiling(influxd: Influxd, state_path: Path, plans: list[list[tuple[str, int]]]) -> dict[str, Any]:
     """The collector's own message handling in-process, then its lines written straight to InfluxDB."""
     payloads = [(topic, encode(metrics_report(ts, seq))) for items in plans for seq, (topic, ts) in enumerate(items)]
@@ -491,21 +522,21 @@ def ingest_and_raw_ceiling(influxd: Influxd, state_path: Path, plans: list[list[
     ingest_s, ingest_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     store.close()
     bodies = [("\n".join(lines[i : i + RAW_BATCH]) + "\n").encode() for i in range(0, len(lines), RAW_BATCH)]
-    url = f"{influxd.url}/write?db={RAW_DATABASE}&precision=s"
-    started = time.perf_counter()
-    for body in bodies:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=60) as response:
-            if response.status != 204:
-                raise RuntimeError(f"raw write answered {response.status}")
-    write_s = time.perf_counter() - started
+    write_s, write_cpu_s = raw_writes(influxd, RAW_DATABASE, bodies, 1)
+    influxd.create_database(RAW_DATABASE_2)
+    write2_s, _cpu = raw_writes(influxd, RAW_DATABASE_2, bodies, 2)
     first_ts = min(ts for items in plans for _t, ts in items)
     last_ts = max(ts for items in plans for _t, ts in items)
     counted = count_points(influxd, RAW_DATABASE, first_ts, last_ts)
+    for database in (RAW_DATABASE, RAW_DATABASE_2):  # the next phases start on an InfluxDB as empty as this one's
+        influxd.drop_database(database)
     return {
         "ingest_only_reports_per_s": round(len(payloads) / ingest_s),
         "ingest_only_cpu_us_per_report": round(ingest_cpu_s / len(payloads) * 1e6, 1),
         "influx_ceiling_reports_per_s": round(len(payloads) / write_s),
         "influx_ceiling_points_per_s": round(len(lines) / write_s),
+        "influx_ceiling_cpu_us_per_report": round(write_cpu_s / len(payloads) * 1e6, 1),
+        "influx_ceiling_two_connections_reports_per_s": round(len(payloads) / write2_s),
         "influx_ceiling_counted_points": sum(counted.values()),
         "influx_ceiling_expected_points": len(lines),
     }
@@ -535,7 +566,7 @@ def sustained(
         return metrics.get("commune_collector_points_written_total", 0.0) - written0 >= total * len(COUNTED)
 
     wait_with_progress(all_written, lambda: samples[-1][1] if samples else 0.0, settings.poll_s, "collector writes")
-    written_at = time.time()
+    written_at, cpu_written = time.time(), stack.cpu_s()
     counted: dict[str, int] = {}
 
     def all_counted() -> bool:
@@ -550,13 +581,15 @@ def sustained(
     cpu_after, metrics_after = stack.cpu_s(), stack.collector_metrics()
     published = publishers.results()
     first_publish = min(p.first_publish for p in published)
-    elapsed = done_at - first_publish
-    cpu = cpu_delta(cpu_before, cpu_after)
+    elapsed = written_at - first_publish
+    cpu = cpu_delta(cpu_before, cpu_written)  # what the timed part took; the count queries apart
     figures = {
         f"{name}_reports": total,
         f"{name}_reports_per_s": round(total / elapsed),
         f"{name}_points_per_s": round(total * len(COUNTED) / elapsed),
         f"{name}_elapsed_s": round(elapsed, 1),
+        f"{name}_counted_reports_per_s": round(total / (done_at - first_publish)),
+        f"{name}_all_counted": counted == expected,
         f"{name}_steady_reports_per_s": steady_rate(samples, total),
         f"{name}_timeline_s": timeline(
             samples, total, first_publish, max(p.last_publish for p in published), written_at, done_at
@@ -565,6 +598,7 @@ def sustained(
         f"{name}_expected_per_measurement": total,
         f"{name}_counted": counted,
         f"{name}_cpu_s": {**cpu, "publishers": round(sum(p.cpu_s for p in published))},
+        f"{name}_count_queries_influxd_cpu_s": cpu_delta(cpu_written, cpu_after).get("influxd", 0.0),
         f"{name}_collector_cpu_us_per_report": round(cpu.get("collector", 0.0) / total * 1e6, 1),
         f"{name}_influxd_cpu_us_per_report": round(cpu.get("influxd", 0.0) / total * 1e6, 1),
         f"{name}_collector_counters": counter_deltas(metrics_before, metrics_after),
@@ -927,6 +961,15 @@ def targets(figures: dict[str, Any]) -> dict[str, Any]:
         "target_collector_over_influxd_cpu": round(collector_us / influxd_us, 2) if influxd_us else math.nan,
         "target_sustained_over_influx_ceiling": round(
             figures["sustained_reports_per_s"] / figures["influx_ceiling_reports_per_s"], 3
+        ),
+        "target_sustained_counted_over_influx_ceiling": round(
+            figures["sustained_counted_reports_per_s"] / figures["influx_ceiling_reports_per_s"], 3
+        ),
+        "target_sustained_over_two_connection_ceiling": round(
+            figures["sustained_reports_per_s"] / figures["influx_ceiling_two_connections_reports_per_s"], 3
+        ),
+        "target_acked_collector_over_influxd_cpu": round(
+            figures["acked_collector_cpu_us_per_report"] / figures["acked_influxd_cpu_us_per_report"], 2
         ),
         "target_steady_over_influx_ceiling": round(
             figures["sustained_steady_reports_per_s"] / figures["influx_ceiling_reports_per_s"], 3

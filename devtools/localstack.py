@@ -350,6 +350,9 @@ class Influxd(HttpService):
     def create_database(self, database: str) -> None:
         self._post(f'CREATE DATABASE "{database}"')
 
+    def drop_database(self, database: str) -> None:
+        self._post(f'DROP DATABASE "{database}"')
+
     def _post(self, influxql: str, with_auth: bool = True) -> None:
         data = urllib.parse.urlencode({"q": influxql}).encode()
         request = urllib.request.Request(f"{self.url}/query", data=data, headers=self.headers if with_auth else {})
