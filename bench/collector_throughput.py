@@ -23,7 +23,11 @@ processes. Figures, all from the same run:
 - delay: reports paced at ``BENCH_THROUGHPUT_LATENCY_RATE`` a second for
   ``BENCH_THROUGHPUT_LATENCY_S`` seconds; ``BENCH_THROUGHPUT_SENTINELS`` hosts per publisher
   (sentinels, named ``px-NNN``) each timed from its publish to the first answer of a query
-  (every ``BENCH_THROUGHPUT_POLL_S``) that shows it, then every report counted.
+  (every ``BENCH_THROUGHPUT_POLL_S``) that shows it, then every report counted; ``delay_max_s``
+  is the longest of the sentinels' delays.
+
+``BENCH_THROUGHPUT_WRITES_IN_FLIGHT`` sets the collector's ``[influxdb] writes_in_flight`` (unset:
+its default) for A/B runs.
 
 How a report is found: each publisher owns the communes of one area, and in second ``s`` of the
 paced run it sends one report per host, in the same host order every second, with timestamp
@@ -523,13 +527,14 @@ def ingest_and_raw_ceiling(influxd: Influxd, state_path: Path, plans: list[list[
     store.close()
     bodies = [("\n".join(lines[i : i + RAW_BATCH]) + "\n").encode() for i in range(0, len(lines), RAW_BATCH)]
     write_s, write_cpu_s = raw_writes(influxd, RAW_DATABASE, bodies, 1)
-    influxd.create_database(RAW_DATABASE_2)
-    write2_s, _cpu = raw_writes(influxd, RAW_DATABASE_2, bodies, 2)
     first_ts = min(ts for items in plans for _t, ts in items)
     last_ts = max(ts for items in plans for _t, ts in items)
     counted = count_points(influxd, RAW_DATABASE, first_ts, last_ts)
-    for database in (RAW_DATABASE, RAW_DATABASE_2):  # the next phases start on an InfluxDB as empty as this one's
-        influxd.drop_database(database)
+    # each next write (and the collector's phases) starts on an InfluxDB as empty as this one did
+    influxd.drop_database(RAW_DATABASE)
+    influxd.create_database(RAW_DATABASE_2)
+    write2_s, _cpu = raw_writes(influxd, RAW_DATABASE_2, bodies, 2)
+    influxd.drop_database(RAW_DATABASE_2)
     return {
         "ingest_only_reports_per_s": round(len(payloads) / ingest_s),
         "ingest_only_cpu_us_per_report": round(ingest_cpu_s / len(payloads) * 1e6, 1),
@@ -561,9 +566,16 @@ def sustained(
     samples: list[tuple[float, float]] = []  # (time, reports accepted by the collector)
 
     def all_written() -> bool:
+        # every report taken and nothing queued or being written: ``points_written_total`` alone
+        # also counts the fleet's status points, so it passed the reports' total a batch early
         metrics = stack.collector_metrics()
-        samples.append((time.time(), metrics.get("commune_collector_messages_accepted_total", 0.0) - accepted0))
-        return metrics.get("commune_collector_points_written_total", 0.0) - written0 >= total * len(COUNTED)
+        accepted = metrics.get("commune_collector_messages_accepted_total", 0.0) - accepted0
+        samples.append((time.time(), accepted))
+        return (
+            accepted >= total
+            and metrics.get("commune_collector_write_queue_points", 1.0) == 0.0
+            and metrics.get("commune_collector_points_written_total", 0.0) - written0 >= total * len(COUNTED)
+        )
 
     wait_with_progress(all_written, lambda: samples[-1][1] if samples else 0.0, settings.poll_s, "collector writes")
     written_at, cpu_written = time.time(), stack.cpu_s()
@@ -707,8 +719,9 @@ class VisibilityPoller:
     Only the sentinels are timed: counting every host's points each poll (3,100 series, 5 times
     a second) cost InfluxDB about 70 ms of CPU per query, a third of a core on a 2-core machine,
     so the measurement slowed what it measured. The sentinels' reports are spread evenly over
-    each second's sending order, and every stage keeps a publisher's order, so they sample the
-    delay of every position in the stream; a query on their 50 series costs about 1 ms. That
+    each second's sending order, so they sample the delay of every position in the stream (the
+    writer's batches can be answered out of order, which only makes a delay seen a poll later,
+    counted too long); a query on their 50 series costs about 1 ms. That
     every report arrived is checked apart, by one count over all of them at the end."""
 
     def __init__(

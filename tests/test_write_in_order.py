@@ -75,3 +75,45 @@ def test_a_later_batch_written_first_is_acknowledged_after_the_earlier_one(influ
     finally:
         writer.stop()
         client.close()
+
+
+class FirstWriteFails(InfluxClient):
+    """The real client, but its first write fails with an error that is not InfluxDB's (a fault
+    of ours, such as a bad header)."""
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        super().__init__(settings)
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def write_lines(self, lines: list[str], retention_policy: str | None = None) -> None:
+        with self.lock:
+            self.calls += 1
+            first = self.calls == 1
+        if first:
+            raise ValueError("not InfluxDB's answer")
+        super().write_lines(lines, retention_policy)
+
+
+def test_a_write_failing_unexpectedly_keeps_its_batch_and_the_writers_going(influxd: Influxd, tmp_path: Path) -> None:
+    database = "unexpected"
+    influxd.create_database(database)
+    client = FirstWriteFails(InfluxSettings(url=influxd.url, database=database))
+    writer = BatchWriter(client, SelfMetrics(), 10, 0.05, 10_000, DiskBuffer(tmp_path / "buffer.sqlite", 1 << 20), 2)
+    acked: list[int] = []
+    for n in range(60):
+        writer.put([f"m,host=h{n} a={n} {1_700_000_000 + n}"], lambda n=n: acked.append(n))  # type: ignore[misc]
+    writer.start()
+    try:
+        wait_until(lambda: len(acked) == 60, 30, "every message acknowledged")
+        assert acked == list(range(60))
+
+        def stored() -> int:
+            rows = influxd.query('SELECT count("a") AS a FROM "m"', database)
+            return int(rows[0]["a"]) if rows else 0
+
+        wait_until(lambda: stored() == 60, 30, "every point in InfluxDB, the failed batch through the disk buffer")
+        assert client.calls > 6  # the failed batch was written again
+    finally:
+        writer.stop()
+        client.close()

@@ -5,8 +5,9 @@ the disk buffer, so a collector killed at any moment loses nothing: the broker s
 what was not acknowledged, and a point written twice is the same point. Up to ``in_flight``
 batches are written at once, each by a thread of its own, and their acks run in the order the
 batches were taken (MQTT wants PUBACKs in the order the messages came): one write at a time
-left InfluxDB a core idle on a 2-core server while a backlog waited, and any stall of one
-write (a cache snapshot) held every message behind it. When the in-memory
+left InfluxDB a core idle on a 2-core server while a backlog waited. A slow write (a cache
+snapshot) still holds the acks of the batches after it, and their threads, until it is
+answered; the next batch is written meanwhile. When the in-memory
 queue is full, ``put`` blocks the MQTT thread and the broker holds further messages; when the
 disk buffer is full too, batches wait in memory until InfluxDB or the disk takes them. A disk
 buffer that cannot be written (full disk) never stops writes to InfluxDB while it is up.
@@ -135,7 +136,7 @@ class BatchWriter:
         self._taking = threading.Lock()  # one thread fills a batch at a time: batches keep the messages' order
         self._turns = InOrder()
         self._held = False  # a batch was given up while stopping: no later batch may be acknowledged
-        self._pending = [0] * in_flight  # lines each writer thread took off the queue but has not stored
+        self._pending = [0] * in_flight  # lines each writer thread took off the queue, until their acks ran
         self.after_batch: list[Callable[[], None]] = []  # run once a batch's acks have run
         metrics.write_queue_points.set_function(lambda: float(self.depth()))
         metrics.write_buffer_points.set_function(lambda: float(buffer.points()))
@@ -182,6 +183,8 @@ class BatchWriter:
                         hook()
                 else:
                     self._held = True  # the broker sends this batch again, and every later one
+            except Exception:  # a bug in an ack or hook must not end the thread and stop intake
+                log.exception("acknowledging a stored batch failed; the broker may send it again")
             finally:
                 self._pending[worker] = 0
                 self._turns.done(ticket)
@@ -239,6 +242,10 @@ class BatchWriter:
                 return True
             self._metrics.write_retries.inc()
             log.warning("influxdb write failed; keeping the batch on disk", extra={"error": str(exc)})
+            return False
+        except Exception:  # not InfluxDB's answer but a fault of ours: kept and tried again, never lost
+            self._metrics.write_retries.inc()
+            log.exception("writing a batch failed unexpectedly; keeping the batch on disk")
             return False
         self._metrics.influx_write_seconds.observe(time.perf_counter() - started)
         self._metrics.points_written.inc(len(lines))
