@@ -5,6 +5,7 @@ write finishes first; and every point reaches a real InfluxDB."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from collector.config import InfluxSettings
@@ -35,12 +36,14 @@ def test_a_turn_waits_for_every_earlier_ticket_to_be_done() -> None:
     assert order == [first, second]
 
 
-class FirstWriteWaits(InfluxClient):
-    """The real client; its first write is sent only once a later one is in InfluxDB, so the
-    later batch finishes first."""
+class FirstWriteDiffers(InfluxClient):
+    """The real client, but its first write first runs ``before_first``: to hold it until a later
+    write is in InfluxDB (so the later batch finishes first), or to fail it with an error that is
+    not InfluxDB's answer (a fault of ours)."""
 
-    def __init__(self, settings: InfluxSettings) -> None:
+    def __init__(self, settings: InfluxSettings, before_first: Callable[[FirstWriteDiffers], None]) -> None:
         super().__init__(settings)
+        self.before_first = before_first
         self.calls = 0
         self.later_written = threading.Event()
         self.lock = threading.Lock()
@@ -50,70 +53,54 @@ class FirstWriteWaits(InfluxClient):
             self.calls += 1
             first = self.calls == 1
         if first:
-            assert self.later_written.wait(10), "no second write while the first was held"
+            self.before_first(self)
         super().write_lines(lines, retention_policy)
         if not first:
             self.later_written.set()
 
 
-def test_a_later_batch_written_first_is_acknowledged_after_the_earlier_one(influxd: Influxd, tmp_path: Path) -> None:
-    database = "in_order"
+def held_until_a_later_write(client: FirstWriteDiffers) -> None:
+    assert client.later_written.wait(10), "no second write while the first was held"
+
+
+def failed(_client: FirstWriteDiffers) -> None:
+    raise ValueError("not InfluxDB's answer")
+
+
+def written_through(
+    influxd: Influxd, tmp_path: Path, before_first: Callable[[FirstWriteDiffers], None], database: str
+) -> tuple[FirstWriteDiffers, list[int]]:
+    """60 messages of two lines, batches of five messages (twelve), two writes in flight; waits until all
+    are acknowledged and all their points are in InfluxDB. The client and the acks, in order run."""
     influxd.create_database(database)
-    client = FirstWriteWaits(InfluxSettings(url=influxd.url, database=database))
-    writer = BatchWriter(client, SelfMetrics(), 10, 0.05, 10_000, DiskBuffer(tmp_path / "buffer.sqlite", 1 << 20), 2)
-    acked: list[int] = []
-    for n in range(60):  # two lines a message: six batches of five messages
-        lines = [f"m,host=h{n} a={n} {1_700_000_000 + n}", f"m,host=h{n} b={n} {1_700_000_000 + n}"]
-        writer.put(lines, lambda n=n: acked.append(n))  # type: ignore[misc]
-    writer.start()
-    try:
-        wait_until(lambda: len(acked) == 60, 30, "every message acknowledged")
-        assert client.later_written.is_set()
-        assert acked == list(range(60))
-        rows = influxd.query('SELECT count("a") AS a, count("b") AS b FROM "m"', database)
-        assert (rows[0]["a"], rows[0]["b"]) == (60, 60)
-    finally:
-        writer.stop()
-        client.close()
-
-
-class FirstWriteFails(InfluxClient):
-    """The real client, but its first write fails with an error that is not InfluxDB's (a fault
-    of ours, such as a bad header)."""
-
-    def __init__(self, settings: InfluxSettings) -> None:
-        super().__init__(settings)
-        self.calls = 0
-        self.lock = threading.Lock()
-
-    def write_lines(self, lines: list[str], retention_policy: str | None = None) -> None:
-        with self.lock:
-            self.calls += 1
-            first = self.calls == 1
-        if first:
-            raise ValueError("not InfluxDB's answer")
-        super().write_lines(lines, retention_policy)
-
-
-def test_a_write_failing_unexpectedly_keeps_its_batch_and_the_writers_going(influxd: Influxd, tmp_path: Path) -> None:
-    database = "unexpected"
-    influxd.create_database(database)
-    client = FirstWriteFails(InfluxSettings(url=influxd.url, database=database))
+    client = FirstWriteDiffers(InfluxSettings(url=influxd.url, database=database), before_first)
     writer = BatchWriter(client, SelfMetrics(), 10, 0.05, 10_000, DiskBuffer(tmp_path / "buffer.sqlite", 1 << 20), 2)
     acked: list[int] = []
     for n in range(60):
-        writer.put([f"m,host=h{n} a={n} {1_700_000_000 + n}"], lambda n=n: acked.append(n))  # type: ignore[misc]
+        lines = [f"m,host=h{n} a={n} {1_700_000_000 + n}", f"m,host=h{n} b={n} {1_700_000_000 + n}"]
+        writer.put(lines, lambda n=n: acked.append(n))  # type: ignore[misc]
     writer.start()
+
+    def stored() -> tuple[int, int]:
+        rows = influxd.query('SELECT count("a") AS a, count("b") AS b FROM "m"', database)
+        return (int(rows[0]["a"]), int(rows[0]["b"])) if rows else (0, 0)
+
     try:
         wait_until(lambda: len(acked) == 60, 30, "every message acknowledged")
-        assert acked == list(range(60))
-
-        def stored() -> int:
-            rows = influxd.query('SELECT count("a") AS a FROM "m"', database)
-            return int(rows[0]["a"]) if rows else 0
-
-        wait_until(lambda: stored() == 60, 30, "every point in InfluxDB, the failed batch through the disk buffer")
-        assert client.calls > 6  # the failed batch was written again
+        wait_until(lambda: stored() == (60, 60), 30, "every point in InfluxDB")
     finally:
         writer.stop()
         client.close()
+    return client, acked
+
+
+def test_a_later_batch_written_first_is_acknowledged_after_the_earlier_one(influxd: Influxd, tmp_path: Path) -> None:
+    client, acked = written_through(influxd, tmp_path, held_until_a_later_write, "in_order")
+    assert client.later_written.is_set()
+    assert acked == list(range(60))
+
+
+def test_a_write_failing_unexpectedly_keeps_its_batch_and_the_writers_going(influxd: Influxd, tmp_path: Path) -> None:
+    client, acked = written_through(influxd, tmp_path, failed, "unexpected")  # the batch through the disk buffer
+    assert acked == list(range(60))
+    assert client.calls == 13  # twelve batches written once each, and the failed first try
