@@ -22,6 +22,7 @@ from common.wire import ACK_COMMAND, MAX_ACK_RANGES, ack_payload, command_topic
 log = logging.getLogger("commune_collector.acks")
 
 Publish = Callable[[str, bytes], bool]  # topic, payload -> taken by the MQTT client
+ROUND = 64  # streams' acks taken from the receipts at a time
 
 
 class Acknowledger:
@@ -50,20 +51,27 @@ class Acknowledger:
     def flush(self, min_gap_s: float = 0.0) -> int:
         """Publish the owed acknowledgements (of hosts not acknowledged within ``min_gap_s``);
         returns how many messages went out. Once the MQTT client refuses one (its queue is full:
-        the broker takes acks more slowly than they are owed), that one and the rest of the round
-        stay owed, for a later round: they only grow by ranges meanwhile, never lost."""
+        the broker takes acks more slowly than they are owed), that one and the rest of its round
+        of ``ROUND`` streams are owed again, and streams not yet taken stay owed: all wait for a
+        later flush, only growing by ranges meanwhile, never lost."""
         sent = 0
         refused = False
-        for host, stream, ranges in self._receipts.take_acks(min_gap_s):
-            topic = command_topic(host.province, host.commune, host.host, ACK_COMMAND)
-            for start in range(0, max(1, len(ranges)), MAX_ACK_RANGES):
-                chunk = ranges[start : start + MAX_ACK_RANGES]
-                if not refused and self._publish(topic, ack_payload(stream, chunk)):
-                    sent += 1
-                    continue
-                refused = True
-                self._receipts.owe_again(host, stream, chunk)
-                self._metrics.acks_failed.inc()
+        while not refused:
+            # a round at a time: once the client is full, only the rest of this round goes back
+            # (taking every stream owed, then owing nearly all of them again, was most of the cost)
+            taken = self._receipts.take_acks(min_gap_s, ROUND)
+            for host, stream, ranges in taken:
+                topic = command_topic(host.province, host.commune, host.host, ACK_COMMAND)
+                for start in range(0, max(1, len(ranges)), MAX_ACK_RANGES):
+                    chunk = ranges[start : start + MAX_ACK_RANGES]
+                    if not refused and self._publish(topic, ack_payload(stream, chunk)):
+                        sent += 1
+                        continue
+                    refused = True
+                    self._receipts.owe_again(host, stream, chunk)
+                    self._metrics.acks_failed.inc()
+            if len(taken) < ROUND:
+                break
         self._metrics.acks_sent.inc(sent)
         return sent
 

@@ -156,7 +156,8 @@ class Consumer:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self.client = client
-        self._stored: list[tuple[int, int]] = []  # (connection, mid) of messages stored, PUBACK not yet sent
+        # (connection, mid, receipt) of messages stored, PUBACK not yet sent, receipt not yet marked
+        self._stored: list[tuple[int, int, Receipt | None]] = []
         writer.after_batch.append(self._send_stored_acks)  # first: before receipts commit, as one by one
 
     def start(self) -> None:
@@ -218,10 +219,7 @@ class Consumer:
         if handled.receipt is not None and self._receipts is not None and not handled.lines:
             ack = self._stored_then(handled.receipt, self._receipts, ack)
         if handled.lines:
-            stored = self._batched_acker(message)
-            if handled.receipt is not None and self._receipts is not None:
-                stored = self._stored_then(handled.receipt, self._receipts, stored)
-            self._writer.put(handled.lines, stored)
+            self._writer.put(handled.lines, self._batched_acker(message, handled.receipt))
         else:
             ack()
 
@@ -242,17 +240,25 @@ class Consumer:
 
         return ack
 
-    def _batched_acker(self, message: mqtt.MQTTMessage) -> Callable[[], None]:
-        """The ack of a message the writer stores: its PUBACK goes out with its batch's others."""
+    def _batched_acker(self, message: mqtt.MQTTMessage, receipt: Receipt | None) -> Callable[[], None]:
+        """The ack of a message the writer stores: its PUBACK goes out with its batch's others, and
+        its receipt (a numbered report) is marked stored with theirs."""
+        receipts = self._receipts
+        if receipts is None:
+            receipt = None
         if message.qos != 1:
-            return self._acker(message)
+            ack = self._acker(message)
+            return ack if receipts is None or receipt is None else self._stored_then(receipt, receipts, ack)
         connection, mid = self._connection, message.mid
-        return lambda: self._stored.append((connection, mid))
+        return lambda: self._stored.append((connection, mid, receipt))
 
     def _send_stored_acks(self) -> None:
-        """After each stored batch (writer thread): its messages' PUBACKs in one write. One at a
-        time, each was a system call here and a wake of paho's thread, per message."""
+        """After each stored batch (writer thread): its numbered reports marked stored in the
+        receipts at once, then its messages' PUBACKs in one write. One at a time, each PUBACK was
+        a system call here and a wake of paho's thread, and each receipt a lock and a closure."""
         taken, self._stored = self._stored, []
-        mids = [mid for connection, mid in taken if connection == self._connection]
+        if self._receipts is not None:
+            self._receipts.stored_all([receipt for _c, _m, receipt in taken if receipt is not None])
+        mids = [mid for connection, mid, _r in taken if connection == self._connection]
         if mids and self.connected.is_set():
             self.client.ack_many(mids)
