@@ -3,15 +3,27 @@ each stored report exactly one acknowledgement."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import sqlite3
 import time
 from pathlib import Path
 
-from collector.config import FleetSettings, IngestSettings
+import paho.mqtt.client as mqtt
+from hypothesis import given
+from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion
+from realservices import Influxd, Mosquitto, wait_until
+
+from collector.config import FleetSettings, InfluxSettings, IngestSettings, MqttSettings
 from collector.fleet.state import FleetState
-from collector.ingest.acks import Acknowledger
+from collector.ingest.acks import ROUND, Acknowledger
 from collector.ingest.checks import Accepted, Ingestor
-from collector.ingest.receipts import MAX_RANGES, Receipt, Receipts, SeqSet
+from collector.ingest.consumer import Consumer
+from collector.ingest.diskbuffer import DiskBuffer
+from collector.ingest.influx import InfluxClient
+from collector.ingest.receipts import MAX_RANGES, Receipt, Receipts, SeqSet, ranges_text
+from collector.ingest.writer import BatchWriter
 from collector.registry.registry import HostKey, Registry
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
@@ -168,3 +180,119 @@ def test_acknowledgements_the_mqtt_client_refuses_stay_owed_for_the_next_round(t
     assert all(ack.ranges == ((1, 2),) for name, ack in acks.items() if name != "pc-04")
     assert acks["pc-04"].ranges == ((1, 3),)
     assert receipts.take_acks() == []
+
+
+@given(st.lists(st.integers(min_value=1, max_value=300), max_size=200))
+def test_a_seq_set_holds_exactly_the_numbers_added_in_any_order(numbers: list[int]) -> None:
+    """Next numbers in order extend the last range in place; any other goes the long way: both
+    agree with a plain set (well below MAX_RANGES, where no gap is closed)."""
+    seqs, plain = SeqSet(), set()
+    for seq in numbers:
+        assert seqs.add(seq) == (seq not in plain)
+        plain.add(seq)
+    assert all(seq in seqs for seq in plain) and not any(seq in seqs for seq in set(range(302)) - plain)
+    ranges = seqs.ranges()
+    assert all(last + 1 < first for (_f, last), (first, _l) in itertools.pairwise(ranges))
+    assert [tuple(pair) for pair in json.loads(ranges_text(seqs))] == ranges  # the stored column
+    assert SeqSet.of_sorted(ranges).ranges() == ranges
+
+
+def test_a_batch_marked_stored_at_once_is_owed_and_recognised_after_a_restart(tmp_path: Path) -> None:
+    receipts = Receipts(tmp_path / "r.sqlite", retention_s=3600)
+    other = HostKey("08", "02473", "pc-02")
+    batch = [Receipt(HOST, "0123abcd", 1), Receipt(other, "ffff0000", 1), Receipt(HOST, "0123abcd", 2)]
+    for receipt in batch:
+        assert receipts.claim(receipt)
+    receipts.stored_all(batch)
+    receipts.commit()
+    assert receipts.take_acks() == [(HOST, "0123abcd", [(1, 2)]), (other, "ffff0000", [(1, 1)])]
+    restarted = Receipts(tmp_path / "r.sqlite", retention_s=3600)  # no close(): as after SIGKILL
+    assert not any(restarted.claim(receipt) for receipt in batch)
+    assert restarted.claim(Receipt(HOST, "0123abcd", 3))
+
+
+def test_acks_are_handed_out_oldest_owed_first_a_round_at_a_time(tmp_path: Path) -> None:
+    receipts = Receipts(tmp_path / "r.sqlite", retention_s=3600)
+    hosts = [HostKey("08", "02473", f"pc-{n:02d}") for n in range(5)]
+    for host in hosts:
+        receipts.stored(Receipt(host, "0123abcd", 1))
+    assert [host for host, _s, _r in receipts.take_acks(limit=2)] == hosts[:2]
+    receipts.stored(Receipt(hosts[0], "0123abcd", 2))  # acknowledged a moment ago: waits its gap
+    assert [host for host, _s, _r in receipts.take_acks(min_gap_s=3600)] == hosts[2:]
+    assert receipts.take_acks(min_gap_s=3600) == []
+    assert receipts.take_acks() == [(hosts[0], "0123abcd", [(2, 2)])]
+    assert receipts.take_acks() == []
+
+
+def test_a_full_mqtt_client_sends_back_only_the_rest_of_its_round(tmp_path: Path) -> None:
+    """Streams not taken yet stay owed in the receipts; only the round being sent is owed again,
+    and every report is acknowledged once over the following flushes."""
+    receipts = Receipts(tmp_path / "r.sqlite", retention_s=3600)
+    hosts = [HostKey("08", "02473", f"pc-{n:03d}") for n in range(ROUND * 3)]
+    for host in hosts:
+        receipts.stored_all([Receipt(host, "0123abcd", 1), Receipt(host, "0123abcd", 2)])
+    room = [10]
+    published: list[tuple[str, bytes]] = []
+
+    def publish(topic: str, payload: bytes) -> bool:
+        if not room[0]:
+            return False
+        room[0] -= 1
+        published.append((topic, payload))
+        return True
+
+    metrics = SelfMetrics()
+    acknowledger = Acknowledger(receipts, publish, metrics, interval_s=1.0)
+    assert acknowledger.flush() == 10
+    assert metrics.acks_failed._value.get() == ROUND - 10
+    room[0] = len(hosts)
+    assert acknowledger.flush() == len(hosts) - 10
+    acks = [(topic.split("/")[4], decode_ack(payload).ranges) for topic, payload in published]
+    assert sorted(acks) == sorted((host.host, ((1, 2),)) for host in hosts)
+    assert receipts.take_acks() == []
+
+
+def test_the_consumer_marks_reports_stored_only_once_the_writer_has_stored_them(
+    mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path
+) -> None:
+    """Real broker, real InfluxDB: numbered reports taken while the writer is not running are
+    claimed and owed nothing; once their batch is in InfluxDB they are owed one ack and committed
+    (before the acknowledger could send it: the same order as the service's hooks)."""
+    database = "receipts_consumer"
+    influxd.create_database(database)
+    receipts = Receipts(tmp_path / "r.sqlite", retention_s=86400)
+    ingestor = Ingestor(
+        Registry(Store(tmp_path / "state.sqlite"), "unassigned"),
+        SelfMetrics(),
+        IngestSettings(max_age_s=86400),
+        receipts,
+    )
+    influx = InfluxClient(InfluxSettings(url=influxd.url, database=database))
+    writer = BatchWriter(influx, SelfMetrics(), 100, 0.05, 10_000, DiskBuffer(tmp_path / "buffer.sqlite", 1 << 20))
+    settings = MqttSettings(port=mosquitto.port, client_id=f"receipts-{tmp_path.name}")
+    consumer = Consumer(settings, ingestor, writer, receipts)
+    writer.after_batch.append(receipts.commit)
+    topic = report_topic("08", "02473", "pc-01", "metrics")
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"publisher-{tmp_path.name}")
+    consumer.start()
+    try:
+        assert consumer.connected.wait(10)
+        publisher.connect("127.0.0.1", mosquitto.port)
+        publisher.loop_start()
+        for seq in (1, 2, 3):
+            body = {"v": 1, "ts": int(T0 + 30 * seq), "system": {"cpu_percent": 10.0 * seq}}
+            publisher.publish(topic, with_sequence(encode(body), "0123abcd", seq), qos=1).wait_for_publish(10)
+        wait_until(lambda: receipts.streams() == 1 and writer.depth() >= 3, 10, "three reports claimed")
+        assert receipts.take_acks() == []  # nothing stored yet: nothing owed
+        writer.start()
+        owed: list[tuple[HostKey, str, list[tuple[int, int]]]] = []
+        wait_until(lambda: bool(owed.extend(receipts.take_acks()) or owed), 10, "the stored reports owed")
+        assert owed == [(HOST, "0123abcd", [(1, 3)])]
+        assert len(influxd.query("SELECT cpu_percent FROM system", database)) == 3
+        restarted = Receipts(tmp_path / "r.sqlite", retention_s=86400)
+        assert not any(restarted.claim(Receipt(HOST, "0123abcd", seq)) for seq in (1, 2, 3))
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        consumer.stop()
+        writer.stop()

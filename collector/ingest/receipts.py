@@ -139,6 +139,8 @@ Key = tuple[HostKey, str]  # host and stream
 
 def ranges_text(seqs: SeqSet) -> str:
     """The stored column: ``[[first,last],...]``, JSON as ``json.dumps`` wrote it, without spaces."""
+    if len(seqs.starts) == 1:  # nearly every stream: one range from its first report on
+        return f"[[{seqs.starts[0]},{seqs.ends[0]}]]"
     return msgspec.json.encode(seqs.ranges()).decode()
 
 
