@@ -150,6 +150,21 @@ def test_receipts_that_cannot_be_written_report_it_and_still_tell_duplicates(tmp
     assert receipts.take_acks() == [(HOST, "0123abcd", [(1, 1)])]
 
 
+class QueueingClient:
+    """``Consumer.publish_command``'s contract: takes ``room`` messages, then refuses (queue full)."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.published: list[tuple[str, bytes]] = []
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        if not self.room:
+            return False
+        self.room -= 1
+        self.published.append((topic, payload))
+        return True
+
+
 def test_acknowledgements_the_mqtt_client_refuses_stay_owed_for_the_next_round(tmp_path: Path) -> None:
     """A full MQTT queue refuses acks (``Consumer.publish_command`` False): the refused one and
     the rest of the round are owed again, then sent merged with what was stored since."""
@@ -158,24 +173,15 @@ def test_acknowledgements_the_mqtt_client_refuses_stay_owed_for_the_next_round(t
     for host in hosts:
         for seq in (1, 2):
             receipts.stored(Receipt(host, "0123abcd", seq))
-    room = [2]  # the client takes two messages, then its queue is full
-    published: list[tuple[str, bytes]] = []
-
-    def publish(topic: str, payload: bytes) -> bool:
-        if not room[0]:
-            return False
-        room[0] -= 1
-        published.append((topic, payload))
-        return True
-
+    client = QueueingClient(2)  # the client takes two messages, then its queue is full
     metrics = SelfMetrics()
-    acknowledger = Acknowledger(receipts, publish, metrics, interval_s=1.0)
+    acknowledger = Acknowledger(receipts, client.publish, metrics, interval_s=1.0)
     assert acknowledger.flush() == 2
     assert metrics.acks_failed._value.get() == 3
     receipts.stored(Receipt(hosts[4], "0123abcd", 3))
-    room[0] = 10
+    client.room = 10
     assert acknowledger.flush() == 3
-    acks = {topic.split("/")[4]: decode_ack(payload) for topic, payload in published}
+    acks = {topic.split("/")[4]: decode_ack(payload) for topic, payload in client.published}
     assert sorted(acks) == [host.host for host in hosts]
     assert all(ack.ranges == ((1, 2),) for name, ack in acks.items() if name != "pc-04")
     assert acks["pc-04"].ranges == ((1, 3),)
@@ -231,23 +237,14 @@ def test_a_full_mqtt_client_sends_back_only_the_rest_of_its_round(tmp_path: Path
     hosts = [HostKey("08", "02473", f"pc-{n:03d}") for n in range(ROUND * 3)]
     for host in hosts:
         receipts.stored_all([Receipt(host, "0123abcd", 1), Receipt(host, "0123abcd", 2)])
-    room = [10]
-    published: list[tuple[str, bytes]] = []
-
-    def publish(topic: str, payload: bytes) -> bool:
-        if not room[0]:
-            return False
-        room[0] -= 1
-        published.append((topic, payload))
-        return True
-
+    client = QueueingClient(10)
     metrics = SelfMetrics()
-    acknowledger = Acknowledger(receipts, publish, metrics, interval_s=1.0)
+    acknowledger = Acknowledger(receipts, client.publish, metrics, interval_s=1.0)
     assert acknowledger.flush() == 10
     assert metrics.acks_failed._value.get() == ROUND - 10
-    room[0] = len(hosts)
+    client.room = len(hosts)
     assert acknowledger.flush() == len(hosts) - 10
-    acks = [(topic.split("/")[4], decode_ack(payload).ranges) for topic, payload in published]
+    acks = [(topic.split("/")[4], decode_ack(payload).ranges) for topic, payload in client.published]
     assert sorted(acks) == sorted((host.host, ((1, 2),)) for host in hosts)
     assert receipts.take_acks() == []
 
