@@ -460,13 +460,15 @@ def assign_areas(state_path: Path, owned: list[list[tuple[str, str]]]) -> None:
             registry.set_area(area_code(index), f"Bench publisher {index}", communes_of_publisher(hosts))
 
 
-def count_points(influxd: Influxd, database: str, first_ts: int, last_ts: int) -> dict[str, int]:
+def count_points(
+    influxd: Influxd, database: str, first_ts: int, last_ts: int, measurements: tuple[str, ...] = tuple(COUNTED)
+) -> dict[str, int]:
     """Points per measurement with a timestamp in [first_ts, last_ts], one query per measurement."""
     where = f"WHERE time >= {first_ts}s AND time <= {last_ts}s"
-    statements = ";".join(f'SELECT count("{f}") AS n FROM "{m}" {where}' for m, f in COUNTED.items())
-    counts = dict.fromkeys(COUNTED, 0)
+    statements = ";".join(f'SELECT count("{COUNTED[m]}") AS n FROM "{m}" {where}' for m in measurements)
+    counts = dict.fromkeys(measurements, 0)
     for row in influxd.query(statements, database):
-        counts[str(row["_name"])] = int(row["n"])
+        counts[str(row["_name"])] = int(row["n"] or 0)
     return counts
 
 
@@ -785,12 +787,7 @@ class VisibilityPoller:
 
 def count_reports(influxd: Influxd, first_ts: int, last_ts: int) -> int:
     """Reports of every host with a timestamp in [first_ts, last_ts] (their last point, counted)."""
-    rows = influxd.query(
-        f'SELECT count("{COUNTED[LAST_POINT]}") AS n FROM "{LAST_POINT}" '
-        f"WHERE time >= {first_ts}s AND time <= {last_ts}s",
-        DATABASE,
-    )
-    return int(rows[0]["n"] or 0) if rows else 0
+    return count_points(influxd, DATABASE, first_ts, last_ts, (LAST_POINT,))[LAST_POINT]
 
 
 def paced_delay(stack: Stack, owned: list[list[tuple[str, str]]], settings: Settings) -> dict[str, Any]:
