@@ -63,6 +63,7 @@ from devtools.localstack import (
     require_binary,
     wait_until,
 )
+from devtools.rawmqtt import read_remaining_length
 
 DURATION_S = float(os.environ.get("BENCH_FOOTPRINT_S", "300"))
 WARMUP_S = 15.0  # after connect; also keeps window edges halfway between 30 s cycles
@@ -100,17 +101,6 @@ class Packet:
     size: int  # bytes on the socket, fixed header included
 
 
-def _fixed_header(buffer: bytearray) -> tuple[int, int] | None:
-    """(header length, remaining length) of the MQTT packet at the start of buffer, if complete."""
-    remaining, shift = 0, 0
-    for index in range(1, min(len(buffer), 5)):
-        remaining |= (buffer[index] & 0x7F) << shift
-        if not buffer[index] & 0x80:
-            return index + 1, remaining
-        shift += 7
-    return None
-
-
 def _classify(packet: bytes, header: int) -> str:
     kind = PACKET_TYPES.get(packet[0] >> 4, f"type {packet[0] >> 4}")
     if kind != "PUBLISH":
@@ -128,11 +118,13 @@ class MqttSplitter:
     def feed(self, data: bytes) -> list[tuple[str, int]]:
         self._buffer += data
         packets: list[tuple[str, int]] = []
-        while (header := _fixed_header(self._buffer)) is not None and len(self._buffer) >= sum(header):
+        while True:
+            header = read_remaining_length(self._buffer, 1, len(self._buffer))  # (header length, body size)
+            if header is None or len(self._buffer) < sum(header):
+                return packets
             size = sum(header)
             packets.append((_classify(bytes(self._buffer[:size]), header[0]), size))
             del self._buffer[:size]
-        return packets
 
 
 class CountingRelay:
