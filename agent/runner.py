@@ -160,6 +160,7 @@ class AgentRunner:
         if config.identity.role == "line-probe":
             self.jobs.append(speedtest_job(config, self.publisher.speedtest_requests))
         self._finished: queue.Queue[tuple[Job, dict[str, Any]]] = queue.Queue()
+        self._peripherals = next((job for job in self.jobs if job.kind == "peripherals"), None)
         self.usb_events = self._listen_for_usb_devices()
         ident = config.identity
         self._topics = {
@@ -169,8 +170,7 @@ class AgentRunner:
     def _listen_for_usb_devices(self) -> DeviceEvents | None:
         """With the kernel's USB events (Linux), the peripherals job runs at each device change and
         otherwise only every ``rescan_interval_s``: each listing was a wake of the whole agent."""
-        settings = self.config.peripherals
-        job = next((job for job in self.jobs if job.kind == "peripherals"), None)
+        settings, job = self.config.peripherals, self._peripherals
         if job is None or not settings.events or sys.platform != "linux":
             return None
 
@@ -181,9 +181,8 @@ class AgentRunner:
 
     def kick_peripherals(self) -> None:
         """List the USB devices at the loop's next wake, now (any thread)."""
-        for job in self.jobs:
-            if job.kind == "peripherals":
-                job.kicked = True  # before the wake: a wake the loop clears has the kick set already
+        if self._peripherals is not None:
+            self._peripherals.kicked = True  # before the wake: a wake the loop clears has the kick set already
         self.publisher.wake.set()
 
     def add_job(self, job: Job) -> None:
