@@ -7,7 +7,8 @@ APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping iproute2 iptab
 	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils usb.ids strace
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint bench clean agent-binary agent-binary-old
+.PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint bench clean agent-binary agent-binary-old \
+	known-ids known-ids-sources
 
 help:
 	@echo "make demo   install what is missing, start broker, InfluxDB, collector and a simulated province"
@@ -15,6 +16,7 @@ help:
 	@echo "make test-fast  only the pure tests (pytest -m 'not services'): seconds, no service started"
 	@echo "make lint   ruff and mypy --strict"
 	@echo "make bench  run the benchmarks under bench/"
+	@echo "make known-ids  regenerate agent/peripherals/known_ids.csv from Debian's libsane1, libccid and usb.ids"
 	@echo "make agent-binary  build dist/commune-agent, the single-file agent (PyInstaller; no Python needed on the PC)"
 	@echo "make agent-binary-old  the same built in a Debian 11 userland (debootstrap): runs on glibc 2.31 and newer"
 
@@ -35,6 +37,25 @@ system-deps:
 	fi
 	@# the packaged services are not needed: tests and demo start their own on loopback
 	@-$(SUDO) systemctl disable --now mosquitto influxdb >/dev/null 2>&1 || true
+
+# The agent's known USB ids come from Debian's packages (README "Issued equipment"): fetched with
+# apt-get download (nothing installed) and unpacked under build/known-ids/root. Fetched again only
+# when a package is missing; `make known-ids` fetches afresh, then regenerates the committed CSV.
+KNOWN_IDS_DIR := build/known-ids
+KNOWN_IDS_PACKAGES := libsane1 libccid usb.ids
+
+known-ids-sources:
+	@for pkg in $(KNOWN_IDS_PACKAGES); do ls $(KNOWN_IDS_DIR)/$${pkg}_*.deb >/dev/null 2>&1 || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  rm -rf $(KNOWN_IDS_DIR) && mkdir -p $(KNOWN_IDS_DIR) && cd $(KNOWN_IDS_DIR) && \
+	  { apt-get download -qq $(KNOWN_IDS_PACKAGES) 2>/dev/null || { $(SUDO) apt-get update -qq && apt-get download -qq $(KNOWN_IDS_PACKAGES); }; } && \
+	  for deb in *.deb; do dpkg -x "$$deb" root; done; \
+	fi
+
+known-ids: venv
+	rm -rf $(KNOWN_IDS_DIR)
+	$(MAKE) known-ids-sources
+	$(PY) -m devtools.known_ids $(KNOWN_IDS_DIR) agent/peripherals/known_ids.csv
 
 # node_exporter is only the reference the agent's footprint is compared with (bench/agent_footprint.py).
 bench-deps:
@@ -110,11 +131,11 @@ lint: venv
 # Most service tests wait on real processes rather than compute, so three workers (one file each at a
 # time, --dist loadfile) finish in about half the wall time on 2 cores. TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 3
-test: deps lint old-pythons agent-binary
+test: deps known-ids-sources lint old-pythons agent-binary
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The pure tier: no Debian service package needed, nothing started (tests/tiers.py enforces it).
-test-fast: venv
+test-fast: venv known-ids-sources
 	$(VENV)/bin/pytest -q -m "not services"
 
 demo: deps

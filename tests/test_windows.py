@@ -114,9 +114,12 @@ def test_a_real_smart_card_reader_from_wmi_keeps_its_serial_and_driver_names() -
         product="uTrust 3700 F CL Reader",
         device_class="0b",  # no USB\Class_xx in 'System.String[]': its ClassGuid is the SmartCardReader class
         interface_classes=(),
+        setup_classes=("{50dd5230-ba8a-11d1-bf5d-0000f805f530}",),
     )
-    known = classify(reader, shipped_known_ids())
-    assert known is not None and (known.kind, known.model) == ("token", "uTrust 3700 F CL Reader")
+    known = classify(reader, shipped_known_ids())  # libccid lists 04e6:5790, under its own name
+    assert known is not None and (known.kind, known.model) == ("token", "Identiv uTrust 3700 F CL Reader")
+    by_class = classify(reader, {})  # without the id: its setup class alone makes it a token
+    assert by_class is not None and (by_class.kind, by_class.model) == ("token", "uTrust 3700 F CL Reader")
     ports = usb_devices([{**entity, "ClassGuid": "{4d36e978-e325-11ce-bfc1-08002be10318}"}])  # the Ports class
     assert ports[0].device_class == ""
 
@@ -151,6 +154,33 @@ def test_wmi_folds_the_interfaces_of_a_composite_device_into_it() -> None:
     known = shipped_known_ids()
     kinds = [known_kind.kind if (known_kind := classify(d, known)) else None for d in devices]
     assert kinds == ["token", "printer"]
+
+
+@pytest.mark.parametrize(
+    ("guid", "kind"),
+    [
+        ("{6bdd1fc6-810f-11d0-bec7-08002be2092f}", "scanner"),  # Image: WIA scanners
+        ("{6BDD1FC6-810F-11D0-BEC7-08002BE2092F}", "scanner"),
+        ("{990a2bd7-e738-46c7-b26f-1cf8fb9f1391}", "token"),  # SmartCard
+        ("{50dd5230-ba8a-11d1-bf5d-0000f805f530}", "token"),  # SmartCardReader
+        ("{4d36e978-e325-11ce-bfc1-08002be10318}", "other"),  # Ports: no verdict from the setup class
+    ],
+)
+def test_windows_setup_classes_of_a_device_or_its_interface_make_a_scanner_or_a_token(guid: str, kind: str) -> None:
+    # typed by hand in WMI's shape (no real recording of a scanner or a SmartCard-class token was found):
+    # a vendor-specific device unknown by id, alone, and as the parent of an interface of that class
+    alone = [{"DeviceID": "USB\\VID_F00D&PID_0001\\SN1", "Name": "Device", "ClassGuid": guid,
+              "CompatibleID": ["USB\\Class_ff&SubClass_ff", "USB\\Class_ff"]}]  # fmt: skip
+    composite = [
+        {"DeviceID": "USB\\VID_F00D&PID_0002\\SN2", "Name": "USB Composite Device", "CompatibleID": ["USB\\COMPOSITE"],
+         "ClassGuid": "{36fc9e60-c465-11cf-8056-444553540000}"},
+        {"DeviceID": "USB\\VID_F00D&PID_0002&MI_00\\8&1&0&0000", "ClassGuid": guid,
+         "CompatibleID": ["USB\\Class_ff&SubClass_00", "USB\\Class_ff"]},
+    ]  # fmt: skip
+    for entities in (alone, composite):
+        (device,) = usb_devices(entities)
+        found = classify(device, shipped_known_ids())
+        assert found is not None and found.kind == kind, (entities, device)
 
 
 def test_windows_paths_are_under_program_data() -> None:

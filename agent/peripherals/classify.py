@@ -1,11 +1,14 @@
 """What a USB device is (scanner, token, printer, other) and whether it is worth reporting at all.
 
 Hubs (class 09) and keyboards and mice (only HID interfaces, class 03) are not reported: every
-PC has them and they say nothing about issued equipment. A device in the known-ids data file
-(``known_ids.csv``, shipped with the agent, plus ``[peripherals] extra_ids``) is what the file
-says: scanners are mostly vendor-specific (class ff) and can only be known by id. Otherwise a
-smart-card (CCID, class 0b) interface makes a token, a printer interface (class 07) a printer,
-and anything else is ``other``.
+PC has them and they say nothing about issued equipment. A device in the known-ids data is what
+the data says: scanners are mostly vendor-specific (class ff) and can only be known by id. The
+data is ``known_ids.csv``, generated from SANE, libccid and usb.ids (``devtools/known_ids.py``)
+and shipped with the agent, then ``[peripherals] extra_ids``, then the rows the collector hands
+over (each later one wins). Otherwise a smart-card (CCID, class 0b) interface on the device or any
+of its interfaces makes a token, so does Windows' SmartCardReader or SmartCard setup class; Windows'
+Image setup class (WIA scanners) makes a scanner; a printer interface (class 07) a printer; and
+anything else is ``other``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import io
 import pkgutil
 import re
 from dataclasses import dataclass
+from sys import intern
 from typing import Any, Dict, Tuple
 
 from agent.peripherals.source import UsbDevice
@@ -24,6 +28,11 @@ HUB = "09"
 HID = "03"
 SMART_CARD = "0b"
 PRINTER = "07"
+# Windows' system-defined device setup classes (Microsoft's list), by the GUID a device's ClassGuid holds
+SETUP_CLASS_IMAGE = "{6bdd1fc6-810f-11d0-bec7-08002be2092f}"  # still-image devices: WIA scanners
+SETUP_CLASS_SMART_CARD_READER = "{50dd5230-ba8a-11d1-bf5d-0000f805f530}"
+SETUP_CLASS_SMART_CARD = "{990a2bd7-e738-46c7-b26f-1cf8fb9f1391}"
+TOKEN_SETUP_CLASSES = frozenset({SETUP_CLASS_SMART_CARD_READER, SETUP_CLASS_SMART_CARD})
 HEX4_RE = re.compile(r"^[0-9a-f]{4}$")
 COLUMNS = ("vendor_id", "product_id", "kind", "model", "source")
 
@@ -34,6 +43,7 @@ class KnownIdsError(ValueError):
 
 @dataclass(frozen=True)
 class Known:
+    __slots__ = ("kind", "model")  # some 1,800 of them live as long as the agent
     kind: str
     model: str
 
@@ -50,7 +60,7 @@ def known_id(vendor_id: Any, product_id: Any, kind: Any, model: Any, where: str)
         raise KnownIdsError(f"{where}: kind = {kind!r} must be one of {', '.join(PERIPHERAL_KINDS)}")
     if not isinstance(model, str) or len(model) > 128:
         raise KnownIdsError(f"{where}: model must be text of at most 128 characters")
-    return (vendor_id.lower(), product_id.lower()), Known(kind, model)
+    return (intern(vendor_id.lower()), product_id.lower()), Known(intern(kind), model)
 
 
 def parse_known_ids(text: str, name: str) -> KnownIds:
@@ -82,8 +92,11 @@ def classify(device: UsbDevice, known: KnownIds) -> Known | None:
     interfaces = set(device.interface_classes)
     if device.device_class == HUB or interfaces == {HUB}:
         return None
-    if device.device_class == SMART_CARD or SMART_CARD in interfaces:
+    setup_classes = set(device.setup_classes)
+    if device.device_class == SMART_CARD or SMART_CARD in interfaces or setup_classes & TOKEN_SETUP_CLASSES:
         return Known("token", device.product)
+    if SETUP_CLASS_IMAGE in setup_classes:
+        return Known("scanner", device.product)
     if device.device_class == PRINTER or PRINTER in interfaces:
         return Known("printer", device.product)
     if interfaces == {HID} or (device.device_class == HID and not interfaces - {HID}):

@@ -1,9 +1,8 @@
 """One small interface for listing USB devices, so the rest of the agent does not care where they come from.
 
-Linux reads sysfs (``agent.peripherals.sysfs``). A Windows source would implement the same
-``UsbSource`` protocol from WMI ``Win32_PnPEntity`` (``DeviceID`` holds ``USB\\VID_xxxx&PID_xxxx\\serial``,
-``PNPClass`` the class); it is not written yet, and any such code must stay thin and be labelled
-unverified until it has run on a real Windows PC.
+Linux reads sysfs (``agent.peripherals.sysfs``). Windows implements the same
+``UsbSource`` protocol from WMI ``Win32_PnPEntity`` (``agent.peripherals.wmi``, unverified until it
+has run on a real Windows PC); only it fills ``setup_classes``.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ class UsbDevice:
     product: str = ""
     device_class: str = ""  # bDeviceClass, two hex digits
     interface_classes: tuple[str, ...] = ()  # bInterfaceClass of each interface, two hex digits each
+    setup_classes: tuple[str, ...] = ()  # Windows only: the device setup classes of it and its interfaces
 
 
 class UsbSource(Protocol):

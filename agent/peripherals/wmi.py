@@ -10,7 +10,9 @@ Each interface of a composite device is an entity of its own, ``USB\\VID_xxxx&PI
 whose ``CompatibleID`` names its class (``USB\\Class_02&SubClass_02&Prot_01``). The names are the
 drivers' (``Name``, ``Manufacturer``), not the device's string descriptors, which WMI does not give.
 A device with no class in its ``CompatibleID`` whose ``ClassGuid`` is Windows' SmartCardReader setup
-class counts as a smart-card device (USB class 0b), as a CCID reader does on Linux.
+class counts as a smart-card device (USB class 0b), as a CCID reader does on Linux. The ``ClassGuid``
+of the device and of each of its interfaces that is one of the setup classes ``classify`` judges by
+(Image, SmartCardReader, SmartCard) is kept in ``setup_classes``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from agent.peripherals.classify import SMART_CARD
+from agent.peripherals.classify import SETUP_CLASS_IMAGE, SMART_CARD, TOKEN_SETUP_CLASSES
 from agent.peripherals.source import UsbDevice
 
 log = logging.getLogger("commune_agent.peripherals")
@@ -30,6 +32,7 @@ CLASS_RE = re.compile(r"^USB\\Class_([0-9A-F]{2})", re.IGNORECASE)
 PROPERTIES = ("DeviceID", "Name", "Manufacturer", "CompatibleID", "ClassGuid")
 QUERY = f"SELECT {', '.join(PROPERTIES)} FROM Win32_PnPEntity WHERE DeviceID LIKE 'USB\\\\VID[_]%'"
 SMART_CARD_READER_CLASS_GUID = "{50dd5230-ba8a-11d1-bf5d-0000f805f530}"  # Windows' SmartCardReader setup class
+JUDGED_SETUP_CLASSES = TOKEN_SETUP_CLASSES | {SETUP_CLASS_IMAGE}
 MAX_TEXT = 128
 
 
@@ -46,6 +49,12 @@ def _usb_class(compatible: Any) -> str:
         if match:
             return match.group(1).lower()
     return ""
+
+
+def _setup_class(entity: Mapping[str, Any]) -> str:
+    """The entity's ``ClassGuid`` in lower case when it is a setup class ``classify`` judges by, else ""."""
+    guid = _text(entity.get("ClassGuid")).lower()
+    return guid if guid in JUDGED_SETUP_CLASSES else ""
 
 
 def usb_devices(entities: Iterable[Mapping[str, Any]]) -> list[UsbDevice]:
@@ -65,15 +74,17 @@ def usb_devices(entities: Iterable[Mapping[str, Any]]) -> list[UsbDevice]:
         if interface is not None:
             interfaces.append((vendor, product, instance, entity))
             continue
-        devices[(vendor, product, instance)] = {"entity": entity, "interfaces": []}
+        devices[(vendor, product, instance)] = {"entity": entity, "interfaces": [], "setup": []}
     for vendor, product, instance, entity in interfaces:
         parents = [key for key in devices if key[:2] == (vendor, product)]
         if len(parents) == 1:
             devices[parents[0]]["interfaces"].append(_usb_class(entity.get("CompatibleID")))
+            devices[parents[0]]["setup"].append(_setup_class(entity))
         else:  # no parent listed (or several alike): the interface stands for its device
             devices[(vendor, product, instance)] = {
                 "entity": entity,
                 "interfaces": [_usb_class(entity.get("CompatibleID"))],
+                "setup": [],
             }
     return sorted((_device(key, value) for key, value in devices.items()), key=lambda d: d.port)
 
@@ -97,6 +108,7 @@ def _device(key: tuple[str, str, str], value: dict[str, Any]) -> UsbDevice:
         product=_text(entity.get("Name")),
         device_class=device_class,
         interface_classes=tuple(sorted(c for c in value["interfaces"] if c)),
+        setup_classes=tuple(sorted({c for c in [_setup_class(entity), *value["setup"]] if c})),
     )
 
 
