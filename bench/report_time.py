@@ -39,10 +39,10 @@ from collector.config import CollectorConfig
 from collector.ingest.influx import InfluxClient
 from collector.ingest.lineprotocol import Point, encode_point
 from collector.ingest.setup_influx import ROLLUP_RP, setup_influx
+from collector.localtime import Month
 from collector.registry import units
 from collector.registry.registry import Line, Registry
 from collector.reports.build import hours_of
-from collector.reports.period import Month
 from collector.reports.windows import WindowSums
 from collector.store import Store
 from devtools.localstack import Influxd

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.alerting.conditions import RULES
+from collector.localtime import LOCAL_ZONE, PeriodError, office_hours
 
 
 class Section(BaseModel):
@@ -240,7 +241,7 @@ class GrafanaSettings(Section):
 
 class ReportSettings(Section):
     language: Literal["vi", "en"] = "vi"
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = LOCAL_ZONE
     office_hours: list[str] = ["07:30-11:30", "13:30-17:00"]
     workdays: list[int] = [1, 2, 3, 4, 5]
     holidays: list[date] = []
@@ -252,8 +253,6 @@ class ReportSettings(Section):
 
     @model_validator(mode="after")
     def office_hours_make_sense(self) -> ReportSettings:
-        from collector.reports.period import PeriodError, office_hours
-
         try:
             office_hours(self.timezone, self.office_hours, self.workdays, self.holidays)
         except PeriodError as exc:

@@ -84,3 +84,25 @@ def test_http_layer_never_imports_the_service() -> None:
     wiring = {"collector.service", "collector.cli"}
     reaching = sorted(name for name, targets in graph.items() if name.startswith("collector.http") and targets & wiring)
     assert reaching == []
+
+
+def reaching_up(graph: dict[str, set[str]], layer: tuple[str, ...], above: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(module, target) pairs where a module of ``layer`` imports one of the layers ``above`` it."""
+    return sorted((name, target) for name, targets in graph.items() if name.startswith(layer)
+                  for target in targets if target.startswith(above))  # fmt: skip
+
+
+def test_fleet_and_alerting_never_import_reports_or_http() -> None:
+    graph = import_graph()
+    assert "collector.fleet.outages" in graph and "collector.reports.build" in graph, sorted(graph)
+    upper = ("collector.reports", "collector.http")
+    assert reaching_up(graph, ("collector.fleet", "collector.alerting"), upper) == []
+
+
+def test_the_shared_calendar_imports_nothing_of_the_collector() -> None:
+    """Office hours, holidays, the local day and month lie below every layer that needs them."""
+    graph = import_graph()
+    assert graph["collector.localtime"] == set()
+    assert (
+        "collector.localtime" in graph["collector.fleet.outages"] and "collector.localtime" in graph["collector.config"]
+    )

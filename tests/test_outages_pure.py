@@ -20,7 +20,7 @@ from collector.fleet.outages import (
     finding,
     lies_in_quiet_time,
 )
-from collector.reports.period import office_hours
+from collector.localtime import office_hours
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 OFFICE = office_hours("Asia/Ho_Chi_Minh", ["07:30-11:30", "13:30-17:00"], [1, 2, 3, 4, 5], [date(2026, 11, 20)])

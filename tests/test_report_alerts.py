@@ -10,9 +10,9 @@ from pathlib import Path
 from collector.alerting.conditions import Condition
 from collector.alerting.lifecycle import AlertManager
 from collector.config import AlertSettings
+from collector.localtime import Window
 from collector.reports.figures import alerts
 from collector.reports.gather import alert_spells
-from collector.reports.period import Window
 from collector.store import Store
 from collector.vocabulary import HOST_OFFLINE, LINE_DOWN
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from collector.localtime import Window
 from collector.reports.figures import excuse_outages
 from collector.reports.gather import Outage, Slots
-from collector.reports.period import Window
 
 DAY = date(2026, 11, 17)
 MORNING = Window(DAY, 1_000_000, 1_000_000 + 4 * 3600)  # 48 five-minute slots

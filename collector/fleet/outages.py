@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from collector.config import AlertSettings, ReportSettings, window_minutes
-from collector.reports.period import OfficeHours, office_hours
+from collector.localtime import OfficeHours, office_hours
 
 CAUSES = ("line", "power", "office_closed", "unknown")
 BOOT_SLACK_S = 60.0  # boot times computed from uptime move by a few seconds between reports

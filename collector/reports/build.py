@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from collector.config import ReportSettings
 from collector.ingest.influx import InfluxClient
+from collector.localtime import Month, OfficeHours, PeriodError, office_hours
 from collector.registry import units
 from collector.registry.registry import Registry
 from collector.reports.figures import MonthFigures, Place, compare, compute
 from collector.reports.gather import WINDOW_QUERIES, fetch, per_window
-from collector.reports.period import Month, OfficeHours, PeriodError, office_hours
 from collector.reports.windows import WindowSums, settled
 from collector.store import Store
 
@@ -68,7 +67,7 @@ def build(
     except PeriodError as exc:
         raise ReportError(str(exc)) from None
     hours = hours_of(settings)
-    this_month = Month.of(datetime.fromtimestamp(now, hours.zone))
+    this_month = hours.month_of(now)
     if (month.year, month.month) > (this_month.year, this_month.month):
         raise ReportError(f"month {month} is in the future (it is {this_month} now); ask for {this_month} or earlier")
     areas = registry.areas()
@@ -95,7 +94,7 @@ def keep_windows(client: InfluxClient, store: Store, settings: ReportSettings, n
     """Sum the settled office windows of this month and the last that are not kept yet; returns
     how many were asked of InfluxDB (per kind)."""
     hours = hours_of(settings)
-    this = Month.of(datetime.fromtimestamp(now, hours.zone))
+    this = hours.month_of(now)
     windows = [w for m in (this.previous(), this) for w in hours.windows_of(m, until=now) if settled(w, now)]
     kept = WindowSums(store)
     asked = 0

@@ -14,8 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from collector.localtime import Window
 from collector.reports.gather import AlertSpell, Fetched, Outage, Slots
-from collector.reports.period import Window
 from collector.reports.score import score
 
 DOWN_DAY_S = 3600  # a commune counts as "down that day" after one office hour without its line

@@ -19,8 +19,8 @@ from collector.alerting.lifecycle import fired_between
 from collector.fleet.equipment import issued_at
 from collector.ingest.influx import InfluxClient
 from collector.ingest.setup_influx import RAW_RP, ROLLUP_RP
+from collector.localtime import Window
 from collector.registry.equipment import Equipment
-from collector.reports.period import Window
 from collector.reports.windows import Sums, WindowSums, settled
 from collector.store import Store
 

@@ -21,10 +21,10 @@ from collector import vocabulary as vocab
 from collector.alerting.notify import send_email
 from collector.config import CollectorConfig
 from collector.ingest.influx import InfluxError
+from collector.localtime import Month, zone_named
 from collector.registry.registry import Registry
 from collector.reports.build import ReportError
 from collector.reports.make import FORMATS, make
-from collector.reports.period import Month
 from collector.store import Store
 
 log = logging.getLogger("commune_collector.report_mail")
@@ -35,9 +35,7 @@ Maker = Callable[[str], dict[str, bytes]]
 
 def due_month(now: float, config: CollectorConfig) -> Month:
     """The month whose e-mail is due at ``now``: last month once the 1st's sending time has passed."""
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(config.report.timezone)
+    zone = zone_named(config.report.timezone)
     local = datetime.fromtimestamp(now, zone)
     hour, minute = (int(x) for x in config.report.email_at.split(":"))
     this = Month.of(local)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collector.reports.period import Window
+from collector.localtime import Window
 from collector.store import Store
 
 log = logging.getLogger("commune_collector.report_windows")

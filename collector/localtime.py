@@ -1,9 +1,13 @@
-"""A report's month and its office hours: which stretches of time count.
+"""The local calendar every layer shares: the time zone, local days and months, office hours and holidays.
 
-Leaders are judged on the hours their offices are open, so every figure is computed over office
-windows only (``[report] office_hours`` on ``workdays``, minus ``holidays``, in the configured time
-zone); a PC switched off at night is not "down". Windows are returned as UTC epoch seconds so
-InfluxQL can select them directly.
+A leader's day and month are Vietnam's (``LOCAL_ZONE``, or ``[report] timezone``), never UTC's:
+2026-12-01 00:30 in Hà Nội is 2026-11-30 17:30 UTC, and belongs to December. So every month
+boundary (reports, kept report windows, the e-mail's due month, the backfill) and every office
+window comes from here. Leaders are judged on the hours their offices are open, so report figures
+are computed over office windows only (``[report] office_hours`` on ``workdays``, minus
+``holidays``); a PC switched off at night is not "down", and the fleet calls a commune dark
+outside them "office closed". Windows and bounds are UTC epoch seconds so InfluxQL can select
+them directly. This module sits below the fleet and the reports and imports neither.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
+LOCAL_ZONE = "Asia/Ho_Chi_Minh"  # all of Vietnam: UTC+7, no daylight saving
 MONTH_RE = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 
 
@@ -53,7 +58,17 @@ class Month:
 
     @classmethod
     def of(cls, moment: datetime) -> Month:
+        """The month of an aware local time (``datetime.fromtimestamp(ts, zone)``)."""
         return cls(moment.year, moment.month)
+
+    @classmethod
+    def containing(cls, ts: float, zone: tzinfo) -> Month:
+        """The local month that the instant ``ts`` (epoch seconds) falls in."""
+        return cls.of(datetime.fromtimestamp(ts, zone))
+
+    def bounds(self, zone: tzinfo) -> tuple[int, int]:
+        """The month in local time, as UTC epoch seconds [start, end)."""
+        return local_midnight(self.first_day(), zone), local_midnight(self.next().first_day(), zone)
 
 
 @dataclass(frozen=True)
@@ -99,7 +114,11 @@ class OfficeHours:
 
     def month_bounds(self, month: Month) -> tuple[int, int]:
         """The month in local time, as UTC epoch seconds [start, end)."""
-        return self._epoch(month.first_day(), 0), self._epoch(month.next().first_day(), 0)
+        return month.bounds(self.zone)
+
+    def month_of(self, ts: float) -> Month:
+        """The local month of the instant ``ts``."""
+        return Month.containing(ts, self.zone)
 
     def contains(self, ts: float) -> bool:
         """Whether an instant falls in office hours (for checks outside InfluxQL)."""
@@ -108,8 +127,26 @@ class OfficeHours:
         return self.is_office_day(local.date()) and any(a <= minute < b for a, b in self.windows)
 
     def _epoch(self, day: date, minute: int) -> int:
-        local = datetime(day.year, day.month, day.day, tzinfo=self.zone) + timedelta(minutes=minute)
+        local = datetime(day.year, day.month, day.day, tzinfo=self.zone) + timedelta(minutes=minute)  # wall clock
         return int(local.timestamp())
+
+
+def local_midnight(day: date, zone: tzinfo) -> int:
+    """The start of a local day, as UTC epoch seconds."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
+
+
+def local_day(ts: float, zone: tzinfo) -> date:
+    """The local date of the instant ``ts``."""
+    return datetime.fromtimestamp(ts, zone).date()
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """A time zone by its IANA name, or a ``PeriodError`` saying what to give instead."""
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        raise PeriodError(f"time zone {name!r} is unknown; use a name such as {LOCAL_ZONE}") from None
 
 
 def parse_window(text: str) -> tuple[int, int]:
@@ -123,10 +160,7 @@ def parse_window(text: str) -> tuple[int, int]:
 
 
 def office_hours(timezone: str, windows: list[str], workdays: list[int], holidays: list[date]) -> OfficeHours:
-    try:
-        zone = ZoneInfo(timezone)
-    except (KeyError, ValueError):
-        raise PeriodError(f"time zone {timezone!r} is unknown; use a name such as Asia/Ho_Chi_Minh") from None
+    zone = zone_named(timezone)
     parsed = tuple(sorted(parse_window(w) for w in windows))
     for (_a, b), (c, _d) in itertools.pairwise(parsed):
         if c < b:
