@@ -11,8 +11,11 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jsonschema
 import paho.mqtt.client as mqtt
@@ -20,7 +23,7 @@ import psutil
 import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
-from realservices import REPO, Process, wait_until
+from realservices import REPO, Influxd, Process, wait_until
 from stack import Stack
 
 from collector.grafana import build
@@ -107,6 +110,46 @@ def test_lint_passes_and_catches_unknown_uids_undefined_variables_and_missing_id
     assert any("$hots, which is not defined" in p for p in problems), problems
     assert any("'nope', which is not provisioned" in p for p in problems), problems
     assert any("a panel has no id" in p for p in problems), problems
+
+
+LOCAL_TZ = "tz('Asia/Ho_Chi_Minh')"
+
+
+def test_every_query_grouped_by_time_counts_local_days_and_lint_catches_one_that_does_not() -> None:
+    boards, files = all_dashboards(), all_files()
+    queries = [q for name, board in boards.items() for q in dashboard_queries(name, board)]
+    timed = [q for q in queries if "GROUP BY time(" in q.text]
+    assert len(timed) >= 10
+    assert [q.where for q in timed if q.text.count(LOCAL_TZ) != q.text.count("GROUP BY time(")] == []
+    token_use = [q for q in timed if '"minutes_today"' in q.text]
+    assert token_use and all("GROUP BY time(1d)" in q.text and q.text.endswith(LOCAL_TZ) for q in token_use)
+    assert {board["timezone"] for board in boards.values()} == {"Asia/Ho_Chi_Minh"}  # "today" is Vietnam's day
+
+    broken = copy.deepcopy(boards)
+    panel = next(p for p in broken["vi/peripherals.json"]["panels"] if '"minutes_today"' in str(p.get("targets")))
+    panel["targets"][0]["query"] = panel["targets"][0]["query"].replace(LOCAL_TZ, "").strip()
+    problems = lint(broken, files)
+    assert any("vi/peripherals.json" in p and "without tz('Asia/Ho_Chi_Minh')" in p for p in problems), problems
+
+
+@pytest.mark.services  # a real InfluxDB
+def test_token_use_per_day_sums_a_local_day_across_utc_midnight(influxd: Influxd, database: str) -> None:
+    """A token used at 06:00 and 08:00 in Vietnam (23:00 and 01:00 UTC): one local day, one bar."""
+    query = next(q for q in dashboard_queries("vi/peripherals.json", all_dashboards()["vi/peripherals.json"])
+                 if '"minutes_today"' in q.text)  # fmt: skip
+    midnight = int(datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).replace(hour=0, minute=0, second=0).timestamp())
+    local_day = midnight - 3 * 86400
+    tags = "province=08,area=a1,commune=02473,host=pc-1,kind=token,device=096e-080a-1"
+    lines = [f"peripheral,{tags} minutes_today={m} {local_day + h * 3600}" for h, m in ((6, 20.0), (8, 35.0))]
+    request = urllib.request.Request(f"{influxd.url}/write?db={database}&precision=s",
+                                     data="\n".join(lines).encode(), headers=influxd.headers)  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 204
+    values = {"province": "08", "area": ".*", "commune": "02473"}
+    rows = influxd.query(expand(query.text, values, time_range="10d"), database)
+    assert [(r["time"], r["max"]) for r in rows] == [(local_day, 35.0)]
+    utc = influxd.query(expand(query.text.replace(LOCAL_TZ, ""), values, time_range="10d"), database)
+    assert len(utc) == 2  # grouped by UTC day, the same morning is two days
 
 
 def test_provisioning_files_point_at_the_provisioned_datasource_and_alert_on_the_two_key_failures() -> None:

@@ -4,7 +4,9 @@ Province overview, degraded equipment, unused lines, line quality per commune, h
 peripherals (issued scanners and tokens against what is used).
 Variables go province > area > commune > host; ``$rp`` picks raw data (30 days) or the 5-minute
 rollups (400 days) for long ranges, and the queries select ``/^(mean_)?field$/`` so the same query
-reads either (the rollups name their fields ``mean_<field>``).
+reads either (the rollups name their fields ``mean_<field>``). Every ``GROUP BY time(...)`` ends in
+``tz('Asia/Ho_Chi_Minh')``, so a day (token use per day, or an interval of a day on a long range)
+is Vietnam's day and not UTC's, which starts at 07:00 there.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from collector.grafana.panels import (
     timeseries,
     value_map,
 )
+from collector.localtime import LOCAL_ZONE
 from collector.vocabulary import DASHBOARD, LINE_STATES, OUTAGE_CAUSES
 
 TAG = "commune-monitor"
+LOCAL = f" tz('{LOCAL_ZONE}')"  # ends every query grouped by time: days start at local midnight
 STATE_COLOURS = {"up": "green", "degraded": "orange", "down": "red", "unused": "blue", "unknown": "gray"}
 CAUSE_COLOURS = {"line": "red", "power": "orange", "office_closed": "blue", "unknown": "gray"}
 SCOPE = '"province" =~ /^$province$/ AND "area" =~ /^$area$/'
@@ -177,8 +181,8 @@ def overview(lang: str) -> Json:
             t(lang, "online_trend"),
             (0, 24, 24, 8),
             'SELECT sum("v") FROM (SELECT last("online") AS "v" FROM "agent" '
-            f'WHERE {SCOPE} AND $timeFilter GROUP BY time($__interval), "commune", "host") '
-            "WHERE $timeFilter GROUP BY time($__interval) fill(none)",
+            f'WHERE {SCOPE} AND $timeFilter GROUP BY time($__interval), "commune", "host"{LOCAL}) '
+            f"WHERE $timeFilter GROUP BY time($__interval) fill(none){LOCAL}",
             t(lang, "hosts_online"),
             "short",
         )
@@ -292,7 +296,7 @@ def over_time(field: str, measurement: str, scope: str, group: str) -> str:
     """Mean of ``field`` per interval from ``$rp``: raw data or the 5-minute rollups."""
     return (
         f'SELECT mean(/^(mean_)?{field}$/) FROM "$rp"."{measurement}" WHERE {scope} AND $timeFilter '
-        f"GROUP BY time($__interval), {group} fill(none)"
+        f"GROUP BY time($__interval), {group} fill(none){LOCAL}"
     )
 
 
@@ -334,7 +338,7 @@ def line_quality(lang: str) -> Json:
             t(lang, "rtt_30d"),
             (8, 18, 16, 6),
             f'SELECT mean("mean_rtt_avg_ms") FROM "rollup_5m"."probe" WHERE {COMMUNE_SCOPE} AND $timeFilter '
-            'GROUP BY time(1h), "commune", "target" fill(none)',
+            f'GROUP BY time(1h), "commune", "target" fill(none){LOCAL}',
             "$tag_commune → $tag_target",
             "ms",
             time_from="30d",
@@ -487,7 +491,7 @@ def peripherals(lang: str) -> Json:
     token_use = (
         'SELECT max("minutes_today") FROM "peripheral" WHERE '
         f"{COMMUNE_SCOPE} AND \"kind\" = 'token' AND $timeFilter "
-        'GROUP BY time(1d), "commune", "host", "device" fill(none)'
+        f'GROUP BY time(1d), "commune", "host", "device" fill(none){LOCAL}'
     )
     counts = [
         ("issued", "issued", ((0, "blue"),)),

@@ -1,6 +1,7 @@
 """Checks the dashboards and provisioning files beyond the JSON schema: every datasource uid is
 provisioned, every variable a query uses is defined, every panel has a unique id and a place on
-the grid that no other panel takes. Also lists every query with its variables expanded, so the
+the grid that no other panel takes, and every ``GROUP BY time(...)`` carries ``tz('Asia/Ho_Chi_Minh')``
+(else InfluxDB cuts days at UTC midnight, 07:00 in Vietnam). Also lists every query with its variables expanded, so the
 tests can run each one on a real InfluxDB."""
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.grafana.panels import Json
+from collector.localtime import LOCAL_ZONE
 
 BUILTIN_UIDS = {"-- Grafana --", "__expr__"}
 BUILTIN_VARIABLES = {"timeFilter", "__interval", "__interval_ms", "interval", "__from", "__to", "__url_time_range",
                      "__data", "__all", "__timeFilter"}  # fmt: skip
 ALIAS_PATTERN = re.compile(r"^(col|measurement|tag_\w+)$")
+GROUP_BY_TIME = re.compile(r"GROUP BY time\(", re.IGNORECASE)
+LOCAL_TZ = f"tz('{LOCAL_ZONE}')"
 VARIABLE = re.compile(r"\$\{(\w+)(?:[.:][^}]*)?\}|\$(\w+)|\[\[(\w+)\]\]")
 
 
@@ -69,6 +73,10 @@ def lint_dashboard(name: str, board: Json, uids: set[str], boards: set[str]) -> 
         if ref is not None and ref.get("uid") not in known_uids:
             problems.append(f"{name}: {where} uses datasource uid {ref.get('uid')!r}, which is not provisioned")
 
+    def check_zone(where: str, text: str) -> None:
+        if len(GROUP_BY_TIME.findall(text)) > text.count(LOCAL_TZ):
+            problems.append(f"{name}: {where} groups by time without {LOCAL_TZ}: its days would be UTC days")
+
     def check_variables(where: str, text: str, alias: bool = False) -> None:
         for used in sorted(variables_in(text)):
             if used in defined or used in BUILTIN_VARIABLES or (alias and ALIAS_PATTERN.match(used)):
@@ -95,6 +103,7 @@ def lint_dashboard(name: str, board: Json, uids: set[str], boards: set[str]) -> 
         for item in panel.get("targets", []):
             check_uid(f"{where} {item['refId']}", item.get("datasource"))
             check_variables(f"{where} {item['refId']}", item["query"])
+            check_zone(f"{where} {item['refId']}", item["query"])
             check_variables(f"{where} {item['refId']} alias", item.get("alias", ""), alias=True)
         for data_link in panel.get("fieldConfig", {}).get("defaults", {}).get("links", []):
             check_variables(f"{where} link", data_link["url"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from collector.grafana import DATASOURCE
+from collector.localtime import LOCAL_ZONE
 
 SCHEMA_VERSION = 39
 Json = dict[str, Any]
@@ -196,7 +197,7 @@ def dashboard(
         "uid": uid,
         "title": title,
         "tags": tags,
-        "timezone": "browser",
+        "timezone": LOCAL_ZONE,  # "today" and "this month" in the time picker are Vietnam's
         "editable": True,
         "graphTooltip": 1,
         "time": {"from": "now-6h", "to": "now"},
