@@ -41,6 +41,7 @@ from collector.ingest.influx import InfluxClient
 from collector.ingest.lineprotocol import Point, encode_point
 from collector.ingest.setup_influx import RAW_RP, ROLLUP_MEASUREMENTS, ROLLUP_RP, setup_influx
 from collector.ingest.writer import BatchWriter
+from collector.localtime import LOCAL_ZONE, local_day
 from collector.registry.equipment import IssuedItem
 from collector.registry.registry import HostKey, Registry
 from collector.reports.windows import WindowSums
@@ -159,7 +160,7 @@ def backfill(
     interval_s: int,
     seed: int = 1,
     end: float | None = None,
-    zone: str = "Asia/Ho_Chi_Minh",
+    zone: str = LOCAL_ZONE,
 ) -> dict[str, Any]:
     """Writes ``days`` of history ending at ``end`` (default now); returns counts."""
     if days <= 0 or days > 400:
@@ -247,6 +248,7 @@ def _one_interval(
     kit: EquipmentBook,
 ) -> list[str]:
     on = timeline.is_on(ts)
+    today = local_day(ts, timeline.zone).toordinal()  # the PC's day is Vietnam's, not UTC's
     hourly = ts % 3600 < timeline.interval_s
     lines: list[str] = []
     statuses: list[HostStatus] = []
@@ -256,7 +258,7 @@ def _one_interval(
         area = area_of.get(host.commune, ingestor.registry.area_of(host.commune))
         if on and not (faulty and host.fault in HOST_DROPS):
             agent.now = ts
-            agent.switched_on(ts // DAY_S)
+            agent.switched_on(today)
             agent.tick(float(timeline.interval_s), faulty)
             if host.role == "line-probe" and hourly:
                 agent.speedtest(faulty)

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,7 +33,10 @@ from realservices import API_TOKEN, REPO, Collector, Influxd, Mosquitto, free_po
 
 from collector.config import CollectorConfig
 from collector.http.auth import digest
+from collector.ingest.influx import InfluxClient
+from collector.registry.registry import Registry
 from collector.registry.units import display_name
+from collector.reports.build import ReportError, build
 from collector.reports.mail import due_month
 from collector.reports.make import keep
 from collector.reports.windows import WindowSums
@@ -260,6 +263,16 @@ def equipment_said(influxd: Influxd, database: str, month: str, commune: str = "
     return out
 
 
+def has_office_hours(influxd: Influxd, database: str, month: str) -> bool:
+    """Whether a month has a report: some commune point inside its office hours. A month without
+    one (the history began on its last Saturday, or after its last office hour) has no report, so
+    the next month's changes are empty rather than against a month nobody was shown."""
+    start, end = month_bounds(month)
+    rows = influxd.query(f'SELECT "line_state" FROM "raw"."commune" WHERE time >= {start}s AND time < {end}s', database)
+    windows = office_windows(month)
+    return any(a <= r["time"] < b for r in rows for _d, a, b in windows)
+
+
 def previous_month(month: str) -> str:
     year, number = (int(x) for x in month.split("-"))
     return f"{year - (number == 1):04d}-{(number - 2) % 12 + 1:02d}"
@@ -272,13 +285,14 @@ def test_equipment_issued_and_in_use_match_the_equipment_points_per_commune_area
     book = openpyxl.load_workbook(documents["xlsx"])
     kit = {str(r[0]): list(r[1:]) for r in book["Thiết bị"].iter_rows(min_row=4, values_only=True) if r[1]}
     compared = 0
+    reported_before = has_office_hours(influxd, database, previous_month(month))
     for code in COMMUNES:
         now, before = (equipment_said(influxd, database, m, code) for m in (month, previous_month(month)))
         if not now:  # a commune without PCs was given nothing
             assert NAMES[code] not in kit
             continue
         issued, seen = sum(i for i, _s in now.values()), sum(s for _i, s in now.values())
-        change = seen - sum(s for _i, s in before.values()) if before else None
+        change = seen - sum(s for _i, s in before.values()) if before and reported_before else None
         kinds = "; ".join(f"{PERIPHERAL_KINDS[k].vi} {s}/{i}" for k, (i, s) in sorted(now.items()))
         assert kit[NAMES[code]][1:] == [issued, seen, issued - seen, change, kinds], code
         compared += 1
@@ -306,6 +320,58 @@ def test_each_office_window_is_kept_once_and_the_collector_keeps_those_that_ende
         this_month = [w for w in office_windows(datetime.now(ZONE).strftime("%Y-%m")) if w[2] <= now - 3600]
         assert keep(province["config"], store, now) == 2 * (len(office_windows(month)) + len(this_month))
         assert keep(province["config"], store, now) == 0  # nothing new has ended
+
+
+# ---- the clock pinned at a month boundary ----
+
+
+def test_at_half_past_midnight_on_the_1st_the_months_are_vietnams_and_a_month_without_office_hours_has_no_report(
+    influxd: Influxd, tmp_path: Path
+) -> None:
+    """The clock pinned at 00:30 on the 1st in Vietnam, which is 17:30 of the last day of last month
+    in UTC, over a history that began after the last office hour of the month before last (the case
+    of a backfill that began on its last Saturday): this month has no data yet rather than lying in
+    the future, last month ends at local midnight, and its changes are empty because the month
+    before has points but no office hour, so no report."""
+    today = datetime.fromtimestamp(time.time() - 3600, ZONE)
+    first = datetime(today.year, today.month, 1, tzinfo=ZONE)
+    now = first.timestamp() + 1800
+    assert datetime.fromtimestamp(now, UTC).month != first.month  # UTC says last month still
+    this, last = first.strftime("%Y-%m"), (first - timedelta(days=1)).strftime("%Y-%m")
+    before = previous_month(last)
+    start = month_bounds(last)[0] - 6 * 3600  # 18:00 on the last day of the month before last
+    database = f"t_{uuid.uuid4().hex[:10]}"
+    config = CollectorConfig(influxdb={"url": influxd.url, "database": database, "raw_retention": "400d"},
+                             state={"path": str(tmp_path / "state.sqlite")})  # fmt: skip
+    plan = only(make_plan("08", 2, 1, 0.05), [HEALTHY])
+    register(plan, config)
+    backfill(config, plan, (now - start) / 86400, 600, seed=1, end=now)
+    after_midnight = influxd.query(f'SELECT "issued" FROM "raw"."equipment" WHERE time >= {first.timestamp():.0f}s',
+                                   database)  # fmt: skip
+    assert after_midnight  # the collector spoke between local midnight and now: this month's, not last month's
+    assert equipment_said(influxd, database, before, HEALTHY) and not has_office_hours(influxd, database, before)
+
+    client = InfluxClient(config.influxdb)
+    with Store(config.state.path) as store:
+        registry = Registry(store, config.state.default_area)
+        with pytest.raises(ReportError) as empty:
+            build(client, store, registry, config.report, this, now=now)
+        assert empty.value.missing, str(empty.value)  # no data yet, not "in the future"
+        with pytest.raises(ReportError) as none:
+            build(client, store, registry, config.report, before, now=now)
+        assert none.value.missing, str(none.value)
+        report = build(client, store, registry, config.report, last, now=now)
+    client.close()
+    assert report.until == int(first.timestamp()) == month_bounds(last)[1]
+    (commune,) = report.figures.communes
+    said = equipment_said(influxd, database, last, HEALTHY)
+    assert [(k.kind, k.issued, k.in_use) for k in commune.equipment] == [
+        (k, i, s) for k, (i, s) in sorted(said.items())
+    ]
+    assert commune.equipment_change is None and commune.score_change is None
+    assert report.figures.total.changes.get("equipment_in_use") is None
+    assert str(due_month(now, config)) == before  # the 1st's e-mail goes at 07:00 local
+    assert str(due_month(first.timestamp() + 7 * 3600, config)) == last
 
 
 # ---- one document in three formats ----

@@ -118,7 +118,7 @@ def _month(
 ) -> MonthFigures:
     windows = hours.windows_of(month, until=now)
     start, end = hours.month_bounds(month)
-    fetched = fetch(client, store, windows, start, int(min(end, now)))
+    fetched = fetch(client, store, windows, start, int(min(end, now)), now)
     keep = set(places)
     fetched.communes = [x for x in fetched.communes if x.commune in keep]
     fetched.hosts = [x for x in fetched.hosts if x.commune in keep]

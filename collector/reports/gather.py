@@ -86,10 +86,19 @@ WINDOW_QUERIES = {  # per office window: commune slots (down, unused), PC slots 
 }
 
 
-def fetch(client: InfluxClient, store: Store, windows: list[Window], month_start: int, month_end: int) -> Fetched:
+def fetch(
+    client: InfluxClient,
+    store: Store,
+    windows: list[Window],
+    month_start: int,
+    month_end: int,
+    now: float | None = None,
+) -> Fetched:
+    """The month's rows; ``now`` (default the clock) decides which windows have settled and are kept."""
+    now = time.time() if now is None else now
     out = Fetched(windows, month_start, month_end)
-    out.communes = per_window(client, store, "commune", windows, time.time())
-    out.hosts = per_window(client, store, "agent", windows, time.time())
+    out.communes = per_window(client, store, "commune", windows, now)
+    out.hosts = per_window(client, store, "agent", windows, now)
     for row in client.query_rows(
         f'SELECT median("mean_download_percent_of_contract") AS p FROM "{ROLLUP_RP}"."speedtest" '
         f'WHERE time >= {month_start}s AND time < {month_end}s GROUP BY "commune"'
