@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -45,10 +45,13 @@ from agent.outbox import Outbox
 from agent.spool import SpooledMessage
 from common.wire import (
     ACK_COMMAND,
+    KNOWN_IDS_COMMAND,
     SCHEMA_VERSION,
+    KnownIdRow,
     WireError,
     command_topic,
     decode_ack,
+    decode_known_ids,
     report_topic,
     status_payload,
     with_sequence,
@@ -142,6 +145,9 @@ class Publisher:
         self.speedtest_requests: deque[str] = deque(maxlen=10)  # modes asked for; "" = the configured ones
         self.commands_rejected = 0
         self._accepts_commands = ident.role == "line-probe"
+        self._known_ids_topic = command_topic(ident.province, ident.commune, ident.host, KNOWN_IDS_COMMAND)
+        # set by the runner when it reports peripherals: known USB ids from the collector (paho's thread)
+        self.on_known_ids: Callable[[list[KnownIdRow]], None] | None = None
         client = QuietClient(
             CallbackAPIVersion.VERSION2,
             client_id=f"agent-{ident.province}-{ident.commune}-{ident.host}",
@@ -342,6 +348,8 @@ class Publisher:
             log.warning("broker refused connection", extra={"reason": str(reason)})
             return
         self._connections += 1
+        if self.on_known_ids is not None:  # before the hello, which the collector answers with them
+            client.subscribe(self._known_ids_topic, qos=1)
         client.publish(self._status_topic, status_payload("online", self._spool.stream), qos=1, retain=True)
         client.subscribe(self._ack_topic, qos=1)
         if self._accepts_commands:
@@ -357,6 +365,9 @@ class Publisher:
             self._collector_acks.append(bytes(message.payload))
             self.wake.set()
             return
+        if message.topic == self._known_ids_topic and self.on_known_ids is not None:
+            self._known_ids(bytes(message.payload), self.on_known_ids)
+            return
         mode = command_mode(bytes(message.payload), time.time())
         if mode is None:
             self.commands_rejected += 1
@@ -364,6 +375,17 @@ class Publisher:
             return
         self.speedtest_requests.append(mode)
         log.info("speed test requested", extra={"mode": mode or "configured"})
+
+    def _known_ids(self, payload: bytes, apply: Callable[[list[KnownIdRow]], None]) -> None:
+        """Known USB ids the collector handed over: all applied, or none when the command is bad."""
+        try:
+            rows = decode_known_ids(payload)
+        except WireError as exc:
+            self.commands_rejected += 1
+            log.warning("known ids from the collector ignored", extra={"error": str(exc)[:200]})
+            return
+        apply(rows)
+        log.info("known ids from the collector applied", extra={"rows": len(rows)})
 
     def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
         # paho calls this inside its ``except OSError`` and keeps the error to itself: read it here.

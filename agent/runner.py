@@ -23,14 +23,14 @@ from agent.collectors import Collector, make_metric_collectors
 from agent.collectors.inventory import collect_inventory
 from agent.config import AgentConfig, PeripheralsConfig, extra_known_ids
 from agent.outbox import Outbox
-from agent.peripherals.classify import shipped_known_ids
+from agent.peripherals.classify import Known, KnownIds, shipped_known_ids
 from agent.peripherals.source import UsbSource
 from agent.peripherals.sysfs import SysfsSource
 from agent.peripherals.tracker import PeripheralsTracker
 from agent.peripherals.uevents import DeviceEvents
 from agent.probes import ProbeBuilder
 from agent.publisher import Publisher
-from common.wire import SCHEMA_VERSION, compact, encode, report_topic, stamp
+from common.wire import SCHEMA_VERSION, KnownIdRow, compact, encode, report_topic, stamp
 
 if sys.platform != "win32":
     import resource
@@ -161,6 +161,11 @@ class AgentRunner:
             self.jobs.append(speedtest_job(config, self.publisher.speedtest_requests))
         self._finished: queue.Queue[tuple[Job, dict[str, Any]]] = queue.Queue()
         self._peripherals = next((job for job in self.jobs if job.kind == "peripherals"), None)
+        build = None if self._peripherals is None else self._peripherals.build
+        self._tracker = build if isinstance(build, PeripheralsTracker) else None
+        self._known_at_start: KnownIds = {} if self._tracker is None else self._tracker.known
+        if self._tracker is not None:
+            self.publisher.on_known_ids = self.use_known_ids
         self.usb_events = self._listen_for_usb_devices()
         ident = config.identity
         self._topics = {
@@ -178,6 +183,15 @@ class AgentRunner:
         if events is not None:
             job.interval_s = settings.rescan_interval_s
         return events
+
+    def use_known_ids(self, rows: list[KnownIdRow]) -> None:
+        """Known USB ids the collector handed over (paho's thread): over the shipped ones, under the
+        config's ``extra_ids``, replacing those handed over before; the devices are classified again now."""
+        handed = {(vendor, product): Known(kind, model) for vendor, product, kind, model in rows}
+        local = extra_known_ids(self.config.peripherals)
+        if self._tracker is not None:
+            self._tracker.use_known({**self._known_at_start, **handed, **local})
+        self.kick_peripherals()
 
     def kick_peripherals(self) -> None:
         """List the USB devices at the loop's next wake, now (any thread)."""

@@ -270,6 +270,7 @@ def dynsec_init_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_registry(config: CollectorConfig, args: argparse.Namespace) -> int:
     from collector.registry.csv_import import RegistryImportError, import_areas, import_equipment, import_lines
     from collector.registry.equipment import Equipment
+    from collector.registry.known_ids import KnownIds, KnownIdsImportError, import_known_ids
     from collector.registry.registry import Registry
 
     with Store(config.state.path) as store:
@@ -280,9 +281,12 @@ def cmd_registry(config: CollectorConfig, args: argparse.Namespace) -> int:
             elif args.action == "import-equipment":
                 count = import_equipment(Equipment(store), Path(args.file))
                 print(f"{count} items of equipment imported from {args.file}")
+            elif args.action == "import-known-ids":
+                count = import_known_ids(KnownIds(store), Path(args.file))
+                print(f"{count} known USB ids imported from {args.file}; agents get them on their next hello")
             else:
                 print(f"{import_areas(registry, Path(args.file))} communes assigned to areas from {args.file}")
-        except RegistryImportError as exc:
+        except (RegistryImportError, KnownIdsImportError) as exc:
             return fail(exc, 2)
     return 0
 
@@ -446,10 +450,13 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
 
 def registry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "action", choices=("import", "import-areas", "import-equipment"), help="import lines, areas or equipment"
+        "action",
+        choices=("import", "import-areas", "import-equipment", "import-known-ids"),
+        help="import lines, areas, equipment or known USB ids (handed to agents)",
     )
     parser.add_argument(
-        "file", help="CSV file; see config/lines.example.csv, areas.example.csv and equipment.example.csv"
+        "file",
+        help="CSV file; see config/lines, areas, equipment and known_ids .example.csv",
     )
 
 

@@ -33,6 +33,7 @@ from collector.ingest.checks import Ingestor
 from collector.ingest.consumer import Consumer
 from collector.ingest.diskbuffer import DiskBuffer
 from collector.ingest.influx import InfluxClient, InfluxError
+from collector.ingest.known_ids import KnownIdsHandout
 from collector.ingest.lineprotocol import Point, encode_point
 from collector.ingest.receipts import Receipts
 from collector.ingest.setup_influx import ROLLUP_RP
@@ -40,6 +41,7 @@ from collector.ingest.writer import BatchWriter
 from collector.registry.dynsec import DynsecAdmin
 from collector.registry.enroll import Enroller
 from collector.registry.enroll_keys import EnrollKeys
+from collector.registry.known_ids import KnownIds
 from collector.registry.registry import Registry
 from collector.reports.mail import MonthlyMailer
 from collector.reports.windows import WindowKeeper
@@ -119,6 +121,8 @@ class CollectorService:
         self.zone = quiet.office.zone if quiet.office else None  # the hours shown in outage messages
         self.fleet = FleetState(self.store, self.registry, config.fleet, quiet=quiet)
         self.ingestor.observers.append(self.fleet.observe)
+        self.known_ids = KnownIdsHandout(KnownIds(self.store).rows, self.consumer.publish_command)
+        self.ingestor.observers.append(self.known_ids.observe)  # imported USB ids, to each agent on its hello
         self.ingestor.clock_offset = self.fleet.clock_offset  # backlog is judged on clock-corrected age
         self.consumer.on_lost.append(self.fleet.lost_broker)  # a broker restart: the grace of our own restart
         self.consumer.on_regained.append(self.fleet.regained_broker)

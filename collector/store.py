@@ -212,6 +212,14 @@ def create_enroll_keys(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE mqtt_credentials ADD COLUMN enroll_key INTEGER")
 
 
+def create_known_ids(db: sqlite3.Connection) -> None:
+    """USB ids an area team imported (collector/registry/known_ids.py), handed to agents on their hello."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS known_ids (vendor_id TEXT NOT NULL, product_id TEXT NOT NULL, kind TEXT NOT NULL,"
+        " model TEXT NOT NULL, line INTEGER NOT NULL, PRIMARY KEY (vendor_id, product_id))"
+    )
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -227,6 +235,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "outage records of communes, with their cause", create_outages),
     Migration(6, "the monthly report's sums per past office window", create_report_windows),
     Migration(7, "enrolment keys, and the key that enrolled each host", create_enroll_keys),
+    Migration(8, "USB ids imported for the agents (registry import-known-ids)", create_known_ids),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

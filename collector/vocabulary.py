@@ -258,6 +258,14 @@ STATUS_PAGE: Final[dict[str, Words]] = {
         "Máy gửi quá nhiều chuỗi số liệu mới (phần vượt giới hạn bị bỏ)",
         "PCs sending too many new series (those beyond the bound are dropped)",
     ),
+    "other_devices": Words(
+        "Thiết bị chưa nhận ra (thêm dòng cho chúng bằng registry import-known-ids)",
+        "Devices not recognised (add rows for them with registry import-known-ids)",
+    ),
+    "usb_id": Words("Mã USB", "USB id"),
+    "model": Words("Tên thiết bị", "Model"),
+    "seen_in": Words("Thấy ở xã", "Seen in communes"),
+    "more_devices": Words("thiết bị khác không hiện", "more devices not shown"),
 }
 
 # ---- the Grafana dashboards ----

@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Tuple
 
 SCHEMA_VERSION: Final = 1
 # Test-only: seconds added to every ``ts`` an agent stamps, so that tests run a PC whose clock is
@@ -555,3 +555,51 @@ def _number(raw: Any, where: str) -> float:
     if not math.isfinite(number):
         raise WireError("bad_value", f"{where} is not finite")
     return number
+
+
+# ---- known USB ids handed from the collector to agents (``.../<host>/cmd/known_ids``) ----
+# ``commune-collector registry import-known-ids`` stores rows an area team added for devices its
+# agents reported as ``other``; the collector sends them to an agent when it says ``online`` (its
+# hello): ``{"v": 1, "ts": <now>, "rows": [["1083", "1658", "scanner", "Canon DR-C225"], ...]}``.
+KNOWN_IDS_COMMAND: Final = "known_ids"
+MAX_KNOWN_ID_ROWS: Final = 1000
+MAX_MODEL_CHARS: Final = 128
+USB_ID_RE: Final = re.compile(r"^[0-9a-f]{4}$")
+
+KnownIdRow = Tuple[str, str, str, str]  # vendor_id, product_id, kind, model; typing's name: run time on 3.8
+
+
+def known_id_row(vendor_id: Any, product_id: Any, kind: Any, model: Any) -> KnownIdRow:
+    """One checked row (ids lower-cased); raises WireError("bad_value") naming the field."""
+    ids = []
+    for name, value in (("vendor_id", vendor_id), ("product_id", product_id)):
+        text = value.strip().lower() if isinstance(value, str) else ""
+        if not USB_ID_RE.match(text):
+            raise WireError("bad_value", f"{name} {str(value)[:20]!r} must be four hex digits, e.g. 04a9")
+        ids.append(text)
+    if kind not in PERIPHERAL_KINDS:
+        raise WireError("bad_value", f"kind {str(kind)[:20]!r} must be one of {', '.join(PERIPHERAL_KINDS)}")
+    if not isinstance(model, str) or len(model) > MAX_MODEL_CHARS or not model.isprintable():
+        raise WireError("bad_value", f"model must be printable text of at most {MAX_MODEL_CHARS} characters")
+    return ids[0], ids[1], kind, model.strip()
+
+
+def known_ids_payload(rows: Iterable[KnownIdRow], now: float | None = None) -> bytes:
+    """What the collector publishes on ``.../cmd/known_ids``."""
+    return encode({"v": SCHEMA_VERSION, "ts": stamp(now), "rows": [list(row) for row in rows]})
+
+
+def decode_known_ids(raw: bytes) -> list[KnownIdRow]:
+    """The rows of a ``known_ids`` command; raises WireError on any breach (then none is used)."""
+    body = _json_body(raw)
+    if not isinstance(body, dict) or body.get("v") != SCHEMA_VERSION:
+        raise WireError("bad_version", "a known_ids command is an object with v=1")
+    rows = body.get("rows")
+    if not isinstance(rows, list) or len(rows) > MAX_KNOWN_ID_ROWS:
+        raise WireError("bad_shape", f"known_ids rows must be a list of at most {MAX_KNOWN_ID_ROWS} rows")
+    out = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) != 4:
+            raise WireError("bad_shape", "a known_ids row is [vendor_id, product_id, kind, model]")
+        out.append(known_id_row(*row))
+    return out

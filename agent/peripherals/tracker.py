@@ -4,12 +4,15 @@ Per device and local day it keeps whether the device is present now, the minutes
 and the first and last time it was seen. A report is due on every plug or unplug and once per
 ``report_interval_s``; between them a poll returns nothing, so polling every few seconds costs
 no bytes. Unplugging and plugging back (the normal use of a signature token) is not a fault: the
-device keeps its day's figures.
+device keeps its day's figures. Known ids handed over later (``use_known``, from the collector) are
+applied at the next poll: the devices are classified again, and a device whose kind or model
+changed makes a report due.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +63,17 @@ class PeripheralsTracker:
         self._last_report: float | None = None
         self._devices: list[UsbDevice] | None = None
         self._attached: dict[str, tuple[UsbDevice, Known]] = {}
+        self._lock = threading.Lock()
+        self._next_known: KnownIds | None = None  # handed over from another thread, taken at the next poll
+
+    @property
+    def known(self) -> KnownIds:
+        return self._known
+
+    def use_known(self, known: KnownIds) -> None:
+        """Classify with ``known`` from the next poll on (any thread)."""
+        with self._lock:
+            self._next_known = known
 
     def __call__(self) -> dict[str, Any]:
         now = self._clock()
@@ -72,6 +86,10 @@ class PeripheralsTracker:
     def poll(self, now: float) -> bool:
         """Read the devices once; True when one was plugged in or unplugged since the last poll."""
         self._new_day(now)
+        with self._lock:
+            handed, self._next_known = self._next_known, None
+        if handed is not None:
+            self._known, self._devices = handed, None  # classify every device again
         devices = self._source.devices()
         if devices is not self._devices:  # a source returns the same list while nothing changed
             self._devices, self._attached = devices, {}
@@ -98,6 +116,8 @@ class PeripheralsTracker:
             elif not before.present:
                 before.present, before.last, before.device, before.known = True, now, device, known
                 changed = True
+            elif before.known != known:  # newly known ids said what it is
+                before.known, changed = known, True
         self._bound()
         return changed
 

@@ -10,11 +10,16 @@ that serial (case and spaces aside); the items without a serial then take the se
 kind that no serial claimed, most recently seen first, oldest issue first. Seen devices left over
 are ``unregistered``. Unplugging a token is how it is used, so "seen" means seen at any moment in
 the window, not present now.
+
+Devices the agents could not place (kind ``other``: not a known id, and no class that says scanner,
+token or printer) are listed per commune as well (``CommuneEquipment.other``), with their USB id
+(``usb_id``) and model text, so the area team can add a known-ids row for them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from collector import vocabulary as words
@@ -29,6 +34,8 @@ NEVER_SEEN = "never_seen"
 NOT_YET_SEEN = "not_yet_seen"  # issued less than the window ago and not seen yet: not a problem yet
 STATES = (IN_USE, UNUSED, NEVER_SEEN, NOT_YET_SEEN)
 IDLE_STATES = (UNUSED, NEVER_SEEN)  # what the equipment_unused alert counts
+OTHER = "other"  # the kind of a device the agent could not place
+DEVICE_ID_RE = re.compile(r"^([0-9a-f]{4})-([0-9a-f]{4})-")  # the agent's device id: vendor-product-serial/port
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class CommuneEquipment:
     commune: str
     verdicts: tuple[Verdict, ...] = ()
     unregistered: tuple[SeenDevice, ...] = field(default=())
+    other: tuple[SeenDevice, ...] = field(default=())  # seen devices of kind other, most recently seen first
 
     def counts(self) -> dict[str, KindCount]:
         """Per kind issued: how many, how many in use, how many unused or never seen."""
@@ -79,6 +87,12 @@ class CommuneEquipment:
                 len(mine), sum(v.state == IN_USE for v in mine), sum(v.state in IDLE_STATES for v in mine)
             )
         return out
+
+
+def usb_id(device: str) -> str:
+    """``vendor:product`` from a device id (``04a9-1913-1-1.2`` gives ``04a9:1913``), "" when it has none."""
+    match = DEVICE_ID_RE.match(device)
+    return f"{match.group(1)}:{match.group(2)}" if match else ""
 
 
 def serial_key(serial: str) -> str:
@@ -132,7 +146,8 @@ def commune_equipment(
     """The verdict on each of one commune's issued items, and what was seen without being issued."""
     matched, left = match(items, seen)
     verdicts = tuple(verdict(item, device, window_days, now) for item, device in zip(items, matched, strict=True))
-    return CommuneEquipment(province, commune, verdicts, tuple(sorted(left, key=lambda d: d.device)))
+    other = tuple(sorted((d for d in seen if d.kind == OTHER), key=lambda d: (-d.last_seen, d.device)))
+    return CommuneEquipment(province, commune, verdicts, tuple(sorted(left, key=lambda d: d.device)), other)
 
 
 def fleet_equipment(

@@ -13,7 +13,7 @@ from pydantic.json_schema import SkipJsonSchema
 from collector.alerting.conditions import RULES
 from collector.alerting.lifecycle import alert_json
 from collector.fleet.equipment import STATES as EQUIPMENT_STATES
-from collector.fleet.equipment import CommuneEquipment
+from collector.fleet.equipment import CommuneEquipment, usb_id
 from collector.fleet.rules import CommuneStatus
 from collector.http.contract import LABEL_PATTERN, AreaFilter, CommuneFilter, RowId, answers
 from collector.http.deps import AlertsDep, OutagesDep, RegistryDep, SnapshotDep
@@ -234,3 +234,21 @@ def delete_silence(silence_id: RowId, alerts: AlertsDep) -> dict[str, Any]:
     if not alerts.delete_silence(silence_id):
         raise HTTPException(404, f"no silence {silence_id}")
     return {"deleted": silence_id}
+
+
+def other_devices_json(c: CommuneEquipment) -> list[dict[str, Any]]:
+    """The devices of kind ``other`` seen in a commune, most recently seen first."""
+    where = {"province": c.province, "commune": c.commune, "commune_name": units.commune_name(c.commune)}
+    return [
+        {**where, "usb_id": usb_id(d.device), "model": d.model, "device": d.device, "serial": d.serial,
+         "host": d.host, "first_seen": d.first_seen, "last_seen": d.last_seen}
+        for d in c.other
+    ]  # fmt: skip
+
+
+@router.get("/api/v1/other-devices")
+def other_devices(snapshot: SnapshotDep, commune: CommuneFilter = None) -> list[dict[str, Any]]:
+    """Devices the agents could not place (kind other), by commune: vendor:product (``usb_id``) and
+    model text, so a known-ids row can be added for them (``registry import-known-ids``)."""
+    found = [c for c in snapshot.equipment if commune is None or c.commune == commune]
+    return [item for c in found for item in other_devices_json(c)]

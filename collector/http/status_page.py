@@ -12,6 +12,10 @@ equipment is amber.
 PCs over their series bound (sending new mount, NIC, sensor... names without end, see
 ``collector/ingest/series_bounds.py``) are listed by name under the areas, so someone looks at them.
 
+Devices the agents could not place (kind ``other``) are listed once per USB id, with the model
+text and the communes they were seen in, those seen in most communes first (at most
+``MAX_OTHER_DEVICES``), so someone adds a known-ids row for them.
+
 This module decides what the page says (levels, order, words from the vocabulary); the markup is
 the template ``templates/status.html``, rendered with autoescaping (``templating.py``).
 """
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from collector.fleet.equipment import CommuneEquipment
+from collector.fleet.equipment import CommuneEquipment, usb_id
 from collector.fleet.rules import CommuneStatus, HostStatus
 from collector.http import templating
 from collector.http.deps import RegistryDep, SnapshotDep
@@ -36,6 +40,7 @@ router = APIRouter()
 
 LANG = "vi"  # the page is for commune and area staff
 ORDER = {level: rank for rank, level in enumerate(STATUS_LEVELS)}  # red, amber, green
+MAX_OTHER_DEVICES = 50
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,35 @@ def misbehaving(hosts: list[HostStatus]) -> list[Misbehaving]:
     ]
 
 
+@dataclass(frozen=True)
+class OtherDevice:
+    usb_id: str
+    model: str
+    communes: list[str]  # display names
+    codes: str  # the communes' codes, space-separated
+
+
+def other_devices(equipment: list[CommuneEquipment]) -> tuple[list[OtherDevice], int]:
+    """Devices of kind other, one per USB id (its most recently seen model text), seen in most
+    communes first; and how many are left out."""
+    latest: dict[str, tuple[float, str]] = {}
+    seen_in: dict[str, set[str]] = defaultdict(set)
+    for kit in equipment:
+        for device in kit.other:
+            key = usb_id(device.device)
+            if not key:
+                continue
+            seen_in[key].add(kit.commune)
+            if key not in latest or device.last_seen > latest[key][0]:
+                latest[key] = (device.last_seen, device.model)
+    ordered = sorted(seen_in, key=lambda key: (-len(seen_in[key]), key))
+    shown = []
+    for key in ordered[:MAX_OTHER_DEVICES]:
+        codes = sorted(seen_in[key])
+        shown.append(OtherDevice(key, latest[key][1], [units.display_name(c) for c in codes], " ".join(codes)))
+    return shown, max(0, len(ordered) - MAX_OTHER_DEVICES)
+
+
 def render(
     communes: list[CommuneStatus],
     area_names: dict[str, str],
@@ -129,6 +163,7 @@ def render(
     provinces = sorted({c.province for c in communes})
     text = {key: words.in_(LANG) for key, words in STATUS_PAGE.items()}
     shown = areas(communes, area_names, equipment)
+    others, others_left = other_devices(equipment or [])
     return templating.render(
         "status.html",
         lang=LANG,
@@ -139,6 +174,8 @@ def render(
         updated=time.strftime("%H:%M:%S %d/%m/%Y", time.localtime(now)),
         areas=shown,
         misbehaving=misbehaving(hosts or []),
+        others=others,
+        others_left=others_left,
     )
 
 
