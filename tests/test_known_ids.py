@@ -6,8 +6,12 @@ not from the generator, and shown to the agent's real sysfs reader as devices on
 from __future__ import annotations
 
 import csv
+import json
 import plistlib
+import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -150,3 +154,25 @@ def test_a_bad_source_is_a_one_line_error_and_status_2(tmp_path: Path, capsys: p
         list(generator.libccid_ids(plistlib.dumps({"ifdVendorID": ["0x1"], "ifdProductID": [], "ifdFriendlyName": []})))
     with pytest.raises(generator.SourceError, match="not a Debian package"):
         generator.deb_control(b"nonsense", "x.deb")
+
+
+@pytest.mark.services  # runs the agent's CLI
+@pytest.mark.parametrize(("source", "kind"), [("SANE", "scanner"), ("libccid", "token")])
+def test_a_real_agent_shown_60_ids_of_a_source_reports_each_as_its_kind(source: str, kind: str, tmp_path: Path) -> None:
+    ids = sane_ids() if source == "SANE" else libccid_ids()
+    drawn = random.Random(26).sample(sorted(set(ids)), 60)  # a report holds at most 64 devices
+    bus = tmp_path / "devices"
+    write_bus(bus, drawn, "00", ("ff",))
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'[identity]\nprovince = "08"\ncommune = "02473"\n[spool]\npath = "{tmp_path / "spool.sqlite"}"\n'
+        f'[probe]\ngateway = false\n[peripherals]\nsysfs_root = "{bus}"\n'
+    )
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "once", "-c", str(config)], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    items = json.loads(done.stdout)["peripherals"]["peripherals"]
+    assert {(i["vendor_id"], i["product_id"]) for i in items} == set(drawn)
+    recognised = [i for i in items if i["kind"] == kind]
+    assert len(recognised) / len(items) >= TARGET, f"{source}: {len(recognised)} of {len(items)} as {kind}"
+    assert len(recognised) == len(items), f"{source}: {len(recognised)} of {len(items)} as {kind}"
