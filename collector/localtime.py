@@ -136,9 +136,37 @@ def local_midnight(day: date, zone: tzinfo) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
 
 
-def local_day(ts: float, zone: tzinfo) -> date:
+def local_date(ts: float, zone: tzinfo) -> date:
     """The local date of the instant ``ts``."""
     return datetime.fromtimestamp(ts, zone).date()
+
+
+class LocalDays:
+    """Local dates as ISO text (``2026-11-20``) in one zone, for the fleet's traffic per day. Nearly
+    every metrics report asks for today (a zone conversion and ``strftime`` cost about 2 µs each
+    time), so the latest day asked is kept with its bounds; earlier days (the unused rule's window)
+    are worked out each time, never displacing it."""
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self._kept: tuple[float, float, str] = (0.0, 0.0, "")
+
+    def day(self, at: float) -> str:
+        start, end, text = self._kept
+        if start <= at < end:
+            return text
+        found = local_date(at, self.zone)
+        if at >= start:  # a later day than the one kept: keep this one
+            after = local_midnight(found + timedelta(days=1), self.zone)
+            self._kept = (local_midnight(found, self.zone), after, found.isoformat())  # one assignment: thread-safe
+        return found.isoformat()
+
+    def midnight(self, day: str) -> float:
+        """The start of the local date ``day`` (``YYYY-MM-DD``); ValueError when it is not a date."""
+        return float(local_midnight(datetime.strptime(day, "%Y-%m-%d").date(), self.zone))
+
+
+LOCAL_DAYS = LocalDays(ZoneInfo(LOCAL_ZONE))  # the fleet's days: Vietnam's, whatever the server's clock says
 
 
 def zone_named(name: str) -> ZoneInfo:

@@ -41,7 +41,7 @@ from collector.ingest.influx import InfluxClient
 from collector.ingest.lineprotocol import Point, encode_point
 from collector.ingest.setup_influx import RAW_RP, ROLLUP_MEASUREMENTS, ROLLUP_RP, setup_influx
 from collector.ingest.writer import BatchWriter
-from collector.localtime import LOCAL_ZONE, local_day
+from collector.localtime import LOCAL_ZONE, local_date
 from collector.registry.equipment import IssuedItem
 from collector.registry.registry import HostKey, Registry
 from collector.reports.windows import WindowSums
@@ -248,7 +248,7 @@ def _one_interval(
     kit: EquipmentBook,
 ) -> list[str]:
     on = timeline.is_on(ts)
-    today = local_day(ts, timeline.zone).toordinal()  # the PC's day is Vietnam's, not UTC's
+    today = local_date(ts, timeline.zone).toordinal()  # the PC's day is Vietnam's, not UTC's
     hourly = ts % 3600 < timeline.interval_s
     lines: list[str] = []
     statuses: list[HostStatus] = []

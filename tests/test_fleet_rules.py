@@ -4,8 +4,10 @@ included) into FleetState over a real SQLite registry, with a controlled clock."
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -133,9 +135,8 @@ def test_a_line_that_carries_almost_nothing_for_a_week_is_unused_until_a_busy_da
     (commune,) = f.fleet.evaluate(T0 + 5).communes
     assert commune.line_state == "up"
     assert 8 < commune.traffic_mb_per_day < 9  # 60 MB over the 7 days of the window
-    assert commune.last_traffic_at == time.mktime(
-        time.strptime(time.strftime("%Y-%m-%d", time.localtime(T0 - 86400)), "%Y-%m-%d")
-    )
+    yesterday = datetime.fromtimestamp(T0 - 86400, ZoneInfo("Asia/Ho_Chi_Minh"))  # Vietnam's day, not the server's
+    assert commune.last_traffic_at == yesterday.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
 def test_maintenance_window_holds_messages_and_english_text_is_available(tmp_path: Path) -> None:

@@ -10,18 +10,24 @@ import copy
 import json
 import time
 from collections import deque
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from collector.config import FleetSettings
 from collector.fleet import facts as gather
-from collector.fleet import persistence, rules
-from collector.fleet.facts import DAY_S, HostFacts, local_day, unused_window
+from collector.fleet import persistence, points, rules
+from collector.fleet.facts import DAY_S, HostFacts, unused_window
 from collector.fleet.rules import CommuneStatus, HostStatus, Member
 from collector.http.fleet_routes import communes
+from collector.localtime import LOCAL_DAYS, LocalDays
 from collector.registry.registry import HostKey, Line
 from common.wire import Report
 
 NOW = time.mktime((2026, 11, 20, 12, 0, 0, 0, 0, -1))  # local noon, far from midnight
 S = FleetSettings()
+ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 LINE = Line("C-1", "08", "02473", "VNPT", 100.0, 100.0, "2025-08-01")
 
 
@@ -35,7 +41,7 @@ def samples(loss: float, rtt: float, n: int = 3) -> deque[tuple[float, float, fl
 
 
 def busy_days(mb_per_day: float, days: int = 8) -> dict[str, float]:
-    return {local_day(NOW - d * DAY_S): mb_per_day * 1e6 for d in range(0, days + 1)}
+    return {LOCAL_DAYS.day(NOW - d * DAY_S): mb_per_day * 1e6 for d in range(0, days + 1)}
 
 
 def verdict(members: list[Member], line: Line | None = LINE) -> rules.LineVerdict:
@@ -124,10 +130,10 @@ def test_without_a_registered_line_a_commune_is_never_unused() -> None:
 
 def test_traffic_figures_are_the_mean_of_the_window_days_with_data_and_the_last_busy_day() -> None:
     yesterday, before = unused_window(NOW, 2)
-    per_day = {yesterday: 60e6, before: 20e6, local_day(NOW): 500e6}  # today is not a whole day yet
+    per_day = {yesterday: 60e6, before: 20e6, LOCAL_DAYS.day(NOW): 500e6}  # today is not a whole day yet
     mean_mb, last = rules.traffic_figures(per_day, S, NOW)
     assert mean_mb == 40.0
-    assert last == time.mktime(time.strptime(local_day(NOW), "%Y-%m-%d"))
+    assert last == datetime.strptime(LOCAL_DAYS.day(NOW), "%Y-%m-%d").replace(tzinfo=ZONE).timestamp()
 
 
 # ---- degraded PCs, one rule each ----
@@ -299,11 +305,35 @@ def test_the_api_lists_communes_worst_line_first_then_most_degraded_pcs() -> Non
     assert [c["commune"] for c in listed] == ["00005", "00004", "00003", "00002", "00006", "00001", "00007"]
 
 
-def test_local_day_is_the_same_with_the_day_kept_as_without() -> None:
-    """``local_day`` keeps the last day asked with its bounds: it must give what ``strftime`` gives
-    for any moment, including across midnight and back in time."""
+@pytest.mark.parametrize("zone", ["Asia/Ho_Chi_Minh", "Europe/Berlin"])  # and one with daylight saving
+def test_local_day_is_the_same_with_the_day_kept_as_without(zone: str) -> None:
+    """``LocalDays`` keeps the last day asked with its bounds: it must give what a plain conversion
+    gives for any moment, including across midnight and back in time."""
+    days = LocalDays(ZoneInfo(zone))
     moments = [
         NOW + step * 1799.5 for step in range(-20_000, 20_000)
     ]  # over a year: daylight saving too + [NOW, NOW - 3 * DAY_S, NOW + 0.001]
     for at in moments:
-        assert local_day(at) == time.strftime("%Y-%m-%d", time.localtime(at))
+        assert days.day(at) == datetime.fromtimestamp(at, ZoneInfo(zone)).strftime("%Y-%m-%d")
+
+
+def test_a_day_of_traffic_is_vietnams_day_on_a_collector_whose_clock_is_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """06:30 and 08:00 in Vietnam are 23:30 and 01:00 UTC: one day of traffic, the commune's last
+    traffic day is that date, and the unused rule's whole days start at Vietnam's midnight."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        morning = datetime(2026, 11, 20, 6, 30, tzinfo=ZONE).timestamp()
+        facts = HostFacts()
+        for at in (morning, morning + 5400):
+            reading = gather.MetricsReading(30.0, 5.0, 20.0, 0.0, morning - 600, 40.0, 0.0, 0.0, 0.0, "eth0", 1e6)
+            gather.gather_metrics(facts, reading, at, S)
+        assert facts.traffic_by_day == {"2026-11-20": 2 * 30 * 1e6}
+        _mean, last = rules.traffic_figures(facts.traffic_by_day, S, morning + 86400)
+        assert last == datetime(2026, 11, 20, tzinfo=ZONE).timestamp()
+        status = CommuneStatus("08", "KV01", "02473", 1, 1, 0, "up", 100.0, 0.0, last_traffic_at=morning)
+        assert points.commune_point(status, {}, int(morning)).fields["last_traffic_day"] == "2026-11-20"
+        assert unused_window(morning + 86400, 2) == ["2026-11-20", "2026-11-19"]
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -9,7 +9,6 @@ so the rules (``rules.py``) only read facts and never change them.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -17,6 +16,7 @@ from typing import NamedTuple
 from collector.config import FleetSettings
 from collector.fleet.clock import ClockState
 from collector.fleet.equipment import SeenDevice
+from collector.localtime import LOCAL_DAYS
 from common.wire import Report
 
 DAY_S = 86400.0
@@ -218,7 +218,7 @@ def gather_metrics(facts: HostFacts, reading: MetricsReading, now: float, settin
     if reading.uplink:  # traffic is counted on the line the PC really uses
         facts.uplink = reading.uplink
         moved = reading.uplink_bytes_per_s * facts.interval_s
-        day = local_day(now)
+        day = LOCAL_DAYS.day(now)
         if day not in facts.traffic_by_day:  # a new day: forget days older than the unused window
             keep = set(unused_window(now, s.unused_after_days + 7))
             facts.traffic_by_day = {d: v for d, v in facts.traffic_by_day.items() if d in keep}
@@ -248,35 +248,9 @@ def gather_speedtests(facts: HostFacts, results: list[SpeedtestResult], contract
             facts.speedtest_percent = 100.0 * r.download_mbps / contracted_down_mbps
 
 
-def local_day(at: float) -> str:
-    """The local date of ``at``. Nearly every metrics report asks for today (``strftime`` and
-    ``localtime`` cost 2 µs each time), so the latest day asked is kept with its bounds; earlier
-    days (the unused rule's window) are worked out each time, never displacing it."""
-    start, end, day = _last_day
-    if start <= at < end:
-        return day
-    if at < start:
-        return time.strftime("%Y-%m-%d", time.localtime(at))
-    return _remember_day(at)
-
-
-def _remember_day(at: float) -> str:
-    global _last_day
-    day = time.strftime("%Y-%m-%d", time.localtime(at))
-    year, month, mday = (int(part) for part in day.split("-"))
-    start = time.mktime((year, month, mday, 0, 0, 0, 0, 0, -1))  # local midnight, daylight saving or not
-    end = time.mktime((year, month, mday + 1, 0, 0, 0, 0, 0, -1))  # mktime carries the 32nd into the month after
-    if start <= at < end:  # else a clock jump between the calls: keep nothing
-        _last_day = (start, end, day)
-    return day
-
-
-_last_day: tuple[float, float, str] = (0.0, 0.0, "")
-
-
 def unused_window(now: float, days: int) -> list[str]:
     """Local dates from yesterday back ``days`` days: the whole days the unused rule looks at."""
-    return [local_day(now - d * DAY_S) for d in range(1, days + 1)]
+    return [LOCAL_DAYS.day(now - d * DAY_S) for d in range(1, days + 1)]
 
 
 def gather_peripherals(seen: dict[str, SeenDevice], readings: list[PeripheralReading], host: str) -> list[SeenDevice]:

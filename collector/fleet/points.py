@@ -6,12 +6,11 @@ names without a second data source. Field names are a contract with the dashboar
 
 from __future__ import annotations
 
-import time
-
 from collector import vocabulary as words
 from collector.fleet.equipment import IDLE_STATES, CommuneEquipment, Verdict
 from collector.fleet.rules import CommuneStatus, HostStatus, Snapshot
 from collector.ingest.lineprotocol import Point
+from collector.localtime import LOCAL_DAYS
 from collector.registry import units
 
 
@@ -48,7 +47,7 @@ def commune_point(c: CommuneStatus, area_names: dict[str, str], ts: int) -> Poin
         "commune_name": units.display_name(c.commune),
         "area_name": area_names.get(c.area, c.area),
         "traffic_mb_per_day": c.traffic_mb_per_day,
-        "last_traffic_day": time.strftime("%Y-%m-%d", time.localtime(c.last_traffic_at)) if c.last_traffic_at else "",
+        "last_traffic_day": LOCAL_DAYS.day(c.last_traffic_at) if c.last_traffic_at else "",
     }
     return Point("commune", tags, fields, ts)
 

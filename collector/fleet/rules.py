@@ -9,7 +9,6 @@ directly over hand-built facts.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -18,6 +17,7 @@ from collector.alerting.conditions import NO_HOST, Condition
 from collector.config import FleetSettings
 from collector.fleet.equipment import CommuneEquipment
 from collector.fleet.facts import DAY_S, HostFacts, unused_window
+from collector.localtime import LOCAL_DAYS
 from collector.registry import units
 from collector.registry.registry import HostKey, Line
 
@@ -216,13 +216,13 @@ def traffic_figures(per_day: dict[str, float], settings: FleetSettings, now: flo
     window = [d for d in unused_window(now, s.unused_after_days) if d in per_day]
     mean_mb = sum(per_day[d] for d in window) / len(window) / 1e6 if window else 0.0
     busy = [d for d in per_day if per_day[d] >= s.unused_below_mb_per_day * 1e6]
-    last = time.mktime(time.strptime(max(busy), "%Y-%m-%d")) if busy else 0.0
+    last = LOCAL_DAYS.midnight(max(busy)) if busy else 0.0
     return round(mean_mb, 1), last
 
 
 def days_since(iso_date: str, now: float) -> float:
     try:
-        start = time.mktime(time.strptime(iso_date, "%Y-%m-%d"))
+        start = LOCAL_DAYS.midnight(iso_date)
     except ValueError:
         return 0.0
     return max(0.0, (now - start) // DAY_S)
