@@ -52,14 +52,15 @@ OPTIONS: Final[dict[str, Any]] = {"forbid_unknown_fields": True, "omit_defaults"
 
 def _item_struct(name: str, section: Section) -> type[msgspec.Struct]:
     """One object of a section: each field optional (null or absent: left out), the label and the
-    tag fields required, a tag field limited to its choices."""
+    tag fields required, a field with choices (a tag or not) limited to them."""
     fields: list[tuple[str, Any, Any]] = []
     for key, kind in section.fields.items():
+        allowed = section.choices.get(key)
+        shape = Literal[allowed] if allowed else (float if kind == NUMBER else Text)
         if key in section.tags:
-            allowed = section.choices.get(key)
-            fields.append((key, Literal[allowed] if allowed else Text, msgspec.NODEFAULT))
+            fields.append((key, shape, msgspec.NODEFAULT))
         else:
-            fields.append((key, (float if kind == NUMBER else Text) | None, None))
+            fields.append((key, shape | None, None))
     if section.label is not None:
         fields.append((section.label, Label, msgspec.NODEFAULT))  # last, as common.wire puts it
     return msgspec.defstruct(f"{name.title()}Item", fields, **OPTIONS)
