@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping iproute2 iptables openssl systemd chromium \
-	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils usb.ids strace
+	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils usb.ids strace smartmontools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint bench clean agent-binary agent-binary-old \
@@ -25,7 +25,7 @@ deps: system-deps venv
 # Debian packages: installed only when a binary is missing, so repeated runs are fast.
 system-deps:
 	@missing=""; \
-	for pair in mosquitto:mosquitto influxd:influxdb ping:iputils-ping ip:iproute2 iptables:iptables mosquitto_passwd:mosquitto openssl:openssl systemd-analyze:systemd chromium:chromium pdftotext:poppler-utils strace:strace; do \
+	for pair in mosquitto:mosquitto influxd:influxdb ping:iputils-ping ip:iproute2 iptables:iptables mosquitto_passwd:mosquitto openssl:openssl systemd-analyze:systemd chromium:chromium pdftotext:poppler-utils strace:strace smartctl:smartmontools; do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
 	done; \

@@ -125,6 +125,15 @@ class PeripheralsConfig:
 
 
 @dataclass(frozen=True)
+class DiskHealthConfig:
+    enabled: bool = True  # Linux: each disk's S.M.A.R.T. through smartctl (smartmontools)
+    interval_s: float = 6 * 3600.0  # at start, then this often
+    smartctl: str = "smartctl"  # the program, found on PATH, or its full path
+    timeout_s: float = 60.0  # per disk: a sleeping HDD spins up first
+    sysfs_root: str = "/sys/block"
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     identity: IdentityConfig
     mqtt: MqttConfig = field(default_factory=MqttConfig)
@@ -133,6 +142,7 @@ class AgentConfig:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     speedtest: SpeedtestConfig = field(default_factory=SpeedtestConfig)
     peripherals: PeripheralsConfig = field(default_factory=PeripheralsConfig)
+    disk_health: DiskHealthConfig = field(default_factory=DiskHealthConfig)
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -143,6 +153,7 @@ SECTIONS: dict[str, type[Any]] = {
     "probe": ProbeConfig,
     "speedtest": SpeedtestConfig,
     "peripherals": PeripheralsConfig,
+    "disk_health": DiskHealthConfig,
 }
 
 
@@ -173,6 +184,7 @@ def config_from_dict(raw: dict[str, Any]) -> AgentConfig:
         probe=probe,
         speedtest=built["speedtest"],
         peripherals=built["peripherals"],
+        disk_health=built["disk_health"],
     )
     _check_ranges(config)
     return config
@@ -289,5 +301,8 @@ def _check_ranges(config: AgentConfig) -> None:
             "[spool] memory_bytes must be at least 65536, retry_s at least 1, "
             "keep_corrupt and keep_corrupt_bytes 0 or more"
         )
+    health = config.disk_health
+    if health.interval_s < 60 or health.timeout_s <= 0 or not health.smartctl:
+        raise ConfigError("[disk_health] interval_s must be at least 60, timeout_s positive and smartctl not empty")
     if config.spool.ack_timeout_s < 1 or config.spool.ack_wait_s < 0:
         raise ConfigError("[spool] ack_timeout_s must be at least 1 and ack_wait_s 0 or more")

@@ -22,6 +22,7 @@ import psutil
 from agent.collectors import Collector, make_metric_collectors
 from agent.collectors.inventory import collect_inventory
 from agent.config import AgentConfig, PeripheralsConfig, extra_known_ids
+from agent.diskhealth.job import DiskHealthJob, run_smartctl
 from agent.outbox import Outbox
 from agent.peripherals.classify import Known, KnownIds, shipped_known_ids
 from agent.peripherals.source import UsbSource
@@ -128,7 +129,17 @@ def default_jobs(config: AgentConfig, spool: Outbox | None) -> list[Job]:
     ]
     if config.peripherals.enabled:
         jobs.append(peripherals_job(config))
+    if config.disk_health.enabled and sys.platform == "linux":
+        jobs.append(disk_health_job(config))
     return jobs
+
+
+def disk_health_job(config: AgentConfig) -> Job:
+    """Each disk's S.M.A.R.T. at start and every ``[disk_health] interval_s``, sent as an
+    ``inventory`` report of its own (its thread: smartctl may wait for a disk to spin up)."""
+    settings = config.disk_health
+    job = DiskHealthJob(run_smartctl(settings.smartctl, settings.timeout_s), settings.sysfs_root)
+    return Job("inventory", settings.interval_s, job, background=True)
 
 
 def peripherals_job(config: AgentConfig) -> Job:
@@ -295,5 +306,7 @@ def build_sections(job: Job) -> dict[str, Any]:
 
 def collect_once(config: AgentConfig) -> dict[str, Any]:
     """One round of every job's report, keyed by kind, without connecting to anything."""
-    built = {job.kind: build_sections(job) for job in default_jobs(config, None)}
+    built: dict[str, dict[str, Any]] = {}
+    for job in default_jobs(config, None):  # two jobs may share a kind (inventory and disk health)
+        built.setdefault(job.kind, {}).update(build_sections(job))
     return {kind: build_report(sections) for kind, sections in built.items() if sections}

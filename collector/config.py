@@ -134,6 +134,9 @@ class FleetSettings(Section):
     degraded_window_s: float = Field(900.0, gt=0)
     speedtest_min_percent: float = Field(50.0, ge=0)
     disk_full_percent: float = Field(90.0, gt=0, le=100)
+    disk_bad_sectors: float = Field(1.0, ge=0)  # disk_failing above this many reallocated + pending sectors
+    disk_busy_percent: float = Field(90.0, gt=0, le=100)  # disk_slow: the system disk busy above this share
+    disk_slow_minutes: float = Field(10.0, ge=0)  # ... for this long
     memory_percent: float = Field(90.0, gt=0, le=100)
     swap_percent: float = Field(50.0, ge=0, le=100)
     memory_sustained_s: float = Field(600.0, ge=0)

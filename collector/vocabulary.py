@@ -129,7 +129,10 @@ DEGRADED_REASONS: Final[dict[str, Words]] = {
     "temperature_high": Words("nhiệt độ cao", "running hot"),
     "frequent_reboots": Words("khởi động lại nhiều lần", "rebooting often"),
     "report_gaps": Words("treo máy / mất báo cáo", "freezing or missing reports"),
-    "disk_errors": Words("lỗi ổ đĩa", "disk errors"),
+    # a failed S.M.A.R.T. verdict, bad sectors above [fleet] disk_bad_sectors, or I/O errors rising
+    "disk_failing": Words("ổ đĩa sắp hỏng", "disk failing"),
+    # the system disk busy above [fleet] disk_busy_percent for [fleet] disk_slow_minutes: the PC hangs
+    "disk_slow": Words("ổ đĩa quá chậm gây treo máy", "disk so slow the PC hangs"),
     "spool_failed": Words("không ghi được hàng đợi báo cáo", "report spool cannot be written"),
     "old_hardware": Words("phần cứng cũ", "old hardware"),
     "too_many_series": Words("gửi quá nhiều chuỗi số liệu mới", "sending too many new series"),

@@ -218,6 +218,21 @@ AGENT = Section(
         ),
     },
 )
+# Slow I/O, the evidence of a PC that "hangs": the system disk's share of time busy and the mean
+# time an I/O waited since the last report, and the kernel's pressure-stall figures (Linux 4.20
+# and newer). New since 0.1.0: a 0.1.0 collector refuses a metrics report carrying it.
+IO = Section(
+    "io",
+    {
+        "system_disk": TEXT,  # the disk holding the system (sda, nvme0n1, C:)
+        **_numbers(
+            "busy_percent",  # share of wall time the system disk had I/O in flight
+            "await_ms",  # mean time of one read or write, queue included
+            "psi_io_some_avg60",  # % of the last 60 s some task waited on I/O (/proc/pressure/io)
+            "psi_memory_some_avg60",  # % of the last 60 s some task waited on memory (/proc/pressure/memory)
+        ),
+    },
+)
 INVENTORY = Section(
     "inventory",
     {
@@ -230,6 +245,38 @@ INVENTORY = Section(
         "nics": TEXT,
         **_numbers("cpu_cores", "cpu_threads", "ram_bytes", "disk_total_bytes", "boot_time"),
     },
+)
+DISK_TYPES: Final = ("hdd", "ssd", "nvme", "unknown")
+# Why S.M.A.R.T. could not be read: no smartctl, no permission to open the disk, a virtual disk,
+# a disk without S.M.A.R.T. (or USB bridge hiding it), smartctl failing or too slow, or a
+# platform where the agent does not read it.
+SMART_UNAVAILABLE: Final = ("no_smartctl", "permission", "virtual_disk", "no_smart", "smartctl_failed", "timeout")
+# Each physical disk's health, sent every [disk_health] interval_s (6 h) in an ``inventory``
+# report of its own (the inventory kind, so no new topic or broker ACL). New since 0.1.0: a 0.1.0
+# collector refuses that report and nothing else.
+DISK_HEALTH = Section(
+    "disk_health",
+    {
+        "model": TEXT,
+        "serial": TEXT,
+        "type": TEXT,  # hdd, ssd, nvme or unknown
+        "reason": TEXT,  # only while smart_available is 0: one of SMART_UNAVAILABLE
+        **_numbers(
+            "smart_available",  # 1 when S.M.A.R.T. was read, 0 with a reason
+            "system",  # 1 for the disk holding the system
+            "health_passed",  # the disk's own overall verdict: 1 passed, 0 failed
+            "power_on_hours",
+            "reallocated_sectors",  # ATA 5
+            "pending_sectors",  # ATA 197
+            "offline_uncorrectable",  # ATA 198
+            "media_errors",  # NVMe
+            "percentage_used",  # NVMe: share of rated life used
+            "temp_c",
+            "ioerr_count",  # the kernel's failed I/O requests since boot (sysfs ioerr_cnt)
+        ),
+    },
+    label="disk",
+    choices={"type": DISK_TYPES, "reason": SMART_UNAVAILABLE},
 )
 PING_METHODS: Final = ("icmp", "system")
 PROBE = Section(
@@ -302,8 +349,9 @@ PERIPHERALS = Section(
 )
 
 SECTIONS_BY_KIND: Final[dict[str, dict[str, Section]]] = {
-    "metrics": {"system": SYSTEM, "disk": DISK, "net": NET, "sensors": SENSORS, "agent": AGENT},
-    "inventory": {"inventory": INVENTORY},
+    "metrics": {"system": SYSTEM, "disk": DISK, "net": NET, "sensors": SENSORS, "agent": AGENT, "io": IO},
+    # an inventory report carries the PC's inventory (daily) or its disks' health (every 6 h)
+    "inventory": {"inventory": INVENTORY, "disk_health": DISK_HEALTH},
     "probe": {"probe": PROBE},
     "speedtest": {"speedtest": SPEEDTEST},
     "peripherals": {"peripherals": PERIPHERALS},  # a list, empty when nothing is plugged in

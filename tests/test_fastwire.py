@@ -16,6 +16,7 @@ from common.wire import MAX_LIST_ITEMS, MAX_STRING_CHARS, Report, WireError, dec
 NOW = 1_796_000_000  # fixed: the raw messages are in the test ids, which every xdist worker must collect alike
 DISK = {"mount": "/", "used_percent": 40.5, "free_bytes": 1e9}
 PLUG = {"device": "04e6-5116-1", "kind": "token", "present": 1, "model": "ePass"}
+HEALTH = {"disk": "sda", "model": "ST500DM002", "type": "hdd", "smart_available": 1, "reallocated_sectors": 8}
 
 
 def outcome(decoder: Any, kind: str, raw: bytes) -> Report | tuple[str, str]:
@@ -79,6 +80,11 @@ def metrics(**body: Any) -> bytes:
         ("inventory", metrics(inventory={"os": "Windows", "ram_bytes": 8e9}), None),
         # a closed set that is not a tag is checked too (the structs let any text through before)
         ("probe", metrics(probe=[{"target": "gw", "ping_method": "bogus"}]), "bad_value"),
+        ("inventory", metrics(disk_health=[HEALTH]), None),
+        ("inventory", metrics(disk_health=[{**HEALTH, "type": "floppy"}]), "bad_value"),
+        ("inventory", metrics(disk_health=[{"disk": "vda", "smart_available": 0, "reason": "virtual_disk"}]), None),
+        ("inventory", metrics(disk_health=[{"disk": "vda", "smart_available": 0, "reason": "broken"}]), "bad_value"),
+        ("metrics", metrics(io={"system_disk": "sda", "busy_percent": 97.5, "psi_io_some_avg60": 3.2}), None),
     ],
 )
 def test_the_one_pass_decoder_gives_what_the_contract_gives(kind: str, raw: bytes, reason: str | None) -> None:

@@ -11,10 +11,12 @@ import json
 import time
 from collections import deque
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent.diskhealth import smart
 from collector.config import FleetSettings
 from collector.fleet import facts as gather
 from collector.fleet import persistence, points, rules
@@ -23,8 +25,9 @@ from collector.fleet.rules import CommuneStatus, HostStatus, Member
 from collector.http.fleet_routes import communes
 from collector.localtime import LOCAL_DAYS, LocalDays
 from collector.registry.registry import HostKey, Line
-from common.wire import Report
+from common.wire import Report, decode_report, encode
 
+RECORDED = Path(__file__).parent / "recorded" / "smartctl"
 NOW = time.mktime((2026, 11, 20, 12, 0, 0, 0, 0, -1))  # local noon, far from midnight
 S = FleetSettings()
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -170,11 +173,80 @@ def test_reboots_and_report_gaps_count_over_the_last_day_only() -> None:
     assert reasons(gaps=gaps[:-1]) == ()
 
 
-def test_disk_errors_and_old_hardware_are_reasons_and_unknown_hardware_is_not_old() -> None:
-    assert reasons(disk_errors=1.0) == ("disk_errors",)
+def test_old_hardware_is_a_reason_and_unknown_hardware_is_not_old() -> None:
     assert reasons(ram_bytes=2 * 2**30, cpu_cores=4.0) == ("old_hardware",)
     assert reasons(ram_bytes=8 * 2**30, cpu_cores=1.0) == ("old_hardware",)
     assert reasons(ram_bytes=0.0, cpu_cores=0.0) == ()
+
+
+def test_a_disk_is_failing_on_its_own_failed_verdict_or_on_bad_sectors_above_the_setting() -> None:
+    assert reasons(disk_verdict_failed=True) == ("disk_failing",)
+    assert reasons(disk_bad_sectors=S.disk_bad_sectors) == ()
+    assert reasons(disk_bad_sectors=S.disk_bad_sectors + 1) == ("disk_failing",)
+    assert reasons(disk_ioerr_rising=True) == ("disk_failing",)
+    strict = FleetSettings(disk_bad_sectors=0)
+    assert rules.degraded_reasons(HostFacts(disk_bad_sectors=1.0), strict, NOW) == ("disk_failing",)
+
+
+def test_the_system_disk_is_slow_only_once_busy_for_disk_slow_minutes() -> None:
+    assert reasons(disk_busy_since=NOW - S.disk_slow_minutes * 60) == ("disk_slow",)
+    assert reasons(disk_busy_since=NOW - S.disk_slow_minutes * 60 + 1) == ()
+
+
+def health_report(*disks: dict[str, float | str]) -> Report:
+    return Report("inventory", NOW, {"disk_health": list(disks)})
+
+
+def test_a_recorded_failing_hdd_sent_by_the_agent_makes_its_pc_disk_failing() -> None:
+    """The agent's own parser on a real smartctl output (tests/recorded/smartctl/), through the
+    wire contract, into the facts: ``disk_errors`` read a field no agent sent and never fired."""
+    doc = json.loads((RECORDED / "hdd-hitachi-hds721050dle630-failing.json").read_text())
+    item: dict[str, float | str] = {"disk": "sda", **smart.disk_fields(doc)}
+    report = decode_report("inventory", encode({"v": 1, "ts": NOW, "disk_health": [item]}))
+    facts = HostFacts()
+    gather.gather_disk_health(facts, gather.read_disk_health(report))  # type: ignore[arg-type]
+    assert (facts.disk_verdict_failed, facts.disk_bad_sectors) == (True, 1983.0)
+    assert rules.degraded_reasons(facts, S, NOW) == ("disk_failing",)
+    passed = {**item, "health_passed": 1.0, "reallocated_sectors": 1.0, "pending_sectors": 0.0}
+    gather.gather_disk_health(facts, gather.read_disk_health(health_report(passed)))  # type: ignore[arg-type]
+    assert rules.degraded_reasons(facts, S, NOW) == ()
+
+
+def test_io_errors_rise_only_above_the_count_before_and_never_from_a_reboot_or_a_new_disk() -> None:
+    facts = HostFacts()
+    rising = []
+    for sda, sdb in [(5.0, None), (5.0, None), (7.0, None), (7.0, None), (0.0, None), (1.0, 9.0)]:
+        disks: list[dict[str, float | str]] = [{"disk": "sda", "ioerr_count": sda}]
+        if sdb is not None:
+            disks.append({"disk": "sdb", "ioerr_count": sdb})
+        gather.gather_disk_health(facts, gather.read_disk_health(health_report(*disks)))  # type: ignore[arg-type]
+        rising.append(facts.disk_ioerr_rising)
+    assert rising == [False, False, True, False, False, True]  # the last: sda 0 -> 1; sdb is new
+
+
+def test_an_agent_that_sends_no_disk_health_or_no_io_is_not_judged_on_them() -> None:
+    assert gather.read_disk_health(Report("inventory", NOW, {"inventory": [{"ram_bytes": 8e9}]})) is None
+    assert gather.read_inventory(health_report({"disk": "sda"})) is None
+    facts = HostFacts(disk_busy_since=NOW - 3600)
+    gather.gather_metrics(
+        facts, gather.read_metrics(Report("metrics", NOW, {"system": [{"cpu_percent": 5.0}]})), NOW, S
+    )
+    assert facts.disk_busy_since == 0.0 and rules.degraded_reasons(facts, S, NOW) == ()
+
+
+def test_busy_time_counts_from_the_first_report_above_the_share_and_ends_with_the_first_below() -> None:
+    def busy(facts: HostFacts, percent: float, at: float) -> None:
+        reading = gather.read_metrics(Report("metrics", at, {"io": [{"busy_percent": percent}]}))
+        gather.gather_metrics(facts, reading, at, S)
+
+    facts = HostFacts()
+    busy(facts, S.disk_busy_percent, NOW - 700)
+    assert facts.disk_busy_since == 0.0  # at the share is not above it
+    busy(facts, S.disk_busy_percent + 0.1, NOW - 600)
+    busy(facts, 100.0, NOW - 30)
+    assert facts.disk_busy_since == NOW - 600 and rules.degraded_reasons(facts, S, NOW) == ("disk_slow",)
+    busy(facts, 12.0, NOW)
+    assert facts.disk_busy_since == 0.0
 
 
 def test_an_agent_whose_spool_cannot_be_written_is_spool_failed() -> None:
@@ -326,7 +398,7 @@ def test_a_day_of_traffic_is_vietnams_day_on_a_collector_whose_clock_is_in_utc(m
         morning = datetime(2026, 11, 20, 6, 30, tzinfo=ZONE).timestamp()
         facts = HostFacts()
         for at in (morning, morning + 5400):
-            reading = gather.MetricsReading(30.0, 5.0, 20.0, 0.0, morning - 600, 40.0, 0.0, 0.0, 0.0, "eth0", 1e6)
+            reading = gather.MetricsReading(30.0, 5.0, 20.0, 0.0, morning - 600, 40.0, 0.0, 0.0, "eth0", 1e6)
             gather.gather_metrics(facts, reading, at, S)
         assert facts.traffic_by_day == {"2026-11-20": 2 * 30 * 1e6}
         _mean, last = rules.traffic_figures(facts.traffic_by_day, S, morning + 86400)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from agent.collectors.disk import DiskCollector
+from agent.collectors.io import IoCollector
 from agent.collectors.net import NetCollector
 from agent.collectors.sensors import SensorsCollector
 from agent.collectors.system import SystemCollector
@@ -21,7 +22,13 @@ class Collector(Protocol):
     def collect(self) -> Any: ...
 
 
-METRIC_COLLECTORS: tuple[type[Collector], ...] = (SystemCollector, DiskCollector, NetCollector, SensorsCollector)
+METRIC_COLLECTORS: tuple[type[Collector], ...] = (
+    SystemCollector,
+    DiskCollector,
+    NetCollector,
+    SensorsCollector,
+    IoCollector,
+)
 
 
 def make_metric_collectors(watch_paths: tuple[str, ...] = ()) -> list[Collector]:

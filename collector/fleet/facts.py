@@ -37,7 +37,6 @@ class HostFacts:
     cpu_percent: float = 0.0
     temp_c: float = 0.0
     temp_limit_c: float = 0.0
-    disk_errors: float = 0.0
     spool_failed: bool = False  # the agent says its on-disk spool cannot be used (spool_ok 0)
     ram_bytes: float = 0.0
     cpu_cores: float = 0.0
@@ -54,6 +53,12 @@ class HostFacts:
     speedtest_percent: float = -1.0
     series_dropped_at: float = 0.0  # last time ingest dropped points over the host's series bound
     clock: ClockState = field(default_factory=ClockState)  # its clock offset, learned (``clock.py``)
+    # disk health (``disk_health`` reports, every 6 h; an agent that sends none leaves them as they are)
+    disk_verdict_failed: bool = False  # a disk's own overall S.M.A.R.T. verdict is "failed"
+    disk_bad_sectors: float = 0.0  # the most reallocated + pending sectors of one disk
+    disk_ioerr: dict[str, float] = field(default_factory=dict)  # each disk's kernel I/O error count last seen
+    disk_ioerr_rising: bool = False  # a disk's count grew since the report before
+    disk_busy_since: float = 0.0  # since when the system disk has been busy above disk_busy_percent
 
 
 # ---- typed readings of one report's sections ----
@@ -66,12 +71,12 @@ class MetricsReading(NamedTuple):  # a tuple: built for every metrics report, 5x
     swap_percent: float
     boot_time: float
     disk_percent: float  # the fullest disk
-    disk_errors: float
     temp_c: float  # the hottest sensor
     temp_limit_c: float  # the lowest "high" limit a sensor gives, 0 when none does
     uplink: str  # the NIC holding the default route (the last one, if several), "" when none
     uplink_bytes_per_s: float  # received and sent, summed over the NICs holding a default route
     spool_failed: bool = False  # agent.spool_ok is 0: reports are held in memory, not on disk
+    disk_busy_percent: float | None = None  # io.busy_percent of the system disk; None from older agents
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,7 @@ def read_metrics(report: Report) -> MetricsReading:
     sections = report.sections
     system = sections["system"][0] if sections.get("system") else NO_ITEM
     agent = sections["agent"][0] if sections.get("agent") else NO_ITEM
+    io = sections["io"][0] if sections.get("io") else NO_ITEM
     disks, sensors = sections.get("disk", ()), sections.get("sensors", ())
     highs = [high for sensor in sensors if (high := number(sensor, "temp_high_c"))]
     uplink, uplink_bytes_per_s = "", 0.0
@@ -126,12 +132,12 @@ def read_metrics(report: Report) -> MetricsReading:
         number(system, "swap_used_percent"),
         number(system, "boot_time"),
         max([number(disk, "used_percent") for disk in disks], default=0.0),
-        sum([number(disk, "errors") for disk in disks]),
         max([number(sensor, "temp_c") for sensor in sensors], default=0.0),
         min(highs, default=0.0),
         uplink,
         uplink_bytes_per_s,
         number(agent, "spool_ok", 1.0) == 0.0,
+        number(io, "busy_percent") if "busy_percent" in io else None,
     )
 
 
@@ -159,9 +165,32 @@ def read_speedtests(report: Report) -> list[SpeedtestResult]:
     ]
 
 
-def read_inventory(report: Report) -> InventoryReading:
-    item = (report.sections.get("inventory") or [{}])[0]
-    return InventoryReading(ram_bytes=number(item, "ram_bytes"), cpu_cores=number(item, "cpu_cores"))
+def read_inventory(report: Report) -> InventoryReading | None:
+    """The PC's hardware, or None for an inventory report that carries only its disks' health."""
+    items = report.sections.get("inventory")
+    if not items:
+        return None
+    return InventoryReading(ram_bytes=number(items[0], "ram_bytes"), cpu_cores=number(items[0], "cpu_cores"))
+
+
+class DiskHealthReading(NamedTuple):
+    """What a ``disk_health`` report says about the PC's disks, as the rules need it."""
+
+    verdict_failed: bool  # a disk's own overall verdict is "failed" (health_passed 0)
+    bad_sectors: float  # the most reallocated + pending sectors of one disk
+    ioerr: dict[str, float]  # each disk's kernel I/O error count, where sysfs has one
+
+
+def read_disk_health(report: Report) -> DiskHealthReading | None:
+    """None when the report carries no disk health (an older agent, or the daily inventory)."""
+    disks = report.sections.get("disk_health")
+    if disks is None:
+        return None
+    return DiskHealthReading(
+        any(disk.get("health_passed") == 0.0 for disk in disks),
+        max([number(disk, "reallocated_sectors") + number(disk, "pending_sectors") for disk in disks], default=0.0),
+        {text(disk, "disk"): number(disk, "ioerr_count") for disk in disks if "ioerr_count" in disk},
+    )
 
 
 @dataclass(frozen=True)
@@ -211,7 +240,8 @@ def gather_metrics(facts: HostFacts, reading: MetricsReading, now: float, settin
     facts.mem_high_since = (facts.mem_high_since or now) if memory_high else 0.0
     facts.cpu_high_since = (facts.cpu_high_since or now) if facts.cpu_percent > s.cpu_percent else 0.0
     facts.disk_percent = reading.disk_percent
-    facts.disk_errors = reading.disk_errors
+    busy = reading.disk_busy_percent
+    facts.disk_busy_since = (facts.disk_busy_since or now) if busy is not None and busy > s.disk_busy_percent else 0.0
     facts.spool_failed = reading.spool_failed
     facts.temp_c = reading.temp_c
     facts.temp_limit_c = reading.temp_limit_c
@@ -223,6 +253,17 @@ def gather_metrics(facts: HostFacts, reading: MetricsReading, now: float, settin
             keep = set(unused_window(now, s.unused_after_days + 7))
             facts.traffic_by_day = {d: v for d, v in facts.traffic_by_day.items() if d in keep}
         facts.traffic_by_day[day] = facts.traffic_by_day.get(day, 0.0) + moved
+
+
+def gather_disk_health(facts: HostFacts, reading: DiskHealthReading) -> None:
+    """The latest disk health replaces the one before. A disk's I/O error count is rising when it
+    is above the count the report before gave; a lower one is the counter starting again at a
+    boot, and a disk seen for the first time has nothing to rise from."""
+    facts.disk_verdict_failed = reading.verdict_failed
+    facts.disk_bad_sectors = reading.bad_sectors
+    before = facts.disk_ioerr
+    facts.disk_ioerr_rising = any(count > before.get(disk, count) for disk, count in reading.ioerr.items())
+    facts.disk_ioerr = dict(reading.ioerr)
 
 
 def gather_probes(facts: HostFacts, results: list[ProbeResult], now: float, settings: FleetSettings) -> None:

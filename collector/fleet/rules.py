@@ -133,7 +133,10 @@ def degraded_reasons(facts: HostFacts, settings: FleetSettings, now: float) -> t
         "temperature_high": facts.temp_c >= limit_c > 0 and facts.temp_c > 0,
         "frequent_reboots": sum(1 for t in facts.reboots if t > day_ago) >= s.reboots_per_day,
         "report_gaps": sum(1 for t in facts.gaps if t > day_ago) >= s.gaps_per_day,
-        "disk_errors": facts.disk_errors > 0,
+        "disk_failing": facts.disk_verdict_failed
+        or facts.disk_bad_sectors > s.disk_bad_sectors
+        or facts.disk_ioerr_rising,
+        "disk_slow": bool(facts.disk_busy_since) and now - facts.disk_busy_since >= s.disk_slow_minutes * 60,
         "spool_failed": facts.spool_failed,
         "old_hardware": (0 < facts.ram_bytes < s.min_ram_gb * 2**30) or (0 < facts.cpu_cores < s.min_cpu_cores),
         "too_many_series": bool(facts.series_dropped_at) and now - facts.series_dropped_at < s.degraded_window_s,

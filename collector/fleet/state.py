@@ -91,7 +91,11 @@ class FleetState:
                 gather.gather_metrics(facts, gather.read_metrics(report), now, s)
             elif report.kind == "inventory":
                 reading = gather.read_inventory(report)
-                facts.ram_bytes, facts.cpu_cores = reading.ram_bytes, reading.cpu_cores
+                if reading is not None:
+                    facts.ram_bytes, facts.cpu_cores = reading.ram_bytes, reading.cpu_cores
+                disks = gather.read_disk_health(report)
+                if disks is not None:
+                    gather.gather_disk_health(facts, disks)
             elif report.kind == "probe":
                 gather.gather_probes(facts, gather.read_probes(report), now, s)
             elif report.kind == "speedtest":

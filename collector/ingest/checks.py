@@ -301,7 +301,7 @@ class Ingestor:
             ts = self._skewed(received_at)
         ts = int(ts)
         agent_version = None
-        if source.kind == "inventory":
+        if source.kind == "inventory" and "inventory" in report.sections:  # not a disk health report
             version = report.sections["inventory"][0].get("agent_version")
             agent_version = version if isinstance(version, str) else None
         # a report from a backlog (a spool or the broker draining after an outage) says when its PC
