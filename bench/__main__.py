@@ -12,6 +12,7 @@ from pathlib import Path
 from bench import (
     agent_footprint,
     collector_throughput,
+    disk_health_cpu,
     ingest_only,
     peripherals_cpu,
     province_scale,
@@ -29,6 +30,7 @@ def main() -> None:
         "time_to_alert": time_to_alert.main(),
         "agent_footprint": agent_footprint.main(),
         "peripherals_cpu": peripherals_cpu.main(),
+        "disk_health_cpu": disk_health_cpu.main(),
         "collector_throughput": collector_throughput.main(),
         "publish_cost": publish_cost.main(),
         "ingest_only": ingest_only.main(),
