@@ -6,7 +6,9 @@ survives a power cut. The later steps of its life are committed without waiting 
 (``synchronous=NORMAL``), because losing them in a power cut costs nothing but a duplicate: a
 lost ``sent`` mark is cleared at the next start anyway, and a lost release sends the report
 again, the same InfluxDB point. The next report's synced commit flushes them too. So a report
-costs one disk flush, not three. The spool is bounded by
+costs one disk flush, not three. The WAL is checkpointed every ``WAL_CHECKPOINT_PAGES`` pages and
+cut back to ``WAL_LIMIT_BYTES`` (SQLite's default lets it grow to 4 MB, which a nearly full disk has
+not got), so the spool needs little more than its own bound. The spool is bounded by
 size and age; when full, the oldest reports are dropped first and counted, so a line that is
 down for days costs old data, never the agent's disk.
 
@@ -38,6 +40,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# The WAL's bound: checkpointed every 64 pages written (SQLite's default, 1,000 pages, is 4 MB, and the
+# file never shrinks from it), and cut back to this size once a checkpoint lets it start again.
+WAL_CHECKPOINT_PAGES = 64
+WAL_LIMIT_BYTES = 256 * 1024
 # Spools written before acknowledgements: every report in them counts as not yet sent.
 SENT_COLUMNS = (
     "ALTER TABLE outbox ADD COLUMN sent REAL",  # time of the broker's PUBACK; NULL: not sent yet
@@ -60,6 +66,9 @@ class Spool:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a WAL an older agent left at 4 MB: emptied
         self._db.execute("PRAGMA synchronous=FULL")
         self._synced = True  # the connection's synchronous level: FULL (True) or NORMAL
         self._db.executescript(SCHEMA)

@@ -23,8 +23,8 @@ from stack import Stack, stored_reports
 
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[SmallDisk]:
-    # 1 MiB: once the filler is gone, the spool's WAL (checkpointed only at 4 MB by SQLite's default) and the
-    # acknowledgement bookkeeping (a write per report sent) need more than a few hundred KiB to drain
+    # 1 MiB: once the filler is gone, the spool's WAL (up to agent.spool.WAL_LIMIT_BYTES and a checkpoint's
+    # worth) and the acknowledgement bookkeeping (a write per report sent) need a few hundred KiB to drain
     with small_disk(tmp_path / "disk", size_kb=1024) as mounted:
         yield mounted
 

@@ -20,6 +20,7 @@ from smalldisk import SmallDisk, small_disk
 from agent.config import SpoolConfig
 from agent.outbox import Outbox, integrity_problem
 from agent.speedtests.job import Usage
+from agent.spool import WAL_LIMIT_BYTES
 
 REPORT = 2000  # bytes, about a metrics report
 
@@ -101,6 +102,40 @@ def test_outbox_keeps_every_report_while_the_disk_fills_and_empties(disk: SmallD
     assert outbox.health().spool_ok and outbox.health().memory == 0
     assert all_payloads(outbox) == [payload(i) for i in range(sent)]  # in order, none lost, none twice
     outbox.close()
+
+
+@pytest.mark.services  # mounts a small tmpfs
+def test_outbox_keeps_using_its_spool_on_a_disk_with_less_free_than_sqlites_default_wal(tmp_path: Path) -> None:
+    """SQLite's default checkpoints the WAL only at 1,000 pages (4 MB) and never shrinks it. A spool
+    bounded at 256 KiB on a 1 MiB disk must keep every report it is allowed to keep, through a line
+    down (the spool fills to its bound) and a day of reports sent and acknowledged."""
+    max_bytes = 256 * 1024
+    with small_disk(tmp_path / "disk", size_kb=1024) as disk:
+        path = disk.path / "spool.sqlite"
+        outbox = Outbox(spool_config(path, max_bytes=max_bytes), Clock())
+        largest_wal = 0
+        for i in range(400):  # the line is down: the oldest are dropped at the bound
+            outbox.put("t", payload(i))
+            largest_wal = max(largest_wal, wal_bytes(path))
+        kept = outbox.depth()
+        assert kept * REPORT <= max_bytes and outbox.dropped() == 400 - kept
+        for i in range(400, 3000):  # the line is up: the backlog, then each report, sent and acknowledged
+            while sent := outbox.unsent(16):
+                for message in sent:
+                    outbox.mark_sent(message.id, float(i), connection=1)
+                    outbox.release([(message.id, message.id)])
+            outbox.put("t", payload(i))
+            largest_wal = max(largest_wal, wal_bytes(path))
+        health = outbox.health()
+        assert (health.spool_ok, health.error, health.memory, outbox.generation) == (True, "", 0, 0), health
+        assert outbox.depth() == 1 and outbox.dropped() == 400 - kept
+        assert largest_wal <= 2 * WAL_LIMIT_BYTES, largest_wal
+        outbox.close()
+
+
+def wal_bytes(spool: Path) -> int:
+    wal = spool.with_name(spool.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
 
 
 @pytest.mark.services  # mounts a small tmpfs (the `disk` fixture)

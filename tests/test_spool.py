@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from realservices import REPO
 
-from agent.spool import Spool
+from agent.spool import WAL_LIMIT_BYTES, Spool
 
 
 def test_messages_survive_reopening_in_order(tmp_path: Path) -> None:
@@ -117,9 +117,26 @@ def test_a_report_in_flight_when_it_expires_counts_as_sent(tmp_path: Path) -> No
     assert (spool.dropped(), spool.dropped_sent()) == (0, 1)
 
 
+def test_a_large_wal_left_by_an_older_agent_is_emptied_when_the_spool_opens(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    older = sqlite3.connect(path, isolation_level=None)  # as killed -9: never closed, never checkpointed
+    older.execute("PRAGMA journal_mode=WAL")
+    older.execute("PRAGMA wal_autocheckpoint=0")
+    older.execute("CREATE TABLE filler (data BLOB)")
+    for _ in range(500):
+        older.execute("INSERT INTO filler VALUES (?)", (b"x" * 4000,))
+    wal = tmp_path / "s.sqlite-wal"
+    assert wal.stat().st_size > 2_000_000
+    spool = Spool(path, max_bytes=1 << 20, max_age_s=3600)
+    spool.put("t", b"report")
+    assert wal.stat().st_size <= WAL_LIMIT_BYTES
+    spool.close()
+    older.close()
+
+
 SPOOL_LIFE = """
 import os, sys
-from agent.spool import Spool
+from agent.spool import WAL_LIMIT_BYTES, Spool
 spool = Spool(sys.argv[1], max_bytes=1 << 20, max_age_s=3600)
 for i in range(5):
     os.chdir("/")  # marks the start of a put in the trace
