@@ -21,7 +21,9 @@ queue events and the agent's main thread does all spool bookkeeping (no lock ord
 The main loop calls ``drain`` at every wake (a job, a USB poll, a PUBACK, an ack), so ``drain`` asks
 the spool only what can have changed: reports never sent only after a new one was put (the
 outbox counts its puts), and reports due again only once the oldest sent one can have passed
-``ack_timeout_s``, or at once after a new connection or an ack of later reports.
+``ack_timeout_s``, or at once after a new connection or an ack of later reports. That timer runs on
+a monotonic clock (a report's ``sent`` mark is the publisher's ``clock``, cleared at every start), so a
+wall clock stepped back by NTP or a user does not hold re-sends back; a report's ``ts`` stays UTC.
 """
 
 from __future__ import annotations
@@ -115,9 +117,10 @@ class QuietClient(mqtt.Client):
 class Publisher:
     """Publishes spooled reports at a bounded rate while connected."""
 
-    def __init__(self, config: AgentConfig, spool: Outbox) -> None:
+    def __init__(self, config: AgentConfig, spool: Outbox, clock: Callable[[], float] = time.monotonic) -> None:
         ident = config.identity
         self._spool = spool
+        self._clock = clock  # the re-send timer's: a wall clock stepped back must not delay re-sends
         self._spool_config = config.spool
         self._status_topic = report_topic(ident.province, ident.commune, ident.host, "status")
         self._ack_topic = command_topic(ident.province, ident.commune, ident.host, ACK_COMMAND)
@@ -129,7 +132,7 @@ class Publisher:
         self.mode = ACKS if spool.acks_heard() else WAITING
         self._waiting_since: float | None = None  # monotonic; counts only while connected
         self._highest_acked = 0  # sent reports below it and still unacknowledged went missing
-        self._due_check_at = 0.0  # wall-clock time to look again for reports due to be re-sent (0: now)
+        self._due_check_at = 0.0  # when (``clock``) to look again for reports due to be re-sent (0: now)
         self._unsent_seen: int | None = None  # the outbox's puts when all its unsent reports had gone to paho
         self.acks_received = 0
         self.acks_rejected = 0
@@ -215,7 +218,7 @@ class Publisher:
             return 0
         room = min(budget, INFLIGHT_WINDOW - len(self._inflight))
         sent = 0
-        if room > 0 and self.mode == ACKS and time.time() >= self._due_check_at:
+        if room > 0 and self.mode == ACKS and self._clock() >= self._due_check_at:
             due = self._due(room)
             for message in due:
                 if not self._publish(message):
@@ -241,7 +244,7 @@ class Publisher:
         """Nothing is due now: the next report can come due when the oldest one sent and not yet
         past ``ack_timeout_s`` passes it (a new connection or an ack of later reports look at once)."""
         timeout = self._spool_config.ack_timeout_s
-        earliest = self._spool.earliest_sent(time.time() - timeout)
+        earliest = self._spool.earliest_sent(self._clock() - timeout)
         self._due_check_at = math.inf if earliest is None else earliest + timeout
 
     def _releasing(self) -> bool:
@@ -265,7 +268,7 @@ class Publisher:
         resending = {spool_id for spool_id, _keep in self._inflight.values()}
         due = self._spool.due(
             room + len(resending),
-            time.time() - self._spool_config.ack_timeout_s,
+            self._clock() - self._spool_config.ack_timeout_s,
             self._seen_connections,
             self._highest_acked,
         )
@@ -302,7 +305,7 @@ class Publisher:
             self._spool.in_flight.clear()
             self._next_after = 0
             self._due_check_at, self._unsent_seen = 0.0, None
-        now = time.time()
+        now = self._clock()
         while self._acked:
             entry = self._inflight.pop(self._acked.popleft(), None)
             if entry is None:

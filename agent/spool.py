@@ -46,7 +46,7 @@ WAL_CHECKPOINT_PAGES = 64
 WAL_LIMIT_BYTES = 256 * 1024
 # Spools written before acknowledgements: every report in them counts as not yet sent.
 SENT_COLUMNS = (
-    "ALTER TABLE outbox ADD COLUMN sent REAL",  # time of the broker's PUBACK; NULL: not sent yet
+    "ALTER TABLE outbox ADD COLUMN sent REAL",  # the broker's PUBACK, publisher's monotonic clock; NULL: not sent
     "ALTER TABLE outbox ADD COLUMN conn INTEGER NOT NULL DEFAULT 0",  # the connection it went out on
 )
 
