@@ -99,6 +99,7 @@ def test_areas_imported_while_running_tag_the_next_points_and_speed_tests_carry_
     query = "SELECT * FROM speedtest WHERE host = 'pc-registry'"
     wait_until(lambda: influxd.query(query, database), 60, f"speed test\n{agent.log()}")
     (row,) = influxd.query(query, database)
+    assert row.get("skipped") is None and row.get("download_mbps") is not None, row  # the test ran and measured
     assert row["contracted_down_mbps"] == 100 and row["contracted_up_mbps"] == 100 and row["area"] == "yen-son"
     assert 8 < float(row["download_percent_of_contract"]) < 24, row  # a 20 Mb/s line on a 100 Mb/s contract
     assert abs(float(row["download_percent_of_contract"]) - float(row["download_mbps"])) < 0.01

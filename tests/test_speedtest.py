@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 import speedtest
+from psutil._ntuples import snetio as snetio_tuple
 from realservices import Agent, Collector, Influxd, wait_until
 
 from agent.config import SpeedtestConfig
 from agent.publisher import command_mode
-from agent.speedtests.job import SpeedtestJob
+from agent.speedtests.job import SpeedtestJob, line_throughput_mbps
 from agent.speedtests.measure import UPLOAD_SIZES, local_config, run_speedtest
 from agent.speedtests.schedule import due, planned_runs
 
@@ -230,3 +231,23 @@ def test_bad_windows_are_config_errors(window: str) -> None:
 
     with pytest.raises(ConfigError, match="speedtest"):
         config_from_dict({"identity": {"province": "08", "commune": "02473"}, "speedtest": {"windows": [window]}})
+
+
+def test_the_busy_sample_divides_by_the_time_it_really_took_not_the_second_it_asked_for() -> None:
+    """Under CPU load a 1 s sleep can last longer: the bytes of the longer span over the nominal second
+    overstated the line's traffic, and a test was skipped as ``line_busy`` that should have run."""
+    samples = iter([snetio(0), snetio(1_000_000)])
+
+    def late_second_read(pernic: bool) -> dict[str, snetio_tuple]:
+        sample = next(samples)
+        if sample.bytes_recv:
+            time.sleep(0.25)  # the sampling thread wakes late: 8 Mbit moved in at least 0.3 s
+        return {"eth9": sample}
+
+    mbps = line_throughput_mbps("eth9", 0.05, counters=late_second_read)
+    assert 0 < mbps <= 8 / 0.3, mbps
+
+
+def snetio(received: int) -> snetio_tuple:
+    return snetio_tuple(bytes_sent=0, bytes_recv=received, packets_sent=0, packets_recv=0, errin=0, errout=0,
+                        dropin=0, dropout=0)  # fmt: skip

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,15 +70,19 @@ class Usage:
                 )
 
 
-def line_throughput_mbps(nic: str, sample_s: float = BUSY_SAMPLE_S) -> float:
-    """Receive plus transmit rate of ``nic`` over a short sample; 0 when the NIC is unknown."""
-    before = psutil.net_io_counters(pernic=True).get(nic)
+def line_throughput_mbps(
+    nic: str, sample_s: float = BUSY_SAMPLE_S, counters: Callable[..., dict[str, Any]] = psutil.net_io_counters
+) -> float:
+    """Receive plus transmit rate of ``nic`` over a short sample; 0 when the NIC is unknown. Divided by
+    the time between the two readings, not by ``sample_s``: on a loaded PC the sleep lasts longer."""
+    before, started = counters(pernic=True).get(nic), time.monotonic()
     time.sleep(sample_s)
-    after = psutil.net_io_counters(pernic=True).get(nic)
-    if before is None or after is None:
+    after = counters(pernic=True).get(nic)
+    elapsed = time.monotonic() - started
+    if before is None or after is None or elapsed <= 0:
         return 0.0
-    moved = (after.bytes_recv - before.bytes_recv) + (after.bytes_sent - before.bytes_sent)
-    return moved * 8 / sample_s / 1e6
+    moved = float(after.bytes_recv - before.bytes_recv + after.bytes_sent - before.bytes_sent)
+    return moved * 8 / elapsed / 1e6
 
 
 class SpeedtestJob:
