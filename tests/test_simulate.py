@@ -36,8 +36,8 @@ def test_a_simulated_province_shows_every_fault_in_the_fleet_state(
     make_collector: Callable[..., Collector], own_broker: Mosquitto, influxd: Influxd, database: str, tmp_path: Path
 ) -> None:
     always_open = {"office_hours": ["00:00-24:00"], "workdays": [1, 2, 3, 4, 5, 6, 7]}  # no quiet time: no excuse
-    collector = make_collector(mqtt={"port": own_broker.port}, fleet={"restart_grace_s": 0, "evaluate_interval_s": 1},
-                               report=always_open)  # fmt: skip
+    fleet = {"restart_grace_s": 0, "evaluate_interval_s": 1, "disk_slow_minutes": 0}  # a slow disk at once
+    collector = make_collector(mqtt={"port": own_broker.port}, fleet=fleet, report=always_open)
     collector.start()
     plan_file = tmp_path / "plan.json"
     simulator = Process(
@@ -69,6 +69,8 @@ def test_a_simulated_province_shows_every_fault_in_the_fleet_state(
                 all(hosts[h]["status"] == "offline" for h in faults["goes_offline"])
                 and all("disk_full" in degraded.get(h, {}).get("reasons", []) for h in faults["disk_filling"])
                 and all("old_hardware" in degraded.get(h, {}).get("reasons", []) for h in faults["old_hardware"])
+                and all("disk_failing" in degraded.get(h, {}).get("reasons", []) for h in faults["disk_failing"])
+                and all("disk_slow" in degraded.get(h, {}).get("reasons", []) for h in faults["disk_slow"])
             )
 
         wait_until(

@@ -142,6 +142,7 @@ class VirtualAgent:
         self.link: Link = NO_LINK
         self.relink: Callable[[], Link] = lambda: NO_LINK  # a new connection, for a PC back from going dark
         self.dark = False  # switched off by an outage fault (power cut, office closed) until it is over
+        self.bad_sectors = 0  # reallocated sectors of its disk: they grow once a disk_failing fault starts
 
     @property
     def client_id(self) -> str:
@@ -202,6 +203,16 @@ class VirtualAgent:
             else "Intel(R) Core(TM) i5-10400 CPU @ 2.90GHz", "agent_version": "sim", "disks": "C: SSD",
             "nics": "eth0", "cpu_cores": float(h.cores), "cpu_threads": float(h.cores * 2),
             "ram_bytes": h.ram_gb * GB, "disk_total_bytes": h.disk_gb * GB, "boot_time": h.boot_time}})  # fmt: skip
+        self.disk_health()
+
+    def disk_health(self) -> None:
+        """Its disk's S.M.A.R.T., as an agent sends it (every 6 h, here at connect and each round of a
+        failing disk): a SATA SSD, its reallocated and pending sectors growing once it fails."""
+        self.publish("inventory", {"disk_health": [{
+            "disk": "sda", "model": "KINGSTON SA400S37240G", "serial": f"SIM{self.host.commune}{self.host.host}",
+            "type": "ssd", "smart_available": 1.0, "system": 1.0, "power_on_hours": 21000.0 + self.bad_sectors,
+            "health_passed": 1.0, "reallocated_sectors": float(self.bad_sectors),
+            "pending_sectors": float(self.bad_sectors // 4), "temp_c": 38.0}]})  # fmt: skip
 
     def on_ack(self, payload: bytes) -> None:
         """The collector stored these reports: forget them, as the agent's spool does."""
@@ -267,6 +278,10 @@ class VirtualAgent:
             self.cpu = rng.uniform(85, 100)
         if faulty and h.fault == "disk_filling":
             h.disk_used_gb = min(h.disk_gb * 0.99, h.disk_used_gb + h.disk_gb * 0.02)
+        if fault == "disk_failing":
+            self.bad_sectors += rng.randint(1, 8)
+            self.disk_health()
+        slow = fault == "disk_slow"
         mem = rng.uniform(92, 98) if fault == "old_hardware" else rng.uniform(35, 75)
         uplink = "ppp0" if fault == "other_uplink" else "eth0"
         rate = rng.uniform(5e3, 40e3) if fault == "other_uplink" else rng.uniform(50e3, 600e3)
@@ -286,6 +301,9 @@ class VirtualAgent:
                          "temp_high_c": 85.0, "temp_critical_c": 100.0}],
             "agent": {"interval_s": interval_s, "cycle_ms": rng.uniform(15, 40), "rss_bytes": 24e6,
                       "spool_depth": 0.0},
+            "io": {"system_disk": "sda", "busy_percent": rng.uniform(93, 100) if slow else rng.uniform(1, 20),
+                   "await_ms": rng.uniform(150, 900) if slow else rng.uniform(0.5, 8),
+                   "psi_io_some_avg60": rng.uniform(30, 70) if slow else rng.uniform(0, 2)},
         })  # fmt: skip
         lossy = fault == "lossy_line"
         self.publish("probe", {"probe": [

@@ -5,7 +5,8 @@ the virtual PCs connect (``transport``) or what they publish (``pc``).
 Every commune of the province (from ``vietnam-provinces``; Tuyên Quang has 124) gets PCs, one of
 them the line-probe PC, and a seeded share of faults: dead lines (every PC of the commune drops off
 the network), PCs that go offline, disks filling up, old hardware, lossy lines, lines installed but
-unused (no PC, or PCs on a 4G uplink). Areas and lines for the province are written into the
+unused (no PC, or PCs on a 4G uplink); and, from a draw of their own, failing disks (reallocated
+sectors growing) and slow disks (the system disk busy above 90 %). Areas and lines for the province are written into the
 registry so the fleet state has contracts to compare with.
 
 Outage faults (``power_cut``, ``office_closed``) make every PC of a commune go dark for a while and
@@ -38,6 +39,7 @@ COMMUNE_FAULTS = ("dead_line", "no_agent", "other_uplink", "lossy_line")
 HOST_FAULTS = ("goes_offline", "disk_filling", "old_hardware")
 EQUIPMENT_FAULTS = ("token_unused", "scanner_missing")
 OUTAGE_FAULTS = ("power_cut", "office_closed")  # every PC of the commune goes dark, then comes back
+DISK_FAULTS = ("disk_failing", "disk_slow")  # one PC's disk: sectors reallocated by the hour, or busy all the time
 ISSUED_ON = "2025-08-15"
 
 
@@ -122,6 +124,7 @@ def make_plan(province: str, hosts_per_commune: int, seed: int, fault_share: flo
     lines = [Line(f"SIM-{province}-{c}", province, c, rng.choice(isps), 100.0, 100.0, "2025-08-15") for c in communes]
     equipment = issue_equipment(province, hosts, commune_fault, count, rng, faults)
     assign_outages(hosts, faults, count, random.Random(seed * 7907 + 3))
+    assign_disk_faults(hosts, faults, per_fault, random.Random(seed * 7919 + 5))
     return Plan(province, hosts, areas, lines, faults, equipment)
 
 
@@ -139,6 +142,18 @@ def assign_outages(hosts: list[VirtualHost], faults: dict[str, list[str]], count
         for commune in faults[name]:
             for host in by_commune[commune]:
                 host.fault = name
+
+
+def assign_disk_faults(hosts: list[VirtualHost], faults: dict[str, list[str]], count: int, rng: random.Random) -> None:
+    """``count`` PCs per disk fault, among the PCs left without a fault, from a draw of their own
+    (so a seed gives the same other faults as before they existed); noted in ``faults``."""
+    healthy = [h for h in hosts if not h.fault]
+    rng.shuffle(healthy)
+    for i, name in enumerate(DISK_FAULTS):
+        chosen = healthy[i * count : (i + 1) * count]
+        for host in chosen:
+            host.fault = name
+        faults[name] = sorted(f"{h.province}/{h.commune}/{h.host}" for h in chosen)
 
 
 def issue_equipment(
