@@ -129,15 +129,20 @@ def default_jobs(config: AgentConfig, spool: Outbox | None) -> list[Job]:
     ]
     if config.peripherals.enabled:
         jobs.append(peripherals_job(config))
-    if config.disk_health.enabled and sys.platform == "linux":
+    if config.disk_health.enabled and sys.platform in ("linux", "win32"):
         jobs.append(disk_health_job(config))
     return jobs
 
 
 def disk_health_job(config: AgentConfig) -> Job:
     """Each disk's S.M.A.R.T. at start and every ``[disk_health] interval_s``, sent as an
-    ``inventory`` report of its own (its thread: smartctl may wait for a disk to spin up)."""
+    ``inventory`` report of its own (its thread: smartctl may wait for a disk to spin up). On
+    Windows from WMI (agent/windows/diskhealth.py, which Linux never imports)."""
     settings = config.disk_health
+    if sys.platform == "win32":
+        from agent.windows.diskhealth import WmiDiskHealth
+
+        return Job("inventory", settings.interval_s, WmiDiskHealth(), background=True)
     job = DiskHealthJob(run_smartctl(settings.smartctl, settings.timeout_s), settings.sysfs_root)
     return Job("inventory", settings.interval_s, job, background=True)
 

@@ -19,12 +19,14 @@ from agent.peripherals.classify import classify, shipped_known_ids
 from agent.peripherals.source import UsbDevice
 from agent.peripherals.wmi import usb_devices
 from agent.probes.ping import system_fallback, system_ping, windows_system_ping
+from agent.windows.diskhealth import disk_health_items
 from agent.windows.paths import config_path, program_data, spool_path
 from agent.windows.ping import outcome
 
 REPO = Path(__file__).resolve().parent.parent
 WMI = Path(__file__).resolve().parent / "recorded" / "windows" / "wmi"
 PING = Path(__file__).resolve().parent / "recorded" / "windows" / "ping"
+DISKS = Path(__file__).resolve().parent / "recorded" / "windows" / "diskhealth"
 WINDOWS_ONLY = ("agent.windows", "agent.peripherals.wmi", "win32serviceutil", "win32service", "servicemanager")
 
 RUN_THE_AGENT_ONCE = """
@@ -181,6 +183,54 @@ def test_windows_setup_classes_of_a_device_or_its_interface_make_a_scanner_or_a_
         (device,) = usb_devices(entities)
         found = classify(device, shipped_known_ids())
         assert found is not None and found.kind == kind, (entities, device)
+
+
+def recorded_objects(name: str) -> list[dict[str, Any]]:
+    """The objects of a recorded ``Format-List`` output, its header left out."""
+    return format_list((DISKS / name).read_text(encoding="utf-8").partition("\n\n")[2])
+
+
+def test_real_physical_disks_without_reliability_counters_are_unavailable_for_permission() -> None:
+    disks = recorded_objects("physicaldisk-sata-ssd.txt") + recorded_objects("physicaldisk-nvme-ssd.txt")
+    disks[1]["DeviceId"] = "1"  # two PCs' disk 0 as one PC's disks 0 and 1
+    assert disk_health_items(disks, [], [], "permission") == [
+        {"disk": "disk0", "type": "ssd", "model": "SAMSUNG MZHPV512HDGL-000H1", "serial": "S1X0NYAGC03193",
+         "smart_available": 0.0, "reason": "permission"},
+        {"disk": "disk1", "type": "nvme", "model": "SAMSUNG MZFLV256HCHP-000MV", "serial": "0025_3841_61B6_798A",
+         "smart_available": 0.0, "reason": "permission"},
+    ]  # fmt: skip
+    assert disk_health_items(disks[:1], [], [])[0]["reason"] == "no_smart"
+
+
+def test_the_documented_reliability_counter_gives_hours_and_temperature_and_no_empty_wear() -> None:
+    (counter,) = recorded_objects("reliabilitycounter-docs-example.txt")
+    disk = {"DeviceId": "8", "FriendlyName": "PhysicalDisk8", "HealthStatus": "Healthy"}  # as its command names it
+    assert disk_health_items([disk], [counter], []) == [
+        {"disk": "disk8", "type": "unknown", "model": "PhysicalDisk8", "smart_available": 1.0, "health_passed": 1.0,
+         "power_on_hours": 0.0, "temp_c": 28.0},
+    ]  # fmt: skip
+
+
+def test_a_real_failure_prediction_fails_the_disk_whose_model_it_names() -> None:
+    predictions = recorded_objects("failurepredictstatus-four-disks.txt")
+    assert [p["PredictFailure"] for p in predictions] == ["False", "False", "True", "False"]
+    # the PC's disks as MSFT_PhysicalDisk would give them through WMI (numbers): not recorded, built
+    # from the models the predictions name (Seagate ST3160310CS, ST3500418AS, ST12000DM0007-2GR116)
+    disks = [{"DeviceId": 1, "FriendlyName": "ST3160310CS", "MediaType": 3, "BusType": 11, "HealthStatus": 0},
+             {"DeviceId": 2, "FriendlyName": "ST3500418AS", "MediaType": 3, "BusType": 11, "HealthStatus": 0},
+             {"DeviceId": 3, "FriendlyName": "ST12000DM0007-2GR116", "MediaType": 3, "BusType": 11,
+              "HealthStatus": 0}]  # fmt: skip
+    items = disk_health_items(disks, [], predictions)
+    assert [(i["disk"], i["type"], i["health_passed"]) for i in items] == [
+        ("disk1", "hdd", 1.0),
+        ("disk2", "hdd", 0.0),
+        ("disk3", "hdd", 1.0),
+    ]
+    unhealthy = {"DeviceId": 0, "FriendlyName": "X", "BusType": 17, "HealthStatus": 2}
+    assert disk_health_items([unhealthy], [{"DeviceId": 0, "Wear": 7}], []) == [
+        {"disk": "disk0", "type": "nvme", "model": "X", "smart_available": 1.0, "health_passed": 0.0,
+         "percentage_used": 7.0},
+    ]  # fmt: skip
 
 
 def test_windows_paths_are_under_program_data() -> None:
