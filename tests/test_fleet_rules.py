@@ -15,7 +15,9 @@ from collector.alerting.conditions import LINE_DEGRADED, LINE_DOWN, LINE_UNUSED,
 from collector.alerting.lifecycle import AlertManager
 from collector.config import AlertSettings, ConfigError, FleetSettings, IngestSettings, load_config
 from collector.fleet.state import FleetState
+from collector.http import fleet_routes, status_page
 from collector.ingest.checks import Ingestor
+from collector.registry.equipment import Equipment, IssuedItem
 from collector.registry.registry import HostKey, Line, Registry
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store
@@ -411,3 +413,23 @@ def test_without_the_grace_while_draining_pcs_behind_a_backlog_go_offline_after_
     for n in range(10):
         backlog_report(f, "pc-1", T0 + 30 + 30 * n, back + 10 * n)
     assert offline_hosts(f, back + 91) == {"pc-1", "pc-2"}  # what the 30-minute bench saw: false host_offline
+
+
+def test_a_commune_with_issued_equipment_but_no_pc_or_line_is_on_the_status_page_and_in_the_api(
+    tmp_path: Path,
+) -> None:
+    f = Fleet(tmp_path)
+    f.report(T0, "pc-1", "metrics", {"system": {"cpu_percent": 5}})
+    token = IssuedItem("08", "02536", "token", "ePass2003", "A3F1", "Chủ tịch", "2026-01-05")
+    Equipment(f.store).replace_communes([token])
+    snapshot = f.fleet.evaluate(T0 + 10)
+    listed = {c["commune"]: c for c in fleet_routes.communes(snapshot)}
+    assert set(listed) == {"02473", "02536"}
+    assert (listed["02536"]["hosts_total"], listed["02536"]["line_state"]) == (0, "unknown")
+    line_rules = (LINE_DOWN, LINE_DEGRADED, LINE_UNUSED)
+    assert not [c for c in snapshot.conditions if c.commune == "02536" and c.rule in line_rules]  # no line to judge
+    page = status_page.render(snapshot.communes, {}, T0 + 10, snapshot.hosts, snapshot.equipment)
+    assert "Sơn Dương" in page
+    (area,) = status_page.areas(snapshot.communes, {}, snapshot.equipment)
+    row = next(r for r in area.rows if r.code == "02536")
+    assert (row.issued, row.in_use, row.unused, row.level) == (1, 0, 1, "amber")  # never plugged in since January

@@ -148,10 +148,12 @@ def degraded_reasons(facts: HostFacts, settings: FleetSettings, now: float) -> t
 
 
 def line_verdict(members: list[Member], line: Line | None, settings: FleetSettings, now: float) -> LineVerdict:
-    """The line-state chain: no PC ever (unused), every PC offline (down), the WAN unreachable
-    from a PC whose gateway answers (down), loss or round-trip time too high (degraded), a slow
-    speed test (degraded); then a registered line that is up or degraded may still be unused."""
+    """The line-state chain: neither PC nor line (unknown), no PC ever (unused), every PC offline
+    (down), the WAN unreachable from a PC whose gateway answers (down), loss or round-trip time too
+    high (degraded), a slow speed test (degraded); then a registered line that is up or degraded may still be unused."""
     s = settings
+    if not members and line is None:  # a commune known only by its issued equipment: nothing to judge
+        return LineVerdict("unknown", ("no_agent",))
     if not members:
         return LineVerdict("unused", ("no_agent",), days_unused=days_since(line.install_date, now) if line else 0.0)
     verdict = reachability(members, settings, now)

@@ -119,7 +119,7 @@ class FleetState:
             self.broker_lost, self.started_at = False, now
 
     def evaluate(self, now: float) -> Snapshot:
-        """Apply the rules to every known host and every commune with a host or a line."""
+        """Apply the rules to every known host and every commune with a host, a line or issued equipment."""
         s = self.settings
         in_grace = self.broker_lost or rules.in_restart_grace(now, self.started_at, self.backlog_at, s)
         hosts: list[HostStatus] = []
@@ -149,6 +149,7 @@ class FleetState:
                 key = (record.key.province, record.key.commune)
                 members.setdefault(key, []).append(Member(status.online, bool(reasons), facts))
             keys = set(members) | {(line.province, commune) for commune, line in lines.items()}
+            keys |= {(item.province, item.commune) for item in issued}  # issued equipment, even with no PC or line
             communes = []
             for province, commune in sorted(keys):
                 area, found = self.registry.area_of(commune), members.get((province, commune), [])
