@@ -24,6 +24,7 @@ import pytest
 from realservices import REPO, free_port, write_toml
 
 from collector.grafana.dashboards import all_dashboards
+from collector.grafana.provisioning import datasource
 
 API = json.loads((REPO / "tests/grafana_spec/http_api.json").read_text())
 DASHBOARD_SCHEMA = json.loads((REPO / "tests/grafana_spec/dashboard.jsonschema.json").read_text())
@@ -257,3 +258,32 @@ def test_an_unreachable_grafana_is_a_clear_error_not_a_traceback(tmp_path: Path)
     assert done.returncode == 1
     assert "Grafana at http://127.0.0.1:" in done.stderr and "Traceback" not in done.stderr
     assert TOKEN not in done.stderr + done.stdout and "hunter2" not in done.stderr + done.stdout
+
+
+@pytest.mark.services  # runs commune-collector grafana sync
+def test_credentials_in_the_influxdb_url_go_to_basic_auth_and_secure_json_data_never_to_the_url(
+    grafana: GrafanaApiDouble, tmp_path: Path
+) -> None:
+    secret = "url-secret/4711"
+    config = config_for(tmp_path, grafana.url, influxdb_url="http://reader:url-secret%2F4711@influxdb.internal:8086/")
+    first = sync(config)
+    assert first.returncode == 0, first.stderr
+    assert grafana.problems == []  # the body is one Grafana's published definition takes
+    source = grafana.datasources["commune-influxdb"]
+    assert source["url"] == "http://influxdb.internal:8086/"
+    assert (source["basicAuth"], source["basicAuthUser"]) == (True, "reader")
+    assert source["secureJsonFields"] == {"basicAuthPassword": True}
+    assert "secret" not in json.dumps(source)
+    second = sync(config)
+    assert "datasource commune-influxdb: unchanged" in second.stdout
+    for done in (first, second):
+        assert secret not in done.stdout + done.stderr and "url-secret" not in done.stdout + done.stderr
+
+
+def test_the_provisioned_datasource_takes_url_credentials_as_basic_auth() -> None:
+    (source,) = datasource("https://reader:pw%40x@influx.example:8086", "commune")["datasources"]
+    assert source["url"] == "https://influx.example:8086"
+    assert (source["basicAuth"], source["basicAuthUser"]) == (True, "reader")
+    assert source["secureJsonData"]["basicAuthPassword"] == "pw@x"
+    (plain,) = datasource("http://127.0.0.1:8086", "commune")["datasources"]
+    assert "basicAuth" not in plain and "basicAuthPassword" not in plain["secureJsonData"]

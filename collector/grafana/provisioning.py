@@ -10,9 +10,11 @@ Alert rules cannot use dashboard variables, so their queries cover the whole fle
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from collector.grafana import DATASOURCE_UID, FOLDER_UID
 from collector.vocabulary import GRAFANA_ALERTS
+from common.logfmt import shown_url
 
 DASHBOARD_PATH = "/var/lib/grafana/dashboards/commune-monitor"
 FOLDER_TITLE = "Commune Monitor"
@@ -23,23 +25,35 @@ Yaml = dict[str, Any]
 
 
 def datasource(url: str = "http://127.0.0.1:8086", database: str = "commune") -> Yaml:
-    return {
-        "apiVersion": 1,
-        "datasources": [
-            {
-                "name": "commune-monitor InfluxDB",
-                "uid": DATASOURCE_UID,
-                "type": "influxdb",
-                "access": "proxy",
-                "url": url,
-                "isDefault": False,
-                "editable": False,
-                "jsonData": {"dbName": database, "httpMode": "GET", "version": "InfluxQL", "timeInterval": "30s"},
-                "secureJsonData": {"password": "${COMMUNE_INFLUXDB_PASSWORD}"},
-                "user": "${COMMUNE_INFLUXDB_USER}",
-            }
-        ],
+    """The InfluxDB datasource (InfluxQL). A ``user:password@`` in ``url`` never stays in the URL
+    Grafana stores and shows: it becomes the datasource's basic auth (``basicAuth``,
+    ``basicAuthUser``, and ``basicAuthPassword`` in ``secureJsonData``, which Grafana keeps encrypted
+    and never shows), as Grafana's datasource provisioning format has it."""
+    bare, user, password = split_credentials(url)
+    source: Yaml = {
+        "name": "commune-monitor InfluxDB",
+        "uid": DATASOURCE_UID,
+        "type": "influxdb",
+        "access": "proxy",
+        "url": bare,
+        "isDefault": False,
+        "editable": False,
+        "jsonData": {"dbName": database, "httpMode": "GET", "version": "InfluxQL", "timeInterval": "30s"},
+        "secureJsonData": {"password": "${COMMUNE_INFLUXDB_PASSWORD}"},
+        "user": "${COMMUNE_INFLUXDB_USER}",
     }
+    if user:
+        source.update(basicAuth=True, basicAuthUser=user)
+        source["secureJsonData"] = {**source["secureJsonData"], "basicAuthPassword": password}
+    return {"apiVersion": 1, "datasources": [source]}
+
+
+def split_credentials(url: str) -> tuple[str, str, str]:
+    """``url`` without its ``user:password@``, and that user and password (URL-decoded; "" if none)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, "", ""
+    return shown_url(url), unquote(parts.username), unquote(parts.password or "")
 
 
 def dashboard_provider(path: str = DASHBOARD_PATH) -> Yaml:

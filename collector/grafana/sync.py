@@ -54,7 +54,8 @@ def datasource_body(config: CollectorConfig) -> dict[str, Any]:
     body["jsonData"] = dict(body["jsonData"])
     body["user"] = config.influxdb.username
     password = config.influxdb.password.get_secret_value()
-    body["secureJsonData"] = {"password": password} if password else {}
+    secrets = {k: v for k, v in body["secureJsonData"].items() if k == "basicAuthPassword"}  # from the URL
+    body["secureJsonData"] = {**secrets, "password": password} if password else secrets
     return body
 
 
@@ -71,16 +72,17 @@ def sync_folder(api: Any) -> str:
 
 def sync_datasource(api: Any, config: CollectorConfig, update_secrets: bool) -> str:
     """Grafana never shows a stored password, only that one is set (``secureJsonFields``): a
-    password missing in Grafana is sent, a changed one only with ``update_secrets``. Without a
-    password in the config the stored one is left as it is."""
+    password (InfluxDB's, or the basic-auth one from the URL) missing in Grafana is sent, a changed
+    one only with ``update_secrets``. Without a password in the config the stored one is left as it is."""
     wanted = datasource_body(config)
     current = missing(api.datasource.get_datasource_by_uid, DATASOURCE_UID)
     if current is None:
         api.datasource.create_datasource(wanted)
         return f"datasource {DATASOURCE_UID}: created"
     same = all(current.get(key) == value for key, value in wanted.items() if key != "secureJsonData")
-    has_password = bool((current.get("secureJsonFields") or {}).get("password"))
-    send_secret = bool(wanted["secureJsonData"]) and (update_secrets or not has_password)
+    stored = current.get("secureJsonFields") or {}
+    missing_secret = any(not stored.get(key) for key in wanted["secureJsonData"])
+    send_secret = bool(wanted["secureJsonData"]) and (update_secrets or missing_secret)
     if same and not send_secret:
         return f"datasource {DATASOURCE_UID}: unchanged"
     api.datasource.update_datasource_by_uid(DATASOURCE_UID, wanted)
