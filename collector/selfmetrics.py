@@ -108,6 +108,9 @@ class SelfMetrics:
         self.api_refused_role = self._counter(
             "api_refused_role_total", "API requests refused because a viewer token asked for a change."
         )
+        self.api_refused_body_too_large = self._counter(
+            "api_refused_body_too_large_total", "HTTP requests refused (413): the body passed the route's limit."
+        )
         self.disk_errors = {
             "buffer": self._counter(
                 "disk_errors_buffer_total", "Failed writes of the write buffer (disk buffer file)."

@@ -20,7 +20,16 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
 from collector import __version__
-from collector.http import auth, contract, enroll_routes, fleet_routes, report_routes, speedtest_endpoint, status_page
+from collector.http import (
+    auth,
+    body_limits,
+    contract,
+    enroll_routes,
+    fleet_routes,
+    report_routes,
+    speedtest_endpoint,
+    status_page,
+)
 from collector.http.contract import CommuneCode, CommuneFilter, HostName, ProvinceCode, answers
 from collector.http.deps import CommandsDep, DiskDep, HealthDep, HttpParts, MetricsDep, RegistryDep, TokensDep, parts
 from collector.registry import units
@@ -122,7 +131,12 @@ class SpeedtestRequest(BaseModel):
     mode: Literal["", "wan", "internet"] = ""
 
 
-@core.post("/api/v1/hosts/{province}/{commune}/{host}/speedtest", status_code=202, responses=answers(400, 404, 503))
+@core.post(
+    "/api/v1/hosts/{province}/{commune}/{host}/speedtest",
+    status_code=202,
+    responses=answers(400, 404, 503),
+    openapi_extra=body_limits.stated(body_limits.JSON_MAX),
+)
 def request_speedtest(
     province: ProvinceCode,
     commune: CommuneCode,
@@ -178,6 +192,8 @@ def build_app(parts: HttpParts) -> FastAPI:
     """The app over ``parts``: routes receive their objects through ``collector.http.deps``."""
     app = FastAPI(title="commune-collector", version=__version__)
     app.state.parts = parts
+    every = [route for router in [*PUBLIC_ROUTERS, *ROUTERS, status_page.router] for route in router.routes]
+    limits = body_limits.route_limits(every, answers(413)[413])  # before the routers are included
     app.add_exception_handler(405, contract.method_not_allowed)
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
@@ -188,6 +204,7 @@ def build_app(parts: HttpParts) -> FastAPI:
     else:
         app.include_router(status_page.router, dependencies=[Depends(require_token)], responses=answers(401, 403))
     app.add_exception_handler(sqlite3.OperationalError, state_not_written)
+    app.add_middleware(body_limits.BodyLimits, routes=limits, refused=parts.metrics.api_refused_body_too_large.inc)
     return app
 
 

@@ -41,6 +41,7 @@ def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "The token is unknown, or its role may not do this.",
         404: "No such object.",
         409: "The object exists already.",
+        413: "The body is larger than this route takes (its x-body-limit-bytes); nothing of it was read.",
         429: "Too many failed attempts from this address; the Retry-After header says when to try again.",
         503: "A service the collector needs cannot be reached, or its state file cannot be written.",
     }

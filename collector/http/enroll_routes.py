@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
 from collector.http import contract
+from collector.http.body_limits import ENROLL_MAX, stated
 from collector.http.contract import answers
 from collector.http.deps import EnrollDep, MetricsDep
 from collector.registry.dynsec import DynsecError
@@ -65,6 +66,7 @@ def refuse(
 @router.post(
     "/api/v1/enroll",
     responses=answers(400, 401, 403, 404, 409, 429, 503),
+    openapi_extra=stated(ENROLL_MAX),
 )
 def enroll(
     body: EnrollRequest,

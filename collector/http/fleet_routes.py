@@ -15,6 +15,7 @@ from collector.alerting.lifecycle import alert_json
 from collector.fleet.equipment import STATES as EQUIPMENT_STATES
 from collector.fleet.equipment import CommuneEquipment, usb_id
 from collector.fleet.rules import CommuneStatus
+from collector.http.body_limits import JSON_MAX, stated
 from collector.http.contract import LABEL_PATTERN, AreaFilter, CommuneFilter, RowId, answers
 from collector.http.deps import AlertsDep, OutagesDep, RegistryDep, SnapshotDep
 from collector.registry import units
@@ -170,7 +171,7 @@ class Ack(BaseModel):
     comment: str = Field("", max_length=500)
 
 
-@router.post("/api/v1/alerts/{alert_id}/ack", responses=answers(400, 404))
+@router.post("/api/v1/alerts/{alert_id}/ack", responses=answers(400, 404), openapi_extra=stated(JSON_MAX))
 def ack(alert_id: RowId, body: Ack, alerts: AlertsDep) -> dict[str, Any]:
     alert = alerts.ack(alert_id, body.by, body.comment, time.time())
     if alert is None:
@@ -223,7 +224,7 @@ def silences(alerts: AlertsDep) -> list[dict[str, Any]]:
     return [vars(s) for s in alerts.silences(time.time())]
 
 
-@router.post("/api/v1/silences", status_code=201, responses=answers(400))
+@router.post("/api/v1/silences", status_code=201, responses=answers(400), openapi_extra=stated(JSON_MAX))
 def add_silence(body: NewSilence, alerts: AlertsDep) -> dict[str, Any]:
     now = time.time()
     return vars(alerts.add_silence(body.matchers.scope(), now, now + body.duration_s, body.author, body.comment))

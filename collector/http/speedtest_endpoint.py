@@ -21,6 +21,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 
+from collector.http.body_limits import SPEEDTEST_UPLOAD_MAX, stated
 from collector.http.contract import Problem
 from collector.http.deps import MetricsDep, ThrottleDep, UploadsDep
 
@@ -79,6 +80,7 @@ def upload_probe() -> str:
     "/speedtest/upload.php",
     response_class=PlainTextResponse,
     responses={503: {"description": "Every upload slot is taken ([speedtest] max_concurrent_uploads)."}},
+    openapi_extra=stated(SPEEDTEST_UPLOAD_MAX),
 )
 async def upload(request: Request, throttle: ThrottleDep, uploads: UploadsDep, metrics: MetricsDep) -> Response:
     if not uploads.enter():
