@@ -237,13 +237,14 @@ class AlertManager:
 
     # ---- API ----
 
-    def alerts(self, state: str | None = None, limit: int = 500) -> list[Alert]:
+    def alerts(self, state: str | None = None, limit: int = 500, before_id: int | None = None) -> list[Alert]:
+        """Alerts newest first (by id), at most ``limit``, of one state if given, older than ``before_id`` if given."""
+        where, params = "id < ?", [before_id if before_id is not None else 2**63 - 1, *([state] if state else [])]
         if state:
-            rows = self._store.query(
-                "SELECT id, body FROM alerts WHERE state = ? ORDER BY id DESC LIMIT ?", (state, limit)
-            )
-        else:
-            rows = self._store.query("SELECT id, body FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
+            where += " AND state = ?"
+        rows = self._store.query(
+            f"SELECT id, body FROM alerts WHERE {where} ORDER BY id DESC LIMIT ?", (*params, limit)
+        )
         return [alert_from_row(i, body) for i, body in rows]
 
     def ack(self, alert_id: int, by: str, comment: str, now: float) -> Alert | None:

@@ -241,14 +241,17 @@ def outage_point(record: OutageRecord) -> Point:
     return Point("outage", tags, fields, int(record.start))
 
 
-def recent(store: Store, since: float = 0.0, commune: str | None = None, limit: int = 1000) -> list[OutageRecord]:
+def recent(
+    store: Store, since: float = 0.0, commune: str | None = None, limit: int | None = 1000
+) -> list[OutageRecord]:
     """The outage records that started at or after ``since`` (of one commune, if given), newest
-    first, at most ``limit`` (for the API)."""
+    first, at most ``limit`` (None: all, for the API's pages)."""
     where = "start >= ?"
     params: list[float | str] = [since]
     if commune is not None:
         where, params = where + " AND commune = ?", [*params, commune]
-    rows = store.query(f"SELECT id, body FROM outages WHERE {where} ORDER BY start DESC LIMIT ?", (*params, limit))
+    rows = store.query(f"SELECT id, body FROM outages WHERE {where} ORDER BY start DESC, id DESC LIMIT ?",
+                       (*params, -1 if limit is None else limit))  # fmt: skip
     out = []
     for row_id, body in rows:
         try:

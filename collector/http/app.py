@@ -26,6 +26,7 @@ from collector.http import (
     contract,
     enroll_routes,
     fleet_routes,
+    paging,
     report_routes,
     speedtest_endpoint,
     status_page,
@@ -33,7 +34,7 @@ from collector.http import (
 from collector.http.contract import CommuneCode, CommuneFilter, HostName, ProvinceCode, answers
 from collector.http.deps import CommandsDep, DiskDep, HealthDep, HttpParts, MetricsDep, RegistryDep, TokensDep, parts
 from collector.registry import units
-from collector.registry.registry import HostKey
+from collector.registry.registry import HostKey, HostRecord, Line
 from common.wire import SCHEMA_VERSION, command_topic, encode
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -69,11 +70,17 @@ def metrics(metrics: MetricsDep) -> Response:
     return Response(metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
 
 
-@core.get("/api/v1/hosts")
-def hosts(registry: RegistryDep) -> list[dict[str, Any]]:
+@core.get("/api/v1/hosts", responses=paging.listed("Known hosts, by province, commune and host."))
+def hosts(
+    registry: RegistryDep,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
+) -> list[dict[str, Any]]:
     """Every known host with its place in the hierarchy and when it was last heard from."""
     out = []
-    for record in registry.hosts():
+    for record in paging.page(paging.after(registry.hosts(), host_key, cursor), host_key, limit, request, response):
         out.append(
             {
                 "province": record.key.province,
@@ -91,11 +98,19 @@ def hosts(registry: RegistryDep) -> list[dict[str, Any]]:
     return out
 
 
-@core.get("/api/v1/lines")
-def lines(registry: RegistryDep, commune: CommuneFilter = None) -> list[dict[str, Any]]:
+@core.get("/api/v1/lines", responses=paging.listed("Registered lines, by commune and circuit id."))
+def lines(
+    registry: RegistryDep,
+    request: Request,
+    response: Response,
+    commune: CommuneFilter = None,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
+) -> list[dict[str, Any]]:
     """Registered lines (optionally one commune's) with the contracted speeds."""
     out = []
-    for line in registry.lines(commune):
+    found = paging.after(registry.lines(commune), line_key, cursor)
+    for line in paging.page(found, line_key, limit, request, response):
         out.append(
             {
                 "circuit_id": line.circuit_id,
@@ -112,11 +127,30 @@ def lines(registry: RegistryDep, commune: CommuneFilter = None) -> list[dict[str
     return out
 
 
-@core.get("/api/v1/areas")
-def areas(registry: RegistryDep) -> list[dict[str, Any]]:
+@core.get("/api/v1/areas", responses=paging.listed("Areas, by code."))
+def areas(
+    registry: RegistryDep,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
+) -> list[dict[str, Any]]:
     """Areas (the IT teams' groups of communes) with their communes."""
     grouped = registry.communes_by_area()
-    return [{"code": code, "name": name, "communes": grouped.get(code, [])} for code, name in registry.areas().items()]
+    found = [{"code": code, "name": name, "communes": grouped.get(code, [])} for code, name in registry.areas().items()]
+    return paging.page(paging.after(found, area_key, cursor), area_key, limit, request, response)
+
+
+def host_key(record: HostRecord) -> paging.Key:
+    return (record.key.province, record.key.commune, record.key.host)
+
+
+def line_key(line: Line) -> paging.Key:
+    return (line.commune, line.circuit_id)
+
+
+def area_key(area: dict[str, Any]) -> paging.Key:
+    return (area["code"],)
 
 
 @core.delete("/api/v1/hosts/{province}/{commune}/{host}", responses=answers(404))

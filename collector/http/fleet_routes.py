@@ -4,17 +4,19 @@ equipment and its states, alerts (list, acknowledge) and silences."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from collector.alerting.conditions import RULES
-from collector.alerting.lifecycle import alert_json
+from collector.alerting.lifecycle import Alert, AlertManager, alert_json
 from collector.fleet.equipment import STATES as EQUIPMENT_STATES
 from collector.fleet.equipment import CommuneEquipment, usb_id
 from collector.fleet.rules import CommuneStatus
+from collector.http import paging
 from collector.http.body_limits import JSON_MAX, stated
 from collector.http.contract import LABEL_PATTERN, AreaFilter, CommuneFilter, RowId, answers
 from collector.http.deps import AlertsDep, OutagesDep, RegistryDep, SnapshotDep
@@ -41,8 +43,14 @@ def commune_json(c: CommuneStatus) -> dict[str, Any]:
     }
 
 
-@router.get("/api/v1/degraded")
-def degraded(snapshot: SnapshotDep) -> list[dict[str, Any]]:
+@router.get("/api/v1/degraded", responses=paging.listed("Degraded hosts, by province, commune and host."))
+def degraded(
+    snapshot: SnapshotDep,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
+) -> list[dict[str, Any]]:
     """Hosts with degraded equipment, with the reasons."""
     out = []
     for host in snapshot.hosts:
@@ -50,11 +58,18 @@ def degraded(snapshot: SnapshotDep) -> list[dict[str, Any]]:
             out.append({"province": host.key.province, "area": host.area, "commune": host.key.commune,
                         "commune_name": units.commune_name(host.key.commune), "host": host.key.host,
                         "online": host.online, "reasons": list(host.reasons)})  # fmt: skip
-    return out
+    return paging.page(paging.after(out, host_key, cursor), host_key, limit, request, response)
 
 
-@router.get("/api/v1/unused-lines")
-def unused_lines(snapshot: SnapshotDep, registry: RegistryDep) -> list[dict[str, Any]]:
+@router.get("/api/v1/unused-lines", responses=paging.listed("Unused lines, by commune."))
+def unused_lines(
+    snapshot: SnapshotDep,
+    registry: RegistryDep,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
+) -> list[dict[str, Any]]:
     lines = {line.commune: line for line in registry.lines()}
     out = []
     for c in snapshot.communes:
@@ -62,15 +77,42 @@ def unused_lines(snapshot: SnapshotDep, registry: RegistryDep) -> list[dict[str,
             line = lines[c.commune]
             out.append({**commune_json(c), "circuit_id": line.circuit_id, "isp": line.isp,
                         "install_date": line.install_date})  # fmt: skip
-    return out
+    return paging.page(paging.after(out, commune_key, cursor), commune_key, limit, request, response)
 
 
-@router.get("/api/v1/communes")
-def communes(snapshot: SnapshotDep, area: AreaFilter = None) -> list[dict[str, Any]]:
-    """Every commune with a host or a line: hosts online/total, degraded count, line state; problems first."""
-    found = [c for c in snapshot.communes if area is None or c.area == area]
-    found.sort(key=lambda c: (-LINE_STATES[c.line_state].severity, -c.hosts_degraded, c.commune))
-    return [commune_json(c) for c in found]
+@router.get("/api/v1/communes", responses=paging.listed("Communes, problems first: line state, degraded PCs, code."))
+def communes(
+    snapshot: SnapshotDep,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
+    area: AreaFilter = None,
+) -> list[dict[str, Any]]:
+    """Every commune with a host, a line or issued equipment: hosts online/total, degraded count,
+    line state; problems first."""
+    found = [commune_json(c) for c in snapshot.communes if area is None or c.area == area]
+    return paging.page(paging.after(found, problems_first, cursor), problems_first, limit, request, response)
+
+
+def problems_first(c: dict[str, Any]) -> paging.Key:
+    return (-LINE_STATES[c["line_state"]].severity, -c["hosts_degraded"], c["commune"])
+
+
+def host_key(item: dict[str, Any]) -> paging.Key:
+    return (item["province"], item["commune"], item["host"])
+
+
+def commune_key(item: dict[str, Any]) -> paging.Key:
+    return (item["commune"],)
+
+
+def id_key(item: dict[str, Any]) -> paging.Key:
+    return (item["id"],)
+
+
+def newest_first(item: dict[str, Any]) -> paging.Key:
+    return (-item["id"],)
 
 
 def equipment_json(c: CommuneEquipment) -> list[dict[str, Any]]:
@@ -94,17 +136,29 @@ UNREGISTERED = "unregistered"
 EquipmentState = Literal[(*EQUIPMENT_STATES, UNREGISTERED)]  # type: ignore[valid-type]
 
 
-@router.get("/api/v1/equipment")
+@router.get("/api/v1/equipment", responses=paging.listed("Equipment, by commune, issued items first."))
 def equipment(
-    snapshot: SnapshotDep, commune: CommuneFilter = None, state: EquipmentState | None = None
+    snapshot: SnapshotDep,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
+    commune: CommuneFilter = None,
+    state: EquipmentState | None = None,
 ) -> list[dict[str, Any]]:
     """Issued equipment with its state (in_use, unused, never_seen, not_yet_seen), and devices seen
     but not issued (unregistered); by commune."""
-    out = []
+    out: list[tuple[int, dict[str, Any]]] = []
     for c in snapshot.equipment:
         if commune is None or c.commune == commune:
-            out += [item for item in equipment_json(c) if state is None or item["state"] == state]
-    return out
+            out += [(n, item) for n, item in enumerate(equipment_json(c)) if state is None or item["state"] == state]
+    found = paging.page(paging.after(out, place_in_commune, cursor), place_in_commune, limit, request, response)
+    return [item for _n, item in found]
+
+
+def place_in_commune(entry: tuple[int, dict[str, Any]]) -> paging.Key:
+    """A commune's items keep the order of its list: issued items as imported, then devices seen."""
+    return (entry[1]["commune"], entry[0])
 
 
 @router.get("/api/v1/communes/{code}", responses=answers(404))
@@ -139,31 +193,63 @@ def outage_json(record: dict[str, Any]) -> dict[str, Any]:
             "cause_vi": words.vi if words else None, "cause_en": words.en if words else None}  # fmt: skip
 
 
-@router.get("/api/v1/outages")
+@router.get("/api/v1/outages", responses=paging.listed("Outages, newest first."))
 def outage_list(
     outages: OutagesDep,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
     commune: CommuneFilter = None,
     area: AreaFilter = None,
     since: Annotated[float, Query(ge=0, le=1e11, description="started at or after (UTC epoch seconds)")] = 0.0,
     cause: Annotated[Cause | None, Query(description="only outages decided with this cause")] = None,
 ) -> list[dict[str, Any]]:
-    """Outages of communes (every PC dark at once), newest first, at most 1000: start, end, the
-    cause once decided (line, power, office_closed, unknown), its confidence and each PC's evidence."""
+    """Outages of communes (every PC dark at once), newest first: start, end, the cause once decided
+    (line, power, office_closed, unknown), its confidence and each PC's evidence."""
     found = [outage_json(o) for o in outages(since, commune)]
-    return [o for o in found if (area is None or o["area"] == area) and (cause is None or o["cause"] == cause)]
+    found = [o for o in found if (area is None or o["area"] == area) and (cause is None or o["cause"] == cause)]
+    return paging.page(paging.after(found, outage_key, cursor), outage_key, limit, request, response)
 
 
-@router.get("/api/v1/alerts")
+def outage_key(item: dict[str, Any]) -> paging.Key:
+    return (-item["start"], -item["id"])
+
+
+@router.get("/api/v1/alerts", responses=paging.listed("Alerts, newest first."))
 def alerts(
     alerts: AlertsDep,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
     state: Literal["pending", "firing", "resolved"] | None = None,
     area: AreaFilter = None,
     commune: CommuneFilter = None,
 ) -> list[dict[str, Any]]:
-    found = alerts.alerts(state)
-    return [
-        alert_json(a) for a in found if (area is None or a.area == area) and (commune is None or a.commune == commune)
-    ]
+    """Alerts, newest first (read from the state file a batch at a time from the cursor on)."""
+    start = None if cursor is None else paging.decode(cursor)
+    if start is not None and (len(start) != 1 or not isinstance(start[0], int) or start[0] >= 0):
+        raise paging.refused()
+    found = (
+        alert_json(a)
+        for a in stored_alerts(alerts, state, None if start is None else -start[0])
+        if (area is None or a.area == area) and (commune is None or a.commune == commune)
+    )
+    return paging.page(found, newest_first, limit, request, response)
+
+
+ALERT_BATCH = 500
+
+
+def stored_alerts(alerts: AlertManager, state: str | None, before_id: int | None) -> Iterator[Alert]:
+    """Every stored alert older than ``before_id`` (all when None), newest first, read a batch at a time."""
+    while True:
+        batch = alerts.alerts(state, ALERT_BATCH, before_id)
+        yield from batch
+        if len(batch) < ALERT_BATCH:
+            return
+        before_id = batch[-1].id
 
 
 class Ack(BaseModel):
@@ -219,9 +305,16 @@ class NewSilence(BaseModel):
     comment: str = Field("", max_length=500)
 
 
-@router.get("/api/v1/silences")
-def silences(alerts: AlertsDep) -> list[dict[str, Any]]:
-    return [vars(s) for s in alerts.silences(time.time())]
+@router.get("/api/v1/silences", responses=paging.listed("Silences in force, by id."))
+def silences(
+    alerts: AlertsDep,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
+) -> list[dict[str, Any]]:
+    found = [vars(s) for s in alerts.silences(time.time())]
+    return paging.page(paging.after(found, id_key, cursor), id_key, limit, request, response)
 
 
 @router.post("/api/v1/silences", status_code=201, responses=answers(400), openapi_extra=stated(JSON_MAX))
