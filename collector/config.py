@@ -154,6 +154,7 @@ class FleetSettings(Section):
     save_interval_s: float = Field(30.0, gt=0)
     equipment_unused_after_days: int = Field(14, ge=1)
     outage_decide_max_s: float = Field(1800.0, gt=0)
+    forget_after_days: float = Field(30.0, gt=0)
 
 
 # A cut line is seen PC by PC: each Last Will comes when the broker's keepalive runs out, up to

@@ -29,6 +29,7 @@ from collector.http.deps import EnrollDesk, HttpParts
 from collector.http.throttle import FailureLimiter, Throttle
 from collector.http.uploads import UploadGate
 from collector.ingest.acks import Acknowledger
+from collector.ingest.bounds_state import BoundsKeeper
 from collector.ingest.checks import Ingestor
 from collector.ingest.consumer import Consumer
 from collector.ingest.diskbuffer import DiskBuffer
@@ -52,6 +53,7 @@ from common.fserrors import CANNOT_OPEN, DISK_FULL, IO_ERROR, READ_ONLY, error_c
 log = logging.getLogger("commune_collector.service")
 
 REGISTRY_FLUSH_S = 5.0
+BOUNDS_PRUNE_S = 60.0  # how often hosts retired or long silent have their series bounds freed
 KEEP_RETRY_S = 60.0  # outage points the long retention policy refused are tried again this often
 KEEP_MAX = 10_000  # and at most this many wait (the oldest go first)
 STATE_RETRY_S = 30.0
@@ -100,6 +102,9 @@ class CollectorService:
             lambda: self.disk.succeeded("receipts"),
         )
         self.ingestor = Ingestor(self.registry, self.metrics, config.ingest, self.receipts, config.mqtt.provinces)
+        self.bounds = BoundsKeeper(self.store, self.ingestor.bounds, config.fleet.forget_after_days * 86400)
+        self.bounds.restore()
+        self._bounds_pruned_at = 0.0
         self.writer = BatchWriter(
             self.influx,
             self.metrics,
@@ -194,6 +199,7 @@ class CollectorService:
             self.dynsec.close()
         self.receipts.close()
         self._writing_state("registry flush", self.registry.flush)
+        self._writing_state("series bounds", lambda: self.bounds.save(time.time()), proves=False)
         self.influx.close()
         self.store.close()
 
@@ -223,7 +229,7 @@ class CollectorService:
         )
 
     def outages(self, since: float, commune: str | None) -> list[dict[str, Any]]:
-        return [record_json(r) for r in recent(self.store, since, commune)]
+        return [record_json(r) for r in recent(self.store, since, commune, limit=None)]
 
     def monthly_report(self, month: str, fmt: str, area: str) -> bytes:
         from collector.reports.make import make
@@ -293,9 +299,23 @@ class CollectorService:
         while not self.stopping.wait(REGISTRY_FLUSH_S):
             try:
                 self._writing_state("registry flush", self.registry.flush)
+                self._writing_state("series bounds", self._keep_series_bounds, proves=False)
                 self._retry_state_file()
             except Exception:
                 log.exception("registry flush failed")
+
+    def _keep_series_bounds(self) -> int:
+        """Free the series bounds of hosts retired or silent past [fleet] forget_after_days (once a
+        minute), then save the hosts' whose values changed."""
+        now = time.time()
+        if now - self._bounds_pruned_at >= BOUNDS_PRUNE_S:
+            self._bounds_pruned_at = now
+            gone = self.bounds.to_free(now, {record.key for record in self.registry.hosts()})
+            if gone:
+                self.ingestor.free_bounds(gone)
+                self.bounds.forget(gone)
+                log.info("series bounds freed", extra={"hosts": len(gone)})
+        return self.bounds.save(now)
 
     def _retry_state_file(self) -> None:
         """While the state is held in memory, try the file every STATE_RETRY_S; when it opens, the

@@ -220,6 +220,11 @@ def create_known_ids(db: sqlite3.Connection) -> None:
     )
 
 
+def create_series_bounds(db: sqlite3.Connection) -> None:
+    """Each host's agent-tag values with when each was last seen (collector/ingest/bounds_state.py)."""
+    db.execute("CREATE TABLE IF NOT EXISTS series_bounds (host TEXT PRIMARY KEY, body TEXT NOT NULL)")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -236,6 +241,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "the monthly report's sums per past office window", create_report_windows),
     Migration(7, "enrolment keys, and the key that enrolled each host", create_enroll_keys),
     Migration(8, "USB ids imported for the agents (registry import-known-ids)", create_known_ids),
+    Migration(9, "the series bounds per host, kept across restarts", create_series_bounds),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -15,9 +16,11 @@ from collector.fleet import rules
 from collector.fleet.facts import HostFacts
 from collector.fleet.rules import HostStatus
 from collector.http.status_page import render
+from collector.ingest.bounds_state import BoundsKeeper
 from collector.ingest.lineprotocol import Point
 from collector.ingest.series_bounds import AGENT_TAGS, SeriesBounds
 from collector.registry.registry import HostKey
+from collector.store import Store
 from common.wire import encode, report_topic
 
 HOST = HostKey("08", "02473", "pc-a")
@@ -108,3 +111,57 @@ def test_a_host_cycling_through_new_mount_names_never_holds_more_than_the_bound(
     wait_until(lambda: flagged() == [host], 30, "the host marked as over its series bound")
     status, page = http_get(f"{collector.url}/status")
     assert status == 200 and f'data-host="{host}"' in page.decode()
+
+
+def test_bounds_are_kept_in_the_state_file_and_freed_for_retired_and_long_silent_hosts(tmp_path: Path) -> None:
+    day = 86400.0
+    retired, silent = HostKey("08", "02473", "pc-retired"), HostKey("08", "02536", "pc-silent")
+    with Store(tmp_path / "state.sqlite") as store:
+        bounds = SeriesBounds(max_values=3, window_s=day)
+        keeper = BoundsKeeper(store, bounds, forget_after_s=30 * day)
+        bounds.admit(HOST, [disk("/"), disk("/a"), disk("/b")], now=40 * day)
+        bounds.admit(retired, [disk("/")], now=40 * day)
+        bounds.admit(silent, [disk("/")], now=5 * day)
+        assert keeper.save(now=40 * day) == 3 and keeper.save(now=40 * day) == 0  # only what changed
+        again = SeriesBounds(max_values=3, window_s=day)  # a restart
+        assert BoundsKeeper(store, again, 30 * day).restore() == 3
+        kept, dropped = again.admit(HOST, [disk("/"), disk("/c")], now=40 * day + 60)
+        assert [p.tags["mount"] for p in kept] == ["/"] and dropped is not None  # no fresh bound after a restart
+        known = {HOST, silent}  # pc-retired was forgotten in the registry
+        gone = keeper.to_free(now=40 * day, known=known)
+        assert set(gone) == {retired, silent}  # silent since day 5: more than 30 days
+        bounds.free(gone)
+        keeper.forget(gone)
+        assert bounds.hosts() == 1 and [row[0] for row in store.query("SELECT host FROM series_bounds")] == [
+            "08/02473/pc-a"
+        ]
+
+
+def test_a_restart_does_not_give_a_host_its_bound_again(
+    make_collector: Callable[..., Collector], mosquitto: Mosquitto, influxd: Influxd, database: str
+) -> None:
+    bound = 5
+    host = f"pc-restart-{int(time.time())}"
+    where = f"WHERE host = '{host}'"
+
+    def send(n: int, mounts: list[str]) -> None:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        client.connect("127.0.0.1", mosquitto.port)
+        client.loop_start()
+        body = {"v": 1, "ts": int(time.time()) - 60 + n, "disk": [{"mount": m, "used_percent": 40.0} for m in mounts]}
+        client.publish(report_topic("08", "02473", host, "metrics"), encode(body), qos=1).wait_for_publish(10)
+        client.loop_stop()
+        client.disconnect()
+        count_root = f"SELECT count(used_percent) FROM disk {where} AND mount = '/'"
+        wait_until(lambda: (influxd.query(count_root, database) or [{"count": 0}])[0]["count"] == n, 30, f"report {n}")
+
+    first = make_collector(ingest={"max_values_per_tag": bound})
+    first.start()
+    send(1, ["/"] + [f"/media/first-{i}" for i in range(bound - 1)])  # the whole bound
+    first.stop()
+    second = make_collector(ingest={"max_values_per_tag": bound})  # the same state file
+    second.start()
+    send(2, ["/"] + [f"/media/second-{i}" for i in range(3)])
+    mounts = {row["value"] for row in influxd.query(f"SHOW TAG VALUES FROM disk WITH KEY = mount {where}", database)}
+    assert len(mounts) == bound and not any(m.startswith("/media/second") for m in mounts), mounts
+    assert second.metric('commune_collector_points_dropped_total{reason="too_many_series"}') == 3

@@ -204,6 +204,15 @@ class Ingestor:
         self.metrics.messages_accepted.inc()
         return Handled(lines, receipt)
 
+    def free_bounds(self, hosts: Collection[HostKey]) -> None:
+        """Free these hosts' series bounds, and the cached topics that hold them (a report from one
+        of them later starts afresh)."""
+        gone = set(hosts)
+        self.bounds.free(gone)
+        for topic, source in list(self._sources.items()):
+            if source.host in gone:
+                self._sources.pop(topic, None)
+
     def _source(self, topic: str) -> Source:
         """The checked facts of a topic not in the cache: checked now, and cached once accepted."""
         parsed = parse_topic(topic)
