@@ -225,6 +225,65 @@ def create_series_bounds(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS series_bounds (host TEXT PRIMARY KEY, body TEXT NOT NULL)")
 
 
+def same_rows(a: sqlite3.Connection, b: sqlite3.Connection) -> bool:
+    """Whether two databases of the same schema hold the same rows in every table."""
+    return all(table_rows(a, t) == table_rows(b, t) for t in user_tables(a))
+
+
+def user_tables(db: sqlite3.Connection) -> list[str]:
+    rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+    return [str(name) for (name,) in rows]
+
+
+def key_columns(db: sqlite3.Connection, table: str) -> list[str]:
+    """The table's primary key columns, or ``rowid`` when it declares none."""
+    info = db.execute(f"PRAGMA table_info({table})").fetchall()
+    keys = [str(row[1]) for row in sorted(info, key=lambda row: int(row[5])) if int(row[5]) > 0]
+    return keys or ["rowid"]
+
+
+def table_rows(db: sqlite3.Connection, table: str) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """Every row of ``table`` (``rowid`` first when the table has no key of its own), by its key."""
+    keys = key_columns(db, table)
+    cursor = db.execute(f"SELECT {'rowid, ' if keys == ['rowid'] else ''}* FROM {table}")
+    names = [d[0] for d in cursor.description]
+    at = [names.index(k) for k in keys]
+    return {tuple(row[i] for i in at): tuple(row) for row in cursor}
+
+
+def merge_changes(base: sqlite3.Connection, ours: sqlite3.Connection, target: Store) -> int:
+    """Apply to ``target`` what changed in ``ours`` since ``base`` (rows added, changed, deleted),
+    in one transaction; a row ``target`` changed too since ``base`` keeps the target's. How many
+    of our changes gave way so."""
+    gave_way = 0
+    with target.transaction() as db:
+        for table in user_tables(ours):
+            keys = key_columns(ours, table)
+            before, now, theirs = table_rows(base, table), table_rows(ours, table), table_rows(db, table)
+            columns = [
+                d[0]
+                for d in ours.execute(
+                    f"SELECT {'rowid, ' if keys == ['rowid'] else ''}* FROM {table} LIMIT 0"
+                ).description
+            ]
+            match = " AND ".join(f"{k} = ?" for k in keys)
+            for key in now.keys() | before.keys():
+                if now.get(key) == before.get(key):
+                    continue  # not changed by us
+                if theirs.get(key) != before.get(key):
+                    gave_way += 1
+                    log.warning(
+                        "state row changed by both; the file's kept", extra={"table": table, "key": str(key)[:100]}
+                    )
+                    continue
+                if key not in now:
+                    db.execute(f"DELETE FROM {table} WHERE {match}", key)
+                else:
+                    marks = ", ".join("?" * len(columns))
+                    db.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({marks})", now[key])
+    return gave_way
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -261,6 +320,8 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self.lock = threading.RLock()
+        self._baseline: sqlite3.Connection | None = None  # a memory copy's rows as the file had them
+        self._moves = 0
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -344,21 +405,37 @@ class Store:
             store.version = store._migrate()  # a copy of an older file is brought up to date
         except sqlite3.Error as exc:
             log.error("state file cannot be read either; starting from an empty state", extra={"detail": str(exc)})
-            return cls(":memory:")
+            store = cls(":memory:")
+        store._baseline = sqlite3.connect(":memory:", check_same_thread=False)
+        with store.lock:
+            store._db.backup(store._baseline)  # as the file was: what changed since is ours or another's
         return store
 
     def move_to(self, path: str | Path) -> None:
-        """Write every row of this store into the file at ``path`` and use that file from now on;
-        raises StoreError (and changes nothing) when the file cannot be opened or written."""
+        """Write this store's rows into the file at ``path`` and use that file from now on; raises
+        StoreError (and changes nothing) when the file cannot be opened or written.
+
+        A copy made by ``memory_copy`` writes back only what changed in it since the copy, so what
+        another process (``commune-collector registry import-...``) wrote to the file meanwhile is
+        kept; a row both changed keeps the file's version (logged). Without a copy's baseline, or
+        when the file has not changed, every row is copied over."""
         target = Store(path)
         with self.lock:
             try:
-                self._db.backup(target._db)
+                if self._baseline is None or same_rows(self._baseline, target._db):
+                    self._db.backup(target._db)
+                else:
+                    kept = merge_changes(self._baseline, self._db, target)
+                    log.warning("state file was changed while the collector ran from a copy; its changes are kept",
+                                extra={"path": str(path), "rows_both_changed": kept})  # fmt: skip
             except sqlite3.Error as exc:
                 target.close()
                 raise StoreError(f"state file {path} cannot be written: {exc}") from exc
             self._db.close()
-            self._db, self.path = target._db, target.path
+            if self._baseline is not None:
+                self._baseline.close()
+            self._db, self.path, self._baseline = target._db, target.path, None
+            self._moves += 1
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -398,8 +475,9 @@ class Store:
             return self._db.execute(sql, params).fetchall()
 
     def data_version(self) -> int:
-        """Changes when another connection (e.g. ``commune-collector registry``) commits to the file."""
-        return int(self.query("PRAGMA data_version")[0][0])
+        """Changes when another connection (e.g. ``commune-collector registry``) commits to the file,
+        and when a copy in memory moves to its file (``move_to``)."""
+        return int(self.query("PRAGMA data_version")[0][0]) + (self._moves << 32)
 
     def close(self) -> None:
         with self.lock:

@@ -16,7 +16,7 @@ from smalldisk import small_disk
 from collector.diskhealth import DiskHealth
 from collector.selfmetrics import SelfMetrics
 from collector.service import open_state
-from collector.store import StoreError
+from collector.store import Store, StoreError
 
 
 def health(path: Path) -> DiskHealth:
@@ -48,6 +48,36 @@ def test_a_state_file_on_a_full_disk_is_copied_to_memory_and_written_back_when_s
         store.close()
         with sqlite3.connect(path) as db:
             assert db.execute("SELECT count(*) FROM commune_areas").fetchone() == (3,)
+
+
+@pytest.mark.services  # mounts a small tmpfs
+def test_an_import_made_while_the_state_was_in_memory_survives_the_copy_written_back(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", size_kb=1024) as disk:
+        path = disk.path / "state.sqlite"
+        first, _in_memory = open_state(str(path), health(path))
+        first.execute("INSERT INTO commune_areas (commune, area) VALUES ('02473', 'yen-son')")
+        first.execute("INSERT INTO commune_areas (commune, area) VALUES ('02215', 'old-area')")
+        first.execute("INSERT INTO api_tokens (name, role, sha256, created_at) VALUES ('old', 'viewer', 'ab', 1)")
+        first.close()
+        disk.fill()
+        store, in_memory = open_state(str(path), health(path))
+        assert in_memory
+        store.execute("INSERT INTO commune_areas (commune, area) VALUES ('02536', 'son-duong')")  # the collector's
+        store.execute("DELETE FROM api_tokens WHERE name = 'old'")  # e.g. a token revoked through the API
+        disk.free()
+        with Store(path) as other:  # meanwhile another process (commune-collector registry import-...) writes the file
+            other.execute("UPDATE commune_areas SET area = 'tp-tuyen-quang' WHERE commune = '02215'")
+            other.execute("INSERT INTO lines (circuit_id, province, commune, isp, contracted_down_mbps,"
+                          " contracted_up_mbps) VALUES ('VNPT-1', '08', '02473', 'VNPT', 100, 100)")  # fmt: skip
+        version = store.data_version()
+        store.move_to(path)
+        assert store.data_version() != version  # so the registry reads its areas again
+        store.close()
+        with sqlite3.connect(path) as db:
+            areas = dict(db.execute("SELECT commune, area FROM commune_areas").fetchall())
+            assert areas == {"02473": "yen-son", "02536": "son-duong", "02215": "tp-tuyen-quang"}
+            assert db.execute("SELECT circuit_id FROM lines").fetchall() == [("VNPT-1",)]
+            assert db.execute("SELECT count(*) FROM api_tokens").fetchone() == (0,)
 
 
 def test_a_corrupt_state_file_is_refused_not_replaced(tmp_path: Path) -> None:
