@@ -21,7 +21,7 @@ from collector.store import Store
 ALERTS = 620
 LIST_ROUTES = ["/api/v1/hosts", "/api/v1/lines", "/api/v1/areas", "/api/v1/degraded", "/api/v1/unused-lines",
                "/api/v1/communes", "/api/v1/equipment", "/api/v1/outages", "/api/v1/alerts",
-               "/api/v1/silences"]  # fmt: skip
+               "/api/v1/silences", "/api/v1/other-devices"]  # fmt: skip
 
 
 def get(collector: Collector, path: str) -> tuple[int, Any, str]:
@@ -87,6 +87,15 @@ def test_every_list_route_pages_the_same_way(make_collector: Callable[..., Colle
             "/api/v1/silences", {"matchers": {"host": f"pc-{n}"}, "duration_s": 600, "author": "test"}
         )
         assert status == 201
+    document = collector.get_json("/openapi.json")
+    arrays = {
+        path
+        for path, item in document["paths"].items()
+        if "get" in item
+        and item["get"]["responses"]["200"].get("content", {}).get("application/json", {}).get("schema", {}).get("type")
+        == "array"
+    }
+    assert arrays == set(LIST_ROUTES)  # a new list route pages too
     sizes = {}
     for route in LIST_ROUTES:
         whole = [identity(item) for item in collector.get_json(f"{route}?limit=1000")]

@@ -340,9 +340,18 @@ def other_devices_json(c: CommuneEquipment) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-@router.get("/api/v1/other-devices")
-def other_devices(snapshot: SnapshotDep, commune: CommuneFilter = None) -> list[dict[str, Any]]:
+@router.get("/api/v1/other-devices", responses=paging.listed("Devices of kind other, by commune, most recent first."))
+def other_devices(
+    snapshot: SnapshotDep,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
+    commune: CommuneFilter = None,
+) -> list[dict[str, Any]]:
     """Devices the agents could not place (kind other), by commune: vendor:product (``usb_id``) and
     model text, so a known-ids row can be added for them (``registry import-known-ids``)."""
     found = [c for c in snapshot.equipment if commune is None or c.commune == commune]
-    return [item for c in found for item in other_devices_json(c)]
+    items = [(n, item) for c in found for n, item in enumerate(other_devices_json(c))]
+    page = paging.page(paging.after(items, place_in_commune, cursor), place_in_commune, limit, request, response)
+    return [item for _n, item in page]
