@@ -24,6 +24,8 @@ import os
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -114,10 +116,20 @@ class ProvinceStack:
         return sum(1 for s in sockets if s.status == psutil.CONN_ESTABLISHED and s.laddr.port == self.broker.port)
 
     def api(self, path: str) -> Any:
-        status, body = http_get(f"http://127.0.0.1:{self.http_port}{path}", 30, {"Authorization": f"Bearer {TOKEN}"})
-        if status != 200:
-            raise RuntimeError(f"GET {path} -> {status} {body[:200]!r}")
-        return json.loads(body)
+        """GET an API path; a list route's pages are followed (``Link: <...>; rel="next"``) and joined."""
+        found: Any = None
+        while path:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{self.http_port}{path}", headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    body, link = json.loads(response.read()), response.headers.get("Link", "")
+            except urllib.error.HTTPError as exc:
+                raise RuntimeError(f"GET {path} -> {exc.code} {exc.read()[:200]!r}") from None
+            found = body if found is None else found + body
+            path = link[1 : link.index(">")] if link.endswith('rel="next"') else ""
+        return found
 
     def online(self) -> int:
         return sum(1 for host in self.api("/api/v1/hosts") if host["status"] == "online")
