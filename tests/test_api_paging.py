@@ -81,7 +81,7 @@ def test_every_list_route_pages_the_same_way(make_collector: Callable[..., Colle
     collector.start()
     for host in ("pc-1", "pc-2", "pc-3"):
         make_agent(commune="02473", host=host).start()
-    wait_until(lambda: len(collector.get_json("/api/v1/hosts")) == 3, 30, "three hosts known")
+    wait_until(lambda: len(collector.get_json("/api/v1/hosts")) == 3, 60, "three hosts known")
     for n in range(3):
         status, _ = collector.post_json(
             "/api/v1/silences", {"matchers": {"host": f"pc-{n}"}, "duration_s": 600, "author": "test"}
