@@ -15,6 +15,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
 
 from agent.diskhealth import smart
 from collector.config import FleetSettings
@@ -373,8 +375,13 @@ def test_the_api_lists_communes_worst_line_first_then_most_degraded_pcs() -> Non
     found = [commune("00001", "up", 2), commune("00002", "unknown"), commune("00003", "unused"),
              commune("00004", "degraded"), commune("00005", "down"), commune("00006", "up", 3),
              commune("00007", "up")]  # fmt: skip
-    listed = communes(rules.Snapshot(communes=found))
+    request = Request({"type": "http", "method": "GET", "path": "/api/v1/communes", "query_string": b"", "headers": []})
+    listed = communes(rules.Snapshot(communes=found), request, Response())
     assert [c["commune"] for c in listed] == ["00005", "00004", "00003", "00002", "00006", "00001", "00007"]
+    response, asked = Response(), Request({**request.scope, "query_string": b"limit=4"})
+    first = communes(rules.Snapshot(communes=found), asked, response, limit=4)
+    assert [c["commune"] for c in first] == ["00005", "00004", "00003", "00002"]
+    assert response.headers["Link"].startswith("</api/v1/communes?limit=4&cursor=")  # the rest, in the same order
 
 
 @pytest.mark.parametrize("zone", ["Asia/Ho_Chi_Minh", "Europe/Berlin"])  # and one with daylight saving
