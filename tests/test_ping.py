@@ -68,6 +68,30 @@ def test_icmp_sockets_ping_in_process_where_the_group_range_allows_them() -> Non
     assert result["jitter_ms"] >= 0
 
 
+PING_WITH_THE_CLOCK_STEPPED_BACK = """
+import importlib, json, sys, time
+ping_module = importlib.import_module("agent.probes.ping")  # the package's ``ping`` is the function
+wall, back = time.time, [0.0]
+time.time = lambda: wall() - back[0]
+matched = ping_module._Echo.match
+def match_then_step_back(echo, reply):
+    matched(echo, reply)
+    back[0] = 3600.0  # NTP steps the clock back an hour once the first reply is in
+ping_module._Echo.match = match_then_step_back
+started = time.monotonic()
+result = ping_module.ping(sys.argv[1], 3, 1.0)
+print(json.dumps({"received": result["received"], "took_s": time.monotonic() - started}))
+"""
+
+
+@pytest.mark.services  # unshare, ip
+def test_a_wall_clock_stepped_back_during_a_round_does_not_stretch_its_waits() -> None:
+    """The waits between echoes and for replies run on a monotonic clock: with the wall clock, the
+    wait for the next 0.2 s tick became an hour (the run gives up after 60 s)."""
+    done = python_in_namespace(PING_WITH_THE_CLOCK_STEPPED_BACK, ["127.0.0.1"])
+    assert done["received"] == 3 and done["took_s"] < 30, done
+
+
 @pytest.mark.services  # unshare, ip, ping
 def test_the_system_ping_runs_where_icmp_sockets_are_not_permitted() -> None:
     result = ping_in_namespace(NO_GROUP, "127.0.0.1", children=True)

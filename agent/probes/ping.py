@@ -144,17 +144,17 @@ def _ping_family(targets: list[str], echoes: dict[str, _Echo], count: int, timeo
             for target in targets:
                 echoes[target].send(wire, target, sequence)
             last = sequence == count - 1
-            deadline = time.time() + (timeout_s if last else INTERVAL_S)
+            deadline = time.monotonic() + (timeout_s if last else INTERVAL_S)  # a stepped wall clock never moves it
             _receive(sock, [echoes[target] for target in targets], echoes, deadline)
             if not last:  # all answered early: wait out the interval
-                time.sleep(max(0.0, deadline - time.time()))
+                time.sleep(max(0.0, deadline - time.monotonic()))
 
 
 def _receive(sock: Any, waiting: list[_Echo], echoes: dict[str, _Echo], deadline: float) -> None:
     """Replies, each to the echo of the address it came from, until every request sent so far has
-    one or until ``deadline``."""
+    one or until ``deadline`` (``time.monotonic``)."""
     while not all(echo.complete for echo in waiting):
-        remaining = deadline - time.time()
+        remaining = deadline - time.monotonic()
         if remaining <= 0:
             return
         try:
