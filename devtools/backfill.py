@@ -1,4 +1,4 @@
-"""``commune-collector simulate --backfill-days N``: weeks of history for the simulated province,
+"""``commune-sim --backfill-days N``: weeks of history for the simulated province,
 written straight into InfluxDB, so the dashboards and the monthly report have a month to show.
 
 It uses the live simulator's plan and virtual PCs (same seed: the same communes and PCs get the
@@ -12,7 +12,10 @@ are; each fault starts at a seeded moment spread over the range. The PC carrying
 scanner and tokens reports them hourly while it is on, and every hour the collector's ``equipment``
 points say, per commune and kind, what was issued and what is in use (the fleet's own matching).
 Continuous queries only roll up new time, so the 5-minute rollups are computed here for the whole
-backfilled range.
+backfilled range: in ranges of at most ``ROLLUP_POINTS`` points each (so a nation's history is cut
+finer than a province's), through a client with a timeout of its own. While the history is written
+its range is held in the state file (``WindowSums.hold``): no report keeps an office window of it
+as final until the rollups are done and the hold is released.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from zoneinfo import ZoneInfo
 from collector import vocabulary as words
 from collector.alerting.conditions import NO_HOST
 from collector.alerting.lifecycle import Alert, fired_between, record
-from collector.config import CollectorConfig
+from collector.config import CollectorConfig, InfluxSettings
 from collector.fleet import points as fleet_points
 from collector.fleet.equipment import SeenDevice, alert_subject, fleet_equipment
 from collector.fleet.facts import gather_peripherals, read_peripherals
@@ -55,6 +58,9 @@ from devtools.simulate.transport import NO_LINK
 log = logging.getLogger("devtools.backfill")
 DAY_S = 86400
 ROLLUP_S = 300
+ROLLUP_POINTS = 250_000  # points one rollup statement reads at most (a few seconds of InfluxDB on 2 cores)
+ROLLUP_MAX_STEP_S = 7 * DAY_S
+ROLLUP_TIMEOUT_S = 600.0  # a rollup statement's own timeout ([influxdb] timeout_s, 10 s, is for writes)
 PC_ON_MINUTE, PC_OFF_MINUTE = 7 * 60, 17 * 60 + 30  # local time, Monday to Friday
 HOST_DROPS = ("goes_offline", "dead_line")  # from its onset on, the PC's reports never arrive
 FAULT_RULES = {  # the alert a fault raises at its onset
@@ -163,6 +169,31 @@ def backfill(
     zone: str = LOCAL_ZONE,
 ) -> dict[str, Any]:
     """Writes ``days`` of history ending at ``end`` (default now); returns counts."""
+    check(config, days, interval_s)
+    stop_at = int(end if end is not None else time.time()) // ROLLUP_S * ROLLUP_S
+    timeline = Timeline(stop_at - int(days * DAY_S) // ROLLUP_S * ROLLUP_S, stop_at, interval_s, ZoneInfo(zone))
+    client = InfluxClient(config.influxdb)
+    store = Store(config.state.path)
+    started = time.monotonic()
+    try:
+        setup_influx(client)
+        registry = Registry(store, config.state.default_area)
+        windows = WindowSums(store)
+        windows.hold(timeline.start, timeline.end)  # no report keeps a window of this range until it is done
+        written = _write_history(config, client, store, registry, plan, timeline, seed)
+        rollups = rollup(config.influxdb, timeline.start, timeline.end, written)
+        log.info("backfill rolled up", extra={"statements": rollups})
+        windows.release(timeline.start, timeline.end)  # a report sums these windows again, now complete
+    finally:
+        store.close()
+        client.close()
+    seconds = round(time.monotonic() - started, 1)
+    return {"backfill_days": days, "interval_s": interval_s, "start": timeline.start, "end": timeline.end,
+            "points": written, "rollup_statements": rollups, "seconds": seconds}  # fmt: skip
+
+
+def check(config: CollectorConfig, days: float, interval_s: int) -> None:
+    """ValueError, before anything is written, when ``days`` or ``interval_s`` cannot be backfilled."""
     if days <= 0 or days > 400:
         raise ValueError(f"--backfill-days must be between 0 and 400, not {days}")
     kept = retention_days(config.influxdb.raw_retention)
@@ -173,23 +204,6 @@ def backfill(
         )
     if interval_s < 10 or (ROLLUP_S % interval_s and interval_s % ROLLUP_S):
         raise ValueError(f"backfill interval {interval_s} s must be 10 s or more and divide or be a multiple of 300")
-    stop_at = int(end if end is not None else time.time()) // ROLLUP_S * ROLLUP_S
-    timeline = Timeline(stop_at - int(days * DAY_S) // ROLLUP_S * ROLLUP_S, stop_at, interval_s, ZoneInfo(zone))
-    client = InfluxClient(config.influxdb)
-    store = Store(config.state.path)
-    started = time.monotonic()
-    try:
-        setup_influx(client)
-        registry = Registry(store, config.state.default_area)
-        written = _write_history(config, client, store, registry, plan, timeline, seed)
-        rollups = rollup(client, timeline.start, timeline.end)
-        WindowSums(store).forget(timeline.start, timeline.end)  # a report sums these windows again
-    finally:
-        store.close()
-        client.close()
-    seconds = round(time.monotonic() - started, 1)
-    return {"backfill_days": days, "interval_s": interval_s, "start": timeline.start, "end": timeline.end,
-            "points": written, "rollup_statements": rollups, "seconds": seconds}  # fmt: skip
 
 
 def _write_history(
@@ -366,17 +380,36 @@ def only(plan: Plan, communes: list[str]) -> Plan:
                 [item for item in plan.equipment if item.commune in keep])  # fmt: skip
 
 
-def rollup(client: InfluxClient, start: int, end: int, step_s: int = 7 * DAY_S) -> int:
-    """The continuous queries' SELECT ... INTO for a past range, a week at a time; returns statements run."""
+def rollup_settings(settings: InfluxSettings) -> InfluxSettings:
+    """The rollup's own client settings: its statements may take longer than a write or a live query."""
+    return settings.model_copy(update={"timeout_s": max(settings.timeout_s, ROLLUP_TIMEOUT_S)})
+
+
+def rollup_ranges(start: int, end: int, points_per_s: float) -> list[tuple[int, int]]:
+    """[start, end) cut into ranges of whole 5-minute buckets, each holding at most ``ROLLUP_POINTS``
+    points at ``points_per_s`` (the history's density over all its measurements, so each one's is
+    less), and at most a week: a nation's history gets shorter ranges than a province's."""
+    step = int(ROLLUP_POINTS / points_per_s) if points_per_s > 0 else ROLLUP_MAX_STEP_S
+    step = max(ROLLUP_S, min(ROLLUP_MAX_STEP_S, step // ROLLUP_S * ROLLUP_S))
+    return [(lo, min(end, lo + step)) for lo in range(start, end, step)]
+
+
+def rollup(settings: InfluxSettings, start: int, end: int, points: int) -> int:
+    """The continuous queries' SELECT ... INTO for a past range of ``points`` points, in ranges of a
+    bounded size (``rollup_ranges``) through a client with the rollup's own timeout; returns
+    statements run."""
+    client = InfluxClient(rollup_settings(settings))
     db = client.database
     count = 0
-    for measurement in ROLLUP_MEASUREMENTS:
-        for lo in range(start, end, step_s):
-            hi = min(end, lo + step_s)
-            client.query(
-                f'SELECT mean(*) INTO "{db}"."{ROLLUP_RP}"."{measurement}" FROM "{db}"."{RAW_RP}"."{measurement}" '
-                f"WHERE time >= {lo}s AND time < {hi}s GROUP BY time(5m), *",
-                method="POST",
-            )
-            count += 1
+    try:
+        for measurement in ROLLUP_MEASUREMENTS:
+            for lo, hi in rollup_ranges(start, end, points / max(1, end - start)):
+                client.query(
+                    f'SELECT mean(*) INTO "{db}"."{ROLLUP_RP}"."{measurement}" FROM "{db}"."{RAW_RP}"."{measurement}" '
+                    f"WHERE time >= {lo}s AND time < {hi}s GROUP BY time(5m), *",
+                    method="POST",
+                )
+                count += 1
+    finally:
+        client.close()
     return count
