@@ -11,7 +11,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 	known-ids known-ids-sources
 
 help:
-	@echo "make demo   install what is missing, start broker, InfluxDB, collector and a simulated province"
+	@echo "make demo   install what is missing, start broker, InfluxDB, collector and a simulated province (commune-sim)"
+	@echo "            with 35 days of its history; DEMO_ARGS='--days 4 --communes 02473,02536' for less"
 	@echo "make test   install what is missing, lint and run every test against real services (TEST_WORKERS=3)"
 	@echo "make test-fast  only the pure tests (pytest -m 'not services'): seconds, no service started"
 	@echo "make lint   ruff and mypy --strict"
@@ -138,8 +139,10 @@ test: deps known-ids-sources lint old-pythons agent-binary
 test-fast: venv known-ids-sources
 	$(VENV)/bin/pytest -q -m "not services"
 
+# The simulated province runs as commune-sim (devtools/simulate/cli.py, a console script of the venv).
+DEMO_ARGS ?=
 demo: deps
-	$(PY) -m devtools.demo
+	$(PY) -m devtools.demo $(DEMO_ARGS)
 
 bench: deps bench-deps
 	$(PY) -m bench

@@ -1,6 +1,6 @@
 """Benchmark: a whole province of connections on this machine, and what each process pays for it.
 
-Real Mosquitto, InfluxDB and collector on loopback, and ``commune-collector simulate`` with
+Real Mosquitto, InfluxDB and collector on loopback, and ``commune-sim`` with
 Tuyên Quang's 124 communes times ``BENCH_SCALE_HOSTS_PER_COMMUNE`` PCs (30: 3,720 connections,
 each with its own client id and Last Will), reporting every ``BENCH_SCALE_INTERVAL_S`` (30 s, the
 agent's default) from ``BENCH_SCALE_PROCESSES`` simulator processes. Figures, from one run:
@@ -85,7 +85,7 @@ class ProvinceStack:
 
     def simulate(self, hosts_per_commune: int, interval_s: float, processes: int, *extra: str) -> Process:
         self.simulator = Process(
-            [sys.executable, "-m", "collector.cli", "simulate", "-c", str(self.config), "--fault-share", "0",
+            [sys.executable, "-m", "devtools.simulate.cli", "-c", str(self.config), "--fault-share", "0",
              "--hosts-per-commune", str(hosts_per_commune), "--interval", str(interval_s),
              "--processes", str(processes), *extra],
             self.folder, "simulate",

@@ -1,3 +1,3 @@
 """Development tools, not the service: the local stack of real services on loopback
 (``localstack``, used by the tests and benchmarks), ``make demo`` (``demo``) and the simulated
-province (``simulate``, also ``commune-collector simulate``)."""
+province (``simulate``, run as ``commune-sim``)."""

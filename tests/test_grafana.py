@@ -224,7 +224,7 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     line_probe.start()
     # a simulated province beside them (Cao Bằng, its own communes) brings what this machine lacks: sensors
     simulator = Process(
-        [sys.executable, "-m", "collector.cli", "simulate", "-c", str(collector.config_path), "--province", "04",
+        [sys.executable, "-m", "devtools.simulate.cli", "-c", str(collector.config_path), "--province", "04",
          "--hosts-per-commune", "1", "--interval", "2", "--duration", "20", "--no-register"],
         collector.workdir, "simulate",
     )  # fmt: skip

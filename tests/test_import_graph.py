@@ -106,3 +106,11 @@ def test_the_shared_calendar_imports_nothing_of_the_collector() -> None:
     assert (
         "collector.localtime" in graph["collector.fleet.outages"] and "collector.localtime" in graph["collector.config"]
     )
+
+
+def test_nothing_under_collector_imports_devtools() -> None:
+    """The service never imports a dev tool: the simulator and the backfill have their own entry
+    point (``commune-sim``), so a collector install runs without ``devtools/``."""
+    graph = import_graph()
+    assert "devtools.simulate.cli" in graph and "collector.cli" in graph, sorted(graph)
+    assert reaching_up(graph, ("collector",), ("devtools",)) == []

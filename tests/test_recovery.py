@@ -1,5 +1,5 @@
 """A province that survives its server going away, at a small size: 100 virtual PCs
-(``commune-collector simulate``) and real agents with their spools, on a broker, InfluxDB and
+(``commune-sim``) and real agents with their spools, on a broker, InfluxDB and
 collector of their own, with short thresholds (reports every 1-2 s, a 20 s restart grace, a
 report measured 5 s before it came is backlog). ``bench/recovery.py`` measures the same at 3,700.
 
@@ -115,7 +115,7 @@ class ProvinceStack:
         for agent in agents.values():
             agent.start()
         self.simulator = Process(
-            [sys.executable, "-m", "collector.cli", "simulate", "-c", str(first.config_path), "--interval", "2",
+            [sys.executable, "-m", "devtools.simulate.cli", "-c", str(first.config_path), "--interval", "2",
              "--fault-share", "0", "--hosts-per-commune", "4", "--communes", ",".join(VIRTUAL_COMMUNES),
              "--counts-out", str(self.counts)],
             self.tmp_path, "simulate",

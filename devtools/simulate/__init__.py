@@ -1,4 +1,4 @@
-"""``commune-collector simulate``: a whole province of virtual agents over real MQTT.
+"""``commune-sim``: a whole province of virtual agents over real MQTT.
 
 ``plan`` decides the province (communes, PCs, faults, equipment), ``pc`` what each virtual PC
 publishes and how it acknowledges, ``transport`` how the PCs' connections reach the broker; this
