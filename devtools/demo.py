@@ -1,14 +1,18 @@
 """``make demo``: the whole stack on loopback in ./.demo: broker, InfluxDB, collector, two real agents
-and a simulated province (``commune-collector simulate``: 124 communes with faults), with 35 days of
-its history backfilled in the background for the dashboards and the monthly report.
+and a simulated province (``commune-sim``: 124 communes with faults), with 35 days of its history
+backfilled in the background (``commune-sim --backfill-days``) for the dashboards and the monthly
+report. ``--days`` and ``--communes`` make the history shorter and the province smaller (the tests
+use them); the banner prints the commands to run once the history is there, with the month to ask.
 
 The broker is closed, as in production: Mosquitto's dynamic-security file comes from
 ``commune-collector dynsec-init`` (the admin and the collector's user; anonymous clients and
 everything not granted are refused), and the two agents enrol themselves the way a commune PC
 does: ``commune-collector enroll-key add --area ...`` makes a key for each area, then each agent
 runs ``commune-agent enroll --url ... --key ...`` against the collector and receives its own MQTT
-user, which may publish only its own topics. The simulated province is one more user, made live
-over ``$CONTROL/dynamic-security/v1``, that may publish reports under province 08 only.
+user, which may publish only its own topics. The banner prints the same two commands for one more
+PC, ready to paste: the simulated province's areas agree with ``config/areas.example.csv``. The
+simulated province is one more user, made live over ``$CONTROL/dynamic-security/v1``, that may
+publish reports under province 08 only.
 
 Runs in the foreground until Ctrl-C, then stops everything it started. Data stays in ./.demo
 between runs (the secrets too, in files of mode 0600); delete that folder to start afresh.
@@ -16,6 +20,7 @@ between runs (the secrets too, in files of mode 0600); delete that folder to sta
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import re
 import secrets
@@ -23,11 +28,15 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import tomllib
+from datetime import datetime
 from pathlib import Path
 
-from collector.config import MqttSettings
+from collector.config import MqttSettings, ReportSettings, load_config
 from collector.registry.dynsec import DynsecAdmin, DynsecError, acl
+from collector.reports.build import hours_of
+from collector.reports.period import Month
 from common.private_file import write_private
 from common.wire import REPORT_KINDS, TOPIC_ROOT
 from devtools.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
@@ -36,6 +45,7 @@ DEMO_DIR = Path(".demo").resolve()
 BACKFILL_DAYS = 35
 DEMO_PROVINCE = "08"
 DEMO_AGENTS = (("yen-son", "02473", "pc-motcua-01"), ("son-duong", "02536", "pc-ketoan-01"))  # area, commune, host
+ONE_MORE_PC = ("yen-son", "02473", "pc-motcua-02")  # the banner's enrolment, for the reader to paste
 SIMULATOR_USER = "demo-simulated-province"
 DYNSEC_ADMIN_USER = "dynsec-admin"
 COLLECTOR_USER = "collector"
@@ -150,7 +160,32 @@ def enrolled_agent(config: Path, url: str, area: str, commune: str, host: str, b
     return folder / "agent.toml", done
 
 
+def report_month(settings: ReportSettings, days: float, now: float) -> Month:
+    """The month whose office hours the backfilled ``days`` up to ``now`` cover most (the later on a
+    tie): last month, whole, for the default 35 days."""
+    hours = hours_of(settings)
+    start = now - days * 86400
+    month = Month.of(datetime.fromtimestamp(now, hours.zone))
+    best, covered_best = month, -1.0
+    while True:
+        covered = sum(max(0.0, min(w.end, now) - max(w.start, start)) for w in hours.windows_of(month, until=now))
+        if covered > covered_best:
+            best, covered_best = month, covered
+        if hours.month_bounds(month)[0] <= start:
+            return best
+        month = month.previous()
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devtools.demo", description="make demo: the whole stack.")
+    parser.add_argument("--days", type=float, default=BACKFILL_DAYS, help=f"days of history (default {BACKFILL_DAYS})")
+    parser.add_argument("--communes", help="only these communes of Tuyên Quang (comma-separated codes; default all)")
+    return parser.parse_args()
+
+
 def main() -> int:
+    args = arguments()
+    province = ["--communes", args.communes] if args.communes else []
     DEMO_DIR.mkdir(exist_ok=True)
     influxd = Influxd(DEMO_DIR / "influxdb")
     broker_port, http_port = free_port(), free_port()
@@ -185,8 +220,8 @@ def main() -> int:
             (SIMULATOR_USER, simulator_user(config, broker_port)),
         )  # fmt: skip
         simulator = Process(
-            [sys.executable, "-m", "collector.cli", "simulate", "-c", str(simulate_config), "--interval", "10",
-             "--fault-after", "60", "--plan-out", str(DEMO_DIR / "simulated-province.json")],
+            [sys.executable, "-m", "devtools.simulate.cli", "-c", str(simulate_config), "--interval", "10",
+             "--fault-after", "60", "--plan-out", str(DEMO_DIR / "simulated-province.json"), *province],
             DEMO_DIR / "simulate", "simulate",  # not DEMO_DIR: its collector/ folder would shadow the package
         )  # fmt: skip
         simulator.start()
@@ -195,30 +230,37 @@ def main() -> int:
         # live simulator, at the rollups' 5 minutes, in the background and at a low priority so the
         # live demo starts at once (it takes minutes on 2 cores; its log says when it is done).
         backfill = Process(
-            ["nice", "-n", "15", sys.executable, "-m", "collector.cli", "simulate", "-c", str(config),
-             "--backfill-days", str(BACKFILL_DAYS), "--backfill-interval", "300"],
+            ["nice", "-n", "15", sys.executable, "-m", "devtools.simulate.cli", "-c", str(config),
+             "--backfill-days", str(args.days), "--backfill-interval", "300", *province],
             DEMO_DIR / "backfill", "backfill",
         )  # fmt: skip
         backfill.workdir.mkdir(exist_ok=True)
         backfill.start()
         started.append(backfill)
+        month = report_month(load_config(config).report, args.days, time.time())
+        area, commune, host = ONE_MORE_PC
         print(
             "\ncommune-monitor demo is running (Ctrl-C to stop)\n"
             f"  MQTT broker      mqtt://127.0.0.1:{broker_port}  (dynamic security: no anonymous client;\n"
             f"                   each PC publishes only its own topics; {broker.dynsec_file})\n"
             f"  Enrolment        the two real agents enrolled themselves by area key:\n"
             + "".join(f"                   {line}\n" for line in enrolments)
+            + f"  Enrol a PC       one more PC of area {area}, the same way (paste into bash):\n"
+            f"                   KEY=$(commune-collector enroll-key add --area {area} --expires 1d -c {config})\n"
+            f'                   commune-agent enroll --url {url} --key "$KEY" --province {DEMO_PROVINCE}'
+            f" --commune {commune} --host {host} --out {DEMO_DIR / 'agents' / f'{host}.toml'} --insecure-http\n"
             + f"  InfluxDB         {influxd.url}  (database 'commune', InfluxQL)\n"
-            f"  Status page      {url}/status  (Tuyên Quang's 124 communes, simulated)\n"
+            f"  Status page      {url}/status  (Tuyên Quang's communes by area, simulated)\n"
             f"  Collector API    {url}/api/v1/communes  (admin token below)\n"
             f'                   curl -H "Authorization: Bearer {token}" {url}/api/v1/alerts\n'
             f"  Health, metrics  {url}/healthz  {url}/metrics\n"
             f"  Grafana          dashboards/ (see README, Grafana dashboards): provisioning files and\n"
             f"                   dashboards to load, or: commune-collector grafana sync -c {config}\n"
             f"  Faults injected  after 60 s; which communes and PCs: {DEMO_DIR}/simulated-province.json\n"
-            f"  History          {BACKFILL_DAYS} days being backfilled in the background; done when\n"
-            f"                   {DEMO_DIR}/backfill/backfill.log ends with its counts. Then:\n"
-            f"                   commune-collector report --month YYYY-MM --format pdf --out r.pdf -c {config}\n"
+            f"  History          {args.days:g} days being backfilled in the background; done when\n"
+            f"                   {DEMO_DIR}/backfill/backfill.log ends with its counts. Then the leaders' scorecard:\n"
+            f"                   commune-collector report --month {month} --format pdf"
+            f" --out {DEMO_DIR / f'scorecard-{month}.pdf'} -c {config}\n"
             f"  Logs             {DEMO_DIR}/*/*.log\n",
             flush=True,
         )

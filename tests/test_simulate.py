@@ -1,17 +1,21 @@
-"""``commune-collector simulate``: Tuyên Quang's 124 communes of virtual agents over a real broker,
+"""``commune-sim``: Tuyên Quang's 124 communes of virtual agents over a real broker,
 into a real collector and InfluxDB, with every injected fault seen by the fleet state."""
 
 from __future__ import annotations
 
+import csv
 import json
+import re
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from realservices import Collector, Influxd, Mosquitto, Process, wait_until
+from realservices import REPO, Collector, Influxd, Mosquitto, Process, wait_until
 
+from collector.registry.units import display_name
 from devtools.simulate import make_plan
 
 
@@ -32,6 +36,45 @@ def test_the_plan_covers_every_commune_of_the_province_with_each_fault() -> None
         make_plan("08", 2, seed=1, fault_share=0.3)
 
 
+def test_the_simulated_areas_agree_with_the_example_areas_and_have_real_names() -> None:
+    """The demo imports config/areas.example.csv, then the simulator registers its plan: a commune of
+    the examples stays in its example area (so an area key printed by the demo still covers it),
+    and every area is named after a real place, as the status page shows it."""
+    examples = list(csv.DictReader((REPO / "config" / "areas.example.csv").open(encoding="utf-8")))
+    plan = make_plan("08", 2, seed=1)
+    area_of = {c: code for code, (_name, communes) in plan.areas.items() for c in communes}
+    for row in examples:
+        assert area_of[row["commune"]] == row["area_code"], row
+        assert plan.areas[row["area_code"]][0] == row["area_name"], row
+    places = [display_name(c).split(" ", 1)[1] for c in area_of] + ["TP Tuyên Quang"]  # "Xã Yên Sơn" -> "Yên Sơn"
+    for code, (name, communes) in plan.areas.items():
+        assert communes and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", code), code
+        place = name.removeprefix("Khu vực ")
+        assert name != place and any(p == place or p.startswith(f"{place} ") for p in places), name  # Hà Giang 1
+    other = make_plan("04", 1, seed=1)  # any province: areas named after one of their communes
+    names = {display_name(line.commune).split(" ", 1)[1] for line in other.lines}
+    assert len(other.areas) > 1 and all(name.removeprefix("Khu vực ") in names for name, _ in other.areas.values())
+
+
+@pytest.mark.services  # runs the console scripts
+def test_commune_sim_is_a_program_of_its_own_and_says_what_is_wrong_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "collector.toml"
+    config.write_text(f'[state]\npath = "{tmp_path / "state.sqlite"}"\n[influxdb]\nraw_retention = "30d"\n')
+    sim = str(Path(sys.executable).parent / "commune-sim")
+    for args, message in (
+        (["--interval", "0"], "commune-sim: --interval must be more than 0 seconds, not 0.0"),
+        (["--communes", "99999"], "commune-sim: commune(s) 99999 are not in province 08"),
+        (["--backfill-days", "35"], "commune-sim: --backfill-days 35 is more than [influxdb] raw_retention 30d"),
+    ):
+        done = subprocess.run([sim, "-c", str(config), *args], capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 2 and done.stderr.splitlines()[-1].startswith(message), done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "state.sqlite").exists()  # nothing half-done: no registry written
+    gone = subprocess.run([sys.executable, "-m", "collector.cli", "simulate", "-c", str(config)], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert gone.returncode == 2 and "invalid choice: 'simulate'" in gone.stderr
+
+
 def test_a_simulated_province_shows_every_fault_in_the_fleet_state(
     make_collector: Callable[..., Collector], own_broker: Mosquitto, influxd: Influxd, database: str, tmp_path: Path
 ) -> None:
@@ -41,7 +84,7 @@ def test_a_simulated_province_shows_every_fault_in_the_fleet_state(
     collector.start()
     plan_file = tmp_path / "plan.json"
     simulator = Process(
-        [sys.executable, "-m", "collector.cli", "simulate", "-c", str(collector.config_path), "--interval", "2",
+        [sys.executable, "-m", "devtools.simulate.cli", "-c", str(collector.config_path), "--interval", "2",
          "--fault-after", "8", "--outage", "12", "--duration", "300", "--plan-out", str(plan_file),
          "--processes", "2"],
         tmp_path, "simulate",

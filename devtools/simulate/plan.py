@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,6 +43,26 @@ EQUIPMENT_FAULTS = ("token_unused", "scanner_missing")
 OUTAGE_FAULTS = ("power_cut", "office_closed")  # every PC of the commune goes dark, then comes back
 DISK_FAULTS = ("disk_failing", "disk_slow")  # one PC's disk: sectors reallocated by the hour, or busy all the time
 ISSUED_ON = "2025-08-15"
+AREAS = 8  # areas of a province without a table below: that many runs of communes, by code
+# Tuyên Quang's areas for the demo, named after the former districts whose commune codes they span
+# (an approximation by code ranges, not an official map): a commune is in the last row whose first
+# code is at or below its own. They agree with config/areas.example.csv.
+PROVINCE_AREAS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "08": (
+        ("00691", "ha-giang", "Khu vực Hà Giang"),
+        ("00715", "dong-van", "Khu vực Đồng Văn"),
+        ("00913", "vi-xuyen", "Khu vực Vị Xuyên"),
+        ("01021", "hoang-su-phi", "Khu vực Hoàng Su Phì"),
+        ("01153", "bac-quang", "Khu vực Bắc Quang"),
+        ("02212", "tp-tuyen-quang", "Khu vực TP Tuyên Quang"),
+        ("02221", "na-hang", "Khu vực Nà Hang"),
+        ("02287", "chiem-hoa", "Khu vực Chiêm Hoá"),
+        ("02365", "ham-yen", "Khu vực Hàm Yên"),
+        ("02425", "yen-son", "Khu vực Yên Sơn"),
+        ("02509", "tp-tuyen-quang", "Khu vực TP Tuyên Quang"),
+        ("02530", "son-duong", "Khu vực Sơn Dương"),
+    ),
+}
 
 
 @dataclass
@@ -85,11 +107,7 @@ def make_plan(province: str, hosts_per_commune: int, seed: int, fault_share: flo
     communes = [c.code for c in units.communes_of(province)]
     if not communes:
         raise ValueError(f"province {province!r} has no communes in vietnam-provinces; use a code such as 08")
-    per_area = max(1, round(len(communes) / 8))
-    areas = {
-        f"KV{i // per_area + 1:02d}": (f"Khu vực {i // per_area + 1}", communes[i : i + per_area])
-        for i in range(0, len(communes), per_area)
-    }
+    areas = areas_of(province, communes)
     shuffled = communes[:]
     rng.shuffle(shuffled)
     count = max(1, round(len(communes) * fault_share)) if fault_share else 0
@@ -126,6 +144,32 @@ def make_plan(province: str, hosts_per_commune: int, seed: int, fault_share: flo
     assign_outages(hosts, faults, count, random.Random(seed * 7907 + 3))
     assign_disk_faults(hosts, faults, per_fault, random.Random(seed * 7919 + 5))
     return Plan(province, hosts, areas, lines, faults, equipment)
+
+
+def areas_of(province: str, communes: list[str]) -> dict[str, tuple[str, list[str]]]:
+    """The province's areas (code -> name, communes): from ``PROVINCE_AREAS``, or else ``AREAS`` runs
+    of communes by code, each named after its first commune ("Khu vực Lũng Cú", code ``lung-cu``)."""
+    table = PROVINCE_AREAS.get(province)
+    areas: dict[str, tuple[str, list[str]]] = {}
+    if table:
+        for commune in communes:
+            _first, code, name = ([row for row in table if row[0] <= commune] or [table[0]])[-1]
+            areas.setdefault(code, (name, []))[1].append(commune)
+        return areas
+    per_area = max(1, -(-len(communes) // AREAS))
+    for i in range(0, len(communes), per_area):
+        place = units.display_name(communes[i]).split(" ", 1)[-1]  # "Xã Lũng Cú" -> "Lũng Cú"
+        code = slug(place)
+        code = code if code not in areas else f"{code}-{i // per_area + 1}"
+        areas[code] = (f"Khu vực {place}", communes[i : i + per_area])
+    return areas
+
+
+def slug(text: str) -> str:
+    """``Lũng Cú`` -> ``lung-cu``: an area code from a Vietnamese name."""
+    plain = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    ascii_only = "".join(ch for ch in plain if not unicodedata.combining(ch)).lower()
+    return "-".join(re.findall(r"[a-z0-9]+", ascii_only))
 
 
 def assign_outages(hosts: list[VirtualHost], faults: dict[str, list[str]], count: int, rng: random.Random) -> None:
