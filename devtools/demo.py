@@ -30,13 +30,12 @@ import sys
 import threading
 import time
 import tomllib
-from datetime import datetime
 from pathlib import Path
 
 from collector.config import MqttSettings, ReportSettings, load_config
+from collector.localtime import Month
 from collector.registry.dynsec import DynsecAdmin, DynsecError, acl
 from collector.reports.build import hours_of
-from collector.reports.period import Month
 from common.private_file import write_private
 from common.wire import REPORT_KINDS, TOPIC_ROOT
 from devtools.localstack import Influxd, Mosquitto, Process, free_port, http_get, wait_until
@@ -165,7 +164,7 @@ def report_month(settings: ReportSettings, days: float, now: float) -> Month:
     tie): last month, whole, for the default 35 days."""
     hours = hours_of(settings)
     start = now - days * 86400
-    month = Month.of(datetime.fromtimestamp(now, hours.zone))
+    month = hours.month_of(now)
     best, covered_best = month, -1.0
     while True:
         covered = sum(max(0.0, min(w.end, now) - max(w.start, start)) for w in hours.windows_of(month, until=now))

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from realservices import Influxd
 
@@ -19,13 +17,11 @@ from collector.ingest.influx import InfluxClient
 from collector.ingest.setup_influx import setup_influx
 from collector.reports.build import hours_of
 from collector.reports.make import keep
-from collector.reports.period import Month
 from collector.reports.windows import HELD, WindowSums
 from collector.store import Store
 from devtools.backfill import backfill, only
 from devtools.simulate import make_plan, register
 
-ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 COMMUNES = ["00694", "00715"]  # with seed 1: a healthy commune and a dead line
 
 
@@ -61,8 +57,9 @@ def test_a_window_summed_before_its_history_is_summed_again_once_the_history_is_
         result = backfill(config, plan, 8, 300, seed=1, end=now)
         assert result["points"] > 0
         # an older release kept the windows it summed early, empty: those are summed again, not final
-        this = Month.of(datetime.fromtimestamp(now, ZONE))
-        windows = [w for m in (this.previous(), this) for w in hours_of(config.report).windows_of(m, until=now)]
+        hours = hours_of(config.report)
+        this = hours.month_of(now)
+        windows = [w for m in (this.previous(), this) for w in hours.windows_of(m, until=now)]
         with store.transaction() as db:
             db.executemany("INSERT INTO report_windows (kind, start, end) VALUES (?, ?, ?)",
                            [(kind, w.start, w.end) for kind in ("commune", "agent") for w in windows])  # fmt: skip
