@@ -88,6 +88,7 @@ class CapturingAgent(VirtualAgent):
         self.stream, self.seq, self.acks, self.ack_topic = "", 0, 0, ""  # no acks to wait for
         self.now = 0
         self.inventory_day = -1
+        self.bad_sectors = 0  # as VirtualAgent: its disk_failing fault grows them
         self.captured: list[tuple[str, dict[str, Any]]] = []
 
     def switched_on(self, day: int) -> None:
