@@ -223,6 +223,7 @@ class CollectorService:
             throttle=Throttle(self.config.speedtest.endpoint_rate_mbps),
             public_status_page=self.config.http.public_status_page,
             reports=self.monthly_report,
+            replacement=self.replacement,
             outages=self.outages,
             uploads=uploads,
             enroll=self.enroll_desk,
@@ -235,6 +236,11 @@ class CollectorService:
         from collector.reports.make import make
 
         return make(self.config, self.store, self.registry, month, [fmt], area)[fmt]
+
+    def replacement(self, month: str, province: str, area: str) -> list[dict[str, Any]]:
+        from collector.reports.make import replacement
+
+        return replacement(self.config, self.registry, month, province, area)
 
     def keep_report_windows(self, now: float) -> int:
         from collector.reports.make import keep

@@ -139,6 +139,27 @@ DEGRADED_REASONS: Final[dict[str, Words]] = {
 }
 
 
+# ---- the replacement list (collector/reports/replacement.py, GET /api/v1/replacement) ----
+
+REPLACEMENT_TITLE: Final = Words("Máy cần thay thế", "PCs to replace")
+REPLACEMENT_EVIDENCE: Final[dict[str, Words]] = {  # the score's parts, in its order
+    "disk_failing": Words("ổ đĩa sắp hỏng", "disk failing"),
+    "hang_minutes_per_day": Words("phút treo máy mỗi ngày làm việc", "hang minutes per office day"),
+    "memory_short": Words("tỉ lệ thời gian thiếu bộ nhớ", "share of time short of memory"),
+    "cpu_saturated": Words("tỉ lệ thời gian CPU quá tải", "share of time with the CPU saturated"),
+    "reboots_per_day": Words("số lần khởi động lại mỗi ngày làm việc", "reboots per office day"),
+    "age_years": Words("tuổi máy (năm, từ lần đầu giám sát)", "age in years (since first monitored)"),
+}
+REPLACEMENT_RULE: Final = Words(
+    "Điểm từ 0 đến 100, đo trong giờ làm việc của tháng: ổ đĩa sắp hỏng 40; treo máy 25 (đủ từ 60 phút mỗi ngày); "
+    "thiếu bộ nhớ 10 và CPU quá tải 10 (theo tỉ lệ thời gian); khởi động lại 5 (đủ từ 1 lần mỗi ngày); "
+    "tuổi máy 10 (đủ từ 8 năm).",
+    "A score from 0 to 100, measured in the month's office hours: disk failing 40; hangs 25 (in full from 60 "
+    "minutes a day); short of memory 10 and CPU saturated 10 (by share of time); reboots 5 (in full from one a "
+    "day); age 10 (in full from 8 years).",
+)
+
+
 def degraded_reasons(codes: tuple[str, ...], lang: str) -> str:
     """A degraded PC's reason codes in words, comma-separated."""
     return ", ".join(DEGRADED_REASONS[code].in_(lang) for code in codes)

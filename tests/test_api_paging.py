@@ -21,7 +21,7 @@ from collector.store import Store
 ALERTS = 620
 LIST_ROUTES = ["/api/v1/hosts", "/api/v1/lines", "/api/v1/areas", "/api/v1/degraded", "/api/v1/unused-lines",
                "/api/v1/communes", "/api/v1/equipment", "/api/v1/outages", "/api/v1/alerts",
-               "/api/v1/silences", "/api/v1/other-devices"]  # fmt: skip
+               "/api/v1/silences", "/api/v1/other-devices", "/api/v1/replacement"]  # fmt: skip
 
 
 def get(collector: Collector, path: str) -> tuple[int, Any, str]:

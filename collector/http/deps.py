@@ -41,6 +41,10 @@ ReportMaker = Callable[[str, str, str], bytes]
 """The monthly report of a month (YYYY-MM) in a format (pdf, xlsx, html) for an area ("" for all)."""
 
 
+ReplacementSource = Callable[[str, str, str], list[dict[str, Any]]]
+"""The replacement list of a month (YYYY-MM, "" for this one), a province and an area ("" for all)."""
+
+
 class CommandPublisher(Protocol):
     """Sends a command to an agent; False when the broker cannot take it now."""
 
@@ -75,6 +79,7 @@ class HttpParts:
     throttle: Throttle
     public_status_page: bool = True
     reports: ReportMaker | None = None
+    replacement: ReplacementSource | None = None
     outages: OutageSource | None = None
     uploads: UploadGate = field(default_factory=UploadGate)
     enroll: EnrollDesk | None = None
@@ -106,6 +111,12 @@ def reports(p: PartsDep) -> ReportMaker:
     if p.reports is None:
         raise HTTPException(503, "reports are not available in this collector")
     return p.reports
+
+
+def replacement(p: PartsDep) -> ReplacementSource:
+    if p.replacement is None:
+        raise HTTPException(503, "the replacement list is not available in this collector")
+    return p.replacement
 
 
 def outages(p: PartsDep) -> OutageSource:

@@ -3,12 +3,16 @@ build the figures once, render them in the asked format."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import Any
 
 from collector.config import CollectorConfig
 from collector.ingest.influx import InfluxClient
+from collector.localtime import Month, PeriodError
 from collector.registry.registry import Registry
-from collector.reports.build import MonthlyReport, ReportError, build, keep_windows
+from collector.reports.build import MonthlyReport, ReportError, build, hours_of, keep_windows
+from collector.reports.replacement import replacement_list
 from collector.store import Store
 
 FORMATS: dict[str, tuple[str, str]] = {  # format -> (media type, file extension)
@@ -68,5 +72,35 @@ def keep(config: CollectorConfig, store: Store, now: float) -> int:
     client = InfluxClient(config.influxdb.model_copy(update={"timeout_s": config.report.query_timeout_s}))
     try:
         return keep_windows(client, store, config.report, now)
+    finally:
+        client.close()
+
+
+def replacement(
+    config: CollectorConfig,
+    registry: Registry,
+    month: str,
+    province: str = "",
+    area: str = "",
+    now: float | None = None,
+) -> list[dict[str, Any]]:
+    """The replacement list of ``month`` (YYYY-MM, "" for this one) up to ``now``; raises
+    ReportError for a month that cannot be asked (malformed, in the future) and InfluxError."""
+    now = time.time() if now is None else now
+    hours = hours_of(config.report)
+    try:
+        asked = Month.parse(month) if month else hours.month_of(now)
+    except PeriodError as exc:
+        raise ReportError(str(exc)) from None
+    this_month = hours.month_of(now)
+    if (asked.year, asked.month) > (this_month.year, this_month.month):
+        raise ReportError(f"month {asked} is in the future (it is {this_month} now)")
+    start, end = hours.month_bounds(asked)
+    client = InfluxClient(config.influxdb.model_copy(update={"timeout_s": config.report.query_timeout_s}))
+    try:
+        windows = hours.windows_of(asked, until=now)
+        return replacement_list(
+            client, registry, config.fleet, windows, (start, min(end, int(now))), province, area, now
+        )
     finally:
         client.close()

@@ -1,0 +1,152 @@
+"""The replacement list: the score as a pure function at its edges, the ranking, and the evidence
+read from a real InfluxDB's rollups over a month's office windows."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from realservices import Agent, Collector, Influxd, wait_until
+
+from collector import vocabulary as words
+from collector.config import FleetSettings, InfluxSettings, ReportSettings
+from collector.ingest.influx import InfluxClient
+from collector.ingest.setup_influx import setup_influx
+from collector.localtime import Month
+from collector.registry.registry import HostKey, Registry
+from collector.reports.build import hours_of
+from collector.reports.replacement import SCORE_PARTS, Evidence, figures, replacement_list, rows, score
+from collector.store import Store
+
+NOW = 1_796_000_000.0
+YEAR_S = 365.25 * 86400
+
+
+def test_each_part_gives_its_points_at_its_full_figure_and_never_more() -> None:
+    for name, (points, full) in SCORE_PARTS.items():
+        assert score({name: full}) == points
+        assert score({name: full * 3}) == points
+        assert score({name: full / 2}) == round(points / 2, 1)
+    assert sum(points for points, _full in SCORE_PARTS.values()) == 100.0
+    assert score({name: full for name, (_points, full) in SCORE_PARTS.items()}) == 100.0
+    assert score({}) == 0.0 and score({"memory_short": -1.0}) == 0.0
+
+
+def test_the_vocabulary_names_every_part_of_the_score_in_its_order() -> None:
+    assert list(words.REPLACEMENT_EVIDENCE) == list(SCORE_PARTS)
+    for name, (points, _full) in SCORE_PARTS.items():
+        said = words.REPLACEMENT_EVIDENCE[name]
+        assert said.vi and said.en and f"{points:g}" in words.REPLACEMENT_RULE.en
+
+
+def test_figures_are_per_office_day_and_per_slot_and_a_pc_never_seen_has_no_age() -> None:
+    e = Evidence("08", "02473", "pc-1", days={"2026-11-02", "2026-11-03"}, slots=100, cpu_slots=25,
+                 memory_slots=10, busy_slots=18, reboots=1, first_seen=NOW - 4 * YEAR_S)  # fmt: skip
+    assert figures(e, NOW) == {
+        "disk_failing": 0.0, "hang_minutes_per_day": 45.0, "memory_short": 0.1, "cpu_saturated": 0.25,
+        "reboots_per_day": 0.5, "age_years": 4.0,
+    }  # fmt: skip
+    assert figures(Evidence("08", "02473", "pc-2"), NOW)["age_years"] == 0.0
+
+
+def test_the_list_puts_a_failing_disk_first_and_leaves_out_pcs_without_office_data() -> None:
+    failing = Evidence("08", "02473", "pc-b", days={"d"}, slots=10, disk_failing=True)
+    slow = Evidence("08", "02473", "pc-a", days={"d"}, slots=10, busy_slots=12)  # 60 minutes in one day
+    quiet = Evidence("08", "02473", "pc-c", days={"d"}, slots=10)
+    unseen = Evidence("08", "02473", "pc-d", disk_failing=True)
+    listed = rows([quiet, slow, unseen, failing], NOW)
+    assert [(r["host"], r["score"], r["days"]) for r in listed] == [
+        ("pc-b", 40.0, 1),
+        ("pc-a", 25.0, 1),
+        ("pc-c", 0.0, 1),
+    ]
+    assert listed[0]["evidence"]["disk_failing"] == 1.0
+
+
+def test_evidence_is_read_from_the_rollups_of_the_office_windows_only(influxd: Influxd) -> None:
+    settings = ReportSettings()
+    hours = hours_of(settings)
+    month = Month(2026, 11)
+    windows = hours.windows_of(month)
+    first, second = windows[0], windows[2]  # the mornings of the first two office days
+    start, end = hours.month_bounds(month)
+    database = f"t_{uuid.uuid4().hex[:10]}"
+    client = InfluxClient(InfluxSettings(url=influxd.url, database=database, raw_retention="400d"))
+    setup_influx(client)
+
+    def at(window_start: int, minute: int) -> int:
+        return window_start + minute * 60
+
+    def tags(host: str) -> str:
+        return f"province=08,area=a,commune=02473,host={host}"
+
+    rollup = []
+    for minute in range(0, 60, 5):  # an hour of each of two mornings: 12 slots a morning
+        for w in (first, second):
+            rollup.append(
+                f"system,{tags('pc-slow')} mean_cpu_percent=99,mean_mem_used_percent=50 {at(w.start, minute)}"
+            )
+            rollup.append(f"io,{tags('pc-slow')} mean_busy_percent=97 {at(w.start, minute)}")
+            rollup.append(f"system,{tags('pc-disk')} mean_cpu_percent=5,mean_mem_used_percent=95 {at(w.start, minute)}")
+    rollup.append(f"system,{tags('pc-slow')} mean_cpu_percent=99 {first.start - 3600}")  # before office hours
+    rollup.append(f"io,{tags('pc-slow')} mean_busy_percent=99 {first.end + 60}")  # lunch
+    rollup.append(
+        f"disk_health,{tags('pc-disk')},disk=sda mean_reallocated_sectors=2,mean_pending_sectors=0 {first.start}"
+    )
+    rollup.append(
+        f"disk_health,{tags('pc-slow')},disk=sda mean_reallocated_sectors=1,mean_health_passed=1 {first.start}"
+    )
+    client.write_lines(rollup, "rollup_5m")
+    client.write_lines([f"system,{tags('pc-disk')} boot_time=1 {first.start}",
+                        f"system,{tags('pc-disk')} boot_time=2 {second.start}"], "raw")  # fmt: skip
+
+    with Store(":memory:") as store:
+        registry = Registry(store, "unassigned")
+        for host in ("pc-slow", "pc-disk", "pc-silent"):
+            registry.touch(HostKey("08", "02473", host), time.time())
+        listed = replacement_list(client, registry, FleetSettings(), windows, (start, end), now=end)
+        assert replacement_list(client, registry, FleetSettings(), windows, (start, end), province="09") == []
+        for missing in (f"{database}_none", database + "_raw"):  # no database; a database without rollups
+            other = InfluxClient(InfluxSettings(url=influxd.url, database=missing))
+            if missing.endswith("_raw"):
+                other.query(f'CREATE DATABASE "{missing}"', method="POST")
+            assert replacement_list(other, registry, FleetSettings(), windows, (start, end)) == []
+            other.close()
+    client.close()
+    by_host = {r["host"]: r for r in listed}
+    assert set(by_host) == {"pc-slow", "pc-disk"}  # pc-silent has no office data
+    assert by_host["pc-disk"]["evidence"] == {
+        "disk_failing": 1.0, "hang_minutes_per_day": 0.0, "memory_short": 1.0, "cpu_saturated": 0.0,
+        "reboots_per_day": 0.5, "age_years": 0.0,
+    }  # fmt: skip
+    assert by_host["pc-slow"]["evidence"] == {
+        "disk_failing": 0.0, "hang_minutes_per_day": 60.0, "memory_short": 0.0, "cpu_saturated": 1.0,
+        "reboots_per_day": 0.0, "age_years": 0.0,
+    }  # fmt: skip
+    assert [r["host"] for r in listed] == ["pc-disk", "pc-slow"] and by_host["pc-disk"]["days"] == 2
+    assert by_host["pc-disk"]["score"] == 40.0 + 10.0 + 2.5 and by_host["pc-slow"]["score"] == 25.0 + 10.0
+
+
+def test_the_api_lists_a_reporting_pc_this_month_and_refuses_a_month_to_come(
+    make_collector: Callable[..., Collector], make_agent: Callable[..., Agent], influxd: Influxd, database: str
+) -> None:
+    always_open = {"office_hours": ["00:00-24:00"], "workdays": [1, 2, 3, 4, 5, 6, 7]}
+    collector = make_collector(report=always_open)
+    assert collector.cli("setup-influx").returncode == 0  # the rollups the list reads
+    collector.start()
+    make_agent(host="pc-list").start()
+    assert collector.get_json("/api/v1/replacement?province=09") == []
+    client = InfluxClient(InfluxSettings(url=influxd.url, database=database))
+
+    def listed() -> bool:  # the rollup the continuous query would make at the next 5 minutes, made now
+        client.query(f'SELECT mean(*) INTO "{database}"."rollup_5m"."system" FROM "{database}"."raw"."system" '
+                     "WHERE time > now() - 1h GROUP BY time(5m), *", method="POST")  # fmt: skip
+        return any(r["host"] == "pc-list" for r in collector.get_json("/api/v1/replacement"))
+
+    wait_until(listed, 30, "listed")
+    client.close()
+    (row,) = [r for r in collector.get_json("/api/v1/replacement?province=08") if r["host"] == "pc-list"]
+    assert row["days"] == 1 and set(row["evidence"]) == set(SCORE_PARTS) and 0 <= row["score"] <= 100
+    status, body = collector.send_json("GET", "/api/v1/replacement?month=2999-01", None)
+    assert status == 404 and "future" in body["detail"]
