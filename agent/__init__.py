@@ -1,3 +1,5 @@
 """commune-agent: the small background service that reports a commune PC's health."""
 
-__version__ = "0.1.0"
+from common.version import VERSION as __version__
+
+__all__ = ["__version__"]

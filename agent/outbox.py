@@ -131,6 +131,15 @@ class Outbox:
         self._changed(release, "release")
         return released[0]
 
+    def unsend(self) -> int:
+        unsent = [0]
+
+        def unsend(spool: Spool) -> None:
+            unsent[0] = spool.unsend()
+
+        self._changed(unsend, "unsend")
+        return unsent[0]
+
     def awaiting_ack(self) -> int:
         return self._guarded(lambda disk: disk.awaiting_ack()) + self._memory.awaiting_ack()
 

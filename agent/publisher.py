@@ -13,7 +13,16 @@ collector answers with an (empty) ack. Until this agent has heard one (remembere
 spool), it holds its reports for at most ``[spool] ack_wait_s`` while connected, then falls
 back to broker-level release (the PUBACK deletes the report, as before acknowledgements) and
 sends reports without ``seq`` so a collector built before them still accepts them. The first
-ack turns acknowledgements on for good.
+ack turns acknowledgements on, and they stay on across restarts until a collector again sends no
+ack for ``ack_wait_s`` while a report waits for one (an older collector put back, say): then the
+agent falls back the same way, once logged, and the reports the broker had taken but nobody
+acknowledged are sent again without ``seq`` (the same points, at worst twice).
+
+Versions: the ``online`` status is the agent's hello (its release and ``capabilities``); the
+collector's answer (an ack with no ranges) says its release and what it does, and the agent logs
+what they agreed, once. A collector that never answered may be release 0.1.0, which refused fields
+and kinds it did not know: until one answers, reports leave out what 0.1.0 did not know
+(``common.wire.downgrade``), and a kind it did not know (peripherals) is not sent (counted).
 
 paho calls ``on_publish`` and ``on_message`` while holding its own lock, so callbacks only
 queue events and the agent's main thread does all spool bookkeeping (no lock order to get wrong).
@@ -45,15 +54,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 from agent.config import AgentConfig
 from agent.outbox import Outbox
 from agent.spool import SpooledMessage
+from common.version import VERSION
 from common.wire import (
     ACK_COMMAND,
     KNOWN_IDS_COMMAND,
     SCHEMA_VERSION,
     KnownIdRow,
     WireError,
+    agreed,
     command_topic,
     decode_ack,
     decode_known_ids,
+    downgrade,
     report_topic,
     status_payload,
     with_sequence,
@@ -74,6 +86,16 @@ RECONNECT_MAX_S = 60.0  # below the collector's restart grace (90 s): back insid
 WAITING = "waiting"  # no acknowledging collector heard yet: hold reports for at most ack_wait_s
 ACKS = "acks"  # the collector's acknowledgement releases a report
 BROKER = "broker"  # fallback: the broker's PUBACK releases a report
+
+
+def capabilities(config: AgentConfig) -> tuple[str, ...]:
+    """What this agent does, as its hello says (``common.wire.CAPABILITIES``)."""
+    caps = ["acks"]
+    if config.peripherals.enabled:
+        caps.append("peripherals")
+    if config.disk_health.enabled and sys.platform == "linux":  # as the runner starts its job
+        caps.append("disk_health")
+    return tuple(caps)
 
 
 def reconnect_delays(rng: random.Random) -> Iterator[float]:
@@ -132,6 +154,12 @@ class Publisher:
         self.mode = ACKS if spool.acks_heard() else WAITING
         self._waiting_since: float | None = None  # monotonic; counts only while connected
         self._highest_acked = 0  # sent reports below it and still unacknowledged went missing
+        self.caps = capabilities(config)
+        self.collector_version: str | None = None  # from the collector's answer to the hello
+        self._collector_hello: tuple[str | None, tuple[str, ...] | None] | None = None  # last one logged
+        self._acks_since = time.time()  # the last ack, or the connection if later (wall clock: the spool's)
+        self._fallback_check_at = 0.0
+        self.not_sent_old_collector = 0  # reports of a kind release 0.1.0 did not know, left out
         self._due_check_at = 0.0  # when (``clock``) to look again for reports due to be re-sent (0: now)
         self._unsent_seen: int | None = None  # the outbox's puts when all its unsent reports had gone to paho
         self.acks_received = 0
@@ -249,6 +277,9 @@ class Publisher:
 
     def _releasing(self) -> bool:
         """False while waiting (bounded) to hear whether the collector acknowledges."""
+        if self.mode == ACKS:
+            self._check_still_acknowledged()
+            return True
         if self.mode != WAITING:
             return True
         now = time.monotonic()
@@ -264,6 +295,31 @@ class Publisher:
         )
         return True
 
+    def _check_still_acknowledged(self) -> None:
+        """Acknowledgements on, and none for ``ack_wait_s`` although a report sent since the last
+        one waits (at most once a second): the collector does not acknowledge, fall back."""
+        now = time.time()
+        wait = self._spool_config.ack_wait_s
+        if now < self._fallback_check_at or now - self._acks_since < wait:
+            return
+        self._fallback_check_at = now + 1.0
+        earliest = self._spool.earliest_sent(self._acks_since)
+        if earliest is None or now - earliest < wait:
+            return
+        self.mode = BROKER
+        self.collector_version = None  # maybe an older one now: leave out what 0.1.0 did not know
+        self._spool.set_acks_heard(False)
+        again = self._spool.unsend()
+        self._inflight.clear()  # their PUBACKs, if they come, release nothing: all go again without seq
+        self._spool.in_flight.clear()
+        self._next_after = 0
+        self._due_check_at, self._unsent_seen = 0.0, None
+        log.warning(
+            "collector stopped acknowledging; falling back to broker-level release (a report leaves the "
+            "spool at the broker's PUBACK; those the broker took and nobody acknowledged go again) until one arrives",
+            extra={"ack_wait_s": wait, "sent_again": again, "topic": self._ack_topic},
+        )
+
     def _due(self, room: int) -> list[SpooledMessage]:
         resending = {spool_id for spool_id, _keep in self._inflight.values()}
         due = self._spool.due(
@@ -277,7 +333,11 @@ class Publisher:
     def _publish(self, message: SpooledMessage) -> bool:
         """Hand one report to paho; False when paho cannot take it now (try again later)."""
         keep = self.mode == ACKS
-        payload = message.payload
+        payload: bytes | None = message.payload
+        if not keep and self.collector_version is None:
+            payload = self._for_oldest_collector(message)
+            if payload is None:
+                return True
         if keep:
             try:
                 payload = with_sequence(message.payload, self._spool.stream, message.id)
@@ -291,6 +351,21 @@ class Publisher:
         self._inflight[info.mid] = (message.id, keep)
         self._spool.in_flight.add(message.id)
         return True
+
+    def _for_oldest_collector(self, message: SpooledMessage) -> bytes | None:
+        """The report as release 0.1.0's collector takes it; None (and taken off the spool, counted,
+        logged once) for a kind it did not know."""
+        kind = message.topic.rsplit("/", 1)[-1]
+        payload = downgrade(kind, message.payload)
+        if payload is None:
+            self._spool.remove(message.id)
+            self.not_sent_old_collector += 1
+            if self.not_sent_old_collector == 1:
+                log.warning(
+                    "collector has not said its release (0.1.0?): reports of a kind it does not know are not sent",
+                    extra={"kind": kind},
+                )
+        return payload
 
     def _awaiting(self) -> bool:
         return self.mode == ACKS and self._spool.awaiting_ack() > 0
@@ -331,6 +406,11 @@ class Publisher:
         if ack.stream != self._spool.stream:
             log.debug("acknowledgement for another spool ignored", extra={"stream": ack.stream})
             return
+        self._heard_collector(ack.version, ack.caps)
+        if ack.caps is not None and "acks" not in ack.caps:
+            self._not_acknowledging()
+            return
+        self._acks_since = time.time()
         self.acks_received += 1
         released = self._spool.release(ack.ranges)
         highest = max((last for _first, last in ack.ranges), default=0)
@@ -346,6 +426,35 @@ class Publisher:
             self._spool.set_acks_heard(True)
         log.debug("acknowledged", extra={"released": released, "ranges": len(ack.ranges)})
 
+    def _heard_collector(self, version: str | None, caps: tuple[str, ...] | None) -> None:
+        """The collector's answer to the hello: its release, and what both sides do (logged once)."""
+        if version is None:
+            return
+        self.collector_version = version
+        if self._collector_hello != (version, caps):
+            self._collector_hello = (version, caps)
+            log.info(
+                "collector hello",
+                extra={
+                    "collector_version": version,
+                    "collector_caps": ",".join(caps or ()),
+                    "agreed": ",".join(agreed(self.caps, caps)),
+                    "agent_version": VERSION,
+                },
+            )
+
+    def _not_acknowledging(self) -> None:
+        """The collector said it does not acknowledge ([mqtt] acks off): broker-level release now."""
+        if self.mode == BROKER:
+            return
+        was, self.mode = self.mode, BROKER
+        self._spool.set_acks_heard(False)
+        log.warning(
+            "collector says it does not acknowledge; falling back to broker-level release "
+            "(a report leaves the spool at the broker's PUBACK)",
+            extra={"was": was},
+        )
+
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             log.warning("broker refused connection", extra={"reason": str(reason)})
@@ -353,7 +462,9 @@ class Publisher:
         self._connections += 1
         if self.on_known_ids is not None:  # before the hello, which the collector answers with them
             client.subscribe(self._known_ids_topic, qos=1)
-        client.publish(self._status_topic, status_payload("online", self._spool.stream), qos=1, retain=True)
+        self._acks_since = time.time()
+        hello = status_payload("online", self._spool.stream, version=VERSION, caps=self.caps)
+        client.publish(self._status_topic, hello, qos=1, retain=True)
         client.subscribe(self._ack_topic, qos=1)
         if self._accepts_commands:
             client.subscribe(self._speedtest_topic, qos=1)

@@ -156,6 +156,12 @@ class Spool:
                 self._bytes -= int(row[1])
         return released
 
+    def unsend(self) -> int:
+        """Every report sent and not acknowledged counts as not sent again (the collector stopped
+        acknowledging: the publisher sends them again its other way); returns how many."""
+        with self._lock, self._transaction(synced=False):  # lost in a power cut: cleared at start anyway
+            return self._db.execute("UPDATE outbox SET sent = NULL, conn = 0 WHERE sent IS NOT NULL").rowcount
+
     def awaiting_ack(self) -> int:
         """Messages the broker has and the collector has not acknowledged yet."""
         with self._lock:

@@ -7,7 +7,9 @@ or a missing ``tomllib`` deep inside.
 
 import sys
 
-__version__ = "0.1.0"
+from common.version import VERSION as __version__
+
+__all__ = ["MIN_PYTHON", "__version__"]
 
 MIN_PYTHON = (3, 11)
 

@@ -8,7 +8,8 @@ with it. Parts of the collector receive this object and increment the metric the
 
 Rejections are counted per reason and logged at most once per reason per minute, with one
 example, so a flood of bad messages cannot flood the log. Points dropped from a message that is
-otherwise stored (a host over its series bound) are counted and logged the same way, apart.
+otherwise stored (a host over its series bound) are counted and logged the same way, apart. Fields
+a collector does not know (``unknown_fields_total``) are counted, and each name logged once.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ ENROLL_REFUSALS = (
 """Every reason a self-enrolment is refused (collector/registry/enroll_keys.py decides most)."""
 
 REJECT_LOG_INTERVAL_S = 60.0
+MAX_UNKNOWN_LOGGED = 1024
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 PREFIX = "commune_collector_"
 
@@ -157,6 +159,11 @@ class SelfMetrics:
         self.write_queue_points = self._gauge("write_queue_points", "Points in memory waiting to be written.")
         self.write_buffer_points = self._gauge("write_buffer_points", "Points in the disk buffer.")
         self.write_buffer_bytes = self._gauge("write_buffer_bytes", "Size of the disk buffer file, in bytes.")
+        self.unknown_fields = self._counter(
+            "unknown_fields_total",
+            "Fields and sections of accepted messages this collector does not know (a newer agent's):"
+            " skipped, never stored, never refused. Each name is logged once.",
+        )
         self.known_hosts = self._gauge(
             "known_hosts", "Hosts in the registry: each that has reported and was not forgotten."
         )
@@ -165,6 +172,7 @@ class SelfMetrics:
         GCCollector(registry=self.registry)
         self._lock = threading.Lock()
         self._last_logged: dict[str, float] = {}
+        self._unknown_logged: set[str] = set()
 
     def _counter(self, name: str, help_text: str) -> Counter:
         return Counter(PREFIX + name, help_text, registry=self.registry)
@@ -188,6 +196,20 @@ class SelfMetrics:
         """Count points dropped from an accepted message; logged like a rejection."""
         self.points_dropped.labels(reason=reason).inc(points)
         self._log("points dropped", "points_dropped_total", reason, detail, topic)
+
+    def unknown(self, names: tuple[str, ...], kind: str, topic: str) -> None:
+        """Count the fields a message carried that this collector does not know; each name of each
+        kind is logged once (at most ``MAX_UNKNOWN_LOGGED`` names, so a flood cannot fill the log)."""
+        self.unknown_fields.inc(len(names))
+        with self._lock:
+            new = [name for name in names if f"{kind}:{name}" not in self._unknown_logged]
+            if not new or len(self._unknown_logged) >= MAX_UNKNOWN_LOGGED:
+                return
+            self._unknown_logged.update(f"{kind}:{name}" for name in new)
+        log.info(
+            "fields this collector does not know skipped (a newer agent's?)",
+            extra={"kind": kind, "fields": ",".join(new)[:200], "topic": topic[:200]},
+        )
 
     def _log(self, what: str, metric: str, reason: str, detail: str, topic: str) -> None:
         """Log ``what`` with one example unless it was logged for this reason in the last minute."""

@@ -105,6 +105,8 @@ class CollectorService:
         self.bounds = BoundsKeeper(self.store, self.ingestor.bounds, config.fleet.forget_after_days * 86400)
         self.bounds.restore()
         self._bounds_pruned_at = 0.0
+        if not config.mqtt.acks:  # what the hello log says was agreed; agents hear no answer at all
+            self.ingestor.hellos.caps = tuple(cap for cap in self.ingestor.hellos.caps if cap != "acks")
         self.writer = BatchWriter(
             self.influx,
             self.metrics,

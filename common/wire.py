@@ -14,6 +14,14 @@ collector answers on ``.../<host>/cmd/ack`` with ``{"v": 1, "stream": ..., "seqs
 last], ...]}``: the reports it has stored (InfluxDB or its disk buffer). Ranges, not one
 "up to" number: a report lost in a broker crash must stay in the agent's spool even when later
 ones were stored. An ack with no ranges is the collector saying it acknowledges at all.
+
+Versions (README "Versions and compatibility"): the agent's ``online`` status (its hello) carries
+``"version"`` (its release) and ``"caps"`` (what it does: ``CAPABILITIES``); the collector's answer
+to it, the ack with no ranges, carries the collector's ``"version"`` and ``"caps"``, and each side
+logs what they agreed. Fields and sections a collector does not know are skipped and counted
+(``Report.unknown``), never refused, as long as their names are within ``UNKNOWN_NAME_RE`` and the
+message within its bounds; a collector of release 0.1.0 refused them, so an agent that has not heard
+a newer collector sends only what 0.1.0 knew (``KNOWN_TO_0_1``, ``downgrade``).
 """
 
 from __future__ import annotations
@@ -67,6 +75,17 @@ MAX_SEQ: Final = 2**53
 ACK_COMMAND: Final = "ack"
 MAX_ACK_RANGES: Final = 256
 ENVELOPE_KEYS: Final = ("v", "ts", "seq", "stream")
+# What an agent or a collector can say it does (``caps`` in hellos): acks (end-to-end
+# acknowledgements), peripherals (USB devices reports), disk_health (S.M.A.R.T. in inventory
+# reports). A name outside this list is a newer program's: kept out of what is agreed, never refused.
+CAPABILITIES: Final = ("acks", "peripherals", "disk_health")
+MAX_CAPS: Final = 32
+CAP_RE: Final = re.compile(r"^[a-z0-9_]{1,32}$")
+VERSION_RE: Final = re.compile(r"^[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}([.+-][A-Za-z0-9.+-]{1,40})?$")
+STATUS_KEYS: Final = ("state", "reason", "version", "caps")
+# A field or section a collector does not know is skipped and counted when its name is a plain
+# name; anything else in a name (spaces, commas, "=") is refused as an ``unknown_field``.
+UNKNOWN_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 NUMBER: Final = "number"
 TEXT: Final = "text"
@@ -130,6 +149,9 @@ class Report:
     stream: str | None = None  # the agent's spool id: it supports end-to-end acknowledgements
     seq: int | None = None  # the report's number in that spool (never on a status)
     reason: str | None = None  # offline status only: "stop" (clean stop) or "will" (Last Will); None if unsaid
+    version: str | None = None  # online status only: the agent's release, if it says (0.2.0 on)
+    caps: tuple[str, ...] | None = None  # online status only: what the agent does (``CAPABILITIES``), if it says
+    unknown: tuple[str, ...] = ()  # names of fields and sections skipped as unknown ("section" or "section.field")
 
 
 @dataclass(frozen=True)
@@ -138,6 +160,8 @@ class Ack:
 
     stream: str
     ranges: tuple[tuple[int, int], ...]
+    version: str | None = None  # the collector's release (in its answer to a hello, 0.2.0 on)
+    caps: tuple[str, ...] | None = None  # what the collector does (``CAPABILITIES``)
 
 
 def _numbers(*names: str) -> dict[str, str]:
@@ -357,6 +381,123 @@ SECTIONS_BY_KIND: Final[dict[str, dict[str, Section]]] = {
     "peripherals": {"peripherals": PERIPHERALS},  # a list, empty when nothing is plugged in
     "status": {},
 }
+# What a collector of release 0.1.0 knew; it refused anything else (a field, a section, a kind). An
+# agent that has not heard a newer collector sends only this (``downgrade``). Copied from 0.1.0's
+# contract once (it never changes); tests/test_mixed_versions.py checks it against that release's own.
+KNOWN_TO_0_1: Final[dict[str, dict[str, frozenset[str]]]] = {
+    "metrics": {
+        "system": frozenset(
+            [
+                "boot_time",
+                "cpu_count",
+                "cpu_percent",
+                "load1",
+                "load15",
+                "load5",
+                "mem_available_bytes",
+                "mem_total_bytes",
+                "mem_used_percent",
+                "process_count",
+                "swap_total_bytes",
+                "swap_used_percent",
+                "uptime_s",
+            ]
+        ),
+        "disk": frozenset(
+            [
+                "free_bytes",
+                "mount",
+                "read_bytes_per_s",
+                "read_ops_per_s",
+                "total_bytes",
+                "used_bytes",
+                "used_percent",
+                "write_bytes_per_s",
+                "write_ops_per_s",
+            ]
+        ),
+        "net": frozenset(
+            [
+                "default_route",
+                "nic",
+                "rx_bytes_per_s",
+                "rx_bytes_total",
+                "rx_drops_per_s",
+                "rx_errors_per_s",
+                "rx_packets_per_s",
+                "speed_mbps",
+                "tx_bytes_per_s",
+                "tx_bytes_total",
+                "tx_drops_per_s",
+                "tx_errors_per_s",
+                "tx_packets_per_s",
+                "up",
+            ]
+        ),
+        "sensors": frozenset(
+            ["battery_percent", "power_plugged", "sensor", "temp_c", "temp_critical_c", "temp_high_c"]
+        ),
+        "agent": frozenset(
+            ["cpu_s", "cycle_ms", "interval_s", "rss_bytes", "spool_bytes", "spool_depth", "spool_dropped"]
+        ),
+    },
+    "inventory": {
+        "inventory": frozenset(
+            [
+                "agent_version",
+                "architecture",
+                "boot_time",
+                "cpu_cores",
+                "cpu_model",
+                "cpu_threads",
+                "disk_total_bytes",
+                "disks",
+                "nics",
+                "os",
+                "os_version",
+                "ram_bytes",
+            ]
+        ),
+    },
+    "probe": {
+        "probe": frozenset(
+            [
+                "duration_ms",
+                "error",
+                "jitter_ms",
+                "loss_percent",
+                "method",
+                "ok",
+                "received",
+                "rtt_avg_ms",
+                "rtt_max_ms",
+                "rtt_min_ms",
+                "scope",
+                "sent",
+                "status_code",
+                "target",
+            ]
+        ),
+    },
+    "speedtest": {
+        "speedtest": frozenset(
+            [
+                "bytes_received",
+                "bytes_sent",
+                "bytes_used",
+                "download_mbps",
+                "error",
+                "mode",
+                "ok",
+                "ping_ms",
+                "server",
+                "skipped",
+                "upload_mbps",
+            ]
+        ),
+    },
+    "status": {},
+}
 STATUS_STATES: Final = ("online", "offline")
 # Why an ``offline`` status was sent: the agent stopped cleanly (``stop``) or the broker published
 # its Last Will (``will``). Optional: an old agent's offline status simply lacks it.
@@ -408,16 +549,22 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def status_payload(state: str, stream: str = "", reason: str = "") -> bytes:
+def status_payload(
+    state: str, stream: str = "", reason: str = "", version: str = "", caps: Iterable[str] = ()
+) -> bytes:
     """The retained ``status`` message, ``online`` or ``offline`` (also the Last Will), stamped now.
     ``stream`` (online only) says the agent keeps reports until the collector acknowledges them;
     ``reason`` (offline only) says whether the agent stopped cleanly (``stop``) or this is its
-    Last Will (``will``), so an outage's cause can tell a PC shut down from a PC cut off."""
+    Last Will (``will``), so an outage's cause can tell a PC shut down from a PC cut off.
+    ``version`` and ``caps`` (online only: the hello) say the agent's release and what it does."""
     body: dict[str, Any] = {"v": SCHEMA_VERSION, "ts": stamp(), "state": state}
     if stream:
         body["stream"] = stream
     if reason:
         body["reason"] = reason
+    if version:
+        body["version"] = version
+        body["caps"] = list(caps)
     return encode(body)
 
 
@@ -431,6 +578,39 @@ def with_sequence(payload: bytes, stream: str, seq: int) -> bytes:
     return b'{"seq":%d,"stream":"%s",' % (seq, stream.encode()) + payload[1:]
 
 
+def downgrade(kind: str, payload: bytes) -> bytes | None:
+    """A report as a collector of release 0.1.0 takes it: only the sections and fields it knew
+    (``KNOWN_TO_0_1``); None for a kind it did not know, or a report left with no section (nothing of
+    it can be stored there). A payload that is not a JSON object is returned as it is."""
+    known = KNOWN_TO_0_1.get(kind)
+    if known is None:
+        return None
+    if kind == "status":
+        return payload
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return payload
+    if not isinstance(body, dict):
+        return payload
+    kept: dict[str, Any] = {key: value for key, value in body.items() if key in ("v", "ts")}
+    for name, value in body.items():
+        fields = known.get(name)
+        if fields is None:
+            continue
+        if isinstance(value, list):
+            kept[name] = [_only(item, fields) for item in value]
+        else:
+            kept[name] = _only(value, fields)
+    if len(kept) == len([key for key in body if key in ("v", "ts")]):
+        return None  # no section that release knew: it refuses a report with none
+    return encode(kept)
+
+
+def _only(item: Any, fields: frozenset[str]) -> Any:
+    return {key: value for key, value in item.items() if key in fields} if isinstance(item, dict) else item
+
+
 def seq_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
     """Sorted, merged inclusive ranges of sequence numbers: ``[1, 2, 3, 7]`` -> ``[(1, 3), (7, 7)]``."""
     ranges: list[tuple[int, int]] = []
@@ -442,9 +622,14 @@ def seq_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
     return ranges
 
 
-def ack_payload(stream: str, ranges: Iterable[tuple[int, int]]) -> bytes:
-    """What the collector publishes on ``.../cmd/ack`` (empty ranges: it acknowledges at all)."""
-    return encode({"v": SCHEMA_VERSION, "stream": stream, "seqs": [list(r) for r in ranges]})
+def ack_payload(stream: str, ranges: Iterable[tuple[int, int]], version: str = "", caps: Iterable[str] = ()) -> bytes:
+    """What the collector publishes on ``.../cmd/ack`` (empty ranges: it acknowledges at all, and
+    then says its ``version`` and ``caps``: the answer to the agent's hello)."""
+    body: dict[str, Any] = {"v": SCHEMA_VERSION, "stream": stream, "seqs": [list(r) for r in ranges]}
+    if version:
+        body["version"] = version
+        body["caps"] = list(caps)
+    return encode(body)
 
 
 def _json_body(raw: bytes) -> Any:
@@ -472,7 +657,37 @@ def decode_ack(raw: bytes) -> Ack:
         if not (isinstance(pair, list) and len(pair) == 2 and all(_is_seq(n) for n in pair) and pair[0] <= pair[1]):
             raise WireError("bad_value", f"ack range {str(pair)[:40]} is not [first, last] with 1 <= first <= last")
         ranges.append((int(pair[0]), int(pair[1])))
-    return Ack(stream, tuple(ranges))
+    return Ack(stream, tuple(ranges), _version(body), _caps(body))
+
+
+def _version(body: dict[str, Any]) -> str | None:
+    """A hello's ``version``, checked; None when it says none."""
+    version = body.get("version")
+    if version is None:
+        return None
+    if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
+        raise WireError("bad_value", f"version {str(version)[:40]!r} does not match {VERSION_RE.pattern}")
+    return version
+
+
+def _caps(body: dict[str, Any]) -> tuple[str, ...] | None:
+    """A hello's ``caps``, checked (names unknown here are kept: a newer program's); None when it says none."""
+    caps = body.get("caps")
+    if caps is None:
+        return None
+    if (
+        not isinstance(caps, list)
+        or len(caps) > MAX_CAPS
+        or not all(isinstance(cap, str) and CAP_RE.fullmatch(cap) for cap in caps)
+    ):
+        raise WireError("bad_value", f"caps must be a list of at most {MAX_CAPS} names matching {CAP_RE.pattern}")
+    return tuple(caps)
+
+
+def agreed(ours: Iterable[str], theirs: Iterable[str] | None) -> tuple[str, ...]:
+    """The capabilities both sides have, in ``CAPABILITIES`` order (none when the other said none)."""
+    both = set(ours) & set(theirs or ())
+    return tuple(cap for cap in CAPABILITIES if cap in both)
 
 
 def _is_seq(value: Any) -> bool:
@@ -489,9 +704,16 @@ def decode_report(kind: str, raw: bytes) -> Report:
     ts = _number(body.get("ts"), "ts")
     report = Report(kind=kind, ts=ts)
     report.stream, report.seq = _sequence(body, kind)
+    unknown: list[str] = []
     if kind == "status":
         report.state = _status_state(body)
         report.reason = _status_reason(body, report.state)
+        if report.state == "online":
+            report.version, report.caps = _version(body), _caps(body)
+        for key in body:
+            if key not in ENVELOPE_KEYS and key not in STATUS_KEYS:
+                unknown.append(_unknown(key, kind))
+        report.unknown = tuple(unknown)
         return report
     sections = SECTIONS_BY_KIND[kind]
     for key, value in body.items():
@@ -499,11 +721,20 @@ def decode_report(kind: str, raw: bytes) -> Report:
             continue
         section = sections.get(key)
         if section is None:
-            raise WireError("unknown_field", f"section {key[:40]!r} is not part of a {kind} report")
-        report.sections[key] = _section_items(key, section, value)
-    if not report.sections:
+            unknown.append(_unknown(key, kind))
+            continue
+        report.sections[key] = _section_items(key, section, value, unknown)
+    if not report.sections and not unknown:
         raise WireError("bad_shape", f"{kind} report carries no section")
+    report.unknown = tuple(unknown)
     return report
+
+
+def _unknown(name: str, where: str) -> str:
+    """The name of a field or section skipped as unknown; refused when it is not a plain name."""
+    if not UNKNOWN_NAME_RE.fullmatch(name):
+        raise WireError("unknown_field", f"{where}: {name[:40]!r} is not in the contract (nor a plain name)")
+    return name
 
 
 def _sequence(body: dict[str, Any], kind: str) -> tuple[str | None, int | None]:
@@ -538,11 +769,11 @@ def _status_reason(body: dict[str, Any], state: str) -> str | None:
     return str(reason)
 
 
-def _section_items(name: str, section: Section, value: Any) -> list[dict[str, float | str]]:
+def _section_items(name: str, section: Section, value: Any, unknown: list[str]) -> list[dict[str, float | str]]:
     if section.label is None:
         if not isinstance(value, dict):
             raise WireError("bad_shape", f"section {name!r} must be an object")
-        return [_fields(name, section, value)]
+        return [_fields(name, section, value, unknown)]
     if not isinstance(value, list):
         raise WireError("bad_shape", f"section {name!r} must be a list")
     if len(value) > MAX_LIST_ITEMS:
@@ -556,7 +787,7 @@ def _section_items(name: str, section: Section, value: Any) -> list[dict[str, fl
             raise WireError(
                 "bad_label", f"{name}.{section.label}={str(label)[:70]!r} does not match {LABEL_RE.pattern}"
             )
-        fields = _fields(name, section, {k: v for k, v in item.items() if k != section.label})
+        fields = _fields(name, section, {k: v for k, v in item.items() if k != section.label}, unknown)
         _check_choices(name, section, fields)
         fields[section.label] = label
         items.append(fields)
@@ -573,12 +804,15 @@ def _check_choices(name: str, section: Section, fields: dict[str, float | str]) 
             raise WireError("bad_value", f"{name}.{key}={str(fields[key])[:40]!r} is not one of {', '.join(allowed)}")
 
 
-def _fields(name: str, section: Section, value: dict[str, Any]) -> dict[str, float | str]:
+def _fields(name: str, section: Section, value: dict[str, Any], unknown: list[str]) -> dict[str, float | str]:
     out: dict[str, float | str] = {}
     for key, raw in value.items():
         kind = section.fields.get(key)
         if kind is None:
-            raise WireError("unknown_field", f"field {name}.{str(key)[:40]!r} is not in the contract")
+            field = f"{name}.{_unknown(key, name)}"
+            if field not in unknown:  # once per message, however many items carry it
+                unknown.append(field)
+            continue
         if raw is None:
             continue
         if kind == NUMBER:

@@ -29,6 +29,8 @@ from stack import Stack
 from test_peripherals_agent import EXPECTED_KINDS, FIXTURE
 from test_speedtest import SMALL_AGENT
 
+from common.version import VERSION
+
 pytestmark = pytest.mark.services  # runs make, PyInstaller and the binary
 
 BINARY = REPO / "dist" / "commune-agent"
@@ -119,11 +121,24 @@ def test_the_binary_prints_a_real_round_with_no_python_on_the_machine(
     assert system["mem_total_bytes"] == psutil.virtual_memory().total  # psutil inside reads this machine
     assert system["cpu_count"] == psutil.cpu_count()
     assert "/" in {disk["mount"] for disk in printed["metrics"]["disk"]}
-    assert printed["inventory"]["inventory"]["agent_version"] == "0.1.0"
+    assert printed["inventory"]["inventory"]["agent_version"] == VERSION
     kinds = {item["device"]: item["kind"] for item in printed["peripherals"]["peripherals"]}
     assert kinds == EXPECTED_KINDS  # known_ids.csv is inside: the token and the scanner are known by their ids
     (ping,) = printed["probe"]["probe"]
     assert ping["ping_method"] == "icmp" and ping["received"] == ping["sent"] == 2, ping  # icmplib, in-process
+
+
+def test_the_binary_says_this_release(binary: Path, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(binary), "--version"],
+        capture_output=True,
+        text=True,
+        env=bare_env(),
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, VERSION), done.stderr
 
 
 def test_a_bad_config_gives_the_binary_a_one_line_error_and_status_2(binary: Path, tmp_path: Path) -> None:
@@ -264,7 +279,7 @@ def test_the_binary_reports_end_to_end_and_stays_within_twice_the_venv_agents_me
     kinds = stack.query(f'SELECT last(present) FROM "peripheral" {where} GROUP BY device, kind')
     assert {row["device"]: row["kind"] for row in kinds} == EXPECTED_KINDS
     inventory = stack.query(f'SELECT last(agent_version), last(os) FROM "inventory" {where}')
-    assert inventory[0]["last"] == "0.1.0"
+    assert inventory[0]["last"] == VERSION
     ours = [h for h in collector.get_json("/api/v1/hosts") if h["host"] == "pc-frozen"]
     assert ours and ours[0]["commune_name"] == "Xã Yên Sơn"
 

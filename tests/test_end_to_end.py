@@ -9,6 +9,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from realservices import Agent, Collector, Influxd, Mosquitto, wait_until
 
+from common.version import VERSION
 from common.wire import encode, report_topic
 
 
@@ -40,7 +41,7 @@ def test_agent_metrics_reach_influxdb_tagged_with_identity(
     # the inventory report may be in a batch still being written (two writes in flight can end out of order)
     wait_until(lambda: _count(influxd, database, "inventory", where) >= 1, 20, "inventory point")
     inventory = influxd.query(f'SELECT last(agent_version), last(ram_bytes) FROM "inventory" {where}', database)
-    assert inventory and inventory[0]["last"] == "0.1.0"
+    assert inventory and inventory[0]["last"] == VERSION
     hosts = collector.get_json("/api/v1/hosts")
     ours = [h for h in hosts if h["host"] == "pc-ketoan"]
     assert ours and ours[0]["commune_name"] == "Xã Yên Sơn" and ours[0]["status"] == "online"

@@ -13,9 +13,11 @@ from common.wire import (
     Ack,
     WireError,
     ack_payload,
+    agreed,
     compact,
     decode_ack,
     decode_report,
+    downgrade,
     encode,
     parse_topic,
     seq_ranges,
@@ -146,7 +148,7 @@ def test_peripherals_report_carries_kind_as_a_closed_set_and_may_be_empty() -> N
         ({"device": "0529-0620", "kind": "keyboard"}, "bad_value"),
         ({"device": "0529-0620"}, "bad_shape"),
         ({"device": "0529 0620", "kind": "token"}, "bad_label"),
-        ({"device": "0529-0620", "kind": "token", "hub_port": 3}, "unknown_field"),
+        ({"device": "0529-0620", "kind": "token", "hub port": 3}, "unknown_field"),  # not even a plain name
         ({"device": "0529-0620", "kind": 7}, "bad_type"),
     ],
 )
@@ -226,3 +228,57 @@ def test_acks_carry_ranges_and_round_trip() -> None:
 def test_a_malformed_ack_is_refused(payload: bytes) -> None:
     with pytest.raises(WireError):
         decode_ack(payload)
+
+
+def test_fields_and_sections_a_collector_does_not_know_are_skipped_and_named() -> None:
+    raw = encode(
+        {
+            "v": 1,
+            "ts": 1,
+            "probe": [
+                {"target": "gw", "ok": 1, "hop_count": 3},
+                {"target": "dns", "ok": 1, "hop_count": 4, "resolver": "a"},
+            ],
+            "traceroute": [{"hop": 1}],
+        }
+    )
+    report = decode_report("probe", raw)
+    assert report.sections == {"probe": [{"ok": 1.0, "target": "gw"}, {"ok": 1.0, "target": "dns"}]}
+    assert report.unknown == ("probe.hop_count", "probe.resolver", "traceroute")
+
+
+def test_a_field_name_outside_plain_names_is_still_refused() -> None:
+    with pytest.raises(WireError) as err:
+        decode_report("metrics", encode({"v": 1, "ts": 1, "system": {"cpu percent,x=1": 1}}))
+    assert err.value.reason == "unknown_field"
+
+
+def test_the_hello_says_version_and_capabilities_and_the_answer_says_the_collectors() -> None:
+    hello = decode_report("status", status_payload("online", "0123abcd", version="0.2.0", caps=("acks", "zzz")))
+    assert (hello.state, hello.stream, hello.version, hello.caps, hello.unknown) == (
+        "online",
+        "0123abcd",
+        "0.2.0",
+        ("acks", "zzz"),
+        (),
+    )
+    old = decode_report("status", b'{"v":1,"ts":1,"state":"online"}')  # 0.1.0's hello
+    assert (old.version, old.caps) == (None, None)
+    answer = decode_ack(ack_payload("0123abcd", [], version="0.2.0", caps=("acks", "peripherals")))
+    assert (answer.ranges, answer.version, answer.caps) == ((), "0.2.0", ("acks", "peripherals"))
+    assert decode_ack(ack_payload("0123abcd", [(1, 2)])).version is None
+    assert agreed(("acks", "peripherals", "zzz"), ("peripherals", "acks", "yyy")) == ("acks", "peripherals")
+    assert agreed(("acks",), None) == ()
+
+
+def test_downgrade_leaves_out_what_release_0_1_0_refused() -> None:
+    probe = encode({"v": 1, "ts": 1, "probe": [{"target": "gw", "ok": 1, "ping_method": "icmp"}]})
+    assert json.loads(downgrade("probe", probe) or b"") == {"v": 1, "ts": 1, "probe": [{"target": "gw", "ok": 1}]}
+    metrics = encode({"v": 1, "ts": 1, "agent": {"cycle_ms": 3, "spool_ok": 1, "spool_error": "disk_full"}})
+    assert json.loads(downgrade("metrics", metrics) or b"") == {"v": 1, "ts": 1, "agent": {"cycle_ms": 3}}
+    inventory = encode({"v": 1, "ts": 1, "inventory": {"os": "Linux"}})
+    assert downgrade("inventory", inventory) == inventory
+    assert downgrade("peripherals", encode({"v": 1, "ts": 1, "peripherals": []})) is None
+    both = encode({"v": 1, "ts": 1, "system": {"cpu_percent": 1}, "io": [{"disk": "sda", "busy_percent": 3}]})
+    assert json.loads(downgrade("metrics", both) or b"") == {"v": 1, "ts": 1, "system": {"cpu_percent": 1}}
+    assert downgrade("inventory", encode({"v": 1, "ts": 1, "disk_health": [{"disk": "sda"}]})) is None

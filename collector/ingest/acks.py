@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 from collector.ingest.receipts import Receipts
 from collector.selfmetrics import SelfMetrics
-from common.wire import ACK_COMMAND, MAX_ACK_RANGES, ack_payload, command_topic
+from common.version import VERSION
+from common.wire import ACK_COMMAND, CAPABILITIES, MAX_ACK_RANGES, ack_payload, command_topic
 
 log = logging.getLogger("commune_collector.acks")
 
@@ -64,7 +65,9 @@ class Acknowledger:
                 topic = command_topic(host.province, host.commune, host.host, ACK_COMMAND)
                 for start in range(0, max(1, len(ranges)), MAX_ACK_RANGES):
                     chunk = ranges[start : start + MAX_ACK_RANGES]
-                    if not refused and self._publish(topic, ack_payload(stream, chunk)):
+                    # an ack with no ranges answers a hello: it says this collector's release and capabilities
+                    payload = ack_payload(stream, chunk) if chunk else ack_payload(stream, chunk, VERSION, CAPABILITIES)
+                    if not refused and self._publish(topic, payload):
                         sent += 1
                         continue
                     refused = True

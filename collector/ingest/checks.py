@@ -22,6 +22,7 @@ from msgspec import UNSET
 
 from collector.config import IngestSettings
 from collector.ingest import fastwire
+from collector.ingest.hello import Hellos
 from collector.ingest.lineprotocol import (
     KEY_RE,
     LineProtocolError,
@@ -159,6 +160,7 @@ class Ingestor:
         self.observers: list[Observer] = []
         self.clock_offset: Callable[[HostKey], float] = lambda _host: 0.0  # the fleet's learned clocks
         self._sources: dict[str, Source] = {}  # topic -> its checks and series heads
+        self.hellos = Hellos()  # the service says whether it acknowledges ([mqtt] acks)
         metrics.declare_reasons(REJECT_REASONS, DROP_REASONS)
 
     def handle(self, topic: str, payload: bytes, received_at: float) -> list[str]:
@@ -182,6 +184,8 @@ class Ingestor:
         except LineProtocolError as exc:
             self.metrics.reject("unsafe_point", str(exc), topic)
             return Handled([], self._refused_receipt(topic, payload))
+        if accepted.report.unknown:
+            self.metrics.unknown(accepted.report.unknown, source.kind, topic)
         if dropped is not None:
             detail = (
                 f"{dropped.points} point(s) with a new {dropped.tag} (e.g. {dropped.example!r}) dropped: the host holds"
@@ -309,10 +313,12 @@ class Ingestor:
         if ts > received_at + self.settings.max_clock_skew_s or ts < received_at - self.settings.max_age_s:
             ts = self._skewed(received_at)
         ts = int(ts)
-        agent_version = None
+        agent_version = report.version  # an online status (hello) of 0.2.0 on says it
         if source.kind == "inventory" and "inventory" in report.sections:  # not a disk health report
             version = report.sections["inventory"][0].get("agent_version")
             agent_version = version if isinstance(version, str) else None
+        elif report.state == "online":
+            self.hellos.heard(host, report.version, report.caps)
         # a report from a backlog (a spool or the broker draining after an outage) says when its PC
         # was there, not that it is there now: it neither marks the PC online nor moves its last_seen
         # (the fleet state decides whether it keeps an online PC online: ``rules.backlog_counts``).

@@ -9,7 +9,8 @@ only: the agent (Python 3.8, no server packages) neither imports nor needs msgsp
 
 The structs accept a strict subset of what the contract accepts, and give the same ``Report``.
 Anything they refuse goes to ``common.wire.decode_report``, which either accepts it (the contract
-also takes, for example, booleans as numbers or ``v`` as ``1.0``) or raises its ``WireError``: so
+also takes, for example, booleans as numbers or ``v`` as ``1.0``, and skips fields it does not know,
+counting them in ``Report.unknown``) or raises its ``WireError``: so
 every rejection keeps its exact reason and detail, its counter and its log line.
 """
 
@@ -22,7 +23,9 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from common.wire import (
+    CAP_RE,
     LABEL_RE,
+    MAX_CAPS,
     MAX_LIST_ITEMS,
     MAX_PAYLOAD_BYTES,
     MAX_SEQ,
@@ -32,6 +35,7 @@ from common.wire import (
     STATUS_REASONS,
     STATUS_STATES,
     STREAM_RE,
+    VERSION_RE,
     Report,
     Section,
     decode_report,
@@ -76,6 +80,8 @@ def _report_struct(kind: str) -> type[msgspec.Struct]:
     if kind == "status":
         fields.append(("state", Literal[STATUS_STATES], msgspec.NODEFAULT))
         fields.append(("reason", Literal[STATUS_REASONS] | None, None))
+        fields.append(("version", str | None, None))
+        fields.append(("caps", Annotated[list[str], Meta(max_length=MAX_CAPS)] | None, None))
     for name, section in SECTIONS_BY_KIND[kind].items():
         item = _item_struct(name, section)
         shape = item if section.label is None else Annotated[list[item], Meta(max_length=MAX_LIST_ITEMS)]  # type: ignore[valid-type]
@@ -138,7 +144,16 @@ def structured(kind: str, body: Any) -> Report | None:
     if kind == "status":
         if seq is not None or (body.reason is not None and body.state != "offline"):
             return None
-        return Report(kind, body.ts, state=body.state, stream=stream, reason=body.reason)
+        if body.state != "online":
+            return Report(kind, body.ts, state=body.state, stream=stream, reason=body.reason)
+        version, caps = body.version, body.caps
+        if version is not None and not VERSION_RE.fullmatch(version):
+            return None
+        if caps is not None and not all(CAP_RE.fullmatch(cap) for cap in caps):
+            return None
+        return Report(
+            kind, body.ts, state=body.state, stream=stream, version=version, caps=None if caps is None else tuple(caps)
+        )
     if (stream is None) != (seq is None):
         return None
     whole = _to_builtins(body)  # one C call; unset sections and null fields left out (omit_defaults)
