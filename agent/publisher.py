@@ -157,7 +157,7 @@ class Publisher:
         self.caps = capabilities(config)
         self.collector_version: str | None = None  # from the collector's answer to the hello
         self._collector_hello: tuple[str | None, tuple[str, ...] | None] | None = None  # last one logged
-        self._acks_since = time.time()  # the last ack, or the connection if later (wall clock: the spool's)
+        self._acks_since = clock()  # the last ack, or the connection if later (``clock``, as the spool's sent marks)
         self._fallback_check_at = 0.0
         self.not_sent_old_collector = 0  # reports of a kind release 0.1.0 did not know, left out
         self._due_check_at = 0.0  # when (``clock``) to look again for reports due to be re-sent (0: now)
@@ -298,12 +298,12 @@ class Publisher:
     def _check_still_acknowledged(self) -> None:
         """Acknowledgements on, and none for ``ack_wait_s`` although a report sent since the last
         one waits (at most once a second): the collector does not acknowledge, fall back."""
-        now = time.time()
+        now = self._clock()
         wait = self._spool_config.ack_wait_s
         if now < self._fallback_check_at or now - self._acks_since < wait:
             return
         self._fallback_check_at = now + 1.0
-        earliest = self._spool.earliest_sent(self._acks_since)
+        earliest = self._spool.earliest_sent(self._acks_since + 1e-6)  # sent after it, not with it
         if earliest is None or now - earliest < wait:
             return
         self.mode = BROKER
@@ -410,7 +410,7 @@ class Publisher:
         if ack.caps is not None and "acks" not in ack.caps:
             self._not_acknowledging()
             return
-        self._acks_since = time.time()
+        self._acks_since = self._clock()
         self.acks_received += 1
         released = self._spool.release(ack.ranges)
         highest = max((last for _first, last in ack.ranges), default=0)
@@ -462,7 +462,7 @@ class Publisher:
         self._connections += 1
         if self.on_known_ids is not None:  # before the hello, which the collector answers with them
             client.subscribe(self._known_ids_topic, qos=1)
-        self._acks_since = time.time()
+        self._acks_since = self._clock()
         hello = status_payload("online", self._spool.stream, version=VERSION, caps=self.caps)
         client.publish(self._status_topic, hello, qos=1, retain=True)
         client.subscribe(self._ack_topic, qos=1)

@@ -33,6 +33,8 @@ from common.version import PREVIOUS, VERSION
 from common.wire import KNOWN_TO_0_1
 from devtools.releases import Release, build
 
+pytestmark = pytest.mark.services  # builds and runs the previous release
+
 FALLBACK = "collector stopped acknowledging; falling back to broker-level release"
 ACKNOWLEDGING = "collector acknowledges stored reports"
 
@@ -69,7 +71,7 @@ class Listener:
 
 
 @pytest.fixture
-def listeners(stack: Stack) -> Iterator[list[Listener]]:
+def listeners(own_stack: Stack) -> Iterator[list[Listener]]:
     made: list[Listener] = []
     yield made
     for listener in made:
@@ -135,8 +137,9 @@ def test_what_this_agent_sends_an_unknown_collector_is_what_the_previous_release
 
 
 def test_the_previous_agent_reports_to_this_collector_with_nothing_lost_or_refused(
-    stack: Stack, previous: Release, listeners: list[Listener]
+    own_stack: Stack, previous: Release, listeners: list[Listener]
 ) -> None:
+    stack = own_stack  # a broker of its own: no other test's hosts or retained statuses
     collector = stack.started_collector()
     listeners.append(listener := Listener(stack.broker.port, "pc-previous"))
     agent = previous_agent(stack, previous, "pc-previous")
@@ -150,8 +153,9 @@ def test_the_previous_agent_reports_to_this_collector_with_nothing_lost_or_refus
 
 
 def test_this_agent_reports_to_the_previous_collector_with_nothing_lost_or_refused(
-    stack: Stack, previous: Release, listeners: list[Listener]
+    own_stack: Stack, previous: Release, listeners: list[Listener]
 ) -> None:
+    stack = own_stack  # a broker of its own: no other test's hosts or retained statuses
     collector = previous_collector(stack, previous)
     collector.start()
     listeners.append(listener := Listener(stack.broker.port, "pc-current"))
@@ -168,8 +172,9 @@ def test_this_agent_reports_to_the_previous_collector_with_nothing_lost_or_refus
 
 
 def test_an_acknowledged_agent_facing_the_previous_collector_falls_back_and_loses_nothing(
-    stack: Stack, previous: Release, listeners: list[Listener], tmp_path: Path
+    own_stack: Stack, previous: Release, listeners: list[Listener], tmp_path: Path
 ) -> None:
+    stack = own_stack  # a broker of its own: no other test's hosts or retained statuses
     current = stack.started_collector()
     listeners.append(listener := Listener(stack.broker.port, "pc-rollback"))
     agent = stack.agent(
