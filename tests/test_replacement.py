@@ -6,11 +6,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from realservices import Agent, Collector, Influxd, wait_until
 
 from collector import vocabulary as words
-from collector.config import FleetSettings, InfluxSettings, ReportSettings
+from collector.config import CollectorConfig, FleetSettings, InfluxSettings, ReportSettings
 from collector.ingest.influx import InfluxClient
 from collector.ingest.setup_influx import setup_influx
 from collector.localtime import Month
@@ -18,6 +19,8 @@ from collector.registry.registry import HostKey, Registry
 from collector.reports.build import hours_of
 from collector.reports.replacement import SCORE_PARTS, Evidence, figures, replacement_list, rows, score
 from collector.store import Store
+from devtools.backfill import backfill, only
+from devtools.simulate.plan import make_plan, register
 
 NOW = 1_796_000_000.0
 YEAR_S = 365.25 * 86400
@@ -150,3 +153,31 @@ def test_the_api_lists_a_reporting_pc_this_month_and_refuses_a_month_to_come(
     assert row["days"] == 1 and set(row["evidence"]) == set(SCORE_PARTS) and 0 <= row["score"] <= 100
     status, body = collector.send_json("GET", "/api/v1/replacement?month=2999-01", None)
     assert status == 404 and "future" in body["detail"]
+
+
+def test_a_backfilled_week_puts_the_simulated_failing_and_slow_disks_at_the_top(
+    influxd: Influxd, tmp_path: Path
+) -> None:
+    whole = make_plan("08", 2, seed=1)
+    failing, slow = whole.faults["disk_failing"][0], whole.faults["disk_slow"][0]
+    healthy = next(c.commune for c in whole.lines if not any(h.fault for h in whole.hosts if h.commune == c.commune))
+    plan = only(whole, sorted({failing.split("/")[1], slow.split("/")[1], healthy}))
+    database = f"t_{uuid.uuid4().hex[:10]}"
+    config = CollectorConfig(influxdb={"url": influxd.url, "database": database, "raw_retention": "400d"},
+                             state={"path": str(tmp_path / "state.sqlite")})  # fmt: skip
+    register(plan, config)
+    hours = hours_of(config.report)
+    end = time.time()
+    start = end - 8 * 86400
+    backfill(config, plan, 8, 600, seed=1, end=end)
+    windows = [w for m in {hours.month_of(start), hours.month_of(end)} for w in hours.windows_of(m, until=end)]
+    windows = [w for w in windows if w.start >= start]
+    client = InfluxClient(config.influxdb)
+    with Store(config.state.path) as store:
+        listed = replacement_list(client, Registry(store, "unassigned"), config.fleet, windows, (int(start), int(end)))
+    client.close()
+    ranked = [f"{r['province']}/{r['commune']}/{r['host']}" for r in listed]
+    assert set(ranked[:2]) == {failing, slow}, listed[:3]
+    assert listed[ranked.index(failing)]["evidence"]["disk_failing"] == 1.0
+    assert listed[ranked.index(slow)]["evidence"]["hang_minutes_per_day"] > 0
+    assert len(ranked) == len(plan.hosts) - len(plan.faults["goes_offline"])

@@ -17,8 +17,9 @@ The score, 0 to 100, is the sum of these parts, each capped (``SCORE_PARTS``):
   reports no BIOS date yet).
 
 Figures come from the 5-minute rollups, one request per office window (four statements), and
-the month's disk health from ``rollup_5m.disk_health``. A PC with no point in an office window
-of the month is not listed (``days`` 0); before ``setup-influx`` has made the rollups, none is.
+the month's disk health from ``rollup_5m.disk_health``. A PC is listed when it has a point in an
+office window of the month, named by its points' tags (its age from the registry, which knows it
+once it has reported live); before ``setup-influx`` has made the rollups, none is.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collector.config import FleetSettings
 from collector.ingest.influx import InfluxClient, InfluxError
 from collector.ingest.setup_influx import RAW_RP, ROLLUP_RP
 from collector.localtime import Window
-from collector.registry.registry import Registry
+from collector.registry.registry import HostKey, Registry
 
 YEAR_S = 365.25 * 86400
 SLOT_MINUTES = 5.0
@@ -45,13 +46,13 @@ SCORE_PARTS: dict[str, tuple[float, float]] = {  # evidence -> (points at full, 
 }
 WINDOW_QUERIES = (  # per office window, grouped by commune and host: slots with data, then slots over each mark
     f'SELECT count("mean_cpu_percent") AS n FROM "{ROLLUP_RP}"."system" WHERE time >= {{start}}s AND time < {{end}}s '
-    'GROUP BY "commune", "host"',
+    'GROUP BY "province", "area", "commune", "host"',
     f'SELECT count("mean_cpu_percent") AS n FROM "{ROLLUP_RP}"."system" WHERE "mean_cpu_percent" > {{cpu}} '
-    'AND time >= {start}s AND time < {end}s GROUP BY "commune", "host"',
+    'AND time >= {start}s AND time < {end}s GROUP BY "province", "area", "commune", "host"',
     f'SELECT count("mean_mem_used_percent") AS n FROM "{ROLLUP_RP}"."system" WHERE "mean_mem_used_percent" > {{mem}} '
-    'AND time >= {start}s AND time < {end}s GROUP BY "commune", "host"',
+    'AND time >= {start}s AND time < {end}s GROUP BY "province", "area", "commune", "host"',
     f'SELECT count("mean_busy_percent") AS n FROM "{ROLLUP_RP}"."io" WHERE "mean_busy_percent" > {{busy}} '
-    'AND time >= {start}s AND time < {end}s GROUP BY "commune", "host"',
+    'AND time >= {start}s AND time < {end}s GROUP BY "province", "area", "commune", "host"',
 )
 
 
@@ -114,26 +115,19 @@ def fetch(
     month: tuple[int, int],
     province: str = "",
 ) -> list[Evidence]:
-    """The evidence of every PC of the registry (of ``province`` when given) over ``windows``;
-    ``month`` is the month's [start, end) for disk health and reboots."""
-    found: dict[tuple[str, str], Evidence] = {}
-    for record in registry.hosts():
-        key = record.key
-        if province and key.province != province:
-            continue
-        area = registry.area_of(key.commune)
-        found[(key.commune, key.host)] = Evidence(
-            key.province, key.commune, key.host, area, first_seen=record.first_seen
-        )
+    """The evidence of every PC with points in ``windows`` (of ``province`` when given), named by
+    the tags of its points (a backfilled history's PCs too); its age from the registry when it
+    knows it. ``month`` is the month's [start, end) for disk health and reboots."""
+    found: dict[tuple[str, str, str], Evidence] = {}
     marks = {"cpu": fleet.cpu_percent, "mem": fleet.memory_percent, "busy": fleet.disk_busy_percent}
     for window in windows:
         text = ";".join(q.format(start=window.start, end=window.end, **marks) for q in WINDOW_QUERIES)
         for result in client.query(text):
             index = int(result.get("statement_id", 0))
-            for commune, host, n in _counts(result):
-                e = found.get((commune, host))
-                if e is None or not n:
+            for tags, n in _counts(result):
+                if not n or (province and tags["province"] != province):
                     continue
+                e = _evidence(found, tags, registry)
                 if index == 0:
                     e.days.add(window.day.isoformat())
                     e.slots += n
@@ -147,29 +141,39 @@ def fetch(
     for row in client.query_rows(
         f'SELECT max("mean_reallocated_sectors") AS r, max("mean_pending_sectors") AS p, '
         f'min("mean_health_passed") AS h FROM "{ROLLUP_RP}"."disk_health" '
-        f'WHERE time >= {start}s AND time < {end}s GROUP BY "commune", "host", "disk"'
+        f'WHERE time >= {start}s AND time < {end}s GROUP BY "province", "commune", "host", "disk"'
     ):
-        e = found.get((str(row.get("commune")), str(row.get("host"))))
+        failing = found.get((str(row.get("province")), str(row.get("commune")), str(row.get("host"))))
         bad = float(row.get("r") or 0) + float(row.get("p") or 0)
-        if e is not None and (row.get("h") == 0 or bad > fleet.disk_bad_sectors):
-            e.disk_failing = True
+        if failing is not None and (row.get("h") == 0 or bad > fleet.disk_bad_sectors):
+            failing.disk_failing = True
     for row in client.query_rows(
         f'SELECT count(distinct("boot_time")) AS b FROM "{RAW_RP}"."system" '
-        f'WHERE time >= {start}s AND time < {end}s GROUP BY "commune", "host"'
+        f'WHERE time >= {start}s AND time < {end}s GROUP BY "province", "commune", "host"'
     ):
-        e = found.get((str(row.get("commune")), str(row.get("host"))))
-        if e is not None:
-            e.reboots = max(0.0, float(row.get("b") or 0) - 1)
+        rebooted = found.get((str(row.get("province")), str(row.get("commune")), str(row.get("host"))))
+        if rebooted is not None:
+            rebooted.reboots = max(0.0, float(row.get("b") or 0) - 1)
     return list(found.values())
 
 
-def _counts(result: dict[str, Any]) -> list[tuple[str, str, float]]:
+def _evidence(found: dict[tuple[str, str, str], Evidence], tags: dict[str, str], registry: Registry) -> Evidence:
+    key = (tags["province"], tags["commune"], tags["host"])
+    e = found.get(key)
+    if e is None:
+        record = registry.host(HostKey(*key))
+        first_seen = record.first_seen if record is not None else 0.0
+        e = found[key] = Evidence(*key, area=tags["area"], first_seen=first_seen)
+    return e
+
+
+def _counts(result: dict[str, Any]) -> list[tuple[dict[str, str], float]]:
     out = []
     for series in result.get("series", []):
-        tags = series.get("tags", {})
+        tags = {name: str(series.get("tags", {}).get(name, "")) for name in ("province", "area", "commune", "host")}
         for values in series.get("values", []):
             row = dict(zip(series["columns"], values, strict=True))
-            out.append((str(tags.get("commune", "")), str(tags.get("host", "")), float(row.get("n") or 0)))
+            out.append((tags, float(row.get("n") or 0)))
     return out
 
 
