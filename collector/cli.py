@@ -368,6 +368,73 @@ def registry_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_exclusion(config: CollectorConfig, args: argparse.Namespace) -> int:
+    from collector.registry.exclusions import ExclusionError, Exclusions, iso, parse_time
+    from collector.registry.registry import Registry
+
+    with Store(config.state.path) as store:
+        book = Exclusions(store, Registry(store, config.state.default_area), config.report.timezone)
+        try:
+            if args.action == "list":
+                print("id\tcommune\tscope\ttarget\tfrom\tto\treason\tby\tstate")
+                for e in book.all(frozenset({args.commune}) if args.commune else None):
+                    state = f"withdrawn by {e.withdrawal.by_name}" if e.withdrawal else "in force"
+                    print(f"{e.id}\t{e.commune}\t{e.scope}\t{e.target}\t{iso(e.start)}\t{iso(e.end)}\t{e.reason}\t"
+                          f"{e.by_name}\t{state}")  # fmt: skip
+                return 0
+            if args.action == "withdraw":
+                if args.id is None or args.note is None or args.by is None:
+                    return fail("exclusion withdraw needs --id, --note (why) and --by", 2)
+                book.withdraw(args.id, args.note, args.by)
+                print(f"exclusion {args.id} withdrawn", file=sys.stderr)
+                return 0
+            missing = [f"--{n}" for n in ("commune", "from", "to", "reason", "note", "by") if getattr(args, n) is None]
+            if missing:
+                return fail(f"exclusion add needs {', '.join(missing)}", 2)
+            if sum(bool(x) for x in (args.host, args.item, args.line)) > 1:
+                return fail("exclusion add names at most one of --host, --item and --line", 2)
+            scope, target = ("host", args.host) if args.host else ("item", args.item) if args.item else (
+                ("line", "") if args.line else ("commune", ""))  # fmt: skip
+            made = book.add(args.commune, scope, target, parse_time(getattr(args, "from"), book.zone),
+                            parse_time(args.to, book.zone), args.reason, args.note, args.by)  # fmt: skip
+        except ExclusionError as exc:
+            return fail(exc, 2)
+    print(made.id)
+    print(f"exclusion {made.id} of {made.scope} {made.target or made.commune} stored", file=sys.stderr)
+    return 0
+
+
+def exclusion_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("add", "withdraw", "list"))
+    parser.add_argument("--commune", help="add, list: the commune's official code, e.g. 02473")
+    parser.add_argument("--host", help="add: only this PC of the commune")
+    parser.add_argument("--item", help="add: only the issued item with this serial")
+    parser.add_argument("--line", action="store_true", help="add: only the commune's line")
+    parser.add_argument("--from", help="add: start, ISO date or time (local time without an offset)")
+    parser.add_argument("--to", help="add: end (not included), ISO date or time")
+    parser.add_argument("--reason", help="add: repair, relocation, contract_change, holiday, disaster or other")
+    parser.add_argument("--note", help="add: what happened; withdraw: why it is withdrawn")
+    parser.add_argument("--by", help="add, withdraw: who decided it")
+    parser.add_argument("--id", type=int, help="withdraw: the exclusion's id (exclusion list)")
+
+
+def cmd_audit(config: CollectorConfig, args: argparse.Namespace) -> int:
+    from collector.audit import verify
+
+    with Store(config.state.path) as store:
+        good, broken = verify(store)
+    if broken is not None:
+        return fail(f"{broken}; the {good} entries before it hold", 2)
+    print(f"{good} audit entries, the chain holds")
+    return 0
+
+
+def audit_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "action", choices=("verify",), help="check the hash chain; exit 2 naming the first broken entry"
+    )
+
+
 def token_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("add", "list", "revoke"))
     parser.add_argument("--name", help="who or what the token is for, e.g. grafana or nguyen-van-a")
@@ -397,7 +464,43 @@ COMMANDS: dict[str, tuple[str, CommandFn, Callable[[argparse.ArgumentParser], No
     "token": ("add, list or revoke HTTP API tokens (viewer reads, admin changes)", cmd_token, token_arguments),
     "report": ("make the leaders' monthly scorecard (PDF, XLSX or HTML)", cmd_report, report_arguments),
     "grafana": ("build, check or lint the dashboards, or sync them to Grafana", cmd_grafana, grafana_arguments),
+    "exclusion": ("add, withdraw or list exclusions from the report's figures", cmd_exclusion, exclusion_arguments),
+    "audit": ("verify the audit log's hash chain", cmd_audit, audit_arguments),
 }
+# The commands (and their actions; None: all) that change what the collector holds: each run goes
+# to the audit log through ``audited``. Every command is in one of the two, so a new one is placed.
+ADMINISTRATIVE: dict[str, frozenset[str] | None] = {
+    "enroll": None,
+    "enroll-key": frozenset({"add", "revoke"}),
+    "dynsec-init": None,
+    "registry": None,
+    "token": frozenset({"add", "revoke"}),
+    "exclusion": frozenset({"add", "withdraw"}),
+}
+READ_ONLY = frozenset({"serve", "setup-influx", "report", "grafana", "audit"})
+
+
+def administrative(args: argparse.Namespace) -> bool:
+    if args.command not in ADMINISTRATIVE:
+        return False
+    actions = ADMINISTRATIVE[args.command]
+    return actions is None or getattr(args, "action", None) in actions
+
+
+def audited(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """Run an administrative command and write what it changed to the audit log, by the CLI's user;
+    a run that succeeded without changing stored rows (a broker file written) is one entry too."""
+    from collector.audit import cli_actor, record, snapshot
+
+    with Store(config.state.path) as store:
+        before = snapshot(store)
+        status = COMMANDS[args.command][1](config, args)
+        action = " ".join(str(part) for part in (args.command, getattr(args, "action", ""), getattr(args, "file", ""))
+                          if part)  # fmt: skip
+        record(store, cli_actor(), action, before, time.time(), always=status == 0)
+    return status
+
+
 CONFIG_OPTIONAL = {"grafana"}  # build and lint need no config; sync reads [grafana] from it
 
 
@@ -418,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         return fail(exc, 2)
     try:
+        if administrative(args):
+            return audited(config, args)
         return COMMANDS[args.command][1](config, args)
     except (StoreError, ConfigError) as exc:  # a state file or setting this release cannot use: say which and why
         return fail(exc, 2)

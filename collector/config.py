@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.alerting.conditions import RULES
 from collector.localtime import LOCAL_ZONE, PeriodError, office_hours
+from collector.store import AUDIT_FLOOR_DAYS
 
 
 class Section(BaseModel):
@@ -264,6 +265,11 @@ class ReportSettings(Section):
         return self
 
 
+class AuditSettings(Section):
+    # entries older than this are dropped; at least the floor of 400 days, which nothing turns off
+    retention_days: int = Field(AUDIT_FLOOR_DAYS, ge=AUDIT_FLOOR_DAYS)
+
+
 class CollectorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMMUNE_COLLECTOR_", env_nested_delimiter="__", extra="forbid")
 
@@ -279,6 +285,7 @@ class CollectorConfig(BaseSettings):
     notify: NotifySettings = NotifySettings()
     grafana: GrafanaSettings = GrafanaSettings()
     report: ReportSettings = ReportSettings()
+    audit: AuditSettings = AuditSettings()
 
 
 class ConfigError(ValueError):

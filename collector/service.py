@@ -18,6 +18,7 @@ from collector.alerting.conditions import ConditionSink
 from collector.alerting.lifecycle import AlertManager
 from collector.alerting.notify import Notifier
 from collector.alerting.outage_notice import CauseTeller
+from collector.audit import AuditBook
 from collector.config import CollectorConfig, ConfigError
 from collector.diskhealth import DiskHealth
 from collector.fleet.outage_book import recent, record_json
@@ -42,6 +43,7 @@ from collector.ingest.writer import BatchWriter
 from collector.registry.dynsec import DynsecAdmin
 from collector.registry.enroll import Enroller
 from collector.registry.enroll_keys import EnrollKeys
+from collector.registry.exclusions import Exclusions
 from collector.registry.known_ids import KnownIds
 from collector.registry.registry import Registry
 from collector.reports.mail import MonthlyMailer
@@ -229,6 +231,8 @@ class CollectorService:
             outages=self.outages,
             uploads=uploads,
             enroll=self.enroll_desk,
+            audit=AuditBook(self.store),
+            exclusions=Exclusions(self.store, self.registry, self.config.report.timezone),
         )
 
     def outages(self, since: float, commune: str | None) -> list[dict[str, Any]]:
@@ -272,6 +276,8 @@ class CollectorService:
                 if now >= next_save:
                     next_save = now + settings.save_interval_s
                     self._writing_state("fleet save", self.fleet.save)
+                    prune = functools.partial(AuditBook(self.store).prune, now, self.config.audit.retention_days)
+                    self._writing_state("audit prune", prune, proves=False)
             except Exception:
                 log.exception("fleet evaluation failed")
 

@@ -284,6 +284,57 @@ def merge_changes(base: sqlite3.Connection, ours: sqlite3.Connection, target: St
     return gave_way
 
 
+AUDIT_FLOOR_DAYS = 400  # the audit log keeps every entry at least this long; no setting lowers it
+
+
+def create_audit_log(db: sqlite3.Connection) -> None:
+    """The audit log of administrative changes (collector/audit.py): append-only and hash-chained.
+    The file itself refuses to change an entry or to delete one younger than the floor."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS audit_log (id INTEGER PRIMARY KEY, ts REAL NOT NULL, actor TEXT NOT NULL,"
+        " origin TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL, commune TEXT NOT NULL,"
+        " area TEXT NOT NULL, before TEXT, after TEXT, prev TEXT NOT NULL, hash TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS audit_by_commune ON audit_log (commune, id)")
+    db.execute("CREATE INDEX IF NOT EXISTS audit_by_ts ON audit_log (ts)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS audit_head (one INTEGER PRIMARY KEY CHECK (one = 1), last_id INTEGER NOT NULL,"
+        " last_hash TEXT NOT NULL, pruned_through INTEGER NOT NULL DEFAULT 0,"
+        f" pruned_hash TEXT NOT NULL DEFAULT '{'0' * 64}')"
+    )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS audit_log_append_only BEFORE UPDATE ON audit_log"
+        " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: an entry is never changed'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER IF NOT EXISTS audit_log_floor BEFORE DELETE ON audit_log"
+        f" WHEN old.ts > CAST(strftime('%s', 'now') AS REAL) - {AUDIT_FLOOR_DAYS * 86400}"
+        f" BEGIN SELECT RAISE(ABORT, 'audit entries are kept at least {AUDIT_FLOOR_DAYS} days'); END"
+    )
+
+
+def create_exclusions(db: sqlite3.Connection) -> None:
+    """Exclusions from the report's adjusted figures (collector/registry/exclusions.py), and their
+    withdrawals: records, never changed; a withdrawal is a later record naming the exclusion."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS exclusions (id INTEGER PRIMARY KEY, province TEXT NOT NULL, commune TEXT NOT NULL,"
+        " scope TEXT NOT NULL, target TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL, reason TEXT NOT NULL,"
+        " note TEXT NOT NULL, by_name TEXT NOT NULL, created_at REAL NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS exclusions_by_commune ON exclusions (commune, start)")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS exclusion_withdrawals (id INTEGER PRIMARY KEY,"
+        " exclusion INTEGER NOT NULL UNIQUE REFERENCES exclusions (id), by_name TEXT NOT NULL, note TEXT NOT NULL,"
+        " created_at REAL NOT NULL)"
+    )
+    for table in ("exclusions", "exclusion_withdrawals"):
+        for event in ("UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{event.lower()} BEFORE {event} ON {table}"
+                f" BEGIN SELECT RAISE(ABORT, '{table} are records: never changed, withdrawn by a later record'); END"
+            )
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -301,6 +352,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "enrolment keys, and the key that enrolled each host", create_enroll_keys),
     Migration(8, "USB ids imported for the agents (registry import-known-ids)", create_known_ids),
     Migration(9, "the series bounds per host, kept across restarts", create_series_bounds),
+    Migration(10, "the audit log of administrative changes, append-only and hash-chained", create_audit_log),
+    Migration(11, "exclusions from the report's figures and their withdrawals, never changed", create_exclusions),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

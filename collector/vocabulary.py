@@ -66,6 +66,23 @@ OUTAGE_CAUSES: Final[dict[str, Words]] = {
     "unknown": Words("chưa rõ", "unknown"),
 }
 
+# ---- exclusions from the report's adjusted figures (collector/registry/exclusions.py) ----
+
+EXCLUSION_REASONS: Final[dict[str, Words]] = {  # the fixed list: no other reason is accepted
+    "repair": Words("sửa chữa", "repair"),
+    "relocation": Words("chuyển địa điểm", "relocation"),
+    "contract_change": Words("thay đổi hợp đồng", "contract change"),
+    "holiday": Words("ngày nghỉ", "holiday"),
+    "disaster": Words("thiên tai", "natural disaster"),
+    "other": Words("lý do khác", "other"),
+}
+EXCLUSION_SCOPES: Final[dict[str, Words]] = {
+    "commune": Words("cả xã", "the whole commune"),
+    "host": Words("một máy", "one PC"),
+    "item": Words("một thiết bị được cấp", "one issued item"),
+    "line": Words("đường truyền của xã", "the commune's line"),
+}
+
 OUTAGE_REASONS: Final[dict[str, Words]] = {
     "measured_during_outage": Words("máy vẫn đo trong lúc mất kết nối", "the PC kept measuring during the outage"),
     "gateway_ok_outside_failed": Words(

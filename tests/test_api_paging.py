@@ -21,7 +21,8 @@ from collector.store import Store
 ALERTS = 620
 LIST_ROUTES = ["/api/v1/hosts", "/api/v1/lines", "/api/v1/areas", "/api/v1/degraded", "/api/v1/unused-lines",
                "/api/v1/communes", "/api/v1/equipment", "/api/v1/outages", "/api/v1/alerts",
-               "/api/v1/silences", "/api/v1/other-devices", "/api/v1/replacement"]  # fmt: skip
+               "/api/v1/silences", "/api/v1/other-devices", "/api/v1/replacement", "/api/v1/audit",
+               "/api/v1/exclusions"]  # fmt: skip
 
 
 def get(collector: Collector, path: str) -> tuple[int, Any, str]:
@@ -87,6 +88,11 @@ def test_every_list_route_pages_the_same_way(make_collector: Callable[..., Colle
             "/api/v1/silences", {"matchers": {"host": f"pc-{n}"}, "duration_s": 600, "author": "test"}
         )
         assert status == 201
+    for host in ("pc-1", "pc-2"):
+        status, _ = collector.post_json("/api/v1/exclusions", {"commune": "02473", "scope": "host", "target": host,
+                                        "from": "2026-11-03", "to": "2026-11-04", "reason": "repair", "note": "sửa",
+                                        "by": "test"})  # fmt: skip
+        assert status == 201
     document = collector.get_json("/openapi.json")
     arrays = {
         path
@@ -105,6 +111,7 @@ def test_every_list_route_pages_the_same_way(make_collector: Callable[..., Colle
             assert (status, len(first), bool(following)) == (200, 1, True), route
         sizes[route] = len(whole)
     assert sizes["/api/v1/hosts"] == 3 and sizes["/api/v1/silences"] == 3 and sizes["/api/v1/areas"] > 1
+    assert sizes["/api/v1/exclusions"] == 2 and sizes["/api/v1/audit"] >= 5  # areas imported, silences, exclusions
 
 
 def identity(item: dict[str, Any]) -> tuple[Any, ...]:

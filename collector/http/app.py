@@ -9,18 +9,25 @@ takes the ``HttpParts`` the service builds, and this package never imports the s
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Match
 
 from collector import __version__
+from collector.audit import Actor
 from collector.http import (
+    admin_routes,
     auth,
     body_limits,
     contract,
@@ -37,6 +44,7 @@ from collector.registry import units
 from collector.registry.registry import HostKey, HostRecord, Line
 from common.wire import SCHEMA_VERSION, command_topic, encode
 
+log = logging.getLogger("commune_collector.http")
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 public = APIRouter()
@@ -211,10 +219,11 @@ def require_token(
     if not auth.role_allows(token.role, request.method):
         metrics.api_refused_role.inc()
         raise HTTPException(403, f"a {token.role} token may not {request.method} here; an admin token is needed")
+    request.state.token_name, request.state.token_role = token.name, token.role  # for the audit log
     return token
 
 
-ROUTERS: list[APIRouter] = [core, fleet_routes.router, report_routes.router]
+ROUTERS: list[APIRouter] = [core, fleet_routes.router, report_routes.router, admin_routes.router]
 PUBLIC_ROUTERS: list[APIRouter] = [
     public,
     speedtest_endpoint.router,
@@ -239,7 +248,44 @@ def build_app(parts: HttpParts) -> FastAPI:
         app.include_router(status_page.router, dependencies=[Depends(require_token)], responses=answers(401, 403))
     app.add_exception_handler(sqlite3.OperationalError, state_not_written)
     app.add_middleware(body_limits.BodyLimits, routes=limits, refused=parts.metrics.api_refused_body_too_large.inc)
+    app.middleware("http")(audit_changes([route for router in ROUTERS for route in router.routes]))
     return app
+
+
+Next = Callable[[Request], Awaitable[Response]]
+
+
+def audit_changes(protected: list[BaseRoute]) -> Callable[[Request, Next], Awaitable[Response]]:
+    """The one place the API's administrative changes go to the audit log: every call that may
+    change something on a token-protected route runs alone (one at a time), between a snapshot of
+    the watched rows and the entries for what differs after it (by the token's name, from the
+    client's address). A refused call (401, 403) records nothing."""
+    lock = asyncio.Lock()
+
+    def changes_state(request: Request) -> bool:
+        if request.method in auth.READ_METHODS:
+            return False
+        return any(route.matches(request.scope)[0] == Match.FULL for route in protected)
+
+    async def audited(request: Request, call_next: Next) -> Response:
+        book = parts(request).audit
+        if book is None or not changes_state(request):
+            return await call_next(request)
+        async with lock:
+            before = await run_in_threadpool(book.snapshot)
+            response = await call_next(request)
+            name = getattr(request.state, "token_name", None)
+            if name is not None:
+                actor = Actor(name, request.client.host if request.client else "unknown")
+                action = f"{request.method} {request.url.path}"
+                try:
+                    await run_in_threadpool(book.record, actor, action, before, time.time(), response.status_code < 400)
+                except sqlite3.OperationalError as exc:  # the change could be made, its entry not: said loudly
+                    error = parts(request).disk.failed("state", exc, "audit log")
+                    log.error("an admin change is not in the audit log", extra={"action": action, "error": error})
+            return response
+
+    return audited
 
 
 def state_not_written(request: Request, exc: Exception) -> JSONResponse:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, HTTPException, Request
 
 from collector.alerting.lifecycle import AlertManager
+from collector.audit import AuditBook
 from collector.config import EnrollSettings
 from collector.diskhealth import DiskHealth
 from collector.fleet.state import Snapshot
@@ -23,6 +24,7 @@ from collector.http.throttle import FailureLimiter, Throttle
 from collector.http.uploads import UploadGate
 from collector.registry.enroll import Enroller
 from collector.registry.enroll_keys import EnrollKeys
+from collector.registry.exclusions import Exclusions
 from collector.registry.registry import Registry
 from collector.selfmetrics import SelfMetrics
 
@@ -83,6 +85,8 @@ class HttpParts:
     outages: OutageSource | None = None
     uploads: UploadGate = field(default_factory=UploadGate)
     enroll: EnrollDesk | None = None
+    audit: AuditBook | None = None  # None: admin changes are not recorded (an app built without a state file)
+    exclusions: Exclusions | None = None
 
 
 def parts(request: Request) -> HttpParts:
@@ -119,6 +123,18 @@ def replacement(p: PartsDep) -> ReplacementSource:
     return p.replacement
 
 
+def audit_book(p: PartsDep) -> AuditBook:
+    if p.audit is None:
+        raise HTTPException(503, "the audit log is not available in this collector")
+    return p.audit
+
+
+def exclusions(p: PartsDep) -> Exclusions:
+    if p.exclusions is None:
+        raise HTTPException(503, "exclusions are not available in this collector")
+    return p.exclusions
+
+
 def outages(p: PartsDep) -> OutageSource:
     return p.outages or (lambda _since, _commune: [])
 
@@ -135,5 +151,7 @@ ThrottleDep = Annotated[Throttle, Depends(part("throttle"))]
 UploadsDep = Annotated[UploadGate, Depends(part("uploads"))]
 ReportsDep = Annotated[ReportMaker, Depends(reports)]
 OutagesDep = Annotated[OutageSource, Depends(outages)]
+AuditDep = Annotated[AuditBook, Depends(audit_book)]
+ExclusionsDep = Annotated[Exclusions, Depends(exclusions)]
 EnrollDep = Annotated[EnrollDesk | None, Depends(part("enroll"))]
 """None when this collector enrols no hosts (no ``[enroll] admin_username``)."""
