@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping iproute2 iptables openssl systemd chromium \
-	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils usb.ids strace smartmontools
+	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils usb.ids strace smartmontools \
+	pcscd vsmartcard-vpcd vsmartcard-vpicc libpcsclite-dev swig
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint bench clean agent-binary agent-binary-old \
@@ -26,17 +27,19 @@ deps: system-deps venv
 # Debian packages: installed only when a binary is missing, so repeated runs are fast.
 system-deps:
 	@missing=""; \
-	for pair in mosquitto:mosquitto influxd:influxdb ping:iputils-ping ip:iproute2 iptables:iptables mosquitto_passwd:mosquitto openssl:openssl systemd-analyze:systemd chromium:chromium pdftotext:poppler-utils strace:strace smartctl:smartmontools; do \
+	for pair in mosquitto:mosquitto influxd:influxdb ping:iputils-ping ip:iproute2 iptables:iptables mosquitto_passwd:mosquitto openssl:openssl systemd-analyze:systemd chromium:chromium pdftotext:poppler-utils strace:strace smartctl:smartmontools pcscd:pcscd vicc:vsmartcard-vpicc swig:swig; do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
 	done; \
 	/sbin/ldconfig -p | grep -q libpangoft2-1.0.so.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	[ -f /usr/share/misc/usb.ids ] || missing="$$missing usb.ids"; \
+	[ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || missing="$$missing vsmartcard-vpcd"; \
+	[ -f /usr/include/PCSC/winscard.h ] || missing="$$missing libpcsclite-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
-	@# the packaged services are not needed: tests and demo start their own on loopback
+	@# the packaged services are not needed: tests and demo start their own on loopback (pcscd in a namespace)
 	@-$(SUDO) systemctl disable --now mosquitto influxdb >/dev/null 2>&1 || true
 
 # The agent's known USB ids come from Debian's packages (README "Issued equipment"): fetched with
@@ -72,7 +75,7 @@ venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[agent,collector,dev]'
+	$(PY) -m pip install -q -e '.[agent,collector,dev,pcsc]'
 	@touch $@
 
 # The agent runs on Python 3.8+ (Ubuntu 20.04, Debian 11): one venv per old Python with only the

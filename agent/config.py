@@ -122,6 +122,8 @@ class PeripheralsConfig:
     rescan_interval_s: float = 60.0  # with events: the listing that catches a missed event
     report_interval_s: float = 3600.0  # a report also this often without a change
     extra_ids: list[Any] = field(default_factory=list)  # tables vendor_id, product_id, kind, model
+    pcsc: bool = True  # watch smart-card readers through PC/SC where pyscard and the service exist
+    pcsc_poll_s: float = 5.0  # seconds between looks at the readers' states (card and reader events wake it at once)
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,8 @@ def _check_speedtest(config: SpeedtestConfig) -> None:
 
 
 def _check_peripherals(config: PeripheralsConfig) -> None:
+    if not 0.5 <= config.pcsc_poll_s <= 300:
+        raise ConfigError(f"[peripherals] pcsc_poll_s = {config.pcsc_poll_s} must be from 0.5 to 300 seconds")
     if config.poll_interval_s < 1 or config.rescan_interval_s < 1 or config.report_interval_s < 60:
         raise ConfigError(
             "[peripherals] poll_interval_s and rescan_interval_s must be at least 1 and report_interval_s at least 60"

@@ -25,6 +25,8 @@ from agent.config import AgentConfig, PeripheralsConfig, extra_known_ids
 from agent.diskhealth.job import DiskHealthJob, run_smartctl
 from agent.outbox import Outbox
 from agent.peripherals.classify import Known, KnownIds, shipped_known_ids
+from agent.peripherals.pcsc import PcscWatch, load_scard
+from agent.peripherals.smartcards import WithSmartcards
 from agent.peripherals.source import UsbSource
 from agent.peripherals.sysfs import SysfsSource
 from agent.peripherals.tracker import PeripheralsTracker
@@ -153,7 +155,11 @@ def peripherals_job(config: AgentConfig) -> Job:
     settings = config.peripherals
     known = {**shipped_known_ids(), **extra_known_ids(settings)}
     tracker = PeripheralsTracker(usb_source(settings), known, settings.report_interval_s)
-    return Job("peripherals", settings.poll_interval_s, tracker)
+    scard = load_scard() if settings.pcsc else None
+    if scard is None:
+        return Job("peripherals", settings.poll_interval_s, tracker)
+    watch = PcscWatch(scard, settings.pcsc_poll_s)
+    return Job("peripherals", settings.poll_interval_s, WithSmartcards(tracker, watch))
 
 
 def usb_source(settings: PeripheralsConfig) -> UsbSource:
@@ -178,7 +184,9 @@ class AgentRunner:
         self._finished: queue.Queue[tuple[Job, dict[str, Any]]] = queue.Queue()
         self._peripherals = next((job for job in self.jobs if job.kind == "peripherals"), None)
         build = None if self._peripherals is None else self._peripherals.build
-        self._tracker = build if isinstance(build, PeripheralsTracker) else None
+        self.pcsc = build.watch if isinstance(build, WithSmartcards) else None  # started and closed by ``run``
+        tracker = build.tracker if isinstance(build, WithSmartcards) else build
+        self._tracker = tracker if isinstance(tracker, PeripheralsTracker) else None
         self._known_at_start: KnownIds = {} if self._tracker is None else self._tracker.known
         if self._tracker is not None:
             self.publisher.on_known_ids = self.use_known_ids
@@ -233,6 +241,8 @@ class AgentRunner:
         threading.Thread(target=wake_on_stop, name="stop-watch", daemon=True).start()
         if self.usb_events is not None:
             self.usb_events.start()
+        if self.pcsc is not None:
+            self.pcsc.start()
         try:
             while not stop.is_set():
                 now = time.monotonic()
@@ -262,6 +272,8 @@ class AgentRunner:
         finally:
             if self.usb_events is not None:
                 self.usb_events.close()
+            if self.pcsc is not None:
+                self.pcsc.close()
             self.publisher.stop()
             self.spool.close()
 

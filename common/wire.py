@@ -365,11 +365,31 @@ PERIPHERALS = Section(
             "minutes_today",  # minutes present today (local date of the PC)
             "first_seen_today",  # UTC seconds, 0 when not seen today
             "last_seen_today",
+            "pcsc",  # 1 when the PC watched its smart-card readers through PC/SC for this report, else absent
         ),
     },
     label="device",  # a stable id: vendor-product-serial, or vendor-product-port without a serial
     tags=("kind",),
     choices={"kind": PERIPHERAL_KINDS},
+)
+
+# Each PC/SC reader's use since the PC's last peripherals report (agent/peripherals/pcsc.py); only
+# sent by a PC that watches its readers through PC/SC.
+SMARTCARD = Section(
+    "smartcard",
+    {
+        "name": TEXT,  # the reader's name as PC/SC gives it
+        "device": TEXT,  # the USB token (the peripherals item's ``device``) this reader is, when the agent could tell
+        **_numbers(
+            "card_now",  # 1 when a card was in the reader at the last look
+            "card_present",  # 1 when a card was in it at any look since the last report
+            "in_use_now",  # 1 when an application had the card open at the last look
+            "in_use",  # 1 when an application had it open at any look since the last report
+            "opened",  # looks since the last report that found it newly opened
+            "last_in_use",  # UTC seconds of the last look that found it open, 0 when none since the last report
+        ),
+    },
+    label="reader",  # the reader's name in the label alphabet
 )
 
 SECTIONS_BY_KIND: Final[dict[str, dict[str, Section]]] = {
@@ -378,7 +398,8 @@ SECTIONS_BY_KIND: Final[dict[str, dict[str, Section]]] = {
     "inventory": {"inventory": INVENTORY, "disk_health": DISK_HEALTH},
     "probe": {"probe": PROBE},
     "speedtest": {"speedtest": SPEEDTEST},
-    "peripherals": {"peripherals": PERIPHERALS},  # a list, empty when nothing is plugged in
+    # lists; peripherals empty when nothing is plugged in, smartcard only from a PC that watches PC/SC
+    "peripherals": {"peripherals": PERIPHERALS, "smartcard": SMARTCARD},
     "status": {},
 }
 # What a collector of release 0.1.0 knew; it refused anything else (a field, a section, a kind). An

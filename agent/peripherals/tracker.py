@@ -126,6 +126,10 @@ class PeripheralsTracker:
         ordered = sorted(self._seen.items(), key=lambda pair: (not pair[1].present, pair[0]))
         return [_item(label, seen) for label, seen in ordered[:MAX_LIST_ITEMS]]
 
+    def present(self, kind: str) -> dict[str, UsbDevice]:
+        """The devices of ``kind`` attached at the last poll, by label."""
+        return {label: seen.device for label, seen in self._seen.items() if seen.present and seen.known.kind == kind}
+
     def _new_day(self, now: float) -> None:
         day = time.localtime(now)[:3]
         if day == self._day:
