@@ -365,7 +365,7 @@ PERIPHERALS = Section(
             "minutes_today",  # minutes present today (local date of the PC)
             "first_seen_today",  # UTC seconds, 0 when not seen today
             "last_seen_today",
-            "pcsc",  # 1 when the PC watched its smart-card readers through PC/SC for this report, else absent
+            "pcsc",  # 1 for a token whose use the PC watched through PC/SC for this report, else absent
         ),
     },
     label="device",  # a stable id: vendor-product-serial, or vendor-product-port without a serial

@@ -4,9 +4,14 @@ and which USB token a reader is. States are as pcsc-lite 1.9.9 returned them for
 
 from __future__ import annotations
 
-from agent.peripherals.pcsc import ReaderUse, fold, next_window
-from agent.peripherals.smartcards import reader_devices, reader_item, reader_label
+from pathlib import Path
+
+from agent.peripherals.classify import shipped_known_ids
+from agent.peripherals.pcsc import PcscWatch, ReaderUse, fold, next_window
+from agent.peripherals.smartcards import WithSmartcards, reader_devices, reader_item, reader_label
 from agent.peripherals.source import UsbDevice
+from agent.peripherals.sysfs import SysfsSource
+from agent.peripherals.tracker import PeripheralsTracker
 
 CARD, OPEN, EXCLUSIVE, EMPTY = 0x10020, 0x10120, 0x100A0, 0x10
 R = "Virtual PCD 00 00"
@@ -79,3 +84,31 @@ def test_a_reader_item_names_the_reader_in_the_label_alphabet() -> None:
     )
     assert item == {"reader": "Virtual_PCD_00_00", "name": R, "card_now": 1, "card_present": 1, "in_use_now": 1,
                     "in_use": 1, "opened": 1, "last_in_use": 1001}  # fmt: skip
+
+
+FIXTURE_BUS = Path(__file__).resolve().parent / "data" / "usb_sysfs" / "sys" / "bus" / "usb" / "devices"
+TOKEN = "0529-0620-0A1B2C3D"  # the fixture bus's Aladdin Token JC, serial 0A1B2C3D
+
+
+def test_the_token_tied_to_a_reader_is_marked_watched_in_every_report_after_even_unplugged() -> None:
+    tracker = PeripheralsTracker(SysfsSource(FIXTURE_BUS), shipped_known_ids(), report_interval_s=0)
+    watch = PcscWatch(scard=None)  # never started: the looks below stand for its thread's
+    job = WithSmartcards(tracker, watch)
+    watch._look({"Aladdin Token JC (0A1B2C3D) 00 00": OPEN, "Virtual PCD 00 00": CARD})
+    sections = job()
+    marked = {item["device"]: item.get("pcsc") for item in sections["peripherals"]}
+    assert marked[TOKEN] == 1 and [d for d, pcsc in marked.items() if pcsc] == [TOKEN]
+    assert {item["reader"]: item.get("device") for item in sections["smartcard"]} == {
+        "Aladdin_Token_JC__0A1B2C3D__00_00": TOKEN,
+        "Virtual_PCD_00_00": None,
+    }
+    watch._look({"Virtual PCD 00 00": CARD})  # the token's reader gone (unplugged)
+    later = job()
+    assert [item.get("pcsc") for item in later["peripherals"] if item["device"] == TOKEN] == [1]
+    assert [item["reader"] for item in later["smartcard"]] == ["Aladdin_Token_JC__0A1B2C3D__00_00", "Virtual_PCD_00_00"]
+
+
+def test_without_pc_sc_in_the_window_the_report_is_the_usb_one_alone() -> None:
+    tracker = PeripheralsTracker(SysfsSource(FIXTURE_BUS), shipped_known_ids(), report_interval_s=0)
+    sections = WithSmartcards(tracker, PcscWatch(scard=None))()
+    assert list(sections) == ["peripherals"] and all("pcsc" not in item for item in sections["peripherals"])

@@ -7,8 +7,11 @@ else a reader whose name holds the token's product string (Windows names readers
 device); else, with one token left and one reader left, those two. A reader tied to no token
 (a built-in reader, a virtual one) is still reported, without ``device``.
 
-Every item of a report made while PC/SC answered carries ``pcsc`` = 1: the collector judges a token
-by observed use only then (README "Issued equipment").
+A token item carries ``pcsc`` = 1 when PC/SC answered in the window and the token has been tied to
+a reader since the agent started (so also while it is unplugged, or in the moment after it is
+plugged in, before pcscd lists its reader): its use is observed. Only then does the collector judge
+it by observed use (README "Issued equipment"); a token PC/SC cannot see (no driver for it in
+pcscd, say) stays judged by presence.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class WithSmartcards:
     def __init__(self, tracker: PeripheralsTracker, watch: PcscWatch) -> None:
         self.tracker = tracker
         self.watch = watch
+        self._tied: set[str] = set()  # tokens tied to a reader since the agent started
 
     def __call__(self) -> dict[str, Any]:
         sections = self.tracker()
@@ -86,8 +90,11 @@ class WithSmartcards:
         if not available:
             return sections
         devices = reader_devices([r.name for r in readers], self.tracker.present("token"))
+        if len(self._tied) < MAX_LIST_ITEMS:
+            self._tied.update(devices.values())
         for item in sections.get("peripherals", []):
-            item["pcsc"] = 1
+            if item.get("device") in self._tied:
+                item["pcsc"] = 1
         items = [reader_item(r, devices.get(r.name, "")) for r in readers][:MAX_LIST_ITEMS]
         if items:
             sections["smartcard"] = items
