@@ -123,7 +123,7 @@ class PeripheralsConfig:
     report_interval_s: float = 3600.0  # a report also this often without a change
     extra_ids: list[Any] = field(default_factory=list)  # tables vendor_id, product_id, kind, model
     pcsc: bool = True  # watch smart-card readers through PC/SC where pyscard and the service exist
-    pcsc_poll_s: float = 5.0  # seconds between looks at the readers' states (card and reader events wake it at once)
+    pcsc_poll_s: float = 15.0  # seconds between looks at the readers (a connection between two looks is missed)
 
 
 @dataclass(frozen=True)
