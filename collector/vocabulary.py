@@ -257,10 +257,16 @@ PERIPHERAL_KINDS: Final[dict[str, Words]] = {  # the wire's kinds; English plura
 }
 EQUIPMENT_STATES: Final[dict[str, Words]] = {
     "in_use": Words("Đang sử dụng", "In use"),
+    "plugged_idle": Words("Cắm nhưng không được mở", "Plugged in, never opened"),
     "unused": Words("Không sử dụng", "Unused"),
     "never_seen": Words("Chưa từng kết nối", "Never seen"),
     "not_yet_seen": Words("Mới cấp, chưa kết nối", "Newly issued, not seen yet"),
     "unregistered": Words("Không có trong danh sách cấp", "Not issued (unregistered)"),
+}
+# Which rule judged an item's state (collector/fleet/equipment.py).
+EQUIPMENT_RULES: Final[dict[str, Words]] = {
+    "presence": Words("Theo việc cắm vào máy", "By presence (plugged in)"),
+    "pcsc": Words("Theo việc phần mềm mở thẻ (PC/SC)", "By observed use (opened by an application, PC/SC)"),
 }
 
 
@@ -377,12 +383,14 @@ DASHBOARD: Final[dict[str, Words]] = {
     "kind": Words("Loại thiết bị", "Kind"),
     "issued": Words("Được cấp", "Issued"),
     "seen": Words("Đang dùng", "In use"),
-    "idle": Words("Không dùng / chưa từng kết nối", "Unused / never seen"),
+    "idle": Words("Cắm không dùng / không dùng / chưa từng kết nối", "Plugged idle / unused / never seen"),
+    "plugged_idle": Words("Cắm nhưng không được mở", "Plugged in, never opened"),
     "never_seen": Words("Chưa từng kết nối", "Never seen"),
     "unregistered": Words("Ngoài danh sách cấp", "Not issued"),
     "issued_vs_seen": Words("Thiết bị cấp và đang dùng theo xã", "Issued vs in use per commune"),
     "idle_items": Words(
-        "Thiết bị không dùng và chưa từng kết nối (người giữ, số ngày)", "Unused and never-seen items (holder, days)"
+        "Thiết bị cắm không dùng, không dùng và chưa từng kết nối (người giữ, số ngày)",
+        "Plugged-idle, unused and never-seen items (holder, days)",
     ),
     "items": Words("Thiết bị (người giữ, mẫu): trạng thái, số ngày", "Items (holder, model): state, days"),
     "token_use": Words("Chữ ký số: số phút cắm mỗi ngày", "Digital-signature tokens: minutes plugged in per day"),
@@ -445,10 +453,14 @@ REPORT: Final[dict[str, Words]] = {
     "equipment_issued": Words("Thiết bị đã cấp", "Equipment issued"),
     "equipment_in_use": Words("Thiết bị đang dùng", "Equipment in use"),
     "equipment_idle": Words("Không dùng", "Not in use"),
+    "plugged_idle": Words("cắm nhưng không được mở", "plugged in, never opened"),
+    "judged_pcsc": Words("xét theo PC/SC", "judged by PC/SC"),
     "equipment_kinds": Words("Theo loại (đang dùng/đã cấp)", "By kind (in use/issued)"),
     "per_commune_equipment": Words(
-        "Thiết bị cấp phát và đang dùng theo xã (cuối tháng; đang dùng: cắm vào máy trong {days} ngày qua)",
-        "Equipment issued and in use by commune (at the month's end; in use: plugged in within {days} days)",
+        "Thiết bị cấp phát và đang dùng theo xã (cuối tháng; đang dùng: cắm vào máy trong {days} ngày qua, "
+        "với chữ ký số trên máy có PC/SC: được phần mềm mở; cắm mà không được mở tính là không dùng)",
+        "Equipment issued and in use by commune (at the month's end; in use: plugged in within {days} days, "
+        "and for a token on a PC with PC/SC: opened by an application; plugged in but never opened counts as idle)",
     ),
     "no_data_yet": Words("chưa có dữ liệu", "no data yet"),
     "area": Words("Khu vực", "Area"),

@@ -316,7 +316,7 @@ def test_every_panel_variable_and_alert_query_returns_rows_from_real_agent_data(
     # the peripherals dashboard: the chair's token is in use, the vice-chair's and the scanner were never plugged in
     idle = run_query(
         stack,
-        find("en/peripherals.json", "Unused and never-seen items (holder, days)"),
+        find("en/peripherals.json", "Plugged-idle, unused and never-seen items (holder, days)"),
         {**values, "rp": "raw"},
     )
     ours = {r["kind"]: r for r in idle if r["commune"] == "02473"}

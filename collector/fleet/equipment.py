@@ -14,6 +14,14 @@ the window, not present now.
 Devices the agents could not place (kind ``other``: not a known id, and no class that says scanner,
 token or printer) are listed per commune as well (``CommuneEquipment.other``), with their USB id
 (``usb_id``) and model text, so the area team can add a known-ids row for them.
+
+Two rules judge an item seen in the window, and each verdict says which (``rule``):
+- ``pcsc`` (observed use): a token whose PC watched it through PC/SC (the agent's ``pcsc`` mark) is
+  ``in_use`` when an application was seen opening it within the window, and ``plugged_idle`` when
+  it was plugged in but never opened, provided the watch covered the whole window (watched since at
+  least the window ago, and still at its last sighting, give or take a day);
+- ``presence`` otherwise: seen is in use (the only rule for scanners and printers, for a PC
+  without PC/SC, and for a token in its first window of being watched unless an opening was seen).
 """
 
 from __future__ import annotations
@@ -29,11 +37,15 @@ from collector.registry.equipment import IssuedItem
 
 DAY_S = 86400.0
 IN_USE = "in_use"
+PLUGGED_IDLE = "plugged_idle"  # a token plugged in but never opened by an application in the window (PC/SC)
 UNUSED = "unused"
 NEVER_SEEN = "never_seen"
 NOT_YET_SEEN = "not_yet_seen"  # issued less than the window ago and not seen yet: not a problem yet
-STATES = (IN_USE, UNUSED, NEVER_SEEN, NOT_YET_SEEN)
-IDLE_STATES = (UNUSED, NEVER_SEEN)  # what the equipment_unused alert counts
+STATES = (IN_USE, PLUGGED_IDLE, UNUSED, NEVER_SEEN, NOT_YET_SEEN)
+IDLE_STATES = (PLUGGED_IDLE, UNUSED, NEVER_SEEN)  # what the equipment_unused alert counts
+PRESENCE = "presence"  # the rule: seen plugged in within the window is in use
+PCSC = "pcsc"  # the rule: opened by an application within the window, as PC/SC showed it
+RULES = (PRESENCE, PCSC)
 OTHER = "other"  # the kind of a device the agent could not place
 DEVICE_ID_RE = re.compile(r"^([0-9a-f]{4})-([0-9a-f]{4})-")  # the agent's device id: vendor-product-serial/port
 
@@ -49,6 +61,9 @@ class SeenDevice:
     host: str
     first_seen: float
     last_seen: float
+    watched_since: float = 0.0  # first report that had its use watched through PC/SC; 0 never
+    watched_last: float = 0.0  # the last such report
+    opened_at: float = 0.0  # the last moment an application was seen with it open (PC/SC); 0 never
 
 
 @dataclass(frozen=True)
@@ -61,13 +76,15 @@ class Verdict:
     device: str  # the seen device it matched, "" when none
     last_seen: float  # 0 when never
     days: float
+    rule: str = PRESENCE  # which rule judged it: PRESENCE or PCSC
+    opened_at: float = 0.0  # when PC/SC last saw it opened, 0 when never (or not watched)
 
 
 @dataclass(frozen=True)
 class KindCount:
     issued: int
-    seen: int  # issued items seen within the window
-    unused: int  # unused or never seen
+    seen: int  # issued items in use (seen within the window, and opened where PC/SC judged)
+    unused: int  # plugged in but never opened, unused, or never seen
 
 
 @dataclass(frozen=True)
@@ -129,10 +146,20 @@ def match(items: list[IssuedItem], seen: list[SeenDevice]) -> tuple[list[SeenDev
     return matched, left
 
 
+def watched(device: SeenDevice, window: float, now: float) -> bool:
+    """PC/SC watched the token over the whole window and still at its last sighting (within a day)."""
+    return 0 < device.watched_since <= now - window and device.watched_last >= device.last_seen - DAY_S
+
+
 def verdict(item: IssuedItem, device: SeenDevice | None, window_days: int, now: float) -> Verdict:
     window = window_days * DAY_S
     if device is not None and now - device.last_seen <= window:
-        return Verdict(item, IN_USE, device.device, device.last_seen, max(0.0, (now - device.last_seen) / DAY_S))
+        days = max(0.0, (now - device.last_seen) / DAY_S)
+        if device.opened_at and now - device.opened_at <= window:
+            return Verdict(item, IN_USE, device.device, device.last_seen, days, PCSC, device.opened_at)
+        if watched(device, window, now):
+            return Verdict(item, PLUGGED_IDLE, device.device, device.last_seen, days, PCSC, device.opened_at)
+        return Verdict(item, IN_USE, device.device, device.last_seen, days)
     if device is not None:
         return Verdict(item, UNUSED, device.device, device.last_seen, (now - device.last_seen) / DAY_S)
     since_issue = max(0.0, now - issued_at(item))

@@ -10,7 +10,7 @@ so the rules (``rules.py``) only read facts and never change them.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from collector.config import FleetSettings
@@ -200,17 +200,28 @@ class PeripheralReading:
     serial: str
     model: str
     seen_at: float  # when it was last there, 0 when the report says it was not there today
+    received_at: float = 0.0  # when the report came
+    pcsc: bool = False  # its use was watched through PC/SC for this report
+    opened_at: float = 0.0  # the last moment PC/SC saw an application with it open, 0 when none
 
 
 def read_peripherals(report: Report, received_at: float) -> list[PeripheralReading]:
     """A present device was there when the report came; one unplugged since was there at its
-    ``last_seen_today`` (never later than the report)."""
+    ``last_seen_today`` (never later than the report). A token's reader (the ``smartcard`` item
+    naming it) says when an application last had it open, never later than the report."""
+    opened: dict[str, float] = {}
+    for reader in report.sections.get("smartcard", []):
+        device, at = text(reader, "device"), number(reader, "last_in_use")
+        if device and number(reader, "in_use") == 1.0 and at > 0:
+            opened[device] = max(opened.get(device, 0.0), min(at, received_at))
     out = []
     for item in report.sections.get("peripherals", []):
         present = number(item, "present") == 1.0
         seen_at = received_at if present else min(number(item, "last_seen_today"), received_at)
-        out.append(PeripheralReading(text(item, "device"), text(item, "kind"), text(item, "serial"),
-                                     text(item, "model") or text(item, "product"), max(seen_at, 0.0)))  # fmt: skip
+        device, pcsc = text(item, "device"), number(item, "pcsc") == 1.0
+        out.append(PeripheralReading(device, text(item, "kind"), text(item, "serial"),
+                                     text(item, "model") or text(item, "product"), max(seen_at, 0.0), received_at,
+                                     pcsc, opened.get(device, 0.0) if pcsc else 0.0))  # fmt: skip
     return out
 
 
@@ -296,16 +307,26 @@ def unused_window(now: float, days: int) -> list[str]:
 
 def gather_peripherals(seen: dict[str, SeenDevice], readings: list[PeripheralReading], host: str) -> list[SeenDevice]:
     """Fold one PC's peripherals report into its commune's seen devices (by device id); the
-    devices changed. A device is never seen earlier than it already was."""
+    devices changed. A device is never seen earlier, nor opened earlier, than it already was; a
+    report watched through PC/SC extends the watch (``watched_since`` stays where it began)."""
     changed = []
     for r in readings:
         if not r.device or r.seen_at <= 0:
             continue
         before = seen.get(r.device)
-        if before is not None and before.last_seen >= r.seen_at:
+        if before is None or r.seen_at > before.last_seen:
+            first = before.first_seen if before is not None else r.seen_at
+            base = SeenDevice(r.device, r.kind, r.serial, r.model, host, first, r.seen_at)
+        else:
+            base = before
+        since = before.watched_since if before is not None else 0.0
+        watched_last = before.watched_last if before is not None else 0.0
+        if r.pcsc:
+            since, watched_last = since or r.received_at, max(watched_last, r.received_at)
+        opened = max(r.opened_at, before.opened_at if before is not None else 0.0)
+        device = replace(base, watched_since=since, watched_last=watched_last, opened_at=opened)
+        if device == before:
             continue
-        first = before.first_seen if before is not None else r.seen_at
-        device = SeenDevice(r.device, r.kind, r.serial, r.model, host, first, r.seen_at)
         seen[r.device] = device
         changed.append(device)
     return changed

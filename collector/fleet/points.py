@@ -66,8 +66,10 @@ def idle_item(v: Verdict, lang: str) -> str:
 
 
 def equipment_points(communes: list[CommuneEquipment], areas: dict[str, str], now: float) -> list[Point]:
-    """Per commune and kind: issued, seen within the window, unused (or never seen), never seen,
-    unregistered, and the idle items in words (holder, model, state, days)."""
+    """Per commune and kind: issued, in use (``seen``), idle (``unused``: plugged in but never opened,
+    unused or never seen), of which plugged idle and never seen, the items judged by PC/SC rather than
+    presence, unregistered, and the idle items in
+    words (holder, model, state, days)."""
     ts = int(now)
     out = []
     for c in communes:
@@ -81,6 +83,8 @@ def equipment_points(communes: list[CommuneEquipment], areas: dict[str, str], no
                 "seen": float(count.seen if count else 0),
                 "unused": float(count.unused if count else 0),
                 "never_seen": float(sum(v.state == "never_seen" for v in idle)),
+                "plugged_idle": float(sum(v.state == "plugged_idle" for v in idle)),
+                "judged_pcsc": float(sum(v.rule == "pcsc" for v in c.verdicts if v.item.kind == kind)),
                 "unregistered": float(sum(d.kind == kind for d in c.unregistered)),
                 "idle_items_vi": "; ".join(idle_item(v, "vi") for v in idle),
                 "idle_items_en": "; ".join(idle_item(v, "en") for v in idle),

@@ -461,11 +461,13 @@ def host_detail(lang: str) -> Json:
 
 def equipment_table(fields: str, where: str = "") -> str:
     """The newest ``equipment`` point of each commune and kind, as a table; ``fields`` are of the
-    inner select: issued, seen, unused, never, unregistered, name, kind_name, items_vi, items_en."""
+    inner select: issued, seen, unused, never, plugged_idle, unregistered, name, kind_name, items_vi,
+    items_en. ``unused`` counts every idle item: plugged in but never opened (PC/SC), unused, never seen."""
     return (
         f"SELECT {fields} FROM ("
         'SELECT last("issued") AS "issued", last("seen") AS "seen", last("unused") AS "unused", '
-        'last("never_seen") AS "never", last("unregistered") AS "unregistered", last("commune_name") AS "name", '
+        'last("never_seen") AS "never", last("plugged_idle") AS "plugged_idle", '
+        'last("unregistered") AS "unregistered", last("commune_name") AS "name", '
         'last("kind_vi") AS "kind_name", last("idle_items_vi") AS "items_vi", last("idle_items_en") AS "items_en" '
         f'FROM "equipment" WHERE {SCOPE} AND $timeFilter GROUP BY "province", "area", "commune", "kind") '
         f'{where}GROUP BY "province", "area", "commune", "kind"'
@@ -482,11 +484,14 @@ def peripherals(lang: str) -> Json:
         "seen": t(lang, "seen"),
         "unused": t(lang, "idle"),
         "never": t(lang, "never_seen"),
+        "plugged_idle": t(lang, "plugged_idle"),
         "unregistered": t(lang, "unregistered"),
         f"items_{lang}": t(lang, "items"),
     }
     hidden = ("Time", "province", "area", hidden_kind)
-    per_commune = equipment_table('"name", "kind_name", "issued", "seen", "unused", "never", "unregistered"')
+    per_commune = equipment_table(
+        '"name", "kind_name", "issued", "seen", "unused", "plugged_idle", "never", "unregistered"'
+    )
     idle = equipment_table(f'"name", "kind_name", "unused", "items_{lang}"', 'WHERE "unused" > 0 ')
     token_use = (
         'SELECT max("minutes_today") FROM "peripheral" WHERE '

@@ -13,8 +13,8 @@ from pydantic.json_schema import SkipJsonSchema
 
 from collector.alerting.conditions import RULES
 from collector.alerting.lifecycle import Alert, AlertManager, alert_json
+from collector.fleet.equipment import PRESENCE, CommuneEquipment, usb_id
 from collector.fleet.equipment import STATES as EQUIPMENT_STATES
-from collector.fleet.equipment import CommuneEquipment, usb_id
 from collector.fleet.rules import CommuneStatus
 from collector.http import paging
 from collector.http.body_limits import JSON_MAX, stated
@@ -120,13 +120,14 @@ def equipment_json(c: CommuneEquipment) -> list[dict[str, Any]]:
     where = {"province": c.province, "commune": c.commune, "commune_name": units.commune_name(c.commune)}
     out: list[dict[str, Any]] = [
         {**where, "kind": v.item.kind, "model": v.item.model, "serial": v.item.serial, "holder": v.item.holder,
-         "issued_on": v.item.issued_on, "state": v.state, "device": v.device, "last_seen": v.last_seen,
-         "days": round(v.days, 1)}
+         "issued_on": v.item.issued_on, "state": v.state, "rule": v.rule, "device": v.device,
+         "last_seen": v.last_seen, "opened_at": v.opened_at, "days": round(v.days, 1)}
         for v in c.verdicts
     ]  # fmt: skip
     out += [
         {**where, "kind": d.kind, "model": d.model, "serial": d.serial, "holder": "", "issued_on": "",
-         "state": UNREGISTERED, "device": d.device, "last_seen": d.last_seen, "host": d.host, "days": 0.0}
+         "state": UNREGISTERED, "rule": PRESENCE, "device": d.device, "last_seen": d.last_seen, "host": d.host,
+         "opened_at": d.opened_at, "days": 0.0}
         for d in c.unregistered
     ]  # fmt: skip
     return out
@@ -146,8 +147,9 @@ def equipment(
     commune: CommuneFilter = None,
     state: EquipmentState | None = None,
 ) -> list[dict[str, Any]]:
-    """Issued equipment with its state (in_use, unused, never_seen, not_yet_seen), and devices seen
-    but not issued (unregistered); by commune."""
+    """Issued equipment with its state (in_use, plugged_idle, unused, never_seen, not_yet_seen) and the
+    rule that judged it (``presence``, or ``pcsc``: opened by an application, as PC/SC showed), and
+    devices seen but not issued (unregistered); by commune."""
     out: list[tuple[int, dict[str, Any]]] = []
     for c in snapshot.equipment:
         if commune is None or c.commune == commune:

@@ -47,6 +47,8 @@ class Kit:
     kind: str
     issued: int
     in_use: int | None
+    plugged_idle: int = 0  # tokens plugged in but never opened (PC/SC): idle, not in use
+    pcsc: int = 0  # items judged by observed use (PC/SC) rather than presence
 
 
 @dataclass
@@ -236,7 +238,7 @@ def kits(commune: str, fetched: Fetched) -> list[Kit]:
     for kind in sorted(kinds):
         said = fetched.equipment.get((commune, kind))
         if said is not None:
-            out.append(Kit(kind, round(said[0]), round(said[1])))
+            out.append(Kit(kind, round(said[0]), round(said[1]), round(said[2]), round(said[3])))
         else:
             out.append(Kit(kind, fetched.issued[(commune, kind)], None))
     return [k for k in out if k.issued or k.in_use]

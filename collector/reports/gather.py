@@ -52,7 +52,8 @@ class Fetched:
     alerts: list[AlertSpell] = field(default_factory=list)  # alerts firing at some moment of the month
     reasons: dict[tuple[str, str], str] = field(default_factory=dict)  # (commune, host) -> codes, comma-separated
     outages: list[Outage] = field(default_factory=list)  # decided outages that overlap the month
-    equipment: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)  # (commune, kind): issued, seen
+    # (commune, kind): issued, in use, plugged in but never opened, judged by PC/SC (0 before the collector said)
+    equipment: dict[tuple[str, str], tuple[float, float, float, float]] = field(default_factory=dict)
     issued: dict[tuple[str, str], int] = field(default_factory=dict)  # (commune, kind): items issued by then
 
 
@@ -119,11 +120,14 @@ def fetch(
         if end > month_start:
             out.outages.append(Outage(str(row["commune"]), str(row["cause"]), start, end))
     for row in client.query_rows(
-        f'SELECT last("mean_issued") AS issued, last("mean_seen") AS seen FROM "{ROLLUP_RP}"."equipment" '
+        'SELECT last("mean_issued") AS issued, last("mean_seen") AS seen, last("mean_plugged_idle") AS plugged_idle, '
+        f'last("mean_judged_pcsc") AS pcsc FROM "{ROLLUP_RP}"."equipment" '
         f'WHERE time >= {month_start}s AND time < {month_end}s GROUP BY "commune", "kind"'
     ):
         if row.get("issued") is not None and row.get("seen") is not None:
-            out.equipment[(str(row["commune"]), str(row["kind"]))] = (float(row["issued"]), float(row["seen"]))
+            said = (float(row["issued"]), float(row["seen"]), float(row.get("plugged_idle") or 0.0),
+                    float(row.get("pcsc") or 0.0))  # fmt: skip
+            out.equipment[(str(row["commune"]), str(row["kind"]))] = said
     for item in Equipment(store).items():
         if issued_at(item) < month_end:
             out.issued[(item.commune, item.kind)] = out.issued.get((item.commune, item.kind), 0) + 1

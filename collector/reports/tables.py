@@ -11,7 +11,7 @@ from datetime import datetime
 
 from collector import vocabulary as vocab
 from collector.reports.build import MonthlyReport
-from collector.reports.figures import GroupFigures
+from collector.reports.figures import GroupFigures, Kit
 from collector.reports.score import WEIGHTS
 
 Cell = float | int | str | None
@@ -98,12 +98,19 @@ def equipment(report: MonthlyReport, w: dict[str, str]) -> Table:
         issued = sum(k.issued for k in c.equipment)
         said = [k.in_use for k in c.equipment if k.in_use is not None]
         in_use = sum(said) if said else None
-        kinds = "; ".join(f"{kind_word(k.kind, lang)} {'–' if k.in_use is None else k.in_use}/{k.issued}"
-                          for k in c.equipment)  # fmt: skip
+        kinds = "; ".join(kit_words(k, w, lang) for k in c.equipment)
         idle = max(0, issued - in_use) if in_use is not None else None
         rows.append([c.place.name, c.place.area_name, issued, in_use, idle, c.equipment_change, kinds])
     title = w["per_commune_equipment"].format(days=report.equipment_days)
     return Table("sheet_equipment", title, headers, rows, w["section_no_data"])
+
+
+def kit_words(k: Kit, w: dict[str, str], lang: str) -> str:
+    """``token 1/2``, and where PC/SC judged: ``(plugged in, never opened: 1; judged by PC/SC: 2)``."""
+    said = f"{kind_word(k.kind, lang)} {'–' if k.in_use is None else k.in_use}/{k.issued}"
+    if not k.pcsc:
+        return said
+    return f"{said} ({w['plugged_idle']}: {k.plugged_idle}; {w['judged_pcsc']}: {k.pcsc})"
 
 
 def kind_word(kind: str, lang: str) -> str:
