@@ -28,6 +28,10 @@ def test_the_plan_covers_every_commune_of_the_province_with_each_fault() -> None
     assert len(plan.equipment) == 3 * len({h.commune for h in plan.hosts})  # a scanner and two tokens each
     line_faults = {c for name in ("dead_line", "no_agent", "other_uplink", "lossy_line") for c in plan.faults[name]}
     assert not line_faults & set(plan.faults["token_unused"] + plan.faults["scanner_missing"])
+    assert not line_faults & set(plan.faults["token_plugged_idle"])
+    never_opened = {d for h in plan.hosts for d in h.never_opened}  # the variant: plugged in, never opened
+    assert never_opened == {f"sim-token-SIM{c}T2" for c in plan.faults["token_plugged_idle"]}
+    assert never_opened <= {d["device"] for h in plan.hosts for d in h.devices}
     with pytest.raises(ValueError, match="no communes"):
         make_plan("99", 2, seed=1)
     healthy = make_plan("08", 1, seed=1, fault_share=0)
@@ -158,6 +162,12 @@ def test_a_simulated_province_shows_every_fault_in_the_fleet_state(
         in_use = [i for i in equipment if i["state"] == "in_use"]
         assert len(in_use) == len(equipment) - len(faults["token_unused"]) - len(faults["scanner_missing"])
         assert not [i for i in equipment if i["state"] == "unregistered"]
+        # tokens are watched through PC/SC: those opened are in use by observed use; one plugged in and
+        # never opened is judged by presence until the watch has covered the whole window (14 days)
+        idle_tokens = {f"SIM{c}T2" for c in faults["token_plugged_idle"]}
+        rules = {i["serial"]: i["rule"] for i in in_use if i["kind"] == "token"}
+        assert idle_tokens and {rules[t] for t in idle_tokens} == {"presence"}
+        assert {r for t, r in rules.items() if t not in idle_tokens} == {"pcsc"}
         unused_alerts = {a["commune"]: a["host"] for a in collector.get_json("/api/v1/alerts?state=firing")
                          if a["rule"] == "equipment_unused"}  # fmt: skip
         assert unused_alerts == {c: f"equipment:{next(iter(k))}" for c, k in expected_idle.items()}

@@ -323,10 +323,16 @@ class VirtualAgent:
             return
         now = time.time() if at is None else at
         minutes = round(max(0.0, now - since) / 60, 1)
-        self.publish("peripherals", {"peripherals": [
-            {**device, "present": 1.0, "minutes_today": minutes, "first_seen_today": since, "last_seen_today": now}
+        tokens = [device["device"] for device in self.host.devices if device["kind"] == "token"]
+        sections: dict[str, Any] = {"peripherals": [
+            {**device, "present": 1.0, "minutes_today": minutes, "first_seen_today": since, "last_seen_today": now,
+             **({"pcsc": 1.0} if device["kind"] == "token" else {})}
             for device in self.host.devices
-        ]})  # fmt: skip
+        ]}  # fmt: skip
+        if tokens:  # one reader per token, as pcsc-lite names a USB token's; opened shortly before, or never
+            sections["smartcard"] = [smartcard_reader(token, token not in self.host.never_opened, now)
+                                     for token in tokens]  # fmt: skip
+        self.publish("peripherals", sections)
 
     def speedtest(self, faulty: bool) -> None:
         if self.dropped or self.host.role != "line-probe":
@@ -338,3 +344,12 @@ class VirtualAgent:
                                                   "upload_mbps": round(up, 1), "ping_ms": self.rng.uniform(10, 30),
                                                   "server": "Speedtest Mini (simulated)",
                                                   "bytes_used": (down + up) * 1.25e6 * 10}]})  # fmt: skip
+
+
+def smartcard_reader(device: str, opened: bool, now: float) -> dict[str, Any]:
+    """A token's PC/SC reader as the agent reports it: opened by an application ten minutes ago, or never."""
+    serial = device.rsplit("-", 1)[-1]
+    return {"reader": f"Feitian_ePass2003_{serial}", "name": f"FT ePass2003 [ePass2003] ({serial}) 00 00",
+            "device": device, "card_now": 1.0, "card_present": 1.0, "in_use_now": 0.0,
+            "in_use": 1.0 if opened else 0.0, "opened": 1.0 if opened else 0.0,
+            "last_in_use": now - 600 if opened else 0.0}  # fmt: skip

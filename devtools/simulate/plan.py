@@ -18,8 +18,10 @@ seed gives the same other faults as before they existed.
 Every commune with PCs was issued a scanner (no serial) and two digital-signature tokens (with
 serials), written into the equipment registry; one of its PCs reports them plugged in. Equipment
 faults hold from the start, since "never plugged in" cannot begin later: ``token_unused`` (the
-second token is never plugged in) and ``scanner_missing`` (the scanner never is), each in a seeded
-share of the communes without a line fault.
+second token is never plugged in), its variant ``token_plugged_idle`` (the second token stays plugged
+in and no application ever opens it: the PC reports its readers through PC/SC, and that one is never
+in use) and ``scanner_missing`` (the scanner never is), each in a seeded share of the communes
+without a line fault. Every PC that carries tokens reports them watched through PC/SC.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from collector.store import Store
 
 COMMUNE_FAULTS = ("dead_line", "no_agent", "other_uplink", "lossy_line")
 HOST_FAULTS = ("goes_offline", "disk_filling", "old_hardware")
-EQUIPMENT_FAULTS = ("token_unused", "scanner_missing")
+EQUIPMENT_FAULTS = ("token_unused", "scanner_missing", "token_plugged_idle")  # new ones last: a seed keeps the others
 OUTAGE_FAULTS = ("power_cut", "office_closed")  # every PC of the commune goes dark, then comes back
 DISK_FAULTS = ("disk_failing", "disk_slow")  # one PC's disk: sectors reallocated by the hour, or busy all the time
 ISSUED_ON = "2025-08-15"
@@ -80,6 +82,7 @@ class VirtualHost:
     sent_bytes: int = 0
     received_bytes: int = 0  # acknowledgements
     devices: list[dict[str, str]] = field(default_factory=list)  # peripherals plugged in (device, kind, serial, model)
+    never_opened: list[str] = field(default_factory=list)  # tokens (device ids) plugged in that no application opens
 
 
 @dataclass
@@ -229,6 +232,8 @@ def issue_equipment(
         for serial in tokens[:1] if fault_of.get(commune) == "token_unused" else tokens:
             host.devices.append({"device": f"sim-token-{serial}", "kind": "token", "serial": serial,
                                  "model": "Feitian ePass2003"})  # fmt: skip
+        if fault_of.get(commune) == "token_plugged_idle":
+            host.never_opened.append(f"sim-token-{tokens[1]}")
     return items
 
 
