@@ -249,18 +249,17 @@ def test_figures_of_a_healthy_a_dead_and_an_unused_commune_match_influxql_over_r
     assert ranks[NAMES[HEALTHY]] < ranks[NAMES[DEAD]]
 
 
-def equipment_said(influxd: Influxd, database: str, month: str, commune: str = "") -> dict[str, tuple[int, ...]]:
-    """Per kind, issued, in use, plugged in but never opened, and judged by PC/SC, as the last raw
-    ``equipment`` point of the month said (summed over communes unless one is named)."""
+def equipment_said(influxd: Influxd, database: str, month: str, commune: str = "") -> dict[str, tuple[int, int]]:
+    """Per kind, issued and in use as the last raw ``equipment`` point of the month said (summed
+    over communes unless one is named)."""
     start, end = month_bounds(month)
     where = f"time >= {start}s AND time < {end}s" + (f" AND \"commune\" = '{commune}'" if commune else "")
-    rows = influxd.query(f'SELECT last("issued") AS i, last("seen") AS s, last("plugged_idle") AS p, '
-                         f'last("judged_pcsc") AS j FROM "raw"."equipment" WHERE {where} '
+    rows = influxd.query(f'SELECT last("issued") AS i, last("seen") AS s FROM "raw"."equipment" WHERE {where} '
                          'GROUP BY "commune", "kind"', database)  # fmt: skip
-    out: dict[str, tuple[int, ...]] = {}
+    out: dict[str, tuple[int, int]] = {}
     for r in rows:
-        said = (int(r["i"]), int(r["s"]), int(r["p"] or 0), int(r["j"] or 0))
-        out[r["kind"]] = tuple(a + b for a, b in zip(out.get(r["kind"], (0, 0, 0, 0)), said, strict=True))
+        issued, seen = out.get(r["kind"], (0, 0))
+        out[r["kind"]] = (issued + int(r["i"]), seen + int(r["s"]))
     return out
 
 
@@ -272,6 +271,23 @@ def has_office_hours(influxd: Influxd, database: str, month: str) -> bool:
     rows = influxd.query(f'SELECT "line_state" FROM "raw"."commune" WHERE time >= {start}s AND time < {end}s', database)
     windows = office_windows(month)
     return any(a <= r["time"] < b for r in rows for _d, a, b in windows)
+
+
+def equipment_judged(influxd: Influxd, database: str, month: str, commune: str) -> dict[str, tuple[int, int]]:
+    """Per kind, the items plugged in but never opened and those judged by PC/SC, as the commune's
+    last raw ``equipment`` point of the month said."""
+    start, end = month_bounds(month)
+    rows = influxd.query(f'SELECT last("plugged_idle") AS p, last("judged_pcsc") AS j FROM "raw"."equipment" '
+                         f"WHERE time >= {start}s AND time < {end}s AND \"commune\" = '{commune}' "
+                         'GROUP BY "kind"', database)  # fmt: skip
+    return {r["kind"]: (int(r["p"] or 0), int(r["j"] or 0)) for r in rows}
+
+
+def kind_words(kind: str, issued: int, seen: int, judged: tuple[int, int]) -> str:
+    """As the report's equipment table says a kind: ``chữ ký số 2/2``, with what PC/SC judged."""
+    said = f"{PERIPHERAL_KINDS[kind].vi} {seen}/{issued}"
+    plugged_idle, pcsc = judged
+    return f"{said} (cắm nhưng không được mở: {plugged_idle}; xét theo PC/SC: {pcsc})" if pcsc else said
 
 
 def previous_month(month: str) -> str:
@@ -292,19 +308,18 @@ def test_equipment_issued_and_in_use_match_the_equipment_points_per_commune_area
         if not now:  # a commune without PCs was given nothing
             assert NAMES[code] not in kit
             continue
-        issued, seen = sum(n[0] for n in now.values()), sum(n[1] for n in now.values())
-        change = seen - sum(n[1] for n in before.values()) if before and reported_before else None
-        kinds = "; ".join(f"{PERIPHERAL_KINDS[k].vi} {s}/{i}" + (f" (cắm nhưng không được mở: {p}; xét theo PC/SC: {j})"
-                                                                   if j else "")
-                          for k, (i, s, p, j) in sorted(now.items()))  # fmt: skip
+        issued, seen = sum(i for i, _s in now.values()), sum(s for _i, s in now.values())
+        change = seen - sum(s for _i, s in before.values()) if before and reported_before else None
+        judged = equipment_judged(influxd, database, month, code)
+        kinds = "; ".join(kind_words(k, i, s, judged.get(k, (0, 0))) for k, (i, s) in sorted(now.items()))
         assert kit[NAMES[code]][1:] == [issued, seen, issued - seen, change, kinds], code
         compared += 1
     assert compared >= 4 and compared == len(kit)
     assert any(row[3] > 0 for row in kit.values())  # the seeded faults show: equipment left unused
     total = equipment_said(influxd, database, month)
     summary = {r[0]: r[1:] for r in book["Tóm tắt"].iter_rows(min_row=4, values_only=True)}
-    assert summary["Thiết bị đã cấp"][0] == sum(n[0] for n in total.values()) > 0
-    assert summary["Thiết bị đang dùng"][0] == sum(n[1] for n in total.values())
+    assert summary["Thiết bị đã cấp"][0] == sum(i for i, _s in total.values()) > 0
+    assert summary["Thiết bị đang dùng"][0] == sum(s for _i, s in total.values())
     assert any("xét theo PC/SC" in row[5] for row in kit.values())  # the simulated tokens are watched through PC/SC
     areas = list(book["Khu vực"].iter_rows(min_row=4, values_only=True))
     assert sum(r[10] for r in areas) == sum(i for i, _s in total.values())
