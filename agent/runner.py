@@ -185,6 +185,8 @@ class AgentRunner:
         self._peripherals = next((job for job in self.jobs if job.kind == "peripherals"), None)
         build = None if self._peripherals is None else self._peripherals.build
         self.pcsc = build.watch if isinstance(build, WithSmartcards) else None  # started and closed by ``run``
+        if self.pcsc is not None:  # the hello says so: pyscard loaded, so this PC's readers are watched
+            self.publisher.caps = (*self.publisher.caps, "pcsc")
         tracker = build.tracker if isinstance(build, WithSmartcards) else build
         self._tracker = tracker if isinstance(tracker, PeripheralsTracker) else None
         self._known_at_start: KnownIds = {} if self._tracker is None else self._tracker.known

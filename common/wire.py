@@ -77,8 +77,9 @@ MAX_ACK_RANGES: Final = 256
 ENVELOPE_KEYS: Final = ("v", "ts", "seq", "stream")
 # What an agent or a collector can say it does (``caps`` in hellos): acks (end-to-end
 # acknowledgements), peripherals (USB devices reports), disk_health (S.M.A.R.T. in inventory
-# reports). A name outside this list is a newer program's: kept out of what is agreed, never refused.
-CAPABILITIES: Final = ("acks", "peripherals", "disk_health")
+# reports), pcsc (smart-card readers watched: the peripherals report's smartcard list). A name
+# outside this list is a newer program's: kept out of what is agreed, never refused.
+CAPABILITIES: Final = ("acks", "peripherals", "disk_health", "pcsc")
 MAX_CAPS: Final = 32
 CAP_RE: Final = re.compile(r"^[a-z0-9_]{1,32}$")
 VERSION_RE: Final = re.compile(r"^[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}([.+-][A-Za-z0-9.+-]{1,40})?$")

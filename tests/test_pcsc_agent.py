@@ -18,11 +18,14 @@ import pytest
 from pcscservice import READER, Pcscd, open_card, socket_path
 from realservices import wait_until
 
+from agent.config import config_from_dict
 from agent.peripherals.classify import shipped_known_ids
 from agent.peripherals.pcsc import PcscWatch, load_scard
 from agent.peripherals.smartcards import WithSmartcards
 from agent.peripherals.sysfs import SysfsSource
 from agent.peripherals.tracker import PeripheralsTracker
+from agent.runner import AgentRunner
+from devtools.localstack import free_port
 
 pytestmark = pytest.mark.services  # starts pcscd, vicc and a PC/SC client
 
@@ -151,3 +154,21 @@ def test_a_service_with_no_reader_gives_one_warning(tmp_path: Path, caplog: pyte
     finally:
         watch.close()
         service.stop()
+
+
+@pytest.mark.parametrize("pcsc", [True, False])
+def test_the_agent_watches_its_readers_and_its_hello_says_pcsc_unless_told_not_to(tmp_path: Path, pcsc: bool) -> None:
+    config = config_from_dict(
+        {
+            "identity": {"province": "08", "commune": "02473", "host": "pc-pcsc"},
+            "mqtt": {"host": "127.0.0.1", "port": free_port()},  # no broker: nothing is sent
+            "spool": {"path": str(tmp_path / "spool.sqlite")},
+            "peripherals": {"sysfs_root": str(FIXTURE_BUS), "pcsc": pcsc},
+        }
+    )
+    runner = AgentRunner(config)
+    try:
+        assert (runner.pcsc is not None) == pcsc
+        assert ("pcsc" in runner.publisher.caps) == pcsc
+    finally:
+        runner.spool.close()
