@@ -31,7 +31,7 @@ def disk(mount: str, ts: int = 1) -> Point:
 
 
 def test_every_label_of_the_wire_contract_is_bounded() -> None:
-    assert {"mount", "nic", "sensor", "target", "mode", "device", "disk"} == AGENT_TAGS
+    assert {"mount", "nic", "sensor", "target", "mode", "device", "disk", "reader"} == AGENT_TAGS
 
 
 def test_new_values_beyond_the_bound_are_dropped_and_known_ones_keep_flowing() -> None:
