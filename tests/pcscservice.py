@@ -90,6 +90,7 @@ class Pcscd:
                 process.kill()
                 process.wait()
         self.log.close()
+        shutil.rmtree(self.socket.parent, ignore_errors=True)  # the socket pcscd left
 
 
 CLIENT = """
