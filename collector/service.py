@@ -107,7 +107,7 @@ class CollectorService:
         self.bounds = BoundsKeeper(self.store, self.ingestor.bounds, config.fleet.forget_after_days * 86400)
         self.bounds.restore()
         self._bounds_pruned_at = 0.0
-        if not config.mqtt.acks:  # what the hello log says was agreed; agents hear no answer at all
+        if not config.mqtt.acks:  # the answer to each hello and the hello log say this collector does not acknowledge
             self.ingestor.hellos.caps = tuple(cap for cap in self.ingestor.hellos.caps if cap != "acks")
         self.writer = BatchWriter(
             self.influx,
@@ -119,6 +119,8 @@ class CollectorService:
             settings.writes_in_flight,
         )
         self.consumer = Consumer(config.mqtt, self.ingestor, self.writer, self.receipts)
+        if not config.mqtt.acks:  # no acknowledger: hellos are answered as they come
+            self.ingestor.hellos.publish = self.consumer.publish_command
         self.acknowledger = Acknowledger(
             self.receipts, self.consumer.publish_command, self.metrics, config.mqtt.ack_interval_s
         )

@@ -3,10 +3,11 @@ the collector has stored it.
 
 - The collector stopped as for an upgrade, then the broker killed with kill -9 and restarted
   (persistence on): every report the agent measured is stored, once, with no gap.
-- The collector killed with SIGKILL after storing and before acknowledging (one that stores and
-  never acknowledges): the reports are sent again, stored once per series and second, and
-  counted as duplicates by the next collector.
-- A collector that never acknowledges: the agent falls back to broker-level release, as logged.
+- The collector killed with SIGKILL after storing and before acknowledging (one that answers the
+  hello at once and would acknowledge reports only an hour later): the reports are sent again,
+  stored once per series and second, and counted as duplicates by the next collector.
+- A collector that never acknowledges (``acks = false``): it still answers the hello with its release,
+  so the agent falls back to broker-level release, as logged, and sends full reports (peripherals too).
 - A forged acknowledgement from another host's credentials is refused by the broker's ACL.
 """
 
@@ -24,7 +25,10 @@ from typing import Any
 from realservices import Agent, Collector, Influxd, Mosquitto, Process, free_port, wait_until
 from test_enrollment import COLLECTOR_PASSWORD, COLLECTOR_USER, Client, secured  # noqa: F401 - a fixture
 
+from common.version import VERSION
 from common.wire import ack_payload, command_topic
+
+FIXTURE_BUS = Path(__file__).resolve().parent / "data" / "usb_sysfs" / "sys" / "bus" / "usb" / "devices"
 
 ACKNOWLEDGING = "collector acknowledges stored reports"
 FALLBACK = "falling back to broker-level release"
@@ -82,6 +86,11 @@ def last_reports_stored(
     return state, expected
 
 
+def peripheral_series(influxd: Influxd, database: str, host: str) -> set[str]:
+    rows = influxd.query(f"SELECT last(present) FROM peripheral WHERE host = '{host}' GROUP BY device", database)
+    return {str(row["device"]) for row in rows}
+
+
 def largest_gap(times: list[int]) -> int:
     return max((b - a for a, b in itertools.pairwise(times)), default=0)
 
@@ -127,17 +136,20 @@ def test_collector_killed_between_storing_and_acknowledging_counts_the_re_sent_r
     spool = tmp_path / "spool.sqlite"
     agent = Agent(tmp_path / "agent", agent_sections("pc-unacked", port, spool, ack_timeout_s=5))
     agent.start()
-    # stores and records what it stored, and is killed before it acknowledges any of it
-    silent = make_collector(mqtt={"port": port, "acks": False})
+    # answers the hello (with what it stored first), then stores and records what it stored, and is killed
+    # before it acknowledges any of that: a host is acknowledged at most once per ack_interval_s
+    silent = make_collector(mqtt={"port": port, "ack_interval_s": 3600})
     restarted = make_collector(mqtt={"port": port})
     try:
         wait_until(lambda: ACKNOWLEDGING in agent.log(), 60, "the collector's first ack")
         acknowledging.stop()
-        before = len(stored_times(influxd, database, "pc-unacked"))
         silent.start()
+        wait_until(lambda: silent.metric("commune_collector_acks_sent_total") >= 1, 60, "the answer to the hello")
+        before = len(stored_times(influxd, database, "pc-unacked"))
         wait_until(lambda: len(stored_times(influxd, database, "pc-unacked")) >= before + 8, 60, "points stored")
         unacknowledged = len(stored_times(influxd, database, "pc-unacked")) - before
         assert spool_state(spool)["sent"] >= unacknowledged  # stored, and still in the agent's spool
+        assert silent.metric("commune_collector_acks_sent_total") == 1  # the hello's answer, none since
         silent.kill()
         restarted.start()
         # the last report stored may not have been recorded yet when the kill came: then it counts as new
@@ -164,7 +176,9 @@ def test_a_collector_that_never_acknowledges_gets_broker_level_release(
     collector = make_collector(mqtt={"port": port, "acks": False})
     collector.start()
     spool = tmp_path / "spool.sqlite"
-    agent = Agent(tmp_path / "agent", agent_sections("pc-fallback", port, spool, ack_wait_s=4, max_bytes=1024 * 1024))
+    sections = agent_sections("pc-fallback", port, spool, ack_wait_s=4, max_bytes=1024 * 1024)
+    sections["peripherals"] = {"sysfs_root": str(FIXTURE_BUS)}  # four USB devices, reported at start
+    agent = Agent(tmp_path / "agent", sections)
     agent.start()
     try:
         wait_until(lambda: FALLBACK in agent.log(), 60, "the fallback")
@@ -178,11 +192,14 @@ def test_a_collector_that_never_acknowledges_gets_broker_level_release(
     expected = cycles(agent) - spool_state(spool)["depth"]
     try:
         wait_until(lambda: len(stored_times(influxd, database, "pc-fallback")) == expected, 30, "every report stored")
+        # a kind release 0.1.0 did not know is sent: the collector said its release
+        wait_until(lambda: len(peripheral_series(influxd, database, "pc-fallback")) == 4, 30, "the peripherals")
         acks_sent = collector.metric("commune_collector_acks_sent_total")
     finally:
         collector.stop()
         broker.stop()
-    assert ACKNOWLEDGING not in agent.log() and acks_sent == 0
+    assert ACKNOWLEDGING not in agent.log() and acks_sent == 0  # the answer to the hello is no acknowledgement
+    assert f"collector_version={VERSION}" in agent.log() and "not sent" not in agent.log()
     assert all(state["depth"] <= 2 and state["sent"] == 0 and state["bytes"] <= 1024 * 1024 for state in depths)
 
 

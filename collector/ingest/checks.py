@@ -196,9 +196,11 @@ class Ingestor:
         report = accepted.report
         receipt = None
         if self.receipts is not None and report.stream is not None:
-            if report.seq is None:  # an online status naming its stream: say this collector acknowledges
-                if report.state == "online":
-                    self.receipts.hello(accepted.host, report.stream)
+            if report.seq is None:  # an online status naming its stream: answer with this collector's release
+                if report.state == "online" and self.hellos.publish is not None:
+                    self.hellos.answer(accepted.host, report.stream)  # [mqtt] acks off: no acknowledger
+                elif report.state == "online":
+                    self.receipts.hello(accepted.host, report.stream)  # the acknowledger answers
             else:
                 receipt = Receipt(accepted.host, report.stream, report.seq)
                 if not self.receipts.claim(receipt):
