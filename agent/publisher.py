@@ -20,9 +20,17 @@ acknowledged are sent again without ``seq`` (the same points, at worst twice).
 
 Versions: the ``online`` status is the agent's hello (its release and ``capabilities``); the
 collector's answer (an ack with no ranges) says its release and what it does, and the agent logs
-what they agreed, once. A collector that never answered may be release 0.1.0, which refused fields
-and kinds it did not know: until one answers, reports leave out what 0.1.0 did not know
-(``common.wire.downgrade``), and a kind it did not know (peripherals) is not sent (counted).
+what they agreed, once; a collector with ``[mqtt] acks = false`` answers too, without ``acks``, and
+the agent releases at the PUBACK but sends every field and kind. A collector that never answered may
+be release 0.1.0, which refused fields and kinds it did not know: until one answers (again after a
+fallback, which forgets the release), reports leave out what 0.1.0 did not know
+(``common.wire.downgrade``), and a report it would refuse whole (a kind it did not know:
+peripherals) is held: it stays in the spool, neither sent nor deleted, until a collector says its
+release, then goes as it is; the spool's bounds (size, age) still apply, so a 0.1.0 collector for
+good costs at most those. The drain steps its cursor over held reports, so they cost no wakes. The
+trade-off: while no release is known (a current collector down longer than ``ack_wait_s``, for an
+upgrade or a crash), the new fields of the reports that do go (``ping_method``, the ``io`` section...)
+are left out of them for good.
 
 paho calls ``on_publish`` and ``on_message`` while holding its own lock, so callbacks only
 queue events and the agent's main thread does all spool bookkeeping (no lock order to get wrong).
@@ -81,6 +89,13 @@ MAX_QUEUED_ACKS = 1000
 RECONNECT_MIN_S = 1.0
 RECONNECT_SPREAD_S = 10.0  # the first retry after a lost connection falls anywhere in 1..10 s
 RECONNECT_MAX_S = 60.0  # below the collector's restart grace (90 s): back inside it after a server outage
+
+UNSENT_SCAN = 64  # unsent reports looked at per query: held ones are stepped over, not counted as sent
+
+# What became of a report handed to ``_publish``
+SENT = "sent"  # with paho now
+HELD = "held"  # no collector release known and release 0.1.0 would refuse it: stays in the spool
+FULL = "full"  # paho cannot take it now: try again later
 
 # How reports leave the spool
 WAITING = "waiting"  # no acknowledging collector heard yet: hold reports for at most ack_wait_s
@@ -159,7 +174,8 @@ class Publisher:
         self._collector_hello: tuple[str | None, tuple[str, ...] | None] | None = None  # last one logged
         self._acks_since = clock()  # the last ack, or the connection if later (``clock``, as the spool's sent marks)
         self._fallback_check_at = 0.0
-        self.not_sent_old_collector = 0  # reports of a kind release 0.1.0 did not know, left out
+        self._held: set[int] = set()  # spool ids held until a collector says its release (``_for_oldest_collector``)
+        self._held_logged = False
         self._due_check_at = 0.0  # when (``clock``) to look again for reports due to be re-sent (0: now)
         self._unsent_seen: int | None = None  # the outbox's puts when all its unsent reports had gone to paho
         self.acks_received = 0
@@ -249,7 +265,7 @@ class Publisher:
         if room > 0 and self.mode == ACKS and self._clock() >= self._due_check_at:
             due = self._due(room)
             for message in due:
-                if not self._publish(message):
+                if self._publish(message) == FULL:  # acknowledged: never held
                     return sent
                 self.resent += 1
                 sent += 1
@@ -257,16 +273,23 @@ class Publisher:
                 self._plan_due_check()
         if room <= sent or self._unsent_seen == self._spool.puts:
             return sent  # no room, or nothing put since every unsent report went to paho
-        puts, wanted = self._spool.puts, room - sent
-        unsent = self._spool.unsent(wanted, after_id=self._next_after)
-        for message in unsent:
-            if not self._publish(message):
+        puts = self._spool.puts
+        while True:
+            unsent = self._spool.unsent(UNSENT_SCAN, after_id=self._next_after)
+            for message in unsent:
+                if sent >= room:
+                    return sent
+                # in flight already when the cursor went back for held reports (``_release_held``)
+                if message.id not in self._spool.in_flight:
+                    outcome = self._publish(message)
+                    if outcome == FULL:
+                        return sent
+                    if outcome == SENT:
+                        sent += 1
+                self._next_after = message.id
+            if len(unsent) < UNSENT_SCAN:  # every unsent report is with paho now, or held
+                self._unsent_seen = puts
                 return sent
-            self._next_after = message.id
-            sent += 1
-        if len(unsent) < wanted:  # every unsent report is with paho now
-            self._unsent_seen = puts
-        return sent
 
     def _plan_due_check(self) -> None:
         """Nothing is due now: the next report can come due when the oldest one sent and not yet
@@ -313,6 +336,7 @@ class Publisher:
         self._inflight.clear()  # their PUBACKs, if they come, release nothing: all go again without seq
         self._spool.in_flight.clear()
         self._next_after = 0
+        self._held.clear()
         self._due_check_at, self._unsent_seen = 0.0, None
         log.warning(
             "collector stopped acknowledging; falling back to broker-level release (a report leaves the "
@@ -330,42 +354,57 @@ class Publisher:
         )
         return [message for message in due if message.id not in resending][:room]
 
-    def _publish(self, message: SpooledMessage) -> bool:
-        """Hand one report to paho; False when paho cannot take it now (try again later)."""
+    def _publish(self, message: SpooledMessage) -> str:
+        """Hand one report to paho: ``SENT``, ``HELD`` (left in the spool: no collector release known,
+        and 0.1.0 would refuse it) or ``FULL`` (paho cannot take it now: try again later)."""
         keep = self.mode == ACKS
         payload: bytes | None = message.payload
         if not keep and self.collector_version is None:
             payload = self._for_oldest_collector(message)
             if payload is None:
-                return True
+                return HELD
         if keep:
             try:
                 payload = with_sequence(message.payload, self._spool.stream, message.id)
             except WireError as exc:  # not a report: it can never be sent, so it must not block the rest
                 log.error("spooled message dropped: not a JSON report", extra={"id": message.id, "detail": exc.detail})
                 self._spool.remove(message.id)
-                return True
+                return SENT
         info = self.client.publish(message.topic, payload, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            return False
+            return FULL
         self._inflight[info.mid] = (message.id, keep)
         self._spool.in_flight.add(message.id)
-        return True
+        self._held.discard(message.id)
+        return SENT
 
     def _for_oldest_collector(self, message: SpooledMessage) -> bytes | None:
-        """The report as release 0.1.0's collector takes it; None (and taken off the spool, counted,
-        logged once) for a kind it did not know."""
+        """The report as release 0.1.0's collector takes it; None for one it would refuse whole (a kind
+        it did not know), which stays in the spool, held until a collector says its release (logged once)."""
         kind = message.topic.rsplit("/", 1)[-1]
         payload = downgrade(kind, message.payload)
         if payload is None:
-            self._spool.remove(message.id)
-            self.not_sent_old_collector += 1
-            if self.not_sent_old_collector == 1:
+            self._held.add(message.id)
+            if not self._held_logged:
+                self._held_logged = True
                 log.warning(
-                    "collector has not said its release (0.1.0?): reports of a kind it does not know are not sent",
+                    "collector has not said its release (0.1.0?): reports of a kind it does not know stay in the "
+                    "spool until a collector that knows them answers",
                     extra={"kind": kind},
                 )
         return payload
+
+    def held(self) -> int:
+        """Reports held back (``_for_oldest_collector``) as the drain last went over them."""
+        return len(self._held)
+
+    def _release_held(self) -> None:
+        """A collector said its release, or acknowledges: the drain goes back to the first held report."""
+        if self._held:
+            self._next_after = min(min(self._held) - 1, self._next_after)
+            self._unsent_seen = None
+            log.info("reports held for the collector's release are sent now", extra={"held": len(self._held)})
+            self._held.clear()
 
     def _awaiting(self) -> bool:
         return self.mode == ACKS and self._spool.awaiting_ack() > 0
@@ -379,6 +418,7 @@ class Publisher:
             self._inflight.clear()
             self._spool.in_flight.clear()
             self._next_after = 0
+            self._held.clear()  # the drain goes over them again
             self._due_check_at, self._unsent_seen = 0.0, None
         now = self._clock()
         while self._acked:
@@ -418,6 +458,7 @@ class Publisher:
             self._highest_acked, self._due_check_at = highest, 0.0
         if self.mode != ACKS:
             self._due_check_at = 0.0
+            self._release_held()
             log.info(
                 "collector acknowledges stored reports; each report now stays in the spool until acknowledged",
                 extra={"was": self.mode},
@@ -431,6 +472,7 @@ class Publisher:
         if version is None:
             return
         self.collector_version = version
+        self._release_held()
         if self._collector_hello != (version, caps):
             self._collector_hello = (version, caps)
             log.info(

@@ -8,6 +8,8 @@ against today's programs on a real Mosquitto and InfluxDB, both ways.
   and every report it published is stored there, none refused.
 - This agent, acknowledged by this collector, then facing the previous collector put back in its
   place (a rollback): it falls back (logged once), its spool stops growing, and no report is lost.
+- This agent started while this collector is down (an upgrade): it falls back without knowing the
+  collector's release, holds its peripherals report in the spool, and sends it once the collector answers.
 
 What each agent published is counted by a listener on the broker, not taken from the agent.
 """
@@ -202,6 +204,44 @@ def test_an_acknowledged_agent_facing_the_previous_collector_falls_back_and_lose
     assert max(depths) <= 3, depths  # the spool no longer grows while nobody acknowledges
     # what the old collector refused is only what went out numbered before the fallback (sent again since)
     assert rejected(old) <= current_numbered_at_fallback(agent)
+
+
+FIXTURE_BUS = Path(__file__).resolve().parent / "data" / "usb_sysfs" / "sys" / "bus" / "usb" / "devices"
+
+
+def test_an_agent_facing_a_collector_that_is_down_holds_its_peripherals_until_the_collector_answers(
+    own_stack: Stack, listeners: list[Listener]
+) -> None:
+    stack = own_stack  # a broker of its own: no other test's hosts or retained statuses
+    listeners.append(listener := Listener(stack.broker.port, "pc-upgrade"))
+    agent = stack.agent(
+        host="pc-upgrade",
+        spool={"ack_wait_s": 2},
+        peripherals={"sysfs_root": str(FIXTURE_BUS)},  # four USB devices, reported at start
+        probe={"gateway": False},
+    )
+    spool = Path(agent.config_path).parent / "spool.sqlite"
+    agent.start()
+    try:
+        # no collector yet (being upgraded): after ack_wait_s the agent falls back, release unknown
+        wait_until(lambda: "falling back to broker-level release" in agent.log(), 60, f"the fallback\n{agent.log()}")
+        wait_until(lambda: len(listener.times("metrics")) >= 2, 60, "reports released at the PUBACK")
+        assert held(spool, "peripherals") == 1, agent.log()  # neither sent nor deleted
+        assert not listener.times("peripherals")
+        stack.started_collector()  # back: it answers the (retained) hello with its release
+        wait_until(lambda: listener.times("peripherals"), 60, f"the held report sent\n{agent.log()}")
+        query = "SELECT last(present) FROM peripheral WHERE host = 'pc-upgrade' GROUP BY device"
+        wait_until(lambda: len(stack.query(query)) == 4, 30, "the four peripherals stored")
+        wait_until(lambda: held(spool, "peripherals") == 0, 30, "the spool emptied of it")
+    finally:
+        agent.stop()
+
+
+def held(path: Path, kind: str) -> int:
+    """Reports of ``kind`` in the agent's spool not sent."""
+    with sqlite3.connect(path) as db:
+        query = "SELECT count(*) FROM outbox WHERE sent IS NULL AND topic LIKE ?"
+        return int(db.execute(query, (f"%/{kind}",)).fetchone()[0])
 
 
 def spool_depth(path: Path) -> int:
