@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from realservices import REPO
@@ -80,6 +81,50 @@ def test_install_agent_builds_an_agent_only_venv_and_a_unit_systemd_accepts(tmp_
     assert f"ExecStart={venv}/bin/commune-agent run -c {installed_config}" in unit.read_text()
     result = verify(unit)
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+
+
+def security(unit: Path) -> dict[str, dict[str, Any]]:
+    """systemd's own reading of a unit's sandbox (``systemd-analyze security --offline``), by setting."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: run `make test`, which installs Debian's systemd"
+    done = subprocess.run([analyze, "security", "--offline=yes", "--json=short", str(unit)], capture_output=True,
+                          text=True, timeout=60, check=True)  # fmt: skip
+    return {entry["name"]: entry for entry in json.loads(done.stdout)}
+
+
+# What smartctl needs (the kernel's gates): ATA pass-through (SG_IO) only with CAP_SYS_RAWIO, NVMe
+# admin commands (the SMART log) only with CAP_SYS_ADMIN, the disk nodes root:disk 0660.
+SMARTCTL_GRANTS = {"AmbientCapabilities=", "SupplementaryGroups=", "CapabilityBoundingSet=~CAP_SYS_RAWIO",
+                   "CapabilityBoundingSet=~CAP_SYS_ADMIN", "PrivateDevices="}  # fmt: skip
+
+
+def test_agent_unit_lets_smartctl_read_the_disks_and_grants_nothing_more(tmp_path: Path) -> None:
+    """The shipped unit against the unit of 0.1.0 (no device, no capability), as systemd reads them:
+    only the settings smartctl needs are opened, the disks read-only, every other protection stays."""
+    units = {}
+    for name, text in (("now", (REPO / "systemd" / "commune-agent.service").read_text()),
+                       ("before", subprocess.run(["git", "show", "ef31661:systemd/commune-agent.service"], cwd=REPO,
+                                                 capture_output=True, text=True, check=True).stdout)):  # fmt: skip
+        unit = tmp_path / name / "commune-agent.service"
+        unit.parent.mkdir()
+        unit.write_text(text.replace("/opt/commune-agent/venv/bin/commune-agent", shutil.which("true") or "/bin/true"))
+        result = verify(unit)
+        assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+        units[name] = security(unit)
+    now, before = units["now"], units["before"]
+    assert all(before[name]["set"] for name in SMARTCTL_GRANTS)  # 0.1.0's unit had none of them
+    opened = {name for name in before if before[name]["set"] and not now[name]["set"]}
+    assert opened == SMARTCTL_GRANTS, opened
+    kept = {name for name in before if before[name]["set"] and now[name]["set"]}
+    assert len(kept) >= 40 and "NoNewPrivileges=" in kept and "SystemCallFilter=~@mount" in kept
+    granted = {n.split("~", 1)[1] for n, e in now.items() if n.startswith("CapabilityBoundingSet=~") and not e["set"]}
+    assert granted == {"CAP_SYS_RAWIO", "CAP_SYS_ADMIN"}, granted
+    devices = now["DeviceAllow="]["description"].split(": ", 1)[1].split()
+    assert sorted(devices) == ["block-blkext:r", "block-sd:r", "char-rtc:r"], devices  # char-rtc: ProtectClock's
+    text = (REPO / "systemd" / "commune-agent.service").read_text()
+    for setting in ("SupplementaryGroups=disk\n", "AmbientCapabilities=CAP_SYS_RAWIO CAP_SYS_ADMIN\n",
+                    "DevicePolicy=closed\n"):  # fmt: skip
+        assert setting in text, setting
 
 
 def test_collector_unit_is_hardened_and_valid(tmp_path: Path) -> None:
