@@ -252,6 +252,7 @@ class ReportSettings(Section):
     holidays: list[date] = []
     down_hours_over: float = Field(8.0, ge=0)
     degraded_days_over: int = Field(14, ge=1)
+    replacement_top: int = Field(10, ge=1, le=1000)
     email_to: list[str] = []
     email_at: str = Field("07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     query_timeout_s: float = Field(120.0, gt=0)

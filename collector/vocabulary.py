@@ -521,6 +521,26 @@ REPORT: Final[dict[str, Words]] = {
     "sheet_unused": Words("Không dùng cả tháng", "Unused all month"),
     "sheet_degraded": Words("Máy suy giảm lâu", "Degraded long"),
     "sheet_equipment": Words("Thiết bị", "Equipment"),
+    "sheet_replacement": Words("Máy cần thay thế", "PCs to replace"),
+    # the replacement page (collector/reports/replacement.py): the top [report] replacement_top per area
+    "replacement": Words(
+        "Máy cần thay thế: {top} máy điểm cao nhất mỗi khu vực", "PCs to replace: the {top} highest scores per area"
+    ),
+    "replacement_rank": Words("Hạng", "Rank"),
+    "replacement_score": Words("Điểm thay thế", "Replacement score"),
+    "replacement_days": Words("Ngày làm việc có số liệu", "Office days with data"),
+    "replacement_disk_failing": Words("Ổ đĩa sắp hỏng", "Disk failing"),
+    "replacement_hang_minutes_per_day": Words("Treo máy (phút mỗi ngày)", "Hangs (minutes a day)"),
+    "replacement_memory_short": Words("Thiếu bộ nhớ (% thời gian)", "Short of memory (% of time)"),
+    "replacement_cpu_saturated": Words("CPU quá tải (% thời gian)", "CPU saturated (% of time)"),
+    "replacement_reboots_per_day": Words("Khởi động lại (lần mỗi ngày)", "Reboots (a day)"),
+    "replacement_age_years": Words("Tuổi máy (năm)", "Age (years)"),
+    "replacement_yes": Words("Có", "Yes"),
+    "replacement_no": Words("Không", "No"),
+    "replacement_counts": Words(
+        "Số máy được xếp hạng (có số liệu trong giờ làm việc): {counts}.",
+        "PCs ranked (with office-hours data): {counts}.",
+    ),
 }
 WEEKDAYS: Final[dict[int, Words]] = {
     1: Words("Hai", "Mon"), 2: Words("Ba", "Tue"), 3: Words("Tư", "Wed"), 4: Words("Năm", "Thu"),

@@ -1,13 +1,19 @@
-"""The replacement list: the score as a pure function at its edges, the ranking, and the evidence
-read from a real InfluxDB's rollups over a month's office windows."""
+"""The replacement list: the score as a pure function at its edges, the ranking, the evidence
+read from a real InfluxDB's rollups over a month's office windows, and the monthly report's page."""
 
 from __future__ import annotations
 
+import io
+import subprocess
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import openpyxl
+import pytest
 from realservices import Agent, Collector, Influxd, wait_until
 
 from collector import vocabulary as words
@@ -16,7 +22,9 @@ from collector.ingest.influx import InfluxClient
 from collector.ingest.setup_influx import setup_influx
 from collector.localtime import Month
 from collector.registry.registry import HostKey, Registry
+from collector.registry.units import display_name
 from collector.reports.build import hours_of
+from collector.reports.make import make, replacement
 from collector.reports.replacement import SCORE_PARTS, Evidence, figures, replacement_list, rows, score
 from collector.store import Store
 from devtools.backfill import backfill, only
@@ -155,21 +163,32 @@ def test_the_api_lists_a_reporting_pc_this_month_and_refuses_a_month_to_come(
     assert status == 404 and "future" in body["detail"]
 
 
-def test_a_backfilled_week_puts_the_simulated_failing_and_slow_disks_at_the_top(
-    influxd: Influxd, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def week(influxd: Influxd, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Three communes of a simulated province, one with a PC whose disk fails, one with a PC whose
+    disk is so slow it hangs, one healthy, backfilled for the last 8 days of last month (every 600 s:
+    the figures are shares of office time), so that a whole month is done whatever day it is."""
     whole = make_plan("08", 2, seed=1)
     failing, slow = whole.faults["disk_failing"][0], whole.faults["disk_slow"][0]
     healthy = next(c.commune for c in whole.lines if not any(h.fault for h in whole.hosts if h.commune == c.commune))
     plan = only(whole, sorted({failing.split("/")[1], slow.split("/")[1], healthy}))
-    database = f"t_{uuid.uuid4().hex[:10]}"
-    config = CollectorConfig(influxdb={"url": influxd.url, "database": database, "raw_retention": "400d"},
-                             state={"path": str(tmp_path / "state.sqlite")})  # fmt: skip
+    folder = tmp_path_factory.mktemp("replacement")
+    config = CollectorConfig(influxdb={"url": influxd.url, "database": f"t_{uuid.uuid4().hex[:10]}",
+                                       "raw_retention": "400d"},
+                             state={"path": str(folder / "state.sqlite")}, report={"replacement_top": 2})  # fmt: skip
     register(plan, config)
     hours = hours_of(config.report)
-    end = time.time()
-    start = end - 8 * 86400
+    this_month = hours.month_of(time.time())
+    end = float(hours.month_bounds(this_month)[0])
     backfill(config, plan, 8, 600, seed=1, end=end)
+    return {"config": config, "plan": plan, "failing": failing, "slow": slow, "start": end - 8 * 86400, "end": end,
+            "month": str(this_month.previous())}  # fmt: skip
+
+
+def test_a_backfilled_week_puts_the_simulated_failing_and_slow_disks_at_the_top(week: dict[str, Any]) -> None:
+    config, plan, failing, slow = week["config"], week["plan"], week["failing"], week["slow"]
+    hours = hours_of(config.report)
+    start, end = week["start"], week["end"]
     windows = [w for m in {hours.month_of(start), hours.month_of(end)} for w in hours.windows_of(m, until=end)]
     windows = [w for w in windows if w.start >= start]
     client = InfluxClient(config.influxdb)
@@ -181,3 +200,49 @@ def test_a_backfilled_week_puts_the_simulated_failing_and_slow_disks_at_the_top(
     assert listed[ranked.index(failing)]["evidence"]["disk_failing"] == 1.0
     assert listed[ranked.index(slow)]["evidence"]["hang_minutes_per_day"] > 0
     assert len(ranked) == len(plan.hosts) - len(plan.faults["goes_offline"])
+
+
+def test_the_monthly_report_lists_them_first_on_its_page_in_the_xlsx_and_the_pdf(week: dict[str, Any]) -> None:
+    """The page of the month's report: each area's top ``replacement_top`` (2 here) of the API's own
+    list, the faulty PCs first, in the XLSX as numbers and in the PDF's text, in Vietnamese."""
+    config, failing, slow = week["config"], week["failing"], week["slow"]
+    with Store(config.state.path) as store:
+        registry = Registry(store, "unassigned")
+        made = make(config, store, registry, week["month"], ["xlsx", "pdf"])
+        api = replacement(config, registry, week["month"])
+    areas = {r["commune"]: r["area"] for r in api}
+    sheet = openpyxl.load_workbook(io.BytesIO(made["xlsx"]))["Máy cần thay thế"]
+    cells = list(sheet.iter_rows(values_only=True))
+    assert cells[1][0] == "Máy cần thay thế: 2 máy điểm cao nhất mỗi khu vực"
+    assert cells[2][:6] == ("Khu vực", "Hạng", "Xã", "Máy", "Điểm thay thế", "Ngày làm việc có số liệu")
+    rows = [r for r in cells[3:] if isinstance(r[1], int)]
+    codes = {display_name(c): c for c in areas}
+    shown = [(codes[r[2]], r[3], r[4]) for r in rows]
+    expected = [(r["commune"], r["host"], r["score"]) for a in sorted(set(areas.values())) for r in
+                [x for x in api if x["area"] == a][:2]]  # fmt: skip
+    assert sorted(shown) == sorted(expected) and len(shown) < len(api)  # the API's figures, cut at 2 per area
+    by_pc = {f"08/{codes[r[2]]}/{r[3]}": r for r in rows}
+    assert by_pc[failing][1] == 1 and by_pc[failing][6] == "Có" and by_pc[failing][4] >= 40, by_pc[failing]
+    same_area = areas[slow.split("/")[1]] == areas[failing.split("/")[1]]
+    assert by_pc[slow][6] == "Không" and by_pc[slow][7] > 0 and by_pc[slow][1] == (2 if same_area else 1), by_pc[slow]
+    for row in rows:  # per area, ranks 1, 2, ... in score order
+        same = [r for r in rows if r[0] == row[0]]
+        assert [r[1] for r in same] == list(range(1, len(same) + 1)) and [r[4] for r in same] == sorted(
+            (r[4] for r in same), reverse=True
+        )
+    note = next(str(r[0]) for r in cells[3:] if str(r[0]).startswith("Điểm từ 0 đến 100"))
+    counts = Counter(r["area"] for r in api)
+    assert "Số máy được xếp hạng (có số liệu trong giờ làm việc): " in note
+    for row in rows:
+        assert f"{row[0]}: {counts[areas[codes[row[2]]]]}" in note, note
+
+    path = Path(config.state.path).parent / "report.pdf"
+    path.write_bytes(made["pdf"])
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    page = " ".join(text[text.index("Máy cần thay thế: 2") :].split())
+    at = {pc: page.find(f"{display_name(pc.split('/')[1])} {pc.split('/')[2]}") for pc in by_pc}
+    assert all(i >= 0 for i in at.values()), at
+    assert [pc for pc, _ in sorted(at.items(), key=lambda x: x[1])] == [f"08/{c}/{h}" for c, h, _s in shown]
+    words = set(page.split())  # the headers wrap in their cells: their words, in Vietnamese
+    assert all(set(str(h).split()) <= words for h in cells[2]) and "Hangs" not in words and "Có" in words

@@ -1,4 +1,5 @@
-"""Builds one monthly report: checks the request, fetches this month and the one before, computes.
+"""Builds one monthly report: checks the request, fetches this month and the one before, computes,
+and ranks the PCs to replace first by the replacement list's own code (``replacement.py``, as the API).
 
 Everything a person can get wrong (a malformed month, a month in the future, a month with no
 data, an unknown area) is a ``ReportError`` whose message says what and what to do; the command
@@ -8,15 +9,16 @@ line prints it on one line with exit status 2 and the API answers 400/404.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from collector.config import ReportSettings
+from collector.config import FleetSettings, ReportSettings
 from collector.ingest.influx import InfluxClient
 from collector.localtime import Month, OfficeHours, PeriodError, office_hours
 from collector.registry import units
 from collector.registry.registry import Registry
 from collector.reports.figures import MonthFigures, Place, compare, compute
 from collector.reports.gather import WINDOW_QUERIES, fetch, per_window
+from collector.reports.replacement import AreaTop, replacement_list, top_per_area
 from collector.reports.windows import WindowSums, settled
 from collector.store import Store
 
@@ -44,6 +46,8 @@ class MonthlyReport:
     down_hours_over: float
     degraded_days_over: int
     equipment_days: int  # an item is in use when seen within this many days ([fleet] equipment_unused_after_days)
+    replacement: list[AreaTop] = field(default_factory=list)  # the PCs to replace first, per area
+    replacement_top: int = 10  # [report] replacement_top
 
 
 def hours_of(settings: ReportSettings) -> OfficeHours:
@@ -60,6 +64,7 @@ def build(
     now: float | None = None,
     language: str | None = None,
     equipment_days: int = 14,
+    fleet: FleetSettings | None = None,
 ) -> MonthlyReport:
     now = time.time() if now is None else now
     try:
@@ -83,11 +88,16 @@ def build(
                           missing=True)  # fmt: skip
     previous = _month(client, store, hours, month.previous(), now, places, settings)
     compare(figures, previous if previous.communes else None)
-    _start, end = hours.month_bounds(month)
+    start, end = hours.month_bounds(month)
+    until = int(min(end, now))
+    ranked = replacement_list(client, registry, fleet or FleetSettings(), hours.windows_of(month, until=now),
+                              (start, until), now=now)  # fmt: skip
+    area_of = {code: place.area_name for code, place in places.items()}
+    tops = top_per_area([r for r in ranked if r["commune"] in places], area_of, settings.replacement_top)
     return MonthlyReport(month, area, areas.get(area, area), language or settings.language, hours,
-                         len(hours.office_days(month, now)), int(min(end, now)), int(now), figures,
+                         len(hours.office_days(month, now)), until, int(now), figures,
                          month.previous(), settings.down_hours_over, settings.degraded_days_over,
-                         equipment_days)  # fmt: skip
+                         equipment_days, tops, settings.replacement_top)  # fmt: skip
 
 
 def keep_windows(client: InfluxClient, store: Store, settings: ReportSettings, now: float) -> int:

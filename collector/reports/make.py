@@ -61,6 +61,7 @@ def make(
             area,
             now,
             equipment_days=config.fleet.equipment_unused_after_days,
+            fleet=config.fleet,
         )
     finally:
         client.close()

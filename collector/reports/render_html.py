@@ -21,7 +21,7 @@ from collector import vocabulary as vocab
 from collector.http.templating import render
 from collector.reports import charts
 from collector.reports.build import MonthlyReport
-from collector.reports.tables import Table, fmt, heading, outages_table, tables
+from collector.reports.tables import Table, fmt, heading, outages_table, replacement, tables
 
 FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 SIGNED_HEADERS = {"±"}
@@ -76,6 +76,13 @@ def items(report: MonthlyReport) -> list[Item]:
         out.append({"kind": "table", "new_page": False, "title": w[key], "note": "",
                     "headers": section.headers if section else [], "empty": w["section_no_data"],
                     "rows": _cells(section, section.rows, lang) if section else []})  # fmt: skip
+    pcs = replacement(report)  # a page of its own, cut in parts as the communes are
+    for number in range(0, max(1, len(pcs.rows)), PART_ROWS):
+        rows = pcs.rows[number : number + PART_ROWS]
+        last = number + PART_ROWS >= len(pcs.rows)
+        out.append({"kind": "table", "new_page": True, "title": pcs.title if number == 0 else "",
+                    "headers": pcs.headers, "rows": _cells(pcs, rows, lang), "empty": pcs.empty,
+                    "note": pcs.note if last else ""})  # fmt: skip
     return out
 
 

@@ -10,7 +10,7 @@ from openpyxl.styles import Font
 
 from collector import vocabulary as vocab
 from collector.reports.build import MonthlyReport
-from collector.reports.tables import heading, tables
+from collector.reports.tables import heading, replacement, tables
 
 
 def xlsx(report: MonthlyReport) -> bytes:
@@ -18,7 +18,7 @@ def xlsx(report: MonthlyReport) -> bytes:
     head = heading(report)
     book = Workbook()
     book.remove(book.active)
-    for table in tables(report):
+    for table in [*tables(report), replacement(report)]:
         sheet = book.create_sheet(w[table.key][:31])
         sheet.append([head["title"]])
         sheet.append([table.title])
@@ -32,6 +32,9 @@ def xlsx(report: MonthlyReport) -> bytes:
         if table.key == "sheet_communes":
             sheet.append([])
             sheet.append([head["formula"]])
+        if table.note:
+            sheet.append([])
+            sheet.append([table.note])
         sheet.freeze_panes = "A4"
     buffer = io.BytesIO()
     book.save(buffer)

@@ -205,3 +205,22 @@ def replacement_list(
         return []
     evidence = fetch(client, registry, fleet, windows, month, province)
     return [r for r in rows(evidence, now) if not area or r["area"] == area]
+
+
+@dataclass(frozen=True)
+class AreaTop:
+    """One area's part of the monthly report's replacement page: its ``top`` highest rows of the
+    ``ranked`` PCs it has."""
+
+    area: str
+    ranked: int
+    top: list[dict[str, Any]]
+
+
+def top_per_area(ranked: list[dict[str, Any]], area_of: dict[str, str], n: int) -> list[AreaTop]:
+    """The first ``n`` of ``ranked`` (``rows``' order) in each area, areas in code order; a row's
+    area is ``area_of`` its commune (the registry's, as the rest of the report) or its points' tag."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in ranked:
+        groups.setdefault(area_of.get(row["commune"], row["area"]), []).append(row)
+    return [AreaTop(area, len(group), group[:n]) for area, group in sorted(groups.items())]

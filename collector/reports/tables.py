@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from collector import vocabulary as vocab
+from collector.registry import units
 from collector.reports.build import MonthlyReport
 from collector.reports.figures import GroupFigures, Kit
+from collector.reports.replacement import SCORE_PARTS
 from collector.reports.score import WEIGHTS
 
 Cell = float | int | str | None
@@ -24,6 +26,7 @@ class Table:
     headers: list[str]
     rows: list[list[Cell]]
     empty: str = ""  # said instead of an empty table
+    note: str = ""  # said under the table
 
 
 def fmt(value: Cell, lang: str, signed: bool = False) -> str:
@@ -133,6 +136,34 @@ def lists(report: MonthlyReport, w: dict[str, str]) -> list[Table]:
                      [[names.get(d.commune, d.commune), d.host, d.days, vocab.degraded_reasons(d.reasons, lang)]
                       for d in f.degraded_long], w["none"])  # fmt: skip
     return [down, unused, degraded]
+
+
+PERCENT_PARTS = {"memory_short", "cpu_saturated"}  # shares of time, shown as percent
+
+
+def replacement(report: MonthlyReport) -> Table:
+    """The PCs to replace first: each area's top rows of the replacement list (its own ranking, as
+    ``GET /api/v1/replacement``), with their evidence; the rule and how many PCs each area ranked
+    under it."""
+    lang = report.language
+    w = vocab.report_words(lang)
+    headers = [w["area"], w["replacement_rank"], w["commune"], w["host"], w["replacement_score"],
+               w["replacement_days"], *(w[f"replacement_{name}"] for name in SCORE_PARTS)]  # fmt: skip
+    rows: list[list[Cell]] = []
+    for group in report.replacement:
+        for rank, r in enumerate(group.top, 1):
+            shown: list[Cell] = []
+            for name in SCORE_PARTS:
+                value = float(r["evidence"][name])
+                if name == "disk_failing":
+                    shown.append(w["replacement_yes"] if value else w["replacement_no"])
+                else:
+                    shown.append(round(value * 100, 1) if name in PERCENT_PARTS else value)
+            rows.append([group.area, rank, units.display_name(r["commune"]), r["host"], r["score"], r["days"], *shown])
+    counts = ", ".join(f"{g.area or '–'}: {g.ranked}" for g in report.replacement) or "0"
+    note = f"{vocab.REPLACEMENT_RULE.in_(lang)} {w['replacement_counts'].format(counts=counts)}"
+    return Table("sheet_replacement", w["replacement"].format(top=report.replacement_top), headers, rows,
+                 w["none"], note)  # fmt: skip
 
 
 def heading(report: MonthlyReport) -> dict[str, str]:
