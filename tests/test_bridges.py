@@ -156,7 +156,24 @@ def test_provinces_bridged_to_a_national_broker_lose_nothing_while_it_is_away(
         assert acks > 0
         seen = watcher.seen()
         assert any(topic.endswith("/metrics") for topic in seen)
-        assert [topic for topic in seen if "/cmd/" in topic] == []  # commands never bridged upward
+        # Commands never go upward: a command and then a report-shaped marker published on each
+        # province broker; once the markers are through the bridges, no probe command may have been.
+        for code, hosts in HOSTS.items():
+            commune, host = hosts[0]
+            base = f"commune/v1/{code}/{commune}/{host}"
+            publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{uuid.uuid4().hex[:6]}")
+            publisher.connect("127.0.0.1", brokers[code].port)
+            publisher.loop_start()
+            publisher.publish(f"{base}/cmd/bridge-probe", b"{}", qos=1).wait_for_publish(10)
+            publisher.publish(f"{base}/bridge-marker", b"{}", qos=1).wait_for_publish(10)
+            publisher.disconnect()
+            publisher.loop_stop()
+        wait_until(lambda: sum(t.endswith("/bridge-marker") for t in watcher.seen()) == 2, 30, "both markers bridged")
+        seen = watcher.seen()
+        assert [topic for topic in seen if topic.endswith("/cmd/bridge-probe")] == []
+        # The only commands on the national broker are the national collector's own answers to the
+        # bridged hellos and its known-ids hand-over, which reach no agent from there.
+        assert {topic.rsplit("/", 1)[1] for topic in seen if "/cmd/" in topic} <= {"ack", "known_ids"}
         for code in HOSTS:
             rejected = collectors[code].metric('commune_collector_messages_rejected_total{reason="foreign_province"}')
             assert rejected == 0  # each province broker carries only its own

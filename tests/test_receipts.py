@@ -132,7 +132,7 @@ def test_a_refused_numbered_report_is_acknowledged_so_its_agent_stops_sending_it
     registry = Registry(Store(tmp_path / "state.sqlite"), "unassigned")
     receipts = Receipts(tmp_path / "r.sqlite", 86400)
     ingestor = Ingestor(registry, SelfMetrics(), IngestSettings(), receipts)
-    payload = with_sequence(encode({"v": 1, "ts": int(time.time()), "system": {"no_such_field": 1}}), "0123abcd", 7)
+    payload = with_sequence(encode({"v": 1, "ts": int(time.time()), "system": {"cpu_percent": "busy"}}), "0123abcd", 7)
     assert ingestor.handle_message(report_topic("08", "02473", "pc-01", "metrics"), payload, time.time()).lines == []
     assert receipts.take_acks() == [(HOST, "0123abcd", [(7, 7)])]
 
