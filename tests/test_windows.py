@@ -4,6 +4,7 @@ and the WMI query themselves have not run on Windows (see README, Windows)."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -17,7 +18,7 @@ import pytest
 from agent.cli import main, started_by_service_manager
 from agent.peripherals.classify import classify, shipped_known_ids
 from agent.peripherals.source import UsbDevice
-from agent.peripherals.wmi import usb_devices
+from agent.peripherals.wmi import QUERY, usb_devices
 from agent.probes.ping import system_fallback, system_ping, windows_system_ping
 from agent.windows.diskhealth import disk_health_items
 from agent.windows.paths import config_path, program_data, spool_path
@@ -126,6 +127,88 @@ def test_a_real_smart_card_reader_from_wmi_keeps_its_serial_and_driver_names() -
     assert ports[0].device_class == ""
 
 
+def wmic_list(text: str) -> list[dict[str, Any]]:
+    """``wmic ... get /Format:list`` output as one dict per object: ``Key=Value`` lines, objects apart by blank
+    lines, ``{"a","b"}`` arrays as lists, and the ``&amp;`` wmic writes for ``&`` read back."""
+    objects: list[dict[str, Any]] = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        entity: dict[str, Any] = {}
+        for line in block.splitlines():
+            key, _, value = line.partition("=")
+            value = html.unescape(value)
+            entity[key] = [v.strip('"') for v in value[1:-1].split('","')] if value.startswith('{"') else value
+        objects.append(entity)
+    return objects
+
+
+def test_a_real_xp_smart_card_reader_from_wmic_is_a_token_by_its_setup_class() -> None:
+    text = (WMI / "xp-omnikey-smart-card-reader.txt").read_text(encoding="utf-8").partition("\n\n")[2]
+    (entity,) = wmic_list(text)
+    assert "CompatibleID" not in entity  # XP's Win32_PnPEntity has no CompatibleID
+    (reader,) = usb_devices([entity])
+    assert reader == UsbDevice(
+        port="6&370D6D8&0&2",
+        vendor_id="046a",
+        product_id="002d",
+        serial="",  # an instance id Windows made up
+        manufacturer="OMNIKEY AG",
+        product="SmartTerminal XX44",
+        device_class="0b",  # from its ClassGuid, upper case on XP: SmartCardReader
+        interface_classes=(),
+        setup_classes=("{50dd5230-ba8a-11d1-bf5d-0000f805f530}",),
+    )
+    known = classify(reader, shipped_known_ids())  # libccid lists 046a:002d, under Cherry's name
+    assert known is not None and (known.kind, known.model) == ("token", "CHERRY SmartTerminal XX44")
+    by_class = classify(reader, {})
+    assert by_class is not None and (by_class.kind, by_class.model) == ("token", "SmartTerminal XX44")
+
+
+def test_a_real_webcam_in_the_image_setup_class_is_not_a_scanner() -> None:
+    # Windows 7 puts a USB Video Class interface in the Image setup class, as it does WIA scanners
+    text = (WMI / "win7-logitech-webcam-image-class.txt").read_text(encoding="utf-8").partition("\n\n")[2]
+    entities = wmic_list(text)
+    assert [e["DeviceID"] for e in entities] == [
+        "USB\\VID_046D&PID_08C9\\6BE882AB",
+        "USB\\VID_046D&PID_08C9&MI_00\\7&E16BD72&0&0000",
+        "USB\\VID_046D&PID_08C9&MI_02\\7&E16BD72&0&0002",
+    ]
+    (webcam,) = usb_devices(entities)
+    assert webcam == UsbDevice(
+        port="6BE882AB",
+        vendor_id="046d",
+        product_id="08c9",
+        serial="6BE882AB",
+        manufacturer="(Contrôleur hôte USB standard)",  # the composite driver's, in French
+        product="Périphérique USB composite",
+        device_class="",
+        interface_classes=("01", "0e"),  # audio (the microphone) and video
+        setup_classes=("{6bdd1fc6-810f-11d0-bec7-08002be2092f}",),  # MI_00, the video interface: Image
+    )
+    found = classify(webcam, shipped_known_ids())
+    assert found is not None and (found.kind, found.model) == ("other", "Périphérique USB composite")
+
+
+def yaml_properties(lines: list[str]) -> dict[str, Any]:
+    """The ``  Key: value`` lines of one object in ``yq -y`` output; ``null`` is None, quotes dropped."""
+    found = (re.match(r"^  (\w+): (.*)$", line) for line in lines)
+    return {m[1]: None if m[2] == "null" else m[2].strip("'") for m in found if m}
+
+
+def test_a_real_smart_card_class_entity_is_no_usb_device_so_wmi_never_judges_it() -> None:
+    text = (WMI / "win11-yubikey-smart-card-entity.txt").read_text(encoding="utf-8").partition("\n\n")[2]
+    listed, _, diff = text.partition("---diff---\n")
+    before = yaml_properties(listed.splitlines())
+    after = {**before, **yaml_properties([line[2:] for line in diff.splitlines() if line.startswith("> ")])}
+    assert before["ClassGuid"] is None and after["ClassGuid"] == "{990a2bd7-e738-46c7-b26f-1cf8fb9f1391}"
+    assert after["PNPClass"] == "SmartCard" and after["Name"] == "Smart Card"
+    # the card is a child of the reader (SCFILTER\...), not a USB\VID_ entity: the query leaves it out, and so
+    # would usb_devices; the YubiKey (1050:0407) is seen through its USB entities, whose ids the shipped data has
+    assert after["DeviceID"].startswith("SCFILTER\\CID_") and "DeviceID LIKE 'USB" in QUERY
+    assert usb_devices([before]) == [] and usb_devices([after]) == []
+    yubikey = shipped_known_ids()[("1050", "0407")]
+    assert yubikey.kind == "token"
+
+
 def test_wmi_folds_the_interfaces_of_a_composite_device_into_it() -> None:
     # the parent entity of a composite smart-card token and its two interfaces, shaped as WMI lists them
     entities = [
@@ -169,7 +252,8 @@ def test_wmi_folds_the_interfaces_of_a_composite_device_into_it() -> None:
     ],
 )
 def test_windows_setup_classes_of_a_device_or_its_interface_make_a_scanner_or_a_token(guid: str, kind: str) -> None:
-    # typed by hand in WMI's shape (no real recording of a scanner or a SmartCard-class token was found):
+    # typed by hand in WMI's shape: no real Win32_PnPEntity of a scanner in the Image class was found (see
+    # recorded/windows/wmi/SOURCES.md), and the real SmartCard-class entity found is no USB entity (test above):
     # a vendor-specific device unknown by id, alone, and as the parent of an interface of that class
     alone = [{"DeviceID": "USB\\VID_F00D&PID_0001\\SN1", "Name": "Device", "ClassGuid": guid,
               "CompatibleID": ["USB\\Class_ff&SubClass_ff", "USB\\Class_ff"]}]  # fmt: skip

@@ -7,7 +7,8 @@ data is ``known_ids.csv``, generated from SANE, libccid and usb.ids (``devtools/
 and shipped with the agent, then ``[peripherals] extra_ids``, then the rows the collector hands
 over (each later one wins). Otherwise a smart-card (CCID, class 0b) interface on the device or any
 of its interfaces makes a token, so does Windows' SmartCardReader or SmartCard setup class; Windows'
-Image setup class (WIA scanners) makes a scanner; a printer interface (class 07) a printer; and
+Image setup class (WIA scanners) makes a scanner unless the device has a video interface (class 0e:
+Windows 7 puts webcams in that class too); a printer interface (class 07) a printer; and
 anything else is ``other``.
 """
 
@@ -28,6 +29,7 @@ HUB = "09"
 HID = "03"
 SMART_CARD = "0b"
 PRINTER = "07"
+VIDEO = "0e"  # USB Video Class: webcams
 # Windows' system-defined device setup classes (Microsoft's list), by the GUID a device's ClassGuid holds
 SETUP_CLASS_IMAGE = "{6bdd1fc6-810f-11d0-bec7-08002be2092f}"  # still-image devices: WIA scanners
 SETUP_CLASS_SMART_CARD_READER = "{50dd5230-ba8a-11d1-bf5d-0000f805f530}"
@@ -95,8 +97,8 @@ def classify(device: UsbDevice, known: KnownIds) -> Known | None:
     setup_classes = set(device.setup_classes)
     if device.device_class == SMART_CARD or SMART_CARD in interfaces or setup_classes & TOKEN_SETUP_CLASSES:
         return Known("token", device.product)
-    if SETUP_CLASS_IMAGE in setup_classes:
-        return Known("scanner", device.product)
+    if SETUP_CLASS_IMAGE in setup_classes and VIDEO not in interfaces and device.device_class != VIDEO:
+        return Known("scanner", device.product)  # Windows 7 puts a webcam's video interface in Image too
     if device.device_class == PRINTER or PRINTER in interfaces:
         return Known("printer", device.product)
     if interfaces == {HID} or (device.device_class == HID and not interfaces - {HID}):
