@@ -249,7 +249,7 @@ AGENT = Section(
 IO = Section(
     "io",
     {
-        "system_disk": TEXT,  # the disk holding the system (sda, nvme0n1, C:)
+        "system_disk": TEXT,  # the disk holding the system (sda, nvme0n1; disk0 on Windows)
         **_numbers(
             "busy_percent",  # share of wall time the system disk had I/O in flight
             "await_ms",  # mean time of one read or write, queue included

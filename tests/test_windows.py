@@ -21,6 +21,7 @@ from agent.peripherals.source import UsbDevice
 from agent.peripherals.wmi import QUERY, usb_devices
 from agent.probes.ping import system_fallback, system_ping, windows_system_ping
 from agent.windows.diskhealth import disk_health_items
+from agent.windows.diskperf import DiskSample, WmiDiskPerf, disk_sample, io_section, slow_io, system_instance
 from agent.windows.paths import config_path, program_data, spool_path
 from agent.windows.ping import outcome
 
@@ -28,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 WMI = Path(__file__).resolve().parent / "recorded" / "windows" / "wmi"
 PING = Path(__file__).resolve().parent / "recorded" / "windows" / "ping"
 DISKS = Path(__file__).resolve().parent / "recorded" / "windows" / "diskhealth"
+DISKPERF = Path(__file__).resolve().parent / "recorded" / "windows" / "diskperf"
 WINDOWS_ONLY = ("agent.windows", "agent.peripherals.wmi", "win32serviceutil", "win32service", "servicemanager")
 
 RUN_THE_AGENT_ONCE = """
@@ -315,6 +317,62 @@ def test_a_real_failure_prediction_fails_the_disk_whose_model_it_names() -> None
         {"disk": "disk0", "type": "nvme", "model": "X", "smart_available": 1.0, "health_passed": 0.0,
          "percentage_used": 7.0},
     ]  # fmt: skip
+
+
+def test_the_system_disk_is_the_real_physical_disk_instance_holding_the_system_drive() -> None:
+    rows = format_list(
+        (DISKPERF / "physicaldisk-formatted-one-disk.txt").read_text(encoding="utf-8").partition("\n\n")[2]
+    )
+    assert [row["Name"] for row in rows] == ["_Total", "0 C:"]
+    assert system_instance(rows, "C:") == ("disk0", rows[1])
+    assert system_instance(rows, "c:") == ("disk0", rows[1])  # %SystemDrive% as typed
+    assert system_instance(rows, "D:") is None
+    # the formatted class has no raw counters (its timestamps are empty): no section, not a wrong one
+    assert disk_sample(rows[1]) is None
+    assert io_section(rows, "C:", None) == ({}, None)
+    assert system_instance([{"Name": "0 C: D:"}, {"Name": "1 E:"}], "E:") == ("disk1", {"Name": "1 E:"})
+
+
+# Not recorded: two raw samples built from Microsoft's formulas (see agent/windows/diskperf.py), 30 s
+# apart on a 10 MHz performance clock; WMI gives the 64-bit values as strings.
+BEFORE = {"Name": "0 C:", "PercentIdleTime": "5000000000", "PercentIdleTime_Base": "130000000000000000",
+          "Timestamp_Sys100NS": "130000000000000500", "AvgDisksecPerTransfer": 4000000,
+          "AvgDisksecPerTransfer_Base": 7000, "Frequency_PerfTime": "10000000"}  # fmt: skip
+
+
+def test_two_samples_are_cooked_as_microsofts_counter_types_define() -> None:
+    after = dict(BEFORE, PercentIdleTime="5030000000", PercentIdleTime_Base="130000000300000000",
+                 Timestamp_Sys100NS="130000000300000500", AvgDisksecPerTransfer=34000000,
+                 AvgDisksecPerTransfer_Base=7600)  # fmt: skip
+    first, kept = io_section([BEFORE], "C:", None)
+    assert first == {"system_disk": "disk0"} and kept is not None  # one sample: nothing to compare yet
+    # % Idle Time: 30e6 of 300e6 100-ns units idle -> 90 % busy; Avg. Disk sec/Transfer: 30e6 ticks
+    # / 1e7 per s / 600 transfers = 5 ms
+    assert io_section([after], "C:", kept) == ({"system_disk": "disk0", "busy_percent": 90.0, "await_ms": 5.0},
+                                               disk_sample(after))  # fmt: skip
+    # the private timer, not the sample's clock, is the denominator where it moves
+    faster = disk_sample(dict(after, PercentIdleTime_Base="130000000200000000"))
+    assert faster is not None and slow_io(kept, faster)["busy_percent"] == 85.0
+    # where Windows gives no private timer, the sample's 100-ns clock is the denominator
+    untimed_before, untimed = (disk_sample(dict(row, PercentIdleTime_Base="0")) for row in (BEFORE, after))
+    assert untimed is not None and slow_io(untimed_before, untimed) == {"busy_percent": 90.0, "await_ms": 5.0}
+
+
+def test_32_bit_counters_that_wrap_and_clocks_that_go_back_are_read_without_a_wrong_figure() -> None:
+    before = DiskSample(0, 1_000, 1_000, 2**32 - 10_000_000, 2**32 - 100, 10_000_000)
+    wrapped = DiskSample(0, 301_000, 301_000, 20_000_000, 500, 10_000_000)  # 30e6 ticks over 600 transfers
+    assert slow_io(before, wrapped) == {"busy_percent": 100.0, "await_ms": 5.0}
+    idle = DiskSample(301_000, 301_000, 301_000, 2**32 - 10_000_000, 2**32 - 100, 10_000_000)
+    assert slow_io(before, idle) == {"busy_percent": 0.0, "await_ms": 0.0}  # no transfer: no wait
+    rebooted = DiskSample(0, 500, 500, 0, 0, 10_000_000)
+    assert slow_io(before, rebooted) == {}
+    assert slow_io(None, wrapped) == {}
+    assert disk_sample({"Name": "0 C:", "PercentIdleTime": "12"}) is None
+
+
+def test_the_wmi_collector_without_pywin32_leaves_the_section_out_and_raises_nothing() -> None:
+    collector = WmiDiskPerf("C:")
+    assert collector() == {} and collector() == {}
 
 
 def test_windows_paths_are_under_program_data() -> None:

@@ -1,17 +1,20 @@
 """Slow I/O, the evidence of a PC that "hangs": how busy the system disk was since the last
 cycle, how long one of its I/Os took, and the kernel's pressure-stall figures.
 
-Linux only for now. The counters come from the system disk's ``/sys/block/<disk>/stat``, the
+On Linux the counters come from the system disk's ``/sys/block/<disk>/stat``, the
 figures psutil's ``disk_io_counters`` gives as ``busy_time``, ``read_time`` and ``write_time``,
 read for that one disk (psutil reads every disk and partition: 170 µs here against 15 µs).
 Pressure stall information (Linux 4.20 and newer, ``/proc/pressure/io`` and ``memory``): the
 share of the last 60 s in which some task waited for I/O or memory. Where a figure cannot be
 read it is left out; where none can, the section is empty and left out of the report.
+On Windows the busy share and mean I/O time come from the PhysicalDisk performance counters
+(agent/windows/diskperf.py, which Linux never imports); there are no pressure-stall figures there.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Callable
 
@@ -31,12 +34,19 @@ class IoCollector:
         mounts: str = sysfs.MOUNTS,
     ) -> None:
         self._clock = clock
+        self._windows: Callable[[], dict[str, float | str]] | None = None
+        if sys.platform == "win32":
+            from agent.windows.diskperf import WmiDiskPerf
+
+            self._windows = WmiDiskPerf()
         self._disk = sysfs.system_disk(sys_block, mounts)  # found once: the system disk does not move
         self._stat = sysfs.KeptFile(os.path.join(sys_block, self._disk or "-", "stat"))
         self._pressure = {name: sysfs.KeptFile(os.path.join(pressure, name)) for name in ("io", "memory")}
         self._last: tuple[float, sysfs.DiskStat] | None = None
 
     def collect(self) -> dict[str, float | str]:
+        if self._windows is not None:
+            return self._windows()
         out: dict[str, float | str] = {}
         if self._disk is not None:
             text = self._stat.read()
