@@ -331,6 +331,7 @@ def test_the_system_disk_is_the_real_physical_disk_instance_holding_the_system_d
     assert disk_sample(rows[1]) is None
     assert io_section(rows, "C:", None) == ({}, None)
     assert system_instance([{"Name": "0 C: D:"}, {"Name": "1 E:"}], "E:") == ("disk1", {"Name": "1 E:"})
+    assert system_instance([{"Name": None}, {"Name": " "}, {}], "C:") is None  # rows without a name are skipped
 
 
 # Not recorded: two raw samples built from Microsoft's formulas (see agent/windows/diskperf.py), 30 s

@@ -67,9 +67,9 @@ def system_instance(rows: Iterable[Mapping[str, Any]], system_drive: str) -> tup
     """The ``disk<number>`` label and the row of the physical disk holding ``system_drive`` (``C:``)."""
     drive = system_drive.strip().upper()
     for row in rows:
-        number, *drives = str(row.get("Name") or "").split()
-        if number.isdigit() and drive in (d.upper() for d in drives):
-            return f"disk{number}", row
+        words = str(row.get("Name") or "").split()
+        if words and words[0].isdigit() and drive in (w.upper() for w in words[1:]):
+            return f"disk{words[0]}", row
     return None
 
 
