@@ -410,6 +410,8 @@ class Publisher:
         return self.mode == ACKS and self._spool.awaiting_ack() > 0
 
     def _settle(self) -> None:
+        if self._seen_connections != self._connections:
+            self._waiting_since = None  # ack_wait_s counts time connected: a new connection waits again
         if self._seen_connections != self._connections or self._seen_generation != self._spool.generation:
             # A new connection, or the outbox changed store (disk <-> memory): whatever was in
             # flight is sent again from the start of the store now in use.
