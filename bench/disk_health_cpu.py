@@ -16,8 +16,6 @@ import json
 import os
 import resource
 import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from agent.collectors.io import IoCollector
@@ -25,16 +23,11 @@ from agent.config import CollectConfig, DiskHealthConfig
 from agent.diskhealth import smart
 from agent.diskhealth.job import DiskHealthJob, run_smartctl
 from agent.runner import MetricsBuilder
+from bench.measure import cpu_ms
 
 ROUNDS = int(os.environ.get("BENCH_DISK_HEALTH_ROUNDS", "300"))
 HEALTH_ROUNDS = int(os.environ.get("BENCH_DISK_HEALTH_SMART_ROUNDS", "20"))
 LARGEST = Path(__file__).resolve().parents[1] / "tests" / "recorded" / "smartctl" / "ssd-samsung-860-evo-healthy.json"
-
-
-def cpu_ms(action: Callable[[], object]) -> float:
-    started = time.process_time()
-    action()
-    return (time.process_time() - started) * 1000
 
 
 def children_cpu_s() -> float:

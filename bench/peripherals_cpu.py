@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from agent.config import CollectConfig, PeripheralsConfig
@@ -22,16 +20,11 @@ from agent.peripherals.classify import shipped_known_ids
 from agent.peripherals.sysfs import SysfsSource
 from agent.peripherals.tracker import PeripheralsTracker
 from agent.runner import MetricsBuilder
+from bench.measure import cpu_ms
 
 ROUNDS = int(os.environ.get("BENCH_PERIPHERALS_ROUNDS", "200"))
 USB_FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "usb_sysfs" / "sys" / "bus" / "usb" / "devices"
 POLLS_PER_CYCLE = round(CollectConfig().interval_s / PeripheralsConfig().poll_interval_s)
-
-
-def cpu_ms(action: Callable[[], object]) -> float:
-    started = time.process_time()
-    action()
-    return (time.process_time() - started) * 1000
 
 
 def run() -> dict[str, float]:
