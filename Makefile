@@ -8,7 +8,8 @@ APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping iproute2 iptab
 	pcscd vsmartcard-vpcd vsmartcard-vpicc libpcsclite-dev swig
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint bench clean agent-binary agent-binary-old \
+.PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint docs bench clean \
+	agent-binary agent-binary-old \
 	known-ids known-ids-sources
 
 help:
@@ -17,6 +18,7 @@ help:
 	@echo "make test   install what is missing, lint and run every test against real services (TEST_WORKERS=3)"
 	@echo "make test-fast  only the pure tests (pytest -m 'not services'): seconds, no service started"
 	@echo "make lint   ruff and mypy --strict"
+	@echo "make docs   build the documentation site (MkDocs Material, mkdocs build --strict) into build/site"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make known-ids  regenerate agent/peripherals/known_ids.csv from Debian's libsane1, libccid and usb.ids"
 	@echo "make agent-binary  build dist/commune-agent, the single-file agent (PyInstaller; no Python needed on the PC)"
@@ -42,7 +44,7 @@ system-deps:
 	@# the packaged services are not needed: tests and demo start their own on loopback (pcscd in a namespace)
 	@-$(SUDO) systemctl disable --now mosquitto influxdb >/dev/null 2>&1 || true
 
-# The agent's known USB ids come from Debian's packages (README "Issued equipment"): fetched with
+# The agent's known USB ids come from Debian's packages (docs/en/equipment.md): fetched with
 # apt-get download (nothing installed) and unpacked under build/known-ids/root. Fetched again only
 # when a package is missing; `make known-ids` fetches afresh, then regenerates the committed CSV.
 KNOWN_IDS_DIR := build/known-ids
@@ -92,7 +94,7 @@ old-pythons: $(foreach v,$(OLD_PYTHONS),.venv-py$(v)/.stamp)
 	.venv-py$*/bin/python -m pip install -q -e '.[agent]' 'pytest>=8,<8.4'
 	@touch $@
 
-# The single-file agent (README "Single-file agent"). PyInstaller runs in a build venv of its own
+# The single-file agent (docs/en/agent.md, "Single-file agent"). PyInstaller runs in a build venv of its own
 # (extras agent + binary), so the dev venv stays as it is; the binary is rebuilt only when the
 # agent's sources, its data file, the spec or pyproject.toml change. AGENT_BINARY_PYTHON picks the
 # Python it bundles (the glibc it needs comes from that Python's build and the system's libraries).
@@ -117,7 +119,7 @@ dist/commune-agent: $(BINARY_VENV)/.stamp $(AGENT_BINARY_INPUTS)
 
 # The same binary built inside Debian 11's userland (debootstrap, once, kept under build/), so it
 # needs only glibc 2.31 (Ubuntu 20.04, Debian 11) and bundles Debian's Python 3.9: dist/bullseye/.
-# Root, network to Debian's and PyPI's mirrors; not part of make test (README "Single-file agent").
+# Root, network to Debian's and PyPI's mirrors; not part of make test (docs/en/agent.md, "Single-file agent").
 OLD_DEBIAN ?= bullseye
 agent-binary-old: $(BINARY_VENV)/.stamp
 	@command -v debootstrap >/dev/null || { echo "installing Debian package: debootstrap"; \
@@ -135,8 +137,13 @@ lint: venv
 # Most service tests wait on real processes rather than compute, so three workers (one file each at a
 # time, --dist loadfile) finish in about half the wall time on 2 cores. TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 3
-test: deps known-ids-sources lint old-pythons agent-binary
+test: deps known-ids-sources lint docs old-pythons agent-binary
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# The documentation site (docs/, mkdocs.yml): --strict turns a broken link, a missing anchor or a
+# page left out of the nav into a failure. It needs nothing from the network (theme font: false).
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 # The pure tier: no Debian service package needed, nothing started (tests/tiers.py enforces it).
 test-fast: venv known-ids-sources

@@ -253,7 +253,7 @@ def main() -> int:
             f"  Collector API    {url}/api/v1/communes  (admin token below)\n"
             f'                   curl -H "Authorization: Bearer {token}" {url}/api/v1/alerts\n'
             f"  Health, metrics  {url}/healthz  {url}/metrics\n"
-            f"  Grafana          dashboards/ (see README, Grafana dashboards): provisioning files and\n"
+            f"  Grafana          dashboards/ (see docs/en/grafana.md): provisioning files and\n"
             f"                   dashboards to load, or: commune-collector grafana sync -c {config}\n"
             f"  Faults injected  after 60 s; which communes and PCs: {DEMO_DIR}/simulated-province.json\n"
             f"  History          {args.days:g} days being backfilled in the background; done when\n"

@@ -3,7 +3,7 @@
 Why: a PyInstaller binary carries its own Python and libraries but not glibc; it runs on a Linux
 whose glibc is at least the highest ``GLIBC_x.y`` symbol version that the bootloader or any bundled
 library asks for (``objdump -T``). That figure says which old distributions it reaches, so the
-README's figure is measured by this tool and checked by tests/test_agent_binary.py.
+docs/en/agent.md's figure is measured by this tool and checked by tests/test_agent_binary.py.
 
 Run it with the build venv's Python, which has PyInstaller to read the bundle::
 

@@ -1,6 +1,6 @@
 """The Windows-only modules: Linux never imports them, and what can be checked here is checked on
 outputs recorded on real Windows PCs (each file cites where it comes from). The service wrapper
-and the WMI query themselves have not run on Windows (see README, Windows)."""
+and the WMI query themselves have not run on Windows (see docs/en/windows.md)."""
 
 from __future__ import annotations
 
