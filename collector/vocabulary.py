@@ -313,6 +313,20 @@ STATUS_PAGE: Final[dict[str, Words]] = {
     "model": Words("Tên thiết bị", "Model"),
     "seen_in": Words("Thấy ở xã", "Seen in communes"),
     "more_devices": Words("thiết bị khác không hiện", "more devices not shown"),
+    "area": Words("Khu vực", "Area"),
+    "level": Words("Tình trạng", "State"),
+    "all": Words("Tất cả", "All"),
+    "filter": Words("Lọc", "Filter"),
+    "page": Words("Trang", "Page"),
+    "previous": Words("Trang trước", "Previous page"),
+    "next": Words("Trang sau", "Next page"),
+    "shown": Words("xã đang hiện", "communes shown"),
+    "of": Words("trên", "of"),
+    "none_match": Words("Không có xã nào như vậy", "No commune matches"),
+    "no_such_page": Words(
+        "Không có trang này: các xã đã chọn không đủ nhiều trang", "No such page: the communes chosen fill fewer pages"
+    ),
+    "first_page": Words("Về trang đầu", "Back to the first page"),
 }
 
 # ---- the Grafana dashboards ----

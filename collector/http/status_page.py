@@ -16,6 +16,11 @@ Devices the agents could not place (kind ``other``) are listed once per USB id, 
 text and the communes they were seen in, those seen in most communes first (at most
 ``MAX_OTHER_DEVICES``), so someone adds a known-ids row for them.
 
+A nation holds 3,321 communes: the page shows ``PAGE_ROWS`` communes at a time (``?page=2``), and
+can be narrowed to one area (``?area=``) and one level (``?level=red``) with a plain form and
+links; the counts at the top are over the chosen area, each a link to its level. The PCs over
+their bound and the devices not recognised are narrowed to the area too.
+
 This module decides what the page says (levels, order, words from the vocabulary); the markup is
 the template ``templates/status.html``, rendered with autoescaping (``templating.py``).
 """
@@ -25,13 +30,16 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from collector.fleet.equipment import CommuneEquipment, usb_id
 from collector.fleet.rules import CommuneStatus, HostStatus
 from collector.http import templating
+from collector.http.contract import AreaFilter
 from collector.http.deps import RegistryDep, SnapshotDep
 from collector.registry import units
 from collector.vocabulary import LINE_STATES, STATUS_LEVELS, STATUS_PAGE
@@ -41,6 +49,8 @@ router = APIRouter()
 LANG = "vi"  # the page is for commune and area staff
 ORDER = {level: rank for rank, level in enumerate(STATUS_LEVELS)}  # red, amber, green
 MAX_OTHER_DEVICES = 50
+PAGE_ROWS = 200  # communes a page shows
+Level = Literal["red", "amber", "green"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,7 @@ class Area:
     name: str
     level: str  # its worst commune's
     rows: list[Row]
+    total: int = 0  # its communes the filters keep, on every page (0: as many as rows)
 
 
 def level(c: CommuneStatus, unused_equipment: int = 0) -> str:
@@ -106,6 +117,29 @@ def areas(
         rows.sort(key=lambda r: (ORDER[r.level], r.code))
         out.append(Area(code, area_names.get(code, code), rows[0].level, rows))
     return sorted(out, key=lambda a: (ORDER[a.level], a.code))
+
+
+def narrowed(shown: list[Area], level: str | None) -> list[Area]:
+    """Only the rows of ``level`` (all when None); an area left without rows is dropped, the rest
+    keep their order and their level (the worst of all their communes)."""
+    out = []
+    for area in shown:
+        rows = [r for r in area.rows if level is None or r.level == level]
+        if rows:
+            out.append(Area(area.code, area.name, area.level, rows, len(rows)))
+    return out
+
+
+def one_page(shown: list[Area], page: int, size: int = PAGE_ROWS) -> list[Area]:
+    """The rows from ``(page - 1) * size`` on, ``size`` at most, in the same order, each under its
+    area's heading (an area split between two pages heads both, with its whole count)."""
+    start, out, at = (page - 1) * size, [], 0
+    for area in shown:
+        rows = area.rows[max(0, start - at) : max(0, start + size - at)]
+        at += len(area.rows)
+        if rows:
+            out.append(Area(area.code, area.name, area.level, rows, area.total or len(area.rows)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -153,16 +187,45 @@ def other_devices(equipment: list[CommuneEquipment]) -> tuple[list[OtherDevice],
     return shown, max(0, len(ordered) - MAX_OTHER_DEVICES)
 
 
+class NoSuchPage(ValueError):
+    """A page past the last one of the chosen communes."""
+
+
+def link(area: str | None, level: str | None, page: int = 1) -> str:
+    """The page's own address with these filters (the ones left out are not in it)."""
+    query = {key: value for key, value in (("area", area), ("level", level)) if value}
+    if page > 1:
+        query["page"] = str(page)
+    return "/status" + ("?" + urlencode(query) if query else "")
+
+
 def render(
     communes: list[CommuneStatus],
     area_names: dict[str, str],
     now: float,
     hosts: list[HostStatus] | None = None,
     equipment: list[CommuneEquipment] | None = None,
+    area: str | None = None,
+    level: str | None = None,
+    page: int = 1,
 ) -> str:
+    """The page of ``area``'s communes (all when None) at ``level`` (all when None); ``NoSuchPage``
+    past the last page (the first page always exists, if empty)."""
     provinces = sorted({c.province for c in communes})
     text = {key: words.in_(LANG) for key, words in STATUS_PAGE.items()}
-    shown = areas(communes, area_names, equipment)
+    known_areas = sorted({c.area for c in communes})
+    if area is not None:
+        communes = [c for c in communes if c.area == area]
+        in_area = {c.commune for c in communes}
+        hosts = [h for h in hosts or [] if h.area == area]
+        equipment = [kit for kit in equipment or [] if kit.commune in in_area]
+    everything = areas(communes, area_names, equipment)
+    chosen = narrowed(everything, level)
+    matching = sum(len(a.rows) for a in chosen)
+    pages = max(1, -(-matching // PAGE_ROWS))
+    if not 1 <= page <= pages:
+        raise NoSuchPage(page)
+    first = (page - 1) * PAGE_ROWS
     others, others_left = other_devices(equipment or [])
     return templating.render(
         "status.html",
@@ -170,15 +233,44 @@ def render(
         text=text,
         levels={key: words.in_(LANG) for key, words in STATUS_LEVELS.items()},
         title=", ".join(units.province_name(p) or p for p in provinces) or text["no_data"],
-        counts={colour: sum(1 for a in shown for r in a.rows if r.level == colour) for colour in ORDER},
+        counts={colour: sum(1 for a in everything for r in a.rows if r.level == colour) for colour in ORDER},
+        level_links={colour: link(area, colour) for colour in ORDER},
+        all_link=link(area, None),
         updated=time.strftime("%H:%M:%S %d/%m/%Y", time.localtime(now)),
-        areas=shown,
+        areas=one_page(chosen, page),
+        area_choices=[(code, area_names.get(code, code)) for code in known_areas],
+        area=area or "",
+        level=level or "",
+        page=page,
+        pages=pages,
+        shown_from=first + 1 if matching else 0,
+        shown_to=min(first + PAGE_ROWS, matching),
+        matching=matching,
+        previous_link=link(area, level, page - 1) if page > 1 else "",
+        next_link=link(area, level, page + 1) if page < pages else "",
         misbehaving=misbehaving(hosts or []),
         others=others,
         others_left=others_left,
     )
 
 
-@router.get("/status", response_class=HTMLResponse)
-def status(snapshot: SnapshotDep, registry: RegistryDep) -> HTMLResponse:
-    return HTMLResponse(render(snapshot.communes, registry.areas(), time.time(), snapshot.hosts, snapshot.equipment))
+Page = Annotated[int, Query(ge=1, le=10_000, description=f"which page of {PAGE_ROWS} communes (from 1)")]
+LevelFilter = Annotated[Level | None, Query(description="only communes at this level (red, amber, green)")]
+
+
+NOT_FOUND = {404: {"description": "No such page: the communes chosen fill fewer pages.", "content": {"text/html": {}}}}
+
+
+@router.get("/status", response_class=HTMLResponse, responses=NOT_FOUND)  # type: ignore[arg-type]
+def status(
+    snapshot: SnapshotDep, registry: RegistryDep, area: AreaFilter = None, level: LevelFilter = None, page: Page = 1
+) -> HTMLResponse:
+    """The status page: ``area`` and ``level`` narrow it, ``page`` pages it (``PAGE_ROWS`` communes a page)."""
+    try:
+        html = render(snapshot.communes, registry.areas(), time.time(), snapshot.hosts, snapshot.equipment,
+                      area, level, page)  # fmt: skip
+    except NoSuchPage:
+        text = {key: words.in_(LANG) for key, words in STATUS_PAGE.items()}
+        page_one = templating.render("status_missing.html", lang=LANG, text=text, page=page, first=link(area, level))
+        return HTMLResponse(page_one, status_code=404)
+    return HTMLResponse(html)
