@@ -8,7 +8,7 @@ APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping iproute2 iptab
 	pcscd vsmartcard-vpcd vsmartcard-vpicc libpcsclite-dev swig
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint docs bench clean \
+.PHONY: help deps system-deps bench-deps venv old-pythons demo test test-fast lint docs docs-refs bench clean \
 	agent-binary agent-binary-old \
 	known-ids known-ids-sources
 
@@ -19,6 +19,7 @@ help:
 	@echo "make test-fast  only the pure tests (pytest -m 'not services'): seconds, no service started"
 	@echo "make lint   ruff and mypy --strict"
 	@echo "make docs   build the documentation site (MkDocs Material, mkdocs build --strict) into build/site"
+	@echo "make docs-refs  regenerate docs/en/reference/ from the code (config models, OpenAPI, wire contract)"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make known-ids  regenerate agent/peripherals/known_ids.csv from Debian's libsane1, libccid and usb.ids"
 	@echo "make agent-binary  build dist/commune-agent, the single-file agent (PyInstaller; no Python needed on the PC)"
@@ -144,6 +145,10 @@ test: deps known-ids-sources lint docs old-pythons agent-binary
 # page left out of the nav into a failure. It needs nothing from the network (theme font: false).
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# The generated references under docs/en/reference/ (tests/test_docs_refs.py fails when they drift).
+docs-refs: venv
+	$(PY) -m devtools.docs_refs
 
 # The pure tier: no Debian service package needed, nothing started (tests/tiers.py enforces it).
 test-fast: venv known-ids-sources
