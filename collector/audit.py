@@ -5,7 +5,10 @@ object and its values before and after, in full. Entries are not written by each
 changes something: the two doors administrative changes come through (the CLI's commands and the
 HTTP API's admin routes) each take a ``snapshot`` of the watched tables before the change, and
 ``record`` writes one entry per row that differs afterwards. A path added later is audited
-without being told to, and a test walks every admin route and command.
+without being told to, and a test walks every admin route and command. One change is the
+collector's own doing whoever asks: a new revision of a month's report (a report made by the CLI,
+a viewer's API call or the monthly e-mail, ``collector/reports/revisions.py``), which ``append``s
+its entry in the same transaction that stores it.
 
 Each entry's hash covers its fields and the hash of the entry before it; ``audit_head`` keeps the
 last id and hash, so an edited, removed or appended-by-hand entry breaks the chain where it was
@@ -186,23 +189,29 @@ def record(store: Store, actor: Actor, action: str, before: Snapshot, now: float
         found = changes(before, snapshot(store))
         if not found and always:
             found = [Change(NO_CHANGE, None, None)]
-        head = db.execute("SELECT last_id, last_hash FROM audit_head").fetchone()
-        last_id, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
-        for change in found:
-            last_id += 1
-            commune, area = change.place()
-            values = (last_id, now, actor.name, actor.origin, action, change.object, commune, area,
-                      dumped(change.before), dumped(change.after))  # fmt: skip
-            prev_of_entry, prev = prev, entry_hash(prev, *values)
-            db.execute(f"INSERT INTO audit_log ({COLUMNS}) VALUES ({', '.join('?' * 12)})",
-                       (*values, prev_of_entry, prev))  # fmt: skip
-        if found:
-            db.execute(
-                "INSERT INTO audit_head (one, last_id, last_hash) VALUES (1, ?, ?) "
-                "ON CONFLICT(one) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash",
-                (last_id, prev),
-            )
+        append(db, actor, action, found, now)
     return len(found)
+
+
+def append(db: sqlite3.Connection, actor: Actor, action: str, found: list[Change], now: float) -> None:
+    """Chain an entry for each of ``found`` to the log, inside the caller's transaction (so a change
+    made by the collector itself, a report revision, and its entry are one write)."""
+    head = db.execute("SELECT last_id, last_hash FROM audit_head").fetchone()
+    last_id, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+    for change in found:
+        last_id += 1
+        commune, area = change.place()
+        values = (last_id, now, actor.name, actor.origin, action, change.object, commune, area,
+                  dumped(change.before), dumped(change.after))  # fmt: skip
+        prev_of_entry, prev = prev, entry_hash(prev, *values)
+        db.execute(f"INSERT INTO audit_log ({COLUMNS}) VALUES ({', '.join('?' * 12)})",
+                   (*values, prev_of_entry, prev))  # fmt: skip
+    if found:
+        db.execute(
+            "INSERT INTO audit_head (one, last_id, last_hash) VALUES (1, ?, ?) "
+            "ON CONFLICT(one) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash",
+            (last_id, prev),
+        )
 
 
 @dataclass(frozen=True)

@@ -328,6 +328,7 @@ def grafana_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(config: CollectorConfig, args: argparse.Namespace) -> int:
+    from collector.audit import cli_actor
     from collector.registry.registry import Registry
     from collector.reports.build import ReportError
     from collector.reports.make import make
@@ -339,7 +340,8 @@ def cmd_report(config: CollectorConfig, args: argparse.Namespace) -> int:
     with Store(config.state.path) as store:
         registry = Registry(store, config.state.default_area)
         try:
-            document = make(config, store, registry, args.month, [args.format], args.area or "")[args.format]
+            made = make(config, store, registry, args.month, [args.format], args.area or "", actor=cli_actor())
+            document = made[args.format]
         except ReportError as exc:
             return fail(exc, 2)
         except InfluxError as exc:

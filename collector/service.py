@@ -18,7 +18,7 @@ from collector.alerting.conditions import ConditionSink
 from collector.alerting.lifecycle import AlertManager
 from collector.alerting.notify import Notifier
 from collector.alerting.outage_notice import CauseTeller
-from collector.audit import AuditBook
+from collector.audit import Actor, AuditBook
 from collector.config import CollectorConfig, ConfigError
 from collector.diskhealth import DiskHealth
 from collector.fleet.outage_book import recent, record_json
@@ -47,6 +47,7 @@ from collector.registry.exclusions import Exclusions
 from collector.registry.known_ids import KnownIds
 from collector.registry.registry import Registry
 from collector.reports.mail import MonthlyMailer
+from collector.reports.revisions import RevisionBook
 from collector.reports.windows import WindowKeeper
 from collector.selfmetrics import SelfMetrics
 from collector.store import Store, StoreError
@@ -235,15 +236,16 @@ class CollectorService:
             enroll=self.enroll_desk,
             audit=AuditBook(self.store),
             exclusions=Exclusions(self.store, self.registry, self.config.report.timezone),
+            revisions=RevisionBook(self.store),
         )
 
     def outages(self, since: float, commune: str | None) -> list[dict[str, Any]]:
         return [record_json(r) for r in recent(self.store, since, commune, limit=None)]
 
-    def monthly_report(self, month: str, fmt: str, area: str) -> bytes:
+    def monthly_report(self, month: str, fmt: str, area: str, actor: Actor) -> bytes:
         from collector.reports.make import make
 
-        return make(self.config, self.store, self.registry, month, [fmt], area)[fmt]
+        return make(self.config, self.store, self.registry, month, [fmt], area, actor=actor)[fmt]
 
     def replacement(self, month: str, province: str, area: str) -> list[dict[str, Any]]:
         from collector.reports.make import replacement

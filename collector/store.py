@@ -335,6 +335,24 @@ def create_exclusions(db: sqlite3.Connection) -> None:
             )
 
 
+def create_report_revisions(db: sqlite3.Connection) -> None:
+    """Frozen months (collector/reports/revisions.py): each revision of a month's report, with its
+    figures per commune, the hash of its inputs and what changed from the one before; records,
+    never changed or removed."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS report_revisions (month TEXT NOT NULL, area TEXT NOT NULL, number INTEGER NOT NULL,"
+        " inputs TEXT NOT NULL, parts TEXT NOT NULL, exclusions TEXT NOT NULL, figures TEXT NOT NULL,"
+        " figures_hash TEXT NOT NULL, changes TEXT NOT NULL, why TEXT NOT NULL, made_at REAL NOT NULL,"
+        " made_by TEXT NOT NULL, origin TEXT NOT NULL, PRIMARY KEY (month, area, number))"
+    )
+    for event in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER IF NOT EXISTS report_revisions_no_{event.lower()} BEFORE {event} ON report_revisions"
+            " BEGIN SELECT RAISE(ABORT, 'report revisions are records: never changed, a change is a new revision');"
+            " END"
+        )
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -354,6 +372,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "the series bounds per host, kept across restarts", create_series_bounds),
     Migration(10, "the audit log of administrative changes, append-only and hash-chained", create_audit_log),
     Migration(11, "exclusions from the report's figures and their withdrawals, never changed", create_exclusions),
+    Migration(12, "frozen months: each revision of a month's report, never changed", create_report_revisions),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -555,6 +555,54 @@ REPORT: Final[dict[str, Words]] = {
         "Số máy được xếp hạng (có số liệu trong giờ làm việc): {counts}.",
         "PCs ranked (with office-hours data): {counts}.",
     ),
+    # frozen months (collector/reports/revisions.py)
+    "revision": Words(
+        "Bản số {number}: chốt lúc {time}, do {by} lập.", "Revision {number}: frozen at {time}, made by {by}."
+    ),
+    "provisional_current_month": Words(
+        "Số liệu tạm tính: tháng chưa kết thúc nên chưa chốt.",
+        "Provisional: the month is not over, so it is not frozen.",
+    ),
+    "provisional_settling": Words(
+        "Số liệu tạm tính: giờ làm việc cuối tháng chưa tổng hợp xong, chưa chốt.",
+        "Provisional: the month's last office hours are still being summed, so it is not frozen.",
+    ),
+    "provisional_held": Words(
+        "Số liệu tạm tính: dữ liệu cũ của tháng đang được ghi bổ sung, chưa chốt.",
+        "Provisional: the month's history is still being written, so it is not frozen.",
+    ),
+    "revision_changes": Words("Thay đổi so với bản số {number}", "Changes from revision {number}"),
+    "revision_old": Words("Trước", "Before"),
+    "revision_new": Words("Sau", "After"),
+    "revision_no_change": Words("Không chỉ số nào của các xã thay đổi.", "No commune's figure changed."),
+    "revision_why": Words("Lý do: {causes}.", "Why: {causes}."),
+    "revision_listed": Words("có trong báo cáo", "listed"),
+    "sheet_revision": Words("Bản sửa đổi", "Revision"),
+}
+REVISION_CAUSES: Final[dict[str, Words]] = {  # why a month's report has a new revision
+    "exclusion_added": Words(
+        "thêm loại trừ số {id} ({commune}, {reason}, {start} đến {end}, do {by} ghi: {note})",
+        "exclusion {id} added ({commune}, {reason}, {start} to {end}, recorded by {by}: {note})",
+    ),
+    "exclusion_withdrawn": Words(
+        "rút loại trừ số {id} ({commune}, do {by} rút: {note})", "exclusion {id} withdrawn ({commune}, by {by}: {note})"
+    ),
+    "late_data": Words("dữ liệu đến muộn ({parts})", "late data ({parts})"),
+    "registry": Words("danh mục xã, khu vực thay đổi", "the registry's communes or areas changed"),
+    "method": Words(
+        "cách tính thay đổi (phiên bản phần mềm mới)", "the figures are computed otherwise (a new release)"
+    ),
+}
+REVISION_PARTS: Final[dict[str, Words]] = {  # the fetched rows a late-data revision names
+    "windows": Words("giờ làm việc", "office hours"),
+    "communes": Words("trạng thái đường truyền", "line states"),
+    "pcs": Words("trạng thái máy", "PC states"),
+    "speed": Words("đo tốc độ", "speed tests"),
+    "alerts": Words("cảnh báo", "alerts"),
+    "reasons": Words("lý do máy suy giảm", "degraded PCs' reasons"),
+    "outages": Words("sự cố", "outages"),
+    "equipment": Words("thiết bị đang dùng", "equipment in use"),
+    "issued": Words("thiết bị đã cấp", "equipment issued"),
 }
 WEEKDAYS: Final[dict[int, Words]] = {
     1: Words("Hai", "Mon"), 2: Words("Ba", "Tue"), 3: Words("Tư", "Wed"), 4: Words("Năm", "Thu"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -16,13 +17,17 @@ from typing import Any
 from realservices import API_TOKEN, REPO, Collector, Mosquitto, wait_until
 
 from collector.alerting.lifecycle import Alert
+from collector.audit import Actor
+from collector.reports.revisions import Inputs, RevisionBook
 from collector.store import Store
 
 ALERTS = 620
 LIST_ROUTES = ["/api/v1/hosts", "/api/v1/lines", "/api/v1/areas", "/api/v1/degraded", "/api/v1/unused-lines",
                "/api/v1/communes", "/api/v1/equipment", "/api/v1/outages", "/api/v1/alerts",
                "/api/v1/silences", "/api/v1/other-devices", "/api/v1/replacement", "/api/v1/audit",
-               "/api/v1/exclusions"]  # fmt: skip
+               "/api/v1/exclusions", "/api/v1/reports/2026-10/revisions"]  # fmt: skip
+TEMPLATES = {"/api/v1/reports/2026-10/revisions": "/api/v1/reports/{month}/revisions"}  # a list route with a path
+REVISIONS = 3
 
 
 def get(collector: Collector, path: str) -> tuple[int, Any, str]:
@@ -90,6 +95,13 @@ def test_every_list_route_pages_the_same_way(
 
 def run_every_list_route(make_collector: Callable[..., Collector], make_agent: Any, port: int) -> None:
     collector = make_collector(mqtt={"port": port})
+    state = tomllib.loads(collector.config_path.read_text())["state"]["path"]
+    with Store(state) as store:  # revisions of a month, as reports make them
+        for n in range(REVISIONS):
+            inputs = Inputs({"communes": str(n)}, [], f"inputs-{n}")
+            RevisionBook(store).freeze(
+                "2026-10", "", inputs, {"02473": {"score": float(n)}}, Actor("t", "cli"), 1e9 + n
+            )
     done = collector.cli("registry", "import-areas", str(REPO / "config" / "areas.example.csv"))
     assert done.returncode == 0, done.stderr
     collector.start()
@@ -114,7 +126,7 @@ def run_every_list_route(make_collector: Callable[..., Collector], make_agent: A
         and item["get"]["responses"]["200"].get("content", {}).get("application/json", {}).get("schema", {}).get("type")
         == "array"
     }
-    assert arrays == set(LIST_ROUTES)  # a new list route pages too
+    assert arrays == {TEMPLATES.get(r, r) for r in LIST_ROUTES}  # a new list route pages too
     sizes = {}
     for route in LIST_ROUTES:
         whole = [identity(item) for item in collector.get_json(f"{route}?limit=1000")]
@@ -125,8 +137,10 @@ def run_every_list_route(make_collector: Callable[..., Collector], make_agent: A
         sizes[route] = len(whole)
     assert sizes["/api/v1/hosts"] == 3 and sizes["/api/v1/silences"] == 3 and sizes["/api/v1/areas"] > 1
     assert sizes["/api/v1/exclusions"] == 2 and sizes["/api/v1/audit"] >= 5  # areas imported, silences, exclusions
+    assert sizes["/api/v1/reports/2026-10/revisions"] == REVISIONS
 
 
 def identity(item: dict[str, Any]) -> tuple[Any, ...]:
     """What names an item of any list (a host's last_seen changes between two reads, its name does not)."""
-    return tuple(item.get(k) for k in ("id", "code", "circuit_id", "province", "commune", "host", "kind", "device"))
+    keys = ("id", "code", "circuit_id", "province", "commune", "host", "kind", "device", "revision")
+    return tuple(item.get(k) for k in keys)

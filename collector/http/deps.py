@@ -15,7 +15,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, HTTPException, Request
 
 from collector.alerting.lifecycle import AlertManager
-from collector.audit import AuditBook
+from collector.audit import Actor, AuditBook
 from collector.config import EnrollSettings
 from collector.diskhealth import DiskHealth
 from collector.fleet.state import Snapshot
@@ -26,6 +26,7 @@ from collector.registry.enroll import Enroller
 from collector.registry.enroll_keys import EnrollKeys
 from collector.registry.exclusions import Exclusions
 from collector.registry.registry import Registry
+from collector.reports.revisions import RevisionBook
 from collector.selfmetrics import SelfMetrics
 
 HealthCheck = Callable[[], dict[str, bool]]
@@ -39,7 +40,7 @@ OutageSource = Callable[[float, str | None], list[dict[str, Any]]]
 """Outage records (as JSON) that started at or after a time, of one commune or all, newest first."""
 
 
-ReportMaker = Callable[[str, str, str], bytes]
+ReportMaker = Callable[[str, str, str, Actor], bytes]  # month, format, area, who asks (a month frozen now is theirs)
 """The monthly report of a month (YYYY-MM) in a format (pdf, xlsx, html) for an area ("" for all)."""
 
 
@@ -87,6 +88,7 @@ class HttpParts:
     enroll: EnrollDesk | None = None
     audit: AuditBook | None = None  # None: admin changes are not recorded (an app built without a state file)
     exclusions: Exclusions | None = None
+    revisions: RevisionBook | None = None  # the frozen months' revisions (collector/reports/revisions.py)
 
 
 def parts(request: Request) -> HttpParts:
@@ -135,6 +137,12 @@ def exclusions(p: PartsDep) -> Exclusions:
     return p.exclusions
 
 
+def revisions(p: PartsDep) -> RevisionBook:
+    if p.revisions is None:
+        raise HTTPException(503, "report revisions are not available in this collector")
+    return p.revisions
+
+
 def outages(p: PartsDep) -> OutageSource:
     return p.outages or (lambda _since, _commune: [])
 
@@ -153,5 +161,6 @@ ReportsDep = Annotated[ReportMaker, Depends(reports)]
 OutagesDep = Annotated[OutageSource, Depends(outages)]
 AuditDep = Annotated[AuditBook, Depends(audit_book)]
 ExclusionsDep = Annotated[Exclusions, Depends(exclusions)]
+RevisionsDep = Annotated[RevisionBook, Depends(revisions)]
 EnrollDep = Annotated[EnrollDesk | None, Depends(part("enroll"))]
 """None when this collector enrols no hosts (no ``[enroll] admin_username``)."""

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
+from collector.audit import Actor
 from collector.http import paging
-from collector.http.contract import AreaFilter, answers
-from collector.http.deps import ReplacementSource, ReportsDep, replacement
+from collector.http.contract import LABEL_PATTERN, AreaFilter, answers
+from collector.http.deps import ReplacementSource, ReportsDep, RevisionsDep, replacement
 from collector.ingest.influx import InfluxError
 from collector.reports.build import ReportError
 from collector.reports.make import FORMATS
+from collector.reports.revisions import RevisionError
 from common.wire import PROVINCE_RE
 
 router = APIRouter()
@@ -30,14 +32,17 @@ DOCUMENTS[404]["description"] = "No such report: the month has no data or has no
 @router.get("/api/v1/reports/monthly", response_class=Response, responses=DOCUMENTS)
 def monthly_report(
     reports: ReportsDep,
+    request: Request,
     month: Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM; this month counts up to now")],
     area: AreaFilter = None,
     format: Literal["pdf", "xlsx", "html"] = "pdf",
 ) -> Response:
     """404 with the reason when there is no such report (a month with no data, before 2000 or in the
-    future, an unknown area), 422 for a malformed month, 503 when InfluxDB cannot answer."""
+    future, an unknown area), 422 for a malformed month, 503 when InfluxDB cannot answer. A month
+    that is over is frozen the first time its report is made, and a later change of its inputs
+    makes its next revision (``/api/v1/reports/{month}/revisions``), made by this token."""
     try:
-        document = reports(month, format, area or "")
+        document = reports(month, format, area or "", asker(request))
     except ReportError as exc:  # the request has the right shape: the report it names does not exist
         raise HTTPException(404, str(exc)) from None
     except InfluxError as exc:
@@ -49,6 +54,11 @@ def monthly_report(
         media_type=media,
         headers={"Content-Disposition": f'{disposition}; filename="bao-cao-{month}.{extension}"'},
     )
+
+
+def asker(request: Request) -> Actor:
+    """The token's name and the client's address (``require_token`` has named the token)."""
+    return Actor(str(getattr(request.state, "token_name", "unknown")), request.client.host if request.client else "")
 
 
 ReplacementDep = Annotated[ReplacementSource, Depends(replacement)]
@@ -86,3 +96,54 @@ def replacement_list(
     except InfluxError as exc:
         raise HTTPException(503, f"InfluxDB could not answer: {exc}") from None
     return paging.page(paging.after(rows, ranked, cursor), ranked, limit, request, response)
+
+
+MonthPath = Annotated[str, Path(pattern=MONTH_PATTERN, description="YYYY-MM")]
+AreaOfReport = Annotated[str | None, Query(pattern=LABEL_PATTERN, description="the area's report")]
+
+
+def numbered(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["revision"],)
+
+
+@router.get(
+    "/api/v1/reports/{month}/revisions",
+    responses=paging.listed(
+        "The month's revisions, oldest first, without their figures; 404 too when no report of the month is frozen."
+    ),
+)
+def report_revisions(
+    book: RevisionsDep,
+    request: Request,
+    response: Response,
+    month: MonthPath,
+    area: AreaOfReport = None,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    cursor: paging.Cursor = None,
+) -> list[dict[str, Any]]:
+    """Every revision of the month's report (of every area, or of ``area``): its number, the hash
+    of its inputs and of its figures, when and by whom it was made, how many communes' figures
+    changed and why (exclusions added or withdrawn, late data, the registry). Paged like every
+    list route. 404 when no report of the month is frozen (made after the month was over)."""
+    try:
+        found = book.revisions(month, area or "")
+    except RevisionError as exc:
+        raise HTTPException(404, str(exc)) from None
+    rows = [r.summary() for r in found]
+    return paging.page(paging.after(rows, numbered, cursor), numbered, limit, request, response)
+
+
+@router.get("/api/v1/reports/{month}/revisions/{number}", responses=answers(404))
+def report_revision(
+    book: RevisionsDep,
+    month: MonthPath,
+    number: Annotated[int, Path(ge=1, le=1_000_000, description="the revision, from 1")],
+    area: AreaOfReport = None,
+) -> dict[str, Any]:
+    """One revision as it was frozen: each commune's figures, the hashes of its inputs, the
+    exclusions in force, and what changed from the revision before (each commune's figure, old
+    and new) and why. 404 when the month has no frozen report or not that revision."""
+    try:
+        return book.revision(month, number, area or "").as_json()
+    except RevisionError as exc:
+        raise HTTPException(404, str(exc)) from None

@@ -11,14 +11,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from collector.audit import Actor
 from collector.config import FleetSettings, ReportSettings
 from collector.ingest.influx import InfluxClient
 from collector.localtime import Month, OfficeHours, PeriodError, office_hours
 from collector.registry import units
+from collector.registry.exclusions import Exclusions
 from collector.registry.registry import Registry
 from collector.reports.figures import MonthFigures, Place, compare, compute
-from collector.reports.gather import WINDOW_QUERIES, fetch, per_window
+from collector.reports.gather import WINDOW_QUERIES, Fetched, fetch, per_window
 from collector.reports.replacement import AreaTop, replacement_list, top_per_area
+from collector.reports.revisions import COLLECTOR, Revision, RevisionBook, figures_of, in_force, inputs_of, provisional
 from collector.reports.windows import WindowSums, settled
 from collector.store import Store
 
@@ -48,6 +51,8 @@ class MonthlyReport:
     equipment_days: int  # an item is in use when seen within this many days ([fleet] equipment_unused_after_days)
     replacement: list[AreaTop] = field(default_factory=list)  # the PCs to replace first, per area
     replacement_top: int = 10  # [report] replacement_top
+    revision: Revision | None = None  # the month's frozen revision these figures are; None while provisional
+    provisional: str = ""  # why the month is not frozen yet (revisions.PROVISIONAL_*), "" once it is
 
 
 def hours_of(settings: ReportSettings) -> OfficeHours:
@@ -65,7 +70,10 @@ def build(
     language: str | None = None,
     equipment_days: int = 14,
     fleet: FleetSettings | None = None,
+    actor: Actor = COLLECTOR,
 ) -> MonthlyReport:
+    """The report of ``month_text``; a month that is over is frozen as a revision made by ``actor``
+    (``revisions.py``)."""
     now = time.time() if now is None else now
     try:
         month = Month.parse(month_text)
@@ -81,14 +89,17 @@ def build(
         known = ", ".join(sorted(set(areas) | set(by_area))) or "none registered"
         raise ReportError(f"area {area[:40]!r} is unknown; known areas: {known}")
     places = _places(registry, areas, by_area, area)
-    figures = _month(client, store, hours, month, now, places, settings)
+    fetched, figures = _month(client, store, hours, month, now, places, settings)
     if not figures.communes:
         where = f" in area {area}" if area else ""
         raise ReportError(f"no data for {month}{where}: InfluxDB has no commune status in its office hours",
                           missing=True)  # fmt: skip
-    previous = _month(client, store, hours, month.previous(), now, places, settings)
-    compare(figures, previous if previous.communes else None)
+    _before, previous = _month(client, store, hours, month.previous(), now, places, settings)
     start, end = hours.month_bounds(month)
+    waiting = provisional(store, start, end, now)
+    revision = None if waiting else _freeze(store, registry, settings, str(month), area, fetched, places, figures,
+                                            actor, now)  # fmt: skip
+    compare(figures, previous if previous.communes else None)
     until = int(min(end, now))
     ranked = replacement_list(client, registry, fleet or FleetSettings(), hours.windows_of(month, until=now),
                               (start, until), now=now)  # fmt: skip
@@ -97,7 +108,18 @@ def build(
     return MonthlyReport(month, area, areas.get(area, area), language or settings.language, hours,
                          len(hours.office_days(month, now)), until, int(now), figures,
                          month.previous(), settings.down_hours_over, settings.degraded_days_over,
-                         equipment_days, tops, settings.replacement_top)  # fmt: skip
+                         equipment_days, tops, settings.replacement_top, revision, waiting)  # fmt: skip
+
+
+def _freeze(store: Store, registry: Registry, settings: ReportSettings, month: str, area: str, fetched: Fetched,
+            places: dict[str, Place], figures: MonthFigures, actor: Actor, now: float) -> Revision:  # fmt: skip
+    """The month's revision for these figures: the newest when its inputs and figures are the same, else a new one."""
+    every = Exclusions(store, registry, settings.timezone).all()
+    forced = in_force(every, places, fetched.month_start, fetched.month_end, now)
+    withdrawn = {e.id: {"by": e.withdrawal.by_name, "note": e.withdrawal.note, "at": e.withdrawal.created_at}
+                 for e in every if e.withdrawal is not None}  # fmt: skip
+    book = RevisionBook(store)
+    return book.freeze(month, area, inputs_of(fetched, places, forced), figures_of(figures), actor, now, withdrawn)
 
 
 def keep_windows(client: InfluxClient, store: Store, settings: ReportSettings, now: float) -> int:
@@ -125,7 +147,7 @@ def _month(
     now: float,
     places: dict[str, Place],
     s: ReportSettings,
-) -> MonthFigures:
+) -> tuple[Fetched, MonthFigures]:
     windows = hours.windows_of(month, until=now)
     start, end = hours.month_bounds(month)
     fetched = fetch(client, store, windows, start, int(min(end, now)), now)
@@ -133,7 +155,7 @@ def _month(
     fetched.communes = [x for x in fetched.communes if x.commune in keep]
     fetched.hosts = [x for x in fetched.hosts if x.commune in keep]
     fetched.outages = [x for x in fetched.outages if x.commune in keep]
-    return compute(fetched, places, s.down_hours_over, s.degraded_days_over)
+    return fetched, compute(fetched, places, s.down_hours_over, s.degraded_days_over)
 
 
 def _places(registry: Registry, areas: dict[str, str], by_area: dict[str, list[str]], only: str) -> dict[str, Place]:

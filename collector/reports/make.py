@@ -7,12 +7,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from collector.audit import Actor
 from collector.config import CollectorConfig
 from collector.ingest.influx import InfluxClient
 from collector.localtime import Month, PeriodError
 from collector.registry.registry import Registry
 from collector.reports.build import MonthlyReport, ReportError, build, hours_of, keep_windows
 from collector.reports.replacement import replacement_list
+from collector.reports.revisions import COLLECTOR
 from collector.store import Store
 
 FORMATS: dict[str, tuple[str, str]] = {  # format -> (media type, file extension)
@@ -46,9 +48,11 @@ def make(
     formats: list[str],
     area: str = "",
     now: float | None = None,
+    actor: Actor = COLLECTOR,
 ) -> dict[str, bytes]:
-    """The report of ``month`` in each of ``formats``; raises ReportError (the asker's mistake) or
-    InfluxError (InfluxDB could not answer)."""
+    """The report of ``month`` in each of ``formats``, asked by ``actor`` (who made the revision, if
+    the month is frozen now); raises ReportError (the asker's mistake) or InfluxError (InfluxDB
+    could not answer)."""
     renders = {fmt: renderer(fmt) for fmt in formats}  # a bad format fails before any query
     client = InfluxClient(config.influxdb.model_copy(update={"timeout_s": config.report.query_timeout_s}))
     try:
@@ -62,6 +66,7 @@ def make(
             now,
             equipment_days=config.fleet.equipment_unused_after_days,
             fleet=config.fleet,
+            actor=actor,
         )
     finally:
         client.close()

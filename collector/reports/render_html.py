@@ -21,7 +21,7 @@ from collector import vocabulary as vocab
 from collector.http.templating import render
 from collector.reports import charts
 from collector.reports.build import MonthlyReport
-from collector.reports.tables import Table, fmt, heading, outages_table, replacement, tables
+from collector.reports.tables import Table, fmt, heading, outages_table, replacement, revision_table, tables
 
 FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 SIGNED_HEADERS = {"±"}
@@ -60,6 +60,11 @@ def items(report: MonthlyReport) -> list[Item]:
     w = vocab.report_words(lang)
     head = heading(report)
     out: list[Item] = [{"kind": "head", "new_page": False}]
+    changed = revision_table(report)  # a revision says what changed first
+    if changed is not None:
+        cells = _cells(changed, changed.rows, lang)
+        out.append({"kind": "table", "new_page": False, "title": changed.title, "headers": changed.headers,
+                    "rows": cells, "empty": changed.empty, "note": changed.note})  # fmt: skip
     for table in tables(report):
         parts = [table.rows[i : i + PART_ROWS] for i in range(0, len(table.rows), PART_ROWS)] or [[]]
         communes = table.key == "sheet_communes"

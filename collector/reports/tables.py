@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from collector import vocabulary as vocab
 from collector.registry import units
@@ -185,7 +186,82 @@ def heading(report: MonthlyReport) -> dict[str, str]:
             time=datetime.fromtimestamp(report.generated_at, hours.zone).strftime("%d/%m/%Y %H:%M")
         ),
         "formula": w["score_formula"].format(**{k: fmt(v, lang) for k, v in WEIGHTS.items()}),
+        "revision": revision_line(report, w),
     }
+
+
+def revision_line(report: MonthlyReport, w: dict[str, str]) -> str:
+    """Which revision of the month this is, or why it is provisional."""
+    r = report.revision
+    if r is None:
+        return w.get(f"provisional_{report.provisional}", "")
+    made = datetime.fromtimestamp(r.made_at, report.hours.zone).strftime("%d/%m/%Y %H:%M")
+    return w["revision"].format(number=r.number, time=made, by=r.made_by)
+
+
+# A frozen figure's word where its name is not a word of the report's own
+FIGURE_WORDS = {"alerts_fired": "alerts", "degraded": "degraded_reasons", "equipment": "equipment_in_use"}
+
+
+def revision_table(report: MonthlyReport) -> Table | None:
+    """What changed from the revision before (each commune's figure, before and after) and why;
+    None for a first revision or a provisional report."""
+    r = report.revision
+    if r is None or r.number < 2:
+        return None
+    lang = report.language
+    w = vocab.report_words(lang)
+    rows: list[list[Cell]] = [
+        [c["name"], w.get(FIGURE_WORDS.get(c["figure"], c["figure"]), c["figure"]), shown(c["old"], w),
+         shown(c["new"], w)]
+        for c in r.changes
+    ]  # fmt: skip
+    note = w["revision_why"].format(causes="; ".join(cause(c, report) for c in r.why)) if r.why else ""
+    headers = [w["commune"], w["figure"], w["revision_old"], w["revision_new"]]
+    return Table("sheet_revision", w["revision_changes"].format(number=r.number - 1), headers, rows,
+                 w["revision_no_change"], note)  # fmt: skip
+
+
+def shown(value: Any, w: dict[str, str]) -> Cell:
+    """A frozen figure as a cell: numbers stay numbers; a list (degraded PCs, equipment) in words."""
+    if value is None or isinstance(value, int | float):
+        return value
+    if value == "listed":
+        return w["revision_listed"]
+    if isinstance(value, list):
+        return "; ".join(_item(v) for v in value) or "–"
+    return str(value)
+
+
+def _item(value: Any) -> str:
+    if isinstance(value, dict) and "host" in value:  # a degraded PC
+        return f"{value['host']}: {value.get('days')} ({', '.join(value.get('reasons') or [])})"
+    if isinstance(value, dict) and "kind" in value:  # a kind of equipment: in use / issued
+        used = value.get("in_use")
+        return f"{value['kind']} {'–' if used is None else used}/{value.get('issued')}"
+    return str(value)
+
+
+def cause(c: dict[str, Any], report: MonthlyReport) -> str:
+    """One reason for a revision in the report's language."""
+    lang = report.language
+    words = vocab.REVISION_CAUSES.get(str(c.get("cause")))
+    if words is None:
+        return str(c.get("cause"))
+    if "exclusion" in c:
+        e, taken = c["exclusion"], c.get("withdrawal") or {}
+        reason = (
+            vocab.EXCLUSION_REASONS[e["reason"]].in_(lang) if e["reason"] in vocab.EXCLUSION_REASONS else e["reason"]
+        )
+        day = "%d/%m/%Y %H:%M"
+        return words.in_(lang).format(
+            id=e["id"], commune=units.display_name(e["commune"]), reason=reason,
+            start=datetime.fromtimestamp(e["start"], report.hours.zone).strftime(day),
+            end=datetime.fromtimestamp(e["end"], report.hours.zone).strftime(day),
+            by=taken.get("by", e["by"]), note=taken.get("note", e["note"]),
+        )  # fmt: skip
+    parts = ", ".join(vocab.REVISION_PARTS[p].in_(lang) if p in vocab.REVISION_PARTS else p for p in c.get("parts", []))
+    return words.in_(lang).format(parts=parts)
 
 
 def outages_table(report: MonthlyReport) -> Table | None:
