@@ -61,7 +61,7 @@ WATCHED: tuple[Watched, ...] = (
         frozenset({"removed"}),
     ),
     Watched("equipment", "SELECT id AS key, * FROM equipment"),
-    Watched("token", "SELECT name AS key, name, role, sha256, created_at FROM api_tokens"),
+    Watched("token", "SELECT name AS key, name, role, scope, sha256, created_at FROM api_tokens"),
     Watched(
         "enrolment",
         "SELECT username AS key, username, province, commune, host, enrolled_at, enroll_key FROM mqtt_credentials",
@@ -290,6 +290,7 @@ class Filter:
     object: str = ""  # a kind (``line``) or one object (``line:VNPT-1``)
     since: float = 0.0
     until: float = float("inf")
+    area: str = ""  # with ``communes``: also the entries of this whole area (an area scope's own)
 
 
 def entries(store: Store, wanted: Filter, before_id: int | None, limit: int) -> list[Entry]:
@@ -303,8 +304,9 @@ def entries(store: Store, wanted: Filter, before_id: int | None, limit: int) -> 
         where.append("(object = ? OR object LIKE ? ESCAPE '\\')")
         params += [wanted.object, wanted.object.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ":%"]
     if wanted.communes is not None:
-        where.append(f"commune IN ({', '.join('?' * len(wanted.communes))})")
-        params += sorted(wanted.communes)
+        of_area = " OR (commune = '' AND area = ?)" if wanted.area else ""
+        where.append(f"(commune IN ({', '.join('?' * len(wanted.communes))}){of_area})")
+        params += [*sorted(wanted.communes), *([wanted.area] if wanted.area else [])]
     sql = f"SELECT {COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
     return [Entry(*row) for row in store.query(sql, (*params, limit))]
 

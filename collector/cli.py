@@ -55,26 +55,35 @@ def cmd_setup_influx(config: CollectorConfig, _args: argparse.Namespace) -> int:
 
 
 def cmd_token(config: CollectorConfig, args: argparse.Namespace) -> int:
-    from collector.http.auth import Token, TokenStore
+    from collector.http.auth import Token, TokenStore, checked_scope
+    from collector.registry.registry import Registry
 
     with Store(config.state.path) as state:
-        store = TokenStore(state, [Token(t.name, t.role, t.sha256) for t in config.http.tokens])
+        store = TokenStore(state, [Token(t.name, t.role, t.sha256, t.scope()) for t in config.http.tokens])
         if args.action == "list":
             for token in store.tokens():
-                print(f"{token.name}\t{token.role}")
+                print(f"{token.name}\t{token.role}" + (f"\t{token.scope}" if token.scope else ""))
             return 0
         if not args.name:
             return fail(f"token {args.action} needs --name", 2)
         if args.action == "revoke":
+            if args.area or args.commune:
+                return fail("token revoke takes --name only", 2)
             if not store.revoke(args.name):
                 return fail(f"no stored token named {args.name!r}", 1)
             return 0
         try:
-            secret = store.add(args.name, args.role)
+            scope = checked_scope(args.role, args.area or "", args.commune or "", Registry(state, "").areas())
+        except ValueError as exc:
+            return fail(exc, 2)
+        try:
+            secret = store.add(args.name, args.role, scope)
         except ValueError as exc:
             return fail(exc, 1)
         print(secret)
-        print(f"token {args.name!r} ({args.role}) stored as a hash; this is the only time it is shown", file=sys.stderr)
+        seen = f", sees only {scope.replace(':', ' ')}" if scope else ""
+        print(f"token {args.name!r} ({args.role}{seen}) stored as a hash; this is the only time it is shown",
+              file=sys.stderr)  # fmt: skip
         return 0
 
 
@@ -441,6 +450,9 @@ def token_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("add", "list", "revoke"))
     parser.add_argument("--name", help="who or what the token is for, e.g. grafana or nguyen-van-a")
     parser.add_argument("--role", choices=("viewer", "admin"), default="viewer", help="default viewer")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--area", help="a viewer token that sees only this area (its code, as imported)")
+    scope.add_argument("--commune", help="a viewer token that sees only this commune (official code, e.g. 02473)")
 
 
 # name -> (help, function, extra-arguments hook)

@@ -65,6 +65,20 @@ class ApiTokenSettings(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     role: Literal["viewer", "admin"]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token, never the token")
+    area: str = Field("", pattern=r"^([A-Za-z0-9_.:-]{1,64})?$", description="a viewer sees only this area")
+    commune: str = Field("", pattern=r"^([0-9]{5})?$", description="a viewer sees only this commune")
+
+    @model_validator(mode="after")
+    def _one_scope_on_a_viewer(self) -> ApiTokenSettings:
+        if self.area and self.commune:
+            raise ValueError(f"token {self.name}: scope it to an area or a commune, not both")
+        if (self.area or self.commune) and self.role != "viewer":
+            raise ValueError(f"token {self.name}: only a viewer token can be scoped (area or commune)")
+        return self
+
+    def scope(self) -> str:
+        """As the token store keeps it: "" for the whole province, ``area:CODE`` or ``commune:CODE``."""
+        return f"area:{self.area}" if self.area else f"commune:{self.commune}" if self.commune else ""
 
 
 class HttpSettings(Section):

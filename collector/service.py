@@ -95,7 +95,7 @@ class CollectorService:
         self.store, self.state_in_memory = open_state(config.state.path, self.disk)
         self._state_retry_at = 0.0
         self.registry = Registry(self.store, config.state.default_area)
-        configured = [Token(t.name, t.role, t.sha256) for t in config.http.tokens]
+        configured = [Token(t.name, t.role, t.sha256, t.scope()) for t in config.http.tokens]
         self.tokens = TokenStore(self.store, configured)
         self.influx = InfluxClient(config.influxdb)
         self.receipts = Receipts(

@@ -353,6 +353,14 @@ def create_report_revisions(db: sqlite3.Connection) -> None:
         )
 
 
+def add_token_scope(db: sqlite3.Connection) -> None:
+    """A viewer token's scope (collector/http/auth.py): "" for the whole province, else ``area:CODE``
+    or ``commune:CODE``. Tokens made before keep seeing the whole province."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(api_tokens)")}
+    if "scope" not in columns:  # a file set back to an older version has it already
+        db.execute("ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT ''")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -373,6 +381,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "the audit log of administrative changes, append-only and hash-chained", create_audit_log),
     Migration(11, "exclusions from the report's figures and their withdrawals, never changed", create_exclusions),
     Migration(12, "frozen months: each revision of a month's report, never changed", create_report_revisions),
+    Migration(13, "API tokens may be scoped to one area or one commune", add_token_scope),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

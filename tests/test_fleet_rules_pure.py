@@ -25,6 +25,8 @@ from collector.fleet import persistence, points, rules
 from collector.fleet.facts import DAY_S, HostFacts, unused_window
 from collector.fleet.rules import CommuneStatus, HostStatus, Member
 from collector.http.fleet_routes import communes
+from collector.http.paging import DEFAULT_LIMIT, Pager
+from collector.http.scope import WHOLE
 from collector.localtime import LOCAL_DAYS, LocalDays
 from collector.registry.registry import HostKey, Line
 from common.wire import Report, decode_report, encode
@@ -376,10 +378,10 @@ def test_the_api_lists_communes_worst_line_first_then_most_degraded_pcs() -> Non
              commune("00004", "degraded"), commune("00005", "down"), commune("00006", "up", 3),
              commune("00007", "up")]  # fmt: skip
     request = Request({"type": "http", "method": "GET", "path": "/api/v1/communes", "query_string": b"", "headers": []})
-    listed = communes(rules.Snapshot(communes=found), request, Response())
+    listed = communes(rules.Snapshot(communes=found), Pager(request, Response(), DEFAULT_LIMIT, None, WHOLE))
     assert [c["commune"] for c in listed] == ["00005", "00004", "00003", "00002", "00006", "00001", "00007"]
     response, asked = Response(), Request({**request.scope, "query_string": b"limit=4"})
-    first = communes(rules.Snapshot(communes=found), asked, response, limit=4)
+    first = communes(rules.Snapshot(communes=found), Pager(asked, response, 4, None, WHOLE))
     assert [c["commune"] for c in first] == ["00005", "00004", "00003", "00002"]
     assert response.headers["Link"].startswith("</api/v1/communes?limit=4&cursor=")  # the rest, in the same order
 

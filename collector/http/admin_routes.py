@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from collector.audit import Entry, Filter
@@ -21,6 +21,7 @@ from collector.http import paging
 from collector.http.body_limits import JSON_MAX, stated
 from collector.http.contract import CommuneFilter, Problem, RowId, answers
 from collector.http.deps import AuditDep, ExclusionsDep
+from collector.http.scope import ScopeDep, Where
 from collector.registry.exclusions import MAX_NAME, MAX_NOTE, REASONS, SCOPES, Exclusion, ExclusionError, moment_of
 from common.wire import COMMUNE_RE
 
@@ -45,10 +46,11 @@ def older_than(cursor: str | None) -> int | None:
     return -int(key[0])
 
 
-def require_admin(request: Request) -> None:
-    """Reads of the audit log need an admin token (``require_token`` has checked the token is known)."""
+def require_admin(request: Request, scope: ScopeDep) -> None:
+    """Reads of the audit log need an admin token, or a viewer token scoped to an area or a commune,
+    which reads its scope's entries only (``require_token`` has checked the token is known)."""
     role = getattr(request.state, "token_role", None)
-    if role != "admin":
+    if role != "admin" and scope.whole:
         raise HTTPException(403, f"a {role} token may not read the audit log; an admin token is needed")
 
 
@@ -59,36 +61,34 @@ def require_admin(request: Request) -> None:
 )
 def audit_entries(
     book: AuditDep,
-    request: Request,
-    response: Response,
+    pager: paging.PagerDep,
     commune: CommuneFilter = None,
     object: Annotated[
         str | None, Query(pattern=r"^[A-Za-z0-9_.:/-]{1,200}$", description="a kind (line) or one object (line:VNPT-1)")
     ] = None,
     since: Annotated[float, Query(ge=0, le=1e11, description="at or after (UTC epoch seconds)")] = 0.0,
     until: Annotated[float, Query(ge=0, le=1e11, description="before (UTC epoch seconds)")] = 1e11,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
 ) -> list[dict[str, Any]]:
     """Audit entries, newest first: who, from where, when, the action, the object, its values before
-    and after, and the entry's hash (``commune-collector audit verify`` checks the chain)."""
-    wanted = Filter(frozenset({commune}) if commune else None, object or "", since, until)
-    found = book.entries(wanted, older_than(cursor), limit + 1)  # one more: whether a next page exists
-    return [entry.as_json() for entry in paging.page(iter(found), newest_first, limit, request, response)]
+    and after, and the entry's hash (``commune-collector audit verify`` checks the chain). A viewer
+    token scoped to an area or a commune reads the entries of its communes (and of its area)."""
+    scope = pager.scope
+    communes = frozenset({commune}) if commune else scope.communes()
+    area = scope.code if scope.kind == "area" and not commune else ""
+    wanted = Filter(communes, object or "", since, until, area)
+    found = book.entries(wanted, older_than(pager.cursor), pager.limit + 1)  # one more: whether a next page exists
+    return [entry.as_json() for entry in pager.take(iter(found), newest_first, entry_place)]
+
+
+def entry_place(entry: Entry) -> Where:
+    return Where(entry.commune or None, entry.area or None)
 
 
 @router.get("/api/v1/exclusions", responses=paging.listed("Exclusions, oldest first."))
-def exclusion_list(
-    book: ExclusionsDep,
-    request: Request,
-    response: Response,
-    commune: CommuneFilter = None,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
-) -> list[dict[str, Any]]:
+def exclusion_list(book: ExclusionsDep, pager: paging.PagerDep, commune: CommuneFilter = None) -> list[dict[str, Any]]:
     """Exclusions, oldest first, each with its withdrawal (who, why, when) if it was withdrawn."""
-    found = paging.after(book.all(frozenset({commune}) if commune else None), by_id, cursor)
-    return [e.as_json() for e in paging.page(found, by_id, limit, request, response)]
+    found = book.all(frozenset({commune}) if commune else pager.scope.communes())
+    return [e.as_json() for e in pager.page(found, by_id, lambda e: Where(e.commune))]
 
 
 Reason = Literal[REASONS]  # type: ignore[valid-type]  # the vocabulary's fixed list

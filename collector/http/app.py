@@ -35,11 +35,13 @@ from collector.http import (
     fleet_routes,
     paging,
     report_routes,
+    scope,
     speedtest_endpoint,
     status_page,
 )
 from collector.http.contract import CommuneCode, CommuneFilter, HostName, ProvinceCode, answers
 from collector.http.deps import CommandsDep, DiskDep, HealthDep, HttpParts, MetricsDep, RegistryDep, TokensDep, parts
+from collector.http.scope import ScopeDep, Where
 from collector.registry import units
 from collector.registry.registry import HostKey, HostRecord, Line
 from common.wire import SCHEMA_VERSION, command_topic, encode
@@ -79,16 +81,10 @@ def metrics(metrics: MetricsDep) -> Response:
 
 
 @core.get("/api/v1/hosts", responses=paging.listed("Known hosts, by province, commune and host."))
-def hosts(
-    registry: RegistryDep,
-    request: Request,
-    response: Response,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
-) -> list[dict[str, Any]]:
+def hosts(registry: RegistryDep, pager: paging.PagerDep) -> list[dict[str, Any]]:
     """Every known host with its place in the hierarchy and when it was last heard from."""
     out = []
-    for record in paging.page(paging.after(registry.hosts(), host_key, cursor), host_key, limit, request, response):
+    for record in pager.page(registry.hosts(), host_key, host_place):
         out.append(
             {
                 "province": record.key.province,
@@ -107,18 +103,10 @@ def hosts(
 
 
 @core.get("/api/v1/lines", responses=paging.listed("Registered lines, by commune and circuit id."))
-def lines(
-    registry: RegistryDep,
-    request: Request,
-    response: Response,
-    commune: CommuneFilter = None,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
-) -> list[dict[str, Any]]:
+def lines(registry: RegistryDep, pager: paging.PagerDep, commune: CommuneFilter = None) -> list[dict[str, Any]]:
     """Registered lines (optionally one commune's) with the contracted speeds."""
     out = []
-    found = paging.after(registry.lines(commune), line_key, cursor)
-    for line in paging.page(found, line_key, limit, request, response):
+    for line in pager.page(registry.lines(commune), line_key, lambda line: Where(line.commune)):
         out.append(
             {
                 "circuit_id": line.circuit_id,
@@ -136,21 +124,22 @@ def lines(
 
 
 @core.get("/api/v1/areas", responses=paging.listed("Areas, by code."))
-def areas(
-    registry: RegistryDep,
-    request: Request,
-    response: Response,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
-) -> list[dict[str, Any]]:
-    """Areas (the IT teams' groups of communes) with their communes."""
+def areas(registry: RegistryDep, pager: paging.PagerDep, scope: ScopeDep) -> list[dict[str, Any]]:
+    """Areas (the IT teams' groups of communes) with their communes (a scoped token: those it sees)."""
     grouped = registry.communes_by_area()
-    found = [{"code": code, "name": name, "communes": grouped.get(code, [])} for code, name in registry.areas().items()]
-    return paging.page(paging.after(found, area_key, cursor), area_key, limit, request, response)
+    found = [
+        {"code": code, "name": name, "communes": [c for c in grouped.get(code, []) if scope.sees_commune(c)]}
+        for code, name in registry.areas().items()
+    ]
+    return pager.page(found, area_key, lambda area: Where(area=area["code"]))
 
 
 def host_key(record: HostRecord) -> paging.Key:
     return (record.key.province, record.key.commune, record.key.host)
+
+
+def host_place(record: HostRecord) -> Where:
+    return Where(record.key.commune)
 
 
 def line_key(line: Line) -> paging.Key:
@@ -220,6 +209,7 @@ def require_token(
         metrics.api_refused_role.inc()
         raise HTTPException(403, f"a {token.role} token may not {request.method} here; an admin token is needed")
     request.state.token_name, request.state.token_role = token.name, token.role  # for the audit log
+    request.state.token = token  # for its scope (collector.http.scope)
     return token
 
 
@@ -229,6 +219,10 @@ PUBLIC_ROUTERS: list[APIRouter] = [
     speedtest_endpoint.router,
     enroll_routes.router,
 ]  # enroll: its key is its bearer
+
+
+GUARDED = [Depends(require_token), Depends(scope.guard)]
+"""What every token-protected route runs first: the token's check, then its scope's (404 outside it)."""
 
 
 def build_app(parts: HttpParts) -> FastAPI:
@@ -241,11 +235,11 @@ def build_app(parts: HttpParts) -> FastAPI:
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     for router in ROUTERS:
-        app.include_router(router, dependencies=[Depends(require_token)], responses=answers(401, 403, 503))
+        app.include_router(router, dependencies=GUARDED, responses=answers(401, 403, 503))
     if parts.public_status_page:
         app.include_router(status_page.router)
     else:
-        app.include_router(status_page.router, dependencies=[Depends(require_token)], responses=answers(401, 403))
+        app.include_router(status_page.router, dependencies=GUARDED, responses=answers(401, 403))
     app.add_exception_handler(sqlite3.OperationalError, state_not_written)
     app.add_middleware(body_limits.BodyLimits, routes=limits, refused=parts.metrics.api_refused_body_too_large.inc)
     app.middleware("http")(audit_changes([route for router in ROUTERS for route in router.routes]))

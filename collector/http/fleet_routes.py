@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
@@ -20,6 +20,7 @@ from collector.http import paging
 from collector.http.body_limits import JSON_MAX, stated
 from collector.http.contract import LABEL_PATTERN, AreaFilter, CommuneFilter, RowId, answers
 from collector.http.deps import AlertsDep, OutagesDep, RegistryDep, SnapshotDep
+from collector.http.scope import Where
 from collector.registry import units
 from collector.vocabulary import LINE_STATES, OUTAGE_CAUSES
 from common.wire import COMMUNE_RE, HOST_RE
@@ -44,13 +45,7 @@ def commune_json(c: CommuneStatus) -> dict[str, Any]:
 
 
 @router.get("/api/v1/degraded", responses=paging.listed("Degraded hosts, by province, commune and host."))
-def degraded(
-    snapshot: SnapshotDep,
-    request: Request,
-    response: Response,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
-) -> list[dict[str, Any]]:
+def degraded(snapshot: SnapshotDep, pager: paging.PagerDep) -> list[dict[str, Any]]:
     """Hosts with degraded equipment, with the reasons."""
     out = []
     for host in snapshot.hosts:
@@ -58,18 +53,11 @@ def degraded(
             out.append({"province": host.key.province, "area": host.area, "commune": host.key.commune,
                         "commune_name": units.commune_name(host.key.commune), "host": host.key.host,
                         "online": host.online, "reasons": list(host.reasons)})  # fmt: skip
-    return paging.page(paging.after(out, host_key, cursor), host_key, limit, request, response)
+    return pager.page(out, host_key, in_commune)
 
 
 @router.get("/api/v1/unused-lines", responses=paging.listed("Unused lines, by commune."))
-def unused_lines(
-    snapshot: SnapshotDep,
-    registry: RegistryDep,
-    request: Request,
-    response: Response,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
-) -> list[dict[str, Any]]:
+def unused_lines(snapshot: SnapshotDep, registry: RegistryDep, pager: paging.PagerDep) -> list[dict[str, Any]]:
     lines = {line.commune: line for line in registry.lines()}
     out = []
     for c in snapshot.communes:
@@ -77,22 +65,20 @@ def unused_lines(
             line = lines[c.commune]
             out.append({**commune_json(c), "circuit_id": line.circuit_id, "isp": line.isp,
                         "install_date": line.install_date})  # fmt: skip
-    return paging.page(paging.after(out, commune_key, cursor), commune_key, limit, request, response)
+    return pager.page(out, commune_key, in_commune)
 
 
 @router.get("/api/v1/communes", responses=paging.listed("Communes, problems first: line state, degraded PCs, code."))
-def communes(
-    snapshot: SnapshotDep,
-    request: Request,
-    response: Response,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
-    area: AreaFilter = None,
-) -> list[dict[str, Any]]:
+def communes(snapshot: SnapshotDep, pager: paging.PagerDep, area: AreaFilter = None) -> list[dict[str, Any]]:
     """Every commune with a host, a line or issued equipment: hosts online/total, degraded count,
     line state; problems first."""
     found = [commune_json(c) for c in snapshot.communes if area is None or c.area == area]
-    return paging.page(paging.after(found, problems_first, cursor), problems_first, limit, request, response)
+    return pager.page(found, problems_first, in_commune)
+
+
+def in_commune(item: dict[str, Any]) -> Where:
+    """Where an item of a list lies: its ``commune``."""
+    return Where(str(item["commune"]))
 
 
 def problems_first(c: dict[str, Any]) -> paging.Key:
@@ -140,10 +126,7 @@ EquipmentState = Literal[(*EQUIPMENT_STATES, UNREGISTERED)]  # type: ignore[vali
 @router.get("/api/v1/equipment", responses=paging.listed("Equipment, by commune, issued items first."))
 def equipment(
     snapshot: SnapshotDep,
-    request: Request,
-    response: Response,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
+    pager: paging.PagerDep,
     commune: CommuneFilter = None,
     state: EquipmentState | None = None,
 ) -> list[dict[str, Any]]:
@@ -154,13 +137,16 @@ def equipment(
     for c in snapshot.equipment:
         if commune is None or c.commune == commune:
             out += [(n, item) for n, item in enumerate(equipment_json(c)) if state is None or item["state"] == state]
-    found = paging.page(paging.after(out, place_in_commune, cursor), place_in_commune, limit, request, response)
-    return [item for _n, item in found]
+    return [item for _n, item in pager.page(out, place_in_commune, numbered_in_commune)]
 
 
 def place_in_commune(entry: tuple[int, dict[str, Any]]) -> paging.Key:
     """A commune's items keep the order of its list: issued items as imported, then devices seen."""
     return (entry[1]["commune"], entry[0])
+
+
+def numbered_in_commune(entry: tuple[int, dict[str, Any]]) -> Where:
+    return in_commune(entry[1])
 
 
 @router.get("/api/v1/communes/{code}", responses=answers(404))
@@ -198,10 +184,7 @@ def outage_json(record: dict[str, Any]) -> dict[str, Any]:
 @router.get("/api/v1/outages", responses=paging.listed("Outages, newest first."))
 def outage_list(
     outages: OutagesDep,
-    request: Request,
-    response: Response,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
+    pager: paging.PagerDep,
     commune: CommuneFilter = None,
     area: AreaFilter = None,
     since: Annotated[float, Query(ge=0, le=1e11, description="started at or after (UTC epoch seconds)")] = 0.0,
@@ -211,7 +194,7 @@ def outage_list(
     (line, power, office_closed, unknown), its confidence and each PC's evidence."""
     found = [outage_json(o) for o in outages(since, commune)]
     found = [o for o in found if (area is None or o["area"] == area) and (cause is None or o["cause"] == cause)]
-    return paging.page(paging.after(found, outage_key, cursor), outage_key, limit, request, response)
+    return pager.page(found, outage_key, in_commune)
 
 
 def outage_key(item: dict[str, Any]) -> paging.Key:
@@ -221,16 +204,13 @@ def outage_key(item: dict[str, Any]) -> paging.Key:
 @router.get("/api/v1/alerts", responses=paging.listed("Alerts, newest first."))
 def alerts(
     alerts: AlertsDep,
-    request: Request,
-    response: Response,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
+    pager: paging.PagerDep,
     state: Literal["pending", "firing", "resolved"] | None = None,
     area: AreaFilter = None,
     commune: CommuneFilter = None,
 ) -> list[dict[str, Any]]:
     """Alerts, newest first (read from the state file a batch at a time from the cursor on)."""
-    start = None if cursor is None else paging.decode(cursor)
+    start = None if pager.cursor is None else paging.decode(pager.cursor)
     if start is not None and (len(start) != 1 or not isinstance(start[0], int) or start[0] >= 0):
         raise paging.refused()
     found = (
@@ -238,7 +218,7 @@ def alerts(
         for a in stored_alerts(alerts, state, None if start is None else -start[0])
         if (area is None or a.area == area) and (commune is None or a.commune == commune)
     )
-    return paging.page(found, newest_first, limit, request, response)
+    return pager.take(found, newest_first, in_commune)
 
 
 ALERT_BATCH = 500
@@ -308,15 +288,15 @@ class NewSilence(BaseModel):
 
 
 @router.get("/api/v1/silences", responses=paging.listed("Silences in force, by id."))
-def silences(
-    alerts: AlertsDep,
-    request: Request,
-    response: Response,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
-) -> list[dict[str, Any]]:
+def silences(alerts: AlertsDep, pager: paging.PagerDep) -> list[dict[str, Any]]:
+    """Silences in force; a scoped token sees those of its communes and of the area holding them."""
     found = [vars(s) for s in alerts.silences(time.time())]
-    return paging.page(paging.after(found, id_key, cursor), id_key, limit, request, response)
+    return pager.page(found, id_key, silenced_place)
+
+
+def silenced_place(silence: dict[str, Any]) -> Where:
+    matchers = silence["matchers"]
+    return Where(matchers.get("commune"), matchers.get("area"))
 
 
 @router.post("/api/v1/silences", status_code=201, responses=answers(400), openapi_extra=stated(JSON_MAX))
@@ -345,15 +325,11 @@ def other_devices_json(c: CommuneEquipment) -> list[dict[str, Any]]:
 @router.get("/api/v1/other-devices", responses=paging.listed("Devices of kind other, by commune, most recent first."))
 def other_devices(
     snapshot: SnapshotDep,
-    request: Request,
-    response: Response,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
+    pager: paging.PagerDep,
     commune: CommuneFilter = None,
 ) -> list[dict[str, Any]]:
     """Devices the agents could not place (kind other), by commune: vendor:product (``usb_id``) and
     model text, so a known-ids row can be added for them (``registry import-known-ids``)."""
     found = [c for c in snapshot.equipment if commune is None or c.commune == commune]
     items = [(n, item) for c in found for n, item in enumerate(other_devices_json(c))]
-    page = paging.page(paging.after(items, place_in_commune, cursor), place_in_commune, limit, request, response)
-    return [item for _n, item in page]
+    return [item for _n, item in pager.page(items, place_in_commune, numbered_in_commune)]

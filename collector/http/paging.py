@@ -8,6 +8,11 @@ The next page is every item whose key comes after it, so items added or removed 
 shift the pages nor repeat one (an item whose key changes between two pages, e.g. a commune whose
 line state changes, may be seen twice or not at all). A cursor that is not one we gave names no
 page: 404 (any string of the cursor's alphabet is a well-formed request, so not 400 or 422).
+
+A list route takes a ``PagerDep`` (its ``limit`` and ``cursor`` parameters, the request's scope) and
+answers ``pager.page(items, key, where)``: ``where`` says where each item lies, and the items outside
+the token's scope are dropped before paging (``collector/http/scope.py``), so a list route cannot
+forget to keep to the scope.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterable, Iterator
-from typing import Annotated, Any, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import HTTPException, Query, Request, Response
+from fastapi import Depends, HTTPException, Query, Request, Response
 
 from collector.http.contract import Problem
+from collector.http.scope import Scope, ScopeDep, Where
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
@@ -98,3 +105,34 @@ def next_url(request: Request, key: Key) -> str:
     """This request's path and query with ``cursor`` set to ``key``."""
     query = request.url.include_query_params(cursor=encode(key))
     return f"{query.path}?{query.query}"
+
+
+@dataclass(frozen=True)
+class Pager(Generic[T]):
+    """One list request: its page size and cursor, and the scope its items are cut to."""
+
+    request: Request
+    response: Response
+    limit: int
+    cursor: str | None
+    scope: Scope
+
+    def page(self, items: Iterable[T], key: Callable[[T], Key], where: Callable[[T], Where]) -> list[T]:
+        """The page of ``items`` (any order) after the cursor, in key order, of those in the scope."""
+        return self.take(after(self.kept(items, where), key, self.cursor), key, where)
+
+    def take(self, ordered: Iterator[T], key: Callable[[T], Key], where: Callable[[T], Where]) -> list[T]:
+        """The page of items already in order from the cursor on (a route that reads them so itself)."""
+        return page(iter(self.kept(ordered, where)), key, self.limit, self.request, self.response)
+
+    def kept(self, items: Iterable[T], where: Callable[[T], Where]) -> Iterable[T]:
+        return items if self.scope.whole else (item for item in items if self.scope.sees(where(item)))
+
+
+def pager(
+    request: Request, response: Response, scope: ScopeDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> Pager[Any]:
+    return Pager(request, response, limit, cursor, scope)
+
+
+PagerDep = Annotated[Pager[Any], Depends(pager)]

@@ -11,6 +11,7 @@ from collector.audit import Actor
 from collector.http import paging
 from collector.http.contract import LABEL_PATTERN, AreaFilter, answers
 from collector.http.deps import ReplacementSource, ReportsDep, RevisionsDep, replacement
+from collector.http.scope import ScopeDep, Where
 from collector.ingest.influx import InfluxError
 from collector.reports.build import ReportError
 from collector.reports.make import FORMATS
@@ -33,6 +34,7 @@ DOCUMENTS[404]["description"] = "No such report: the month has no data or has no
 def monthly_report(
     reports: ReportsDep,
     request: Request,
+    scope: ScopeDep,
     month: Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM; this month counts up to now")],
     area: AreaFilter = None,
     format: Literal["pdf", "xlsx", "html"] = "pdf",
@@ -40,7 +42,10 @@ def monthly_report(
     """404 with the reason when there is no such report (a month with no data, before 2000 or in the
     future, an unknown area), 422 for a malformed month, 503 when InfluxDB cannot answer. A month
     that is over is frozen the first time its report is made, and a later change of its inputs
-    makes its next revision (``/api/v1/reports/{month}/revisions``), made by this token."""
+    makes its next revision (``/api/v1/reports/{month}/revisions``), made by this token. A token
+    scoped to an area gets its area's report (the province's is not its to read); one scoped to a
+    commune gets 404 (an area's report ranks the other communes)."""
+    area = scope.area() or area
     try:
         document = reports(month, format, area or "", asker(request))
     except ReportError as exc:  # the request has the right shape: the report it names does not exist
@@ -75,13 +80,10 @@ def ranked(row: dict[str, Any]) -> tuple[Any, ...]:
 )
 def replacement_list(
     source: ReplacementDep,
-    request: Request,
-    response: Response,
+    pager: paging.PagerDep,
     province: Annotated[str | None, Query(pattern=PROVINCE_RE.pattern, description="only this province's")] = None,
     area: AreaFilter = None,
     month: Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default this month")] = None,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
 ) -> list[dict[str, Any]]:
     """Every PC with office-hours data in the month, highest replacement score first: its score
     (0 to 100), the evidence it is made of (``disk_failing``, ``hang_minutes_per_day``,
@@ -95,7 +97,7 @@ def replacement_list(
         raise HTTPException(404, str(exc)) from None
     except InfluxError as exc:
         raise HTTPException(503, f"InfluxDB could not answer: {exc}") from None
-    return paging.page(paging.after(rows, ranked, cursor), ranked, limit, request, response)
+    return pager.page(rows, ranked, lambda row: Where(str(row["commune"])))
 
 
 MonthPath = Annotated[str, Path(pattern=MONTH_PATTERN, description="YYYY-MM")]
@@ -113,36 +115,35 @@ def numbered(row: dict[str, Any]) -> tuple[Any, ...]:
     ),
 )
 def report_revisions(
-    book: RevisionsDep,
-    request: Request,
-    response: Response,
-    month: MonthPath,
-    area: AreaOfReport = None,
-    limit: paging.Limit = paging.DEFAULT_LIMIT,
-    cursor: paging.Cursor = None,
+    book: RevisionsDep, pager: paging.PagerDep, month: MonthPath, area: AreaOfReport = None
 ) -> list[dict[str, Any]]:
     """Every revision of the month's report (of every area, or of ``area``): its number, the hash
     of its inputs and of its figures, when and by whom it was made, how many communes' figures
     changed and why (exclusions added or withdrawn, late data, the registry). Paged like every
-    list route. 404 when no report of the month is frozen (made after the month was over)."""
+    list route. 404 when no report of the month is frozen (made after the month was over). A
+    token scoped to an area reads its area's revisions, one scoped to a commune none (404)."""
+    area = pager.scope.area() or area
     try:
         found = book.revisions(month, area or "")
     except RevisionError as exc:
         raise HTTPException(404, str(exc)) from None
     rows = [r.summary() for r in found]
-    return paging.page(paging.after(rows, numbered, cursor), numbered, limit, request, response)
+    return pager.page(rows, numbered, lambda _row: Where(area=area or None))
 
 
 @router.get("/api/v1/reports/{month}/revisions/{number}", responses=answers(404))
 def report_revision(
     book: RevisionsDep,
+    scope: ScopeDep,
     month: MonthPath,
     number: Annotated[int, Path(ge=1, le=1_000_000, description="the revision, from 1")],
     area: AreaOfReport = None,
 ) -> dict[str, Any]:
     """One revision as it was frozen: each commune's figures, the hashes of its inputs, the
     exclusions in force, and what changed from the revision before (each commune's figure, old
-    and new) and why. 404 when the month has no frozen report or not that revision."""
+    and new) and why. 404 when the month has no frozen report or not that revision. A token scoped
+    to an area reads its area's, one scoped to a commune none (404)."""
+    area = scope.area() or area
     try:
         return book.revision(month, number, area or "").as_json()
     except RevisionError as exc:

@@ -3,7 +3,8 @@
 Province > area > commune, each red (line down), amber (line degraded or unused, or PCs offline
 or degraded) or green, problems first; plain server-rendered HTML that refreshes itself every
 30 seconds and needs no JavaScript. Public unless ``[http] public_status_page = false``, then a
-viewer token is needed like the rest of the API.
+viewer token is needed like the rest of the API, and a token scoped to an area or a commune sees
+only its scope here too.
 
 The equipment column gives, per commune, the items issued to it, how many are in use, and how many
 lie unused or were never plugged in (``collector/fleet/equipment.py``); a commune with idle
@@ -41,6 +42,7 @@ from collector.fleet.rules import CommuneStatus, HostStatus
 from collector.http import templating
 from collector.http.contract import AreaFilter
 from collector.http.deps import RegistryDep, SnapshotDep
+from collector.http.scope import ScopeDep
 from collector.registry import units
 from collector.vocabulary import LINE_STATES, STATUS_LEVELS, STATUS_PAGE
 
@@ -263,12 +265,20 @@ NOT_FOUND = {404: {"description": "No such page: the communes chosen fill fewer 
 
 @router.get("/status", response_class=HTMLResponse, responses=NOT_FOUND)  # type: ignore[arg-type]
 def status(
-    snapshot: SnapshotDep, registry: RegistryDep, area: AreaFilter = None, level: LevelFilter = None, page: Page = 1
+    snapshot: SnapshotDep,
+    registry: RegistryDep,
+    scope: ScopeDep,
+    area: AreaFilter = None,
+    level: LevelFilter = None,
+    page: Page = 1,
 ) -> HTMLResponse:
-    """The status page: ``area`` and ``level`` narrow it, ``page`` pages it (``PAGE_ROWS`` communes a page)."""
+    """The status page: ``area`` and ``level`` narrow it, ``page`` pages it (``PAGE_ROWS`` communes a page).
+    With a token scoped to an area or a commune (``public_status_page = false``), only its scope."""
+    communes = [c for c in snapshot.communes if scope.sees_commune(c.commune)]
+    hosts = [h for h in snapshot.hosts if scope.sees_commune(h.key.commune)]
+    equipment = [kit for kit in snapshot.equipment if scope.sees_commune(kit.commune)]
     try:
-        html = render(snapshot.communes, registry.areas(), time.time(), snapshot.hosts, snapshot.equipment,
-                      area, level, page)  # fmt: skip
+        html = render(communes, registry.areas(), time.time(), hosts, equipment, area, level, page)
     except NoSuchPage:
         text = {key: words.in_(LANG) for key, words in STATUS_PAGE.items()}
         page_one = templating.render("status_missing.html", lang=LANG, text=text, page=page, first=link(area, level))
