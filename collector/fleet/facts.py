@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import NamedTuple
 
 from collector.config import FleetSettings
@@ -302,7 +303,13 @@ def gather_speedtests(facts: HostFacts, results: list[SpeedtestResult], contract
 
 def unused_window(now: float, days: int) -> list[str]:
     """Local dates from yesterday back ``days`` days: the whole days the unused rule looks at."""
-    return [LOCAL_DAYS.day(now - d * DAY_S) for d in range(1, days + 1)]
+    return list(window_days(now, days))
+
+
+@lru_cache(maxsize=16)
+def window_days(now: float, days: int) -> tuple[str, ...]:
+    """``unused_window`` as a tuple, kept: an evaluation asks it once per commune for the same ``now``."""
+    return tuple(LOCAL_DAYS.day(now - d * DAY_S) for d in range(1, days + 1))
 
 
 def gather_peripherals(seen: dict[str, SeenDevice], readings: list[PeripheralReading], host: str) -> list[SeenDevice]:

@@ -16,7 +16,7 @@ from collector import vocabulary as words
 from collector.alerting.conditions import NO_HOST, Condition
 from collector.config import FleetSettings
 from collector.fleet.equipment import CommuneEquipment
-from collector.fleet.facts import DAY_S, HostFacts, unused_window
+from collector.fleet.facts import DAY_S, HostFacts, window_days
 from collector.localtime import LOCAL_DAYS
 from collector.registry import units
 from collector.registry.registry import HostKey, Line
@@ -122,35 +122,51 @@ def is_offline(
 
 
 def degraded_reasons(facts: HostFacts, settings: FleetSettings, now: float) -> tuple[str, ...]:
-    """Why a PC is degraded, as codes in ``vocabulary.DEGRADED_REASONS`` order; () when it is not."""
+    """Why a PC is degraded, as codes in ``vocabulary.DEGRADED_REASONS`` order; () when it is not.
+
+    Run for every PC at every evaluation (100,000 of them a tick for a nation): each check in turn,
+    in the vocabulary's order, the counts of the last day only summed when there are enough
+    entries to reach the limit (``tests/test_fleet_evaluation_same.py`` holds it to the plain form)."""
     s = settings
-    day_ago = now - DAY_S
+    out: list[str] = []
+    if facts.disk_percent > s.disk_full_percent:
+        out.append("disk_full")
+    if facts.mem_high_since and now - facts.mem_high_since >= s.memory_sustained_s:
+        out.append("memory_pressure")
+    if facts.cpu_high_since and now - facts.cpu_high_since >= s.cpu_sustained_s:
+        out.append("cpu_pegged")
     limit_c = facts.temp_limit_c or s.temperature_c
-    checks = {
-        "disk_full": facts.disk_percent > s.disk_full_percent,
-        "memory_pressure": bool(facts.mem_high_since) and now - facts.mem_high_since >= s.memory_sustained_s,
-        "cpu_pegged": bool(facts.cpu_high_since) and now - facts.cpu_high_since >= s.cpu_sustained_s,
-        "temperature_high": facts.temp_c >= limit_c > 0 and facts.temp_c > 0,
-        "frequent_reboots": sum(1 for t in facts.reboots if t > day_ago) >= s.reboots_per_day,
-        "report_gaps": sum(1 for t in facts.gaps if t > day_ago) >= s.gaps_per_day,
-        "disk_failing": facts.disk_verdict_failed
-        or facts.disk_bad_sectors > s.disk_bad_sectors
-        or facts.disk_ioerr_rising,
-        "disk_slow": bool(facts.disk_busy_since) and now - facts.disk_busy_since >= s.disk_slow_minutes * 60,
-        "spool_failed": facts.spool_failed,
-        "old_hardware": (0 < facts.ram_bytes < s.min_ram_gb * 2**30) or (0 < facts.cpu_cores < s.min_cpu_cores),
-        "too_many_series": bool(facts.series_dropped_at) and now - facts.series_dropped_at < s.degraded_window_s,
-    }
-    return tuple(reason for reason in words.DEGRADED_REASONS if checks[reason])
+    if facts.temp_c >= limit_c > 0 and facts.temp_c > 0:
+        out.append("temperature_high")
+    day_ago = now - DAY_S
+    reboots, gaps = facts.reboots, facts.gaps
+    if len(reboots) >= s.reboots_per_day and sum(1 for t in reboots if t > day_ago) >= s.reboots_per_day:
+        out.append("frequent_reboots")
+    if len(gaps) >= s.gaps_per_day and sum(1 for t in gaps if t > day_ago) >= s.gaps_per_day:
+        out.append("report_gaps")
+    if facts.disk_verdict_failed or facts.disk_bad_sectors > s.disk_bad_sectors or facts.disk_ioerr_rising:
+        out.append("disk_failing")
+    if facts.disk_busy_since and now - facts.disk_busy_since >= s.disk_slow_minutes * 60:
+        out.append("disk_slow")
+    if facts.spool_failed:
+        out.append("spool_failed")
+    if (0 < facts.ram_bytes < s.min_ram_gb * 2**30) or (0 < facts.cpu_cores < s.min_cpu_cores):
+        out.append("old_hardware")
+    if facts.series_dropped_at and now - facts.series_dropped_at < s.degraded_window_s:
+        out.append("too_many_series")
+    return tuple(out)
 
 
 # ---- a commune's line ----
 
 
-def line_verdict(members: list[Member], line: Line | None, settings: FleetSettings, now: float) -> LineVerdict:
+def line_verdict(
+    members: list[Member], line: Line | None, settings: FleetSettings, now: float, daily: dict[str, float] | None = None
+) -> LineVerdict:
     """The line-state chain: neither PC nor line (unknown), no PC ever (unused), every PC offline
     (down), the WAN unreachable from a PC whose gateway answers (down), loss or round-trip time too
-    high (degraded), a slow speed test (degraded); then a registered line that is up or degraded may still be unused."""
+    high (degraded), a slow speed test (degraded); then a registered line that is up or degraded may
+    still be unused. ``daily`` is ``daily_traffic(members)`` when the caller has it already."""
     s = settings
     if not members and line is None:  # a commune known only by its issued equipment: nothing to judge
         return LineVerdict("unknown", ("no_agent",))
@@ -158,7 +174,7 @@ def line_verdict(members: list[Member], line: Line | None, settings: FleetSettin
         return LineVerdict("unused", ("no_agent",), days_unused=days_since(line.install_date, now) if line else 0.0)
     verdict = reachability(members, settings, now)
     if line is not None and verdict.state in ("up", "degraded"):
-        daily = daily_traffic(members)
+        daily = daily_traffic(members) if daily is None else daily
         why, days_unused = unused_reason(members, daily, s, now)
         if why:
             return LineVerdict("unused", (why,), days_unused=days_unused)
@@ -174,10 +190,14 @@ def reachability(members: list[Member], settings: FleetSettings, now: float) -> 
         return LineVerdict("down", ("all_hosts_offline",))
     if any(f.probe_down_since and now - f.probe_down_since >= s.line_down_probe_s for f in online):
         return LineVerdict("down", ("wan_unreachable",))
-    samples = [x for f in online for x in f.samples]
-    if len(samples) >= 3:
-        loss = sum(x[1] for x in samples) / len(samples)
-        rtt = sum(x[2] for x in samples) / len(samples)
+    count, loss_sum, rtt_sum = 0, 0.0, 0.0  # summed in the samples' order, as sum() over one list would
+    for f in online:
+        count += len(f.samples)
+        for _at, loss_percent, rtt_ms in f.samples:
+            loss_sum += loss_percent
+            rtt_sum += rtt_ms
+    if count >= 3:
+        loss, rtt = loss_sum / count, rtt_sum / count
         if loss > s.loss_percent_max or rtt > s.rtt_ms_max:
             said = words.loss_reason(loss, rtt)
             return LineVerdict("degraded", (said.en,), (said.vi,))
@@ -198,7 +218,7 @@ def unused_reason(
     uplinks = [m.facts.uplink for m in members if m.facts.uplink]
     if uplinks and all(u.startswith(OTHER_UPLINKS) for u in uplinks):
         return "other_uplink", 0.0
-    days = unused_window(now, s.unused_after_days)
+    days = window_days(now, s.unused_after_days)
     if all(day in per_day for day in days) and max(per_day[day] for day in days) < s.unused_below_mb_per_day * 1e6:
         return "low_traffic", float(len(days))
     return "", 0.0
@@ -218,7 +238,7 @@ def traffic_figures(per_day: dict[str, float], settings: FleetSettings, now: flo
     unused rule counts them), and the start of the last day that carried at least the unused
     threshold (0 when none is known)."""
     s = settings
-    window = [d for d in unused_window(now, s.unused_after_days) if d in per_day]
+    window = [d for d in window_days(now, s.unused_after_days) if d in per_day]
     mean_mb = sum(per_day[d] for d in window) / len(window) / 1e6 if window else 0.0
     busy = [d for d in per_day if per_day[d] >= s.unused_below_mb_per_day * 1e6]
     last = LOCAL_DAYS.midnight(max(busy)) if busy else 0.0
@@ -243,8 +263,9 @@ def commune_status(
     now: float,
 ) -> CommuneStatus:
     """A commune's summary: its PCs, its line's verdict and its traffic figures."""
-    verdict = line_verdict(members, line, settings, now)
-    traffic_mb, last_traffic = traffic_figures(daily_traffic(members), settings, now)
+    daily = daily_traffic(members)
+    verdict = line_verdict(members, line, settings, now, daily)
+    traffic_mb, last_traffic = traffic_figures(daily, settings, now)
     reasons_vi = verdict.reasons_vi or tuple(words.LINE_REASONS[r].vi for r in verdict.reasons)
     return CommuneStatus(
         province,

@@ -34,6 +34,8 @@ from collector.store import Store
 
 __all__ = ["CommuneStatus", "FleetState", "HostFacts", "HostStatus", "Snapshot"]
 
+SAVE_CHUNK = 2000  # hosts' facts copied per hold of the lock when saving (a nation has 100,000)
+
 
 class FleetState:
     def __init__(
@@ -127,18 +129,23 @@ class FleetState:
         records = self.registry.hosts()
         lines = {line.commune: line for line in reversed(self.registry.lines())}
         issued = self.issued.items()
+        area_of: dict[str, str] = {}  # each commune's area, asked of the registry once an evaluation
         with self.lock:  # the MQTT thread adds samples and traffic days to these facts
             for record in records:
-                facts = self.facts.get(record.key)
+                key = record.key
+                facts = self.facts.get(key)
                 if facts is None:
-                    facts = self.facts[record.key] = HostFacts(last_report=record.last_seen)
+                    facts = self.facts[key] = HostFacts(last_report=record.last_seen)
                 counted = rules.counted_status(record.status, record.status_since, in_grace, self.grace_from)
                 offline = rules.is_offline(facts, record.last_seen, counted, in_grace, s, now)
                 reasons = rules.degraded_reasons(facts, s, now)
                 facts.degraded_since = (facts.degraded_since or now) if reasons else 0.0
+                area = area_of.get(key.commune)
+                if area is None:
+                    area = area_of[key.commune] = self.registry.area_of(key.commune)
                 status = HostStatus(
-                    record.key,
-                    self.registry.area_of(record.key.commune),
+                    key,
+                    area,
                     not offline,
                     now - max(facts.last_report, record.last_seen),
                     reasons,
@@ -146,13 +153,17 @@ class FleetState:
                     facts.degraded_since,
                 )
                 hosts.append(status)
-                key = (record.key.province, record.key.commune)
-                members.setdefault(key, []).append(Member(status.online, bool(reasons), facts))
+                place = (key.province, key.commune)
+                found = members.get(place)
+                if found is None:
+                    found = members[place] = []
+                found.append(Member(status.online, bool(reasons), facts))
             keys = set(members) | {(line.province, commune) for commune, line in lines.items()}
             keys |= {(item.province, item.commune) for item in issued}  # issued equipment, even with no PC or line
             communes = []
             for province, commune in sorted(keys):
-                area, found = self.registry.area_of(commune), members.get((province, commune), [])
+                area = area_of.get(commune) or self.registry.area_of(commune)
+                found = members.get((province, commune), [])
                 communes.append(rules.commune_status(province, commune, area, found, lines.get(commune), s, now))
             if not in_grace:  # after a restart, PCs are not judged offline yet: no outage opens or ends
                 self.outages.update(communes, self.facts, now)
@@ -196,11 +207,16 @@ class FleetState:
 
     def save(self) -> None:
         with self.lock:
-            rows = persistence.rows(self.facts)
+            hosts = list(self.facts.items())
+        copied = []
+        for start in range(0, len(hosts), SAVE_CHUNK):  # copied under the lock a chunk at a time, JSON after it
+            with self.lock:
+                copied += persistence.copies(hosts[start : start + SAVE_CHUNK])
+        with self.lock:
             changed = dict(self._seen_changed)
             self._seen_changed.clear()
             self.outages.save_all()
-        persistence.save(self._store, rows)
+        persistence.save(self._store, persistence.rows_of(copied))
         try:
             persistence.save_seen(self._store, persistence.seen_rows([(c, d) for (c, _), d in changed.items()]))
         except BaseException:
