@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping iproute2 iptables openssl systemd chromium \
+APT_PACKAGES := mosquitto mosquitto-clients influxdb iputils-ping iproute2 iptables openssl systemd chromium curl sqlite3 \
 	libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils usb.ids strace smartmontools \
 	pcscd vsmartcard-vpcd vsmartcard-vpicc libpcsclite-dev swig
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -30,7 +30,7 @@ deps: system-deps venv
 # Debian packages: installed only when a binary is missing, so repeated runs are fast.
 system-deps:
 	@missing=""; \
-	for pair in mosquitto:mosquitto influxd:influxdb ping:iputils-ping ip:iproute2 iptables:iptables mosquitto_passwd:mosquitto openssl:openssl systemd-analyze:systemd chromium:chromium pdftotext:poppler-utils strace:strace smartctl:smartmontools pcscd:pcscd vicc:vsmartcard-vpicc swig:swig; do \
+	for pair in mosquitto:mosquitto influxd:influxdb ping:iputils-ping ip:iproute2 iptables:iptables mosquitto_passwd:mosquitto openssl:openssl systemd-analyze:systemd chromium:chromium pdftotext:poppler-utils strace:strace smartctl:smartmontools pcscd:pcscd vicc:vsmartcard-vpicc swig:swig curl:curl sqlite3:sqlite3; do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
 	done; \
