@@ -471,7 +471,7 @@ COMMANDS: dict[str, tuple[str, CommandFn, Callable[[argparse.ArgumentParser], No
         dynsec_init_arguments,
     ),
     "registry": (
-        "import lines, areas or issued equipment from CSV into the registry",
+        "import lines, areas or issued equipment from CSV or XLSX into the registry",
         cmd_registry,
         registry_arguments,
     ),

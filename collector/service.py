@@ -21,6 +21,7 @@ from collector.alerting.outage_notice import CauseTeller
 from collector.audit import Actor, AuditBook
 from collector.config import CollectorConfig, ConfigError
 from collector.diskhealth import DiskHealth
+from collector.fleet.history import CommuneHistory
 from collector.fleet.outage_book import recent, record_json
 from collector.fleet.outages import quiet_windows
 from collector.fleet.state import FleetState
@@ -237,6 +238,9 @@ class CollectorService:
             audit=AuditBook(self.store),
             exclusions=Exclusions(self.store, self.registry, self.config.report.timezone),
             revisions=RevisionBook(self.store),
+            history=CommuneHistory(self.influx.query),
+            enroll_keys=self.enroll_desk.keys if self.enroll_desk else EnrollKeys(self.store),
+            equipment=self.fleet.issued,
         )
 
     def outages(self, since: float, commune: str | None) -> list[dict[str, Any]]:

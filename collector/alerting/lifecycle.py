@@ -269,6 +269,17 @@ class AlertManager:
         found = [Silence(**{**json.loads(body), "id": int(i)}) for i, body in rows]
         return [s for s in found if now is None or s.ends_at > now]
 
+    def end_silence(self, silence_id: int, now: float) -> Silence | None:
+        """End a silence now (or, not begun yet, cancel it: it ends when it would start); None when
+        no such silence is in force or to come. The record stays, with its new end."""
+        for silence in self.silences(now):
+            if silence.id == silence_id:
+                silence.ends_at = max(silence.starts_at, now)
+                body = json.dumps(asdict(silence))
+                self._store.execute("UPDATE silences SET body = ? WHERE id = ?", (body, silence_id))
+                return silence
+        return None
+
     def delete_silence(self, silence_id: int) -> bool:
         return self._store.execute("DELETE FROM silences WHERE id = ?", (silence_id,)).rowcount > 0
 

@@ -30,6 +30,7 @@ from collector.http import (
     admin_routes,
     auth,
     body_limits,
+    console,
     contract,
     enroll_routes,
     fleet_routes,
@@ -229,7 +230,9 @@ def build_app(parts: HttpParts) -> FastAPI:
     """The app over ``parts``: routes receive their objects through ``collector.http.deps``."""
     app = FastAPI(title="commune-collector", version=__version__)
     app.state.parts = parts
-    every = [route for router in [*PUBLIC_ROUTERS, *ROUTERS, status_page.router] for route in router.routes]
+    every = [
+        route for router in [*PUBLIC_ROUTERS, *ROUTERS, status_page.router, *console.ROUTERS] for route in router.routes
+    ]
     limits = body_limits.route_limits(every, answers(413)[413])  # before the routers are included
     app.add_exception_handler(405, contract.method_not_allowed)
     for router in PUBLIC_ROUTERS:
@@ -240,9 +243,10 @@ def build_app(parts: HttpParts) -> FastAPI:
         app.include_router(status_page.router)
     else:
         app.include_router(status_page.router, dependencies=GUARDED, responses=answers(401, 403))
+    console.install(app)  # its own sign-in (a session cookie); its changes are audited like the API's
     app.add_exception_handler(sqlite3.OperationalError, state_not_written)
     app.add_middleware(body_limits.BodyLimits, routes=limits, refused=parts.metrics.api_refused_body_too_large.inc)
-    app.middleware("http")(audit_changes([route for router in ROUTERS for route in router.routes]))
+    app.middleware("http")(audit_changes([route for router in [*ROUTERS, *console.ROUTERS] for route in router.routes]))
     return app
 
 

@@ -134,3 +134,11 @@ class TokenStore:
             if hmac.compare_digest(token.sha256, wanted):
                 found = token
         return found
+
+    def holder_of(self, sha256: str) -> Token | None:
+        """The token with this digest, if it still exists (a console session keeps only the digest)."""
+        found = None
+        for token in self.tokens():
+            if hmac.compare_digest(token.sha256, sha256):
+                found = token
+        return found

@@ -18,12 +18,15 @@ from collector.alerting.lifecycle import AlertManager
 from collector.audit import Actor, AuditBook
 from collector.config import EnrollSettings
 from collector.diskhealth import DiskHealth
+from collector.fleet.history import History
 from collector.fleet.state import Snapshot
 from collector.http.auth import TokenStore
+from collector.http.sessions import Sessions
 from collector.http.throttle import FailureLimiter, Throttle
 from collector.http.uploads import UploadGate
 from collector.registry.enroll import Enroller
 from collector.registry.enroll_keys import EnrollKeys
+from collector.registry.equipment import Equipment
 from collector.registry.exclusions import Exclusions
 from collector.registry.registry import Registry
 from collector.reports.revisions import RevisionBook
@@ -38,6 +41,10 @@ SnapshotSource = Callable[[], Snapshot]
 
 OutageSource = Callable[[float, str | None], list[dict[str, Any]]]
 """Outage records (as JSON) that started at or after a time, of one commune or all, newest first."""
+
+
+HistorySource = Callable[[str], History]
+"""A commune's last days from InfluxDB (PCs online, speed, round trip, loss) for the console's charts."""
 
 
 ReportMaker = Callable[[str, str, str, Actor], bytes]  # month, format, area, who asks (a month frozen now is theirs)
@@ -89,6 +96,10 @@ class HttpParts:
     audit: AuditBook | None = None  # None: admin changes are not recorded (an app built without a state file)
     exclusions: Exclusions | None = None
     revisions: RevisionBook | None = None  # the frozen months' revisions (collector/reports/revisions.py)
+    sessions: Sessions = field(default_factory=Sessions)  # the web console's signed-in people
+    history: HistorySource | None = None  # None: the console's charts say there is no history
+    enroll_keys: EnrollKeys | None = None  # None: the console cannot make enrolment keys here
+    equipment: Equipment | None = None  # None: the console cannot import equipment lists here
 
 
 def parts(request: Request) -> HttpParts:

@@ -44,7 +44,7 @@ from collector.http.contract import AreaFilter
 from collector.http.deps import RegistryDep, SnapshotDep
 from collector.http.scope import ScopeDep
 from collector.registry import units
-from collector.vocabulary import LINE_STATES, STATUS_LEVELS, STATUS_PAGE
+from collector.vocabulary import LINE_REASONS, LINE_STATES, STATUS_LEVELS, STATUS_PAGE
 
 router = APIRouter()
 
@@ -87,7 +87,14 @@ def level(c: CommuneStatus, unused_equipment: int = 0) -> str:
     return "amber" if unused_equipment else "green"
 
 
-def row(c: CommuneStatus, kit: CommuneEquipment | None = None) -> Row:
+def reasons_in(c: CommuneStatus, lang: str) -> str:
+    """Why the line is in its state, in Vietnamese or English (a measured reason stays as measured)."""
+    if lang == "vi":
+        return ", ".join(c.reasons_vi)
+    return ", ".join(LINE_REASONS[r].en if r in LINE_REASONS else r for r in c.reasons)
+
+
+def row(c: CommuneStatus, kit: CommuneEquipment | None = None, lang: str = LANG) -> Row:
     counts = kit.counts().values() if kit else []
     issued, in_use, unused = (sum(k.issued for k in counts), sum(k.seen for k in counts),
                               sum(k.unused for k in counts))  # fmt: skip
@@ -95,8 +102,8 @@ def row(c: CommuneStatus, kit: CommuneEquipment | None = None) -> Row:
         c.commune,
         units.display_name(c.commune),
         level(c, unused),
-        LINE_STATES[c.line_state].words.in_(LANG),
-        ", ".join(c.reasons_vi),
+        LINE_STATES[c.line_state].words.in_(lang),
+        reasons_in(c, lang),
         c.hosts_online,
         c.hosts_total,
         c.hosts_degraded,
@@ -107,13 +114,16 @@ def row(c: CommuneStatus, kit: CommuneEquipment | None = None) -> Row:
 
 
 def areas(
-    communes: list[CommuneStatus], area_names: dict[str, str], equipment: list[CommuneEquipment] | None = None
+    communes: list[CommuneStatus],
+    area_names: dict[str, str],
+    equipment: list[CommuneEquipment] | None = None,
+    lang: str = LANG,
 ) -> list[Area]:
     """Areas with problems first, and in each its communes with problems first."""
     kits = {kit.commune: kit for kit in equipment or []}
     by_area: dict[str, list[Row]] = defaultdict(list)
     for c in communes:
-        by_area[c.area].append(row(c, kits.get(c.commune)))
+        by_area[c.area].append(row(c, kits.get(c.commune), lang))
     out = []
     for code, rows in by_area.items():
         rows.sort(key=lambda r: (ORDER[r.level], r.code))

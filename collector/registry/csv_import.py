@@ -1,17 +1,24 @@
-"""Importing the registry from CSV: the communes' lines (ISP, circuit, contracted speeds, install
-date), the areas (which IT team covers which communes), the equipment issued to communes
+"""Importing the registry from CSV or XLSX: the communes' lines (ISP, circuit, contracted speeds,
+install date), the areas (which IT team covers which communes), the equipment issued to communes
 (scanners, digital-signature tokens: kind, model, serial, holder, issue date) and the hosts to
 enrol in bulk (province, commune, host).
 
 Every row is checked first; if any is wrong, nothing is written and every problem is reported
-with its line number, so a spreadsheet is fixed in one go.
+with its line (CSV) or row (XLSX) number, so a spreadsheet is fixed in one go. The CLI
+(``registry import``...) and the web console's upload go through the same two steps: ``check``
+reads and checks a file into a ``Checked``, ``store`` writes it in one transaction.
+
+A file is XLSX when its name ends in ``.xlsx`` or its bytes start like a ZIP archive; its first
+sheet is read, the first row being the header, as in the CSV.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,15 +35,44 @@ AREA_COLUMNS = ("area_code", "area_name", "commune")
 HOST_COLUMNS = ("province", "commune", "host")
 EQUIPMENT_COLUMNS = ("commune", "kind", "model", "serial", "holder", "issued_on")
 CODE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+MAX_ROWS = 50_000  # a province has about 3,300 communes; a file far longer is not a registry list
+MAX_COLUMNS = 64
+ZIP_MAGIC = b"PK\x03\x04"
 Parsed = TypeVar("Parsed")
 
 
 class RegistryImportError(ValueError):
     """The file cannot be imported; ``problems`` lists every bad row."""
 
-    def __init__(self, path: Path, problems: list[str]) -> None:
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
         super().__init__(f"{path}: nothing imported; fix these rows:\n  " + "\n  ".join(problems))
         self.problems = problems
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file to import: its name (shown in messages; ``.xlsx`` names the format) and its bytes."""
+
+    name: str
+    data: bytes
+
+    @property
+    def is_xlsx(self) -> bool:
+        return self.name.lower().endswith(".xlsx") or self.data.startswith(ZIP_MAGIC)
+
+    @property
+    def unit(self) -> str:
+        """What a numbered row is called in messages: a CSV's line, a sheet's row."""
+        return "row" if self.is_xlsx else "line"
+
+
+def source_of(file: Path | Source) -> Source:
+    if isinstance(file, Source):
+        return file
+    try:
+        return Source(str(file), file.read_bytes())
+    except OSError as exc:
+        raise RegistryImportError(file, [f"cannot read the file: {exc}"]) from None
 
 
 @dataclass
@@ -45,20 +81,71 @@ class Areas:
     communes: dict[str, list[str]] = field(default_factory=dict)
 
 
-def read_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+def cell_text(value: object) -> str:
+    """A spreadsheet cell as the text a CSV would hold: a date as 2025-07-01, 100.0 as 100."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def csv_table(source: Source) -> list[list[str]]:
+    text = source.data.decode("utf-8-sig")
+    return [row for row in csv.reader(io.StringIO(text, newline=""))]
+
+
+def xlsx_table(source: Source) -> list[list[str]]:
+    """The first sheet's rows as text, trailing empty rows left out; at most MAX_ROWS + 1."""
+    from openpyxl import load_workbook  # only the collector's import needs it
+
+    book = load_workbook(io.BytesIO(source.data), read_only=True, data_only=True)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in columns if c not in (reader.fieldnames or [])]
-            if missing:
-                raise RegistryImportError(
-                    path, [f"line 1: missing column(s) {', '.join(missing)}; expected {', '.join(columns)}"]
-                )
-            return [
-                (index + 2, {k: (v or "").strip() for k, v in row.items() if k}) for index, row in enumerate(reader)
-            ]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise RegistryImportError(path, [f"cannot read the file: {exc}"]) from None
+        sheet = book.worksheets[0]
+        rows: list[list[str]] = []
+        for values in sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS):
+            rows.append([cell_text(v) for v in values])
+            if len(rows) > MAX_ROWS + 1:
+                break
+    finally:
+        book.close()
+    while rows and not any(rows[-1]):
+        rows.pop()
+    return rows
+
+
+def read_table(source: Source) -> list[list[str]]:
+    try:
+        return xlsx_table(source) if source.is_xlsx else csv_table(source)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise RegistryImportError(source.name, [f"cannot read the file as UTF-8 CSV: {exc}"]) from None
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, IndexError, TypeError) as exc:
+        raise RegistryImportError(source.name, [f"cannot read the file as an XLSX workbook: {exc}"]) from None
+
+
+def read_rows(file: Path | Source, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """Each data row (numbered as a spreadsheet numbers it: the header is 1) by column name."""
+    source = source_of(file)
+    table = read_table(source)
+    header = [name.strip() for name in table[0]] if table else []
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise RegistryImportError(
+            source.name, [f"{source.unit} 1: missing column(s) {', '.join(missing)}; expected {', '.join(columns)}"]
+        )
+    if len(table) > MAX_ROWS + 1:
+        raise RegistryImportError(source.name, [f"more than {MAX_ROWS} rows; split the file"])
+    out = []
+    for index, values in enumerate(table[1:]):
+        if not any(v.strip() for v in values):
+            continue  # a blank row between blocks
+        row = {name: (values[i] if i < len(values) else "").strip() for i, name in enumerate(header) if name}
+        out.append((index + 2, row))
+    return out
 
 
 def official_commune(raw: str, problems: list[str], where: str) -> units.Commune | None:
@@ -70,10 +157,10 @@ def official_commune(raw: str, problems: list[str], where: str) -> units.Commune
     return found
 
 
-def checked(path: Path, problems: list[str], parsed: Parsed) -> Parsed:
+def checked(source: Source, problems: list[str], parsed: Parsed) -> Parsed:
     """What a file gave when every row was right; otherwise RegistryImportError listing every problem."""
     if problems:
-        raise RegistryImportError(path, problems)
+        raise RegistryImportError(source.name, problems)
     return parsed
 
 
@@ -87,18 +174,19 @@ def speed(raw: str, column: str, problems: list[str], where: str) -> float:
     return value
 
 
-def parse_lines(path: Path) -> list[Line]:
+def parse_lines(file: Path | Source) -> list[Line]:
+    source = source_of(file)
     problems: list[str] = []
     lines: list[Line] = []
     circuits: dict[str, int] = {}
-    for number, row in read_rows(path, LINE_COLUMNS):
-        where = f"line {number}"
+    for number, row in read_rows(source, LINE_COLUMNS):
+        where = f"{source.unit} {number}"
         commune = official_commune(row["commune"], problems, where)
         circuit = row["circuit_id"]
         if not CODE_RE.match(circuit):
             problems.append(f"{where}: circuit_id {circuit!r} must be 1-64 letters, digits, '_', '.', ':' or '-'")
         elif circuit in circuits:
-            problems.append(f"{where}: circuit_id {circuit!r} already on line {circuits[circuit]}")
+            problems.append(f"{where}: circuit_id {circuit!r} already on {source.unit} {circuits[circuit]}")
         circuits.setdefault(circuit, number)
         if not 0 < len(row["isp"]) <= 64:
             problems.append(f"{where}: isp must be 1 to 64 characters")
@@ -112,15 +200,16 @@ def parse_lines(path: Path) -> list[Line]:
                 problems.append(f"{where}: installed_on {installed!r} must be a date like 2025-07-01")
         if commune is not None:
             lines.append(Line(circuit, commune.province_code, commune.code, row["isp"], down, up, installed))
-    return checked(path, problems, lines)
+    return checked(source, problems, lines)
 
 
-def parse_areas(path: Path) -> Areas:
+def parse_areas(file: Path | Source) -> Areas:
+    source = source_of(file)
     problems: list[str] = []
     areas = Areas()
     assigned: dict[str, int] = {}
-    for number, row in read_rows(path, AREA_COLUMNS):
-        where = f"line {number}"
+    for number, row in read_rows(source, AREA_COLUMNS):
+        where = f"{source.unit} {number}"
         area, name = row["area_code"], row["area_name"]
         if not CODE_RE.match(area):
             problems.append(f"{where}: area_code {area!r} must be 1-64 letters, digits, '_', '.', ':' or '-'")
@@ -133,23 +222,10 @@ def parse_areas(path: Path) -> Areas:
             continue
         code = commune.code
         if code in assigned:
-            problems.append(f"{where}: commune {code} is already assigned on line {assigned[code]}")
+            problems.append(f"{where}: commune {code} is already assigned on {source.unit} {assigned[code]}")
         assigned.setdefault(code, number)
         areas.communes.setdefault(area, []).append(code)
-    return checked(path, problems, areas)
-
-
-def import_lines(registry: Registry, path: Path) -> int:
-    lines = parse_lines(path)
-    registry.upsert_lines(lines)
-    return len(lines)
-
-
-def import_areas(registry: Registry, path: Path) -> int:
-    areas = parse_areas(path)
-    for code, communes in areas.communes.items():
-        registry.set_area(code, areas.names[code], communes)
-    return sum(len(communes) for communes in areas.communes.values())
+    return checked(source, problems, areas)
 
 
 def issue_date(raw: str, today: dt.date, problems: list[str], where: str) -> None:
@@ -162,14 +238,15 @@ def issue_date(raw: str, today: dt.date, problems: list[str], where: str) -> Non
         problems.append(f"{where}: issued_on {raw} is in the future (today is {today.isoformat()})")
 
 
-def parse_equipment(path: Path, today: dt.date | None = None) -> list[IssuedItem]:
+def parse_equipment(file: Path | Source, today: dt.date | None = None) -> list[IssuedItem]:
     """Every row of an equipment CSV checked; raises RegistryImportError listing every bad row."""
     today = today or dt.date.today()
+    source = source_of(file)
     problems: list[str] = []
     items: list[IssuedItem] = []
     serials: dict[tuple[str, str], int] = {}
-    for number, row in read_rows(path, EQUIPMENT_COLUMNS):
-        where = f"line {number}"
+    for number, row in read_rows(source, EQUIPMENT_COLUMNS):
+        where = f"{source.unit} {number}"
         commune = official_commune(row["commune"], problems, where)
         kind = row["kind"]
         if kind not in PERIPHERAL_KINDS:
@@ -180,7 +257,8 @@ def parse_equipment(path: Path, today: dt.date | None = None) -> list[IssuedItem
         if len(serial) > 64:
             problems.append(f"{where}: serial must be at most 64 characters (or empty when there is none)")
         elif serial and (kind, serial.casefold()) in serials:
-            problems.append(f"{where}: {kind} serial {serial!r} already on line {serials[(kind, serial.casefold())]}")
+            first = serials[(kind, serial.casefold())]
+            problems.append(f"{where}: {kind} serial {serial!r} already on {source.unit} {first}")
         if serial:
             serials.setdefault((kind, serial.casefold()), number)
         if not 0 < len(row["holder"]) <= 100:
@@ -192,32 +270,26 @@ def parse_equipment(path: Path, today: dt.date | None = None) -> list[IssuedItem
                     commune.province_code, commune.code, kind, row["model"], serial, row["holder"], row["issued_on"]
                 )
             )
-    return checked(path, problems, items)
+    return checked(source, problems, items)
 
 
-def import_equipment(equipment: Equipment, path: Path) -> int:
-    items = parse_equipment(path)
-    equipment.replace_communes(items)
-    return len(items)
-
-
-def parse_hosts(path: Path, enrolled: Callable[[Place], bool]) -> list[Place]:
+def parse_hosts(file: Path | Source, enrolled: Callable[[Place], bool]) -> list[Place]:
     """The hosts of a bulk enrolment; every bad row (not official, a bad name, twice in the file,
     enrolled already) is listed in one RegistryImportError."""
+    source = source_of(file)
     problems: list[str] = []
     places: list[Place] = []
     seen: dict[str, int] = {}
-    for number, row in read_rows(path, HOST_COLUMNS):
-        where = f"line {number}"
+    for number, row in read_rows(source, HOST_COLUMNS):
+        where = f"{source.unit} {number}"
         try:
             place = checked_place(row["province"], row["commune"], row["host"])
         except EnrollError as exc:
             problems.append(f"{where}: {exc}")
             continue
         if place.username in seen:
-            problems.append(
-                f"{where}: host {place.host!r} of commune {place.commune} is on line {seen[place.username]} too"
-            )
+            first = seen[place.username]
+            problems.append(f"{where}: host {place.host!r} of commune {place.commune} is on {source.unit} {first} too")
         elif enrolled(place):
             problems.append(f"{where}: host {place.host!r} of commune {place.commune} is enrolled already")
         seen.setdefault(place.username, number)
@@ -225,5 +297,67 @@ def parse_hosts(path: Path, enrolled: Callable[[Place], bool]) -> list[Place]:
     if not places and not problems:
         problems.append("no hosts in the file")
     if problems:
-        raise RegistryImportError(path, problems)
+        raise RegistryImportError(source.name, problems)
     return places
+
+
+KINDS = ("lines", "areas", "equipment")  # what the CLI and the console import
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A file whose every row is right, ready to store: its kind and what it holds."""
+
+    kind: str
+    name: str
+    lines: list[Line] = field(default_factory=list)
+    areas: Areas = field(default_factory=Areas)
+    items: list[IssuedItem] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """The rows it holds (for areas: the communes assigned)."""
+        if self.kind == "areas":
+            return sum(len(codes) for codes in self.areas.communes.values())
+        return len(self.lines) if self.kind == "lines" else len(self.items)
+
+
+def check(kind: str, file: Path | Source, today: dt.date | None = None) -> Checked:
+    """Read and check every row of a file of ``kind`` (one of KINDS); RegistryImportError lists every bad row."""
+    source = source_of(file)
+    if kind == "lines":
+        return Checked(kind, source.name, lines=parse_lines(source))
+    if kind == "areas":
+        return Checked(kind, source.name, areas=parse_areas(source))
+    if kind == "equipment":
+        return Checked(kind, source.name, items=parse_equipment(source, today))
+    raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+
+
+def store(checked: Checked, registry: Registry | None, equipment: Equipment | None) -> int:
+    """Write a checked file in one transaction (all of it or, on an error, nothing); how many rows.
+    Lines and areas go to ``registry``, equipment to ``equipment``."""
+    if checked.kind == "equipment":
+        if equipment is None:
+            raise ValueError("equipment is stored through an Equipment")
+        equipment.replace_communes(checked.items)
+        return checked.count
+    if registry is None:
+        raise ValueError(f"{checked.kind} are stored through the Registry")
+    if checked.kind == "lines":
+        registry.upsert_lines(checked.lines)
+    else:
+        registry.set_areas(checked.areas.names, checked.areas.communes)
+    return checked.count
+
+
+def import_lines(registry: Registry, file: Path | Source) -> int:
+    return store(check("lines", file), registry, None)
+
+
+def import_areas(registry: Registry, file: Path | Source) -> int:
+    return store(check("areas", file), registry, None)
+
+
+def import_equipment(equipment: Equipment, file: Path | Source) -> int:
+    return store(check("equipment", file), None, equipment)

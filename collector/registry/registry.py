@@ -105,17 +105,21 @@ class Registry:
 
     def set_area(self, area_code: str, area_name: str, communes: list[str]) -> None:
         """Create or rename an area and assign communes to it."""
+        self.set_areas({area_code: area_name}, {area_code: communes})
+
+    def set_areas(self, names: dict[str, str], communes: dict[str, list[str]]) -> None:
+        """Create or rename areas and assign their communes, all in one transaction (all or nothing)."""
         with self._store.transaction() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO areas (code, name) VALUES (?, ?) ON CONFLICT(code) DO UPDATE SET name = excluded.name",
-                (area_code, area_name),
+                list(names.items()),
             )
             db.executemany(
                 "INSERT INTO commune_areas (commune, area) VALUES (?, ?) "
                 "ON CONFLICT(commune) DO UPDATE SET area = excluded.area",
-                [(c, area_code) for c in communes],
+                [(c, area) for area, codes in communes.items() for c in codes],
             )
-            self._areas.update({c: area_code for c in communes})
+            self._areas.update({c: area for area, codes in communes.items() for c in codes})
 
     def areas(self) -> dict[str, str]:
         with self._lock:
