@@ -35,6 +35,7 @@ from collector.config import load_config
 from collector.fleet.outage_book import OutageRecord
 from collector.http.app import build_app, require_token
 from collector.http.auth import digest
+from collector.http.console.guard import signed_in
 from collector.http.scope import hidden
 from collector.registry.registry import HostKey, Line, Registry
 from collector.service import CollectorService
@@ -141,6 +142,20 @@ def walk(routes: list[Any], prefix: str = "", dependencies: tuple[Any, ...] = ()
 DOCUMENTATION = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
+CONSOLE_OPEN = {"/console/sign-in"}  # the web console's sign-in form: it names no commune's data
+
+
+def console_guarded(found: Found) -> bool:
+    """A web console route that needs a signed-in session (``collector/http/console/guard.py``)."""
+    pending = list(found.route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop()
+        if dependant.call is signed_in:
+            return True
+        pending += dependant.dependencies
+    return False
+
+
 def protected(found: Found) -> bool:
     return any(getattr(d, "dependency", None) is require_token for d in found.dependencies)
 
@@ -220,6 +235,9 @@ def run_every_route(make_collector: Callable[..., Collector], port: int, tmp_pat
     assert made.returncode == 0, made.stderr
     commune_token = made.stdout.strip()
     routes = app_routes(collector)
+    console = [r for r in routes if r.path.startswith("/console")]
+    assert {r.path for r in console if not console_guarded(r)} == CONSOLE_OPEN, "a console route without a session"
+    routes = [r for r in routes if r not in console]  # a session, not a bearer token: tests/test_console.py scopes them
     collector.start()
     ids: dict[str, dict[str, int]] = {c: {"alert_id": alerts[c]} for c in alerts}
     for commune, host in (("02473", "pc-01"), ("02536", "pc-03"), ("02215", "pc-09")):
