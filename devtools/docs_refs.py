@@ -157,10 +157,15 @@ def collector_config_lines() -> list[str]:
     for section, section_field in CollectorConfig.model_fields.items():
         model = section_field.annotation
         assert isinstance(model, type) and issubclass(model, BaseModel), section
-        out += [f"### `[{section}]`", ""]
+        env = f"{prefix}{section}__".upper()
+        out += [
+            f"### `[{section}]`",
+            "",
+            f"From the environment: `{env}<OPTION>`, e.g. `{env}{next(iter(model.model_fields)).upper()}`.",
+            "",
+        ]
         rows = []
         for key, info in model.model_fields.items():
-            env = f"{prefix}{section}__{key}".upper()
             rows.append(
                 [
                     f"`{key}`",
@@ -168,13 +173,12 @@ def collector_config_lines() -> list[str]:
                     default_of(info),
                     bounds(info),
                     comments.get((section, key), "") or (info.description or ""),
-                    f"`{env}`",
                 ]
             )
             for arg in typing.get_args(info.annotation):
                 if isinstance(arg, type) and issubclass(arg, BaseModel):
                     nested.append((f"{section}.{key}", arg))
-        out += table(["option", "type", "default", "bounds", "what it is", "environment"], rows)
+        out += table(["option", "type", "default", "bounds", "what it is"], rows)
         out.append("")
         for where, sub in nested:
             out += [f"Each item of `{where}`:", ""]

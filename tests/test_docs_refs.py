@@ -33,10 +33,13 @@ def test_the_configuration_reference_names_every_option_with_its_default(rendere
         assert f"### `[{section}]`" in page
         for spec in dataclasses.fields(cls):
             assert f"| `{spec.name}` |" in page, f"agent [{section}] {spec.name}"
+    collector = page[page.index("## Collector") :]
     for section, field in CollectorConfig.model_fields.items():
         assert field.annotation is not None
+        assert f"`COMMUNE_COLLECTOR_{section.upper()}__<OPTION>`" in collector
+        part = collector[collector.index(f"### `[{section}]`") :]
         for key in field.annotation.model_fields:
-            assert f"`COMMUNE_COLLECTOR_{section.upper()}__{key.upper()}`" in page, f"collector [{section}] {key}"
+            assert f"| `{key}` |" in part, f"collector [{section}] {key}"
     assert "| `port` | integer | `8080` | >= 0, <= 65535 |" in page  # [http] port: default and bounds
     assert "| `interval_s` | number | `30.0` | Seconds between metric reports" in page  # the example's comment
 
