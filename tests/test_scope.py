@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from collector.config import ApiTokenSettings
 from collector.http.auth import Token, checked_scope, usable
-from collector.http.scope import WHOLE, Scope, Where
+from collector.http.scope import WHOLE, Scope, Where, hidden, whole_province
 
 AREAS = {"02473": "yen-son", "02536": "yen-son", "02215": "minh-xuan"}
 
@@ -40,6 +40,14 @@ def test_an_area_scope_sees_its_communes_and_itself() -> None:
 
 def test_the_whole_province_sees_everything() -> None:
     assert WHOLE.sees(Where()) and WHOLE.sees(Where("02215")) and WHOLE.communes() is None and WHOLE.area() is None
+
+
+def test_a_route_of_the_whole_province_is_hidden_from_any_scoped_token() -> None:
+    whole_province(WHOLE)
+    for scope in (COMMUNE, AREA):
+        with pytest.raises(HTTPException) as refused:
+            whole_province(scope)
+        assert refused.value.status_code == 404 and refused.value.detail == hidden().detail
 
 
 def test_only_a_viewer_is_scoped_to_one_known_area_or_official_commune() -> None:
