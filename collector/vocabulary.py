@@ -715,6 +715,31 @@ REPORT: Final[dict[str, Words]] = {
     "sheet_degraded": Words("Máy suy giảm lâu", "Degraded long"),
     "sheet_equipment": Words("Thiết bị", "Equipment"),
     "sheet_replacement": Words("Máy cần thay thế", "PCs to replace"),
+    # raw and adjusted figures, no data, exclusions applied (collector/reports/evidence.py)
+    "line_availability_adjusted": Words("Đường truyền sẵn sàng, đã loại trừ (%)", "Line availability, adjusted (%)"),
+    "pc_availability_adjusted": Words("Máy hoạt động, đã loại trừ (%)", "PC availability, adjusted (%)"),
+    "score_raw": Words("Điểm chưa loại trừ", "Score before exclusions"),
+    "sheet_no_data": Words("Không có số liệu", "No data"),
+    "no_data_list": Words(
+        "Xã không có số liệu (không có máy nào gửi số liệu cả tháng): không xếp hạng",
+        "Communes with no data (no agent reported all month): not ranked",
+    ),
+    "no_data_reason": Words("Lý do", "Reason"),
+    "no_agent_since": Words("không có phần mềm giám sát gửi số liệu từ {date}", "no agent since {date}"),
+    "no_agent_ever": Words("chưa từng có phần mềm giám sát gửi số liệu", "never had a reporting agent"),
+    "sheet_exclusions": Words("Loại trừ", "Exclusions"),
+    "exclusions_applied": Words(
+        "Khoảng thời gian được loại trừ khỏi chỉ số đã điều chỉnh (có hiệu lực lúc lập báo cáo)",
+        "Time left out of the adjusted figures (exclusions in force when the report was made)",
+    ),
+    "exclusion_id": Words("Số", "No."),
+    "exclusion_scope": Words("Phạm vi", "Scope"),
+    "exclusion_from": Words("Từ", "From"),
+    "exclusion_to": Words("Đến", "To"),
+    "exclusion_reason": Words("Lý do", "Reason"),
+    "exclusion_note": Words("Ghi chú", "Note"),
+    "exclusion_by": Words("Người ghi", "Recorded by"),
+    "exclusion_hours": Words("Giờ hành chính loại trừ", "Office hours left out"),
     # the replacement page (collector/reports/replacement.py): the top [report] replacement_top per area
     "replacement": Words(
         "Máy cần thay thế: {top} máy điểm cao nhất mỗi khu vực", "PCs to replace: the {top} highest scores per area"

@@ -230,8 +230,10 @@ def test_figures_of_a_healthy_a_dead_and_an_unused_commune_match_influxql_over_r
     province: dict[str, Any], documents: dict[str, Path], influxd: Influxd
 ) -> None:
     rows = commune_rows(documents["xlsx"])
-    assert len(rows) == len(COMMUNES)
-    for code in (HEALTHY, DEAD, UNUSED):
+    assert len(rows) == len(COMMUNES) - 1 and NAMES[UNUSED] not in rows  # no agent: no data, not ranked
+    apart = list(openpyxl.load_workbook(documents["xlsx"])["Không có số liệu"].iter_rows(min_row=4, values_only=True))
+    assert [(r[0], r[2]) for r in apart] == [(NAMES[UNUSED], "chưa từng có phần mềm giám sát gửi số liệu")]
+    for code in (HEALTHY, DEAD):
         want = expected(influxd, province["database"], province["month"], code)
         row = rows[NAMES[code]]
         got = {"line": row[4], "down_hours": row[5], "speed": row[6], "unused_days": row[7], "pcs_online": row[8],
@@ -245,7 +247,7 @@ def test_figures_of_a_healthy_a_dead_and_an_unused_commune_match_influxql_over_r
     assert healthy["line"] == 100.0 and healthy["down_hours"] == 0
     assert unused["line"] is None and unused["unused_days"] > 0 and unused["pcs_total"] == 0
     ranks = {name: row[0] for name, row in rows.items()}
-    assert sorted(ranks.values()) == list(range(1, len(COMMUNES) + 1))
+    assert sorted(ranks.values()) == list(range(1, len(COMMUNES)))
     assert ranks[NAMES[HEALTHY]] < ranks[NAMES[DEAD]]
 
 
@@ -476,7 +478,8 @@ def test_xlsx_numbers_are_numbers_equal_to_the_pdf(documents: dict[str, Path]) -
     assert numbers >= len(COMMUNES) * 10
     book = openpyxl.load_workbook(documents["xlsx"])
     assert book.sheetnames == ["Tóm tắt", "Khu vực", "Xã", "Thiết bị", "Mất kết nối lâu", "Không dùng cả tháng",
-                               "Máy suy giảm lâu", "Máy cần thay thế", "Bản sửa đổi"]  # fmt: skip
+                               "Máy suy giảm lâu", "Không có số liệu", "Loại trừ", "Máy cần thay thế",
+                               "Bản sửa đổi"]  # fmt: skip
     summary = {r[0]: r[1] for r in book["Tóm tắt"].iter_rows(min_row=4, values_only=True)}
     assert summary["Số xã"] == len(COMMUNES) and isinstance(summary["Đường truyền sẵn sàng (%)"], int | float)
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
 from collector.localtime import Window
-from collector.reports.gather import AlertSpell, Fetched, Outage, Slots
+from collector.reports import evidence as ev
+from collector.reports.evidence import CommuneEvidence, LineRow, Outage
+from collector.reports.gather import AlertSpell, Fetched, Slots
 from collector.reports.score import score
 
 DOWN_DAY_S = 3600  # a commune counts as "down that day" after one office hour without its line
@@ -53,6 +56,11 @@ class Kit:
 
 @dataclass
 class CommuneFigures:
+    """A commune's figures, each computed from its rows in ``evidence`` (``reports/evidence.py``).
+    ``line_availability`` and ``pc_availability`` are raw; the ``_adjusted`` ones leave out the time
+    of the exclusions in force when the report was made. ``score`` (and the rank) is of the
+    adjusted figures, ``score_raw`` of the raw ones."""
+
     place: Place
     line_availability: float | None
     down_hours: float
@@ -71,6 +79,20 @@ class CommuneFigures:
     rank: int = 0
     score_change: float | None = None
     rank_change: int | None = None
+    line_availability_adjusted: float | None = None
+    pc_availability_adjusted: float | None = None
+    score_raw: float = 0.0
+    evidence: CommuneEvidence = field(default_factory=lambda: CommuneEvidence(""))
+
+
+@dataclass(frozen=True)
+class NoData:
+    """A commune with no reporting agent all month: listed apart, not ranked (no data is not zero).
+    ``since``: the last time one of its agents was heard, None when never."""
+
+    place: Place
+    since: float | None
+    figures: CommuneFigures  # what its line said (the area and total sums count it), unranked
 
 
 @dataclass
@@ -101,6 +123,8 @@ class MonthFigures:
     unused_all_month: list[CommuneFigures]
     degraded_long: list[DegradedPc]
     outages: list[Outage] = field(default_factory=list)  # decided outages overlapping the month, by start
+    no_data: list[NoData] = field(default_factory=list)  # communes with no reporting agent, not ranked
+    silence: list[ev.Interval] = field(default_factory=list)  # nobody in the fleet heard: out of every figure
 
 
 def compute(
@@ -108,8 +132,9 @@ def compute(
 ) -> MonthFigures:
     windows = fetched.windows
     days = sorted({w.day for w in windows})
+    silence = ev.silent_spans(fetched.outages, fetched.heard)
     by_commune: dict[str, list[Slots]] = defaultdict(list)
-    for s in excuse_outages(fetched.communes, fetched.outages, windows):
+    for s in fetched.communes:
         by_commune[s.commune].append(s)
     by_host: dict[tuple[str, str], list[Slots]] = defaultdict(list)
     for s in fetched.hosts:
@@ -121,103 +146,112 @@ def compute(
     alerts_of: dict[str, list[AlertSpell]] = defaultdict(list)
     for spell in fetched.alerts:
         alerts_of[spell.commune].append(spell)
-    communes = []
+    communes, no_data = [], []
     for code in known:
         place = places.get(code, Place(code, code, "", ""))
-        degraded = [degraded_pc(code, h, by_host[(code, h)], windows, fetched.reasons) for h in hosts_of[code]]
-        communes.append(commune_figures(place, by_commune[code], [by_host[(code, h)] for h in hosts_of[code]],
-                                        [d for d in degraded if d.days > 0], windows, days, fetched,
-                                        alerts_of[code]))  # fmt: skip
+        found = evidence_of(code, by_commune[code], {h: by_host[(code, h)] for h in hosts_of[code]}, fetched,
+                            silence)  # fmt: skip
+        figures = commune_figures(place, found, windows, days, fetched, alerts_of[code])
+        if any(p.online > 0 for p in found.pcs):
+            communes.append(figures)
+        else:  # no agent reported all month: no data, not zero
+            no_data.append(NoData(place, fetched.last_heard.get(code), figures))
     ranked = sorted(communes, key=lambda c: (-c.score, c.place.name))
     for rank, c in enumerate(ranked, 1):
         c.rank = rank
     worst_first = ranked[::-1]
+    everyone = communes + [n.figures for n in no_data]
     areas: dict[str, list[CommuneFigures]] = defaultdict(list)
-    for c in communes:
+    for c in everyone:
         areas[c.place.area].append(c)
-    area_rows = [group(code, members[0].place.area_name, members, by_commune, by_host)
+    area_rows = [group(code, members[0].place.area_name, members, by_host)
                  for code, members in sorted(areas.items())]  # fmt: skip
     all_degraded = [d for c in worst_first for d in c.degraded]
     return MonthFigures(
         communes=worst_first,
         areas=area_rows,
-        total=group("", "", communes, by_commune, by_host),
-        daily_down=daily_down(by_commune, windows, days),
+        total=group("", "", everyone, by_host),
+        daily_down=daily_down({c.place.commune: c.evidence.line for c in communes}, days),
         down_long=[c for c in worst_first if c.down_hours > down_hours_over],
-        unused_all_month=[c for c in worst_first if c.office_days and c.unused_days >= c.office_days],
+        unused_all_month=[
+            c for c in worst_first + [n.figures for n in no_data] if c.office_days and c.unused_days >= c.office_days
+        ],
         degraded_long=[d for d in all_degraded if d.days >= degraded_days_over],
         outages=sorted(fetched.outages, key=lambda o: (o.start, o.commune)),
+        no_data=sorted(no_data, key=lambda n: (n.place.area_name, n.place.name)),
+        silence=[s for s in silence if ev.office_seconds([s], windows) > 0],
     )
+
+
+def evidence_of(
+    code: str, line: list[Slots], hosts: dict[str, list[Slots]], fetched: Fetched, silence: Sequence[ev.Interval]
+) -> CommuneEvidence:
+    """The rows of one commune's figures, from what was fetched for the month."""
+    windows = fetched.windows
+    applied = ev.applied(fetched.exclusions, code, fetched.month_start, fetched.month_end, fetched.as_of)
+    line_spans = ev.excluded_spans(applied, ev.LINE_SCOPES)
+    found = CommuneEvidence(code)
+    found.line = ev.line_rows(code, ((s.window, s.n, s.a, s.b) for s in line), windows, fetched.outages, silence,
+                              line_spans)  # fmt: skip
+    found.outages = ev.outage_rows(code, fetched.outages, windows)
+    found.exclusions = ev.exclusion_rows(applied, windows)
+    found.silence = [s for s in silence if ev.office_seconds([s], windows) > 0]
+    for host, slots in sorted(hosts.items()):
+        reasons = tuple(r for r in fetched.reasons.get((code, host), "").split(",") if r)
+        found.pcs.append(ev.pc_row(host, ((s.window, s.n, s.a, s.b) for s in slots), windows,
+                                   ev.excluded_spans(applied, ev.PC_SCOPES, host), reasons))  # fmt: skip
+    found.speed = fetched.speed_tests.get(code, [])
+    return found
 
 
 def commune_figures(
     place: Place,
-    line: list[Slots],
-    hosts: list[list[Slots]],
-    degraded: list[DegradedPc],
+    found: CommuneEvidence,
     windows: list[Window],
     days: list[date],
     fetched: Fetched,
     spells: list[AlertSpell],
 ) -> CommuneFigures:
-    n, down, unused = (sum(s.n for s in line), sum(s.a for s in line), sum(s.b for s in line))
-    in_use = n - unused
-    per_day = _per_day(line, windows)
-    unused_days = sum(1 for d in days if per_day.get(d, (0.0, 0.0, 0.0))[0] > 0
-                      and per_day[d][2] >= per_day[d][0] / 2)  # fmt: skip
-    office_days = sum(1 for d in days if per_day.get(d, (0.0, 0.0, 0.0))[0] > 0)
-    host_n = sum(s.n for h in hosts for s in h)
-    host_online = sum(s.a for h in hosts for s in h)
+    """A commune's figures, each from its rows in ``found``."""
+    per_day = _per_day(found.line)
+    unused_days = sum(1 for d in days if per_day.get(d, (0.0, 0.0))[0] > 0
+                      and per_day[d][1] >= per_day[d][0] / 2)  # fmt: skip
+    office_days = sum(1 for d in days if per_day.get(d, (0.0, 0.0))[0] > 0)
     fired, hours = alerts(spells, windows, (fetched.month_start, fetched.month_end))
     figures = CommuneFigures(
         place=place,
-        line_availability=_percent(in_use - down, in_use),
-        down_hours=round(down_seconds(line, windows) / 3600, 1),
-        speed_percent=_rounded(fetched.speed.get(place.commune)),
+        line_availability=ev.line_availability(found.line),
+        down_hours=ev.down_hours(found.line),
+        speed_percent=ev.speed_percent(found.speed),
         unused_days=unused_days,
         office_days=office_days,
-        pcs_online=sum(1 for h in hosts if sum(s.a for s in h) > 0),
-        pcs_total=len(hosts),
-        pc_availability=_percent(host_online, host_n),
-        degraded=degraded,
+        pcs_online=sum(1 for p in found.pcs if p.online > 0),
+        pcs_total=len(found.pcs),
+        pc_availability=ev.pc_availability(found.pcs),
+        degraded=[DegradedPc(place.commune, p.host, p.degraded_days, p.reasons) for p in found.pcs if p.degraded_days],
         alerts_fired=fired,
         alert_hours=hours,
+        line_availability_adjusted=ev.line_availability_adjusted(found.line),
+        pc_availability_adjusted=ev.pc_availability_adjusted(found.pcs),
+        evidence=found,
     )
     figures.equipment = kits(place.commune, fetched)
-    figures.score = score(figures.line_availability, figures.speed_percent, figures.pc_availability,
-                          unused_days, office_days)  # fmt: skip
+    figures.score_raw = score(figures.line_availability, figures.speed_percent, figures.pc_availability,
+                              unused_days, office_days)  # fmt: skip
+    figures.score = score(figures.line_availability_adjusted, figures.speed_percent,
+                          figures.pc_availability_adjusted, unused_days, office_days)  # fmt: skip
     return figures
 
 
-NOT_THE_LINE = ("power", "office_closed")  # outages not charged to the line; line and unknown are
-SLOT_S = 300  # the 5-minute rollups the commune slots count
-
-
 def excuse_outages(slots: list[Slots], outages: list[Outage], windows: list[Window]) -> list[Slots]:
-    """The commune slots with the down slots of power cuts and office closings taken out: only
-    ``line`` and ``unknown`` outages count against line availability (those slots stay in the
-    total, as time the line was not shown to fail)."""
-    excused: dict[tuple[str, int], float] = defaultdict(float)
-    for o in outages:
-        if o.cause in NOT_THE_LINE:
-            for index, w in enumerate(windows):
-                excused[(o.commune, index)] += _overlap(o.start, o.end, w) / SLOT_S
-    return [replace(s, a=max(0.0, s.a - excused[(s.commune, s.window)])) if excused.get((s.commune, s.window)) else s
-            for s in slots]  # fmt: skip
-
-
-def degraded_pc(
-    commune: str, host: str, slots: list[Slots], windows: list[Window], reasons: dict[tuple[str, str], str]
-) -> DegradedPc:
-    """Office days on which the PC was degraded for at least half the slots it reported."""
-    per_day: dict[date, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    """The commune slots with the down slots of power cuts and office closings taken out (as the
+    line rows count them, ``evidence.line_rows``): only ``line`` and ``unknown`` outages count
+    against line availability (those slots stay in the total, as time the line was not shown to fail)."""
+    out = []
     for s in slots:
-        day = windows[s.window].day
-        per_day[day][0] += s.n
-        per_day[day][1] += s.b
-    days = sum(1 for n, degraded in per_day.values() if n > 0 and degraded >= n / 2)
-    codes = tuple(r for r in reasons.get((commune, host), "").split(",") if r)
-    return DegradedPc(commune, host, days, codes)
+        (row,) = ev.line_rows(s.commune, [(s.window, s.n, s.a, s.b)], windows, outages, [], [])
+        out.append(replace(s, a=row.down - row.excused) if row.excused else s)
+    return out
 
 
 def alerts(mine: list[AlertSpell], windows: list[Window], month: tuple[int, int]) -> tuple[int, float]:
@@ -248,21 +282,20 @@ def group(
     code: str,
     name: str,
     members: list[CommuneFigures],
-    by_commune: dict[str, list[Slots]],
     by_host: dict[tuple[str, str], list[Slots]],
 ) -> GroupFigures:
+    """A set of communes' figures, from their rows (raw figures: what the communes' lines and PCs did)."""
     codes = {c.place.commune for c in members}
-    line = [s for c in codes for s in by_commune.get(c, [])]
+    line: list[LineRow] = [r for c in members for r in c.evidence.line]
     hosts = [s for key, slots in by_host.items() if key[0] in codes for s in slots]
-    in_use = sum(s.n - s.b for s in line)
     speeds = [c.speed_percent for c in members if c.speed_percent is not None]
     return GroupFigures(
         code=code,
         name=name,
         communes=len(members),
         pcs=sum(c.pcs_total for c in members),
-        line_availability=_percent(in_use - sum(s.a for s in line), in_use),
-        pc_availability=_percent(sum(s.a for s in hosts), sum(s.n for s in hosts)),
+        line_availability=ev.line_availability(line),
+        pc_availability=ev.percent(sum(s.a for s in hosts), sum(s.n for s in hosts)),
         unused_communes=sum(1 for c in members if c.unused_days > 0),
         degraded_pcs=sum(len(c.degraded) for c in members),
         speed_percent=round(statistics.median(speeds), 1) if speeds else None,
@@ -277,18 +310,13 @@ def _in_use(found: list[Kit]) -> int | None:
     return sum(counts) if counts else None
 
 
-def down_seconds(slots: list[Slots], windows: list[Window]) -> float:
-    """Office time the line was down: in each window, the share of its slots down times the window's length
-    (so a report interval longer than a slot, or a gap in the data, does not shorten it)."""
-    return sum(s.a / s.n * windows[s.window].seconds for s in slots if s.n > 0)
-
-
-def daily_down(by_commune: dict[str, list[Slots]], windows: list[Window], days: list[date]) -> list[tuple[date, int]]:
-    """For each office day, how many communes had their line down for an office hour or more."""
+def daily_down(line_of: dict[str, list[LineRow]], days: list[date]) -> list[tuple[date, int]]:
+    """For each office day, how many communes had their line down (charged to it) for an office hour or more."""
     down: dict[date, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for commune, slots in by_commune.items():
-        for s in slots:
-            down[windows[s.window].day][commune] += down_seconds([s], windows)
+    for commune, rows in line_of.items():
+        for r in rows:
+            if r.slots > 0:
+                down[r.day][commune] += r.charged / r.slots * r.seconds
     return [(d, sum(1 for v in down[d].values() if v >= DOWN_DAY_S)) for d in days]
 
 
@@ -323,22 +351,13 @@ def changes(now: GroupFigures, before: GroupFigures | None) -> dict[str, float |
     return out
 
 
-def _per_day(slots: list[Slots], windows: list[Window]) -> dict[date, tuple[float, float, float]]:
-    acc: dict[date, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    for s in slots:
-        day = windows[s.window].day
-        acc[day][0] += s.n
-        acc[day][1] += s.a
-        acc[day][2] += s.b
-    return {d: (v[0], v[1], v[2]) for d, v in acc.items()}
-
-
-def _rounded(value: float | None) -> float | None:
-    return round(value, 1) if value is not None else None
-
-
-def _percent(part: float, whole: float) -> float | None:
-    return round(100.0 * part / whole, 1) if whole > 0 else None
+def _per_day(rows: list[LineRow]) -> dict[date, tuple[float, float]]:
+    """Per office day: slots with data, slots unused."""
+    acc: dict[date, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for r in rows:
+        acc[r.day][0] += r.slots
+        acc[r.day][1] += r.unused
+    return {d: (v[0], v[1]) for d, v in acc.items()}
 
 
 def _overlap(start: float, end: float, window: Window) -> float:

@@ -17,10 +17,14 @@ from typing import Any
 
 from collector.alerting.lifecycle import fired_between
 from collector.fleet.equipment import issued_at
+from collector.fleet.outage_book import recent
 from collector.ingest.influx import InfluxClient
 from collector.ingest.setup_influx import RAW_RP, ROLLUP_RP
 from collector.localtime import Window
 from collector.registry.equipment import Equipment
+from collector.registry.exclusions import Exclusion, Exclusions
+from collector.registry.registry import Registry
+from collector.reports.evidence import Outage, SpeedRow
 from collector.reports.windows import Sums, WindowSums, settled
 from collector.store import Store
 
@@ -48,13 +52,17 @@ class Fetched:
     month_end: int  # the month's end, or now for the current month
     communes: list[Slots] = field(default_factory=list)
     hosts: list[Slots] = field(default_factory=list)
-    speed: dict[str, float] = field(default_factory=dict)  # commune -> median % of contract
+    speed_tests: dict[str, list[SpeedRow]] = field(default_factory=dict)  # commune -> the month's speed tests
     alerts: list[AlertSpell] = field(default_factory=list)  # alerts firing at some moment of the month
     reasons: dict[tuple[str, str], str] = field(default_factory=dict)  # (commune, host) -> codes, comma-separated
     outages: list[Outage] = field(default_factory=list)  # decided outages that overlap the month
     # (commune, kind): issued, in use, plugged in but never opened, judged by PC/SC (0 before the collector said)
     equipment: dict[tuple[str, str], tuple[float, float, float, float]] = field(default_factory=dict)
     issued: dict[tuple[str, str], int] = field(default_factory=dict)  # (commune, kind): items issued by then
+    exclusions: list[Exclusion] = field(default_factory=list)  # every exclusion recorded (applied as of as_of)
+    as_of: float = 0.0  # when the report was made: the exclusions in force then are applied
+    heard: dict[str, tuple[float, float]] = field(default_factory=dict)  # commune -> its PCs' first and last report
+    last_heard: dict[str, float] = field(default_factory=dict)  # commune -> its PCs' last report (no-data reasons)
 
 
 @dataclass(frozen=True)
@@ -67,16 +75,6 @@ class AlertSpell:
     rule: str
     start: float
     end: float
-
-
-@dataclass(frozen=True)
-class Outage:
-    """A decided outage of a commune (the collector's ``outage`` point)."""
-
-    commune: str
-    cause: str  # line, power, office_closed, unknown
-    start: int
-    end: int
 
 
 WINDOW_QUERIES = {  # per office window: commune slots (down, unused), PC slots (online, degraded)
@@ -94,34 +92,36 @@ def fetch(
     month_start: int,
     month_end: int,
     now: float | None = None,
+    registry: Registry | None = None,
+    commune: str = "",
 ) -> Fetched:
-    """The month's rows; ``now`` (default the clock) decides which windows have settled and are kept."""
+    """The month's rows; ``now`` (default the clock) decides which windows have settled and are kept,
+    and which exclusions are in force. ``commune``: only that commune's rows (the API's scorecard;
+    the outages and the fleet's first and last reports stay whole: fleet silence needs everyone's)."""
     now = time.time() if now is None else now
-    out = Fetched(windows, month_start, month_end)
-    out.communes = per_window(client, store, "commune", windows, now)
-    out.hosts = per_window(client, store, "agent", windows, now)
+    out = Fetched(windows, month_start, month_end, as_of=now)
+    out.communes = per_window(client, store, "commune", windows, now, commune)
+    out.hosts = per_window(client, store, "agent", windows, now, commune)
+    only = f" AND \"commune\" = '{commune}'" if commune else ""
     for row in client.query_rows(
-        f'SELECT median("mean_download_percent_of_contract") AS p FROM "{ROLLUP_RP}"."speedtest" '
-        f'WHERE time >= {month_start}s AND time < {month_end}s GROUP BY "commune"'
+        f'SELECT "mean_download_percent_of_contract" AS p FROM "{ROLLUP_RP}"."speedtest" '
+        f'WHERE time >= {month_start}s AND time < {month_end}s{only} GROUP BY "commune"'
     ):
         if row.get("p") is not None:
-            out.speed[str(row["commune"])] = float(row["p"])
-    out.alerts = alert_spells(store, month_start, month_end)
+            out.speed_tests.setdefault(str(row["commune"]), []).append(SpeedRow(int(row["time"]), float(row["p"])))
+    out.alerts = [a for a in alert_spells(store, month_start, month_end) if not commune or a.commune == commune]
     for row in client.query_rows(
         f'SELECT last("degraded_reasons") AS r FROM "{RAW_RP}"."agent" '
-        f'WHERE time >= {month_start}s AND time < {month_end}s AND "degraded" = 1 GROUP BY "commune", "host"'
+        f'WHERE time >= {month_start}s AND time < {month_end}s AND "degraded" = 1{only} GROUP BY "commune", "host"'
     ):
         out.reasons[(str(row["commune"]), str(row["host"]))] = str(row.get("r") or "")
-    for row in client.query_rows(
-        f'SELECT "end" FROM "{ROLLUP_RP}"."outage" '
-        f'WHERE time >= {month_start - OUTAGE_LOOKBACK_S}s AND time < {month_end}s GROUP BY "commune", "cause"'
-    ):
-        start, end = int(row["time"]), int(row.get("end") or 0)
-        if end > month_start:
-            out.outages.append(Outage(str(row["commune"]), str(row["cause"]), start, end))
+    out.outages = outages(client, store, month_start, month_end)
+    if registry is not None:
+        out.heard, out.last_heard = heard(registry, month_start, month_end)
+    out.exclusions = Exclusions(store, registry, "UTC").all() if registry is not None else []
     for row in client.query_rows(
         f'SELECT last("mean_issued") AS issued, last("mean_seen") AS seen FROM "{ROLLUP_RP}"."equipment" '
-        f'WHERE time >= {month_start}s AND time < {month_end}s GROUP BY "commune", "kind"'
+        f'WHERE time >= {month_start}s AND time < {month_end}s{only} GROUP BY "commune", "kind"'
     ):
         if row.get("issued") is not None and row.get("seen") is not None:
             said = (float(row["issued"]), float(row["seen"]), 0.0, 0.0)
@@ -130,16 +130,59 @@ def fetch(
     # InfluxDB answers for a field it does not have
     for row in client.query_rows(
         f'SELECT last("mean_plugged_idle") AS plugged_idle, last("mean_judged_pcsc") AS pcsc FROM "{ROLLUP_RP}".'
-        f'"equipment" WHERE time >= {month_start}s AND time < {month_end}s GROUP BY "commune", "kind"'
+        f'"equipment" WHERE time >= {month_start}s AND time < {month_end}s{only} GROUP BY "commune", "kind"'
     ):
         key = (str(row["commune"]), str(row["kind"]))
         if key in out.equipment:
             issued, seen, _p, _j = out.equipment[key]
             out.equipment[key] = (issued, seen, float(row.get("plugged_idle") or 0.0), float(row.get("pcsc") or 0.0))
-    for item in Equipment(store).items():
+    for item in Equipment(store).items(commune or None):
         if issued_at(item) < month_end:
             out.issued[(item.commune, item.kind)] = out.issued.get((item.commune, item.kind), 0) + 1
     return out
+
+
+def outages(client: InfluxClient, store: Store, month_start: int, month_end: int) -> list[Outage]:
+    """The decided outages overlapping the month (the collector's ``outage`` points), each with the
+    evidence its cause came from when the state file still has its record."""
+    records = {(r.commune, int(r.start)): r for r in recent(store, month_start - OUTAGE_LOOKBACK_S, None, None)
+               if r.state == "decided"}  # fmt: skip
+    out = []
+    for row in client.query_rows(
+        f'SELECT "end" FROM "{ROLLUP_RP}"."outage" '
+        f'WHERE time >= {month_start - OUTAGE_LOOKBACK_S}s AND time < {month_end}s GROUP BY "commune", "cause"'
+    ):
+        start, end, commune = int(row["time"]), int(row.get("end") or 0), str(row["commune"])
+        if end <= month_start:
+            continue
+        record = records.get((commune, start))
+        if record is None:
+            out.append(Outage(commune, str(row["cause"]), start, end))
+            continue
+        hosts = tuple(f"{e.get('host')}: {e.get('points_to')} ({', '.join(str(r) for r in _listed(e.get('reasons')))})"
+                      for e in record.evidence)  # fmt: skip
+        out.append(Outage(commune, str(row["cause"]), start, end, record.confidence, tuple(record.reasons), hosts))
+    return out
+
+
+def _listed(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def heard(registry: Registry, month_start: int, month_end: int) -> tuple[dict[str, tuple[float, float]],
+                                                                       dict[str, float]]:  # fmt: skip
+    """Per commune, from the registry's PCs: the first and last report of those heard in the month,
+    and the last report of every commune heard before the month's end."""
+    spans: dict[str, tuple[float, float]] = {}
+    last: dict[str, float] = {}
+    for r in registry.hosts():
+        c = r.key.commune
+        if r.last_seen > 0 and r.first_seen < month_end:
+            last[c] = max(last.get(c, 0.0), min(r.last_seen, float(month_end)))
+        if r.first_seen < month_end and r.last_seen >= month_start:
+            first, final = spans.get(c, (r.first_seen, r.last_seen))
+            spans[c] = (min(first, r.first_seen), max(final, r.last_seen))
+    return spans, last
 
 
 def alert_spells(store: Store, start: int, end: int) -> list[AlertSpell]:
@@ -147,16 +190,22 @@ def alert_spells(store: Store, start: int, end: int) -> list[AlertSpell]:
     return [AlertSpell(a.commune, a.host, a.rule, a.fired_at, a.resolved_at) for a in fired_between(store, start, end)]
 
 
-def per_window(client: InfluxClient, store: Store, kind: str, windows: list[Window], now: float) -> list[Slots]:
+def per_window(
+    client: InfluxClient, store: Store, kind: str, windows: list[Window], now: float, commune: str = ""
+) -> list[Slots]:
     """The slots of every commune (or PC) in each window: kept sums from the state file, the rest
-    from InfluxDB (kept in turn once the window has settled)."""
+    from InfluxDB (kept in turn once the window has settled). ``commune``: that commune's only (read
+    from the kept sums, the rest asked of InfluxDB for it alone and not kept)."""
     kept = WindowSums(store)
-    found = kept.read(kind, windows)
+    found = kept.read(kind, windows, commune)
     missing = [i for i in range(len(windows)) if i not in found]
-    asked = _ask(client, [windows[i] for i in missing], WINDOW_QUERIES[kind])
+    template = WINDOW_QUERIES[kind]
+    if commune:
+        template = template.replace(" GROUP BY", f" AND \"commune\" = '{commune}' GROUP BY")
+    asked = _ask(client, [windows[i] for i in missing], template)
     for i, sums in zip(missing, asked, strict=True):
         found[i] = [(s.commune, s.host, s.n, s.a, s.b) for s in sums]
-        if settled(windows[i], now):
+        if settled(windows[i], now) and not commune:
             kept.save(kind, windows[i], sums)
     return [Slots(i, *row) for i in sorted(found) for row in found[i]]
 

@@ -32,7 +32,8 @@ from collector.store import Store
 
 ACTION = "report revision"
 ALL_AREAS = ""  # the area of a report of every area
-NOT_FIGURES = frozenset({"place", "score_change", "rank_change", "equipment_change"})  # against last month: not frozen
+NOT_FIGURES = frozenset({"place", "score_change", "rank_change", "equipment_change",  # against last month: not frozen
+                         "evidence"})  # the rows the figures are made of: made from the inputs hashed  # fmt: skip
 LATE_DATA_PARTS = ("windows", "communes", "pcs", "speed", "alerts", "reasons", "outages", "equipment", "issued")
 # why a revision was made: causes, in the order they are told (words in collector.vocabulary.REVISION_CAUSES)
 EXCLUSION_ADDED, EXCLUSION_WITHDRAWN, LATE_DATA, REGISTRY, METHOD = (
@@ -133,7 +134,7 @@ def inputs_of(fetched: Fetched, places: dict[str, Place], exclusions: list[Exclu
         "windows": window,
         "communes": slots(fetched.communes),
         "pcs": slots(fetched.hosts),
-        "speed": {c: v for c, v in fetched.speed.items() if c in mine},
+        "speed": {c: sorted([r.time, r.percent] for r in rows) for c, rows in fetched.speed_tests.items() if c in mine},
         # an alert resolved after the month counts as it did at the month's end
         "alerts": sorted(
             [a.commune, a.host, a.rule, max(a.start, start - 1.0), min(a.end or until, until)] for a in alerts
@@ -157,6 +158,8 @@ def figures_of(figures: MonthFigures) -> dict[str, dict[str, Any]]:
     for c in figures.communes:
         row = {k: v for k, v in asdict(c).items() if k not in NOT_FIGURES}
         out[c.place.commune] = {"name": c.place.name, "area": c.place.area, **row}
+    for n in figures.no_data:  # listed apart, unranked: frozen as no data with its reason
+        out[n.place.commune] = {"name": n.place.name, "area": n.place.area, "no_data": True, "since": n.since}
     frozen: dict[str, dict[str, Any]] = json.loads(canonical(out))
     return frozen
 

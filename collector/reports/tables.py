@@ -78,14 +78,15 @@ def communes(report: MonthlyReport, w: dict[str, str]) -> Table:
     lang = report.language
     keys = ("rank", "±", "commune", "area", "line_availability", "down_hours", "speed_percent", "unused_days",
             "pcs_online", "pcs_total", "pc_availability", "degraded_reasons", "alerts", "alert_hours", "score",
-            "±")  # fmt: skip
+            "±", "line_availability_adjusted", "pc_availability_adjusted", "score_raw")  # fmt: skip
     headers = [w.get(k, k) for k in keys]
     rows: list[list[Cell]] = []
     for c in report.figures.communes:
         degraded = "; ".join(f"{d.host}: {vocab.degraded_reasons(d.reasons, lang)}" for d in c.degraded)
         rows.append([c.rank, c.rank_change, c.place.name, c.place.area_name, c.line_availability, c.down_hours,
                      c.speed_percent, c.unused_days, c.pcs_online, c.pcs_total, c.pc_availability,
-                     degraded, c.alerts_fired, c.alert_hours, c.score, c.score_change])  # fmt: skip
+                     degraded, c.alerts_fired, c.alert_hours, c.score, c.score_change,
+                     c.line_availability_adjusted, c.pc_availability_adjusted, c.score_raw])  # fmt: skip
     return Table("sheet_communes", w["per_commune"], headers, rows)
 
 
@@ -136,7 +137,34 @@ def lists(report: MonthlyReport, w: dict[str, str]) -> list[Table]:
                      [w["commune"], w["host"], w["days"], w["reasons"]],
                      [[names.get(d.commune, d.commune), d.host, d.days, vocab.degraded_reasons(d.reasons, lang)]
                       for d in f.degraded_long], w["none"])  # fmt: skip
-    return [down, unused, degraded]
+    return [down, unused, degraded, no_data(report, w), exclusions(report, w)]
+
+
+def no_data(report: MonthlyReport, w: dict[str, str]) -> Table:
+    """The communes with no reporting agent all month, with why: listed apart, not ranked."""
+    rows: list[list[Cell]] = []
+    for n in report.figures.no_data:
+        when = datetime.fromtimestamp(n.since, report.hours.zone).strftime("%d/%m/%Y") if n.since else ""
+        reason = w["no_agent_since"].format(date=when) if n.since else w["no_agent_ever"]
+        rows.append([n.place.name, n.place.area_name, reason])
+    return Table("sheet_no_data", w["no_data_list"], [w["commune"], w["area"], w["no_data_reason"]], rows, w["none"])
+
+
+def exclusions(report: MonthlyReport, w: dict[str, str]) -> Table:
+    """Every exclusion applied to the month's adjusted figures, with who recorded it."""
+    lang, zone = report.language, report.hours.zone
+    rows: list[list[Cell]] = []
+    for c in report.figures.communes:
+        for e in c.evidence.exclusions:
+            scope = vocab.EXCLUSION_SCOPES[e.scope].in_(lang) if e.scope in vocab.EXCLUSION_SCOPES else e.scope
+            reason = vocab.EXCLUSION_REASONS[e.reason].in_(lang) if e.reason in vocab.EXCLUSION_REASONS else e.reason
+            rows.append([e.id, c.place.name, f"{scope} {e.target}".strip(),
+                         datetime.fromtimestamp(e.start, zone).strftime("%Y-%m-%d %H:%M"),
+                         datetime.fromtimestamp(e.end, zone).strftime("%Y-%m-%d %H:%M"), reason, e.note, e.by_name,
+                         round(e.office_s / 3600, 1)])  # fmt: skip
+    headers = [w["exclusion_id"], w["commune"], w["exclusion_scope"], w["exclusion_from"], w["exclusion_to"],
+               w["exclusion_reason"], w["exclusion_note"], w["exclusion_by"], w["exclusion_hours"]]  # fmt: skip
+    return Table("sheet_exclusions", w["exclusions_applied"], headers, rows, w["none"])
 
 
 PERCENT_PARTS = {"memory_short", "cpu_saturated"}  # shares of time, shown as percent

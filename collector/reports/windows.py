@@ -59,8 +59,11 @@ class WindowSums:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def read(self, kind: str, windows: list[Window]) -> dict[int, list[tuple[str, str, float, float, float]]]:
-        """The kept sums (commune, host, n, a, b) of those ``windows`` that are kept, by the window's index."""
+    def read(
+        self, kind: str, windows: list[Window], commune: str = ""
+    ) -> dict[int, list[tuple[str, str, float, float, float]]]:
+        """The kept sums (commune, host, n, a, b) of those ``windows`` that are kept, by the window's
+        index (of one commune only, if given)."""
         if not windows:
             return {}
         first, last = min(w.start for w in windows), max(w.start for w in windows)
@@ -69,9 +72,11 @@ class WindowSums:
             "SELECT start, end FROM report_windows WHERE kind = ? AND start >= ? AND start <= ?", (kind, first, last)
         )
         out: dict[int, list[tuple[str, str, float, float, float]]] = {index[w]: [] for w in done if w in index}
+        only, params = (" AND commune = ?", (commune,)) if commune else ("", ())
         rows = self._store.query(
-            "SELECT start, end, commune, host, n, a, b FROM report_slots WHERE kind = ? AND start >= ? AND start <= ?",
-            (kind, first, last),
+            "SELECT start, end, commune, host, n, a, b FROM report_slots WHERE kind = ? AND start >= ? AND start <= ?"
+            + only,
+            (kind, first, last, *params),
         )
         for row in rows:
             found = out.get(index.get(row[:2], -1))

@@ -1,0 +1,147 @@
+"""The rows behind a commune's figures (collector/reports/evidence.py) and the figures made from
+them: pure functions over hand-built slots, outages and exclusions, with hypothesis for the
+arithmetic (rows sum exactly to the figure; an exclusion moves only the adjusted figure; our own
+silence is no data, never the commune's downtime)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collector.localtime import Window
+from collector.registry.exclusions import Exclusion, Withdrawal
+from collector.reports import evidence as ev
+from collector.reports.evidence import Outage, SpeedRow
+from collector.reports.figures import Place, compute
+from collector.reports.gather import Fetched, Slots
+
+DAY = date(2026, 11, 17)
+T0 = 1_000_000
+WINDOWS = [Window(date(2026, 11, 16 + d), T0 + d * 86400, T0 + d * 86400 + 4 * 3600) for d in range(4)]  # 48 slots
+HERE, THERE = "02473", "02536"
+
+
+def exclusion(start: float, end: float, scope: str = "line", target: str = "", made: float = 0.0,
+              withdrawn: float | None = None, commune: str = HERE) -> Exclusion:  # fmt: skip
+    gone = Withdrawal(9, 1, "ops", "wrong", withdrawn) if withdrawn is not None else None
+    return Exclusion(1, "08", commune, scope, target, start, end, "repair", "scanner away", "Lan", made, gone)
+
+
+slot_counts = st.tuples(st.integers(0, 48), st.integers(0, 48), st.integers(0, 48)).map(
+    lambda t: (float(t[0]), float(min(t[1], t[0])), float(min(t[2], t[0] - min(t[1], t[0]))))
+)  # n, down, unused with down + unused <= n
+
+
+@given(st.lists(slot_counts, min_size=4, max_size=4), st.integers(0, 4 * 3600), st.integers(0, 4 * 3600))
+def test_line_rows_sum_exactly_to_the_raw_and_adjusted_figures(
+    counts: list[tuple[float, float, float]], a: int, b: int
+) -> None:
+    slots = [(i, n, down, unused) for i, (n, down, unused) in enumerate(counts)]
+    spans = [(WINDOWS[1].start + min(a, b), WINDOWS[1].start + max(a, b))]
+    rows = ev.line_rows(HERE, slots, WINDOWS, [], [], spans)
+    in_use = sum(n - unused for n, _d, unused in counts)
+    down = sum(d for _n, d, _u in counts)
+    assert ev.line_availability(rows) == (round(100.0 * (in_use - down) / in_use, 1) if in_use else None)
+    assert sum(r.counted for r in rows) == in_use and sum(r.charged for r in rows) == down
+    kept = [1.0 - (r.excluded if i == 1 else 0.0) for i, r in enumerate(rows)]
+    counted = sum(r.counted * k for r, k in zip(rows, kept, strict=True))
+    up = sum(r.up * k for r, k in zip(rows, kept, strict=True))
+    assert ev.line_availability_adjusted(rows) == (round(100.0 * up / counted, 1) if counted > 0 else None)
+
+
+def test_an_exclusion_moves_the_adjusted_figure_and_not_the_raw_one() -> None:
+    slots = [(0, 48.0, 0.0, 0.0), (1, 48.0, 48.0, 0.0), (2, 48.0, 0.0, 0.0), (3, 48.0, 0.0, 0.0)]
+    before = ev.line_rows(HERE, slots, WINDOWS, [], [], [])
+    repair = [(WINDOWS[1].start - 3600, WINDOWS[1].end + 60)]  # the whole day the line was cut
+    after = ev.line_rows(HERE, slots, WINDOWS, [], [], repair)
+    assert ev.line_availability(before) == ev.line_availability(after) == 75.0
+    assert ev.line_availability_adjusted(before) == 75.0
+    assert ev.line_availability_adjusted(after) == 100.0  # excluded time left the denominator
+    assert sum(r.counted_adjusted for r in after) == 3 * 48  # not counted as "up"
+    half = ev.line_rows(HERE, slots, WINDOWS, [], [], [(WINDOWS[1].start, WINDOWS[1].start + 2 * 3600)])
+    assert half[1].excluded == 0.5 and ev.line_availability_adjusted(half) == round(100 * 144 / 168, 1)
+
+
+def test_exclusions_apply_as_they_stood_when_the_report_was_made() -> None:
+    late = exclusion(T0, T0 + 3600, made=T0 + 10 * 86400)
+    withdrawn = exclusion(T0, T0 + 3600, made=T0, withdrawn=T0 + 86400)
+    other = exclusion(T0, T0 + 3600, commune=THERE)
+    assert ev.applied([late, withdrawn, other], HERE, T0, T0 + 30 * 86400, as_of=T0 + 3600) == [withdrawn]
+    assert ev.applied([late, withdrawn, other], HERE, T0, T0 + 30 * 86400, as_of=T0 + 20 * 86400) == [late]
+    pc = exclusion(T0, T0 + 3600, scope="host", target="pc-1")
+    assert ev.excluded_spans([pc], ev.LINE_SCOPES) == []
+    assert ev.excluded_spans([pc], ev.PC_SCOPES, "pc-2") == []
+    assert ev.excluded_spans([pc], ev.PC_SCOPES, "pc-1") == [(T0, T0 + 3600)]
+
+
+def test_power_cuts_are_excused_and_fleet_silence_is_no_data_in_every_figure() -> None:
+    slots = [(0, 48.0, 24.0, 0.0)]
+    power = Outage(HERE, "power", WINDOWS[0].start, WINDOWS[0].start + 3600)  # 12 slots
+    rows = ev.line_rows(HERE, slots, WINDOWS, [power], [], [])
+    assert (rows[0].excused, rows[0].charged, rows[0].counted) == (12.0, 12.0, 48.0)
+    silent = [(WINDOWS[0].start + 1800, WINDOWS[0].start + 5400)]  # 12 slots, 6 of them in the power cut
+    rows = ev.line_rows(HERE, slots, WINDOWS, [power], silent, [])
+    assert (rows[0].no_data, rows[0].excused, rows[0].charged, rows[0].counted) == (12.0, 6.0, 6.0, 36.0)
+    assert ev.line_availability(rows) == round(100 * 30 / 36, 1)
+
+
+def test_silence_is_when_every_commune_heard_that_month_was_dark_at_once() -> None:
+    heard = {HERE: (0.0, 9e9), THERE: (0.0, 9e9), "02545": (0.0, T0 + 100)}  # the third fell silent for good
+    outages = [Outage(HERE, "unknown", T0, T0 + 3600), Outage(THERE, "line", T0 + 1800, T0 + 7200)]
+    assert ev.silent_spans(outages, heard) == [(T0 + 1800, T0 + 3600)]
+    assert ev.silent_spans(outages, {**heard, "02560": (0.0, 9e9)}) == []  # one commune still heard
+    assert ev.silent_spans(outages[:1], {HERE: (0.0, 9e9), "02545": (0.0, T0)}) == []  # one alone: its own outage
+
+
+def test_pc_rows_make_availability_and_degraded_spells_across_a_weekend() -> None:
+    windows = [Window(date(2026, 11, d), T0 + d * 86400, T0 + d * 86400 + 3600) for d in (19, 20, 23, 24, 26)]
+    slots = [(0, 12.0, 12.0, 0.0), (1, 12.0, 12.0, 6.0), (2, 12.0, 6.0, 12.0), (3, 12.0, 0.0, 0.0),
+             (4, 12.0, 12.0, 12.0)]  # fmt: skip
+    row = ev.pc_row("pc-1", slots, windows, [(windows[3].start, windows[3].end)], ("disk_slow",))
+    assert ev.pc_availability([row]) == 70.0 and ev.pc_availability_adjusted([row]) == round(100 * 42 / 48, 1)
+    assert row.degraded_days == 3
+    assert row.spells == (ev.Spell(date(2026, 11, 20), date(2026, 11, 23), 2), ev.Spell(date(2026, 11, 26),
+                          date(2026, 11, 26), 1))  # fmt: skip
+
+
+@given(st.lists(st.floats(0, 400, allow_nan=False), min_size=1, max_size=30))
+def test_speed_is_the_median_of_its_rows(values: list[float]) -> None:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    assert ev.speed_percent([SpeedRow(i, v) for i, v in enumerate(values)]) == round(median, 1)
+
+
+def fetched(hosts: list[Slots], exclusions: list[Exclusion]) -> Fetched:
+    out = Fetched(WINDOWS, WINDOWS[0].start, WINDOWS[-1].end, as_of=WINDOWS[-1].end)
+    out.communes = [Slots(i, c, "", 48, 12 if c == HERE and i == 1 else 0, 0) for c in (HERE, THERE, "02545")
+                    for i in range(4)]  # fmt: skip
+    out.hosts = hosts
+    out.exclusions = exclusions
+    out.last_heard = {"02545": float(T0 - 86400)}
+    return out
+
+
+def test_a_commune_without_a_reporting_agent_is_listed_apart_and_not_ranked() -> None:
+    hosts = [Slots(i, c, "pc-1", 48, 48, 0) for c in (HERE, THERE) for i in range(4)]
+    hosts += [Slots(i, "02545", "pc-1", 48, 0, 0) for i in range(4)]  # known, never online this month
+    places = {c: Place(c, c, "a", "A") for c in (HERE, THERE, "02545", "02560")}
+    month = compute(fetched(hosts, []), places, 8, 5)
+    assert [c.place.commune for c in month.communes] == [HERE, THERE]
+    assert [c.rank for c in month.communes] == [2, 1]
+    assert [(n.place.commune, n.since) for n in month.no_data] == [("02545", float(T0 - 86400))]
+    assert month.total.communes == 3  # the area's sums still count what its line said
+
+
+def test_the_figures_are_made_from_the_rows_and_the_score_ranks_on_the_adjusted_ones() -> None:
+    hosts = [Slots(i, c, "pc-1", 48, 48, 0) for c in (HERE, THERE) for i in range(4)]
+    cut_day = exclusion(WINDOWS[1].start, WINDOWS[1].end, made=WINDOWS[0].start)
+    month = compute(fetched(hosts, [cut_day]), {}, 8, 5)
+    here = next(c for c in month.communes if c.place.commune == HERE)
+    assert here.line_availability == ev.line_availability(here.evidence.line) == 93.8
+    assert here.line_availability_adjusted == 100.0 and here.score > here.score_raw
+    assert [e.id for e in here.evidence.exclusions] == [1] and here.evidence.exclusions[0].by_name == "Lan"
+    assert here.down_hours == ev.down_hours(here.evidence.line) == 1.0
+    assert [c.rank for c in month.communes if c.place.commune == HERE] == [1]  # ties broken by name: 02473 first
