@@ -232,6 +232,7 @@ class CollectorService:
             public_status_page=self.config.http.public_status_page,
             reports=self.monthly_report,
             replacement=self.replacement,
+            scorecard=self.scorecard,
             outages=self.outages,
             uploads=uploads,
             enroll=self.enroll_desk,
@@ -250,6 +251,11 @@ class CollectorService:
         from collector.reports.make import make
 
         return make(self.config, self.store, self.registry, month, [fmt], area, actor=actor)[fmt]
+
+    def scorecard(self, code: str, month: str) -> dict[str, Any]:
+        from collector.reports.make import scorecard
+
+        return scorecard(self.config, self.store, self.registry, code, month)
 
     def replacement(self, month: str, province: str, area: str) -> list[dict[str, Any]]:
         from collector.reports.make import replacement

@@ -55,6 +55,10 @@ ReplacementSource = Callable[[str, str, str], list[dict[str, Any]]]
 """The replacement list of a month (YYYY-MM, "" for this one), a province and an area ("" for all)."""
 
 
+ScorecardSource = Callable[[str, str], dict[str, Any]]
+"""One commune's scorecard of a month (YYYY-MM): figures raw and adjusted, and their evidence rows."""
+
+
 class CommandPublisher(Protocol):
     """Sends a command to an agent; False when the broker cannot take it now."""
 
@@ -90,6 +94,7 @@ class HttpParts:
     public_status_page: bool = True
     reports: ReportMaker | None = None
     replacement: ReplacementSource | None = None
+    scorecard: ScorecardSource | None = None
     outages: OutageSource | None = None
     uploads: UploadGate = field(default_factory=UploadGate)
     enroll: EnrollDesk | None = None
@@ -136,6 +141,12 @@ def replacement(p: PartsDep) -> ReplacementSource:
     return p.replacement
 
 
+def scorecard(p: PartsDep) -> ScorecardSource:
+    if p.scorecard is None:
+        raise HTTPException(503, "scorecards are not available in this collector")
+    return p.scorecard
+
+
 def audit_book(p: PartsDep) -> AuditBook:
     if p.audit is None:
         raise HTTPException(503, "the audit log is not available in this collector")
@@ -169,6 +180,7 @@ CommandsDep = Annotated[CommandPublisher, Depends(part("commands"))]
 ThrottleDep = Annotated[Throttle, Depends(part("throttle"))]
 UploadsDep = Annotated[UploadGate, Depends(part("uploads"))]
 ReportsDep = Annotated[ReportMaker, Depends(reports)]
+ScorecardDep = Annotated[ScorecardSource, Depends(scorecard)]
 OutagesDep = Annotated[OutageSource, Depends(outages)]
 AuditDep = Annotated[AuditBook, Depends(audit_book)]
 ExclusionsDep = Annotated[Exclusions, Depends(exclusions)]

@@ -1,5 +1,6 @@
 """``GET /api/v1/reports/monthly``: the leaders' monthly scorecard as PDF, XLSX or HTML (viewer
-token), the same document as ``commune-collector report``."""
+token), the same document as ``commune-collector report``; ``GET /api/v1/communes/{code}/scorecard``:
+one commune's figures and the evidence rows they are made of."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from collector.audit import Actor
 from collector.http import paging
 from collector.http.contract import LABEL_PATTERN, AreaFilter, answers
-from collector.http.deps import ReplacementSource, ReportsDep, RevisionsDep, replacement
+from collector.http.deps import ReplacementSource, ReportsDep, RevisionsDep, ScorecardDep, replacement
 from collector.http.scope import ScopeDep, Where
 from collector.ingest.influx import InfluxError
 from collector.reports.build import ReportError
 from collector.reports.make import FORMATS
 from collector.reports.revisions import RevisionError
-from common.wire import PROVINCE_RE
+from common.wire import COMMUNE_RE, PROVINCE_RE
 
 router = APIRouter()
 MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
@@ -64,6 +65,35 @@ def monthly_report(
 def asker(request: Request) -> Actor:
     """The token's name and the client's address (``require_token`` has named the token)."""
     return Actor(str(getattr(request.state, "token_name", "unknown")), request.client.host if request.client else "")
+
+
+SCORECARD_ANSWERS = answers(404, 503)
+SCORECARD_ANSWERS[404] = {
+    **SCORECARD_ANSWERS[404],
+    "description": "No such scorecard: the commune has no registered line and no area, or the month is in the "
+    "future or before 2000 (the message says which).",
+}
+
+
+@router.get("/api/v1/communes/{code}/scorecard", responses=SCORECARD_ANSWERS)
+def commune_scorecard(
+    code: Annotated[str, Path(pattern=COMMUNE_RE.pattern)],
+    source: ScorecardDep,
+    month: Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM; this month counts up to now")],
+) -> dict[str, Any]:
+    """One commune's scorecard of a month: each figure raw and adjusted (the exclusions in force now
+    taken out), and the evidence rows it is summed from (``evidence.line``: one row per office window;
+    ``outages``, ``exclusions``, ``no_data_spans``, ``pcs``, ``speed_tests``), computed by the monthly
+    report's own code for this commune alone. A commune with no reporting agent all month has
+    ``no_data`` true and a reason, and is not ranked. 404 with the reason for a commune not
+    registered or a month in the future or before 2000 (as the monthly report), 422 for a malformed
+    month, 503 when InfluxDB cannot answer."""
+    try:
+        return source(code, month)
+    except ReportError as exc:  # the request has the right shape: the scorecard it names does not exist
+        raise HTTPException(404, str(exc)) from None
+    except InfluxError as exc:
+        raise HTTPException(503, f"InfluxDB could not answer: {exc}") from None
 
 
 ReplacementDep = Annotated[ReplacementSource, Depends(replacement)]

@@ -82,6 +82,20 @@ def keep(config: CollectorConfig, store: Store, now: float) -> int:
         client.close()
 
 
+def scorecard(
+    config: CollectorConfig, store: Store, registry: Registry, code: str, month: str, now: float | None = None
+) -> dict[str, Any]:
+    """One commune's scorecard of ``month`` (``reports/scorecard.py``); raises ReportError (a month
+    that cannot be asked, UnknownCommune) and InfluxError."""
+    from collector.reports.scorecard import scorecard as one
+
+    client = InfluxClient(config.influxdb.model_copy(update={"timeout_s": config.report.query_timeout_s}))
+    try:
+        return one(client, store, registry, config.report, month, code, now)
+    finally:
+        client.close()
+
+
 def replacement(
     config: CollectorConfig,
     registry: Registry,
