@@ -44,6 +44,7 @@ from devtools.simulate import make_plan, register
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 HEALTHY, DEAD, NO_AGENT = "00694", "00715", "00817"  # with seed 1: no fault, dead_line, no_agent
 COMMUNES = [HEALTHY, DEAD, NO_AGENT, "00691", "00829", "00832"]  # and a degraded PC, a 4G uplink, a PC gone
+HEAD_TOKEN = "commune-head-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +203,8 @@ def test_api_scorecard_returns_the_reports_numbers(
         **province["sections"],
         "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "client_id": f"score-{uuid.uuid4().hex[:8]}"},
         "http": {"host": "127.0.0.1", "port": free_port(),
-                 "tokens": [{"name": "t", "role": "viewer", "sha256": digest(API_TOKEN)}]},
+                 "tokens": [{"name": "t", "role": "viewer", "sha256": digest(API_TOKEN)},
+                            {"name": "head", "role": "viewer", "sha256": digest(HEAD_TOKEN), "commune": HEALTHY}]},
     }  # fmt: skip
     collector = Collector(tmp_path / "api", sections)
     collector.start()
@@ -243,5 +245,9 @@ def test_api_scorecard_returns_the_reports_numbers(
         status, body = http_get(f"{collector.url}/api/v1/communes/{HEALTHY}/scorecard?month=2999-01", headers=auth)
         assert status == 404 and b"in the future" in body
         assert http_get(f"{collector.url}/api/v1/communes/{HEALTHY}/scorecard?month={month}")[0] == 401
+        head = {"Authorization": f"Bearer {HEAD_TOKEN}"}  # a commune head's token: its own scorecard only
+        assert http_get(f"{collector.url}/api/v1/communes/{HEALTHY}/scorecard?month={month}", headers=head,
+                        timeout_s=60)[0] == 200  # fmt: skip
+        assert http_get(f"{collector.url}/api/v1/communes/{DEAD}/scorecard?month={month}", headers=head)[0] == 404
     finally:
         collector.stop()
