@@ -230,6 +230,7 @@ def run_every_route(make_collector: Callable[..., Collector], port: int, tmp_pat
     admin = {"name": "tests", "role": "admin", "sha256": digest(API_TOKEN)}
     collector = make_collector(mqtt={"port": port}, http={"public_status_page": False, "tokens": [admin, area_token]})
     alerts = seed(tmp_path / "state.sqlite")
+    assert collector.cli("setup-influx").returncode == 0  # the rollups the scorecard and reports read
     assert collector.cli("registry", "import-equipment", str(REPO / "config/equipment.example.csv")).returncode == 0
     made = collector.cli("token", "add", "--name", "xa-yen-son", "--role", "viewer", "--commune", "02473")
     assert made.returncode == 0, made.stderr
