@@ -12,6 +12,7 @@ from pathlib import Path
 from bench import (
     agent_footprint,
     collector_throughput,
+    console_page,
     disk_health_cpu,
     ingest_only,
     pcsc_cpu,
@@ -39,6 +40,7 @@ def main() -> None:
         "report_time": report_time.main(),
         "province_scale": province_scale.main(),
         "recovery": recovery.main(),
+        "console_page": console_page.main(),
     }
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures written to {RESULTS}")

@@ -351,6 +351,8 @@ CONSOLE: Final[dict[str, Words]] = {
     "filter": Words("Lọc", "Filter"),
     "search": Words("Tên hoặc mã xã", "Commune name or code"),
     "all_levels": Words("Mọi trạng thái", "Every state"),
+    "all_areas": Words("Mọi khu vực", "Every area"),
+    "page": Words("Trang", "Page"),
     "area": Words("Khu vực", "Area"),
     "commune": Words("Xã/phường", "Commune"),
     "state": Words("Trạng thái", "State"),

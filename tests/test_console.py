@@ -146,6 +146,9 @@ def test_every_page_renders_and_an_admin_acts_through_the_console(
     page.click("#filter button")
     page.wait_for_load_state()
     assert page.locator("tr[data-commune]").evaluate_all("r => r.map(e => e.dataset.commune)") == ["02536"]
+    page.goto(f"{collector.url}/console?area=yen-son")
+    assert page.locator("section[data-area]").evaluate_all("s => s.map(e => e.dataset.area)") == ["yen-son"]
+    assert page.locator("select[name=area]").input_value() == "yen-son" and page.locator("#pager").count() == 0
 
     page.goto(f"{collector.url}/console/alerts")
     assert "tests" in page.locator("tr[data-alert]", has_text="pc-gone").inner_text()  # acknowledged above
@@ -294,6 +297,15 @@ def test_a_viewer_cannot_act_and_a_form_without_its_csrf_token_is_refused(
     page.goto(f"{collector.url}/console/communes/02536")  # another commune: as if it did not exist
     assert "02536" in page.locator("#refusal").inner_text()
     assert page.goto(f"{collector.url}/console/communes/02473").status == 200  # type: ignore[union-attr]
+    for commune in ("02473", "02536"):
+        made = collector.post_json("/api/v1/silences", {"matchers": {"commune": commune}, "duration_s": 600,
+                                                        "author": "A"})  # fmt: skip
+        assert made[0] == 201, made
+    page.goto(f"{collector.url}/console/silences")
+    assert page.locator("tr[data-silence]").all_inner_texts()[0].startswith("commune=02473")
+    assert page.locator("tr[data-silence]").count() == 1  # not 02536's
+    for silence in collector.get_json("/api/v1/silences"):
+        assert collector.send_json("DELETE", f"/api/v1/silences/{silence['id']}")[0] == 200
     context.close()
 
     viewer = collector.cli("token", "add", "--name", "xem", "--role", "viewer").stdout.strip()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -31,6 +31,8 @@ from collector.http.console.guard import (
     session_of,
 )
 from collector.http.console.view import ago, page, when, words
+from collector.http.console.view import page as page_of
+from collector.http.contract import LABEL_PATTERN
 from collector.http.deps import AlertsDep, PartsDep, RegistryDep, SnapshotDep
 from collector.http.scope import Where
 from collector.http.sessions import Session, new_secret, same
@@ -114,23 +116,34 @@ def fleet(
     registry: RegistryDep,
     q: Annotated[str, Query(max_length=100)] = "",
     level: Annotated[str, Query(pattern="^(|red|amber|green)$")] = "",
+    area: Annotated[str, Query(pattern=f"^$|{LABEL_PATTERN[1:-1]}$")] = "",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> HTMLResponse:
-    """Communes by area, problems first, filtered by a name or code and a level."""
+    """Communes by area, problems first, filtered by a name or code, an area and a level, 200 a page
+    (a nation holds 3,321 communes)."""
     language = lang(request)
     wanted = q.strip().casefold()
     scope = scope_of(request)
-    shown = [c for c in snapshot.communes if scope.sees_commune(c.commune)]
+    shown = [c for c in snapshot.communes if scope.sees_commune(c.commune) and (not area or c.area == area)]
+    names = registry.areas()
     areas = []
-    for area in status_page.areas(shown, registry.areas(), snapshot.equipment, language):
-        rows = [r for r in area.rows if (not level or r.level == level) and (
+    for found in status_page.areas(shown, names, snapshot.equipment, language):
+        rows = [r for r in found.rows if (not level or r.level == level) and (
             not wanted or wanted in r.name.casefold() or wanted in r.code)]  # fmt: skip
         if rows:
-            areas.append(status_page.Area(area.code, area.name, area.level, rows))
+            areas.append(status_page.Area(found.code, found.name, found.level, rows))
     levels = {key: w.in_(language) for key, w in STATUS_LEVELS.items()}
     counts = {colour: sum(1 for a in areas for r in a.rows if r.level == colour) for colour in levels}
-    return page(request, "fleet.html", session, "fleet", areas=areas, levels=levels, counts=counts, q=q, level=level,
-                s=words(language, STATUS_PAGE), line_states={k: v.words.in_(language) for k, v in LINE_STATES.items()},
-                updated=when(time.time()))  # fmt: skip
+    pages = max(1, -(-sum(counts.values()) // status_page.PAGE_ROWS))
+    page = min(page, pages)
+    filters = {key: value for key, value in (("q", q), ("level", level), ("area", area)) if value}
+    links = {n: "/console?" + urlencode({**filters, "page": n}) for n in (page - 1, page + 1) if 1 <= n <= pages}
+    choices = sorted((code, names.get(code, code)) for code in {c.area for c in snapshot.communes}
+                     if scope.sees_area(code))  # fmt: skip
+    return page_of(request, "fleet.html", session, "fleet", areas=status_page.one_page(areas, page), levels=levels,
+                   counts=counts, q=q, level=level, area=area, area_choices=choices, page=page, pages=pages,
+                   links=links, s=words(language, STATUS_PAGE),
+                   updated=when(time.time()))  # fmt: skip
 
 
 @dataclass(frozen=True)
