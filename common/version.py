@@ -4,7 +4,7 @@ Why a module and not the git tag alone: CI's clone may carry no tags, and the si
 (PyInstaller) has no git at all, yet both must report the right version. So the version is
 written here, and ``tests/test_version.py`` checks it against ``CHANGELOG.md`` (its newest release)
 and against the tag on the commit when there is one: a release is tagged ``v<VERSION>`` on the
-commit that sets it (README "Releases"). pyproject.toml reads it from here too.
+commit that sets it (docs/en/versions.md, "Releases"). pyproject.toml reads it from here too.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ last], ...]}``: the reports it has stored (InfluxDB or its disk buffer). Ranges,
 "up to" number: a report lost in a broker crash must stay in the agent's spool even when later
 ones were stored. An ack with no ranges is the collector saying it acknowledges at all.
 
-Versions (README "Versions and compatibility"): the agent's ``online`` status (its hello) carries
+Versions (docs/en/versions.md): the agent's ``online`` status (its hello) carries
 ``"version"`` (its release) and ``"caps"`` (what it does: ``CAPABILITIES``); the collector's answer
 to it, the ack with no ranges, carries the collector's ``"version"`` and ``"caps"``, and each side
 logs what they agreed. Fields and sections a collector does not know are skipped and counted

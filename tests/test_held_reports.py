@@ -1,6 +1,6 @@
 """Reports held while no collector has said its release: a kind release 0.1.0 did not know
 (peripherals) stays in the spool, neither sent nor deleted, and goes once a collector that knows
-it answers the hello (README "Versions and compatibility"). A real Mosquitto, the agent's real
+it answers the hello (docs/en/versions.md). A real Mosquitto, the agent's real
 publisher and outbox in this process, a listener on the broker for what it really got.
 """
 

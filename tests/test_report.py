@@ -118,7 +118,7 @@ def month_bounds(month: str) -> tuple[int, int]:
 
 
 def expected(influxd: Influxd, database: str, month: str, commune: str) -> dict[str, Any]:
-    """A commune's figures from the raw points, by their definitions in the README."""
+    """A commune's figures from the raw points, by their definitions in docs/en/monthly-report.md."""
     start, end = month_bounds(month)
     windows = office_windows(month)
     where = f"\"commune\" = '{commune}' AND time >= {start}s AND time < {end}s"

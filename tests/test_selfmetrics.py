@@ -19,7 +19,7 @@ from collector.selfmetrics import SelfMetrics
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Every metric name the README lists for /metrics, the API refusals and the disk buffer.
+# Every metric name docs/en/reliability.md lists for /metrics, the API refusals and the disk buffer.
 README_COUNTERS = (
     "messages_received_total",
     "messages_accepted_total",

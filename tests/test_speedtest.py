@@ -70,7 +70,7 @@ def test_real_speedtest_cli_with_speedtest_nets_upload_sizes_gets_its_short_uplo
 
 def test_speedtest_cli_sends_every_wan_upload_size_in_full_and_only_65536_short() -> None:
     # a short body makes the endpoint wait upload_idle_s, which counts as upload time: the reason
-    # the agent's sizes leave 65536 out (README, Speed tests, for the figures)
+    # the agent's sizes leave 65536 out (docs/en/speed-tests.md, for the figures)
     sent = {size: len(speedtest.HTTPUploaderData(size, 0, 10).data.getvalue()) for size in SPEEDTEST_NET_UPLOAD_SIZES}
 
     assert all(sent[size] == size for size in UPLOAD_SIZES)

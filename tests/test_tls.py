@@ -1,4 +1,4 @@
-"""MQTT over TLS with certificates made the way the README shows: agent and collector verify the
+"""MQTT over TLS with certificates made the way docs/en/security.md shows: agent and collector verify the
 broker; an agent that does not trust the broker's CA never sends and keeps its reports spooled."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def make_ca(folder: Path, name: str) -> None:
 
 
 def make_server_cert(folder: Path, ca: str) -> None:
-    """The README's recipe: a key, a request, and a certificate signed by the CA for the broker's names."""
+    """docs/en/security.md's recipe: a key, a request, and a certificate signed by the CA for the broker's names."""
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=broker", "-keyout", "server.key",
             "-out", "server.csr", cwd=folder)  # fmt: skip
     (folder / "san.ext").write_text("subjectAltName = IP:127.0.0.1, DNS:localhost\n")

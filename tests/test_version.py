@@ -1,5 +1,5 @@
 """The release number: one place (common/version.py), the same in CHANGELOG.md, the package's
-metadata, both programs' ``--version`` and the git tag on a release commit (README "Releases")."""
+metadata, both programs' ``--version`` and the git tag on a release commit (docs/en/versions.md, "Releases")."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ device); else, with one token left and one reader left, those two. A reader tied
 A token item carries ``pcsc`` = 1 when PC/SC answered in the window and the token has been tied to
 a reader since the agent started (so also while it is unplugged, or in the moment after it is
 plugged in, before pcscd lists its reader): its use is observed. Only then does the collector judge
-it by observed use (README "Issued equipment"); a token PC/SC cannot see (no driver for it in
+it by observed use (docs/en/equipment.md); a token PC/SC cannot see (no driver for it in
 pcscd, say) stays judged by presence.
 """
 

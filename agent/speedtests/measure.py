@@ -17,7 +17,7 @@ DOWNLOAD_SIDES = [350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000]
 # speedtest.net's upload sizes without 65536: speedtest-cli 2.1.3 declares that one as 65536 bytes
 # but sends 65529 (its filler is rounded down). The collector's endpoint now answers such an upload
 # once it has been quiet for ``[speedtest] upload_idle_s`` (2 s), but that wait counts as upload
-# time: with it back, a 40 Mb/s endpoint measured 25.2 Mb/s up instead of 40.0 (README, Speed tests).
+# time: with it back, a 40 Mb/s endpoint measured 25.2 Mb/s up instead of 40.0 (docs/en/speed-tests.md).
 UPLOAD_SIZES = [32768, 131072, 262144, 524288, 1048576, 7340032]
 
 

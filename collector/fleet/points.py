@@ -2,7 +2,7 @@
 commune, and per commune and kind of issued or seen equipment each evaluation, so Grafana sees
 silence (a PC that stopped reporting still has a point saying so) and can show states, reasons and
 names without a second data source. Field names are a contract with the dashboards
-(``collector/grafana/dashboards.py``) and the README."""
+(``collector/grafana/dashboards.py``) and docs/en/reference/influxdb.md."""
 
 from __future__ import annotations
 

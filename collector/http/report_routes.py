@@ -118,7 +118,7 @@ def replacement_list(
     """Every PC with office-hours data in the month, highest replacement score first: its score
     (0 to 100), the evidence it is made of (``disk_failing``, ``hang_minutes_per_day``,
     ``memory_short``, ``cpu_saturated``, ``reboots_per_day``, ``age_years``) and the office days
-    it covers. The rule is in the README (Replacement list) and ``collector/reports/replacement.py``.
+    it covers. The rule is in docs/en/monthly-report.md (Replacement list) and ``collector/reports/replacement.py``.
     Paged like every list route. 404 for a month in the future or before 2000 (or a cursor not
     given), 503 when InfluxDB cannot answer."""
     try:

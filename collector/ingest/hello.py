@@ -1,4 +1,4 @@
-"""What the collector and each agent agreed, logged once per host (README "Versions and compatibility").
+"""What the collector and each agent agreed, logged once per host (docs/en/versions.md).
 
 An agent's ``online`` status is its hello: its release and its capabilities (0.1.0 says neither).
 The collector compares them with its own, like a Netdata parent with a child: it logs, once per
