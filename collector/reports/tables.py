@@ -154,7 +154,7 @@ def exclusions(report: MonthlyReport, w: dict[str, str]) -> Table:
     """Every exclusion applied to the month's adjusted figures, with who recorded it."""
     lang, zone = report.language, report.hours.zone
     rows: list[list[Cell]] = []
-    for c in report.figures.communes:
+    for c in [*report.figures.communes, *(n.figures for n in report.figures.no_data)]:
         for e in c.evidence.exclusions:
             scope = vocab.EXCLUSION_SCOPES[e.scope].in_(lang) if e.scope in vocab.EXCLUSION_SCOPES else e.scope
             reason = vocab.EXCLUSION_REASONS[e.reason].in_(lang) if e.reason in vocab.EXCLUSION_REASONS else e.reason
