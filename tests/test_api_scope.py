@@ -319,6 +319,8 @@ def check_read(collector: Collector, route: Found, scope: Pass, leaking: set[str
         theirs = getattr(scope.other, name)
         answer = call(collector, "GET", url(route, scope.own, **{name: theirs}), scope.token)
         assert is_hidden(answer), (*where, name, answer)
+        twice = url(route, scope.own, **{name: theirs}) + f"&{name}={getattr(scope.own, name)}"
+        assert is_hidden(call(collector, "GET", twice, scope.token)), (*where, twice)  # every value is checked
         unknown = call(collector, "GET", url(route, scope.own, **{name: "02218" if name == "commune" else "nowhere"}),
                        scope.token)  # fmt: skip
         assert unknown[:2] == answer[:2], (*where, name, unknown)  # an existing one is told apart from none by nothing

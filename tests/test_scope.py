@@ -11,15 +11,8 @@ from collector.config import ApiTokenSettings
 from collector.http.auth import Token, checked_scope, usable
 from collector.http.scope import WHOLE, Scope, Where, hidden, whole_province
 
-AREAS = {"02473": "yen-son", "02536": "yen-son", "02215": "minh-xuan"}
-
-
-def area_of(commune: str) -> str:
-    return AREAS.get(commune, "unassigned")
-
-
-COMMUNE = Scope("commune", "02473", area_of)
-AREA = Scope("area", "yen-son", area_of, lambda: [c for c, a in AREAS.items() if a == "yen-son"])
+COMMUNE = Scope("commune", "02473", frozenset({"02473"}), "yen-son")  # 02536 is in yen-son too, 02215 not
+AREA = Scope("area", "yen-son", frozenset({"02473", "02536"}), "yen-son")
 
 
 def test_a_commune_scope_sees_its_commune_and_the_area_holding_it_and_nothing_of_the_province() -> None:

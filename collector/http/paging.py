@@ -119,7 +119,7 @@ class Pager(Generic[T]):
 
     def page(self, items: Iterable[T], key: Callable[[T], Key], where: Callable[[T], Where]) -> list[T]:
         """The page of ``items`` (any order) after the cursor, in key order, of those in the scope."""
-        return self.take(after(self.kept(items, where), key, self.cursor), key, where)
+        return page(after(self.kept(items, where), key, self.cursor), key, self.limit, self.request, self.response)
 
     def take(self, ordered: Iterator[T], key: Callable[[T], Key], where: Callable[[T], Where]) -> list[T]:
         """The page of items already in order from the cursor on (a route that reads them so itself)."""

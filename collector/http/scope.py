@@ -10,7 +10,10 @@ A viewer token may be scoped to one area or one commune (``commune-collector tok
 - ``collector.http.paging.Pager`` drops the items of a list that lie outside the scope before paging,
   so a list route names where each item is (``Where``) and cannot forget to filter;
 - ``whole_province`` is the dependency of a route whose answer cannot be cut to a scope: 404 for a
-  scoped token.
+  scoped token (an area's document asks ``Scope.area()``, which is 404 for a commune's token).
+
+A door that signs in otherwise (the web console's session) makes its scope with ``of_token`` from
+the token it found, and filters with the same ``Scope`` and ``Where``.
 
 An item of one commune is in the scope when its commune is. An item of a whole area (an area, a
 silence of an area) is in an area scope of that area and in a commune scope whose commune lies in it.
@@ -19,9 +22,8 @@ An item of neither (a silence of a rule, the whole province's report) is seen on
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from fastapi import Depends, HTTPException, Request
 
@@ -33,8 +35,7 @@ Kind = Literal["province", "area", "commune"]
 SCOPED_PATH_CODES = ("/api/v1/communes/{code}", "/api/v1/areas/{code}")  # where a path's ``code`` is a place
 
 
-@dataclass(frozen=True)
-class Where:
+class Where(NamedTuple):
     """Where an item lies: its commune, or for an item of a whole area its area; neither for the province."""
 
     commune: str | None = None
@@ -43,31 +44,24 @@ class Where:
 
 @dataclass(frozen=True)
 class Scope:
-    """The communes a request may see: all of them (``province``), one area's, or one commune."""
+    """The communes a request may see: all of them (``province``), one area's, or one commune. Made
+    once per request from the registry as it is then (areas may be re-imported while it runs)."""
 
     kind: Kind
     code: str = ""
-    area_of: Callable[[str], str] | None = None  # the registry's, read at each question (areas may be re-imported)
-    communes_of: Callable[[], list[str]] | None = None  # an area scope's communes, as the registry has them now
+    members: frozenset[str] = frozenset()  # an area scope's communes, or a commune scope's one
+    home: str = ""  # the area a commune scope's commune lies in; an area scope's own code
 
     @property
     def whole(self) -> bool:
         return self.kind == "province"
 
     def sees_commune(self, commune: str) -> bool:
-        if self.kind == "province":
-            return True
-        if self.kind == "commune":
-            return commune == self.code
-        return self.area_of is not None and self.area_of(commune) == self.code
+        return self.whole or commune in self.members
 
     def sees_area(self, area: str) -> bool:
         """An area is in view when it is the scope or holds the scope's commune."""
-        if self.kind == "province":
-            return True
-        if self.kind == "area":
-            return area == self.code
-        return self.area_of is not None and self.area_of(self.code) == area
+        return self.whole or area == self.home
 
     def sees(self, where: Where) -> bool:
         if where.commune is not None:
@@ -78,11 +72,7 @@ class Scope:
 
     def communes(self) -> frozenset[str] | None:
         """The scope's communes (None: every commune), for filters run in SQL."""
-        if self.kind == "province":
-            return None
-        if self.kind == "commune":
-            return frozenset({self.code})
-        return frozenset(self.communes_of() if self.communes_of else [])
+        return None if self.whole else self.members
 
     def area(self) -> str | None:
         """The area a report or list may be cut to: an area scope's own; None for the province; 404 for a
@@ -109,8 +99,8 @@ def of_token(token: Token | None, registry: Registry) -> Scope:
         return WHOLE
     kind, code = parse_scope(token.scope)
     if kind == "commune":
-        return Scope("commune", code, registry.area_of)
-    return Scope("area", code, registry.area_of, lambda: registry.communes_by_area().get(code, []))
+        return Scope("commune", code, frozenset({code}), registry.area_of(code))
+    return Scope("area", code, frozenset(registry.communes_by_area().get(code, [])), code)
 
 
 def request_scope(request: Request, registry: RegistryDep) -> Scope:
@@ -132,10 +122,12 @@ def guard(request: Request, scope: ScopeDep) -> None:
         return
     route = request.scope.get("route")
     template = str(getattr(route, "path", ""))
-    named = {**request.query_params, **request.path_params}
-    for name, value in named.items():
+    named = list(request.query_params.multi_items())  # every value of a repeated parameter
+    for name, value in request.path_params.items():
         if name == "code" and any(template.startswith(p) for p in SCOPED_PATH_CODES):
             name = "commune" if template.startswith(SCOPED_PATH_CODES[0]) else "area"
+        named.append((name, value))
+    for name, value in named:
         if name == "commune" and not scope.sees_commune(str(value)):
             raise hidden()
         if name == "area" and not scope.sees_area(str(value)):
