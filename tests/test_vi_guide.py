@@ -50,6 +50,8 @@ PAGES = (
     "nhap-danh-sach.md",
     "dang-ky-may-xa.md",
     "bang-dieu-khien.md",
+    "bang-dieu-khien-web.md",
+    "quyen-truy-cap.md",
     "bao-cao-thang.md",
     "xa-mat-lien-lac.md",
     "nang-cap-sao-luu.md",
@@ -59,6 +61,9 @@ SERVER_ONLY_PROGRAMS = ("apt-get", "systemctl", "useradd", "chown", "pip", "inst
 SERVER_ROOTS = ("/etc/commune-collector", "/var/lib/commune-collector", "/etc/mosquitto", "/var/lib/mosquitto",
                 "/etc/commune-agent", "/var/backups/commune-monitor", "/opt/commune-collector", "/etc/grafana",
                 "/var/lib/grafana")  # fmt: skip
+FENCE = re.compile(r"^(\s*)```(\w*)")
+# Fences that are not commands: what a command prints, and file contents shown as they are.
+NOT_COMMANDS = ("text", "toml", "csv", "json", "ini")
 MARKER = re.compile(r"<!-- guide: server-only(?:; stand-in: ([a-z-]+))? -->")
 WILDCARD = "…"
 
@@ -78,17 +83,18 @@ def blocks_of(page: str) -> list[Block]:
     found: list[Block] = []
     index = 0
     while index < len(lines):
-        fence = re.match(r"^```(\w*)", lines[index])
+        fence = FENCE.match(lines[index])
         if not fence:
             index += 1
             continue
-        end = next(i for i in range(index + 1, len(lines)) if lines[i].startswith("```"))
-        body = "\n".join(lines[index + 1 : end])
-        if fence[1] == "bash":
+        indent = len(fence[1])
+        end = next(i for i in range(index + 1, len(lines)) if lines[i].strip().startswith("```"))
+        body = "\n".join(line[indent:] for line in lines[index + 1 : end])  # a block inside a list item
+        if fence[2] == "bash":
             before = next((lines[i] for i in range(index - 1, -1, -1) if lines[i].strip()), "")
             marker = MARKER.fullmatch(before.strip())
             found.append(Block(page, index + 1, body, marker is not None, marker[1] if marker else None))
-        elif fence[1] == "text" and found and not found[-1].expected:
+        elif fence[2] == "text" and found and not found[-1].expected:
             found[-1].expected = [line for line in body.splitlines() if line.strip()]
         index = end + 1
     return found
@@ -299,6 +305,18 @@ def test_the_guide_has_every_page_and_each_page_is_in_the_site() -> None:
     for page in PAGES:
         assert f"vi/{page}" in nav, f"{page} is not in mkdocs.yml's nav"
         assert f"({page})" in index, f"docs/vi/index.md does not link {page}"
+
+
+def test_every_command_block_of_the_guide_is_one_this_test_runs() -> None:
+    """A command in a fence without ``bash`` (``sh``, none) would be skipped silently: refused, and a
+    page of docs/vi/ with a command must be one of ``PAGES``."""
+    for path in sorted(GUIDE.glob("*.md")):
+        languages = [fence[2] for line in path.read_text(encoding="utf-8").splitlines() if (fence := FENCE.match(line))]
+        opening = languages[0::2]  # every other fence closes a block
+        odd = [lang or "(none)" for lang in opening if lang != "bash" and lang not in NOT_COMMANDS]
+        assert odd == [], f"{path.name}: fences {odd}: use ```bash for a command (run here) or ```text for output"
+        if "bash" in opening:
+            assert path.name in PAGES, f"{path.name} has commands: add it to PAGES in the guide's order"
 
 
 def test_the_server_only_commands_are_these() -> None:
