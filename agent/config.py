@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.peripherals.classify import KnownIds, KnownIdsError, known_id
 from agent.speedtests.schedule import parse_window
-from common.wire import COMMUNE_RE, HOST_RE, LABEL_RE, PROVINCE_RE
+from common.wire import ACTIONS, COMMUNE_RE, HOST_RE, LABEL_RE, PROVINCE_RE
 
 if sys.platform == "win32":  # %ProgramData%\commune-agent (agent/windows/paths.py); Linux never imports it
     from agent.windows.paths import spool_path
@@ -136,6 +136,12 @@ class DiskHealthConfig:
 
 
 @dataclass(frozen=True)
+class ActionsConfig:
+    # the on-demand actions the collector may ask for (agent/actions.py); all four only measure
+    allow: list[str] = field(default_factory=lambda: list(ACTIONS))
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     identity: IdentityConfig
     mqtt: MqttConfig = field(default_factory=MqttConfig)
@@ -145,6 +151,7 @@ class AgentConfig:
     speedtest: SpeedtestConfig = field(default_factory=SpeedtestConfig)
     peripherals: PeripheralsConfig = field(default_factory=PeripheralsConfig)
     disk_health: DiskHealthConfig = field(default_factory=DiskHealthConfig)
+    actions: ActionsConfig = field(default_factory=ActionsConfig)
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -156,6 +163,7 @@ SECTIONS: dict[str, type[Any]] = {
     "speedtest": SpeedtestConfig,
     "peripherals": PeripheralsConfig,
     "disk_health": DiskHealthConfig,
+    "actions": ActionsConfig,
 }
 
 
@@ -187,6 +195,7 @@ def config_from_dict(raw: dict[str, Any]) -> AgentConfig:
         speedtest=built["speedtest"],
         peripherals=built["peripherals"],
         disk_health=built["disk_health"],
+        actions=built["actions"],
     )
     _check_ranges(config)
     return config
@@ -295,6 +304,9 @@ def _check_ranges(config: AgentConfig) -> None:
         raise ConfigError("[probe] interval_s must be at least 1, ping_count 1 to 100, timeout_s positive")
     _check_speedtest(config.speedtest)
     _check_peripherals(config.peripherals)
+    for name in config.actions.allow:
+        if name not in ACTIONS:
+            raise ConfigError(f"[actions] allow: {name!r} is not an action; the actions are {', '.join(ACTIONS)}")
     if config.identity.role not in ("pc", "line-probe"):
         raise ConfigError(f'[identity] role = "{config.identity.role}" must be "pc" or "line-probe"')
     if config.spool.drain_per_s <= 0:

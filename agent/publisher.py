@@ -65,6 +65,8 @@ from agent.spool import SpooledMessage
 from common.version import VERSION
 from common.wire import (
     ACK_COMMAND,
+    ACTION_COMMAND,
+    ANSWER_KIND,
     KNOWN_IDS_COMMAND,
     SCHEMA_VERSION,
     KnownIdRow,
@@ -74,7 +76,9 @@ from common.wire import (
     decode_ack,
     decode_known_ids,
     downgrade,
+    encode,
     report_topic,
+    stamp,
     status_payload,
     with_sequence,
 )
@@ -110,6 +114,8 @@ def capabilities(config: AgentConfig) -> tuple[str, ...]:
         caps.append("peripherals")
     if config.disk_health.enabled and sys.platform == "linux":  # as the runner starts its job
         caps.append("disk_health")
+    if config.actions.allow:
+        caps.append("actions")
     return tuple(caps)
 
 
@@ -195,6 +201,10 @@ class Publisher:
         self._known_ids_topic = command_topic(ident.province, ident.commune, ident.host, KNOWN_IDS_COMMAND)
         # set by the runner when it reports peripherals: known USB ids from the collector (paho's thread)
         self.on_known_ids: Callable[[list[KnownIdRow]], None] | None = None
+        self._action_topic = command_topic(ident.province, ident.commune, ident.host, ACTION_COMMAND)
+        self._answer_topic = report_topic(ident.province, ident.commune, ident.host, ANSWER_KIND)
+        # set by the runner: an action request -> the ``demand`` of its answer (paho's thread; agent/actions.py)
+        self.on_action: Callable[[bytes], dict[str, Any] | None] | None = None
         client = QuietClient(
             CallbackAPIVersion.VERSION2,
             client_id=f"agent-{ident.province}-{ident.commune}-{ident.host}",
@@ -512,6 +522,8 @@ class Publisher:
         client.subscribe(self._ack_topic, qos=1)
         if self._accepts_commands:
             client.subscribe(self._speedtest_topic, qos=1)
+        if self.on_action is not None and "actions" in self.caps:
+            client.subscribe(self._action_topic, qos=1)
         self.connected.set()
         self.wake.set()
         log.info("connected")
@@ -526,6 +538,9 @@ class Publisher:
         if message.topic == self._known_ids_topic and self.on_known_ids is not None:
             self._known_ids(bytes(message.payload), self.on_known_ids)
             return
+        if message.topic == self._action_topic and self.on_action is not None:
+            self._answer_action(bytes(message.payload), self.on_action)
+            return
         mode = command_mode(bytes(message.payload), time.time())
         if mode is None:
             self.commands_rejected += 1
@@ -533,6 +548,15 @@ class Publisher:
             return
         self.speedtest_requests.append(mode)
         log.info("speed test requested", extra={"mode": mode or "configured"})
+
+    def _answer_action(self, payload: bytes, take: Callable[[bytes], dict[str, Any] | None]) -> None:
+        """An action request: answered at once, accepted or refused, as a report of no section on the
+        answer topic (QoS 1, not spooled: an answer the desk no longer waits for is worth nothing)."""
+        demand = take(payload)
+        if demand is not None:
+            answer = encode({"v": SCHEMA_VERSION, "ts": stamp(), "demand": demand})
+            self.client.publish(self._answer_topic, answer, qos=1)
+        self.wake.set()  # an accepted action runs at the loop's next wake
 
     def _known_ids(self, payload: bytes, apply: Callable[[list[KnownIdRow]], None]) -> None:
         """Known USB ids the collector handed over: all applied, or none when the command is bad."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 
+from agent.actions import Action, ActionDesk
 from agent.collectors import Collector, make_metric_collectors
 from agent.collectors.inventory import collect_inventory
 from agent.config import AgentConfig, PeripheralsConfig, extra_known_ids
@@ -33,7 +34,18 @@ from agent.peripherals.tracker import PeripheralsTracker
 from agent.peripherals.uevents import DeviceEvents
 from agent.probes import ProbeBuilder
 from agent.publisher import Publisher
-from common.wire import SCHEMA_VERSION, KnownIdRow, compact, encode, report_topic, stamp
+from common.wire import (
+    ACTION_KINDS,
+    ANSWER_KIND,
+    SCHEMA_VERSION,
+    ActionRequest,
+    KnownIdRow,
+    compact,
+    demand_envelope,
+    encode,
+    report_topic,
+    stamp,
+)
 
 if sys.platform != "win32":
     import resource
@@ -197,6 +209,30 @@ class AgentRunner:
         self._topics = {
             job.kind: report_topic(ident.province, ident.commune, ident.host, job.kind) for job in self.jobs
         }
+        self._demanded: queue.Queue[tuple[ActionRequest, dict[str, Any]]] = queue.Queue()  # results of actions
+        self._speedtest_now: Any = None  # the speed-test builder of ``speedtest_now``, made at its first request
+        self.actions = ActionDesk(config.actions.allow, self._catalogue())
+        self.publisher.on_action = self.actions.take
+
+    def _catalogue(self) -> dict[str, Action | None]:
+        """Each action's builder: the jobs' own where they have one (None: turned off here)."""
+        probe = next((job.build for job in self.jobs if job.kind == "probe"), None)
+        tracker = self._tracker
+        return {
+            "speedtest_now": Action(self._run_speedtest_now),
+            "probe_now": None if probe is None else Action(lambda _request: probe()),
+            "inventory_now": Action(lambda _request: {"inventory": collect_inventory()}),
+            # on the main loop, where the peripherals job polls the same tracker
+            "peripherals_now": None if tracker is None else Action(lambda _request: tracker.report_now(), False),
+        }
+
+    def _run_speedtest_now(self, request: ActionRequest) -> dict[str, Any]:
+        """A speed test now: the line-probe's own job (its byte budget and state file), or on any other
+        PC one made at the first request (speedtest-cli is loaded only then)."""
+        if self._speedtest_now is None:
+            scheduled = next((job.build for job in self.jobs if job.kind == "speedtest"), None)
+            self._speedtest_now = scheduled or speedtest_job(self.config, deque()).build
+        return dict(self._speedtest_now.run_now(request.mode))
 
     def _listen_for_usb_devices(self) -> DeviceEvents | None:
         """With the kernel's USB events (Linux), the peripherals job runs at each device change and
@@ -259,6 +295,10 @@ class AgentRunner:
                     job, sections = self._finished.get()
                     job.running = False
                     self._spool_report(job, sections)
+                for request in self.actions.accepted():
+                    self._start_action(request)
+                while not self._demanded.empty():
+                    self._spool_result(*self._demanded.get())
                 tokens = min(rate, tokens + (now - last) * rate)
                 last = now
                 tokens -= self.publisher.drain(int(tokens))
@@ -293,6 +333,31 @@ class AgentRunner:
         self._finished.put((job, build_sections(job)))
         self.publisher.wake.set()
 
+    def _start_action(self, request: ActionRequest) -> None:
+        action = self.actions.action(request)
+        if not action.background:
+            self._spool_result(request, build_action(action, request))
+            return
+
+        def run() -> None:
+            self._demanded.put((request, build_action(action, request)))
+            self.publisher.wake.set()
+
+        threading.Thread(target=run, name=f"action-{request.action}", daemon=True).start()
+
+    def _spool_result(self, request: ActionRequest, sections: dict[str, Any]) -> None:
+        """An action's result, a report of its kind tagged with the request (``done``); an action that
+        made none is answered ``failed``."""
+        ident = self.config.identity
+        if sections:
+            kind, demand = ACTION_KINDS[request.action], demand_envelope(request.id, request.action, "done")
+        else:
+            kind, demand = ANSWER_KIND, demand_envelope(request.id, request.action, "failed", "no_result")
+        payload = encode(compact({"v": SCHEMA_VERSION, "ts": stamp(), "demand": demand, **sections}))
+        self.spool.put(report_topic(ident.province, ident.commune, ident.host, kind), payload)
+        self.actions.finished(request)
+        log.info("action done", extra={"action": request.action, "request": request.id, "sections": len(sections)})
+
     def _spool_report(self, job: Job, sections: dict[str, Any], measured_at: float | None = None) -> None:
         if not sections:
             return
@@ -313,6 +378,14 @@ def speedtest_job(config: AgentConfig, requests: deque[str]) -> Job:
     state = Path(settings.state_path or Path(config.spool.path).with_name("speedtest.json"))
     builder = SpeedtestJob(settings, config.identity.host, state, requests)
     return Job("speedtest", settings.check_interval_s, builder, background=True)
+
+
+def build_action(action: Action, request: ActionRequest) -> dict[str, Any]:
+    try:
+        return action.build(request)
+    except Exception:  # a broken action must not stop the agent; it is answered "failed"
+        log.exception("action failed", extra={"action": request.action})
+        return {}
 
 
 def build_sections(job: Job) -> dict[str, Any]:

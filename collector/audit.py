@@ -82,6 +82,11 @@ WATCHED: tuple[Watched, ...] = (
     Watched("known_id", "SELECT vendor_id || ':' || product_id AS key, * FROM known_ids"),
     Watched("exclusion", "SELECT id AS key, * FROM exclusions"),
     Watched("exclusion_withdrawal", "SELECT id AS key, * FROM exclusion_withdrawals"),
+    Watched(  # who asked an agent for an action; its answer and result are the collector's doing
+        "action_request",
+        "SELECT id AS key, id, province, commune, host, action, mode, asked_by, asked_at FROM action_requests",
+        frozenset({"added"}),
+    ),
 )
 
 

@@ -285,6 +285,16 @@ class AuditSettings(Section):
     retention_days: int = Field(AUDIT_FLOOR_DAYS, ge=AUDIT_FLOOR_DAYS)
 
 
+class ActionsSettings(Section):
+    # "test now" from the desk (collector/actions.py): a request with neither answer nor result after
+    # this long reads "no answer in N s"
+    answer_timeout_s: float = Field(120.0, ge=5, le=3600)
+    # how long POST .../actions/{name} waits for the agent's first answer (accepted, or refused: 409)
+    answer_wait_s: float = Field(3.0, ge=0, le=30)
+    # requests (with their results) are kept this many days
+    keep_days: float = Field(30.0, gt=0, le=400)
+
+
 class CollectorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMMUNE_COLLECTOR_", env_nested_delimiter="__", extra="forbid")
 
@@ -301,6 +311,7 @@ class CollectorConfig(BaseSettings):
     grafana: GrafanaSettings = GrafanaSettings()
     report: ReportSettings = ReportSettings()
     audit: AuditSettings = AuditSettings()
+    actions: ActionsSettings = ActionsSettings()
 
 
 class ConfigError(ValueError):

@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from collector.actions import ActionDesk
 from collector.alerting.conditions import ConditionSink
 from collector.alerting.lifecycle import AlertManager
 from collector.alerting.notify import Notifier
@@ -32,7 +33,7 @@ from collector.http.throttle import FailureLimiter, Throttle
 from collector.http.uploads import UploadGate
 from collector.ingest.acks import Acknowledger
 from collector.ingest.bounds_state import BoundsKeeper
-from collector.ingest.checks import Ingestor
+from collector.ingest.checks import Accepted, Ingestor
 from collector.ingest.consumer import Consumer
 from collector.ingest.diskbuffer import DiskBuffer
 from collector.ingest.influx import InfluxClient, InfluxError
@@ -137,6 +138,10 @@ class CollectorService:
         self.known_ids = KnownIdsHandout(KnownIds(self.store).rows, self.consumer.publish_command)
         self.ingestor.observers.append(self.known_ids.observe)  # imported USB ids, to each agent on its hello
         self.ingestor.clock_offset = self.fleet.clock_offset  # backlog is judged on clock-corrected age
+        self.actions = ActionDesk(
+            self.store, self.consumer.publish_command, config.actions.answer_timeout_s, config.actions.keep_days
+        )
+        self.ingestor.on_demand = self._answered  # answers and results of actions: never the fleet's
         self.consumer.on_lost.append(self.fleet.lost_broker)  # a broker restart: the grace of our own restart
         self.consumer.on_regained.append(self.fleet.regained_broker)
         self.notifier = Notifier(config.notify, self.store, self.registry, self.metrics)
@@ -242,7 +247,15 @@ class CollectorService:
             history=CommuneHistory(self.influx.query),
             enroll_keys=self.enroll_desk.keys if self.enroll_desk else EnrollKeys(self.store),
             equipment=self.fleet.issued,
+            actions=self.actions,
+            action_wait_s=self.config.actions.answer_wait_s,
         )
+
+    def _answered(self, accepted: Accepted) -> None:
+        """An agent's answer to an action, or its result (the ingestor's thread)."""
+        demand = accepted.report.demand
+        if demand is not None and not self.actions.answered(accepted.host, demand, accepted.report.sections):
+            log.warning("an action answer names no request of this host", extra={"host": accepted.host.host})
 
     def outages(self, since: float, commune: str | None) -> list[dict[str, Any]]:
         return [record_json(r) for r in recent(self.store, since, commune, limit=None)]

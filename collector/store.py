@@ -361,6 +361,17 @@ def add_token_scope(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT ''")
 
 
+def create_action_requests(db: sqlite3.Connection) -> None:
+    """On-demand actions asked of agents (collector/actions.py): who asked, the agent's answer, its result."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS action_requests (id TEXT PRIMARY KEY, province TEXT NOT NULL,"
+        " commune TEXT NOT NULL, host TEXT NOT NULL, action TEXT NOT NULL, mode TEXT NOT NULL,"
+        " asked_by TEXT NOT NULL, asked_at REAL NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',"
+        " answered_at REAL, result TEXT)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS action_requests_by_time ON action_requests (asked_at)")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -382,6 +393,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "exclusions from the report's figures and their withdrawals, never changed", create_exclusions),
     Migration(12, "frozen months: each revision of a month's report, never changed", create_report_revisions),
     Migration(13, "API tokens may be scoped to one area or one commune", add_token_scope),
+    Migration(14, "on-demand actions asked of agents, their answers and results", create_action_requests),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -824,3 +824,54 @@ def report_words(lang: str) -> dict[str, str]:
 def report_weekdays(days: list[int], lang: str) -> str:
     """Working days as people say them: "thứ Hai, Ba, Tư, Năm, Sáu" or "Mon, Tue, Wed, Thu, Fri"."""
     return REPORT["workdays"].in_(lang).format(days=", ".join(WEEKDAYS[d].in_(lang) for d in days))
+
+
+# ---- on-demand actions ("test now" from the desk: collector/actions.py) ----
+
+ACTION_NAMES: Final[dict[str, Words]] = {  # the fixed catalogue (common.wire.ACTIONS)
+    "speedtest_now": Words("Đo tốc độ đường truyền ngay", "Speed test now"),
+    "probe_now": Words("Kiểm tra kết nối ngay (cổng, DNS, tỉnh)", "Probe now (gateway, DNS, province)"),
+    "inventory_now": Words("Kiểm kê máy ngay", "Inventory now"),
+    "peripherals_now": Words("Liệt kê thiết bị USB ngay", "USB devices now"),
+}
+ACTION_STATES: Final[dict[str, Words]] = {
+    "pending": Words("Đang chờ máy trả lời", "Waiting for the PC"),
+    "accepted": Words("Máy đang thực hiện", "The PC is running it"),
+    "done": Words("Đã có kết quả", "Done"),
+    "refused": Words("Máy từ chối", "Refused by the PC"),
+    "failed": Words("Máy không làm được", "The PC could not do it"),
+    "no_answer": Words("Không có trả lời sau {seconds} giây", "No answer in {seconds} s"),
+}
+ACTION_REFUSALS: Final[dict[str, Words]] = {  # common.wire.REFUSALS, and failed's reasons
+    "not_allowed": Words(
+        "máy không cho phép thao tác này ([actions] allow trong cấu hình của máy)",
+        "the PC does not allow this action ([actions] allow in its config)",
+    ),
+    "unknown_action": Words("máy không biết thao tác này (phiên bản cũ?)", "the PC does not know this action (older?)"),
+    "bad_request": Words("máy không đọc được yêu cầu", "the PC could not read the request"),
+    "busy": Words("máy đang làm đúng thao tác này", "the PC is running this same action already"),
+    "disabled": Words("phần cần cho thao tác này bị tắt trên máy", "the part it needs is turned off on the PC"),
+    "no_result": Words("thao tác chạy nhưng không có kết quả", "the action ran and made no result"),
+}
+ACTION_ERRORS: Final[dict[str, Words]] = {
+    "unknown_action": Words(
+        "không có thao tác {name}; các thao tác: {names}", "there is no action {name}; the actions are {names}"
+    ),
+    "unknown_host": Words("không có máy {host}", "no host {host} is known"),
+    "mode_not_taken": Words(
+        "chỉ speedtest_now nhận mode, {name} thì không", "only speedtest_now takes a mode, not {name}"
+    ),
+    "unknown_request": Words("không có yêu cầu {request} cho máy {host}", "no request {request} for host {host}"),
+    "broker_down": Words("không gửi được tới MQTT broker; thử lại", "the MQTT broker cannot be reached; try again"),
+    "refused": Words("máy từ chối {name}: {reason}", "the PC refused {name}: {reason}"),
+}
+
+
+def action_reason(code: str) -> Words:
+    """A refusal's or failure's words; a code this release does not know (a newer agent's) as itself."""
+    return ACTION_REFUSALS.get(code, Words(code, code))
+
+
+def both(words: Words, **values: object) -> str:
+    """Vietnamese, then English, for an API answer a person reads: "vi / en"."""
+    return f"{words.vi.format(**values)} / {words.en.format(**values)}"

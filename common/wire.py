@@ -74,12 +74,13 @@ STREAM_RE: Final = re.compile(r"^[0-9a-f]{8,32}$")
 MAX_SEQ: Final = 2**53
 ACK_COMMAND: Final = "ack"
 MAX_ACK_RANGES: Final = 256
-ENVELOPE_KEYS: Final = ("v", "ts", "seq", "stream")
+ENVELOPE_KEYS: Final = ("v", "ts", "seq", "stream", "demand")
 # What an agent or a collector can say it does (``caps`` in hellos): acks (end-to-end
 # acknowledgements), peripherals (USB devices reports), disk_health (S.M.A.R.T. in inventory
 # reports), pcsc (smart-card readers watched: the peripherals report's smartcard list). A name
-# outside this list is a newer program's: kept out of what is agreed, never refused.
-CAPABILITIES: Final = ("acks", "peripherals", "disk_health", "pcsc")
+# outside this list is a newer program's: kept out of what is agreed, never refused. actions: the
+# agent takes on-demand actions on ``.../cmd/action`` (the collector: it can send them).
+CAPABILITIES: Final = ("acks", "peripherals", "disk_health", "pcsc", "actions")
 MAX_CAPS: Final = 32
 CAP_RE: Final = re.compile(r"^[a-z0-9_]{1,32}$")
 VERSION_RE: Final = re.compile(r"^[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}([.+-][A-Za-z0-9.+-]{1,40})?$")
@@ -153,6 +154,19 @@ class Report:
     version: str | None = None  # online status only: the agent's release, if it says (0.2.0 on)
     caps: tuple[str, ...] | None = None  # online status only: what the agent does (``CAPABILITIES``), if it says
     unknown: tuple[str, ...] = ()  # names of fields and sections skipped as unknown ("section" or "section.field")
+    demand: Demand | None = None  # an on-demand action's answer or result (``cmd/action``), None for the rest
+
+
+@dataclass(frozen=True)
+class Demand:
+    """The ``demand`` of a report made for an on-demand action: which request, and what became of it
+    (``accepted``, ``refused`` or ``failed``: an answer with no section; ``done``: the result, in the
+    sections)."""
+
+    id: str
+    action: str
+    state: str
+    reason: str = ""  # refused or failed only: why (``REFUSALS``, or a newer agent's name)
 
 
 @dataclass(frozen=True)
@@ -726,6 +740,8 @@ def decode_report(kind: str, raw: bytes) -> Report:
     ts = _number(body.get("ts"), "ts")
     report = Report(kind=kind, ts=ts)
     report.stream, report.seq = _sequence(body, kind)
+    if kind != "status" and "demand" in body:
+        report.demand = _demand(body["demand"])
     unknown: list[str] = []
     if kind == "status":
         report.state = _status_state(body)
@@ -746,7 +762,8 @@ def decode_report(kind: str, raw: bytes) -> Report:
             unknown.append(_unknown(key, kind))
             continue
         report.sections[key] = _section_items(key, section, value, unknown)
-    if not report.sections and not unknown:
+    answer = report.demand is not None and report.demand.state != "done"  # accepted or refused: no section
+    if not report.sections and not unknown and not answer:
         raise WireError("bad_shape", f"{kind} report carries no section")
     report.unknown = tuple(unknown)
     return report
@@ -907,3 +924,104 @@ def decode_known_ids(raw: bytes) -> list[KnownIdRow]:
             raise WireError("bad_shape", "a known_ids row is [vendor_id, product_id, kind, model]")
         out.append(known_id_row(*row))
     return out
+
+
+# ---- on-demand actions (``.../<host>/cmd/action``) ----
+# A fixed catalogue of named actions, never a shell. The collector sends
+# ``{"v": 1, "ts": <now>, "id": "<request id>", "action": "speedtest_now", "mode": "wan"}``; the agent
+# answers at once with a report of no section on its ``ANSWER_KIND`` topic carrying
+# ``"demand": {"id": ..., "action": ..., "state": "accepted"}`` (or ``"refused"`` with a ``reason``),
+# then sends the result as a normal report of the action's kind with ``"state": "done"``. The
+# collector writes the result's points tagged ``on_demand`` and the monthly figures leave them out.
+ACTION_COMMAND: Final = "action"
+ACTION_KINDS: Final = {
+    "speedtest_now": "speedtest",  # the province endpoint (wan) or the internet; the busy-line guard applies
+    "probe_now": "probe",  # gateway, DNS and the configured targets
+    "inventory_now": "inventory",
+    "peripherals_now": "peripherals",
+}
+ACTIONS: Final = tuple(ACTION_KINDS)
+ANSWER_KIND: Final = "metrics"  # where accepted and refused answers travel (every agent may publish there)
+# accepted and refused: the agent's answer at once; done: the result; failed: the action ran and
+# made no report (its reason says what broke)
+DEMAND_STATES: Final = ("accepted", "refused", "done", "failed")
+# Why an agent refuses an action: not in its ``[actions] allow``, a name it does not know, a request
+# it cannot read, the same action still running, or the part it needs turned off in its config.
+REFUSALS: Final = ("not_allowed", "unknown_action", "bad_request", "busy", "disabled")
+SPEEDTEST_MODES: Final = ("", "wan", "internet")  # "": the agent's configured modes
+REQUEST_ID_RE: Final = re.compile(r"^[0-9a-f]{8,32}$")
+ACTION_NAME_RE: Final = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """A checked request from the collector."""
+
+    id: str
+    action: str
+    mode: str = ""  # speedtest_now only
+
+
+def action_request_payload(request_id: str, action: str, mode: str = "", now: float | None = None) -> bytes:
+    """What the collector publishes on ``.../cmd/action``."""
+    body: dict[str, Any] = {"v": SCHEMA_VERSION, "ts": stamp(now), "id": request_id, "action": action}
+    if mode:
+        body["mode"] = mode
+    return encode(body)
+
+
+def request_id_of(raw: bytes) -> str | None:
+    """The request id of a command, when it can be read at all (to refuse a bad request by its id)."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    found = body.get("id") if isinstance(body, dict) else None
+    return found if isinstance(found, str) and REQUEST_ID_RE.fullmatch(found) else None
+
+
+def decode_action_request(raw: bytes) -> ActionRequest:
+    """A request on ``.../cmd/action``, checked; raises WireError on any breach (``unknown_kind`` for a
+    well-formed name outside the catalogue, so the agent can say which it was)."""
+    body = _json_body(raw)
+    if not isinstance(body, dict) or body.get("v") != SCHEMA_VERSION:
+        raise WireError("bad_version", "an action request is an object with v=1")
+    request_id, action, mode = body.get("id"), body.get("action"), body.get("mode", "")
+    if not isinstance(request_id, str) or not REQUEST_ID_RE.fullmatch(request_id):
+        raise WireError("bad_value", f"request id {str(request_id)[:40]!r} does not match {REQUEST_ID_RE.pattern}")
+    if not isinstance(action, str) or not ACTION_NAME_RE.fullmatch(action):
+        raise WireError("bad_value", f"action {str(action)[:40]!r} does not match {ACTION_NAME_RE.pattern}")
+    if action not in ACTION_KINDS:
+        raise WireError("unknown_kind", f"action {action!r} is not one of {', '.join(ACTIONS)}")
+    if mode not in SPEEDTEST_MODES or (mode and action != "speedtest_now"):
+        raise WireError("bad_value", f"mode {str(mode)[:20]!r} is wan, internet or none, and for speedtest_now only")
+    return ActionRequest(request_id, action, str(mode))
+
+
+def demand_envelope(request_id: str, action: str, state: str, reason: str = "") -> dict[str, Any]:
+    """The ``demand`` an agent puts in an answer or a result."""
+    body = {"id": request_id, "action": action if ACTION_NAME_RE.fullmatch(action) else "unknown", "state": state}
+    if reason:
+        body["reason"] = reason
+    return body
+
+
+def _demand(value: Any) -> Demand:
+    """A report's ``demand``, checked; raises WireError("bad_value") naming the fault."""
+    keys = {"id", "action", "state"}
+    if not isinstance(value, dict) or not keys <= set(value) <= {*keys, "reason"}:
+        raise WireError("bad_value", "demand must be an object with id, action, state and, if refused, reason")
+    request_id, action, state, reason = value["id"], value["action"], value["state"], value.get("reason", "")
+    if not isinstance(request_id, str) or not REQUEST_ID_RE.fullmatch(request_id):
+        raise WireError("bad_value", f"demand id {str(request_id)[:40]!r} does not match {REQUEST_ID_RE.pattern}")
+    if not isinstance(action, str) or not ACTION_NAME_RE.fullmatch(action):
+        raise WireError("bad_value", f"demand action {str(action)[:40]!r} does not match {ACTION_NAME_RE.pattern}")
+    if state not in DEMAND_STATES:
+        raise WireError("bad_value", f"demand state {str(state)[:20]!r} is not one of {', '.join(DEMAND_STATES)}")
+    if (
+        not isinstance(reason, str)
+        or (reason and not ACTION_NAME_RE.fullmatch(reason))
+        or bool(reason) != (state in ("refused", "failed"))
+    ):
+        raise WireError("bad_value", "a refused or failed demand says why (a plain name); the others say no reason")
+    return Demand(request_id, action, state, reason)

@@ -74,10 +74,11 @@ def test_every_admin_route_writes_an_entry_and_a_viewer_cannot_read_the_log(
         ),
         ("POST", "/api/v1/exclusions/{exclusion_id}/withdraw", {"note": "nhầm", "by": "A"}),
         ("POST", "/api/v1/hosts/{province}/{commune}/{host}/speedtest", {}),
+        ("POST", "/api/v1/hosts/{province}/{commune}/{host}/actions/{key}", {}),  # no agent: pending
         ("DELETE", "/api/v1/hosts/{province}/{commune}/{host}", None),
     ]
     assert {(m, p) for m, p, _ in calls} == admin_routes, "a new admin route: add its call here"
-    made: dict[str, int] = {"alert_id": alert_id}
+    made: dict[str, int | str] = {"alert_id": alert_id, "key": "probe_now"}
     for method, template, body in calls:
         before = len(audit_rows(collector))
         path = template.format(province="08", commune="02473", host="pc-01", **made)
@@ -93,6 +94,7 @@ def test_every_admin_route_writes_an_entry_and_a_viewer_cannot_read_the_log(
     objects = [r[3] for r in audit_rows(collector)]
     assert objects[:3] == [f"silence:{made['silence_id']}"] * 2 + [f"alert_ack:{alert_id}"]
     assert f"exclusion:{made['exclusion_id']}" in objects and "host:08/02473/pc-01" in objects and "none" in objects
+    assert any(o.startswith("action_request:") for o in objects)  # which request, for which commune
     assert collector.send_json("DELETE", "/api/v1/silences/999")[0] == 404  # refused: changes nothing, no entry
     assert len(audit_rows(collector)) == len(objects)
 

@@ -65,6 +65,7 @@ class PeripheralsTracker:
         self._attached: dict[str, tuple[UsbDevice, Known]] = {}
         self._lock = threading.Lock()
         self._next_known: KnownIds | None = None  # handed over from another thread, taken at the next poll
+        self._unreported = False  # a change an on-demand report saw first: the next call still reports it
 
     @property
     def known(self) -> KnownIds:
@@ -77,11 +78,19 @@ class PeripheralsTracker:
 
     def __call__(self) -> dict[str, Any]:
         now = self._clock()
-        changed = self.poll(now)
+        changed = self.poll(now) or self._unreported
+        self._unreported = False
         if changed or self._last_report is None or now - self._last_report >= self._report_interval_s:
             self._last_report = now
             return {"peripherals": self.items()}
         return {}
+
+    def report_now(self) -> dict[str, Any]:
+        """The report as a poll now finds the devices (the ``peripherals_now`` action), whatever
+        changed; a change it sees is still reported by the next call, as if it had not looked."""
+        if self.poll(self._clock()):
+            self._unreported = True
+        return {"peripherals": self.items()}
 
     def poll(self, now: float) -> bool:
         """Read the devices once; True when one was plugged in or unplugged since the last poll."""

@@ -111,6 +111,11 @@ class SpeedtestJob:
         items = [self._one(mode) for mode in dict.fromkeys(modes)]
         return {"speedtest": items}
 
+    def run_now(self, mode: str) -> dict[str, Any]:
+        """One test now in ``mode`` ("" = the configured modes), guards included (``speedtest_now``)."""
+        modes = [mode] if mode else list(self._config.modes)
+        return {"speedtest": [self._one(one) for one in dict.fromkeys(modes)]}
+
     def _one(self, mode: str) -> dict[str, Any]:
         now = time.time()
         cap = self._config.daily_byte_cap_mb * 1e6

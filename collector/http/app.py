@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Match
 from collector import __version__
 from collector.audit import Actor
 from collector.http import (
+    action_routes,
     admin_routes,
     auth,
     body_limits,
@@ -214,7 +215,13 @@ def require_token(
     return token
 
 
-ROUTERS: list[APIRouter] = [core, fleet_routes.router, report_routes.router, admin_routes.router]
+ROUTERS: list[APIRouter] = [
+    core,
+    fleet_routes.router,
+    report_routes.router,
+    admin_routes.router,
+    action_routes.router,
+]
 PUBLIC_ROUTERS: list[APIRouter] = [
     public,
     speedtest_endpoint.router,

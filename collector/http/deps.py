@@ -14,6 +14,7 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
 
+from collector.actions import ActionDesk
 from collector.alerting.lifecycle import AlertManager
 from collector.audit import Actor, AuditBook
 from collector.config import EnrollSettings
@@ -105,6 +106,8 @@ class HttpParts:
     history: HistorySource | None = None  # None: the console's charts say there is no history
     enroll_keys: EnrollKeys | None = None  # None: the console cannot make enrolment keys here
     equipment: Equipment | None = None  # None: the console cannot import equipment lists here
+    actions: ActionDesk | None = None  # None: an app built without a state file or a broker asks no agent
+    action_wait_s: float = 3.0  # how long POST .../actions/{name} waits for the agent's first answer
 
 
 def parts(request: Request) -> HttpParts:
@@ -169,6 +172,12 @@ def outages(p: PartsDep) -> OutageSource:
     return p.outages or (lambda _since, _commune: [])
 
 
+def action_desk(p: PartsDep) -> ActionDesk:
+    if p.actions is None:
+        raise HTTPException(503, "this collector sends no actions (no state file or broker)")
+    return p.actions
+
+
 RegistryDep = Annotated[Registry, Depends(part("registry"))]
 SnapshotDep = Annotated[Snapshot, Depends(snapshot)]
 AlertsDep = Annotated[AlertManager, Depends(part("alerts"))]
@@ -185,5 +194,6 @@ OutagesDep = Annotated[OutageSource, Depends(outages)]
 AuditDep = Annotated[AuditBook, Depends(audit_book)]
 ExclusionsDep = Annotated[Exclusions, Depends(exclusions)]
 RevisionsDep = Annotated[RevisionBook, Depends(revisions)]
+ActionsDep = Annotated[ActionDesk, Depends(action_desk)]
 EnrollDep = Annotated[EnrollDesk | None, Depends(part("enroll"))]
 """None when this collector enrols no hosts (no ``[enroll] admin_username``)."""

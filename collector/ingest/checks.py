@@ -80,6 +80,10 @@ class Handled(NamedTuple):
 
 
 Observer = Callable[[Accepted], None]
+# An on-demand action's answer or result (``Report.demand``): its points carry this tag, so the
+# monthly figures can leave them out, and the observers (fleet state, alerts) never see it.
+ON_DEMAND_TAG: Final = "on_demand"
+ON_DEMAND_VALUE: Final = "true"
 
 # Topics whose checks are remembered (a province's 3,700 PCs send six kinds: 22,200); the cache
 # is emptied when full, so a flood of invented hosts costs checks again, never memory.
@@ -158,6 +162,7 @@ class Ingestor:
         self.bounds = SeriesBounds(settings.max_values_per_tag, settings.values_window_s)
         self.receipts = receipts
         self.observers: list[Observer] = []
+        self.on_demand: Observer | None = None  # answers and results of actions (collector/actions.py)
         self.clock_offset: Callable[[HostKey], float] = lambda _host: 0.0  # the fleet's learned clocks
         self._sources: dict[str, Source] = {}  # topic -> its checks and series heads
         self.hellos = Hellos()  # the service says whether it acknowledges ([mqtt] acks)
@@ -206,7 +211,10 @@ class Ingestor:
                 if not self.receipts.claim(receipt):
                     self.metrics.reports_duplicate.inc()
                     return Handled(lines, receipt)
-        self._observe(accepted)
+        if report.demand is not None:
+            self._demanded(accepted)
+        else:
+            self._observe(accepted)
         self.metrics.messages_accepted.inc()
         return Handled(lines, receipt)
 
@@ -347,6 +355,9 @@ class Ingestor:
             "commune": accepted.host.commune,
             "host": accepted.host.host,
         }
+        demand = accepted.report.demand
+        if demand is not None:
+            base[ON_DEMAND_TAG] = ON_DEMAND_VALUE
         specs = SECTIONS_BY_KIND[accepted.report.kind]
         points = []
         for name, items in accepted.report.sections.items():
@@ -360,6 +371,8 @@ class Ingestor:
                     tags[key] = str(fields.pop(key))
                 if spec.measurement == "speedtest":
                     self._add_contract(accepted.host.commune, fields)
+                if fields and demand is not None:
+                    fields["request_id"] = demand.id
                 if fields:
                     points.append(Point(spec.measurement, tags, fields, accepted.ts))
         return points
@@ -376,6 +389,14 @@ class Ingestor:
             measured = fields.get(f"{direction}_mbps")
             if isinstance(measured, float) and contracted > 0:
                 fields[f"{direction}_percent_of_contract"] = 100.0 * measured / contracted
+
+    def _demanded(self, accepted: Accepted) -> None:
+        if self.on_demand is None:
+            return
+        try:
+            self.on_demand(accepted)
+        except Exception:  # the desk's bug must not drop the data
+            log.exception("on-demand answer not recorded", extra={"host": accepted.host.host})
 
     def _observe(self, accepted: Accepted) -> None:
         for observer in self.observers:

@@ -18,6 +18,7 @@ from typing import Any
 from collector.alerting.lifecycle import fired_between
 from collector.fleet.equipment import issued_at
 from collector.fleet.outage_book import recent
+from collector.ingest.checks import ON_DEMAND_TAG, ON_DEMAND_VALUE
 from collector.ingest.influx import InfluxClient
 from collector.ingest.setup_influx import RAW_RP, ROLLUP_RP
 from collector.localtime import Window
@@ -31,6 +32,10 @@ from collector.store import Store
 STATEMENTS_PER_REQUEST = 6
 PARALLEL_REQUESTS = 3
 OUTAGE_LOOKBACK_S = 30 * 86400  # an outage that began before the month counts its hours inside it
+# Results of on-demand actions ("test now" from the desk) are never counted: a test made because a
+# commune phoned about a slow line would pull its month down (collector/actions.py). A point without
+# the tag (every scheduled one) has it empty, which this keeps.
+NOT_ON_DEMAND = f"\"{ON_DEMAND_TAG}\" != '{ON_DEMAND_VALUE}'"
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ def fetch(
     only = f" AND \"commune\" = '{commune}'" if commune else ""
     for row in client.query_rows(
         f'SELECT "mean_download_percent_of_contract" AS p FROM "{ROLLUP_RP}"."speedtest" '
-        f'WHERE time >= {month_start}s AND time < {month_end}s{only} GROUP BY "commune"'
+        f'WHERE time >= {month_start}s AND time < {month_end}s{only} AND {NOT_ON_DEMAND} GROUP BY "commune"'
     ):
         if row.get("p") is not None:
             out.speed_tests.setdefault(str(row["commune"]), []).append(SpeedRow(int(row["time"]), float(row["p"])))
