@@ -405,7 +405,9 @@ def mqtt_page() -> str:
         + ", ".join(f"`{k}`" for k in wire.REPORT_KINDS)
         + ".",
         f"- Commands to one agent: `{wire.TOPIC_ROOT}/<province>/<commune>/<host>/cmd/<command>`, command "
-        f"`{wire.ACK_COMMAND}` (acknowledgements) or `{wire.KNOWN_IDS_COMMAND}` (the imported USB ids).",
+        f"`{wire.ACK_COMMAND}` (acknowledgements), `{wire.KNOWN_IDS_COMMAND}` (the imported USB ids) or"
+        f" `{wire.ACTION_COMMAND}` (an on-demand action: {', '.join(f'`{a}`' for a in wire.ACTIONS)};"
+        " [On-demand actions](../actions.md)).",
         f"- `<province>` matches `{wire.PROVINCE_RE.pattern}`, `<commune>` `{wire.COMMUNE_RE.pattern}`, "
         f"`<host>` `{wire.HOST_RE.pattern}`.",
         "",
@@ -418,6 +420,11 @@ def mqtt_page() -> str:
         f"- Labels (list items' keys, which become tags) match `{wire.LABEL_RE.pattern}`; `stream` matches"
         f" `{wire.STREAM_RE.pattern}`; `seq` is below {wire.MAX_SEQ}; an ack carries at most"
         f" {wire.MAX_ACK_RANGES} ranges.",
+        "- A report made for an on-demand action carries `demand` (`id` matching"
+        f" `{wire.REQUEST_ID_RE.pattern}`, `action`, `state` one of"
+        f" {', '.join(f'`{s}`' for s in wire.DEMAND_STATES)}, and for refused or failed a `reason`, e.g."
+        f" {', '.join(f'`{r}`' for r in wire.REFUSALS)}); an answer (not `done`) has no section and"
+        f" travels on the `{wire.ANSWER_KIND}` topic.",
         "- A field or section the collector does not know is skipped and counted when its name matches"
         f" `{wire.UNKNOWN_NAME_RE.pattern}`.",
         "- Refusals are counted by reason: " + ", ".join(f"`{r}`" for r in wire.REJECT_REASONS) + ".",
@@ -494,6 +501,7 @@ def collector_points() -> list[tuple[str, str, list[str], list[str]]]:
 
 
 def influxdb_page() -> str:
+    from collector.ingest.checks import ON_DEMAND_TAG, ON_DEMAND_VALUE
     from common import wire
 
     base = ["province", "area", "commune", "host"]
@@ -528,6 +536,10 @@ def influxdb_page() -> str:
     lines += [
         "",
         "`speedtest` points also carry the line's contracted speeds from the line registry.",
+        "",
+        f"Points of an on-demand action's result also carry the tag `{ON_DEMAND_TAG}` = `{ON_DEMAND_VALUE}` and"
+        " the string field `request_id`; the monthly report's queries leave them out"
+        " ([On-demand actions](../actions.md)).",
         "",
         "## The collector's own points",
         "",
