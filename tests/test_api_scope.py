@@ -63,7 +63,7 @@ class Place:
     commune: str
     area: str
     host: str
-    ids: dict[str, int]
+    ids: dict[str, int | str]
 
     def fill(self, name: str) -> str:
         values = {"commune": self.commune, "code": self.commune, "area": self.area, "host": self.host,
@@ -228,7 +228,8 @@ def test_a_scoped_token_reads_only_its_scope_on_every_route(
 def run_every_route(make_collector: Callable[..., Collector], port: int, tmp_path: Path) -> None:
     area_token = {"name": "kv-minh-xuan", "role": "viewer", "area": "minh-xuan", "sha256": digest(AREA_TOKEN)}
     admin = {"name": "tests", "role": "admin", "sha256": digest(API_TOKEN)}
-    collector = make_collector(mqtt={"port": port}, http={"public_status_page": False, "tokens": [admin, area_token]})
+    collector = make_collector(mqtt={"port": port}, http={"public_status_page": False, "tokens": [admin, area_token]},
+                               actions={"answer_wait_s": 0})  # fmt: skip
     alerts = seed(tmp_path / "state.sqlite")
     assert collector.cli("setup-influx").returncode == 0  # the rollups the scorecard and reports read
     assert collector.cli("registry", "import-equipment", str(REPO / "config/equipment.example.csv")).returncode == 0
@@ -240,7 +241,7 @@ def run_every_route(make_collector: Callable[..., Collector], port: int, tmp_pat
     assert {r.path for r in console if not console_guarded(r)} == CONSOLE_OPEN, "a console route without a session"
     routes = [r for r in routes if r not in console]  # a session, not a bearer token: tests/test_console.py scopes them
     collector.start()
-    ids: dict[str, dict[str, int]] = {c: {"alert_id": alerts[c]} for c in alerts}
+    ids: dict[str, dict[str, int | str]] = {c: {"alert_id": alerts[c]} for c in alerts}
     for commune, host in (("02473", "pc-01"), ("02536", "pc-03"), ("02215", "pc-09")):
         status, body = collector.post_json("/api/v1/silences", {"matchers": {"commune": commune}, "duration_s": 600,
                                                                 "author": "A"})  # fmt: skip
@@ -251,6 +252,9 @@ def run_every_route(make_collector: Callable[..., Collector], port: int, tmp_pat
                                            "by": "A"})  # fmt: skip
         assert status == 201, body
         ids[commune]["exclusion_id"] = body["id"]
+        status, body = collector.post_json(f"/api/v1/hosts/08/{commune}/{host}/actions/probe_now", {})
+        assert status == 202, body  # no agent: pending, its id the GET's {key}
+        ids[commune]["key"] = body["id"]
     assert collector.post_json("/api/v1/silences", {"matchers": {"rule": "line_down"}, "duration_s": 600,
                                                     "author": "A"})[0] == 201  # of the whole province  # fmt: skip
     wait_until(lambda: len(collector.get_json("/api/v1/communes")) == 3, 30, "three communes evaluated")
