@@ -115,6 +115,7 @@ class Site:
     broker_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
     started: list[Process] = field(default_factory=list)
+    agent: Process | None = None
 
     def path(self, server_path: str) -> Path:
         return self.root / server_path.lstrip("/")
@@ -216,12 +217,23 @@ class Site:
         agent = Process(argv, self.root, "agent", env={**os.environ, **self.environment()})
         log = self.root / "agent.log"
         self.start(agent, lambda: log.exists() and "connected" in log.read_text(), "the agent connected")
+        self.agent = agent
         # as an operator waits a minute: until the collector counts the PC online from its first report
+        self.wait_for_api("/api/v1/communes", b'"hosts_online":1', "the PC counted online")
+
+    def wait_for_api(self, path: str, wanted: bytes, what: str) -> None:
+        """Until ``path`` answers, to the guide's own admin token, with ``wanted`` in its body."""
         token = re.search(r'TOKEN="([^"]+)"', (self.root / "shell" / "env.sh").read_text())
         assert token, "the guide's install page sets TOKEN"
-        url = f"http://127.0.0.1:{self.http_port}/api/v1/communes"
+        url = f"http://127.0.0.1:{self.http_port}{path}"
         headers = {"Authorization": f"Bearer {token[1]}"}
-        wait_until(lambda: b'"hosts_online":1' in http_get(url, headers=headers)[1], 90, "the PC counted online")
+        wait_until(lambda: wanted in http_get(url, headers=headers)[1], 120, what)
+
+    def commune_goes_dark(self) -> None:
+        """The commune's one PC goes silent (its agent stopped), until the collector says its line is down."""
+        assert self.agent is not None, "the enrolment page starts the agent"
+        self.agent.stop()
+        self.wait_for_api("/api/v1/communes/02473", b'"line_state":"down"', "02473's line down")
 
     def stop(self) -> None:
         for process in reversed(self.started):
@@ -229,7 +241,10 @@ class Site:
 
 
 # Done before a page is run: what the months before it would have left on a real server.
-BEFORE_PAGE: dict[str, Callable[[Site], None]] = {"bao-cao-thang.md": Site.backfill}
+BEFORE_PAGE: dict[str, Callable[[Site], None]] = {
+    "bao-cao-thang.md": Site.backfill,
+    "xa-mat-lien-lac.md": Site.commune_goes_dark,  # the page is about a commune gone dark: one is
+}
 
 STAND_INS: dict[str, Callable[[Site], None]] = {
     "start-broker": Site.start_broker,  # systemctl restart mosquitto, with the guide's commune.conf
