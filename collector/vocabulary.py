@@ -510,6 +510,80 @@ CONSOLE: Final[dict[str, Words]] = {
     "err_comment": Words("Ghi chú dài quá 500 ký tự.", "The comment is longer than 500 characters."),
 }
 
+# ---- a registry list's bad rows (collector/registry/csv_import.py) ----
+# The CLI prints the English, the console the chosen language. {at} is the row ("line 3" of a CSV,
+# "row 3" of a sheet, "dòng 3"), {first} an earlier row said the same way.
+
+IMPORT_UNITS: Final[dict[str, Words]] = {"line": Words("dòng", "line"), "row": Words("dòng", "row")}
+IMPORT_PROBLEMS: Final[dict[str, Words]] = {
+    "unreadable": Words("không đọc được tệp: {error}", "cannot read the file: {error}"),
+    "not_csv": Words("không đọc được tệp như CSV UTF-8: {error}", "cannot read the file as UTF-8 CSV: {error}"),
+    "not_xlsx": Words(
+        "không đọc được tệp như bảng tính XLSX: {error}", "cannot read the file as an XLSX workbook: {error}"
+    ),
+    "missing_columns": Words(
+        "{at}: thiếu cột {missing}; cần các cột {columns}", "{at}: missing column(s) {missing}; expected {columns}"
+    ),
+    "too_many_rows": Words("nhiều hơn {most} dòng; hãy chia nhỏ tệp", "more than {most} rows; split the file"),
+    "commune_unknown": Words(
+        "{at}: mã xã {raw} không phải mã xã/phường chính thức", "{at}: commune {raw} is not an official commune code"
+    ),
+    "speed": Words(
+        "{at}: {column} = {raw} phải là số Mb/s lớn hơn 0", "{at}: {column} = {raw} must be a number of Mb/s above 0"
+    ),
+    "circuit_bad": Words(
+        "{at}: circuit_id {raw} phải gồm 1-64 chữ cái, chữ số, '_', '.', ':' hoặc '-'",
+        "{at}: circuit_id {raw} must be 1-64 letters, digits, '_', '.', ':' or '-'",
+    ),
+    "circuit_twice": Words("{at}: circuit_id {raw} đã có ở {first}", "{at}: circuit_id {raw} already on {first}"),
+    "isp_length": Words("{at}: isp phải dài 1 đến 64 ký tự", "{at}: isp must be 1 to 64 characters"),
+    "installed_on": Words(
+        "{at}: installed_on {raw} phải là ngày dạng 2025-07-01",
+        "{at}: installed_on {raw} must be a date like 2025-07-01",
+    ),
+    "area_code_bad": Words(
+        "{at}: area_code {raw} phải gồm 1-64 chữ cái, chữ số, '_', '.', ':' hoặc '-'",
+        "{at}: area_code {raw} must be 1-64 letters, digits, '_', '.', ':' or '-'",
+    ),
+    "area_name_length": Words(
+        "{at}: area_name phải dài 1 đến 100 ký tự", "{at}: area_name must be 1 to 100 characters"
+    ),
+    "area_renamed": Words(
+        "{at}: khu vực {raw} đã có tên {name} ở một dòng trước", "{at}: area {raw} is named {name} on an earlier line"
+    ),
+    "commune_twice": Words(
+        "{at}: xã {code} đã được gán khu vực ở {first}", "{at}: commune {code} is already assigned on {first}"
+    ),
+    "issued_on": Words(
+        "{at}: issued_on {raw} phải là ngày dạng 2025-07-01", "{at}: issued_on {raw} must be a date like 2025-07-01"
+    ),
+    "issued_future": Words(
+        "{at}: issued_on {raw} là ngày trong tương lai (hôm nay là {today})",
+        "{at}: issued_on {raw} is in the future (today is {today})",
+    ),
+    "kind_bad": Words("{at}: kind {raw} phải là một trong {kinds}", "{at}: kind {raw} must be one of {kinds}"),
+    "model_length": Words("{at}: model phải dài 1 đến 100 ký tự", "{at}: model must be 1 to 100 characters"),
+    "serial_length": Words(
+        "{at}: serial dài tối đa 64 ký tự (để trống nếu không có)",
+        "{at}: serial must be at most 64 characters (or empty when there is none)",
+    ),
+    "serial_twice": Words(
+        "{at}: {kind} số sê-ri {raw} đã có ở {first}", "{at}: {kind} serial {raw} already on {first}"
+    ),
+    "holder_length": Words(
+        "{at}: holder phải dài 1 đến 100 ký tự (một người, hoặc bộ phận, vd Một cửa)",
+        "{at}: holder must be 1 to 100 characters (a person, or the desk, e.g. Một cửa)",
+    ),
+    "host_refused": Words("{at}: {text}", "{at}: {text}"),
+    "host_twice": Words(
+        "{at}: máy {raw} của xã {commune} cũng có ở {first}", "{at}: host {raw} of commune {commune} is on {first} too"
+    ),
+    "host_enrolled": Words(
+        "{at}: máy {raw} của xã {commune} đã được đăng ký", "{at}: host {raw} of commune {commune} is enrolled already"
+    ),
+    "no_hosts": Words("tệp không có máy nào", "no hosts in the file"),
+}
+
 # ---- the Grafana dashboards ----
 
 DASHBOARD: Final[dict[str, Words]] = {

@@ -19,12 +19,24 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from realservices import API_TOKEN, REPO, Collector, wait_until
 from stack import Stack
 
+from collector.http.console import ROUTERS as CONSOLE_ROUTERS
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")  # a folder: keep the screenshots there (docs/assets is made so)
+# The console's forms that change something, each sent above or below and found in the audit log
+# (signing in or out and a preview change nothing; the preview's entry is "none").
+AUDITED = {
+    "/console/alerts/{alert_id}/ack",
+    "/console/silences",
+    "/console/silences/{silence_id}/end",
+    "/console/enroll-keys",
+    "/console/enroll-keys/{key_id}/revoke",
+    "/console/imports/{pending_id}/confirm",
+}
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +205,11 @@ def test_every_page_renders_and_an_admin_acts_through_the_console(
     page.wait_for_load_state()
     assert page.locator('tr[data-key="1"]').get_attribute("data-state") == "revoked"
     objects = [r[3] for r in audit_rows(collector)]
-    console = [r for r in audit_rows(collector) if r[2].startswith("POST /console/")]
-    assert objects.count("enroll_key:1") == 2 and {r[:2] for r in console} == {("tests", "127.0.0.1")}
+    by_console = [r for r in audit_rows(collector) if r[2].startswith("POST /console/")]
+    assert objects.count("enroll_key:1") == 2 and {r[:2] for r in by_console} == {("tests", "127.0.0.1")}
+
+    forms = {r.path for router in CONSOLE_ROUTERS for r in router.routes if "POST" in getattr(r, "methods", ())}
+    assert forms == AUDITED | {"/console/sign-in", "/console/sign-out", "/console/imports"}, "a new form: audit it here"
 
     page.goto(f"{collector.url}/console/imports")
     shoot(page, "imports", tmp_path)
@@ -241,9 +256,9 @@ def test_a_bad_xlsx_shows_its_row_errors_and_imports_nothing_and_a_good_one_impo
     page.click("#upload button")
     page.wait_for_load_state()
     problems = page.locator("#problems li.problem").all_inner_texts()
-    assert problems == [
-        "row 3: commune '99999' is not an official commune code",
-        "row 4: contracted_down_mbps = 'nhanh' must be a number of Mb/s above 0",
+    assert problems == [  # the rows as the spreadsheet numbers them, in the page's language
+        "dòng 3: mã xã '99999' không phải mã xã/phường chính thức",
+        "dòng 4: contracted_down_mbps = 'nhanh' phải là số Mb/s lớn hơn 0",
     ], problems
     assert "chưa nhập gì" in page.locator("#problems").inner_text()
     assert page.locator("#confirm").count() == 0

@@ -80,6 +80,10 @@ def test_every_bad_row_of_an_xlsx_is_named_by_its_row_and_a_broken_file_is_one_s
         "row 3: contracted_down_mbps = '0' must be a number of Mb/s above 0",
         "row 3: installed_on 'hôm qua' must be a date like 2025-07-01",
     ]
+    assert [p.in_("vi") for p in raised.value.problems][:2] == [  # type: ignore[attr-defined]
+        "dòng 2: mã xã '99999' không phải mã xã/phường chính thức",
+        "dòng 3: circuit_id 'A' đã có ở dòng 2",
+    ]
     with pytest.raises(RegistryImportError) as raised:
         check("lines", Source("x.xlsx", b"PK\x03\x04 not really a workbook"))
     assert raised.value.problems[0].startswith("cannot read the file as an XLSX workbook")

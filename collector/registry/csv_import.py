@@ -28,6 +28,7 @@ from collector.registry import units
 from collector.registry.enroll import EnrollError, Place, checked_place
 from collector.registry.equipment import Equipment, IssuedItem
 from collector.registry.registry import Line, Registry
+from collector.vocabulary import IMPORT_PROBLEMS, IMPORT_UNITS
 from common.wire import PERIPHERAL_KINDS
 
 LINE_COLUMNS = ("commune", "isp", "circuit_id", "contracted_down_mbps", "contracted_up_mbps", "installed_on")
@@ -47,6 +48,40 @@ class RegistryImportError(ValueError):
     def __init__(self, path: Path | str, problems: list[str]) -> None:
         super().__init__(f"{path}: nothing imported; fix these rows:\n  " + "\n  ".join(problems))
         self.problems = problems
+
+
+class Problem(str):
+    """One bad row (or a file that cannot be read): the string itself is the English the CLI prints;
+    ``in_("vi")`` is the Vietnamese the console shows. Words from ``vocabulary.IMPORT_PROBLEMS``."""
+
+    vi: str
+
+    def __new__(cls, en: str, vi: str) -> Problem:
+        made = super().__new__(cls, en)
+        made.vi = vi
+        return made
+
+    def in_(self, lang: str) -> str:
+        return self.vi if lang == "vi" else str(self)
+
+
+def said(key: str, unit: str = "line", at: int | None = None, first: int | None = None, **values: object) -> Problem:
+    """The problem ``key`` at row ``at`` (a CSV's line or a sheet's row), ``first`` an earlier row it repeats."""
+    words = IMPORT_PROBLEMS[key]
+    unit_words = IMPORT_UNITS[unit]
+
+    def text(lang: str) -> str:
+        rows = {"at": f"{unit_words.in_(lang)} {at}", "first": f"{unit_words.in_(lang)} {first}"}
+        return words.in_(lang).format(**rows, **values)
+
+    return Problem(text("en"), text("vi"))
+
+
+At = tuple[str, int]  # a row: its unit ("line" of a CSV, "row" of a sheet) and its number
+
+
+def bad(where: At, key: str, first: int | None = None, **values: object) -> Problem:
+    return said(key, where[0], where[1], first, **values)
 
 
 @dataclass(frozen=True)
@@ -72,7 +107,7 @@ def source_of(file: Path | Source) -> Source:
     try:
         return Source(str(file), file.read_bytes())
     except OSError as exc:
-        raise RegistryImportError(file, [f"cannot read the file: {exc}"]) from None
+        raise RegistryImportError(file, [said("unreadable", error=exc)]) from None
 
 
 @dataclass
@@ -122,9 +157,9 @@ def read_table(source: Source) -> list[list[str]]:
     try:
         return xlsx_table(source) if source.is_xlsx else csv_table(source)
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise RegistryImportError(source.name, [f"cannot read the file as UTF-8 CSV: {exc}"]) from None
+        raise RegistryImportError(source.name, [said("not_csv", error=exc)]) from None
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, IndexError, TypeError) as exc:
-        raise RegistryImportError(source.name, [f"cannot read the file as an XLSX workbook: {exc}"]) from None
+        raise RegistryImportError(source.name, [said("not_xlsx", error=exc)]) from None
 
 
 def read_rows(file: Path | Source, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
@@ -134,11 +169,10 @@ def read_rows(file: Path | Source, columns: tuple[str, ...]) -> list[tuple[int, 
     header = [name.strip() for name in table[0]] if table else []
     missing = [c for c in columns if c not in header]
     if missing:
-        raise RegistryImportError(
-            source.name, [f"{source.unit} 1: missing column(s) {', '.join(missing)}; expected {', '.join(columns)}"]
-        )
+        problem = said("missing_columns", source.unit, 1, missing=", ".join(missing), columns=", ".join(columns))
+        raise RegistryImportError(source.name, [problem])
     if len(table) > MAX_ROWS + 1:
-        raise RegistryImportError(source.name, [f"more than {MAX_ROWS} rows; split the file"])
+        raise RegistryImportError(source.name, [said("too_many_rows", most=MAX_ROWS)])
     out = []
     for index, values in enumerate(table[1:]):
         if not any(v.strip() for v in values):
@@ -148,12 +182,12 @@ def read_rows(file: Path | Source, columns: tuple[str, ...]) -> list[tuple[int, 
     return out
 
 
-def official_commune(raw: str, problems: list[str], where: str) -> units.Commune | None:
+def official_commune(raw: str, problems: list[str], where: At) -> units.Commune | None:
     """The official commune of a row's ``commune`` (``2473`` or ``02473``); None, with the problem
     noted, when it is not an official code."""
     found = units.commune(f"{int(raw):05d}" if raw.isdigit() else raw)
     if found is None:
-        problems.append(f"{where}: commune {raw!r} is not an official commune code")
+        problems.append(bad(where, "commune_unknown", raw=repr(raw)))
     return found
 
 
@@ -164,13 +198,13 @@ def checked(source: Source, problems: list[str], parsed: Parsed) -> Parsed:
     return parsed
 
 
-def speed(raw: str, column: str, problems: list[str], where: str) -> float:
+def speed(raw: str, column: str, problems: list[str], where: At) -> float:
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
     if not 0 < value <= 100_000:
-        problems.append(f"{where}: {column} = {raw!r} must be a number of Mb/s above 0")
+        problems.append(bad(where, "speed", column=column, raw=repr(raw)))
     return value
 
 
@@ -180,16 +214,16 @@ def parse_lines(file: Path | Source) -> list[Line]:
     lines: list[Line] = []
     circuits: dict[str, int] = {}
     for number, row in read_rows(source, LINE_COLUMNS):
-        where = f"{source.unit} {number}"
+        where = (source.unit, number)
         commune = official_commune(row["commune"], problems, where)
         circuit = row["circuit_id"]
         if not CODE_RE.match(circuit):
-            problems.append(f"{where}: circuit_id {circuit!r} must be 1-64 letters, digits, '_', '.', ':' or '-'")
+            problems.append(bad(where, "circuit_bad", raw=repr(circuit)))
         elif circuit in circuits:
-            problems.append(f"{where}: circuit_id {circuit!r} already on {source.unit} {circuits[circuit]}")
+            problems.append(bad(where, "circuit_twice", circuits[circuit], raw=repr(circuit)))
         circuits.setdefault(circuit, number)
         if not 0 < len(row["isp"]) <= 64:
-            problems.append(f"{where}: isp must be 1 to 64 characters")
+            problems.append(bad(where, "isp_length"))
         down = speed(row["contracted_down_mbps"], "contracted_down_mbps", problems, where)
         up = speed(row["contracted_up_mbps"], "contracted_up_mbps", problems, where)
         installed = row["installed_on"]
@@ -197,7 +231,7 @@ def parse_lines(file: Path | Source) -> list[Line]:
             try:
                 dt.date.fromisoformat(installed)
             except ValueError:
-                problems.append(f"{where}: installed_on {installed!r} must be a date like 2025-07-01")
+                problems.append(bad(where, "installed_on", raw=repr(installed)))
         if commune is not None:
             lines.append(Line(circuit, commune.province_code, commune.code, row["isp"], down, up, installed))
     return checked(source, problems, lines)
@@ -209,33 +243,33 @@ def parse_areas(file: Path | Source) -> Areas:
     areas = Areas()
     assigned: dict[str, int] = {}
     for number, row in read_rows(source, AREA_COLUMNS):
-        where = f"{source.unit} {number}"
+        where = (source.unit, number)
         area, name = row["area_code"], row["area_name"]
         if not CODE_RE.match(area):
-            problems.append(f"{where}: area_code {area!r} must be 1-64 letters, digits, '_', '.', ':' or '-'")
+            problems.append(bad(where, "area_code_bad", raw=repr(area)))
         if not 0 < len(name) <= 100:
-            problems.append(f"{where}: area_name must be 1 to 100 characters")
+            problems.append(bad(where, "area_name_length"))
         elif areas.names.setdefault(area, name) != name:
-            problems.append(f"{where}: area {area!r} is named {areas.names[area]!r} on an earlier line")
+            problems.append(bad(where, "area_renamed", raw=repr(area), name=repr(areas.names[area])))
         commune = official_commune(row["commune"], problems, where)
         if commune is None:
             continue
         code = commune.code
         if code in assigned:
-            problems.append(f"{where}: commune {code} is already assigned on {source.unit} {assigned[code]}")
+            problems.append(bad(where, "commune_twice", assigned[code], code=code))
         assigned.setdefault(code, number)
         areas.communes.setdefault(area, []).append(code)
     return checked(source, problems, areas)
 
 
-def issue_date(raw: str, today: dt.date, problems: list[str], where: str) -> None:
+def issue_date(raw: str, today: dt.date, problems: list[str], where: At) -> None:
     try:
         issued = dt.date.fromisoformat(raw)
     except ValueError:
-        problems.append(f"{where}: issued_on {raw!r} must be a date like 2025-07-01")
+        problems.append(bad(where, "issued_on", raw=repr(raw)))
         return
     if issued > today:
-        problems.append(f"{where}: issued_on {raw} is in the future (today is {today.isoformat()})")
+        problems.append(bad(where, "issued_future", raw=raw, today=today.isoformat()))
 
 
 def parse_equipment(file: Path | Source, today: dt.date | None = None) -> list[IssuedItem]:
@@ -246,23 +280,23 @@ def parse_equipment(file: Path | Source, today: dt.date | None = None) -> list[I
     items: list[IssuedItem] = []
     serials: dict[tuple[str, str], int] = {}
     for number, row in read_rows(source, EQUIPMENT_COLUMNS):
-        where = f"{source.unit} {number}"
+        where = (source.unit, number)
         commune = official_commune(row["commune"], problems, where)
         kind = row["kind"]
         if kind not in PERIPHERAL_KINDS:
-            problems.append(f"{where}: kind {kind[:40]!r} must be one of {', '.join(PERIPHERAL_KINDS)}")
+            problems.append(bad(where, "kind_bad", raw=repr(kind[:40]), kinds=", ".join(PERIPHERAL_KINDS)))
         if not 0 < len(row["model"]) <= 100:
-            problems.append(f"{where}: model must be 1 to 100 characters")
+            problems.append(bad(where, "model_length"))
         serial = row["serial"]
         if len(serial) > 64:
-            problems.append(f"{where}: serial must be at most 64 characters (or empty when there is none)")
+            problems.append(bad(where, "serial_length"))
         elif serial and (kind, serial.casefold()) in serials:
             first = serials[(kind, serial.casefold())]
-            problems.append(f"{where}: {kind} serial {serial!r} already on {source.unit} {first}")
+            problems.append(bad(where, "serial_twice", first, kind=kind, raw=repr(serial)))
         if serial:
             serials.setdefault((kind, serial.casefold()), number)
         if not 0 < len(row["holder"]) <= 100:
-            problems.append(f"{where}: holder must be 1 to 100 characters (a person, or the desk, e.g. Một cửa)")
+            problems.append(bad(where, "holder_length"))
         issue_date(row["issued_on"], today, problems, where)
         if commune is not None:
             items.append(
@@ -281,21 +315,21 @@ def parse_hosts(file: Path | Source, enrolled: Callable[[Place], bool]) -> list[
     places: list[Place] = []
     seen: dict[str, int] = {}
     for number, row in read_rows(source, HOST_COLUMNS):
-        where = f"{source.unit} {number}"
+        where = (source.unit, number)
         try:
             place = checked_place(row["province"], row["commune"], row["host"])
         except EnrollError as exc:
-            problems.append(f"{where}: {exc}")
+            problems.append(bad(where, "host_refused", text=exc))
             continue
         if place.username in seen:
             first = seen[place.username]
-            problems.append(f"{where}: host {place.host!r} of commune {place.commune} is on {source.unit} {first} too")
+            problems.append(bad(where, "host_twice", first, raw=repr(place.host), commune=place.commune))
         elif enrolled(place):
-            problems.append(f"{where}: host {place.host!r} of commune {place.commune} is enrolled already")
+            problems.append(bad(where, "host_enrolled", raw=repr(place.host), commune=place.commune))
         seen.setdefault(place.username, number)
         places.append(place)
     if not places and not problems:
-        problems.append("no hosts in the file")
+        problems.append(said("no_hosts"))
     if problems:
         raise RegistryImportError(source.name, problems)
     return places

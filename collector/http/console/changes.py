@@ -21,11 +21,11 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from collector.http.body_limits import KB, stated
-from collector.http.console.guard import SESSION_COOKIE, AdminDep, Refused, SentDep
+from collector.http.console.guard import SESSION_COOKIE, AdminDep, Refused, SentDep, lang
 from collector.http.console.pages import import_page, key_page, safe_next
 from collector.http.deps import AlertsDep, PartsDep, RegistryDep
 from collector.http.fleet_routes import Matchers
-from collector.registry.csv_import import KINDS, RegistryImportError, Source, check, store
+from collector.registry.csv_import import KINDS, Problem, RegistryImportError, Source, check, store
 from collector.registry.enroll_keys import duration_s
 
 router = APIRouter(include_in_schema=False)
@@ -148,7 +148,9 @@ async def preview(request: Request, session: AdminDep) -> Response:
     try:
         checked = check(kind, Source(name, data))
     except RegistryImportError as exc:
-        return import_page(request, session, None, exc.problems, None, 422)
+        language = lang(request)
+        problems = [p.in_(language) if isinstance(p, Problem) else p for p in exc.problems]
+        return import_page(request, session, None, problems, None, 422)
     held = session.hold(checked, time.time())
     shown = {"id": held.id, "name": name, "kind": kind, "count": checked.count}
     return import_page(request, session, shown, [], None, 200)
