@@ -145,3 +145,18 @@ def test_the_figures_are_made_from_the_rows_and_the_score_ranks_on_the_adjusted_
     assert [e.id for e in here.evidence.exclusions] == [1] and here.evidence.exclusions[0].by_name == "Lan"
     assert here.down_hours == ev.down_hours(here.evidence.line) == 1.0
     assert [c.rank for c in month.communes if c.place.commune == HERE] == [1]  # ties broken by name: 02473 first
+
+
+def test_an_agent_too_old_to_report_peripherals_leaves_equipment_in_use_unknown_not_zero() -> None:
+    assert ev.too_old_for("0.1.0") == ("equipment",) and ev.too_old_for("0.2.0") == ()
+    assert ev.too_old_for("0.2.1-rc1") == () and ev.too_old_for("") == () and ev.too_old_for("weird") == ()
+    hosts = [Slots(i, c, h, 48, 48, 0) for c in (HERE, THERE) for h in ("pc-1", "pc-2") for i in range(4)]
+    found = fetched(hosts, [])
+    found.equipment = {(c, "scanner"): (2.0, 0.0, 0.0, 0.0) for c in (HERE, THERE)}
+    found.versions = {(HERE, "pc-1"): "0.1.0", (HERE, "pc-2"): "0.1.0", (THERE, "pc-1"): "0.1.0",
+                      (THERE, "pc-2"): "0.2.0"}  # fmt: skip
+    month = compute(found, {}, 8, 5)
+    kit = {c.place.commune: [(k.kind, k.issued, k.in_use) for k in c.equipment] for c in month.communes}
+    assert kit == {HERE: [("scanner", 2, None)], THERE: [("scanner", 2, 0)]}  # one current agent: it reports
+    here = next(c for c in month.communes if c.place.commune == HERE)
+    assert [(p.agent_version, p.too_old_for) for p in here.evidence.pcs] == [("0.1.0", ("equipment",))] * 2

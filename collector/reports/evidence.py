@@ -33,6 +33,9 @@ NOT_THE_LINE = ("power", "office_closed")  # outages not charged to the line; li
 LINE_SCOPES = ("commune", "line")  # exclusions that take time out of line availability
 PC_SCOPES = ("commune", "host")  # exclusions that take time out of a PC's availability (host: that PC)
 MIN_SILENT = 2  # fleet silence needs at least this many communes dark at once (one alone is its own outage)
+# The first agent release that reports what a figure needs: older agents (0.1.0 sends no peripherals
+# reports) cannot be judged on it, so a commune whose every PC runs one has no data for it, not zero.
+FIRST_RELEASE: dict[str, tuple[int, int, int]] = {"equipment": (0, 2, 0)}
 
 Interval = tuple[float, float]
 
@@ -143,6 +146,8 @@ class PcRow:
     degraded_days: int
     spells: tuple[Spell, ...]
     reasons: tuple[str, ...]
+    agent_version: str = ""  # as the registry has it (the hello or the inventory said it); "" unknown
+    too_old_for: tuple[str, ...] = ()  # figures its agent is too old to report (``FIRST_RELEASE``)
 
 
 @dataclass(frozen=True)
@@ -255,6 +260,7 @@ def pc_row(
     windows: Sequence[Window],
     excluded: Sequence[Interval],
     reasons: tuple[str, ...],
+    agent_version: str = "",
 ) -> PcRow:
     """A PC's row from its slots ``(window index, n, online, degraded)``."""
     spans = merge(excluded)
@@ -270,7 +276,27 @@ def pc_row(
     bad_days = sorted(d for d, (dn, db) in per_day.items() if dn > 0 and db >= dn / 2)
     office_days = sorted(per_day)
     return PcRow(host, n, online, degraded, n_adj, online_adj, len(bad_days), spells(bad_days, office_days),
-                 reasons)  # fmt: skip
+                 reasons, agent_version, too_old_for(agent_version))  # fmt: skip
+
+
+def too_old_for(version: str) -> tuple[str, ...]:
+    """The figures an agent of ``version`` cannot report; none when the version is unknown (not said)."""
+    release = _release(version)
+    if release is None:
+        return ()
+    return tuple(figure for figure, first in FIRST_RELEASE.items() if release < first)
+
+
+def unreported(pcs: Sequence[PcRow], figure: str) -> bool:
+    """True when the commune has PCs and every one runs an agent too old to report ``figure``."""
+    return bool(pcs) and all(figure in p.too_old_for for p in pcs)
+
+
+def _release(version: str) -> tuple[int, int, int] | None:
+    parts = version.strip().split("-")[0].split("+")[0].split(".")
+    if len(parts) < 3 or not all(p.isdigit() for p in parts[:3]):
+        return None
+    return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 def spells(bad: Sequence[date], office_days: Sequence[date]) -> tuple[Spell, ...]:

@@ -199,7 +199,8 @@ def evidence_of(
     for host, slots in sorted(hosts.items()):
         reasons = tuple(r for r in fetched.reasons.get((code, host), "").split(",") if r)
         found.pcs.append(ev.pc_row(host, ((s.window, s.n, s.a, s.b) for s in slots), windows,
-                                   ev.excluded_spans(applied, ev.PC_SCOPES, host), reasons))  # fmt: skip
+                                   ev.excluded_spans(applied, ev.PC_SCOPES, host), reasons,
+                                   fetched.versions.get((code, host), "")))  # fmt: skip
     found.speed = fetched.speed_tests.get(code, [])
     return found
 
@@ -235,7 +236,7 @@ def commune_figures(
         pc_availability_adjusted=ev.pc_availability_adjusted(found.pcs),
         evidence=found,
     )
-    figures.equipment = kits(place.commune, fetched)
+    figures.equipment = kits(place.commune, fetched, unknown_use=ev.unreported(found.pcs, "equipment"))
     figures.score_raw = score(figures.line_availability, figures.speed_percent, figures.pc_availability,
                               unused_days, office_days)  # fmt: skip
     figures.score = score(figures.line_availability_adjusted, figures.speed_percent,
@@ -264,14 +265,18 @@ def alerts(mine: list[AlertSpell], windows: list[Window], month: tuple[int, int]
     return fired, round(seconds / 3600, 1)
 
 
-def kits(commune: str, fetched: Fetched) -> list[Kit]:
+def kits(commune: str, fetched: Fetched, unknown_use: bool = False) -> list[Kit]:
     """The commune's equipment per kind: as the collector's ``equipment`` points last said in the
-    month, or, for a kind it said nothing of, the registry's items issued by then (in use unknown)."""
+    month, or, for a kind it said nothing of, the registry's items issued by then (in use unknown).
+    ``unknown_use``: every PC of the commune runs an agent too old to report peripherals, so what is
+    in use is not known (no data, not zero), whatever the points say."""
     out = []
     kinds = {k for c, k in fetched.equipment if c == commune} | {k for c, k in fetched.issued if c == commune}
     for kind in sorted(kinds):
         said = fetched.equipment.get((commune, kind))
-        if said is not None:
+        if said is not None and unknown_use:
+            out.append(Kit(kind, round(said[0]), None))
+        elif said is not None:
             out.append(Kit(kind, round(said[0]), round(said[1]), round(said[2]), round(said[3])))
         else:
             out.append(Kit(kind, fetched.issued[(commune, kind)], None))

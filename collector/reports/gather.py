@@ -68,6 +68,7 @@ class Fetched:
     as_of: float = 0.0  # when the report was made: the exclusions in force then are applied
     heard: dict[str, tuple[float, float]] = field(default_factory=dict)  # commune -> its PCs' first and last report
     last_heard: dict[str, float] = field(default_factory=dict)  # commune -> its PCs' last report (no-data reasons)
+    versions: dict[tuple[str, str], str] = field(default_factory=dict)  # (commune, host) -> its agent's release
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ def fetch(
     out.outages = outages(client, store, month_start, month_end)
     if registry is not None:
         out.heard, out.last_heard = heard(registry, month_start, month_end)
+        out.versions = {(r.key.commune, r.key.host): r.agent_version for r in registry.hosts()
+                        if r.agent_version and (not commune or r.key.commune == commune)}  # fmt: skip
     out.exclusions = Exclusions(store, registry, "UTC").all() if registry is not None else []
     for row in client.query_rows(
         f'SELECT last("mean_issued") AS issued, last("mean_seen") AS seen FROM "{ROLLUP_RP}"."equipment" '

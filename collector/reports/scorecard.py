@@ -15,6 +15,7 @@ from collector.ingest.influx import InfluxClient
 from collector.localtime import Month, PeriodError
 from collector.registry import units
 from collector.registry.registry import Registry
+from collector.reports import evidence as ev
 from collector.reports.build import ReportError, hours_of
 from collector.reports.evidence import CommuneEvidence
 from collector.reports.figures import CommuneFigures, Place, compute
@@ -93,6 +94,8 @@ def figures_json(c: CommuneFigures) -> dict[str, Any]:
         "alerts_fired": c.alerts_fired,
         "alert_hours": c.alert_hours,
         "equipment": [asdict(k) for k in c.equipment],
+        # every PC runs an agent too old to report peripherals: in use is unknown (null), not zero
+        "equipment_unreported": ev.unreported(c.evidence.pcs, "equipment"),
     }
 
 
