@@ -253,7 +253,9 @@ def build_app(parts: HttpParts) -> FastAPI:
     console.install(app)  # its own sign-in (a session cookie); its changes are audited like the API's
     app.add_exception_handler(sqlite3.OperationalError, state_not_written)
     app.add_middleware(body_limits.BodyLimits, routes=limits, refused=parts.metrics.api_refused_body_too_large.inc)
-    app.middleware("http")(audit_changes([route for router in [*ROUTERS, *console.ROUTERS] for route in router.routes]))
+    app.middleware("http")(
+        audit_changes([route for router in [*ROUTERS, *console.CHANGING] for route in router.routes])
+    )
     return app
 
 

@@ -14,6 +14,8 @@ from collector.http.console.guard import Refused, SignInNeeded
 from collector.http.console.view import refusal_page
 
 ROUTERS: list[APIRouter] = [pages.router, changes.router]
+CHANGING: list[APIRouter] = [changes.router]  # what the audit middleware watches (not the sign-in form:
+# anyone may post it, and it changes nothing stored)
 
 
 def install(app: FastAPI) -> None:
