@@ -349,7 +349,8 @@ def cmd_report(config: CollectorConfig, args: argparse.Namespace) -> int:
     with Store(config.state.path) as store:
         registry = Registry(store, config.state.default_area)
         try:
-            made = make(config, store, registry, args.month, [args.format], args.area or "", actor=cli_actor())
+            made = make(config, store, registry, args.month, [args.format], args.area or "", actor=cli_actor(),
+                        evidence=args.evidence)  # fmt: skip
             document = made[args.format]
         except ReportError as exc:
             return fail(exc, 2)
@@ -365,6 +366,12 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--area", help="one area's code (default: every area)")
     parser.add_argument("--format", default="pdf", help="pdf (default), xlsx or html")
     parser.add_argument("--out", required=True, help="file to write")
+    parser.add_argument(
+        "--evidence",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with the evidence appendix, each commune's rows (default: in HTML and XLSX, not in the PDF)",
+    )
 
 
 def registry_arguments(parser: argparse.ArgumentParser) -> None:

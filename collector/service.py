@@ -260,10 +260,10 @@ class CollectorService:
     def outages(self, since: float, commune: str | None) -> list[dict[str, Any]]:
         return [record_json(r) for r in recent(self.store, since, commune, limit=None)]
 
-    def monthly_report(self, month: str, fmt: str, area: str, actor: Actor) -> bytes:
+    def monthly_report(self, month: str, fmt: str, area: str, actor: Actor, evidence: bool | None) -> bytes:
         from collector.reports.make import make
 
-        return make(self.config, self.store, self.registry, month, [fmt], area, actor=actor)[fmt]
+        return make(self.config, self.store, self.registry, month, [fmt], area, actor=actor, evidence=evidence)[fmt]
 
     def scorecard(self, code: str, month: str) -> dict[str, Any]:
         from collector.reports.make import scorecard

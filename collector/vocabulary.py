@@ -858,6 +858,65 @@ REPORT: Final[dict[str, Words]] = {
     "revision_why": Words("Lý do: {causes}.", "Why: {causes}."),
     "revision_listed": Words("có trong báo cáo", "listed"),
     "sheet_revision": Words("Bản sửa đổi", "Revision"),
+    # the evidence appendix (collector/reports/appendix.py)
+    "ev_line": Words(
+        "Phụ lục: bằng chứng đường truyền sẵn sàng, theo xã và từng khung giờ làm việc (khoảng 5 phút)",
+        "Appendix: line availability evidence, by commune and office window (5-minute slots)",
+    ),
+    "ev_line_note": Words(
+        "Tính = có số liệu − không dùng − hệ thống không có số liệu; hoạt động = tính − mất (trừ mất điện, đóng cửa)."
+        " Sẵn sàng = hoạt động / tính; đã loại trừ: phần thời gian loại trừ ra khỏi cả tử số và mẫu số."
+        " Dòng Cộng là chỉ số in trong báo cáo.",
+        "Counted = slots with data − unused − no data; up = counted − down (less power cuts, office closings)."
+        " Availability = up / counted; adjusted: the excluded share taken out of both."
+        " The Total row is the figure the report prints.",
+    ),
+    "ev_windows_up": Words("{n} khung giờ hoạt động cả khung giờ", "{n} windows up throughout"),
+    "ev_windows_unused": Words("{n} khung giờ không dùng đường truyền", "{n} windows the line was not used"),
+    "ev_windows_down": Words("{n} khung giờ mất kết nối cả khung giờ", "{n} windows down throughout"),
+    "ev_total": Words("Cộng", "Total"),
+    "ev_window": Words("Khung giờ", "Window"),
+    "ev_slots": Words("Có số liệu", "Slots"),
+    "ev_unused": Words("Không dùng", "Unused"),
+    "ev_down": Words("Mất", "Down"),
+    "ev_excused": Words("Do mất điện, đóng cửa", "Power cut, office closed"),
+    "ev_no_data": Words("Hệ thống không có số liệu", "No data (ours)"),
+    "ev_counted": Words("Tính", "Counted"),
+    "ev_up": Words("Hoạt động", "Up"),
+    "ev_excluded": Words("Loại trừ (%)", "Excluded (%)"),
+    "ev_counted_adjusted": Words("Tính, đã loại trừ", "Counted, adjusted"),
+    "ev_up_adjusted": Words("Hoạt động, đã loại trừ", "Up, adjusted"),
+    "ev_outages": Words(
+        "Phụ lục: các sự cố và bằng chứng nguyên nhân", "Appendix: outages and the evidence of their cause"
+    ),
+    "ev_end": Words("Kết thúc", "Ended"),
+    "ev_office_hours": Words("Giờ hành chính", "Office hours"),
+    "ev_confidence": Words("Độ tin cậy", "Confidence"),
+    "ev_cause_evidence": Words("Bằng chứng", "Evidence"),
+    "ev_pcs": Words(
+        "Phụ lục: bằng chứng tình trạng máy, theo xã và từng máy", "Appendix: PC health evidence, by commune and PC"
+    ),
+    "ev_pcs_note": Words(
+        "Máy hoạt động = trực tuyến / có số liệu (khoảng 5 phút); dòng Cộng là chỉ số in trong báo cáo.",
+        "PC availability = online / slots (5-minute slots); the Total row is the figure the report prints.",
+    ),
+    "ev_online": Words("Trực tuyến", "Online"),
+    "ev_degraded": Words("Suy giảm", "Degraded"),
+    "ev_slots_adjusted": Words("Có số liệu, đã loại trừ", "Slots, adjusted"),
+    "ev_online_adjusted": Words("Trực tuyến, đã loại trừ", "Online, adjusted"),
+    "ev_degraded_days": Words("Ngày suy giảm", "Degraded days"),
+    "ev_spells": Words("Các đợt suy giảm", "Degraded spells"),
+    "ev_speed": Words(
+        "Phụ lục: các lần đo tốc độ (trung vị là chỉ số)", "Appendix: the speed tests (their median is the figure)"
+    ),
+    "ev_tests": Words("Số lần đo", "Tests"),
+    "ev_lowest": Words("Thấp nhất", "Lowest"),
+    "ev_highest": Words("Cao nhất", "Highest"),
+    "ev_each_test": Words("Từng lần đo (% hợp đồng)", "Each test (% of contract)"),
+    "sheet_ev_line": Words("BC đường truyền", "Evidence line"),
+    "sheet_ev_outages": Words("BC sự cố", "Evidence outages"),
+    "sheet_ev_pcs": Words("BC máy", "Evidence PCs"),
+    "sheet_ev_speed": Words("BC tốc độ", "Evidence speed"),
 }
 REVISION_CAUSES: Final[dict[str, Words]] = {  # why a month's report has a new revision
     "exclusion_added": Words(
@@ -883,6 +942,7 @@ REVISION_PARTS: Final[dict[str, Words]] = {  # the fetched rows a late-data revi
     "outages": Words("sự cố", "outages"),
     "equipment": Words("thiết bị đang dùng", "equipment in use"),
     "issued": Words("thiết bị đã cấp", "equipment issued"),
+    "heard": Words("lần đầu, lần cuối máy gửi số liệu", "when the PCs were first and last heard"),
 }
 WEEKDAYS: Final[dict[int, Words]] = {
     1: Words("Hai", "Mon"), 2: Words("Ba", "Tue"), 3: Words("Tư", "Wed"), 4: Words("Năm", "Thu"),

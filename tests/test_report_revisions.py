@@ -8,10 +8,13 @@ revision that does not exist gets one clear error.
 
 from __future__ import annotations
 
+import html.parser
 import json
+import re
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -121,6 +124,10 @@ def test_a_late_exclusion_and_a_late_backlog_make_revisions_and_revision_1_is_st
         assert [w["cause"] for w in second["why"]] == ["exclusion_added"]
         assert second["why"][0]["exclusion"]["id"] == exclusion and second["why"][0]["exclusion"]["by"] == "Trần Văn B"
         assert [e["id"] for e in second["exclusions"]] == [exclusion]
+        moved = {c["figure"]: (c["old"], c["new"]) for c in second["changes"] if c["commune"] == DEAD}
+        old, new = moved["line_availability_adjusted"]  # the dead line's excluded days leave its adjusted figure
+        assert new > old == first["figures"][DEAD]["line_availability"] and "line_availability" not in moved
+        assert f"{old:.1f}".replace(".", ",") in page and f"{new:.1f}".replace(".", ",") in page  # the change list
 
         # the sixth commune's backlog arrives: revision 3, its figures new, "late data"
         late = only(province["plan"], [LATE])
@@ -174,3 +181,86 @@ def test_a_late_exclusion_and_a_late_backlog_make_revisions_and_revision_1_is_st
     assert verified.returncode == 0, verified.stderr
     with Store(province["sections"]["state"]["path"]) as store:
         assert [r.number for r in RevisionBook(store).revisions(month)] == [1, 2, 3]
+
+
+# ---- the evidence appendix ----
+
+
+def sheet_rows(book: openpyxl.Workbook, name: str) -> list[list[Any]]:
+    return [list(r) for r in book[name].iter_rows(min_row=4, values_only=True) if r and r[0] is not None]
+
+
+def test_the_appendix_rows_add_up_to_each_figure_in_the_xlsx_and_the_pdf_has_them_only_on_request(
+    province: dict[str, Any],
+) -> None:
+    month, folder = province["month"], province["folder"]
+    paths = {}
+    for name, fmt, flags in (("with", "xlsx", []), ("without", "xlsx", ["--no-evidence"]), ("pdf", "pdf", []),
+                             ("pdf-evidence", "pdf", ["--evidence"]), ("html", "html", [])):  # fmt: skip
+        paths[name] = folder / f"appendix-{name}.{fmt}"
+        done = cli(province, "report", "--month", month, "--format", fmt, "--out", str(paths[name]), *flags)
+        assert done.returncode == 0, done.stderr
+    book = openpyxl.load_workbook(paths["with"])
+    appendix = ["BC đường truyền", "BC sự cố", "BC máy", "BC tốc độ"]
+    assert book.sheetnames[-5:] == ["Bản sửa đổi", *appendix]
+    assert not set(appendix) & set(openpyxl.load_workbook(paths["without"]).sheetnames)
+    printed = {str(r[2]): r for r in sheet_rows(book, "Xã") if isinstance(r[0], int)}  # rank, ±, commune, area, ...
+    assert len(printed) >= 4
+
+    line: dict[str, list[list[Any]]] = {}
+    for row in sheet_rows(book, "BC đường truyền"):
+        if isinstance(row[2], int | float):
+            line.setdefault(str(row[0]), []).append(row)
+    pcs: dict[str, list[list[Any]]] = {}
+    for row in sheet_rows(book, "BC máy"):
+        if isinstance(row[2], int | float):
+            pcs.setdefault(str(row[0]), []).append(row)
+    for name, figures in printed.items():
+        *rows, total = line[name]
+        assert total[1] == "Cộng"
+        for column in (2, 3, 4, 5, 6, 7, 8, 10, 11):  # slots, unused, down, excused, no data, counted, up, adjusted
+            assert sum(r[column] for r in rows) == pytest.approx(total[column], abs=1e-6), (name, column)
+        assert total[12] == round(100 * total[8] / total[7], 1) == figures[4], name  # raw, as printed
+        assert total[13] == round(100 * total[11] / total[10], 1) == figures[16], name  # adjusted, as printed
+        *machines, together = pcs[name]
+        assert together[1] == "Cộng" and sum(m[3] for m in machines) == pytest.approx(together[3])
+        assert together[10] == round(100 * together[3] / together[2], 1) == figures[10], name
+    speed = {str(r[0]): r for r in sheet_rows(book, "BC tốc độ")}
+    assert all(speed[n][2] == f[6] for n, f in printed.items() if f[6] is not None)
+
+    title = "Phụ lục: bằng chứng đường truyền sẵn sàng"
+    assert title in " ".join(pdf_words(paths["pdf-evidence"])) and title not in " ".join(pdf_words(paths["pdf"]))
+    made_at = re.compile(r"\d\d:\d\d")  # made by separate runs, maybe a minute apart
+    printed = Counter(w for w in pdf_words(paths["pdf-evidence"]) if not made_at.fullmatch(w))
+    page = Counter(w for w in html_words(paths["html"]) if not made_at.fullmatch(w))
+    assert printed == page and title in paths["html"].read_text()  # the PDF on request says what the HTML says
+
+
+class Text(html.parser.HTMLParser):
+    """The words a reader sees in the HTML report (its style, and so its numbers' look, aside)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.words: list[str] = []
+        self.skipping = False
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        self.skipping = tag in ("style", "title")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.skipping = False
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.words += data.split()
+
+
+def html_words(path: Path) -> list[str]:
+    parser = Text()
+    parser.feed(path.read_text())
+    return parser.words
+
+
+def pdf_words(path: Path) -> list[str]:
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True)
+    return text.stdout.split()

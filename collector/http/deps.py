@@ -48,7 +48,8 @@ HistorySource = Callable[[str], History]
 """A commune's last days from InfluxDB (PCs online, speed, round trip, loss) for the console's charts."""
 
 
-ReportMaker = Callable[[str, str, str, Actor], bytes]  # month, format, area, who asks (a month frozen now is theirs)
+# month, format, area, who asks (a month frozen now is theirs), evidence appendix (None: the format's default)
+ReportMaker = Callable[[str, str, str, Actor, bool | None], bytes]
 """The monthly report of a month (YYYY-MM) in a format (pdf, xlsx, html) for an area ("" for all)."""
 
 

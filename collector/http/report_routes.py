@@ -39,6 +39,10 @@ def monthly_report(
     month: Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM; this month counts up to now")],
     area: AreaFilter = None,
     format: Literal["pdf", "xlsx", "html"] = "pdf",
+    evidence: Annotated[
+        bool | None,
+        Query(description="the evidence appendix, each commune's rows (default: in HTML and XLSX, not in the PDF)"),
+    ] = None,
 ) -> Response:
     """404 with the reason when there is no such report (a month with no data, before 2000 or in the
     future, an unknown area), 422 for a malformed month, 503 when InfluxDB cannot answer. A month
@@ -48,7 +52,7 @@ def monthly_report(
     commune gets 404 (an area's report ranks the other communes)."""
     area = scope.area() or area
     try:
-        document = reports(month, format, area or "", asker(request))
+        document = reports(month, format, area or "", asker(request), evidence)
     except ReportError as exc:  # the request has the right shape: the report it names does not exist
         raise HTTPException(404, str(exc)) from None
     except InfluxError as exc:

@@ -24,19 +24,21 @@ FORMATS: dict[str, tuple[str, str]] = {  # format -> (media type, file extension
 }
 
 
-def renderer(fmt: str) -> Callable[[MonthlyReport], bytes]:
+def renderer(fmt: str, evidence: bool | None = None) -> Callable[[MonthlyReport], bytes]:
+    """The format's renderer; ``evidence``: with the evidence appendix (None: in the HTML and the
+    XLSX, not in the PDF, so the province's printed report stays short)."""
     if fmt == "pdf":
         from collector.reports.render_pdf import pdf
 
-        return pdf
+        return lambda report: pdf(report, evidence=bool(evidence))
     if fmt == "xlsx":
         from collector.reports.render_xlsx import xlsx
 
-        return xlsx
+        return lambda report: xlsx(report, evidence=evidence is not False)
     if fmt == "html":
         from collector.reports.render_html import html
 
-        return lambda report: html(report).encode("utf-8")
+        return lambda report: html(report, evidence=evidence is not False).encode("utf-8")
     raise ReportError(f"format {fmt[:20]!r} is unknown; use one of {', '.join(FORMATS)}")
 
 
@@ -49,11 +51,13 @@ def make(
     area: str = "",
     now: float | None = None,
     actor: Actor = COLLECTOR,
+    evidence: bool | None = None,
 ) -> dict[str, bytes]:
     """The report of ``month`` in each of ``formats``, asked by ``actor`` (who made the revision, if
     the month is frozen now); raises ReportError (the asker's mistake) or InfluxError (InfluxDB
-    could not answer)."""
-    renders = {fmt: renderer(fmt) for fmt in formats}  # a bad format fails before any query
+    could not answer). ``evidence``: the evidence appendix in every format (True), in none (False),
+    or in the HTML and XLSX only (None)."""
+    renders = {fmt: renderer(fmt, evidence) for fmt in formats}  # a bad format fails before any query
     client = InfluxClient(config.influxdb.model_copy(update={"timeout_s": config.report.query_timeout_s}))
     try:
         report = build(

@@ -19,7 +19,7 @@ import matplotlib
 
 from collector import vocabulary as vocab
 from collector.http.templating import render
-from collector.reports import charts
+from collector.reports import appendix, charts
 from collector.reports.build import MonthlyReport
 from collector.reports.tables import Table, fmt, heading, outages_table, replacement, revision_table, tables
 
@@ -54,8 +54,9 @@ def chart_images(report: MonthlyReport) -> list[str]:
     return ["data:image/png;base64," + base64.b64encode(png).decode() for png in images]
 
 
-def items(report: MonthlyReport) -> list[Item]:
-    """What the page shows, in order; an item with ``new_page`` may start a separately printed part."""
+def items(report: MonthlyReport, evidence: bool = True) -> list[Item]:
+    """What the page shows, in order; an item with ``new_page`` may start a separately printed part.
+    ``evidence``: with the evidence appendix at the end (``appendix.py``)."""
     lang = report.language
     w = vocab.report_words(lang)
     head = heading(report)
@@ -88,12 +89,25 @@ def items(report: MonthlyReport) -> list[Item]:
         out.append({"kind": "table", "new_page": True, "title": pcs.title if number == 0 else "",
                     "headers": pcs.headers, "rows": _cells(pcs, rows, lang), "empty": pcs.empty,
                     "note": pcs.note if last else ""})  # fmt: skip
+    if evidence:
+        for table in appendix.tables(report):
+            out += _parted(table, lang, True)
     return out
 
 
-def html(report: MonthlyReport, only: list[Item] | None = None, images: list[str] | None = None) -> str:
+def _parted(table: Table, lang: str, new_page: bool) -> list[Item]:
+    """A table as items of at most ``PART_ROWS`` rows, its title on the first, its note on the last."""
+    parts = [table.rows[i : i + PART_ROWS] for i in range(0, len(table.rows), PART_ROWS)] or [[]]
+    return [{"kind": "table", "new_page": new_page or number > 0, "title": table.title if number == 0 else "",
+             "headers": table.headers, "rows": _cells(table, rows, lang), "empty": table.empty,
+             "note": table.note if number == len(parts) - 1 else ""} for number, rows in enumerate(parts)]  # fmt: skip
+
+
+def html(
+    report: MonthlyReport, only: list[Item] | None = None, images: list[str] | None = None, evidence: bool = True
+) -> str:
     """The page, or the page with ``only`` some of its items (one printed part)."""
-    shown = items(report) if only is None else only
+    shown = items(report, evidence) if only is None else only
     wants_charts = any(item["kind"] == "charts" for item in shown)
     return render(
         "report.html",

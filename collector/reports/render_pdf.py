@@ -81,10 +81,11 @@ def pages(report: MonthlyReport, cut: list[list[Item]]) -> Iterator[str]:
         yield html(report, part, images or [])
 
 
-def pdf(report: MonthlyReport) -> bytes:
+def pdf(report: MonthlyReport, evidence: bool = False) -> bytes:
+    """The report printed, part by part; ``evidence``: with the evidence appendix (on request only)."""
     from pypdf import PdfWriter
 
-    cut = parts(items(report))
+    cut = parts(items(report, evidence))
     workers = min(WORKERS, os.cpu_count() or 1)
     if len(cut) < PARALLEL_FROM or workers < 2:
         printed = [print_part(page) for page in pages(report, cut)]

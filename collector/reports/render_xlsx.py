@@ -4,42 +4,58 @@ numbers as numbers so people can sort and sum them."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
 from collector import vocabulary as vocab
+from collector.reports import appendix
 from collector.reports.build import MonthlyReport
-from collector.reports.tables import heading, replacement, revision_table, tables
+from collector.reports.tables import Table, heading, replacement, revision_table, tables
 
 
-def xlsx(report: MonthlyReport) -> bytes:
+def xlsx(report: MonthlyReport, evidence: bool = True) -> bytes:
+    """The workbook; ``evidence``: with the evidence appendix's sheets after the report's."""
     w = vocab.report_words(report.language)
     head = heading(report)
-    book = Workbook()
-    book.remove(book.active)
+    book = Workbook(write_only=True)  # rows streamed out: a nation's evidence appendix in bounded memory
     for table in [*tables(report), replacement(report)]:
-        sheet = book.create_sheet(w[table.key][:31])
-        sheet.append([head["title"]])
-        sheet.append([table.title])
-        sheet.append(table.headers)
-        for cell in sheet[3]:
-            cell.font = Font(bold=True)
-        for row in table.rows:
-            sheet.append(list(row))
-        if not table.rows:
-            sheet.append([table.empty])
-        if table.key == "sheet_communes":
-            sheet.append([])
-            sheet.append([head["formula"]])
-        if table.note:
-            sheet.append([])
-            sheet.append([table.note])
-        sheet.freeze_panes = "A4"
+        _sheet(book, table, w, head)
     revision_sheet(book, report, w, head)
+    for table in appendix.tables(report) if evidence else []:
+        _sheet(book, table, w, head)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def _sheet(book: Workbook, table: Table, w: dict[str, str], head: dict[str, str]) -> None:
+    sheet = book.create_sheet(w[table.key][:31])
+    sheet.freeze_panes = "A4"
+    sheet.append([head["title"]])
+    sheet.append([table.title])
+    sheet.append(_bold(sheet, table.headers))
+    for row in table.rows:
+        sheet.append(list(row))
+    if not table.rows:
+        sheet.append([table.empty])
+    if table.key == "sheet_communes":
+        sheet.append([])
+        sheet.append([head["formula"]])
+    if table.note:
+        sheet.append([])
+        sheet.append([table.note])
+
+
+def _bold(sheet: Any, texts: list[str]) -> list[WriteOnlyCell]:
+    cells = []
+    for text in texts:
+        cell = WriteOnlyCell(sheet, value=text)
+        cell.font = Font(bold=True)
+        cells.append(cell)
+    return cells
 
 
 def revision_sheet(book: Workbook, report: MonthlyReport, w: dict[str, str], head: dict[str, str]) -> None:
@@ -52,9 +68,7 @@ def revision_sheet(book: Workbook, report: MonthlyReport, w: dict[str, str], hea
     if changed is None:
         return
     sheet.append([changed.title])
-    sheet.append(changed.headers)
-    for cell in sheet[4]:
-        cell.font = Font(bold=True)
+    sheet.append(_bold(sheet, changed.headers))
     for row in changed.rows:
         sheet.append(list(row))
     if not changed.rows:

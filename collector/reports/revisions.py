@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from typing import Any
 
 from collector.audit import Actor, Change, append
@@ -34,7 +34,8 @@ ACTION = "report revision"
 ALL_AREAS = ""  # the area of a report of every area
 NOT_FIGURES = frozenset({"place", "score_change", "rank_change", "equipment_change",  # against last month: not frozen
                          "evidence"})  # the rows the figures are made of: made from the inputs hashed  # fmt: skip
-LATE_DATA_PARTS = ("windows", "communes", "pcs", "speed", "alerts", "reasons", "outages", "equipment", "issued")
+LATE_DATA_PARTS = ("windows", "communes", "pcs", "speed", "alerts", "reasons", "outages", "equipment", "issued",
+                   "heard")  # fmt: skip
 # why a revision was made: causes, in the order they are told (words in collector.vocabulary.REVISION_CAUSES)
 EXCLUSION_ADDED, EXCLUSION_WITHDRAWN, LATE_DATA, REGISTRY, METHOD = (
     "exclusion_added", "exclusion_withdrawn", "late_data", "registry", "method")  # fmt: skip
@@ -143,6 +144,8 @@ def inputs_of(fetched: Fetched, places: dict[str, Place], exclusions: list[Exclu
         "outages": sorted([o.commune, o.cause, o.start, o.end] for o in fetched.outages if o.commune in mine),
         "equipment": sorted([c, k, *v] for (c, k), v in fetched.equipment.items() if c in mine),
         "issued": sorted([c, k, n] for (c, k), n in fetched.issued.items() if c in mine),
+        # when the fleet's PCs were first and last heard, within the month (a PC heard since is the same)
+        "heard": sorted([c, max(a, start), min(b, until)] for c, (a, b) in fetched.heard.items() if c in mine),
         "registry": sorted((asdict(p) for p in places.values()), key=lambda p: str(p["commune"])),
     }
     records = [exclusion_record(e) for e in exclusions]
@@ -155,13 +158,22 @@ def figures_of(figures: MonthFigures) -> dict[str, dict[str, Any]]:
     """Each commune's figures as they are frozen (not its changes from last month, which a revision
     of the month before would move)."""
     out = {}
-    for c in figures.communes:
-        row = {k: v for k, v in asdict(c).items() if k not in NOT_FIGURES}
+    for c in figures.communes:  # field by field: asdict would copy the evidence rows first, then drop them
+        row = {f.name: _plain(getattr(c, f.name)) for f in fields(c) if f.name not in NOT_FIGURES}
         out[c.place.commune] = {"name": c.place.name, "area": c.place.area, **row}
     for n in figures.no_data:  # listed apart, unranked: frozen as no data with its reason
         out[n.place.commune] = {"name": n.place.name, "area": n.place.area, "no_data": True, "since": n.since}
     frozen: dict[str, dict[str, Any]] = json.loads(canonical(out))
     return frozen
+
+
+def _plain(value: Any) -> Any:
+    """A figure as JSON-able values: a dataclass (a degraded PC, a kind of equipment) as a dict."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def changes(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
