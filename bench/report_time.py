@@ -15,6 +15,13 @@ no office window's sums kept in the state file yet (every window asked of Influx
 the collector has them, its ``WindowKeeper`` having summed each window after it ended (here: the
 cold run before kept them). The XLSX of each is the report without the PDF's layout; the
 reference, same run, is the province's warm XLSX. Goal: under 60 s and 1 GB for the nation.
+
+Evidence (issue 27): the XLSX carries each commune's evidence rows (``reports/appendix.py``). Its
+cost is measured against the same report without them (``--no-evidence``) in the same run, warm,
+alternating, the best of ``EVIDENCE_RUNS`` each: time and peak memory, goal within 1.5×. Then a
+real collector serves the scorecard of one commune (``GET /api/v1/communes/{code}/scorecard``)
+over the same data and state file: ``SCORECARD_ASKS`` asks of random communes, one at a time,
+p50 and p99 of the wall time (goal p99 under 300 ms with a nation's data).
 Run: ``python -m bench.report_time`` (``BENCH_REPORT_NATION=0``: the province only).
 """
 
@@ -45,11 +52,14 @@ from collector.registry.registry import Line, Registry
 from collector.reports.build import hours_of
 from collector.reports.windows import WindowSums
 from collector.store import Store
-from devtools.localstack import Influxd
+from devtools.localstack import Influxd, Mosquitto, ServedCollector, http_get
 
 REPO = Path(__file__).resolve().parent.parent
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 BATCH = 5000
+EVIDENCE_RUNS = 2
+SCORECARD_ASKS = 300
+TOKEN = "bench-viewer-token"
 
 
 def last_month() -> Month:
@@ -135,14 +145,16 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def run_report(config_path: Path, month: Month, fmt: str, out: Path, influxd: psutil.Process) -> dict[str, float]:
+def run_report(
+    config_path: Path, month: Month, fmt: str, out: Path, influxd: psutil.Process, *flags: str
+) -> dict[str, float]:
     """Wall time, the peak of the summed RSS of the report process and its workers (sampled every
     50 ms), the CPU seconds they used and those InfluxDB used meanwhile."""
     started = time.perf_counter()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     influx_before = sum(influxd.cpu_times()[:2])
     command = [sys.executable, "-m", "collector.cli", "report", "-c", str(config_path), "--month", str(month),
-               "--format", fmt, "--out", str(out)]  # fmt: skip
+               "--format", fmt, "--out", str(out), *flags]  # fmt: skip
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
     watched = psutil.Process(child.pid)
     peak = 0
@@ -180,7 +192,57 @@ def scenario(influxd: Influxd, folder: Path, name: str, communes: list[tuple[str
         out[f"{fmt}_cold"] = run_report(path, month, fmt, folder / f"{name}.{fmt}", server)
     for fmt in (*formats, "html"):  # the windows kept by the cold runs, as the collector keeps them
         out[f"{fmt}_warm"] = run_report(path, month, fmt, folder / f"{name}.{fmt}", server)
+    out.update(evidence_cost(path, month, folder / f"{name}-evidence.xlsx", server))
+    out["scorecard"] = scorecard_latency(influxd, folder / f"{name}-served", sections, month,
+                                         [c for _p, c in communes])  # fmt: skip
     return out
+
+
+def evidence_cost(path: Path, month: Month, out: Path, server: psutil.Process) -> dict[str, Any]:
+    """The warm XLSX with the evidence appendix against without it, alternating, the best of each."""
+    runs: dict[str, list[dict[str, float]]] = {"with": [], "without": []}
+    for _ in range(EVIDENCE_RUNS):
+        runs["without"].append(run_report(path, month, "xlsx", out, server, "--no-evidence"))
+        runs["with"].append(run_report(path, month, "xlsx", out, server, "--evidence"))
+    best = {k: {"seconds": min(r["seconds"] for r in v), "peak_rss_mb": min(r["peak_rss_mb"] for r in v),
+                "bytes": v[-1]["bytes"]} for k, v in runs.items()}  # fmt: skip
+    return {
+        "xlsx_without_evidence": best["without"],
+        "xlsx_with_evidence": best["with"],
+        "evidence_time_ratio": round(best["with"]["seconds"] / best["without"]["seconds"], 2),
+        "evidence_memory_ratio": round(best["with"]["peak_rss_mb"] / best["without"]["peak_rss_mb"], 2),
+    }
+
+
+def scorecard_latency(
+    influxd: Influxd, folder: Path, sections: dict[str, dict[str, Any]], month: Month, communes: list[str]
+) -> dict[str, float]:
+    """p50 and p99 (ms) of one commune's scorecard from a real collector over the scenario's data."""
+    import hashlib
+
+    broker = Mosquitto(folder / "broker")
+    broker.start()
+    token = {"name": "bench", "role": "viewer", "sha256": hashlib.sha256(TOKEN.encode()).hexdigest()}
+    served = ServedCollector(folder, broker, influxd, sections["influxdb"]["database"], state=sections["state"],
+                             http={"tokens": [token]})  # fmt: skip
+    served.start()
+    rng = random.Random(27)
+    seconds = []
+    try:
+        for code in rng.choices(communes, k=SCORECARD_ASKS):
+            url = f"{served.url}/api/v1/communes/{code}/scorecard?month={month}"
+            started = time.perf_counter()
+            status, body = http_get(url, timeout_s=30, headers={"Authorization": f"Bearer {TOKEN}"})
+            seconds.append(time.perf_counter() - started)
+            if status != 200:
+                raise RuntimeError(f"scorecard of {code}: {status} {body[:300]!r}")
+    finally:
+        served.stop()
+        broker.stop()
+    seconds.sort()
+    return {"asks": float(len(seconds)), "p50_ms": round(1000 * seconds[len(seconds) // 2], 1),
+            "p99_ms": round(1000 * seconds[int(len(seconds) * 0.99) - 1], 1),
+            "max_ms": round(1000 * seconds[-1], 1)}  # fmt: skip
 
 
 def main() -> dict[str, Any]:
