@@ -227,7 +227,8 @@ class Site:
         assert token, "the guide's install page sets TOKEN"
         url = f"http://127.0.0.1:{self.http_port}{path}"
         headers = {"Authorization": f"Bearer {token[1]}"}
-        wait_until(lambda: wanted in http_get(url, headers=headers)[1], 120, what)
+        # nobody is judged offline in the collector's first restart_grace_s: room for that and a loaded machine
+        wait_until(lambda: wanted in http_get(url, headers=headers)[1], 240, what)
 
     def commune_goes_dark(self) -> None:
         """The commune's one PC goes silent (its agent stopped), until the collector says its line is down."""
