@@ -8,16 +8,20 @@ confirmation), a viewer who cannot act and a form without its CSRF token refused
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from openpyxl import Workbook
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
-from realservices import API_TOKEN, REPO, Collector, wait_until
+from realservices import API_TOKEN, REPO, Collector, Program, wait_until
 from stack import Stack
+from test_tls import make_ca, make_server_cert
 
 from collector.http.console import ROUTERS as CONSOLE_ROUTERS
 
@@ -364,3 +368,34 @@ def test_a_viewer_cannot_act_and_a_form_without_its_csrf_token_is_refused(
     answer = signed_out.request.post(f"{collector.url}/console/silences", form={"commune": "02473", "hours": "2"})
     assert answer.status == 401 and "Sign in again" in answer.text()
     signed_out.close()
+
+
+def test_over_https_the_session_cookie_is_secure_httponly_and_strict(stack: Stack, tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    make_ca(certs, "province-ca")
+    make_server_cert(certs, "province-ca")
+    collector = stack.collector(http={"tls_cert_file": str(certs / "server.crt"),
+                                      "tls_key_file": str(certs / "server.key")})  # fmt: skip
+    Program.start(collector)  # Collector.start polls plain HTTP
+    trusting = ssl.create_default_context(cafile=str(certs / "province-ca.crt"))
+    base = f"https://127.0.0.1:{collector.http_port}"
+    with httpx.Client(base_url=base, verify=trusting, timeout=10) as client:
+        wait_until(lambda: https_answers(client) or not collector.running(), 30, "collector on HTTPS")
+        form = client.get("/console/sign-in")
+        nonce = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert nonce is not None and "secure" in form.headers["set-cookie"].lower()
+        answer = client.post("/console/sign-in", data={"csrf": nonce.group(1), "token": API_TOKEN, "next": "/console"})
+        assert answer.status_code == 303 and answer.headers["location"] == "/console"
+        [session] = [c for c in answer.headers.get_list("set-cookie") if c.startswith("cm_session=")]
+        attributes = {part.strip().split("=")[0].lower(): part for part in session.split(";")[1:]}
+        assert {"secure", "httponly", "samesite", "path"} <= set(attributes), session
+        assert attributes["samesite"].strip().lower() == "samesite=strict"
+        assert client.get("/console").status_code == 200  # the secure cookie goes back over HTTPS
+
+
+def https_answers(client: httpx.Client) -> bool:
+    try:
+        return client.get("/healthz").status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
