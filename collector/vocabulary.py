@@ -457,6 +457,10 @@ CONSOLE: Final[dict[str, Words]] = {
         "Mã truy cập không đúng hoặc đã bị thu hồi. Kiểm tra lại mã rồi đăng nhập lại.",
         "This API token is not known or was revoked. Check it and sign in again.",
     ),
+    "err_too_many": Words(
+        "Quá nhiều lần nhập sai mã truy cập từ máy này: thử lại sau {seconds} giây.",
+        "Too many wrong tokens from this address: try again in {seconds} s.",
+    ),
     "err_csrf": Words(
         "Biểu mẫu thiếu mã chống giả mạo (CSRF) hoặc mã đã cũ: không có gì thay đổi. Mở lại trang rồi gửi lại.",
         "The form's CSRF token is missing or stale: nothing was changed. Open the page again and resend it.",

@@ -399,3 +399,18 @@ def https_answers(client: httpx.Client) -> bool:
         return client.get("/healthz").status_code in (200, 503)
     except httpx.HTTPError:
         return False
+
+
+def test_ten_wrong_tokens_from_one_address_hold_its_sign_in_back(stack: Stack) -> None:
+    collector = stack.started_collector()
+    with httpx.Client(base_url=collector.url, timeout=10) as client:
+
+        def attempt(token: str) -> httpx.Response:
+            nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/sign-in").text)
+            assert nonce is not None
+            return client.post("/console/sign-in", data={"csrf": nonce.group(1), "token": token, "next": "/console"})
+
+        assert [attempt(f"cmt_guess-{n}").status_code for n in range(10)] == [403] * 10
+        held = attempt(API_TOKEN)  # even the right token waits: the address has used its tries
+        assert held.status_code == 429 and "thử lại sau" in held.text and "try again in" in held.text
+        assert "cm_session" not in client.cookies

@@ -104,6 +104,7 @@ class HttpParts:
     exclusions: Exclusions | None = None
     revisions: RevisionBook | None = None  # the frozen months' revisions (collector/reports/revisions.py)
     sessions: Sessions = field(default_factory=Sessions)  # the web console's signed-in people
+    sign_in_failures: FailureLimiter = field(default_factory=lambda: FailureLimiter(10, 30.0))  # per address
     history: HistorySource | None = None  # None: the console's charts say there is no history
     enroll_keys: EnrollKeys | None = None  # None: the console cannot make enrolment keys here
     equipment: Equipment | None = None  # None: the console cannot import equipment lists here

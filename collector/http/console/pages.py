@@ -79,12 +79,13 @@ def sign_in_form(request: Request, p: PartsDep, next: str = "") -> Response:
     return sign_in_page(request, next, 200, "")
 
 
-def sign_in_page(request: Request, back_to: str, status: int, error_key: str) -> Response:
+def sign_in_page(request: Request, back_to: str, status: int, error_key: str, **values: object) -> Response:
     nonce = new_secret()
     language = lang(request)
     errors = []
     if error_key:
-        errors = [CONSOLE[error_key].in_(language), CONSOLE[error_key].in_("en" if language == "vi" else "vi")]
+        said = CONSOLE[error_key]
+        errors = [said.in_(language).format(**values), said.in_("en" if language == "vi" else "vi").format(**values)]
     response = page(request, "sign_in.html", None, status=status, nonce=nonce, next=safe_next(back_to),
                     errors=errors)  # fmt: skip
     cookie(response, request, SIGN_IN_COOKIE, nonce, 1800)
@@ -97,9 +98,14 @@ async def sign_in(request: Request, p: PartsDep) -> Response:
     given, token_text, back_to = form.get(CSRF_FIELD), form.get("token"), form.get("next")
     if not same(given if isinstance(given, str) else None, request.cookies.get(SIGN_IN_COOKIE) or "\0"):
         return sign_in_page(request, str(back_to or ""), 403, "err_csrf")
+    address = request.client.host if request.client else "unknown"
+    wait_s = p.sign_in_failures.wait_s(address)
+    if wait_s > 0:  # ten wrong tokens from one address: one more every 30 s (a token cannot be guessed anyway)
+        return sign_in_page(request, str(back_to or ""), 429, "err_too_many", seconds=int(wait_s) + 1)
     token = p.tokens.lookup(token_text.strip()) if isinstance(token_text, str) and token_text.strip() else None
     if token is None:
         p.metrics.api_refused_unknown_token.inc()
+        p.sign_in_failures.failed(address)
         return sign_in_page(request, str(back_to or ""), 403, "err_token")
     session = p.sessions.open(token)
     response = RedirectResponse(safe_next(str(back_to or "")), status_code=303)
