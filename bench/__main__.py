@@ -15,6 +15,7 @@ from bench import (
     console_page,
     disk_health_cpu,
     ingest_only,
+    nation_scale,
     pcsc_cpu,
     peripherals_cpu,
     province_scale,
@@ -41,6 +42,7 @@ def main() -> None:
         "province_scale": province_scale.main(),
         "recovery": recovery.main(),
         "console_page": console_page.main(),
+        "nation_scale": nation_scale.main(),
     }
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures written to {RESULTS}")

@@ -41,6 +41,7 @@ ENROLL_REFUSALS = (
 REJECT_LOG_INTERVAL_S = 60.0
 MAX_UNKNOWN_LOGGED = 1024
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+TICK_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)  # a fleet evaluation or save
 PREFIX = "commune_collector_"
 
 # In the text format a counter's creation time is a second series (``<name>_created``) beside each
@@ -154,6 +155,18 @@ class SelfMetrics:
             PREFIX + "influx_write_seconds",
             "Time of one successful batch write to InfluxDB, in seconds.",
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.fleet_evaluate_seconds = Histogram(
+            PREFIX + "fleet_evaluate_seconds",
+            "Time of one evaluation of the whole fleet (every PC and commune), in seconds.",
+            buckets=TICK_BUCKETS,
+            registry=self.registry,
+        )
+        self.fleet_save_seconds = Histogram(
+            PREFIX + "fleet_save_seconds",
+            "Time of one save of every PC's facts to the state file, in seconds.",
+            buckets=TICK_BUCKETS,
             registry=self.registry,
         )
         self.write_queue_points = self._gauge("write_queue_points", "Points in memory waiting to be written.")

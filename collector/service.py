@@ -290,7 +290,8 @@ class CollectorService:
         while not self.stopping.wait(settings.evaluate_interval_s):
             now = time.time()
             try:
-                snapshot = self.fleet.evaluate(now)
+                with self.metrics.fleet_evaluate_seconds.time():
+                    snapshot = self.fleet.evaluate(now)
                 for sink in self.condition_sinks:
                     update = functools.partial(sink.update, snapshot.conditions, now)
                     self._writing_state("alerts", update, proves=False)
@@ -302,7 +303,8 @@ class CollectorService:
                 self._keep_outages(now)
                 if now >= next_save:
                     next_save = now + settings.save_interval_s
-                    self._writing_state("fleet save", self.fleet.save)
+                    with self.metrics.fleet_save_seconds.time():
+                        self._writing_state("fleet save", self.fleet.save)
                     prune = functools.partial(AuditBook(self.store).prune, now, self.config.audit.retention_days)
                     self._writing_state("audit prune", prune, proves=False)
             except Exception:

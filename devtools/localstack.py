@@ -291,7 +291,11 @@ class Influxd(HttpService):
     ready_path = "/ping"
     ready_status = 204
 
-    def __init__(self, workdir: Path, admin: tuple[str, str] | None = None, http_log: bool = False) -> None:
+    def __init__(
+        self, workdir: Path, admin: tuple[str, str] | None = None, http_log: bool = False, data: str = ""
+    ) -> None:
+        """``data``: lines for ``[data]`` instead of ``index-version = "inmem"`` (a national
+        InfluxDB's settings, ``bench/nation_scale.py``)."""
         binary = require_binary("influxd", "influxdb")
         self.port = free_port()
         self.rpc_port = free_port()
@@ -303,8 +307,8 @@ class Influxd(HttpService):
             f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
             f'[meta]\n  dir = "{workdir}/meta"\n'
             f'[data]\n  dir = "{workdir}/data"\n  wal-dir = "{workdir}/wal"\n  query-log-enabled = false\n'
-            '  index-version = "inmem"\n'
-            f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n'
+            + (data or '  index-version = "inmem"\n')
+            + f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n'
             f"  log-enabled = {'true' if http_log else 'false'}\n"
             f"  auth-enabled = {'true' if admin else 'false'}\n"
             "[continuous_queries]\n  enabled = true\n  log-enabled = false\n"
