@@ -14,7 +14,8 @@ one more round carries the API's requests. Figures per N, all from the same run:
 
 - collector and InfluxDB CPU per report received in the measured rounds, and their ratio;
 - fleet evaluation time per tick (the collector's ``fleet_evaluate_seconds``: mean and the
-  longest bucket reached) and per save of the facts (``fleet_save_seconds``);
+  longest bucket reached; its CPU time, ``fleet_evaluate_cpu_seconds_total``, the wall time
+  waiting also for the GIL and the shared cores) and per save of the facts (``fleet_save_seconds``);
 - collector RSS and InfluxDB RSS (the most seen while measuring), the state file's size (with
   its WAL), InfluxDB's exact series count and series per PC;
 - p50/p99 of ``GET /status``, ``/api/v1/communes`` and one commune's ``/api/v1/communes/{code}``,
@@ -65,6 +66,8 @@ NATIONAL_DATA = (
     "  max-series-per-database = 0\n"  # default 1,000,000 would refuse new PCs' series past that
     "  max-values-per-tag = 0\n"  # default 100,000 would refuse the 100,001st host name
 )
+EVALUATE_CPU = "commune_collector_fleet_evaluate_cpu_seconds_total"
+EVALUATE_COUNT = "commune_collector_fleet_evaluate_seconds_count"
 ROUTES = ("/status", "/api/v1/communes", "/api/v1/communes/{code}")
 
 
@@ -196,6 +199,18 @@ class NationStack:
                 process.stop()
 
 
+def wait_known(stack: NationStack, n: int, timeout_s: float) -> int:
+    """Wait until the collector knows every PC (or ``timeout_s``); how many it knows then."""
+    deadline = time.monotonic() + timeout_s
+    known = 0
+    while time.monotonic() < deadline:
+        known = int(stack.metrics().get("commune_collector_known_hosts", 0))
+        if known >= n:
+            break
+        time.sleep(2)
+    return known
+
+
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -291,7 +306,7 @@ def run_one(n: int, s: Settings, folder: Path, with_profile: bool) -> dict[str, 
         publishers.go(start)
         window_at = start + s.round_s  # after the warm round
         time.sleep(max(0.0, window_at - time.time()))
-        wait_until(lambda: stack.metrics().get("commune_collector_known_hosts", 0) >= n, 120, f"{n} PCs known")
+        known = wait_known(stack, n, s.round_s + 120)  # a loaded machine may lag behind the warm round
         window_s = s.round_s * s.rounds - max(0.0, time.time() - window_at)
         metrics_before, cpu_before, load_before = stack.metrics(), stack.cpu_s(), load()
         t0 = time.monotonic()
@@ -317,13 +332,20 @@ def run_one(n: int, s: Settings, folder: Path, with_profile: bool) -> dict[str, 
             "pcs": n,
             "communes": len({c for _p, c, _h in hosts}),
             "bridges": min(s.bridges, len({p for p, _c, _h in hosts})),
+            "known_at_window": known,
             "window_s": round(elapsed, 1),
             "reports_per_s": round(received / elapsed, 1),
             "reports_expected_per_s": round(n / s.round_s, 1),
             "cpu_us_per_report": us,
             "collector_over_influxd": round(us["collector"] / us["influxd"], 3) if us["influxd"] else None,
             "cpu_percent_of_one_core": {name: round(100 * c / elapsed, 1) for name, c in cpu.items()},
+            "backlog_reports": metrics_after.get("commune_collector_reports_backlog_total", 0.0),
             "evaluate": evaluate_figures(metrics_before, metrics_after, "fleet_evaluate_seconds"),
+            "evaluate_cpu_mean_s": round(
+                (metrics_after.get(EVALUATE_CPU, 0.0) - metrics_before.get(EVALUATE_CPU, 0.0))
+                / max(1.0, metrics_after.get(EVALUATE_COUNT, 0.0) - metrics_before.get(EVALUATE_COUNT, 0.0)),
+                3,
+            ),
             "save": evaluate_figures(metrics_before, metrics_after, "fleet_save_seconds"),
             "gc_full_collections": metrics_after.get('python_gc_collections_total{generation="2"}', 0.0)
             - metrics_before.get('python_gc_collections_total{generation="2"}', 0.0),
@@ -359,6 +381,7 @@ def curve(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "influxd_us_per_report": lambda r: r["cpu_us_per_report"]["influxd"],
         "collector_over_influxd": lambda r: r["collector_over_influxd"],
         "evaluate_mean_s": lambda r: r["evaluate"]["mean_s"],
+        "evaluate_cpu_mean_s": lambda r: r.get("evaluate_cpu_mean_s"),
         "save_mean_s": lambda r: r["save"]["mean_s"],
         "collector_rss_mb": lambda r: r["collector_rss_mb"],
         "state_file_mb": lambda r: r["state_file_mb"],

@@ -163,6 +163,10 @@ class SelfMetrics:
             buckets=TICK_BUCKETS,
             registry=self.registry,
         )
+        self.fleet_evaluate_cpu_seconds = self._counter(
+            "fleet_evaluate_cpu_seconds_total",
+            "CPU time the evaluator thread spent evaluating the fleet (its wall time above also waits for the GIL).",
+        )
         self.fleet_save_seconds = Histogram(
             PREFIX + "fleet_save_seconds",
             "Time of one save of every PC's facts to the state file, in seconds.",

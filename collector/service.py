@@ -290,8 +290,10 @@ class CollectorService:
         while not self.stopping.wait(settings.evaluate_interval_s):
             now = time.time()
             try:
+                cpu_before = time.thread_time()
                 with self.metrics.fleet_evaluate_seconds.time():
                     snapshot = self.fleet.evaluate(now)
+                self.metrics.fleet_evaluate_cpu_seconds.inc(time.thread_time() - cpu_before)
                 for sink in self.condition_sinks:
                     update = functools.partial(sink.update, snapshot.conditions, now)
                     self._writing_state("alerts", update, proves=False)

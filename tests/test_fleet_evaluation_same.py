@@ -1,7 +1,9 @@
 """The fleet evaluation made cheaper for a nation (100,000 PCs a tick, issue 32) gives the same
 verdicts as before: the rules as they were written before it (kept below as the reference,
 plain and obviously right) against ``FleetState.evaluate`` on randomized fleets (hypothesis):
-every PC's online state and degraded reasons, every commune's line verdict and figures."""
+every PC's online state and degraded reasons, every commune's line verdict and figures; and the
+snapshot's indexes the API reads (a commune's PCs, a commune, the degraded PCs) against a walk
+through its lists."""
 
 from __future__ import annotations
 
@@ -200,3 +202,7 @@ def test_a_randomized_fleet_evaluates_to_the_reference_verdicts(
     want = [reference_commune("08", c, registry.area_of(c), members.get(c, []), line_of.get(c), S, now)
             for c in sorted(set(members) | set(line_of))]  # fmt: skip
     assert snapshot.communes == want
+    for c in {c.code for c in COMMUNES} | {"99999"}:  # the API's indexes find what a walk through the lists does
+        assert snapshot.hosts_of(c) == [h for h in snapshot.hosts if h.key.commune == c]
+        assert snapshot.commune_of(c) == next((x for x in snapshot.communes if x.commune == c), None)
+    assert snapshot.degraded_hosts == [h for h in snapshot.hosts if h.reasons]

@@ -10,6 +10,7 @@ directly over hand-built facts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 from collector import vocabulary as words
@@ -60,6 +61,36 @@ class Snapshot:
     communes: list[CommuneStatus] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
     equipment: list[CommuneEquipment] = field(default_factory=list)  # communes with issued or seen equipment
+
+    # A snapshot is not changed once evaluated; the API reads it many times between two evaluations,
+    # so what a request would otherwise find by walking every PC (100,000 for a nation) is indexed
+    # on first use. Two requests may build an index at once: the same one, the last kept.
+
+    def hosts_of(self, commune: str) -> list[HostStatus]:
+        """The commune's PCs, in the snapshot's order."""
+        return self._hosts_by_commune.get(commune, [])
+
+    def commune_of(self, commune: str) -> CommuneStatus | None:
+        return self._communes_by_code.get(commune)
+
+    @cached_property
+    def degraded_hosts(self) -> list[HostStatus]:
+        """The PCs with a degraded reason, in the snapshot's order."""
+        return [h for h in self.hosts if h.reasons]
+
+    @cached_property
+    def _hosts_by_commune(self) -> dict[str, list[HostStatus]]:
+        found: dict[str, list[HostStatus]] = {}
+        for host in self.hosts:
+            found.setdefault(host.key.commune, []).append(host)
+        return found
+
+    @cached_property
+    def _communes_by_code(self) -> dict[str, CommuneStatus]:
+        found: dict[str, CommuneStatus] = {}
+        for c in self.communes:
+            found.setdefault(c.commune, c)  # the first, as a walk through the list finds it
+        return found
 
 
 class Member(NamedTuple):

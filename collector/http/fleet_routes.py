@@ -48,7 +48,7 @@ def commune_json(c: CommuneStatus) -> dict[str, Any]:
 def degraded(snapshot: SnapshotDep, pager: paging.PagerDep) -> list[dict[str, Any]]:
     """Hosts with degraded equipment, with the reasons."""
     out = []
-    for host in snapshot.hosts:
+    for host in snapshot.degraded_hosts:
         if host.reasons:
             out.append({"province": host.key.province, "area": host.area, "commune": host.key.commune,
                         "commune_name": units.commune_name(host.key.commune), "host": host.key.host,
@@ -157,16 +157,16 @@ def commune(
     alerts: AlertsDep,
     outages: OutagesDep,
 ) -> dict[str, Any]:
-    match = [c for c in snapshot.communes if c.commune == code]
-    if not match:
+    match = snapshot.commune_of(code)
+    if match is None:
         raise HTTPException(404, f"commune {code} has no host and no registered line")
     hosts = [{"host": h.key.host, "online": h.online, "seconds_since_report": round(h.seconds_since_report, 1),
-              "degraded_reasons": list(h.reasons)} for h in snapshot.hosts if h.key.commune == code]  # fmt: skip
+              "degraded_reasons": list(h.reasons)} for h in snapshot.hosts_of(code)]  # fmt: skip
     active = [alert_json(a) for a in alerts.open.values() if a.commune == code]
     lines = [vars(line) for line in registry.lines(code)]
     kit = [item for c in snapshot.equipment if c.commune == code for item in equipment_json(c)]
     recent = [outage_json(o) for o in outages(time.time() - RECENT_OUTAGES_S, code)[:RECENT_OUTAGES]]
-    return {**commune_json(match[0]), "hosts": hosts, "lines": lines, "alerts": active, "equipment": kit,
+    return {**commune_json(match), "hosts": hosts, "lines": lines, "alerts": active, "equipment": kit,
             "outages": recent}  # fmt: skip
 
 

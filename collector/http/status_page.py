@@ -285,7 +285,7 @@ def status(
     """The status page: ``area`` and ``level`` narrow it, ``page`` pages it (``PAGE_ROWS`` communes a page).
     With a token scoped to an area or a commune (``public_status_page = false``), only its scope."""
     communes = [c for c in snapshot.communes if scope.sees_commune(c.commune)]
-    hosts = [h for h in snapshot.hosts if scope.sees_commune(h.key.commune)]
+    hosts = [h for h in snapshot.degraded_hosts if scope.sees_commune(h.key.commune)]  # the page lists only those
     equipment = [kit for kit in snapshot.equipment if scope.sees_commune(kit.commune)]
     try:
         html = render(communes, registry.areas(), time.time(), hosts, equipment, area, level, page)
