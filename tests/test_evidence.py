@@ -160,3 +160,11 @@ def test_an_agent_too_old_to_report_peripherals_leaves_equipment_in_use_unknown_
     assert kit == {HERE: [("scanner", 2, None)], THERE: [("scanner", 2, 0)]}  # one current agent: it reports
     here = next(c for c in month.communes if c.place.commune == HERE)
     assert [(p.agent_version, p.too_old_for) for p in here.evidence.pcs] == [("0.1.0", ("equipment",))] * 2
+
+
+def test_a_pcs_slots_in_fleet_silence_are_no_data_not_offline() -> None:
+    slots = [(0, 48.0, 24.0, 0.0), (1, 48.0, 48.0, 0.0)]
+    silent = [(WINDOWS[0].start, WINDOWS[0].start + 2 * 3600)]  # 24 slots, in which it was heard by no one
+    row = ev.pc_row("pc-1", slots, WINDOWS, [], (), silence=silent)
+    assert (row.slots, row.online) == (72.0, 72.0) and ev.pc_availability([row]) == 100.0
+    assert ev.pc_availability([ev.pc_row("pc-1", slots, WINDOWS, [], ())]) == 75.0

@@ -31,12 +31,15 @@ from realservices import API_TOKEN, REPO, Collector, Influxd, Mosquitto, free_po
 from collector.config import CollectorConfig
 from collector.http.auth import digest
 from collector.ingest.influx import InfluxClient
-from collector.registry.registry import Registry
+from collector.ingest.lineprotocol import Point, encode_point
+from collector.ingest.setup_influx import ROLLUP_RP
+from collector.registry.registry import HostKey, Registry
 from collector.registry.units import display_name
 from collector.reports import evidence as ev
 from collector.reports.build import MonthlyReport, build
 from collector.reports.figures import CommuneFigures
 from collector.reports.render_xlsx import xlsx
+from collector.reports.windows import WindowSums
 from collector.store import Store
 from devtools.backfill import backfill, only
 from devtools.simulate import make_plan, register
@@ -64,7 +67,7 @@ def province(influxd: Influxd, tmp_path_factory: pytest.TempPathFactory) -> dict
     end = min(now.timestamp(), (this_month + timedelta(days=4)).timestamp())
     assert backfill(config, plan, 35, 600, seed=1, end=end)["points"] > 0
     last = (this_month - timedelta(days=1)).strftime("%Y-%m")
-    return {"config": config, "sections": sections, "folder": folder, "month": last}
+    return {"config": config, "sections": sections, "folder": folder, "month": last, "plan": plan}
 
 
 def report_of(province: dict[str, Any]) -> MonthlyReport:
@@ -251,3 +254,61 @@ def test_api_scorecard_returns_the_reports_numbers(
         assert http_get(f"{collector.url}/api/v1/communes/{DEAD}/scorecard?month={month}", headers=head)[0] == 404
     finally:
         collector.stop()
+
+
+def test_a_broker_outage_is_no_data_for_everyone_never_their_downtime(
+    province: dict[str, Any], influxd: Influxd
+) -> None:
+    """A morning in which our broker was down: every PC offline and every commune with an agent dark
+    at once (its outage decided ``unknown``), as the collector would have written it. That morning
+    leaves every figure: each commune's rows without it give the same figures as before it."""
+    config: CollectorConfig = province["config"]
+    start, end = (int(datetime.strptime(province["month"], "%Y-%m").replace(tzinfo=ZONE).timestamp()),
+                  int(time.time()))  # fmt: skip
+    with Store(config.state.path) as store:  # the PCs as a collector that heard them all month has them
+        registry = Registry(store, config.state.default_area)
+        for h in province["plan"].hosts:
+            if h.commune != NO_AGENT:
+                registry.touch(HostKey(h.province, h.commune, h.host), start - 86400)
+                registry.touch(HostKey(h.province, h.commune, h.host), end)
+        registry.flush()
+    before = report_of(province)
+    healthy = next(c for c in before.figures.communes if c.place.commune == HEALTHY)
+    morning = healthy.evidence.line[len(healthy.evidence.line) // 2]  # an office window mid-month
+    communes = [c.place.commune for c in before.figures.communes]
+    database = config.influxdb.database
+    lines = []
+    for measurement, down in (("commune", {"mean_line_down": 1.0, "mean_line_unused": 0.0, "mean_hosts_online": 0.0}),
+                              ("agent", {"mean_online": 0.0, "mean_degraded": 0.0})):  # fmt: skip
+        for r in influxd.query(f'SELECT * FROM "{ROLLUP_RP}"."{measurement}" WHERE time >= {morning.start}s AND '
+                               f"time < {morning.end}s", database):  # fmt: skip
+            if r["commune"] in communes:
+                tags = {k: str(r[k]) for k in ("province", "area", "commune", "host") if r.get(k)}
+                lines.append(encode_point(Point(measurement, tags, down, int(r["time"]))))
+    for commune in communes:
+        tags = {"province": "08", "area": "", "commune": commune, "cause": "unknown"}
+        lines.append(encode_point(Point("outage", {k: v for k, v in tags.items() if v},
+                                        {"end": float(morning.end + 60), "duration_s": float(morning.seconds + 120)},
+                                        morning.start - 60)))  # fmt: skip
+    client = InfluxClient(config.influxdb)
+    try:
+        client.write_lines(lines, retention_policy=ROLLUP_RP)
+    finally:
+        client.close()
+    with Store(config.state.path) as store:
+        WindowSums(store).forget(morning.start, morning.end)
+    after = report_of(province)
+    assert (
+        after.figures.silence
+        and after.figures.silence[0][0] <= morning.start < morning.end <= after.figures.silence[0][1]
+    )
+    for c in before.figures.communes:
+        new = next(x for x in after.figures.communes if x.place.commune == c.place.commune)
+        row = next(r for r in new.evidence.line if r.start == morning.start)
+        assert row.no_data == row.slots and row.counted == 0 and row.charged == 0, c.place.commune
+        rest = [r for r in c.evidence.line if r.start != morning.start]
+        assert new.line_availability == ev.percent(sum(r.up for r in rest), sum(r.counted for r in rest))
+        assert new.down_hours == ev.down_hours(rest), c.place.commune
+        assert new.pc_availability is not None and c.pc_availability is not None
+        assert new.pc_availability >= c.pc_availability  # the offline morning is not held against its PCs
+    assert [n.place.commune for n in after.figures.no_data] == [NO_AGENT]

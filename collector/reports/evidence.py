@@ -261,13 +261,17 @@ def pc_row(
     excluded: Sequence[Interval],
     reasons: tuple[str, ...],
     agent_version: str = "",
+    silence: Sequence[Interval] = (),
 ) -> PcRow:
-    """A PC's row from its slots ``(window index, n, online, degraded)``."""
+    """A PC's row from its slots ``(window index, n, online, degraded)``; slots in fleet silence
+    (``silence``: nobody heard, our broker or collector down) are out of it, as no data."""
     spans = merge(excluded)
     per_day: dict[date, list[float]] = defaultdict(lambda: [0.0, 0.0])
     n = online = degraded = n_adj = online_adj = 0.0
-    for index, sn, sa, sb in slots:
+    for index, sn_all, sa_all, sb_all in slots:
         w = windows[index]
+        sn = max(0.0, sn_all - min(sn_all, overlap(silence, w) / SLOT_S))
+        sa, sb = min(sa_all, sn), min(sb_all, sn)
         keep = 1.0 - (min(1.0, overlap(spans, w) / w.seconds) if w.seconds > 0 else 0.0)
         n, online, degraded = n + sn, online + sa, degraded + sb
         n_adj, online_adj = n_adj + sn * keep, online_adj + sa * keep

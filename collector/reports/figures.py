@@ -200,7 +200,7 @@ def evidence_of(
         reasons = tuple(r for r in fetched.reasons.get((code, host), "").split(",") if r)
         found.pcs.append(ev.pc_row(host, ((s.window, s.n, s.a, s.b) for s in slots), windows,
                                    ev.excluded_spans(applied, ev.PC_SCOPES, host), reasons,
-                                   fetched.versions.get((code, host), "")))  # fmt: skip
+                                   fetched.versions.get((code, host), ""), silence))  # fmt: skip
     found.speed = fetched.speed_tests.get(code, [])
     return found
 
