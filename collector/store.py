@@ -372,6 +372,11 @@ def create_action_requests(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS action_requests_by_time ON action_requests (asked_at)")
 
 
+def index_report_slots_by_commune(db: sqlite3.Connection) -> None:
+    """One commune's kept window sums read without the nation's (the API's scorecard of a commune)."""
+    db.execute("CREATE INDEX IF NOT EXISTS report_slots_by_commune ON report_slots (kind, commune, start)")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -394,6 +399,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "frozen months: each revision of a month's report, never changed", create_report_revisions),
     Migration(13, "API tokens may be scoped to one area or one commune", add_token_scope),
     Migration(14, "on-demand actions asked of agents, their answers and results", create_action_requests),
+    Migration(
+        15, "the kept report sums indexed by commune, for one commune's scorecard", index_report_slots_by_commune
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

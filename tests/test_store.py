@@ -71,10 +71,10 @@ def test_a_state_file_of_release_0_1_0_is_adopted_with_every_row_kept(release_fi
     }  # fmt: skip
 
     store = Store(release_file)
-    assert store.version == SCHEMA_VERSION == 14  # 3: report_mail, 4: equipment, peripherals_seen, 5: outages,
+    assert store.version == SCHEMA_VERSION == 15  # 3: report_mail, 4: equipment, peripherals_seen, 5: outages,
     # 6: report_windows, report_slots, 7: enroll_keys, 8: known_ids, 9: series_bounds, 10: audit_log, audit_head,
     # 11: exclusions, exclusion_withdrawals, 12: report_revisions, 13: api_tokens.scope,
-    # 14: action_requests
+    # 14: action_requests, 15: report_slots_by_commune (an index)
     store.close()
     assert raw(release_file, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     after = contents(release_file)
