@@ -10,15 +10,17 @@ from pathlib import Path
 import pytest
 
 from collector.audit import Actor, verify
-from collector.localtime import Window
+from collector.localtime import Month, Window, office_hours
 from collector.registry.exclusions import Exclusion, Withdrawal
-from collector.reports.figures import Place
+from collector.reports.build import MonthlyReport
+from collector.reports.figures import GroupFigures, MonthFigures, Place
 from collector.reports.gather import Fetched, Slots
 from collector.reports.revisions import (
     PROVISIONAL_CURRENT,
     PROVISIONAL_HELD,
     PROVISIONAL_SETTLING,
     Inputs,
+    Revision,
     RevisionBook,
     RevisionError,
     canonical,
@@ -27,6 +29,7 @@ from collector.reports.revisions import (
     inputs_of,
     provisional,
 )
+from collector.reports.tables import heading, revision_table
 from collector.reports.windows import WindowSums
 from collector.store import Store
 
@@ -151,3 +154,35 @@ def test_a_month_is_frozen_only_once_over_settled_and_not_held(store: Store) -> 
 
 def test_canonical_json_is_one_text_for_one_value() -> None:
     assert canonical({"b": [1.00000001, -0.0], "a": "Xã"}) == '{"a":"Xã","b":[1.0,0.0]}'
+
+
+def month_report(revision: Revision | None, waiting: str, lang: str = "vi") -> MonthlyReport:
+    total = GroupFigures("", "", 0, 0, None, None, 0, 0, None)
+    hours = office_hours("Asia/Ho_Chi_Minh", ["07:30-11:30", "13:30-17:00"], [1, 2, 3, 4, 5], [])
+    return MonthlyReport(Month(2026, 11), "", "", lang, hours, 21, 1_795_000_000, 1_795_000_000,
+                         MonthFigures([], [], total, [], [], [], []), Month(2026, 10), 8.0, 5, 14,
+                         revision=revision, provisional=waiting)  # fmt: skip
+
+
+def test_the_report_says_its_revision_what_changed_and_why_or_that_it_is_provisional(store: Store) -> None:
+    assert heading(month_report(None, PROVISIONAL_CURRENT))["revision"] == (
+        "Số liệu tạm tính: tháng chưa kết thúc nên chưa chốt."
+    )
+    assert "still being written" in heading(month_report(None, PROVISIONAL_HELD, "en"))["revision"]
+    book = RevisionBook(store)
+    first = book.freeze(MONTH, "", inputs_of(fetched(), PLACES, [exclusion(7, 5.0)]),
+                        {"02473": {"name": "Xã Yên Sơn", "score": 80.0}}, ME, 1_795_000_000.0)  # fmt: skip
+    assert heading(month_report(first, ""))["revision"] == "Bản số 1: chốt lúc 18/11/2026 18:06, do nguyen-van-a lập."
+    assert revision_table(month_report(first, "")) is None  # a first revision changed nothing
+    second = book.freeze(MONTH, "", inputs_of(fetched(down=0.0), PLACES, []),
+                         {"02473": {"name": "Xã Yên Sơn", "score": 84.5}}, ME, 1_795_000_100.0,
+                         withdrawn={7: {"by": "Lê C", "note": "nhầm xã", "at": 6.5}})  # fmt: skip
+    table = revision_table(month_report(second, ""))
+    assert table is not None and table.title == "Thay đổi so với bản số 1"
+    assert table.rows == [["Xã Yên Sơn", "Điểm", 80.0, 84.5]]
+    assert table.note == ("Lý do: rút loại trừ số 7 (Xã Yên Sơn, do Lê C rút: nhầm xã); "
+                          "dữ liệu đến muộn (trạng thái đường truyền).")  # fmt: skip
+    english = revision_table(month_report(second, "", "en"))
+    assert english is not None and english.note == (
+        "Why: exclusion 7 withdrawn (Xã Yên Sơn, by Lê C: nhầm xã); late data (line states)."
+    )
