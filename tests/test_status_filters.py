@@ -121,8 +121,8 @@ def test_a_real_collector_pages_its_communes_and_refuses_bad_filters(stack: Stac
         status, body = http_get(f"{collector.url}/status{query}")
         return status, body.decode()
 
-    def settled() -> bool:
-        return len(rows_of(page("")[1])) == PAGE_ROWS
+    def settled() -> bool:  # every line evaluated, in the areas just imported (read within a second or two)
+        return len(rows_of(page("")[1])) == PAGE_ROWS and len(rows_of(page("?area=north")[1])) == len(communes) // 2
 
     wait_until(settled, 30, "the lines evaluated")
     status, first = page("")
