@@ -445,6 +445,7 @@ CONSOLE: Final[dict[str, Words]] = {
         "The file has bad rows: nothing was imported. Fix the rows below and upload it again.",
     ),
     "good_file": Words("Tệp hợp lệ: {n} dòng sẵn sàng để nhập.", "The file is right: {n} rows ready to import."),
+    "more_rows": Words("… và {n} dòng nữa (đều đã được kiểm tra)", "… and {n} more rows (every one checked)"),
     "confirm": Words("Xác nhận nhập toàn bộ", "Confirm: import all of it"),
     "cancel": Words("Hủy", "Cancel"),
     "imported": Words("Đã nhập {n} dòng từ {name}.", "{n} rows imported from {name}."),

@@ -273,7 +273,10 @@ def test_a_bad_xlsx_shows_its_row_errors_and_imports_nothing_and_a_good_one_impo
     page.set_input_files("#upload input[type=file]", str(good))
     page.click("#upload button")
     page.wait_for_load_state()
-    assert "2" in page.locator("#preview").inner_text()
+    assert "2 dòng sẵn sàng" in page.locator("#preview").inner_text()
+    preview = page.locator("#preview-rows tbody tr").all_inner_texts()
+    assert [row.split("\t") for row in preview] == [["02473", "VNPT", "TQG-NEW-1", "100", "100", "2025-08-15"],
+                                                     ["02536", "Viettel", "TQG-NEW-3", "80", "40", ""]]  # fmt: skip
     assert collector.get_json("/api/v1/lines") == []  # a preview stores nothing
     page.click("#confirm button")
     page.wait_for_load_state()

@@ -336,6 +336,7 @@ def parse_hosts(file: Path | Source, enrolled: Callable[[Place], bool]) -> list[
 
 
 KINDS = ("lines", "areas", "equipment")  # what the CLI and the console import
+COLUMNS = {"lines": LINE_COLUMNS, "areas": AREA_COLUMNS, "equipment": EQUIPMENT_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,17 @@ class Checked:
     lines: list[Line] = field(default_factory=list)
     areas: Areas = field(default_factory=Areas)
     items: list[IssuedItem] = field(default_factory=list)
+
+    def rows(self) -> list[tuple[str, ...]]:
+        """What will be stored, row by row, in the file's columns (``COLUMNS[kind]``), for a preview."""
+        if self.kind == "lines":
+            return [(ln.commune, ln.isp, ln.circuit_id, f"{ln.contracted_down_mbps:g}", f"{ln.contracted_up_mbps:g}",
+                     ln.install_date) for ln in self.lines]  # fmt: skip
+        if self.kind == "areas":
+            return [
+                (code, self.areas.names[code], c) for code, communes in self.areas.communes.items() for c in communes
+            ]
+        return [(i.commune, i.kind, i.model, i.serial, i.holder, i.issued_on) for i in self.items]
 
     @property
     def count(self) -> int:

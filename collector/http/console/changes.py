@@ -25,13 +25,14 @@ from collector.http.console.guard import SESSION_COOKIE, AdminDep, Refused, Sent
 from collector.http.console.pages import import_page, key_page, safe_next
 from collector.http.deps import AlertsDep, PartsDep, RegistryDep
 from collector.http.fleet_routes import Matchers
-from collector.registry.csv_import import KINDS, Problem, RegistryImportError, Source, check, store
+from collector.registry.csv_import import COLUMNS, KINDS, Problem, RegistryImportError, Source, check, store
 from collector.registry.enroll_keys import duration_s
 
 router = APIRouter(include_in_schema=False)
 FORM_MAX = 16 * KB
 UPLOAD_MAX = 8 * KB * KB  # a province's equipment list as XLSX is well under 1 MB
 MAX_SILENCE_S = 90 * 86400.0
+PREVIEW_ROWS = 50  # the first rows a preview shows (all are checked and imported)
 RowId = Annotated[int, Path(ge=1, le=2**62)]
 
 
@@ -152,7 +153,9 @@ async def preview(request: Request, session: AdminDep) -> Response:
         problems = [p.in_(language) if isinstance(p, Problem) else p for p in exc.problems]
         return import_page(request, session, None, problems, None, 422)
     held = session.hold(checked, time.time())
-    shown = {"id": held.id, "name": name, "kind": kind, "count": checked.count}
+    rows = checked.rows()
+    shown = {"id": held.id, "name": name, "kind": kind, "count": checked.count, "columns": COLUMNS[kind],
+             "rows": rows[:PREVIEW_ROWS], "more": max(0, len(rows) - PREVIEW_ROWS)}  # fmt: skip
     return import_page(request, session, shown, [], None, 200)
 
 

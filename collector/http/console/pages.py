@@ -37,7 +37,7 @@ from collector.http.deps import AlertsDep, PartsDep, RegistryDep, SnapshotDep
 from collector.http.scope import Where
 from collector.http.sessions import Session, new_secret, same
 from collector.registry import units
-from collector.registry.csv_import import AREA_COLUMNS, EQUIPMENT_COLUMNS, KINDS, LINE_COLUMNS
+from collector.registry.csv_import import COLUMNS, KINDS
 from collector.vocabulary import (
     CONSOLE,
     DEGRADED_REASONS,
@@ -58,7 +58,6 @@ router = APIRouter(include_in_schema=False)
 SIGN_IN_COOKIE = "cm_sign_in"  # the sign-in form's CSRF token (double submit: no session exists yet)
 SIGN_IN_MAX = 4 * 1024
 RECENT_OUTAGES, RECENT_OUTAGES_S = 10, 90 * 86400.0
-COLUMNS = {"lines": LINE_COLUMNS, "areas": AREA_COLUMNS, "equipment": EQUIPMENT_COLUMNS}
 
 
 def safe_next(raw: str | None) -> str:
