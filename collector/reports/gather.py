@@ -109,37 +109,38 @@ def fetch(
     out.communes = per_window(client, store, "commune", windows, now, commune)
     out.hosts = per_window(client, store, "agent", windows, now, commune)
     only = f" AND \"commune\" = '{commune}'" if commune else ""
-    for row in client.query_rows(
-        f'SELECT "mean_download_percent_of_contract" AS p FROM "{ROLLUP_RP}"."speedtest" '
-        f'WHERE time >= {month_start}s AND time < {month_end}s{only} AND {NOT_ON_DEMAND} GROUP BY "commune"'
-    ):
+    span = f"time >= {month_start}s AND time < {month_end}s"
+    asked = _rows_of(client, {  # the month's other rows, asked of InfluxDB at once (each is a short answer)
+        "speed": f'SELECT "mean_download_percent_of_contract" AS p FROM "{ROLLUP_RP}"."speedtest" '
+                 f'WHERE {span}{only} AND {NOT_ON_DEMAND} GROUP BY "commune"',
+        "reasons": f'SELECT last("degraded_reasons") AS r FROM "{RAW_RP}"."agent" '
+                   f'WHERE {span} AND "degraded" = 1{only} GROUP BY "commune", "host"',
+        "outages": f'SELECT "end" FROM "{ROLLUP_RP}"."outage" WHERE time >= {month_start - OUTAGE_LOOKBACK_S}s '
+                   f'AND time < {month_end}s GROUP BY "commune", "cause"',
+        "equipment": f'SELECT last("mean_issued") AS issued, last("mean_seen") AS seen FROM "{ROLLUP_RP}".'
+                     f'"equipment" WHERE {span}{only} GROUP BY "commune", "kind"',
+        # asked apart: a month whose points lack these fields (written before them) keeps its figures
+        # whatever InfluxDB answers for a field it does not have
+        "pcsc": f'SELECT last("mean_plugged_idle") AS plugged_idle, last("mean_judged_pcsc") AS pcsc FROM '
+                f'"{ROLLUP_RP}"."equipment" WHERE {span}{only} GROUP BY "commune", "kind"',
+    })  # fmt: skip
+    for row in asked["speed"]:
         if row.get("p") is not None:
             out.speed_tests.setdefault(str(row["commune"]), []).append(SpeedRow(int(row["time"]), float(row["p"])))
     out.alerts = [a for a in alert_spells(store, month_start, month_end) if not commune or a.commune == commune]
-    for row in client.query_rows(
-        f'SELECT last("degraded_reasons") AS r FROM "{RAW_RP}"."agent" '
-        f'WHERE time >= {month_start}s AND time < {month_end}s AND "degraded" = 1{only} GROUP BY "commune", "host"'
-    ):
+    for row in asked["reasons"]:
         out.reasons[(str(row["commune"]), str(row["host"]))] = str(row.get("r") or "")
-    out.outages = outages(client, store, month_start, month_end)
+    out.outages = outages(asked["outages"], store, month_start)
     if registry is not None:
         out.heard, out.last_heard = heard(registry, month_start, month_end)
         out.versions = {(r.key.commune, r.key.host): r.agent_version for r in registry.hosts()
                         if r.agent_version and (not commune or r.key.commune == commune)}  # fmt: skip
     out.exclusions = Exclusions(store, registry, "UTC").all() if registry is not None else []
-    for row in client.query_rows(
-        f'SELECT last("mean_issued") AS issued, last("mean_seen") AS seen FROM "{ROLLUP_RP}"."equipment" '
-        f'WHERE time >= {month_start}s AND time < {month_end}s{only} GROUP BY "commune", "kind"'
-    ):
+    for row in asked["equipment"]:
         if row.get("issued") is not None and row.get("seen") is not None:
             said = (float(row["issued"]), float(row["seen"]), 0.0, 0.0)
             out.equipment[(str(row["commune"]), str(row["kind"]))] = said
-    # asked apart: a month whose points lack these fields (written before them) keeps its figures whatever
-    # InfluxDB answers for a field it does not have
-    for row in client.query_rows(
-        f'SELECT last("mean_plugged_idle") AS plugged_idle, last("mean_judged_pcsc") AS pcsc FROM "{ROLLUP_RP}".'
-        f'"equipment" WHERE time >= {month_start}s AND time < {month_end}s{only} GROUP BY "commune", "kind"'
-    ):
+    for row in asked["pcsc"]:
         key = (str(row["commune"]), str(row["kind"]))
         if key in out.equipment:
             issued, seen, _p, _j = out.equipment[key]
@@ -150,16 +151,13 @@ def fetch(
     return out
 
 
-def outages(client: InfluxClient, store: Store, month_start: int, month_end: int) -> list[Outage]:
-    """The decided outages overlapping the month (the collector's ``outage`` points), each with the
-    evidence its cause came from when the state file still has its record."""
+def outages(rows: list[dict[str, Any]], store: Store, month_start: int) -> list[Outage]:
+    """The decided outages overlapping the month (``rows``: the collector's ``outage`` points from
+    before the month), each with the evidence its cause came from when the state file still has its record."""
     records = {(r.commune, int(r.start)): r for r in recent(store, month_start - OUTAGE_LOOKBACK_S, None, None)
                if r.state == "decided"}  # fmt: skip
     out = []
-    for row in client.query_rows(
-        f'SELECT "end" FROM "{ROLLUP_RP}"."outage" '
-        f'WHERE time >= {month_start - OUTAGE_LOOKBACK_S}s AND time < {month_end}s GROUP BY "commune", "cause"'
-    ):
+    for row in rows:
         start, end, commune = int(row["time"]), int(row.get("end") or 0), str(row["commune"])
         if end <= month_start:
             continue
@@ -171,6 +169,13 @@ def outages(client: InfluxClient, store: Store, month_start: int, month_end: int
                       for e in record.evidence)  # fmt: skip
         out.append(Outage(commune, str(row["cause"]), start, end, record.confidence, tuple(record.reasons), hosts))
     return out
+
+
+def _rows_of(client: InfluxClient, queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Each query's rows, the queries run side by side (``PARALLEL_REQUESTS`` at a time)."""
+    with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
+        answers = {name: pool.submit(client.query_rows, text) for name, text in queries.items()}
+        return {name: answer.result() for name, answer in answers.items()}
 
 
 def _listed(value: object) -> list[object]:
