@@ -278,6 +278,8 @@ def test_a_bad_xlsx_shows_its_row_errors_and_imports_nothing_and_a_good_one_impo
     assert [row.split("\t") for row in preview] == [["02473", "VNPT", "TQG-NEW-1", "100", "100", "2025-08-15"],
                                                      ["02536", "Viettel", "TQG-NEW-3", "80", "40", ""]]  # fmt: skip
     assert collector.get_json("/api/v1/lines") == []  # a preview stores nothing
+    confirm = f"{collector.url}{page.locator('#confirm').get_attribute('action')}"
+    csrf = str(page.locator('#confirm input[name="csrf"]').get_attribute("value"))
     page.click("#confirm button")
     page.wait_for_load_state()
     assert "Đã nhập 2 dòng" in page.locator("#imported").inner_text()
@@ -285,10 +287,10 @@ def test_a_bad_xlsx_shows_its_row_errors_and_imports_nothing_and_a_good_one_impo
     assert set(lines) == {"TQG-NEW-1", "TQG-NEW-3"}
     assert lines["TQG-NEW-1"]["install_date"] == "2025-08-15" and lines["TQG-NEW-3"]["contracted_down_mbps"] == 80.0
     assert [r[3] for r in audit_rows(collector) if r[2].endswith("/confirm")] == ["line:TQG-NEW-1", "line:TQG-NEW-3"]
-    page.go_back()  # the same confirmation again: the preview is used up
-    page.click("#confirm button")
-    page.wait_for_load_state()
-    assert "Bản xem trước này không còn" in page.locator("#refusal").inner_text()
+    audited = len(audit_rows(collector))
+    again = page.request.post(confirm, form={"csrf": csrf})  # the same confirmation again: the preview is used up
+    assert again.status == 404 and "Bản xem trước này không còn" in again.text()
+    assert len(collector.get_json("/api/v1/lines")) == 2 and len(audit_rows(collector)) == audited
 
     equipment = tmp_path / "thiet-bi.csv"
     rows = "commune,kind,model,serial,holder,issued_on\n02473,token,Feitian ePass2003,A1,Chủ tịch UBND xã,2025-08-01\n"
@@ -413,6 +415,9 @@ def test_ten_wrong_tokens_from_one_address_hold_its_sign_in_back(stack: Stack) -
             assert nonce is not None
             return client.post("/console/sign-in", data={"csrf": nonce.group(1), "token": token, "next": "/console"})
 
+        page = client.get("/console/sign-in")
+        assert page.headers["cache-control"] == "no-store" and page.headers["x-frame-options"] == "DENY"
+        assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none': no script runs
         assert [attempt(f"cmt_guess-{n}").status_code for n in range(10)] == [403] * 10
         held = attempt(API_TOKEN)  # even the right token waits: the address has used its tries
         assert held.status_code == 429 and "thử lại sau" in held.text and "try again in" in held.text

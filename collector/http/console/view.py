@@ -19,6 +19,15 @@ NAV = ("fleet", "alerts", "silences", "enroll_keys", "imports")
 NAV_PATHS = {"fleet": "/console", "alerts": "/console/alerts", "silences": "/console/silences",
              "enroll_keys": "/console/enroll-keys", "imports": "/console/imports"}  # fmt: skip
 YEAR_S = 365 * 86400
+# Every console page: not kept by the browser or a proxy (a new enrolment key is on one), never in a
+# frame of another site (a form pressed through it), no script at all, forms only to this collector.
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
 
 
 def words(language: str, table: dict[str, Words] | None = None) -> dict[str, str]:
@@ -55,7 +64,7 @@ def page(
         when=when,
         **context,
     )
-    response = HTMLResponse(html, status_code=status)
+    response = HTMLResponse(html, status_code=status, headers=HEADERS)
     remember_language(request, response)
     return response
 
