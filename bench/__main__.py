@@ -22,6 +22,7 @@ from bench import (
     publish_cost,
     recovery,
     report_time,
+    scorecard_time,
     time_to_alert,
 )
 
@@ -39,6 +40,7 @@ def main() -> None:
         "publish_cost": publish_cost.main(),
         "ingest_only": ingest_only.main(),
         "report_time": report_time.main(),
+        "scorecard_time": scorecard_time.main(),
         "province_scale": province_scale.main(),
         "recovery": recovery.main(),
         "console_page": console_page.main(),
