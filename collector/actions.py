@@ -107,6 +107,20 @@ class ActionDesk:
         )
         return self._record(rows[0]) if rows else None
 
+    def find(self, commune: str, request_id: str) -> ActionRecord | None:
+        """A request of this commune (the console names the commune, not the PC, in its address)."""
+        rows = self._store.query(
+            f"SELECT {COLUMNS} FROM action_requests WHERE id = ? AND commune = ?", (request_id, commune)
+        )
+        return self._record(rows[0]) if rows else None
+
+    def recent(self, commune: str, limit: int = 10) -> list[ActionRecord]:
+        """A commune's latest requests, newest first."""
+        rows = self._store.query(
+            f"SELECT {COLUMNS} FROM action_requests WHERE commune = ? ORDER BY asked_at DESC LIMIT ?", (commune, limit)
+        )
+        return [self._record(row) for row in rows]
+
     def wait_answer(self, host: HostKey, request_id: str, wait_s: float) -> ActionRecord | None:
         """The request once the agent has answered it, or as it stands after ``wait_s``."""
         deadline = time.monotonic() + wait_s

@@ -478,6 +478,19 @@ CONSOLE: Final[dict[str, Words]] = {
         "Không có xã/phường mã {code} trong hệ thống (chưa có máy, đường truyền hay thiết bị).",
         "There is no commune {code} here (no PC, line or equipment).",
     ),
+    "err_unknown_pc": Words(
+        "Không có máy {host} ở xã/phường {code}: không có gì được gửi.",
+        "There is no PC {host} in {code}: nothing was sent.",
+    ),
+    "err_unknown_action": Words(
+        "Không có thao tác {name}: chỉ có đo tốc độ, kiểm tra kết nối, kiểm kê và thiết bị USB.",
+        "There is no action {name}: only a speed test, probes, inventory and USB devices.",
+    ),
+    "err_unknown_request": Words("Không có yêu cầu {id} cho xã/phường này.", "No request {id} for this commune."),
+    "err_broker_down": Words(
+        "Không gửi được yêu cầu tới MQTT broker: không có gì được gửi. Thử lại sau ít phút.",
+        "The MQTT broker cannot take the request: nothing was sent. Try again in a few minutes.",
+    ),
     "err_unknown_alert": Words(
         "Không có cảnh báo đang mở số {id}: có thể đã được khắc phục.", "No open alert {id}: it may have resolved."
     ),
@@ -1003,6 +1016,33 @@ ACTION_ERRORS: Final[dict[str, Words]] = {
     "unknown_request": Words("không có yêu cầu {request} cho máy {host}", "no request {request} for host {host}"),
     "broker_down": Words("không gửi được tới MQTT broker; thử lại", "the MQTT broker cannot be reached; try again"),
     "refused": Words("máy từ chối {name}: {reason}", "the PC refused {name}: {reason}"),
+}
+
+
+ACTION_CONSOLE: Final[dict[str, Words]] = {  # the console's "test now" card and result page
+    "title": Words("Kiểm tra ngay", "Test now"),
+    "intro": Words(
+        "Yêu cầu một máy đo ngay; kết quả không tính vào báo cáo tháng.",
+        "Ask a PC to measure now; the result is never counted in the monthly report.",
+    ),
+    "recent": Words("Yêu cầu gần đây", "Recent requests"),
+    "asked": Words("Yêu cầu lúc", "Asked at"),
+    "by": Words("Người yêu cầu", "Asked by"),
+    "state": Words("Trạng thái", "State"),
+    "result": Words("Kết quả", "Result"),
+    "download": Words("Tải xuống", "Download"),
+    "upload": Words("Tải lên", "Upload"),
+    "ping": Words("Độ trễ", "Ping"),
+    "skipped": Words("Bỏ qua", "Skipped"),
+    "target": Words("Đích", "Target"),
+    "ok": Words("Được", "OK"),
+    "failed_probe": Words("Lỗi", "Failed"),
+    "waiting": Words(
+        "Trang tự tải lại mỗi 2 giây đến khi có kết quả.", "This page reloads every 2 s until the result comes."
+    ),
+    "back": Words("Quay lại xã/phường", "Back to the commune"),
+    "none": Words("Chưa có yêu cầu nào.", "No request yet."),
+    "viewer": Words("Cần mã quản trị để yêu cầu.", "An admin token is needed to ask."),
 }
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from collector.http.console import changes, pages
+from collector.http.console import actions, changes, pages
 from collector.http.console.guard import Refused, SignInNeeded
 from collector.http.console.view import refusal_page
 
-ROUTERS: list[APIRouter] = [pages.router, changes.router]
-CHANGING: list[APIRouter] = [changes.router]  # what the audit middleware watches (not the sign-in form:
-# anyone may post it, and it changes nothing stored)
+ROUTERS: list[APIRouter] = [pages.router, changes.router, actions.router]
+CHANGING: list[APIRouter] = [changes.router, actions.router]  # what the audit middleware watches (not the
+# sign-in form: anyone may post it, and it changes nothing stored)
 
 
 def install(app: FastAPI) -> None:

@@ -20,6 +20,7 @@ from collector.fleet.history import DAYS, History
 from collector.fleet.rules import HostStatus
 from collector.http import status_page
 from collector.http.body_limits import stated
+from collector.http.console.actions import card_context
 from collector.http.console.charts import Chart, chart
 from collector.http.console.guard import (
     CSRF_FIELD,
@@ -252,7 +253,7 @@ def commune(
         pcs=pc_rows(hosts, language), hosts=hosts, outages=outages, issued=issued, other=other,
         alerts=alert_rows([a for a in list(p.alerts.open.values()) if a.commune == code], language),
         charts=charts(history, contracted, language, now), history_failed=history.failed,
-        csrf=session.csrf,
+        csrf=session.csrf, **card_context(code, p, language),
     )  # fmt: skip
 
 
