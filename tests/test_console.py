@@ -40,6 +40,7 @@ AUDITED = {
     "/console/enroll-keys",
     "/console/enroll-keys/{key_id}/revoke",
     "/console/imports/{pending_id}/confirm",
+    "/console/communes/{code}/actions",  # its entry is checked in tests/test_console_actions.py
 }
 
 
