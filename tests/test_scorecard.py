@@ -221,6 +221,7 @@ def test_api_scorecard_returns_the_reports_numbers(
             card = json.loads(body)
             got = card["figures"]
             assert card["ranked"] and not card["no_data"]
+            assert card["office_hours"]["windows"] == ["07:30-11:30", "13:30-17:00"]  # the rule the rows keep to
             assert (got["line_availability"], got["pc_availability"], got["score"]) == (
                 {"raw": c.line_availability, "adjusted": c.line_availability_adjusted},
                 {"raw": c.pc_availability, "adjusted": c.pc_availability_adjusted},

@@ -60,8 +60,10 @@ def scorecard(
     fetched.hosts = [s for s in fetched.hosts if s.commune == code]
     figures = compute(fetched, {code: place}, settings.down_hours_over, settings.degraded_days_over)
     zone = hours.zone
+    rule = {"timezone": settings.timezone, "windows": list(settings.office_hours), "workdays": list(settings.workdays),
+            "holidays": [d.isoformat() for d in settings.holidays], "office_windows": len(windows)}  # fmt: skip
     base = {"commune": code, "commune_name": place.name, "area": area, "area_name": place.area_name,
-            "month": str(month), "from": start, "until": until, "made_at": now}  # fmt: skip
+            "month": str(month), "from": start, "until": until, "made_at": now, "office_hours": rule}  # fmt: skip
     if figures.no_data:
         found = figures.no_data[0]
         since = found.since
