@@ -369,6 +369,13 @@ class Publishers:
         self._start_at.value = start_at
         self._go.set()
 
+    def stop(self) -> None:
+        """End the publishers now, whatever they had left to send."""
+        for process in self._processes:
+            process.terminate()
+        for process in self._processes:
+            process.join(30)
+
     def results(self, timeout_s: float = 900.0) -> list[Published]:
         got: list[Published] = []
         deadline = time.monotonic() + timeout_s
