@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from collector.actions import ActionRecord
@@ -94,10 +95,10 @@ async def ask(request: Request, code: Code, session: AdminDep, registry: Registr
     key = host_of(code, text(form, "host", 65), registry)
     if p.actions is None:
         raise Refused(503, "err_broker_down")
-    record = p.actions.ask(key, name, "", session.token_name)
+    record = await run_in_threadpool(p.actions.ask, key, name, "", session.token_name)
     if record is None:
         raise Refused(503, "err_broker_down")
-    p.actions.wait_answer(key, record.id, p.action_wait_s)
+    await run_in_threadpool(p.actions.wait_answer, key, record.id, p.action_wait_s)  # not on the event loop
     return RedirectResponse(f"/console/communes/{code}/actions/{record.id}", status_code=303)
 
 
