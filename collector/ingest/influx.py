@@ -8,6 +8,8 @@ URLs end up in access logs, InfluxDB's own included.
 
 from __future__ import annotations
 
+import functools
+import ssl
 from typing import Any
 
 import httpx
@@ -24,6 +26,14 @@ class InfluxError(RuntimeError):
         self.retryable = retryable
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The system's CA certificates, loaded once per process: a client is made per report and per
+    scorecard asked, and loading them took about 25 ms each time (an https InfluxDB is verified
+    the same)."""
+    return ssl.create_default_context()
+
+
 class InfluxClient:
     def __init__(self, settings: InfluxSettings) -> None:
         self.settings = settings
@@ -36,7 +46,11 @@ class InfluxClient:
         elif settings.username:
             auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
         self._http = httpx.Client(
-            base_url=settings.url.rstrip("/"), headers=headers, auth=auth, timeout=settings.timeout_s
+            base_url=settings.url.rstrip("/"),
+            headers=headers,
+            auth=auth,
+            timeout=settings.timeout_s,
+            verify=tls_context(),
         )
 
     def close(self) -> None:
