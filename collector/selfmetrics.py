@@ -173,6 +173,13 @@ class SelfMetrics:
             buckets=TICK_BUCKETS,
             registry=self.registry,
         )
+        self.gc_pause_seconds = Counter(
+            PREFIX + "gc_pause_seconds_total",
+            "Time Python's garbage collector held the interpreter (every thread waits), per generation"
+            " collected, in seconds. A full collection (generation 2) scans every PC's facts not frozen yet.",
+            ["generation"],
+            registry=self.registry,
+        )
         self.write_queue_points = self._gauge("write_queue_points", "Points in memory waiting to be written.")
         self.write_buffer_points = self._gauge("write_buffer_points", "Points in the disk buffer.")
         self.write_buffer_bytes = self._gauge("write_buffer_bytes", "Size of the disk buffer file, in bytes.")

@@ -26,6 +26,7 @@ from collector.fleet.history import CommuneHistory
 from collector.fleet.outage_book import recent, record_json
 from collector.fleet.outages import quiet_windows
 from collector.fleet.state import FleetState
+from collector.gckeeper import GcKeeper
 from collector.http.app import build_app
 from collector.http.auth import Token, TokenStore
 from collector.http.deps import EnrollDesk, HttpParts
@@ -152,6 +153,7 @@ class CollectorService:
         self.report_windows = WindowKeeper(self.keep_report_windows)
         self._kept: list[str] = []  # outage points waiting for the long retention policy
         self._keep_at = 0.0
+        self.gc_keeper = GcKeeper(self.metrics.gc_pause_seconds)  # the facts frozen out of full collections
         self._evaluator = threading.Thread(target=self._evaluate_loop, name="fleet-evaluator", daemon=True)
         self.stopping = threading.Event()
         self._flusher = threading.Thread(target=self._flush_loop, name="registry-flush", daemon=True)
@@ -192,6 +194,7 @@ class CollectorService:
         if self.config.mqtt.acks:
             self.acknowledger.start()
         self._flusher.start()
+        self.gc_keeper.start()
         self._evaluator.start()
         self.report_mail.start()
         self.report_windows.start()
@@ -199,6 +202,7 @@ class CollectorService:
     def stop(self) -> None:
         self.stopping.set()
         self._evaluator.join(10)
+        self.gc_keeper.stop()
         self.report_mail.stop()
         self.report_windows.stop()
         self.consumer.pause()
@@ -294,6 +298,7 @@ class CollectorService:
                 with self.metrics.fleet_evaluate_seconds.time():
                     snapshot = self.fleet.evaluate(now)
                 self.metrics.fleet_evaluate_cpu_seconds.inc(time.thread_time() - cpu_before)
+                self.gc_keeper.after_tick(len(snapshot.hosts))
                 for sink in self.condition_sinks:
                     update = functools.partial(sink.update, snapshot.conditions, now)
                     self._writing_state("alerts", update, proves=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from collector import vocabulary as words
@@ -120,6 +120,10 @@ moments = st.lists(st.floats(0, 2 * DAY_S), max_size=6).map(lambda xs: [NOW - x 
 days = unused_window(NOW + DAY_S, 10)  # today and the 9 days before
 edges = st.sampled_from([S.loss_percent_max, S.rtt_ms_max, 0.0])
 loss_rtt = st.tuples(st.one_of(st.floats(0, 100), edges), st.one_of(st.floats(0, 500), edges))  # limits exactly too
+# and one sample repeated: a line's mean loss or RTT exactly at its limit (mixed samples almost never average to it)
+sample_lists = st.one_of(
+    st.lists(loss_rtt, max_size=5), st.tuples(loss_rtt, st.integers(3, 5)).map(lambda x: [x[0]] * x[1])
+)
 facts_strategy = st.builds(
     lambda f, since, samples, traffic: _facts(f, since, samples, traffic),
     st.fixed_dictionaries({
@@ -133,7 +137,7 @@ facts_strategy = st.builds(
     }),
     st.fixed_dictionaries({name: ago for name in ("mem_high_since", "cpu_high_since", "disk_busy_since",
                                                    "series_dropped_at", "probe_down_since", "last_report")}),
-    st.lists(loss_rtt, max_size=5),
+    sample_lists,
     st.dictionaries(st.sampled_from(days), st.floats(0, 5e9), max_size=10),
 )  # fmt: skip
 
@@ -155,8 +159,14 @@ def test_degraded_reasons_are_the_same_as_the_reference(facts: HostFacts, now_la
     assert degraded_reasons(facts, S, NOW + now_later) == reference_degraded_reasons(facts, S, NOW + now_later)
 
 
+AT_LOSS_LIMIT = _facts({}, {}, [(S.loss_percent_max, 0.0)] * 3, {})
+AT_RTT_LIMIT = _facts({}, {}, [(0.0, S.rtt_ms_max)] * 3, {})
+
+
 @settings(max_examples=300, deadline=None)
 @given(members=st.lists(st.tuples(st.booleans(), facts_strategy), max_size=6))
+@example(members=[(True, AT_LOSS_LIMIT)])  # a line exactly at its limits is not degraded, every run
+@example(members=[(True, AT_RTT_LIMIT)])
 def test_reachability_is_the_same_as_the_reference(members: list[tuple[bool, HostFacts]]) -> None:
     found = [Member(online, False, facts) for online, facts in members]
     assert reachability(found, S, NOW) == reference_reachability(found, S, NOW)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)
 class ClockState:
     """What is known of one PC's clock (seconds; offset > 0: the PC's clock is behind)."""
 

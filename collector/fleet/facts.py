@@ -25,9 +25,10 @@ Item = dict[str, float | str]
 NO_ITEM: Item = {}
 
 
-@dataclass
+@dataclass(slots=True)
 class HostFacts:
-    """What is known about one PC; all the rules need, and what the state file keeps."""
+    """What is known about one PC; all the rules need, and what the state file keeps. Slots, no
+    ``__dict__``: a nation's 100,000 PCs are 100,000 fewer objects for the garbage collector."""
 
     interval_s: float = 30.0
     last_report: float = 0.0

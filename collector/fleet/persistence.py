@@ -22,6 +22,8 @@ from collector.registry.registry import HostKey
 from collector.store import Store
 
 Row = tuple[str, str]
+FACT_NAMES = tuple(f.name for f in fields(HostFacts))
+CLOCK_NAMES = tuple(f.name for f in fields(ClockState))
 
 
 def rows(facts: dict[HostKey, HostFacts]) -> list[Row]:
@@ -57,16 +59,17 @@ def load(store: Store) -> dict[HostKey, HostFacts]:
 
 def to_json(facts: HostFacts) -> dict[str, Any]:
     """The facts as JSON values, sharing no list or dict with them (the MQTT thread changes those)."""
-    data = dict(vars(facts))
+    data = {name: getattr(facts, name) for name in FACT_NAMES}  # slots: no ``vars()``
     data["samples"] = list(facts.samples)
-    data["clock"] = dict(vars(facts.clock))  # ClockState is flat: asdict's deep copy is not needed
+    clock = facts.clock
+    data["clock"] = {name: getattr(clock, name) for name in CLOCK_NAMES}  # flat: asdict's deep copy is not needed
     data["reboots"], data["gaps"] = list(facts.reboots), list(facts.gaps)
     data["traffic_by_day"], data["disk_ioerr"] = dict(facts.traffic_by_day), dict(facts.disk_ioerr)
     return data
 
 
 def from_json(data: dict[str, Any]) -> HostFacts:
-    known = {f.name for f in fields(HostFacts)}
+    known = set(FACT_NAMES)
     facts = HostFacts(**{k: v for k, v in data.items() if k in known and k not in ("samples", "clock")})
     facts.samples = deque(tuple(x) for x in data.get("samples", []))
     facts.clock = ClockState(**data.get("clock", {}))  # a row saved before clocks were learned: unknown
