@@ -935,6 +935,27 @@ REPORT: Final[dict[str, Words]] = {
     "sheet_ev_outages": Words("BC sự cố", "Evidence outages"),
     "sheet_ev_pcs": Words("BC máy", "Evidence PCs"),
     "sheet_ev_speed": Words("BC tốc độ", "Evidence speed"),
+    "sheet_ev_items": Words("BC thiết bị", "Evidence equipment"),
+    "ev_items": Words(
+        "Phụ lục: bằng chứng thiết bị được cấp, theo xã và từng thiết bị (tình trạng vào cuối tháng)",
+        "Appendix: issued equipment evidence, by commune and item (its state at the month's end)",
+    ),
+    "ev_items_note": Words(
+        "Đang sử dụng = thấy trong {days} ngày trước cuối tháng (hoặc được phần mềm mở, nếu theo dõi PC/SC)."
+        " Dòng Cộng là chỉ số in trong báo cáo; đã loại trừ: thiết bị đang được loại trừ vào cuối tháng bị bỏ ra.",
+        "In use = seen within {days} days of the month's end (or opened by an application, where PC/SC watched)."
+        " The Total row is the figure the report prints; adjusted: items excluded at the month's end left out.",
+    ),
+    "ev_kind": Words("Loại", "Kind"),
+    "ev_serial": Words("Số sê-ri", "Serial"),
+    "ev_device": Words("Thiết bị khớp", "Matched device"),
+    "ev_days_seen": Words("Số ngày thấy", "Days seen"),
+    "ev_which_days": Words("Các ngày thấy", "Days it was seen"),
+    "ev_state": Words("Tình trạng", "State"),
+    "ev_rule": Words("Quy tắc đánh giá", "Rule that judged it"),
+    "ev_item_excluded": Words("Loại trừ", "Excluded"),
+    "ev_none_seen": Words("không thấy", "none"),
+    "ev_issued_in_use": Words("{in_use}/{issued} đang sử dụng", "{in_use}/{issued} in use"),
 }
 REVISION_CAUSES: Final[dict[str, Words]] = {  # why a month's report has a new revision
     "exclusion_added": Words(
@@ -960,6 +981,7 @@ REVISION_PARTS: Final[dict[str, Words]] = {  # the fetched rows a late-data revi
     "outages": Words("sự cố", "outages"),
     "equipment": Words("thiết bị đang dùng", "equipment in use"),
     "issued": Words("thiết bị đã cấp", "equipment issued"),
+    "peripherals": Words("thiết bị thấy ở các máy", "devices seen on the PCs"),
     "heard": Words("lần đầu, lần cuối máy gửi số liệu", "when the PCs were first and last heard"),
 }
 WEEKDAYS: Final[dict[int, Words]] = {

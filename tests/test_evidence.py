@@ -10,7 +10,10 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
+from collector.fleet import equipment as kit
+from collector.fleet.equipment import SeenDevice
 from collector.localtime import Window
+from collector.registry.equipment import IssuedItem
 from collector.registry.exclusions import Exclusion, Withdrawal
 from collector.reports import evidence as ev
 from collector.reports.evidence import Outage, SpeedRow
@@ -153,6 +156,7 @@ def test_an_agent_too_old_to_report_peripherals_leaves_equipment_in_use_unknown_
     hosts = [Slots(i, c, h, 48, 48, 0) for c in (HERE, THERE) for h in ("pc-1", "pc-2") for i in range(4)]
     found = fetched(hosts, [])
     found.equipment = {(c, "scanner"): (2.0, 0.0, 0.0, 0.0) for c in (HERE, THERE)}
+    found.items = [IssuedItem("08", c, "scanner", "DR-C225", "", "Lan", "1970-01-01") for c in (HERE, THERE)] * 2
     found.versions = {(HERE, "pc-1"): "0.1.0", (HERE, "pc-2"): "0.1.0", (THERE, "pc-1"): "0.1.0",
                       (THERE, "pc-2"): "0.2.0"}  # fmt: skip
     month = compute(found, {}, 8, 5)
@@ -168,3 +172,72 @@ def test_a_pcs_slots_in_fleet_silence_are_no_data_not_offline() -> None:
     row = ev.pc_row("pc-1", slots, WINDOWS, [], (), silence=silent)
     assert (row.slots, row.online) == (72.0, 72.0) and ev.pc_availability([row]) == 100.0
     assert ev.pc_availability([ev.pc_row("pc-1", slots, WINDOWS, [], ())]) == 75.0
+
+
+def item(kind: str, serial: str, commune: str = HERE, issued_on: str = "1970-01-01") -> IssuedItem:
+    return IssuedItem("08", commune, kind, f"{kind} model", serial, "Lan", issued_on)
+
+
+def device(name: str, kind: str, serial: str, last: float, host: str = "pc-1") -> SeenDevice:
+    return SeenDevice(name, kind, serial, "", host, last - 3600, last)
+
+
+END = WINDOWS[-1].end  # the test month's end
+
+
+def equipment_month(exclusions: list[Exclusion]) -> Fetched:
+    """HERE: three scanners (one matched by serial, one by kind, one never seen), a token last seen
+    20 days before the month's end (unused, window 14 days), a printer issued after the month."""
+    hosts = [Slots(i, c, "pc-1", 48, 48, 0) for c in (HERE, THERE) for i in range(4)]
+    found = fetched(hosts, exclusions)
+    found.items = [item("scanner", "SC-1"), item("scanner", ""), item("scanner", "SC-9"), item("token", "TK 7"),
+                   item("printer", "", issued_on="1971-01-01"), item("scanner", "SC-2", THERE)]  # fmt: skip
+    found.seen = {HERE: [device("04a9-1-sc-1", "scanner", "sc-1", END - 86400),
+                         device("04a9-1-1-1.2", "scanner", "", END - 2 * 86400, "pc-2"),
+                         device("096e-2-tk7", "token", "TK7", END - 20 * 86400)],
+                  THERE: [device("04a9-1-sc-2", "scanner", "SC-2", END - 3600)]}  # fmt: skip
+    found.days_seen = {(HERE, "04a9-1-sc-1"): (WINDOWS[2].day, WINDOWS[3].day), (HERE, "04a9-1-1-1.2"): (DAY,),
+                       (THERE, "04a9-1-sc-2"): (WINDOWS[3].day,)}  # fmt: skip
+    found.equipment_days = 14
+    return found
+
+
+def test_each_issued_item_is_a_row_with_its_device_days_and_the_fleets_rule_and_the_rows_make_the_figure() -> None:
+    month = compute(equipment_month([]), {}, 8, 5)
+    here = next(c for c in month.communes if c.place.commune == HERE)
+    rows = here.evidence.items
+    assert [(r.kind, r.serial, r.device, r.host, r.days, r.state, r.rule) for r in rows] == [
+        ("scanner", "SC-1", "04a9-1-sc-1", "pc-1", (WINDOWS[2].day, WINDOWS[3].day), kit.IN_USE, kit.PRESENCE),
+        ("scanner", "", "04a9-1-1-1.2", "pc-2", (DAY,), kit.IN_USE, kit.PRESENCE),
+        ("scanner", "SC-9", "", "", (), kit.NEVER_SEEN, kit.PRESENCE),
+        ("token", "TK 7", "096e-2-tk7", "pc-1", (), kit.UNUSED, kit.PRESENCE),
+    ]  # the printer issued after the month is no row; the token's serial matched, spaces and case aside
+    items, seen = equipment_month([]).items, equipment_month([]).seen[HERE]
+    matched, _left = kit.match(items[:4], seen)
+    assert [r.state for r in rows] == [
+        kit.verdict(i, d, 14, END).state for i, d in zip(items[:4], matched, strict=True)
+    ]
+    figure = [(k.kind, k.issued, k.in_use, k.issued_adjusted, k.in_use_adjusted) for k in here.equipment]
+    assert figure == [("scanner", 3, 2, 3, 2), ("token", 1, 0, 1, 0)]
+    for k in here.equipment:  # the rows add up exactly to the figure
+        mine = [r for r in rows if r.kind == k.kind]
+        assert (k.issued, k.in_use) == (len(mine), sum(r.state == kit.IN_USE for r in mine))
+    assert month.total.equipment_issued == 5 and month.total.equipment_in_use == 3
+
+
+def test_an_item_excluded_over_the_months_end_leaves_the_adjusted_count_not_the_raw_one() -> None:
+    before = compute(equipment_month([]), {}, 8, 5)
+    over_end = exclusion(END - 86400, END + 10 * 86400, scope="item", target="sc-1", made=END - 86400)
+    ended = exclusion(WINDOWS[0].start, WINDOWS[1].end, scope="item", target="SC-9", made=WINDOWS[0].start)
+    after = compute(equipment_month([over_end, ended]), {}, 8, 5)
+    old = next(c for c in before.communes if c.place.commune == HERE)
+    new = next(c for c in after.communes if c.place.commune == HERE)
+    raw = [(k.kind, k.issued, k.in_use) for k in old.equipment]
+    assert [(k.kind, k.issued, k.in_use) for k in new.equipment] == raw  # the raw figure does not move
+    scanner = next(k for k in new.equipment if k.kind == "scanner")
+    assert (scanner.issued_adjusted, scanner.in_use_adjusted) == (2, 1)  # SC-1 (in use) left both counts
+    assert [r.excluded for r in new.evidence.items] == [True, False, False, False]  # SC-9's ended before the end
+    kept = [r for r in new.evidence.items if r.kind == "scanner" and not r.excluded]
+    assert (scanner.issued_adjusted, scanner.in_use_adjusted) == (len(kept), sum(r.in_use for r in kept))
+    there = [next(c for c in m.communes if c.place.commune == THERE).equipment for m in (before, after)]
+    assert there[0] == there[1]  # another commune's figure is untouched

@@ -481,7 +481,8 @@ def test_xlsx_numbers_are_numbers_equal_to_the_pdf(documents: dict[str, Path]) -
     book = openpyxl.load_workbook(documents["xlsx"])
     assert book.sheetnames == ["Tóm tắt", "Khu vực", "Xã", "Thiết bị", "Mất kết nối lâu", "Không dùng cả tháng",
                                "Máy suy giảm lâu", "Không có số liệu", "Loại trừ", "Máy cần thay thế",
-                               "Bản sửa đổi", "BC đường truyền", "BC sự cố", "BC máy", "BC tốc độ"]  # fmt: skip
+                               "Bản sửa đổi", "BC đường truyền", "BC sự cố", "BC máy", "BC tốc độ",
+                               "BC thiết bị"]  # fmt: skip
     summary = {r[0]: r[1] for r in book["Tóm tắt"].iter_rows(min_row=4, values_only=True)}
     assert summary["Số xã"] == len(COMMUNES) and isinstance(summary["Đường truyền sẵn sàng (%)"], int | float)
 

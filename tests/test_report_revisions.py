@@ -201,8 +201,8 @@ def test_the_appendix_rows_add_up_to_each_figure_in_the_xlsx_and_the_pdf_has_the
         done = cli(province, "report", "--month", month, "--format", fmt, "--out", str(paths[name]), *flags)
         assert done.returncode == 0, done.stderr
     book = openpyxl.load_workbook(paths["with"])
-    appendix = ["BC đường truyền", "BC sự cố", "BC máy", "BC tốc độ"]
-    assert book.sheetnames[-5:] == ["Bản sửa đổi", *appendix]
+    appendix = ["BC đường truyền", "BC sự cố", "BC máy", "BC tốc độ", "BC thiết bị"]
+    assert book.sheetnames[-6:] == ["Bản sửa đổi", *appendix]
     assert not set(appendix) & set(openpyxl.load_workbook(paths["without"]).sheetnames)
     printed = {str(r[2]): r for r in sheet_rows(book, "Xã") if isinstance(r[0], int)}  # rank, ±, commune, area, ...
     assert len(printed) >= 4

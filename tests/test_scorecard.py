@@ -3,6 +3,9 @@ backfilled for 35 days (as ``test_report.py``), then last month's figures.
 
 - every commune's evidence rows sum exactly to each figure the report prints (the XLSX), and the
   speed tests are the ones InfluxDB's own median is of;
+- every issued item is a row (matched device, days seen, state and rule at the month's end) and the
+  rows sum exactly to the printed equipment figure, which agrees with what the collector's own
+  ``equipment`` points said at the month's end; each row's days are those its device's raw points were on;
 - an exclusion recorded with ``commune-collector exclusion add`` moves the adjusted figure and the
   score, not the raw figure, and the report lists it with who recorded it;
 - the commune with no agent is listed apart as "no data" with its reason, and is not ranked;
@@ -139,6 +142,49 @@ def test_evidence_rows_sum_exactly_to_every_printed_figure_of_every_commune(
     assert dead.line_availability is not None and dead.line_availability < 100 and dead.down_hours > 0
 
 
+def test_item_rows_sum_exactly_to_the_printed_equipment_figure_of_every_commune(
+    province: dict[str, Any], influxd: Influxd
+) -> None:
+    report = report_of(province)
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx(report)))["Thiết bị"]
+    shown = {str(r[0]): (r[2], r[3]) for r in sheet.iter_rows(values_only=True) if r and isinstance(r[2], int)}
+    start = min(r.start for c in report.figures.communes for r in c.evidence.line)
+    first = datetime.fromtimestamp(start, ZONE)
+    month_start = int(datetime(first.year, first.month, 1, tzinfo=ZONE).timestamp())
+    month_end = int(datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=ZONE).timestamp())
+    database = province["config"].influxdb.database
+    said = {(str(r["commune"]), str(r["kind"])): (round(float(r["issued"])), round(float(r["seen"])))
+            for r in influxd.query('SELECT last("issued") AS issued, last("seen") AS seen FROM "raw"."equipment" '
+                                   f'WHERE time >= {month_start}s AND time < {month_end}s GROUP BY "commune", "kind"',
+                                   database)}  # fmt: skip
+    points = influxd.query('SELECT "present", "last_seen_today" FROM "raw"."peripheral" WHERE '
+                           f'time >= {month_start}s AND time < {month_end}s GROUP BY "commune", "device"',
+                           database)  # fmt: skip
+    days: dict[tuple[str, str], set[Any]] = {}
+    for p in points:
+        if float(p.get("present") or 0) > 0 or float(p.get("last_seen_today") or 0) > 0:
+            days.setdefault((str(p["commune"]), str(p["device"])), set()).add(
+                datetime.fromtimestamp(int(p["time"]), ZONE).date()
+            )
+    every = [r for c in report.figures.communes for r in c.evidence.items]
+    assert every and any(r.in_use for r in every) and any(r.device and r.days for r in every)
+    for c in report.figures.communes:
+        rows = c.evidence.items
+        if not rows:
+            assert c.place.name not in shown and not c.equipment
+            continue
+        assert shown[c.place.name] == (len(rows), sum(r.state == "in_use" for r in rows)), c.place.commune
+        for k in c.equipment:
+            mine = [r for r in rows if r.kind == k.kind]
+            assert (k.issued, k.in_use) == (len(mine), sum(r.in_use for r in mine))
+            assert (k.issued_adjusted, k.in_use_adjusted) == (k.issued, k.in_use)  # no item excluded
+            assert said[(c.place.commune, k.kind)] == (k.issued, k.in_use), (c.place.commune, k.kind)
+        for r in rows:
+            assert r.rule in ("presence", "pcsc") and r.state in ("in_use", "plugged_idle", "unused", "never_seen",
+                                                                  "not_yet_seen")  # fmt: skip
+            assert set(r.days) == (days.get((c.place.commune, r.device), set()) if r.device else set())
+
+
 def test_speed_rows_are_the_tests_influxdbs_median_is_of(province: dict[str, Any], influxd: Influxd) -> None:
     report = report_of(province)
     start = min(r.start for c in report.figures.communes for r in c.evidence.line)
@@ -237,6 +283,14 @@ def test_api_scorecard_returns_the_reports_numbers(
             assert len(rows) == len(c.evidence.line)
             assert ev.percent(sum(r["up"] for r in rows), sum(r["counted"] for r in rows)) == c.line_availability
             assert [e["id"] for e in card["evidence"]["exclusions"]] == [e.id for e in c.evidence.exclusions]
+            items = card["evidence"]["items"]
+            assert [(i["serial"], i["device"], i["state"], i["rule"], i["days"]) for i in items] == [
+                (r.serial, r.device, r.state, r.rule, [d.isoformat() for d in r.days]) for r in c.evidence.items
+            ]
+            assert [(k["kind"], k["issued"], k["in_use"]) for k in got["equipment"]] == [
+                (k.kind, sum(i["kind"] == k.kind for i in items), sum(i["in_use"] for i in items
+                                                                      if i["kind"] == k.kind))
+                for k in c.equipment]  # fmt: skip
         status, body = http_get(f"{collector.url}/api/v1/communes/{NO_AGENT}/scorecard?month={province['month']}",
                                 headers=auth, timeout_s=60)  # fmt: skip
         card = json.loads(body)

@@ -11,7 +11,7 @@ from collector.config import InfluxSettings
 from collector.ingest.influx import InfluxClient
 
 ROLLUP_MEASUREMENTS = ("system", "disk", "net", "sensors", "probe", "speedtest", "agent", "commune", "alert",
-                       "equipment", "io", "disk_health")  # fmt: skip
+                       "equipment", "io", "disk_health", "peripheral")  # fmt: skip
 RAW_RP = "raw"
 ROLLUP_RP = "rollup_5m"
 

@@ -12,7 +12,9 @@ total row, whose figure is the one the report prints, computed from the same row
   appendix stays readable; their slots add up the same;
 - the outages, with their cause, whether the line is charged, and the evidence of the cause;
 - the PCs: slots, online, degraded, with and without exclusions, degraded spells and reasons;
-- the speed tests the median is taken of.
+- the speed tests the median is taken of;
+- the issued items: the device each matched, the days it was seen, its state at the month's end and
+  the rule that judged it; each commune's total is the equipment figure (raw and adjusted).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def communes(report: MonthlyReport) -> Iterator[tuple[Place, CommuneEvidence]]:
 
 def tables(report: MonthlyReport) -> list[Table]:
     w = vocab.report_words(report.language)
-    return [line(report, w), outages(report, w), pcs(report, w), speed(report, w)]
+    return [line(report, w), outages(report, w), pcs(report, w), speed(report, w), items(report, w)]
 
 
 def _plain(r: LineRow) -> str:
@@ -139,6 +141,32 @@ def speed(report: MonthlyReport, w: dict[str, str]) -> Table:
                      round(max(values), 1), tests])  # fmt: skip
     headers = [w["commune"], w["ev_tests"], w["speed_percent"], w["ev_lowest"], w["ev_highest"], w["ev_each_test"]]
     return Table("sheet_ev_speed", w["ev_speed"], headers, rows, w["none"])
+
+
+def items(report: MonthlyReport, w: dict[str, str]) -> Table:
+    """Per commune its issued items (the model is the registry's: not repeated here, so each cell
+    stays short enough not to be cut in the PDF), then a total per kind, raw and adjusted."""
+    lang = report.language
+    rows: list[list[Cell]] = []
+    for place, found in communes(report):
+        for r in found.items:
+            state = vocab.EQUIPMENT_STATES[r.state].in_(lang) if r.state in vocab.EQUIPMENT_STATES else r.state
+            rule = vocab.EQUIPMENT_RULES[r.rule].in_(lang) if r.rule in vocab.EQUIPMENT_RULES else r.rule
+            rows.append([place.name, _kind(r.kind, lang), r.serial, r.device or w["ev_none_seen"], r.host, len(r.days),
+                         ", ".join(f"{d:%d/%m}" for d in r.days), state, rule,
+                         w["charged_yes"] if r.excluded else ""])  # fmt: skip
+        for c in ev.item_counts(found.items):
+            rows.append([place.name, f"{w['ev_total']}: {_kind(c.kind, lang)}", None,
+                         w["ev_issued_in_use"].format(in_use=c.in_use, issued=c.issued), None, None, None, None, None,
+                         w["ev_issued_in_use"].format(in_use=c.in_use_adjusted, issued=c.issued_adjusted)])  # fmt: skip
+    headers = [w["commune"], w["ev_kind"], w["ev_serial"], w["ev_device"], w["host"], w["ev_days_seen"],
+               w["ev_which_days"], w["ev_state"], w["ev_rule"], w["ev_item_excluded"]]  # fmt: skip
+    return Table("sheet_ev_items", w["ev_items"], headers, rows, w["none"],
+                 w["ev_items_note"].format(days=report.equipment_days))  # fmt: skip
+
+
+def _kind(kind: str, lang: str) -> str:
+    return vocab.PERIPHERAL_KINDS[kind].in_(lang) if kind in vocab.PERIPHERAL_KINDS else kind
 
 
 def _number(value: float, lang: str) -> str:

@@ -89,12 +89,12 @@ def build(
         known = ", ".join(sorted(set(areas) | set(by_area))) or "none registered"
         raise ReportError(f"area {area[:40]!r} is unknown; known areas: {known}")
     places = _places(registry, areas, by_area, area)
-    fetched, figures = _month(client, store, registry, hours, month, now, places, settings)
+    fetched, figures = _month(client, store, registry, hours, month, now, places, settings, equipment_days)
     if not figures.communes and not figures.no_data:
         where = f" in area {area}" if area else ""
         raise ReportError(f"no data for {month}{where}: InfluxDB has no commune status in its office hours",
                           missing=True)  # fmt: skip
-    _before, previous = _month(client, store, registry, hours, month.previous(), now, places, settings)
+    _before, previous = _month(client, store, registry, hours, month.previous(), now, places, settings, equipment_days)
     start, end = hours.month_bounds(month)
     waiting = provisional(store, start, end, now)
     revision = None if waiting else _freeze(store, registry, settings, str(month), area, fetched, places, figures,
@@ -148,10 +148,21 @@ def _month(
     now: float,
     places: dict[str, Place],
     s: ReportSettings,
+    equipment_days: int = 14,
 ) -> tuple[Fetched, MonthFigures]:
     windows = hours.windows_of(month, until=now)
     start, end = hours.month_bounds(month)
-    fetched = fetch(client, store, windows, start, int(min(end, now)), now, registry)
+    fetched = fetch(
+        client,
+        store,
+        windows,
+        start,
+        int(min(end, now)),
+        now,
+        registry,
+        zone=hours.zone.key,
+        equipment_days=equipment_days,
+    )
     keep = set(places)
     fetched.communes = [x for x in fetched.communes if x.commune in keep]
     fetched.hosts = [x for x in fetched.hosts if x.commune in keep]

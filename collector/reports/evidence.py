@@ -14,7 +14,12 @@ cannot drift apart:
 - **Speed against contract**: the median of the month's speed tests (5-minute rollups), each a row.
 - **PC health**: one row per PC: its slots, those online and degraded (raw and with its
   exclusions taken out), its degraded office days as spells, and the reasons.
-- **Equipment**: one row per kind, as the collector's equipment points last said in the month.
+- **Equipment**: one row per issued item (the registry's, issued by the month's end): the seen device
+  it matched (by the fleet's own matching, ``fleet/equipment.py``), the local days of the month it
+  was seen on (from the ``peripheral`` points), and the state it was in at the month's end with the
+  rule that judged it (the fleet's ``verdict``, not a second rule). Issued per kind = its rows; in use
+  = its rows in use; adjusted: the items under an exclusion (the item's, or the commune's) in force
+  at the month's end leave both counts.
 """
 
 from __future__ import annotations
@@ -25,13 +30,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from collector.fleet import equipment as kit
 from collector.localtime import Window
+from collector.registry.equipment import IssuedItem
 from collector.registry.exclusions import Exclusion
 
 SLOT_S = 300  # the 5-minute rollups the slots count
 NOT_THE_LINE = ("power", "office_closed")  # outages not charged to the line; line and unknown are
 LINE_SCOPES = ("commune", "line")  # exclusions that take time out of line availability
 PC_SCOPES = ("commune", "host")  # exclusions that take time out of a PC's availability (host: that PC)
+ITEM_SCOPES = ("commune", "item")  # exclusions that take an issued item out of the adjusted equipment count
 MIN_SILENT = 2  # fleet silence needs at least this many communes dark at once (one alone is its own outage)
 # The first agent release that reports what a figure needs: older agents (0.1.0 sends no peripherals
 # reports) cannot be judged on it, so a commune whose every PC runs one has no data for it, not zero.
@@ -156,6 +164,41 @@ class SpeedRow:
     percent: float  # download as % of the contracted speed (a 5-minute rollup's mean)
 
 
+@dataclass(frozen=True)
+class ItemRow:
+    """One issued item at the month's end: the device it matched ("" when none was seen in the
+    month), the local days of the month it was seen on, and its state with the rule that judged it."""
+
+    kind: str
+    model: str
+    serial: str
+    issued_on: str
+    device: str
+    host: str  # the PC it was last seen on, "" when none
+    days: tuple[date, ...]
+    state: str  # fleet/equipment.py STATES
+    rule: str  # fleet/equipment.py RULES
+    last_seen: float  # 0 when not seen in the month
+    excluded: bool = False  # under an exclusion (item or commune) in force at the month's end
+
+    @property
+    def in_use(self) -> bool:
+        return self.state == kit.IN_USE
+
+
+@dataclass(frozen=True)
+class ItemCount:
+    """One kind's items, summed from the rows: raw, and adjusted (excluded items left out of both)."""
+
+    kind: str
+    issued: int
+    in_use: int
+    plugged_idle: int
+    pcsc: int
+    issued_adjusted: int
+    in_use_adjusted: int
+
+
 @dataclass
 class CommuneEvidence:
     commune: str
@@ -165,6 +208,7 @@ class CommuneEvidence:
     silence: list[Interval] = field(default_factory=list)  # fleet silence overlapping its office windows
     pcs: list[PcRow] = field(default_factory=list)
     speed: list[SpeedRow] = field(default_factory=list)
+    items: list[ItemRow] = field(default_factory=list)
 
 
 # ---- figures from rows: the only arithmetic the report prints ----
@@ -200,7 +244,45 @@ def speed_percent(rows: Sequence[SpeedRow]) -> float | None:
     return round(statistics.median(r.percent for r in rows), 1) if rows else None
 
 
+def item_counts(rows: Sequence[ItemRow]) -> list[ItemCount]:
+    """Per kind, by kind: the equipment figure, summed from the item rows."""
+    out = []
+    for kind in sorted({r.kind for r in rows}):
+        mine = [r for r in rows if r.kind == kind]
+        kept = [r for r in mine if not r.excluded]
+        out.append(ItemCount(kind, len(mine), sum(r.in_use for r in mine),
+                             sum(r.state == kit.PLUGGED_IDLE for r in mine), sum(r.rule == kit.PCSC for r in mine),
+                             len(kept), sum(r.in_use for r in kept)))  # fmt: skip
+    return out
+
+
 # ---- rows from what was fetched ----
+
+
+def item_rows(
+    items: Sequence[IssuedItem],
+    seen: Sequence[kit.SeenDevice],
+    days_seen: dict[str, tuple[date, ...]],
+    window_days: int,
+    month_end: float,
+    applied_here: Sequence[Exclusion],
+) -> list[ItemRow]:
+    """One commune's item rows: its issued items (issued before ``month_end``) matched to the devices
+    seen in the month as the fleet matches them, judged at ``month_end`` by the fleet's rule;
+    ``days_seen``: device -> the local days it was seen on; ``applied_here``: the commune's exclusions
+    in force (an item's, by serial, or the commune's, over the month's end, takes it out of adjusted)."""
+    mine = [i for i in items if kit.issued_at(i) < month_end]
+    matched, _left = kit.match(mine, list(seen))
+    over_end = [e for e in applied_here if e.scope in ITEM_SCOPES and e.start < month_end <= e.end]
+    out = []
+    for item, device in zip(mine, matched, strict=True):
+        judged = kit.verdict(item, device, window_days, month_end)
+        excluded = any(e.scope == "commune" or kit.serial_key(e.target) == kit.serial_key(item.serial)
+                       for e in over_end if e.scope == "commune" or item.serial)  # fmt: skip
+        out.append(ItemRow(item.kind, item.model, item.serial, item.issued_on, judged.device,
+                           device.host if device else "", days_seen.get(device.device, ()) if device else (),
+                           judged.state, judged.rule, judged.last_seen, excluded))  # fmt: skip
+    return out
 
 
 def line_rows(

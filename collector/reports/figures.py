@@ -44,14 +44,19 @@ class DegradedPc:
 
 @dataclass(frozen=True)
 class Kit:
-    """One kind of equipment of a commune at the month's end: items issued, and those in use (seen
-    within ``[fleet] equipment_unused_after_days``); None when the collector said nothing that month."""
+    """One kind of equipment of a commune at the month's end, summed from its item rows
+    (``evidence.item_counts``): items issued, and those in use (seen within ``[fleet]
+    equipment_unused_after_days``, or opened where PC/SC judged); None when not known (every PC of
+    the commune runs an agent too old to report peripherals, or none reported all month). Adjusted:
+    the items under an exclusion in force at the month's end left out of both."""
 
     kind: str
     issued: int
     in_use: int | None
     plugged_idle: int = 0  # tokens plugged in but never opened (PC/SC): idle, not in use
     pcsc: int = 0  # items judged by observed use (PC/SC) rather than presence
+    issued_adjusted: int | None = None  # None: as issued (no item excluded)
+    in_use_adjusted: int | None = None
 
 
 @dataclass
@@ -202,6 +207,9 @@ def evidence_of(
                                    ev.excluded_spans(applied, ev.PC_SCOPES, host), reasons,
                                    fetched.versions.get((code, host), ""), silence))  # fmt: skip
     found.speed = fetched.speed_tests.get(code, [])
+    found.items = ev.item_rows([i for i in fetched.items if i.commune == code], fetched.seen.get(code, []),
+                               {device: d for (c, device), d in fetched.days_seen.items() if c == code},
+                               fetched.equipment_days, fetched.month_end, applied)  # fmt: skip
     return found
 
 
@@ -236,7 +244,14 @@ def commune_figures(
         pc_availability_adjusted=ev.pc_availability_adjusted(found.pcs),
         evidence=found,
     )
-    figures.equipment = kits(place.commune, fetched, unknown_use=ev.unreported(found.pcs, "equipment"))
+    # in use is not known (no data, not zero): every PC too old to report peripherals, none reported,
+    # or no device kept for the month (its raw points expired before ``peripheral`` was rolled up)
+    # while the collector's own equipment points said some were in use
+    lost = not any(r.device for r in found.items) and any(
+        said[1] > 0 for (c, _kind), said in fetched.equipment.items() if c == place.commune
+    )
+    unknown = ev.unreported(found.pcs, "equipment") or not any(p.online > 0 for p in found.pcs) or lost
+    figures.equipment = kits(found.items, unknown_use=unknown)
     figures.score_raw = score(figures.line_availability, figures.speed_percent, figures.pc_availability,
                               unused_days, office_days)  # fmt: skip
     figures.score = score(figures.line_availability_adjusted, figures.speed_percent,
@@ -265,22 +280,12 @@ def alerts(mine: list[AlertSpell], windows: list[Window], month: tuple[int, int]
     return fired, round(seconds / 3600, 1)
 
 
-def kits(commune: str, fetched: Fetched, unknown_use: bool = False) -> list[Kit]:
-    """The commune's equipment per kind: as the collector's ``equipment`` points last said in the
-    month, or, for a kind it said nothing of, the registry's items issued by then (in use unknown).
-    ``unknown_use``: every PC of the commune runs an agent too old to report peripherals, so what is
-    in use is not known (no data, not zero), whatever the points say."""
-    out = []
-    kinds = {k for c, k in fetched.equipment if c == commune} | {k for c, k in fetched.issued if c == commune}
-    for kind in sorted(kinds):
-        said = fetched.equipment.get((commune, kind))
-        if said is not None and unknown_use:
-            out.append(Kit(kind, round(said[0]), None))
-        elif said is not None:
-            out.append(Kit(kind, round(said[0]), round(said[1]), round(said[2]), round(said[3])))
-        else:
-            out.append(Kit(kind, fetched.issued[(commune, kind)], None))
-    return [k for k in out if k.issued or k.in_use]
+def kits(rows: Sequence[ev.ItemRow], unknown_use: bool = False) -> list[Kit]:
+    """The commune's equipment per kind, summed from its item rows (``evidence.item_counts``), so
+    the rows add up to it exactly. ``unknown_use``: what is in use is not known (every PC of the
+    commune runs an agent too old to report peripherals, or none reported): None, not zero."""
+    return [Kit(c.kind, c.issued, None if unknown_use else c.in_use, c.plugged_idle, c.pcsc, c.issued_adjusted,
+                None if unknown_use else c.in_use_adjusted) for c in ev.item_counts(rows)]  # fmt: skip
 
 
 def group(

@@ -11,18 +11,21 @@ in the state file (fired and resolved to the second), not from the rollups.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from collector.alerting.lifecycle import fired_between
-from collector.fleet.equipment import issued_at
+from collector.fleet.equipment import SeenDevice, issued_at
 from collector.fleet.outage_book import recent
 from collector.ingest.checks import ON_DEMAND_TAG, ON_DEMAND_VALUE
 from collector.ingest.influx import InfluxClient
 from collector.ingest.setup_influx import RAW_RP, ROLLUP_RP
 from collector.localtime import Window
-from collector.registry.equipment import Equipment
+from collector.registry.equipment import Equipment, IssuedItem
 from collector.registry.exclusions import Exclusion, Exclusions
 from collector.registry.registry import Registry
 from collector.reports.evidence import Outage, SpeedRow
@@ -69,6 +72,10 @@ class Fetched:
     heard: dict[str, tuple[float, float]] = field(default_factory=dict)  # commune -> its PCs' first and last report
     last_heard: dict[str, float] = field(default_factory=dict)  # commune -> its PCs' last report (no-data reasons)
     versions: dict[tuple[str, str], str] = field(default_factory=dict)  # (commune, host) -> its agent's release
+    items: list[IssuedItem] = field(default_factory=list)  # the registry's issued items (of ``commune`` if asked)
+    seen: dict[str, list[SeenDevice]] = field(default_factory=dict)  # commune -> devices seen in the month
+    days_seen: dict[tuple[str, str], tuple[date, ...]] = field(default_factory=dict)  # (commune, device) -> days
+    equipment_days: int = 14  # an item is in use when seen within this many days of the month's end
 
 
 @dataclass(frozen=True)
@@ -100,12 +107,16 @@ def fetch(
     now: float | None = None,
     registry: Registry | None = None,
     commune: str = "",
+    zone: str = "UTC",
+    equipment_days: int = 14,
 ) -> Fetched:
     """The month's rows; ``now`` (default the clock) decides which windows have settled and are kept,
     and which exclusions are in force. ``commune``: only that commune's rows (the API's scorecard;
-    the outages and the fleet's first and last reports stay whole: fleet silence needs everyone's)."""
+    the outages and the fleet's first and last reports stay whole: fleet silence needs everyone's).
+    ``zone``: the local days the devices were seen on are this zone's; ``equipment_days``: the fleet's
+    window for "in use" (``[fleet] equipment_unused_after_days``)."""
     now = time.time() if now is None else now
-    out = Fetched(windows, month_start, month_end, as_of=now)
+    out = Fetched(windows, month_start, month_end, as_of=now, equipment_days=equipment_days)
     out.communes = per_window(client, store, "commune", windows, now, commune)
     out.hosts = per_window(client, store, "agent", windows, now, commune)
     only = f" AND \"commune\" = '{commune}'" if commune else ""
@@ -123,6 +134,7 @@ def fetch(
         # whatever InfluxDB answers for a field it does not have
         "pcsc": f'SELECT last("mean_plugged_idle") AS plugged_idle, last("mean_judged_pcsc") AS pcsc FROM '
                 f'"{ROLLUP_RP}"."equipment" WHERE {span}{only} GROUP BY "commune", "kind"',
+        **peripheral_queries(span, only, zone),
     })  # fmt: skip
     for row in asked["speed"]:
         if row.get("p") is not None:
@@ -145,10 +157,83 @@ def fetch(
         if key in out.equipment:
             issued, seen, _p, _j = out.equipment[key]
             out.equipment[key] = (issued, seen, float(row.get("plugged_idle") or 0.0), float(row.get("pcsc") or 0.0))
-    for item in Equipment(store).items(commune or None):
+    out.items = Equipment(store).items(commune or None)
+    for item in out.items:
         if issued_at(item) < month_end:
             out.issued[(item.commune, item.kind)] = out.issued.get((item.commune, item.kind), 0) + 1
+    out.seen, out.days_seen = devices_seen(asked, ZoneInfo(zone), month_end)
     return out
+
+
+def peripheral_queries(span: str, only: str, zone: str) -> dict[str, str]:
+    """The month's devices: per commune, PC and device, each local day it was reported on (when it
+    was last seen that day, whether it was plugged in, and whether PC/SC watched it), from the
+    5-minute rollups (kept 400 days; written since the collector rolled ``peripheral`` up) and from
+    the raw points (kept ``raw_retention``), the two merged; its serial and model from the raw
+    points (text is not rolled up; gone once raw points expire, then items are matched by kind);
+    when an application last had each token open (the raw ``smartcard`` points, per reader, and
+    which device each reader is)."""
+    by = 'GROUP BY "commune", "host", "device", "kind"'
+    return {
+        "peripheral": f'SELECT max("mean_last_seen_today") AS last, max("mean_present") AS present, '
+                      f'max("mean_pcsc") AS pcsc FROM "{ROLLUP_RP}"."peripheral" WHERE {span}{only} '
+                      f"{by}, time(1d) fill(none) tz('{zone}')",
+        "peripheral_raw": f'SELECT max("last_seen_today") AS last, max("present") AS present, max("pcsc") AS pcsc '
+                          f'FROM "{RAW_RP}"."peripheral" WHERE {span}{only} {by}, time(1d) fill(none) tz(\'{zone}\')',
+        "serials": f'SELECT last("serial") AS serial FROM "{RAW_RP}"."peripheral" WHERE {span}{only} {by}',
+        "models": f'SELECT last("model") AS model FROM "{RAW_RP}"."peripheral" WHERE {span}{only} {by}',
+        "opened": f'SELECT max("last_in_use") AS opened FROM "{RAW_RP}"."smartcard" WHERE {span}{only} '
+                  f'AND "in_use" = 1 GROUP BY "commune", "host", "reader"',
+        "readers": f'SELECT last("device") AS device FROM "{RAW_RP}"."smartcard" WHERE {span}{only} '
+                   f'GROUP BY "commune", "host", "reader"',
+    }  # fmt: skip
+
+
+def devices_seen(
+    asked: dict[str, list[dict[str, Any]]], zone: ZoneInfo, month_end: int
+) -> tuple[dict[str, list[SeenDevice]], dict[tuple[str, str], tuple[date, ...]]]:
+    """Per commune the devices seen in the month as the fleet folds them (``SeenDevice``), and the
+    local days each was seen on. A day's last sighting is its latest ``last_seen_today`` (the report's
+    time while plugged in); PC/SC watched it from the first day a report said so to the last."""
+    text: dict[tuple[str, str, str], dict[str, str]] = defaultdict(dict)
+    for name in ("serials", "models"):
+        for row in asked[name]:
+            value = row.get(name[:-1])
+            if value:
+                text[(str(row["commune"]), str(row["host"]), str(row["device"]))][name[:-1]] = str(value)
+    reader_of = {(str(r["commune"]), str(r["host"]), str(r["reader"])): str(r.get("device") or "")
+                 for r in asked["readers"]}  # fmt: skip
+    opened: dict[tuple[str, str], float] = {}
+    for row in asked["opened"]:
+        device = reader_of.get((str(row["commune"]), str(row["host"]), str(row["reader"])), "")
+        at = min(float(row.get("opened") or 0.0), float(month_end))
+        if device and at > 0:
+            opened[(str(row["commune"]), device)] = max(opened.get((str(row["commune"]), device), 0.0), at)
+    found: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in [*asked["peripheral"], *asked["peripheral_raw"]]:  # a day in both: the max of each is the same
+        found[(str(row["commune"]), str(row["host"]), str(row["device"]), str(row["kind"]))].append(row)
+    devices: dict[tuple[str, str], SeenDevice] = {}
+    days: dict[tuple[str, str], set[date]] = defaultdict(set)
+    for (commune, host, device, kind), rows in sorted(found.items()):
+        sightings = [(int(r["time"]), min(float(r.get("last") or 0.0), float(month_end))) for r in rows]
+        seen_on = [(t, last) for t, last in sightings if last > 0]
+        if not device or not seen_on:
+            continue
+        watched = [int(r["time"]) for r in rows if float(r.get("pcsc") or 0.0) > 0]
+        said = text.get((commune, host, device), {})
+        mine = SeenDevice(device, kind, said.get("serial", ""), said.get("model", ""), host,
+                          min(last for _t, last in seen_on), max(last for _t, last in seen_on),
+                          float(min(watched)) if watched else 0.0,
+                          max((last for t, last in seen_on if t == max(watched)), default=0.0) if watched else 0.0,
+                          opened.get((commune, device), 0.0) if watched else 0.0)  # fmt: skip
+        before = devices.get((commune, device))
+        if before is None or mine.last_seen > before.last_seen:  # a device moved to another PC: its latest
+            devices[(commune, device)] = mine
+        days[(commune, device)] |= {datetime.fromtimestamp(t, zone).date() for t, _last in seen_on}
+    seen: dict[str, list[SeenDevice]] = defaultdict(list)
+    for (commune, _device), d in sorted(devices.items()):
+        seen[commune].append(d)
+    return dict(seen), {key: tuple(sorted(v)) for key, v in days.items()}
 
 
 def outages(rows: list[dict[str, Any]], store: Store, month_start: int) -> list[Outage]:

@@ -95,7 +95,7 @@ def scorecard(
 
     client = InfluxClient(config.influxdb.model_copy(update={"timeout_s": config.report.query_timeout_s}))
     try:
-        return one(client, store, registry, config.report, month, code, now)
+        return one(client, store, registry, config.report, month, code, now, config.fleet.equipment_unused_after_days)
     finally:
         client.close()
 

@@ -35,7 +35,7 @@ ALL_AREAS = ""  # the area of a report of every area
 NOT_FIGURES = frozenset({"place", "score_change", "rank_change", "equipment_change",  # against last month: not frozen
                          "evidence"})  # the rows the figures are made of: made from the inputs hashed  # fmt: skip
 LATE_DATA_PARTS = ("windows", "communes", "pcs", "speed", "alerts", "reasons", "outages", "equipment", "issued",
-                   "heard")  # fmt: skip
+                   "heard", "peripherals")  # fmt: skip
 # why a revision was made: causes, in the order they are told (words in collector.vocabulary.REVISION_CAUSES)
 EXCLUSION_ADDED, EXCLUSION_WITHDRAWN, LATE_DATA, REGISTRY, METHOD = (
     "exclusion_added", "exclusion_withdrawn", "late_data", "registry", "method")  # fmt: skip
@@ -144,6 +144,23 @@ def inputs_of(fetched: Fetched, places: dict[str, Place], exclusions: list[Exclu
         "outages": sorted([o.commune, o.cause, o.start, o.end] for o in fetched.outages if o.commune in mine),
         "equipment": sorted([c, k, *v] for (c, k), v in fetched.equipment.items() if c in mine),
         "issued": sorted([c, k, n] for (c, k), n in fetched.issued.items() if c in mine),
+        # the devices seen in the month (the item rows' matching, days and rule)
+        "peripherals": sorted(
+            [
+                c,
+                d.device,
+                d.kind,
+                d.serial,
+                d.host,
+                d.last_seen,
+                d.watched_since,
+                d.opened_at,
+                [x.isoformat() for x in fetched.days_seen.get((c, d.device), ())],
+            ]
+            for c, devices in fetched.seen.items()
+            if c in mine
+            for d in devices
+        ),
         # when the fleet's PCs were first and last heard, within the month (a PC heard since is the same)
         "heard": sorted([c, max(a, start), min(b, until)] for c, (a, b) in fetched.heard.items() if c in mine),
         "registry": sorted((asdict(p) for p in places.values()), key=lambda p: str(p["commune"])),
@@ -204,7 +221,9 @@ def why(
     out += [{"cause": EXCLUSION_ADDED, "exclusion": has[i]} for i in sorted(has.keys() - had.keys())]
     out += [{"cause": EXCLUSION_WITHDRAWN, "exclusion": had[i], "withdrawal": withdrawn.get(i)}
             for i in sorted(had.keys() - has.keys())]  # fmt: skip
-    late = [p for p in LATE_DATA_PARTS if before.parts.get(p) != inputs.parts.get(p)]
+    # a part the earlier revision did not hash (made before it was an input) is no late data: its
+    # figures, if they moved, moved by the arithmetic (METHOD)
+    late = [p for p in LATE_DATA_PARTS if p in before.parts and before.parts.get(p) != inputs.parts.get(p)]
     if late:
         out.append({"cause": LATE_DATA, "parts": late})
     if before.parts.get("registry") != inputs.parts.get("registry"):

@@ -35,6 +35,7 @@ def scorecard(
     month_text: str,
     code: str,
     now: float | None = None,
+    equipment_days: int = 14,
 ) -> dict[str, Any]:
     """The scorecard of commune ``code`` for ``month_text`` (YYYY-MM; this month up to now).
     ReportError for a month that cannot be asked, UnknownCommune for a commune not registered."""
@@ -55,7 +56,18 @@ def scorecard(
     start, end = hours.month_bounds(month)
     until = int(min(end, now))
     windows = hours.windows_of(month, until=now)
-    fetched = fetch(client, store, windows, start, until, now, registry, commune=code)
+    fetched = fetch(
+        client,
+        store,
+        windows,
+        start,
+        until,
+        now,
+        registry,
+        commune=code,
+        zone=hours.zone.key,
+        equipment_days=equipment_days,
+    )
     fetched.communes = [s for s in fetched.communes if s.commune == code]
     fetched.hosts = [s for s in fetched.hosts if s.commune == code]
     figures = compute(fetched, {code: place}, settings.down_hours_over, settings.degraded_days_over)
@@ -118,6 +130,16 @@ def evidence_json(e: CommuneEvidence) -> dict[str, Any]:
         "no_data_spans": [{"start": a, "end": b} for a, b in e.silence],
         "pcs": pcs,
         "speed_tests": [asdict(s) for s in e.speed],
+        "items": [
+            {
+                **asdict(r),
+                "days": [d.isoformat() for d in r.days],
+                "in_use": r.in_use,
+                "state_vi": _word(vocab.EQUIPMENT_STATES, r.state, "vi"),
+                "state_en": _word(vocab.EQUIPMENT_STATES, r.state, "en"),
+            }
+            for r in e.items
+        ],
     }
 
 
