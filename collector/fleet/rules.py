@@ -338,9 +338,12 @@ def conditions(hosts: list[HostStatus], communes: list[CommuneStatus]) -> list[C
                              said.en.format(name=name, why=why_en)))  # fmt: skip
     for host in hosts:
         key = host.key
+        offline = not host.online and (key.province, key.commune) not in down
+        if not offline and not host.reasons:  # most PCs: nothing to say, no name to look up
+            continue
         name = units.display_name(key.commune)
         base = (key.province, host.area, key.commune, key.host)
-        if not host.online and (key.province, key.commune) not in down:
+        if offline:
             said = words.SUMMARIES[words.HOST_OFFLINE]
             vi, en = said.vi.format(host=key.host, name=name), said.en.format(host=key.host, name=name)
             out.append(Condition(words.HOST_OFFLINE, *base, words.RULE_SEVERITY[words.HOST_OFFLINE], vi, en))
