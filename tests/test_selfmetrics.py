@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
-from realservices import Collector, Mosquitto
+from realservices import Collector, Mosquitto, wait_until
 
 from collector.ingest.checks import DROP_REASONS, REJECT_REASONS
 from collector.selfmetrics import SelfMetrics
@@ -135,3 +135,16 @@ def test_rejections_and_drops_are_logged_once_per_reason_per_minute_with_the_run
     ]
     assert metrics.rejections()["bad_type"] == 5 and metrics.rejections()["bad_label"] == 0
     assert metrics.value("points_dropped_total", reason="too_many_series") == 6
+
+
+def test_a_running_collector_counts_its_garbage_collection_pauses(
+    make_collector: Callable[..., Collector], own_broker: Mosquitto
+) -> None:
+    """The GC keeper starts with the collector: its pauses are on /metrics (issue 32), per generation."""
+    collector = make_collector(mqtt={"port": own_broker.port})
+    collector.start()
+    text = collector.metrics_text()
+    for generation in range(3):
+        assert f'commune_collector_gc_pause_seconds_total{{generation="{generation}"}}' in text, generation
+    young = 'commune_collector_gc_pause_seconds_total{generation="0"}'
+    wait_until(lambda: collector.metric(young) > 0, 30, "a young-generation collection timed")
