@@ -6,6 +6,7 @@ silence is no data, never the commune's downtime)."""
 from __future__ import annotations
 
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,7 +19,7 @@ from collector.registry.exclusions import Exclusion, Withdrawal
 from collector.reports import evidence as ev
 from collector.reports.evidence import Outage, SpeedRow
 from collector.reports.figures import Place, compute
-from collector.reports.gather import Fetched, Slots
+from collector.reports.gather import Fetched, Slots, devices_seen
 
 DAY = date(2026, 11, 17)
 T0 = 1_000_000
@@ -241,3 +242,35 @@ def test_an_item_excluded_over_the_months_end_leaves_the_adjusted_count_not_the_
     assert (scanner.issued_adjusted, scanner.in_use_adjusted) == (len(kept), sum(r.in_use for r in kept))
     there = [next(c for c in m.communes if c.place.commune == THERE).equipment for m in (before, after)]
     assert there[0] == there[1]  # another commune's figure is untouched
+
+
+def test_devices_seen_merge_rollups_and_raw_and_pcsc_judges_only_with_the_raw_points() -> None:
+    zone, day = ZoneInfo("Asia/Ho_Chi_Minh"), 86400
+    month_start = 1_793_466_000  # 2026-11-01 00:00 in Hanoi
+    end = month_start + 30 * day
+    tags = {"commune": HERE, "host": "pc-1", "device": "096e-0807-TK1", "kind": "token"}
+    rollup = [{**tags, "time": month_start + d * day, "last": month_start + d * day + 36000, "present": 1.0,
+               "pcsc": 1.0} for d in (0, 27)]  # fmt: skip
+    raw = [{**tags, "time": month_start + 27 * day, "last": month_start + 27 * day + 36500, "present": 1.0,
+            "pcsc": 1.0}]  # fmt: skip
+    empty: dict[str, list[dict[str, object]]] = {"serials": [], "models": [], "readers": [], "opened": []}
+    seen, days = devices_seen({**empty, "peripheral": rollup, "peripheral_raw": []}, zone, end)
+    (token,) = seen[HERE]
+    assert token.last_seen == month_start + 27 * day + 36000 and token.watched_since == 0  # no raw: presence
+    assert days[(HERE, "096e-0807-TK1")] == (date(2026, 11, 1), date(2026, 11, 28))
+    judged = kit.verdict(item("token", "TK1"), token, 14, end)
+    assert (judged.state, judged.rule) == (kit.IN_USE, kit.PRESENCE)
+    readers = [{"commune": HERE, "host": "pc-1", "reader": "ePass", "device": "096e-0807-TK1"}]
+    opened = [{"commune": HERE, "host": "pc-1", "reader": "ePass", "opened": month_start + 27 * day + 30000}]
+    asked = {**empty, "peripheral": rollup, "peripheral_raw": raw, "readers": readers, "opened": opened,
+             "serials": [{**tags, "serial": "TK1"}]}  # fmt: skip
+    seen, _days = devices_seen(asked, zone, end)
+    (token,) = seen[HERE]
+    assert token.last_seen == month_start + 27 * day + 36500 and token.serial == "TK1"  # the raw max
+    assert token.opened_at == month_start + 27 * day + 30000 and token.watched_since == month_start + 27 * day
+    judged = kit.verdict(item("token", "TK1"), token, 14, end)
+    assert (judged.state, judged.rule) == (kit.IN_USE, kit.PCSC)
+    asked["opened"] = []  # watched, never opened: plugged in, idle (once watched over the whole window)
+    seen, _days = devices_seen({**asked, "peripheral_raw": [{**raw[0], "time": month_start}, *raw]}, zone, end)
+    judged = kit.verdict(item("token", "TK1"), seen[HERE][0], 14, end)
+    assert (judged.state, judged.rule) == (kit.PLUGGED_IDLE, kit.PCSC)

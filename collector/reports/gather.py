@@ -194,7 +194,7 @@ def devices_seen(
 ) -> tuple[dict[str, list[SeenDevice]], dict[tuple[str, str], tuple[date, ...]]]:
     """Per commune the devices seen in the month as the fleet folds them (``SeenDevice``), and the
     local days each was seen on. A day's last sighting is its latest ``last_seen_today`` (the report's
-    time while plugged in); PC/SC watched it from the first day a report said so to the last."""
+    time while plugged in); PC/SC watched it from the first day a raw report said so to the last."""
     text: dict[tuple[str, str, str], dict[str, str]] = defaultdict(dict)
     for name in ("serials", "models"):
         for row in asked[name]:
@@ -210,7 +210,8 @@ def devices_seen(
         if device and at > 0:
             opened[(str(row["commune"]), device)] = max(opened.get((str(row["commune"]), device), 0.0), at)
     found: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in [*asked["peripheral"], *asked["peripheral_raw"]]:  # a day in both: the max of each is the same
+    # a day in both: the max of each is the same; the raw rows are marked, as only they say PC/SC
+    for row in [*asked["peripheral"], *({**r, "raw": True} for r in asked["peripheral_raw"])]:
         found[(str(row["commune"]), str(row["host"]), str(row["device"]), str(row["kind"]))].append(row)
     devices: dict[tuple[str, str], SeenDevice] = {}
     days: dict[tuple[str, str], set[date]] = defaultdict(set)
@@ -219,7 +220,9 @@ def devices_seen(
         seen_on = [(t, last) for t, last in sightings if last > 0]
         if not device or not seen_on:
             continue
-        watched = [int(r["time"]) for r in rows if float(r.get("pcsc") or 0.0) > 0]
+        # PC/SC's judgement needs when the token was opened, in the raw smartcard points only: where the
+        # raw points have expired, the presence rule judges (never "plugged, never opened" for want of them)
+        watched = [int(r["time"]) for r in rows if r.get("raw") and float(r.get("pcsc") or 0.0) > 0]
         said = text.get((commune, host, device), {})
         mine = SeenDevice(device, kind, said.get("serial", ""), said.get("model", ""), host,
                           min(last for _t, last in seen_on), max(last for _t, last in seen_on),
