@@ -155,6 +155,7 @@ def enrolled_agent(config: Path, url: str, area: str, commune: str, host: str, b
         )
     text = re.sub(r"(?m)^port = \d+$", f"port = {broker_port}", enrolled.read_text())  # this run's broker
     text += f'\n[collect]\ninterval_s = 10\n[spool]\npath = "{folder / "spool.sqlite"}"\n'
+    text += f'[speedtest]\nwan_url = "{url}"\n'  # "test now" measures to this collector, as to a province's
     write_private(folder / "agent.toml", text)
     return folder / "agent.toml", done
 

@@ -17,7 +17,9 @@ import stat
 import subprocess
 import sys
 import tomllib
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -99,6 +101,27 @@ def banner_enrols_one_more_pc(folder: Path, banner: str) -> None:
     assert mqtt["username"].startswith("08-02473-") and mqtt["password"]
 
 
+def speed_test_now(api: str, token: str) -> None:
+    """Test now from the desk on the demo: a real agent measures its line to the demo's collector
+    (the demo points its agents' ``[speedtest] wan_url`` there) and the figure comes back."""
+    base = f"{api}/api/v1/hosts/08/02473/pc-motcua-01/actions"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(f"{base}/speedtest_now", data=b'{"mode": "wan"}', headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        request_id = json.loads(answer.read())["id"]
+    state: dict[str, Any] = {}
+
+    def finished() -> bool:
+        status, body = http_get(f"{base}/{request_id}", headers=headers)
+        state.update(json.loads(body) if status == 200 else {})
+        return state.get("state") not in (None, "pending", "accepted")
+
+    wait_until(finished, 120, "the speed test asked from the desk")
+    assert state["state"] == "done", state
+    (result,) = state["result"]["speedtest"]
+    assert result["mode"] == "wan" and result["ok"] == 1 and result["download_mbps"] > 1, state
+
+
 def banner_report_names_the_communes(folder: Path, banner: str) -> None:
     """Once the backfill's log ends with its counts, the banner's report command writes the PDF, and
     it names the province's communes (it used to fail: the rollup timed out, then the windows the
@@ -142,6 +165,7 @@ def enrolled_by_key(demo: Path, banner: str) -> None:
             )
 
         wait_until(online, 60, f"{host} online through its enrolled user")
+    speed_test_now(api[1], token[1])
     anonymous = Client(int(broker[1]), None, None)
     assert anonymous.connack is not None and anonymous.connack.is_failure, anonymous.connack
     anonymous.close()
