@@ -59,6 +59,20 @@ def hours_of(settings: ReportSettings) -> OfficeHours:
     return office_hours(settings.timezone, settings.office_hours, settings.workdays, settings.holidays)
 
 
+def asked_month(settings: ReportSettings, month_text: str, now: float) -> tuple[Month, OfficeHours]:
+    """The month a report or a scorecard asks for (YYYY-MM) and the office hours it is counted in;
+    ReportError for a malformed month or one still to come."""
+    try:
+        month = Month.parse(month_text)
+    except PeriodError as exc:
+        raise ReportError(str(exc)) from None
+    hours = hours_of(settings)
+    this_month = hours.month_of(now)
+    if (month.year, month.month) > (this_month.year, this_month.month):
+        raise ReportError(f"month {month} is in the future (it is {this_month} now); ask for {this_month} or earlier")
+    return month, hours
+
+
 def build(
     client: InfluxClient,
     store: Store,
@@ -75,14 +89,7 @@ def build(
     """The report of ``month_text``; a month that is over is frozen as a revision made by ``actor``
     (``revisions.py``)."""
     now = time.time() if now is None else now
-    try:
-        month = Month.parse(month_text)
-    except PeriodError as exc:
-        raise ReportError(str(exc)) from None
-    hours = hours_of(settings)
-    this_month = hours.month_of(now)
-    if (month.year, month.month) > (this_month.year, this_month.month):
-        raise ReportError(f"month {month} is in the future (it is {this_month} now); ask for {this_month} or earlier")
+    month, hours = asked_month(settings, month_text, now)
     areas = registry.areas()
     by_area = registry.communes_by_area()
     if area and area not in areas and area not in by_area:

@@ -12,11 +12,10 @@ from typing import Any
 from collector import vocabulary as vocab
 from collector.config import ReportSettings
 from collector.ingest.influx import InfluxClient
-from collector.localtime import Month, PeriodError
 from collector.registry import units
 from collector.registry.registry import Registry
 from collector.reports import evidence as ev
-from collector.reports.build import ReportError, hours_of
+from collector.reports.build import ReportError, asked_month
 from collector.reports.evidence import CommuneEvidence
 from collector.reports.figures import CommuneFigures, Place, compute
 from collector.reports.gather import fetch
@@ -40,14 +39,7 @@ def scorecard(
     """The scorecard of commune ``code`` for ``month_text`` (YYYY-MM; this month up to now).
     ReportError for a month that cannot be asked, UnknownCommune for a commune not registered."""
     now = time.time() if now is None else now
-    try:
-        month = Month.parse(month_text)
-    except PeriodError as exc:
-        raise ReportError(str(exc)) from None
-    hours = hours_of(settings)
-    this_month = hours.month_of(now)
-    if (month.year, month.month) > (this_month.year, this_month.month):
-        raise ReportError(f"month {month} is in the future (it is {this_month} now); ask for {this_month} or earlier")
+    month, hours = asked_month(settings, month_text, now)
     by_area = registry.communes_by_area()
     if not registry.lines(code) and not any(code in communes for communes in by_area.values()):
         raise UnknownCommune(f"commune {code} has no registered line and is in no area")
