@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 from realservices import (
     API_TOKEN,
     Agent,
@@ -153,3 +154,17 @@ def stack(
 def own_stack(stack: Stack, own_broker: Mosquitto) -> Stack:
     """Collectors and agents on a broker of the test's own and this test's database (tests/stack.py)."""
     return dataclasses.replace(stack, broker=own_broker)
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser download cannot run here
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A real headless Chromium for the module's page tests (status page, web console)."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

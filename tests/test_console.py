@@ -12,22 +12,17 @@ import re
 import shutil
 import sqlite3
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from openpyxl import Workbook
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 from realservices import API_TOKEN, REPO, Collector, Program, wait_until
 from stack import Stack
 from test_tls import make_ca, make_server_cert
 
 from collector.http.console import ROUTERS as CONSOLE_ROUTERS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SHOTS = os.environ.get("CONSOLE_SCREENSHOTS")  # a folder: keep the screenshots there (docs/assets is made so)
@@ -42,14 +37,6 @@ AUDITED = {
     "/console/imports/{pending_id}/confirm",
     "/console/communes/{code}/actions",  # its entry is checked in tests/test_console_actions.py
 }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def state_of(collector: Collector) -> Path:

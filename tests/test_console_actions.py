@@ -7,11 +7,10 @@ with nothing sent."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from realservices import API_TOKEN, REPO, Collector, wait_until
 from stack import Stack
 
@@ -19,19 +18,8 @@ from collector.store import Store
 
 pytestmark = pytest.mark.services
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 DESKTOP = {"width": 1366, "height": 900}
 SMALL_AGENT = {"download_sides": [350, 500], "download_count": 1, "upload_sizes": 2, "upload_count": 2, "threads": 2}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def state_of(collector: Collector) -> Path:

@@ -3,29 +3,16 @@ by Playwright): communes red/amber/green from real agents, problems first, in Vi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from realservices import API_TOKEN, REPO, http_get, wait_until
 from stack import Stack
 
 from collector.fleet.state import CommuneStatus
 from collector.http.status_page import render
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 COLOURS = {"red": "rgb(198, 40, 40)", "amber": "rgb(249, 168, 37)", "green": "rgb(46, 125, 50)"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_status_page_shows_communes_red_amber_green_in_a_real_browser(

@@ -40,6 +40,7 @@ SERVICE_FIXTURES = frozenset(
         "make_agent",
         "stack",
         "own_stack",
+        "browser",
     }
 )
 MARK_HINT = (
