@@ -101,8 +101,10 @@ def test_pages_cover_the_filtered_list_exactly_once(count: int, seed: int, areas
     assert rows == [(code, lv) for code, lv in unpaged_order(communes) if level is None or lv == level]
 
 
-def test_a_real_collector_pages_its_communes_and_refuses_bad_filters(stack: Stack, tmp_path: Path) -> None:
-    collector = stack.started_collector(fleet={"restart_grace_s": 0, "evaluate_interval_s": 1})
+def test_a_real_collector_pages_its_communes_and_refuses_bad_filters(own_stack: Stack, tmp_path: Path) -> None:
+    # a broker of its own: the session broker's retained statuses of other tests' PCs (02473, 02536
+    # of province 08) would make the collector list those communes too
+    collector = own_stack.started_collector(fleet={"restart_grace_s": 0, "evaluate_interval_s": 1})
     communes = [c.code for province in ("01", "08") for c in units.communes_of(province)][: PAGE_ROWS + 26]
     lines, areas_csv = tmp_path / "lines.csv", tmp_path / "areas.csv"
     with lines.open("w", newline="") as out:
