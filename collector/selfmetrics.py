@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -151,27 +151,24 @@ class SelfMetrics:
         self.speedtest_uploads_active = self._gauge(
             "speedtest_uploads_active", "Speed-test uploads being received now."
         )
-        self.influx_write_seconds = Histogram(
-            PREFIX + "influx_write_seconds",
+        self.influx_write_seconds = self._histogram(
+            "influx_write_seconds",
             "Time of one successful batch write to InfluxDB, in seconds.",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            LATENCY_BUCKETS,
         )
-        self.fleet_evaluate_seconds = Histogram(
-            PREFIX + "fleet_evaluate_seconds",
+        self.fleet_evaluate_seconds = self._histogram(
+            "fleet_evaluate_seconds",
             "Time of one evaluation of the whole fleet (every PC and commune), in seconds.",
-            buckets=TICK_BUCKETS,
-            registry=self.registry,
+            TICK_BUCKETS,
         )
         self.fleet_evaluate_cpu_seconds = self._counter(
             "fleet_evaluate_cpu_seconds_total",
             "CPU time the evaluator thread spent evaluating the fleet (its wall time above also waits for the GIL).",
         )
-        self.fleet_save_seconds = Histogram(
-            PREFIX + "fleet_save_seconds",
+        self.fleet_save_seconds = self._histogram(
+            "fleet_save_seconds",
             "Time of one save of every PC's facts to the state file, in seconds.",
-            buckets=TICK_BUCKETS,
-            registry=self.registry,
+            TICK_BUCKETS,
         )
         self.gc_pause_seconds = Counter(
             PREFIX + "gc_pause_seconds_total",
@@ -203,6 +200,9 @@ class SelfMetrics:
 
     def _gauge(self, name: str, help_text: str) -> Gauge:
         return Gauge(PREFIX + name, help_text, registry=self.registry)
+
+    def _histogram(self, name: str, help_text: str, buckets: Sequence[float]) -> Histogram:
+        return Histogram(PREFIX + name, help_text, buckets=buckets, registry=self.registry)
 
     def declare_reasons(self, rejected: Iterable[str], dropped: Iterable[str] = ()) -> None:
         """Show each reason on /metrics at 0 before the first message rejected (or point dropped) for it."""
