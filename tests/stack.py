@@ -18,7 +18,8 @@ API (every process is real; the fixtures stop them at teardown):
 - ``stack.start_agents(commune, hosts, **sections) -> list[Agent]``: one started agent per host.
 - ``stack.query(influxql) -> list[dict]``: rows from the test's database.
 - ``stack.stored_reports(host) -> int``: how many metrics reports of ``host`` are stored
-  (``stored_reports(influxd, database, host)`` for another InfluxDB).
+  (``stored_reports(influxd, database, host)`` for another InfluxDB); ``stored_seconds(influxd,
+  database, host)``: the seconds they were measured at, to account for each report by its time.
 - ``stack.broker``, ``stack.influxd``, ``stack.database``.
 
 With it, ``Collector.wait_hosts_online(commune, count)`` (tests/realservices.py) waits until the
@@ -85,3 +86,9 @@ def stored_reports(influxd: Influxd, database: str, host: str) -> int:
     """How many of ``host``'s metrics reports ``database`` holds (one ``system`` point each)."""
     rows = influxd.query(f"SELECT count(cpu_percent) FROM system WHERE host = '{host}'", database)
     return int(rows[0]["count"]) if rows else 0
+
+
+def stored_seconds(influxd: Influxd, database: str, host: str) -> set[int]:
+    """The times (whole seconds, as the collector writes them) of ``host``'s stored metrics reports."""
+    rows = influxd.query(f"SELECT cpu_percent FROM system WHERE host = '{host}'", database)
+    return {int(row["time"]) for row in rows}
