@@ -14,6 +14,7 @@ from bench import (
     collector_throughput,
     console_page,
     disk_health_cpu,
+    fleet_save,
     ingest_only,
     nation_scale,
     pcsc_cpu,
@@ -45,6 +46,7 @@ def main() -> None:
         "recovery": recovery.main(),
         "console_page": console_page.main(),
         "nation_scale": nation_scale.main(),
+        "fleet_save": fleet_save.main(),
     }
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures written to {RESULTS}")

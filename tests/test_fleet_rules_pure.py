@@ -366,7 +366,7 @@ def test_a_failing_wan_counts_from_the_first_probe_round_that_saw_it_and_a_succe
 
 def test_facts_survive_the_state_file_round_trip() -> None:
     facts = HostFacts(reboots=[NOW], samples=samples(1.0, 2.0), traffic_by_day={"2026-11-19": 5.0}, uplink="eth0")
-    (row,) = persistence.rows({KEY: facts})
+    (row,) = persistence.rows([(KEY, facts)])
     assert persistence.from_json(json.loads(row[1])) == facts
 
 

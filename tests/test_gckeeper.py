@@ -6,12 +6,14 @@ And a PC's facts have no ``__dict__`` (slots), yet save and load as before."""
 from __future__ import annotations
 
 import gc
+import json
 import weakref
 from collections import deque
 
 from collector.fleet import persistence
 from collector.fleet.facts import HostFacts
 from collector.gckeeper import FREEZE_MIN_HOSTS, OLDEST_THRESHOLD, GcKeeper
+from collector.registry.registry import HostKey
 from collector.selfmetrics import SelfMetrics
 
 
@@ -75,9 +77,10 @@ def test_a_pcs_facts_have_slots_and_save_and_load_as_before() -> None:
     facts.samples = deque([(1.0, 2.0, 30.0)])
     facts.clock.offset_s, facts.clock.low_s = 3.0, 4.0
     assert not hasattr(facts, "__dict__") and not hasattr(facts.clock, "__dict__")
-    data = persistence.to_json(facts)
+    ((host, text),) = persistence.rows([(HostKey("08", "02473", "pc-1"), facts)])
+    data = json.loads(text)
+    assert host == "08/02473/pc-1"
     assert list(data) == list(persistence.FACT_NAMES)  # every field, in the order the state file had them
     assert data["clock"] == {"offset_s": 3.0, "low_s": 4.0, "low_since": 0.0, "low_seen": 0.0}
+    assert data["samples"] == [[1.0, 2.0, 30.0]]
     assert persistence.from_json(data) == facts
-    data["reboots"].append(9.0)
-    assert facts.reboots == [1.0, 2.0]  # the copy shares no list with the facts

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, fields
 from typing import Any
 
+import msgspec
+
 from collector.fleet.clock import ClockState
 from collector.fleet.equipment import SeenDevice
 from collector.fleet.facts import HostFacts
@@ -23,23 +25,23 @@ from collector.store import Store
 
 Row = tuple[str, str]
 FACT_NAMES = tuple(f.name for f in fields(HostFacts))
-CLOCK_NAMES = tuple(f.name for f in fields(ClockState))
 
 
-def rows(facts: dict[HostKey, HostFacts]) -> list[Row]:
-    """Every host's facts as rows to save."""
-    return rows_of(copies(facts.items()))
+def rows(facts: Iterable[tuple[HostKey, HostFacts]]) -> list[Row]:
+    """Hosts' facts as the rows to save, each made straight from the facts by msgspec's JSON encoder
+    (in C): no copy first, so the caller holds its lock for this only. For a nation's 100,000 PCs
+    copying the facts under the lock and making the JSON after took 2.8 s of each save."""
+    return [(f"{k.province}/{k.commune}/{k.host}", _ENCODE(f).decode()) for k, f in facts]
 
 
-def copies(facts: Iterable[tuple[HostKey, HostFacts]]) -> list[tuple[HostKey, dict[str, Any]]]:
-    """Every host's facts as plain values, no container shared with the facts: the caller holds
-    its lock for this only (a shallow copy each), and makes the JSON (``rows_of``) after it, which
-    for a nation's 100,000 PCs took most of the save."""
-    return [(k, to_json(f)) for k, f in facts]
+def _plain(value: object) -> object:
+    """What msgspec cannot encode by itself: the line samples' deque, as a list."""
+    if isinstance(value, deque):
+        return list(value)
+    raise NotImplementedError(type(value).__name__)
 
 
-def rows_of(copied: list[tuple[HostKey, dict[str, Any]]]) -> list[Row]:
-    return [(f"{k.province}/{k.commune}/{k.host}", json.dumps(data)) for k, data in copied]
+_ENCODE = msgspec.json.Encoder(enc_hook=_plain).encode
 
 
 def save(store: Store, rows: list[Row]) -> None:
@@ -55,17 +57,6 @@ def load(store: Store) -> dict[HostKey, HostFacts]:
         except (ValueError, TypeError):
             continue
     return out
-
-
-def to_json(facts: HostFacts) -> dict[str, Any]:
-    """The facts as JSON values, sharing no list or dict with them (the MQTT thread changes those)."""
-    data = {name: getattr(facts, name) for name in FACT_NAMES}  # slots: no ``vars()``
-    data["samples"] = list(facts.samples)
-    clock = facts.clock
-    data["clock"] = {name: getattr(clock, name) for name in CLOCK_NAMES}  # flat: asdict's deep copy is not needed
-    data["reboots"], data["gaps"] = list(facts.reboots), list(facts.gaps)
-    data["traffic_by_day"], data["disk_ioerr"] = dict(facts.traffic_by_day), dict(facts.disk_ioerr)
-    return data
 
 
 def from_json(data: dict[str, Any]) -> HostFacts:

@@ -34,7 +34,7 @@ from collector.store import Store
 
 __all__ = ["CommuneStatus", "FleetState", "HostFacts", "HostStatus", "Snapshot"]
 
-SAVE_CHUNK = 2000  # hosts' facts copied per hold of the lock when saving (a nation has 100,000)
+SAVE_CHUNK = 2000  # hosts' facts encoded per hold of the lock, and written per transaction, when saving
 
 
 class FleetState:
@@ -206,17 +206,19 @@ class FleetState:
         return out
 
     def save(self) -> None:
+        """Every PC's facts into the state file, a chunk at a time: the MQTT thread waits for the
+        fleet lock while one chunk is encoded, and the state file's other users (the registry, the
+        API) wait for one chunk's transaction, not for 100,000 PCs'."""
         with self.lock:
             hosts = list(self.facts.items())
-        copied = []
-        for start in range(0, len(hosts), SAVE_CHUNK):  # copied under the lock a chunk at a time, JSON after it
+        for start in range(0, len(hosts), SAVE_CHUNK):
             with self.lock:
-                copied += persistence.copies(hosts[start : start + SAVE_CHUNK])
+                rows = persistence.rows(hosts[start : start + SAVE_CHUNK])
+            persistence.save(self._store, rows)
         with self.lock:
             changed = dict(self._seen_changed)
             self._seen_changed.clear()
             self.outages.save_all()
-        persistence.save(self._store, persistence.rows_of(copied))
         try:
             persistence.save_seen(self._store, persistence.seen_rows([(c, d) for (c, _), d in changed.items()]))
         except BaseException:
