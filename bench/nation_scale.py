@@ -69,6 +69,7 @@ NATIONAL_DATA = (
 )
 SPARE_ROUNDS = 3  # rounds planned beyond the warm one, for a loaded machine that takes longer to know every PC
 EVALUATE_CPU = "commune_collector_fleet_evaluate_cpu_seconds_total"
+GC_PAUSE = "commune_collector_gc_pause_seconds_total"
 EVALUATE_COUNT = "commune_collector_fleet_evaluate_seconds_count"
 ROUTES = ("/status", "/api/v1/communes", "/api/v1/communes/{code}")
 
@@ -359,6 +360,14 @@ def run_one(n: int, s: Settings, folder: Path, with_profile: bool) -> dict[str, 
             "save": evaluate_figures(metrics_before, metrics_after, "fleet_save_seconds"),
             "gc_full_collections": metrics_after.get('python_gc_collections_total{generation="2"}', 0.0)
             - metrics_before.get('python_gc_collections_total{generation="2"}', 0.0),
+            "gc_pause_s": {  # the collector's whole process stops while it collects
+                g: round(
+                    metrics_after.get(f'{GC_PAUSE}{{generation="{g}"}}', 0.0)
+                    - metrics_before.get(f'{GC_PAUSE}{{generation="{g}"}}', 0.0),
+                    3,
+                )
+                for g in "012"
+            },
             "collector_rss_mb": round(max(prober.rss["collector"], rss["collector"]) / 2**20, 1),
             "influxd_rss_mb": round(max(prober.rss["influxd"], rss["influxd"]) / 2**20, 1),
             "state_file_mb": round(stack.state_bytes() / 2**20, 2),
