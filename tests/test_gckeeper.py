@@ -1,5 +1,6 @@
-"""The garbage-collection keeper (issue 32): the fleet's long-lived objects are frozen out of full
-collections when the fleet grows by a quarter, never with garbage; every collection's pause is
+"""The garbage-collection keeper (issue 32): each tick's survivors are frozen out of full collections
+after the young generations' garbage is collected; what was frozen alive and died since is freed by
+the hourly full collection (and one when the fleet grows by a quarter); every collection's pause is
 counted on /metrics per generation; stopping gives the process its collector back as it was.
 And a PC's facts have no ``__dict__`` (slots), yet save and load as before."""
 
@@ -12,7 +13,7 @@ from collections import deque
 
 from collector.fleet import persistence
 from collector.fleet.facts import HostFacts
-from collector.gckeeper import FREEZE_MIN_HOSTS, OLDEST_THRESHOLD, GcKeeper
+from collector.gckeeper import FIRST_THRESHOLD, FREEZE_MIN_HOSTS, FULL_EVERY_S, OLDEST_THRESHOLD, GcKeeper
 from collector.registry.registry import HostKey
 from collector.selfmetrics import SelfMetrics
 
@@ -30,26 +31,45 @@ class Cycle:
         self.me = self
 
 
-def test_the_keeper_freezes_as_the_fleet_grows_and_gives_everything_back_when_stopped() -> None:
+def frozen(thing: object) -> bool:
+    """Whether ``thing`` is out of every collection's scan (the permanent generation)."""
+    return all(o is not thing for o in gc.get_objects())
+
+
+def test_the_keeper_freezes_each_ticks_survivors_collects_in_full_hourly_and_gives_everything_back() -> None:
     metrics = SelfMetrics()
     keeper = GcKeeper(metrics.gc_pause_seconds)
     before_thresholds, before_frozen = gc.get_threshold(), gc.get_freeze_count()
     keeper.start()
     try:
-        assert gc.get_threshold() == (before_thresholds[0], before_thresholds[1], OLDEST_THRESHOLD)
-        assert keeper.after_tick(FREEZE_MIN_HOSTS - 1) is False
+        assert gc.get_threshold() == (FIRST_THRESHOLD, before_thresholds[1], OLDEST_THRESHOLD)
+        assert keeper.after_tick(FREEZE_MIN_HOSTS - 1, now=0.0) == ""  # a small fleet: Python's own policy
         assert gc.get_freeze_count() == before_frozen
         garbage = Cycle()
         dead = weakref.ref(garbage)
         del garbage
         kept = HostFacts(reboots=[1.0])
-        assert keeper.after_tick(FREEZE_MIN_HOSTS) is True
-        assert dead() is None  # collected before the freeze, not frozen for ever
-        assert gc.get_freeze_count() > before_frozen
-        assert all(o is not kept.reboots for o in gc.get_objects())  # frozen: full collections no longer scan it
-        assert keeper.after_tick(int(FREEZE_MIN_HOSTS * 1.25) - 1) is False
-        assert keeper.after_tick(int(FREEZE_MIN_HOSTS * 1.25)) is True
-        assert pause(metrics, 2) > 0  # the freezes' full collections were timed
+        assert keeper.after_tick(FREEZE_MIN_HOSTS, now=0.0) == "full"
+        assert dead() is None  # collected before the freeze, not frozen
+        assert frozen(kept.reboots)
+        # a tick later: the young generations' garbage is collected, their survivors frozen
+        young_garbage = Cycle()
+        young_dead = weakref.ref(young_garbage)
+        del young_garbage
+        later = HostFacts(gaps=[2.0])
+        alive = Cycle()  # alive at the tick, garbage after it: frozen, so only a full collection frees it
+        alive_then = weakref.ref(alive)
+        assert keeper.after_tick(FREEZE_MIN_HOSTS, now=60.0) == "young"
+        assert young_dead() is None and frozen(later.gaps) and frozen(alive)
+        del alive
+        gc.collect()  # Python's own full collections no longer scan what is frozen
+        assert alive_then() is not None
+        assert keeper.after_tick(FREEZE_MIN_HOSTS, now=FULL_EVERY_S - 1) == "young"
+        assert keeper.after_tick(FREEZE_MIN_HOSTS, now=FULL_EVERY_S) == "full"  # an hour after the last full one
+        assert alive_then() is None and frozen(kept.reboots) and frozen(later.gaps)
+        assert keeper.after_tick(int(FREEZE_MIN_HOSTS * 1.25) - 1, now=FULL_EVERY_S + 5) == "young"
+        assert keeper.after_tick(int(FREEZE_MIN_HOSTS * 1.25), now=FULL_EVERY_S + 10) == "full"  # grew a quarter
+        assert pause(metrics, 1) > 0 and pause(metrics, 2) > 0  # the keeper's collections were timed
     finally:
         keeper.stop()
     assert gc.get_threshold() == before_thresholds
