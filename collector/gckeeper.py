@@ -12,9 +12,8 @@ full collections Python starts by itself then scan only what was made since the 
 is frozen is still freed when nothing refers to it; only garbage cycles frozen with the living
 would stay, so every ``FULL_EVERY_S``, and whenever the fleet has grown by a quarter, everything is
 unfrozen and collected in full once (the one long pause, an hour apart), then frozen again. A
-small fleet is left to Python's own policy. While it runs, the youngest generation is collected
-every ``FIRST_THRESHOLD`` new objects instead of 700: most of the collector's objects (a report's
-readings, a request's) die by reference counting long before that.
+small fleet is left to Python's own policy. While it runs, a full collection also waits for 100
+collections of the middle generation instead of 10.
 
 It also adds the time every collection held the interpreter to
 ``commune_collector_gc_pause_seconds_total`` (per generation), so operators see the pauses.
@@ -31,7 +30,6 @@ from prometheus_client import Counter
 FREEZE_GROWTH = 1.25  # the fleet grew by a quarter since the last full collection: one more
 FREEZE_MIN_HOSTS = 1000  # below this the full collections are cheap: nothing is frozen
 FULL_EVERY_S = 3600.0  # everything unfrozen and collected once an hour: frozen garbage cycles freed
-FIRST_THRESHOLD = 10_000  # new objects before a collection of the youngest generation (Python's default: 700)
 OLDEST_THRESHOLD = 100  # collections of generation 1 before one of generation 2 (Python's default: 10)
 
 
@@ -47,8 +45,8 @@ class GcKeeper:
 
     def start(self) -> None:
         self._thresholds = gc.get_threshold()
-        _first, middle, _oldest = self._thresholds
-        gc.set_threshold(FIRST_THRESHOLD, middle, OLDEST_THRESHOLD)
+        first, middle, _oldest = self._thresholds
+        gc.set_threshold(first, middle, OLDEST_THRESHOLD)
         gc.callbacks.append(self._timed)
 
     def stop(self) -> None:

@@ -13,7 +13,7 @@ from collections import deque
 
 from collector.fleet import persistence
 from collector.fleet.facts import HostFacts
-from collector.gckeeper import FIRST_THRESHOLD, FREEZE_MIN_HOSTS, FULL_EVERY_S, OLDEST_THRESHOLD, GcKeeper
+from collector.gckeeper import FREEZE_MIN_HOSTS, FULL_EVERY_S, OLDEST_THRESHOLD, GcKeeper
 from collector.registry.registry import HostKey
 from collector.selfmetrics import SelfMetrics
 
@@ -42,7 +42,7 @@ def test_the_keeper_freezes_each_ticks_survivors_collects_in_full_hourly_and_giv
     before_thresholds, before_frozen = gc.get_threshold(), gc.get_freeze_count()
     keeper.start()
     try:
-        assert gc.get_threshold() == (FIRST_THRESHOLD, before_thresholds[1], OLDEST_THRESHOLD)
+        assert gc.get_threshold() == (before_thresholds[0], before_thresholds[1], OLDEST_THRESHOLD)
         assert keeper.after_tick(FREEZE_MIN_HOSTS - 1, now=0.0) == ""  # a small fleet: Python's own policy
         assert gc.get_freeze_count() == before_frozen
         garbage = Cycle()
