@@ -287,8 +287,8 @@ def _one_interval(
         online = on and not (faulty and host.fault in HOST_DROPS)
         reasons = _degraded_reasons(host, faulty)
         statuses.append(HostStatus(HostKey(host.province, host.commune, host.host), area, online,
-                                   0.0 if online else 60.0, reasons, ts))  # fmt: skip
-    points = [fleet_points.agent_point(s, ts) for s in statuses]
+                                   ts - (0.0 if online else 60.0), reasons, ts))  # fmt: skip
+    points = [fleet_points.agent_point(s, ts, ts) for s in statuses]
     points += [fleet_points.commune_point(c, area_names, ts) for c in _communes(plan, statuses, starts, ts, area_of)]
     if hourly:
         points += kit.points(area_of, ts)

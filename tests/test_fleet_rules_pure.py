@@ -299,14 +299,14 @@ KEY = HostKey("08", "02473", "pc-1")
 def test_a_cut_line_is_one_line_down_condition_and_no_host_offline() -> None:
     down = CommuneStatus("08", "yen-son", "02473", 1, 0, 0, "down", 100.0, 0.0, ("all_hosts_offline",),
                          reasons_vi=("mọi máy mất kết nối",))  # fmt: skip
-    (line,) = rules.conditions([HostStatus(KEY, "yen-son", False, 400.0, (), NOW)], [down])
+    (line,) = rules.conditions([HostStatus(KEY, "yen-son", False, NOW - 400.0, (), NOW)], [down])
     assert (line.rule, line.host, line.severity) == ("line_down", "-", "critical")
     assert line.summary_vi == "Mất kết nối đường truyền tại Xã Yên Sơn (mọi máy mất kết nối)"
     assert line.summary_en == "Line down at Xã Yên Sơn: every PC is offline (all_hosts_offline)"
 
 
 def test_a_degraded_pc_is_described_in_words_in_both_languages_and_its_codes_go_in_the_details() -> None:
-    host = HostStatus(KEY, "yen-son", True, 5.0, ("disk_full", "old_hardware"), 0.0)
+    host = HostStatus(KEY, "yen-son", True, NOW - 5.0, ("disk_full", "old_hardware"), 0.0)
     up = CommuneStatus("08", "yen-son", "02473", 1, 1, 1, "up", 100.0, 0.0)
     (degraded,) = rules.conditions([host], [up])
     assert degraded.summary_vi == "Máy pc-1 tại Xã Yên Sơn: ổ đĩa gần đầy, phần cứng cũ"
@@ -315,7 +315,7 @@ def test_a_degraded_pc_is_described_in_words_in_both_languages_and_its_codes_go_
 
 
 def test_an_unofficial_commune_code_is_shown_as_the_code() -> None:
-    host = HostStatus(HostKey("08", "99999", "pc-9"), "unassigned", False, 400.0, (), NOW)
+    host = HostStatus(HostKey("08", "99999", "pc-9"), "unassigned", False, NOW - 400.0, (), NOW)
     (offline,) = rules.conditions([host], [CommuneStatus("08", "unassigned", "99999", 2, 1, 0, "up", 0.0, 0.0)])
     assert offline.summary_en == "Host pc-9 at 99999 is offline"
 

@@ -65,8 +65,8 @@ def test_a_host_over_its_bound_is_degraded_for_a_window_and_named_on_the_status_
     assert rules.degraded_reasons(facts, settings, 1000.0 + settings.degraded_window_s - 1) == ("too_many_series",)
     assert rules.degraded_reasons(facts, settings, 1000.0 + settings.degraded_window_s) == ()
     assert rules.degraded_reasons(HostFacts(), settings, 1000.0) == ()
-    flagged = HostStatus(HOST, "KV1", True, 1.0, ("too_many_series",), 0.0)
-    fine = HostStatus(HostKey("08", "02536", "pc-b"), "KV1", True, 1.0, ("disk_full",), 0.0)
+    flagged = HostStatus(HOST, "KV1", True, 999.0, ("too_many_series",), 0.0)
+    fine = HostStatus(HostKey("08", "02536", "pc-b"), "KV1", True, 999.0, ("disk_full",), 0.0)
     page = render([], {}, 0.0, [flagged, fine])
     assert '<li data-commune="02473" data-host="pc-a">Xã Yên Sơn <small>02473</small>: pc-a</li>' in page
     assert "pc-b" not in page and "Máy gửi quá nhiều chuỗi số liệu mới" in page

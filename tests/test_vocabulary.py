@@ -45,8 +45,8 @@ def bare_codes(text: str) -> list[str]:
 def test_english_alert_summaries_show_words_and_never_a_bare_code() -> None:
     key = HostKey("08", "02473", "pc-1")
     every = tuple(words.DEGRADED_REASONS)
-    hosts = [HostStatus(key, "yen-son", True, 5.0, every, 0.0), HostStatus(HostKey("08", "02536", "pc-2"),
-             "son-duong", False, 400.0, (), 0.0)]  # fmt: skip
+    hosts = [HostStatus(key, "yen-son", True, 995.0, every, 0.0), HostStatus(HostKey("08", "02536", "pc-2"),
+             "son-duong", False, 600.0, (), 0.0)]  # fmt: skip
     communes = [
         CommuneStatus("08", "a", code, 1, 1, 0, state, 100.0, 0.0, (reason,), reasons_vi=("x",))
         for code, state, reason in (("02473", "down", "all_hosts_offline"), ("02536", "down", "wan_unreachable"),

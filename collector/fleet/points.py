@@ -14,11 +14,12 @@ from collector.localtime import LOCAL_DAYS
 from collector.registry import units
 
 
-def agent_point(host: HostStatus, ts: int) -> Point:
+def agent_point(host: HostStatus, at: float, ts: int) -> Point:
+    """``at`` is the moment the host was evaluated, ``ts`` the point's timestamp."""
     tags = {"province": host.key.province, "area": host.area, "commune": host.key.commune, "host": host.key.host}
     fields: dict[str, float | str] = {
         "online": 1.0 if host.online else 0.0,
-        "seconds_since_report": round(host.seconds_since_report, 1),
+        "seconds_since_report": round(at - host.last_heard, 1),
         "degraded": 1.0 if host.reasons else 0.0,
         "degraded_reasons": ",".join(host.reasons),
         "degraded_since_ms": host.degraded_since * 1000.0,
@@ -55,7 +56,9 @@ def commune_point(c: CommuneStatus, area_names: dict[str, str], ts: int) -> Poin
 def points(snapshot: Snapshot, area_names: dict[str, str], now: float) -> list[Point]:
     """Every PC's ``agent`` point, then every commune's ``commune`` point, stamped ``now``."""
     ts = int(now)
-    return [agent_point(h, ts) for h in snapshot.hosts] + [commune_point(c, area_names, ts) for c in snapshot.communes]
+    return [agent_point(h, snapshot.at, ts) for h in snapshot.hosts] + [
+        commune_point(c, area_names, ts) for c in snapshot.communes
+    ]
 
 
 def idle_item(v: Verdict, lang: str) -> str:

@@ -9,6 +9,8 @@ directly over hand-built facts.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -24,13 +26,14 @@ from collector.registry.registry import HostKey, Line
 
 BROKER_WILLS_BEFORE_S = 5.0  # a broker shutting down sends the PCs' Wills at most this long before it drops us
 OTHER_UPLINKS = ("wwan", "ppp", "usb", "wwp", "rmnet")  # a 4G dongle or phone, not the FTTH line
+DUE_SLACK_S = 0.001  # a verdict is evaluated again this early: rounding in ``now - since >= limit`` never skips it
 
 
 class HostStatus(NamedTuple):  # tuples: one of each per host at every evaluation, 3x cheaper than frozen dataclasses
     key: HostKey
     area: str
     online: bool
-    seconds_since_report: float
+    last_heard: float  # its last report or registry sighting; the seconds since are the snapshot's ``at`` minus it
     reasons: tuple[str, ...]
     since: float
     degraded_since: float = 0.0
@@ -61,6 +64,7 @@ class Snapshot:
     communes: list[CommuneStatus] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
     equipment: list[CommuneEquipment] = field(default_factory=list)  # communes with issued or seen equipment
+    at: float = 0.0  # the moment evaluated: a PC's seconds since its last report are ``at - last_heard``
 
     # A snapshot is not changed once evaluated; the API reads it many times between two evaluations,
     # so what a request would otherwise find by walking every PC (100,000 for a nation) is indexed
@@ -188,6 +192,36 @@ def degraded_reasons(facts: HostFacts, settings: FleetSettings, now: float) -> t
     return tuple(out)
 
 
+def host_due(facts: HostFacts, last_seen: float, settings: FleetSettings, now: float) -> float:
+    """When ``is_offline`` and ``degraded_reasons`` may next give another answer for these facts
+    and this registry record with no report in between: silence passing the offline limit, a
+    high memory, CPU or busy disk held long enough, too many series leaving the window, a reboot or
+    a gap leaving the last day. The grace and the settings are the caller's to watch."""
+    s = settings
+    moments = [max(facts.last_report, last_seen) + s.offline_after_intervals * facts.interval_s]
+    if facts.mem_high_since:
+        moments.append(facts.mem_high_since + s.memory_sustained_s)
+    if facts.cpu_high_since:
+        moments.append(facts.cpu_high_since + s.cpu_sustained_s)
+    if facts.disk_busy_since:
+        moments.append(facts.disk_busy_since + s.disk_slow_minutes * 60)
+    if facts.series_dropped_at:
+        moments.append(facts.series_dropped_at + s.degraded_window_s)
+    moments += [t + DAY_S for t in facts.reboots]
+    moments += [t + DAY_S for t in facts.gaps]
+    return next_due(moments, now)
+
+
+def next_due(moments: Iterable[float], now: float) -> float:
+    """The first of ``moments`` (when a rule's answer flips, at or just after it) not yet surely
+    past, less ``DUE_SLACK_S``; infinity when none is to come."""
+    due = math.inf
+    for t in moments:
+        if now <= t + DUE_SLACK_S and t < due:
+            due = t
+    return due - DUE_SLACK_S
+
+
 # ---- a commune's line ----
 
 
@@ -313,6 +347,22 @@ def commune_status(
         last_traffic,
         reasons_vi,
     )
+
+
+def commune_due(members: list[Member], line: Line | None, settings: FleetSettings, now: float) -> float:
+    """When ``commune_status`` may next give another answer with the same members, facts and line:
+    a WAN failing for ``line_down_probe_s`` seen from an online PC, or a line with no PC one more
+    day old. The local date (the unused window) is the caller's to watch."""
+    moments = [m.facts.probe_down_since + settings.line_down_probe_s for m in members
+               if m.online and m.facts.probe_down_since]  # fmt: skip
+    if line is not None and not members:
+        try:
+            start = LOCAL_DAYS.midnight(line.install_date)
+        except ValueError:
+            start = 0.0
+        if start:
+            moments.append(start + (days_since(line.install_date, now) + 1) * DAY_S)
+    return next_due(moments, now)
 
 
 # ---- what to alert on ----

@@ -16,25 +16,46 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import NamedTuple
 
 from collector.config import FleetSettings
 from collector.fleet import clock, equipment, persistence, rules
 from collector.fleet import facts as gather
 from collector.fleet import points as fleet_points
 from collector.fleet.equipment import SeenDevice
-from collector.fleet.facts import HostFacts
+from collector.fleet.facts import HostFacts, window_days
 from collector.fleet.outage_book import OutageBook, OutageRecord
 from collector.fleet.outages import QuietWindows
 from collector.fleet.rules import CommuneStatus, HostStatus, Member, Snapshot
 from collector.ingest.checks import Accepted
 from collector.ingest.lineprotocol import Point
+from collector.localtime import LOCAL_DAYS
 from collector.registry.equipment import Equipment
-from collector.registry.registry import HostKey, Registry
+from collector.registry.registry import HostKey, HostRecord, Line, Registry
 from collector.store import Store
 
 __all__ = ["CommuneStatus", "FleetState", "HostFacts", "HostStatus", "Snapshot"]
 
 SAVE_CHUNK = 2000  # hosts' facts encoded per hold of the lock, and written per transaction, when saving
+Place = tuple[str, str]  # a commune by province and code
+
+
+class HeldHost(NamedTuple):
+    """A PC's last evaluation, kept while nothing it was judged from has changed."""
+
+    record: HostRecord
+    facts: HostFacts
+    status: HostStatus
+    member: Member
+    due: float  # when its verdict may change by itself (``rules.host_due``)
+
+
+class HeldCommune(NamedTuple):
+    """A commune's last evaluation, kept while nothing it was judged from has changed."""
+
+    status: CommuneStatus
+    line: Line | None
+    due: float  # when its verdict may change by itself (``rules.commune_due``)
 
 
 class FleetState:
@@ -60,6 +81,11 @@ class FleetState:
         self.seen: dict[str, dict[str, SeenDevice]] = persistence.load_seen(store)  # commune -> device -> seen
         self._seen_changed: dict[tuple[str, str], SeenDevice] = {}
         self.outages = OutageBook(store, quiet or QuietWindows(None), settings.outage_decide_max_s)
+        self._dirty: set[HostKey] = set()  # PCs that reported since the last evaluation
+        self._held: dict[HostKey, HeldHost] = {}
+        self._held_communes: dict[Place, HeldCommune] = {}
+        self._inputs: tuple[object, ...] = ()  # what every verdict reads: the grace, the local date
+        self._settings: FleetSettings | None = None  # a copy of the settings the held verdicts used
 
     def observe(self, accepted: Accepted) -> None:
         """Gather one accepted report into its host's facts."""
@@ -69,6 +95,7 @@ class FleetState:
             lines = self.registry.lines(accepted.host.commune)
             contracted = lines[0].contracted_down_mbps if lines else 0.0
         with self.lock:
+            self._dirty.add(accepted.host)
             facts = self.facts.get(accepted.host)
             if facts is None:  # not setdefault: it would build a HostFacts (27 fields) for every report
                 facts = self.facts[accepted.host] = HostFacts()
@@ -120,51 +147,31 @@ class FleetState:
         if self.broker_lost:
             self.broker_lost, self.started_at = False, now
 
-    def evaluate(self, now: float) -> Snapshot:
-        """Apply the rules to every known host and every commune with a host, a line or issued equipment."""
+    def evaluate(self, now: float, full: bool = False) -> Snapshot:
+        """Apply the rules to every known host and every commune with a host, a line or issued equipment.
+
+        Incremental: a PC is judged again only when it reported (``observe``), its registry record
+        or area changed, or its verdict may change by itself now (``rules.host_due``); a commune
+        when one of its PCs was judged again, came or went, its line or area changed, or it is due
+        (``rules.commune_due``). The others keep their last status. Everything is judged again
+        when ``full``, on the first evaluation, and when a global input changed: the grace, the
+        settings, the local date. ``tests/test_fleet_incremental_same.py`` holds it to ``full``."""
         s = self.settings
         in_grace = self.broker_lost or rules.in_restart_grace(now, self.started_at, self.backlog_at, s)
-        hosts: list[HostStatus] = []
-        members: dict[tuple[str, str], list[Member]] = {}
         records = self.registry.hosts()
         lines = {line.commune: line for line in reversed(self.registry.lines())}
         issued = self.issued.items()
-        area_of: dict[str, str] = {}  # each commune's area, asked of the registry once an evaluation
+        inputs = (in_grace, self.grace_from, LOCAL_DAYS.day(now), window_days(now, s.unused_after_days))
         with self.lock:  # the MQTT thread adds samples and traffic days to these facts
-            for record in records:
-                key = record.key
-                facts = self.facts.get(key)
-                if facts is None:
-                    facts = self.facts[key] = HostFacts(last_report=record.last_seen)
-                counted = rules.counted_status(record.status, record.status_since, in_grace, self.grace_from)
-                offline = rules.is_offline(facts, record.last_seen, counted, in_grace, s, now)
-                reasons = rules.degraded_reasons(facts, s, now)
-                facts.degraded_since = (facts.degraded_since or now) if reasons else 0.0
-                area = area_of.get(key.commune)
-                if area is None:
-                    area = area_of[key.commune] = self.registry.area_of(key.commune)
-                status = HostStatus(
-                    key,
-                    area,
-                    not offline,
-                    now - max(facts.last_report, record.last_seen),
-                    reasons,
-                    record.status_since if offline else 0.0,
-                    facts.degraded_since,
-                )
-                hosts.append(status)
-                place = (key.province, key.commune)
-                found = members.get(place)
-                if found is None:
-                    found = members[place] = []
-                found.append(Member(status.online, bool(reasons), facts))
+            if full or inputs != self._inputs or s != self._settings:
+                self._held.clear()
+                self._held_communes.clear()
+                self._inputs, self._settings = inputs, s.model_copy()
+            dirty, self._dirty = self._dirty, set()
+            hosts, members, changed, area_of = self._evaluate_hosts(records, dirty, in_grace, now)
             keys = set(members) | {(line.province, commune) for commune, line in lines.items()}
             keys |= {(item.province, item.commune) for item in issued}  # issued equipment, even with no PC or line
-            communes = []
-            for province, commune in sorted(keys):
-                area = area_of.get(commune) or self.registry.area_of(commune)
-                found = members.get((province, commune), [])
-                communes.append(rules.commune_status(province, commune, area, found, lines.get(commune), s, now))
+            communes = self._evaluate_communes(sorted(keys), members, changed, lines, area_of, now)
             if not in_grace:  # after a restart, PCs are not judged offline yet: no outage opens or ends
                 self.outages.update(communes, self.facts, now)
             seen = {commune: list(devices.values()) for commune, devices in self.seen.items()}
@@ -173,9 +180,98 @@ class FleetState:
         areas = {c.commune: self.registry.area_of(c.commune) for c in kit}
         conditions = rules.conditions(hosts, communes)
         conditions += equipment.conditions(kit, areas, s.equipment_unused_after_days)
-        snapshot = Snapshot(hosts, communes, conditions, kit)
+        snapshot = Snapshot(hosts, communes, conditions, kit, now)
         self.snapshot = snapshot
         return snapshot
+
+    def _evaluate_hosts(
+        self, records: list[HostRecord], dirty: set[HostKey], in_grace: bool, now: float
+    ) -> tuple[list[HostStatus], dict[Place, list[Member]], set[Place], dict[str, str]]:
+        """Every PC's status, judged again or kept; its commune's members; the communes with a PC
+        judged again, come or gone; each commune's area. Under the lock."""
+        hosts: list[HostStatus] = []
+        members: dict[Place, list[Member]] = {}
+        changed: set[Place] = set()
+        area_of: dict[str, str] = {}  # each commune's area, asked of the registry once an evaluation
+        held = self._held
+        for record in records:
+            key = record.key
+            area = area_of.get(key.commune)
+            if area is None:
+                area = area_of[key.commune] = self.registry.area_of(key.commune)
+            place = (key.province, key.commune)
+            was = held.get(key)
+            facts = self.facts.get(key)
+            if (
+                was is None
+                or now >= was.due
+                or key in dirty
+                or was.record is not record
+                or was.facts is not facts
+                or was.status.area != area
+            ):
+                was = held[key] = self._evaluate_host(record, facts, area, in_grace, now)
+                changed.add(place)
+            hosts.append(was.status)
+            found = members.get(place)
+            if found is None:
+                found = members[place] = []
+            found.append(was.member)
+        if len(held) > len(records):  # PCs forgotten since the last evaluation
+            present = {record.key for record in records}
+            for key in [key for key in held if key not in present]:
+                del held[key]
+                changed.add((key.province, key.commune))
+        return hosts, members, changed, area_of
+
+    def _evaluate_host(
+        self, record: HostRecord, facts: HostFacts | None, area: str, in_grace: bool, now: float
+    ) -> HeldHost:
+        s, key = self.settings, record.key
+        if facts is None:
+            facts = self.facts[key] = HostFacts(last_report=record.last_seen)
+        counted = rules.counted_status(record.status, record.status_since, in_grace, self.grace_from)
+        offline = rules.is_offline(facts, record.last_seen, counted, in_grace, s, now)
+        reasons = rules.degraded_reasons(facts, s, now)
+        facts.degraded_since = (facts.degraded_since or now) if reasons else 0.0
+        status = HostStatus(
+            key,
+            area,
+            not offline,
+            max(facts.last_report, record.last_seen),
+            reasons,
+            record.status_since if offline else 0.0,
+            facts.degraded_since,
+        )
+        due = rules.host_due(facts, record.last_seen, s, now)
+        return HeldHost(record, facts, status, Member(status.online, bool(reasons), facts), due)
+
+    def _evaluate_communes(
+        self,
+        places: list[Place],
+        members: dict[Place, list[Member]],
+        changed: set[Place],
+        lines: dict[str, Line],
+        area_of: dict[str, str],
+        now: float,
+    ) -> list[CommuneStatus]:
+        """Every commune's status in ``places``' order, judged again or kept. Under the lock."""
+        s, held = self.settings, self._held_communes
+        communes = []
+        for place in places:
+            province, commune = place
+            area = area_of.get(commune) or self.registry.area_of(commune)
+            line = lines.get(commune)
+            was = held.get(place)
+            if was is None or place in changed or now >= was.due or was.line != line or was.status.area != area:
+                found = members.get(place, [])
+                status = rules.commune_status(province, commune, area, found, line, s, now)
+                was = held[place] = HeldCommune(status, line, rules.commune_due(found, line, s, now))
+            communes.append(was.status)
+        if len(held) > len(places):  # communes left with no PC, line nor equipment
+            for place in set(held) - set(places):
+                del held[place]
+        return communes
 
     def points(self, snapshot: Snapshot, now: float) -> list[Point]:
         with self.lock:

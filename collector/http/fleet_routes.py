@@ -160,7 +160,7 @@ def commune(
     match = snapshot.commune_of(code)
     if match is None:
         raise HTTPException(404, f"commune {code} has no host and no registered line")
-    hosts = [{"host": h.key.host, "online": h.online, "seconds_since_report": round(h.seconds_since_report, 1),
+    hosts = [{"host": h.key.host, "online": h.online, "seconds_since_report": round(snapshot.at - h.last_heard, 1),
               "degraded_reasons": list(h.reasons)} for h in snapshot.hosts_of(code)]  # fmt: skip
     active = [alert_json(a) for a in alerts.open.values() if a.commune == code]
     lines = [vars(line) for line in registry.lines(code)]

@@ -161,11 +161,12 @@ class PcRow:
     since: str
 
 
-def pc_rows(hosts: list[HostStatus], language: str) -> list[PcRow]:
+def pc_rows(hosts: list[HostStatus], at: float, language: str) -> list[PcRow]:
+    """``at``: when ``hosts`` were evaluated."""
     rows = []
     for h in sorted(hosts, key=lambda h: (h.online, not h.reasons, h.key.host)):
         reasons = [DEGRADED_REASONS[r].in_(language) if r in DEGRADED_REASONS else r for r in h.reasons]
-        rows.append(PcRow(h.key.host, h.online, reasons, ago(h.seconds_since_report, language), when(h.since)))
+        rows.append(PcRow(h.key.host, h.online, reasons, ago(at - h.last_heard, language), when(h.since)))
     return rows
 
 
@@ -250,7 +251,7 @@ def commune(
         line_state=LINE_STATES[c.line_state].words.in_(language), line_why=status_page.reasons_in(c, language),
         lines=lines, contracted=contracted, speed=speed,
         speed_share=round(100 * speed / contracted) if speed is not None and contracted else None,
-        pcs=pc_rows(hosts, language), hosts=hosts, outages=outages, issued=issued, other=other,
+        pcs=pc_rows(hosts, snapshot.at, language), hosts=hosts, outages=outages, issued=issued, other=other,
         alerts=alert_rows([a for a in list(p.alerts.open.values()) if a.commune == code], language),
         charts=charts(history, contracted, language, now), history_failed=history.failed,
         csrf=session.csrf, **card_context(code, p, language),
