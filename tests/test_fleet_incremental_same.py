@@ -3,10 +3,11 @@
 Two identical fleets, each a real registry, ingest path and ``FleetState`` over its own SQLite
 file, go through the same random steps: reports of every kind through ``Ingestor.handle`` (new
 PCs among them, Last Wills, backlog reports), points dropped over a series bound, areas, lines and
-issued equipment changed, PCs forgotten, the broker lost and regained, and time moving by random
-amounts, across the rules' deadlines, the restart grace and local midnight. After each step one
-fleet evaluates incrementally and the other fully (``evaluate(now, full=True)``), and the two
-snapshots (PCs, communes, conditions, equipment) must be equal.
+issued equipment changed, PCs touched in the registry alone or forgotten, the broker lost and
+regained, and time moving by random amounts, across the rules' deadlines, the restart grace and
+local midnight. After each step one fleet evaluates incrementally and the other fully
+(``evaluate(now, full=True)``), and the two snapshots (PCs, communes, conditions, equipment)
+must be equal.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from collector.config import FleetSettings, IngestSettings
+from collector.fleet import points as fleet_points
 from collector.fleet.state import FleetState
+from collector.http.console.pages import pc_rows
+from collector.http.console.view import ago
 from collector.ingest.checks import Accepted, Ingestor
 from collector.localtime import LOCAL_ZONE
 from collector.registry import units
@@ -33,9 +37,9 @@ START = datetime(2026, 11, 20, 22, 30, tzinfo=ZoneInfo(LOCAL_ZONE)).timestamp() 
 COMMUNES = [c.code for c in units.communes_of("08")[:5]]
 HOSTS = [f"pc-{n}" for n in range(8)]
 # short limits, so that random steps of seconds to hours cross them often
-SETTINGS = dict(restart_grace_s=60.0, grace_while_draining_max_s=600.0, line_down_probe_s=90.0,
+SETTINGS = dict(restart_grace_s=60.0, grace_while_draining_max_s=600.0, line_down_probe_s=40.0,
                 degraded_window_s=300.0, memory_sustained_s=120.0, cpu_sustained_s=150.0, disk_slow_minutes=3.0,
-                reboots_per_day=2, gaps_per_day=2, unused_after_days=2, offline_after_intervals=3.0)  # fmt: skip
+                reboots_per_day=1, gaps_per_day=1, unused_after_days=2, offline_after_intervals=3.0)  # fmt: skip
 
 
 class Twin:
@@ -106,7 +110,9 @@ reports = st.one_of(
     st.tuples(st.just("status"), status_bodies),
 )
 places = st.tuples(st.integers(0, len(COMMUNES) - 1), st.integers(0, len(HOSTS) - 1))
-seconds = st.one_of(st.floats(0, 60), st.floats(0, 400), st.floats(0, 4 * 3600), st.sampled_from([30.0, 3600.0]))
+seconds = st.one_of(
+    st.floats(0, 60), st.floats(0, 400), st.floats(0, 4 * 3600), st.sampled_from([30.0, 3600.0, 43200.0, 86400.0])
+)
 STEPS = {
     "report": st.tuples(st.just("report"), places, reports, st.sampled_from([0.0, 0.0, 0.0, 3600.0])),  # late: backlog
     "advance": st.tuples(st.just("advance"), seconds),
@@ -116,9 +122,20 @@ STEPS = {
                       st.sampled_from(["2025-08-15", "2026-11-20", ""])),
     "issue": st.tuples(st.just("issue"), st.integers(0, len(COMMUNES) - 1)),
     "forget": st.tuples(st.just("forget"), places),
+    "touch": st.tuples(st.just("touch"), places, st.sampled_from([None, "online", "offline"])),
     "broker": st.tuples(st.just("broker"), st.sampled_from([True, False])),  # lost, or regained (when lost)
 }  # fmt: skip
-WEIGHTS = {"report": 8, "advance": 8, "dropped": 1, "area": 1, "line": 1, "issue": 1, "forget": 1, "broker": 1}
+WEIGHTS = {
+    "report": 8,
+    "advance": 8,
+    "dropped": 1,
+    "area": 1,
+    "line": 1,
+    "issue": 1,
+    "forget": 1,
+    "touch": 1,
+    "broker": 1,
+}
 steps = st.sampled_from([kind for kind, weight in WEIGHTS.items() for _ in range(weight)]).flatmap(STEPS.__getitem__)
 
 
@@ -143,6 +160,8 @@ def apply(twin: Twin, step: tuple[Any, ...], now: float) -> None:
         commune = COMMUNES[step[1]]
         token = IssuedItem("08", commune, "token", "ePass2003", "A1", "Chủ tịch", "2026-01-05")
         twin.equipment.replace_communes([token])
+    elif kind == "touch":  # the registry hears of a PC with no report for the fleet (ingest refused it later)
+        twin.registry.touch(HostKey("08", COMMUNES[step[1][0]], HOSTS[step[1][1]]), now, step[2])
     elif kind == "forget":
         twin.registry.forget(HostKey("08", COMMUNES[step[1][0]], HOSTS[step[1][1]]))
     elif kind == "broker":
@@ -155,9 +174,29 @@ def apply(twin: Twin, step: tuple[Any, ...], now: float) -> None:
 fleets = st.lists(st.tuples(places, st.tuples(st.just("metrics"), metrics_bodies)), min_size=1, max_size=12)
 
 
+def plain_metrics(boot: float = 1000.0) -> tuple[str, dict[str, Any]]:
+    return ("metrics", metrics({"cpu": 5.0, "mem": 20.0, "swap": 10.0, "boot": boot, "disk": 50.0, "spool_ok": 1.0,
+                                "interval": 30.0, "busy": None, "uplink": "eth0", "bytes": 1e3}))  # fmt: skip
+
+
+WAN_FAILING = ("probe", probes({"gateway": True, "wan": False, "loss": 0.0, "rtt": 10.0}))
+ONE_PC, EVERY_LINE = [((0, 0), plain_metrics())], [True] * len(COMMUNES)
+# Deadlines random steps seldom reach by themselves, every run. A reboot or a gap leaves the last
+# day during the local day after the one it happened in (its midnight judged everything again).
+INTO_NEXT_DAY = [("advance", 3600.0), ("advance", 3600.0), ("advance", 82800.0)]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(fleet=fleets, with_line=st.lists(st.booleans(), min_size=len(COMMUNES), max_size=len(COMMUNES)),
        steps=st.lists(steps, min_size=10, max_size=60))  # fmt: skip
+@example(fleet=ONE_PC, with_line=EVERY_LINE,  # the WAN failing long enough seen from a PC still online
+         steps=[("advance", 31.0), ("report", (0, 0), WAN_FAILING, 0.0), ("advance", 50.0)])  # fmt: skip
+@example(fleet=ONE_PC, with_line=EVERY_LINE,  # a reboot leaving the last day
+         steps=[("advance", 60.0), ("report", (0, 0), plain_metrics(5000.0), 0.0), *INTO_NEXT_DAY])  # fmt: skip
+@example(fleet=ONE_PC, with_line=EVERY_LINE,  # a report gap leaving the last day
+         steps=[("advance", 200.0), ("report", (0, 0), plain_metrics(), 0.0), *INTO_NEXT_DAY])  # fmt: skip
+@example(fleet=ONE_PC, with_line=EVERY_LINE,  # the registry hearing of a PC with no report for the fleet
+         steps=[("advance", 80.0), ("touch", (0, 0), None), ("advance", 50.0)])  # fmt: skip
 def test_an_incremental_evaluation_equals_a_full_one_after_every_step(
     fleet: list[tuple[tuple[int, int], tuple[str, dict[str, Any]]]], with_line: list[bool], steps: list[tuple[Any, ...]]
 ) -> None:
@@ -184,17 +223,25 @@ def test_a_quiet_tick_judges_no_pc_again_and_keeps_their_statuses() -> None:
     """What makes it cheaper: PCs with nothing new keep the very status object of the tick before,
     and a report makes its PC (and no other) judged again."""
     twin = Twin()
-    for host in HOSTS[:3]:
-        apply(twin, ("report", (0, HOSTS.index(host)), ("metrics", metrics_example()), 0.0), START)
+    for host in range(3):
+        apply(twin, ("report", (0, host), plain_metrics(), 0.0), START)
     first = twin.fleet.evaluate(START + 61)
     second = twin.fleet.evaluate(START + 62)
     assert all(a is b for a, b in zip(first.hosts, second.hosts, strict=True))
-    apply(twin, ("report", (0, 1), ("metrics", metrics_example()), 0.0), START + 63)
+    apply(twin, ("report", (0, 1), plain_metrics(), 0.0), START + 63)
     third = twin.fleet.evaluate(START + 63)
     assert [a is b for a, b in zip(second.hosts, third.hosts, strict=True)] == [True, False, True]
     assert third.hosts[1].last_heard == START + 63 and third.at == START + 63
 
 
-def metrics_example() -> dict[str, Any]:
-    return metrics({"cpu": 5.0, "mem": 20.0, "swap": 10.0, "boot": 1000.0, "disk": 50.0, "spool_ok": 1.0,
-                    "interval": 30.0, "busy": None, "uplink": "eth0", "bytes": 1e3})  # fmt: skip
+def test_the_seconds_since_a_report_are_counted_from_the_evaluation_as_before() -> None:
+    """A kept status holds when the PC was last heard; the ``agent`` point and the console count
+    the seconds from the snapshot's moment, as ``seconds_since_report`` was."""
+    twin = Twin()
+    apply(twin, ("report", (0, 0), plain_metrics(), 0.0), START)
+    twin.fleet.evaluate(START + 40)
+    snapshot = twin.fleet.evaluate(START + 75.25)
+    (agent,) = [p for p in fleet_points.points(snapshot, {}, START + 80) if p.measurement == "agent"]
+    assert agent.fields["seconds_since_report"] == 75.2 and agent.ts == int(START + 80)
+    (row,) = pc_rows(snapshot.hosts, snapshot.at, "en")
+    assert row.last_report == ago(75.25, "en")

@@ -168,17 +168,17 @@ class FleetState:
                 self._held_communes.clear()
                 self._inputs, self._settings = inputs, s.model_copy()
             dirty, self._dirty = self._dirty, set()
-            hosts, members, changed, area_of = self._evaluate_hosts(records, dirty, in_grace, now)
+            hosts, noted, members, changed, area_of = self._evaluate_hosts(records, dirty, in_grace, now)
             keys = set(members) | {(line.province, commune) for commune, line in lines.items()}
             keys |= {(item.province, item.commune) for item in issued}  # issued equipment, even with no PC or line
             communes = self._evaluate_communes(sorted(keys), members, changed, lines, area_of, now)
             if not in_grace:  # after a restart, PCs are not judged offline yet: no outage opens or ends
                 self.outages.update(communes, self.facts, now)
             seen = {commune: list(devices.values()) for commune, devices in self.seen.items()}
-        provinces = {r.key.commune: r.key.province for r in records}
+        provinces = {commune: province for province, commune in members}
         kit = equipment.fleet_equipment(issued, seen, provinces, s.equipment_unused_after_days, now)
         areas = {c.commune: self.registry.area_of(c.commune) for c in kit}
-        conditions = rules.conditions(hosts, communes)
+        conditions = rules.conditions(noted, communes)  # the PCs with nothing to say make no condition
         conditions += equipment.conditions(kit, areas, s.equipment_unused_after_days)
         snapshot = Snapshot(hosts, communes, conditions, kit, now)
         self.snapshot = snapshot
@@ -186,22 +186,26 @@ class FleetState:
 
     def _evaluate_hosts(
         self, records: list[HostRecord], dirty: set[HostKey], in_grace: bool, now: float
-    ) -> tuple[list[HostStatus], dict[Place, list[Member]], set[Place], dict[str, str]]:
-        """Every PC's status, judged again or kept; its commune's members; the communes with a PC
-        judged again, come or gone; each commune's area. Under the lock."""
+    ) -> tuple[list[HostStatus], list[HostStatus], dict[Place, list[Member]], set[Place], dict[str, str]]:
+        """Every PC's status, judged again or kept; those offline or degraded; each commune's
+        members; the communes with a PC judged again, come or gone; each commune's area. Under the lock."""
         hosts: list[HostStatus] = []
+        noted: list[HostStatus] = []
         members: dict[Place, list[Member]] = {}
         changed: set[Place] = set()
         area_of: dict[str, str] = {}  # each commune's area, asked of the registry once an evaluation
-        held = self._held
-        for record in records:
+        held, held_get, facts_get = self._held, self._held.get, self.facts.get
+        province, commune, area, place, found = "", "", "", ("", ""), []
+        for record in records:  # sorted by province and commune: a commune's PCs come one after another
             key = record.key
-            area = area_of.get(key.commune)
-            if area is None:
-                area = area_of[key.commune] = self.registry.area_of(key.commune)
-            place = (key.province, key.commune)
-            was = held.get(key)
-            facts = self.facts.get(key)
+            if key.commune != commune or key.province != province:
+                province, commune = key.province, key.commune
+                place = (province, commune)
+                area = area_of.get(commune) or self.registry.area_of(commune)
+                area_of[commune] = area
+                found = members.setdefault(place, [])
+            was = held_get(key)
+            facts = facts_get(key)
             if (
                 was is None
                 or now >= was.due
@@ -212,17 +216,17 @@ class FleetState:
             ):
                 was = held[key] = self._evaluate_host(record, facts, area, in_grace, now)
                 changed.add(place)
-            hosts.append(was.status)
-            found = members.get(place)
-            if found is None:
-                found = members[place] = []
+            status = was.status
+            hosts.append(status)
+            if status.reasons or not status.online:
+                noted.append(status)
             found.append(was.member)
         if len(held) > len(records):  # PCs forgotten since the last evaluation
             present = {record.key for record in records}
             for key in [key for key in held if key not in present]:
                 del held[key]
                 changed.add((key.province, key.commune))
-        return hosts, members, changed, area_of
+        return hosts, noted, members, changed, area_of
 
     def _evaluate_host(
         self, record: HostRecord, facts: HostFacts | None, area: str, in_grace: bool, now: float

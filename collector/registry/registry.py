@@ -69,6 +69,7 @@ class Registry:
         self.default_area = default_area
         self._hosts: dict[HostKey, HostRecord] = {}
         self._dirty: set[HostKey] = set()
+        self._order: list[HostKey] | None = None  # the hosts sorted by place, kept until one comes or goes
         self._areas: dict[str, str] = {}
         self._data_version = -1
         self._checked_at = 0.0
@@ -186,6 +187,8 @@ class Registry:
                 )
             self._hosts[key] = record
             self._dirty.add(key)
+            if is_new:
+                self._order = None
             return is_new
 
     def count(self) -> int:
@@ -193,8 +196,12 @@ class Registry:
         return len(self._hosts)
 
     def hosts(self) -> list[HostRecord]:
+        """Every host, by province, commune and name (the fleet asks every 5 s: sorted only when one came or went)."""
         with self._lock:
-            return sorted(self._hosts.values(), key=lambda r: (r.key.province, r.key.commune, r.key.host))
+            if self._order is None:
+                self._order = sorted(self._hosts, key=lambda k: (k.province, k.commune, k.host))
+            hosts = self._hosts
+            return [hosts[key] for key in self._order]
 
     def host(self, key: HostKey) -> HostRecord | None:
         with self._lock:
@@ -204,6 +211,7 @@ class Registry:
         """Drop a decommissioned host; it comes back as new if it ever reports again."""
         with self._lock:
             known = self._hosts.pop(key, None) is not None
+            self._order = None
             self._dirty.discard(key)
             cursor = self._store.execute(
                 "DELETE FROM hosts WHERE province = ? AND commune = ? AND host = ?",
