@@ -20,6 +20,8 @@ one more round carries the API's requests. Figures per N, all from the same run:
   its WAL), InfluxDB's exact series count and series per PC;
 - p50/p99 of ``GET /status``, ``/api/v1/communes`` and one commune's ``/api/v1/communes/{code}``,
   ``NATION_REQUESTS`` of each (default 60) spread over the last round, the reports still coming;
+  and the same again over ``QUIET_SPAN_S`` once the reports have stopped (``api_ms_no_reports``:
+  the evaluation ticks and the saves go on, the ingest and InfluxDB's writes do not);
 - the load average (``uptime``) at the start and end of the measured rounds: the machine is shared.
 
 With ``NATION_PROFILE=1`` the largest N's collector is sampled by ``py-spy`` over the measured
@@ -70,6 +72,8 @@ NATIONAL_DATA = (
 SPARE_ROUNDS = 3  # rounds planned beyond the warm one, for a loaded machine that takes longer to know every PC
 EVALUATE_CPU = "commune_collector_fleet_evaluate_cpu_seconds_total"
 GC_PAUSE = "commune_collector_gc_pause_seconds_total"
+QUIET_AFTER_S = 5.0  # after the reports stop, before the API is asked again
+QUIET_SPAN_S = 30.0  # the requests with no report coming are spread over this
 EVALUATE_COUNT = "commune_collector_fleet_evaluate_seconds_count"
 ROUTES = ("/status", "/api/v1/communes", "/api/v1/communes/{code}")
 
@@ -332,6 +336,10 @@ def run_one(n: int, s: Settings, folder: Path, with_profile: bool) -> dict[str, 
         prober.start()  # the last round: the API's pages asked while the reports keep coming
         prober.join(s.round_s + 300)
         publishers.stop()  # the spare rounds not needed
+        time.sleep(QUIET_AFTER_S)  # what the broker still held, taken in
+        stopped = Prober(stack, QUIET_SPAN_S, s.requests, hosts[len(hosts) // 2][1])
+        stopped.start()  # the same requests with no report coming: the evaluator and the save still run
+        stopped.join(QUIET_SPAN_S + 300)
         received = (
             metrics_after["commune_collector_messages_received_total"]
             - metrics_before["commune_collector_messages_received_total"]
@@ -382,6 +390,10 @@ def run_one(n: int, s: Settings, folder: Path, with_profile: bool) -> dict[str, 
                     "failed": prober.failed[route],
                 }
                 for route, t in prober.times.items()
+            },
+            "api_ms_no_reports": {
+                route: {"p50": round(1000 * percentile(t, 0.5), 1), "p99": round(1000 * percentile(t, 0.99), 1)}
+                for route, t in stopped.times.items()
             },
             "load_before_after": [load_before, load_after],
         }
