@@ -212,7 +212,9 @@ def test_a_randomized_fleet_evaluates_to_the_reference_verdicts(
     want = [reference_commune("08", c, registry.area_of(c), members.get(c, []), line_of.get(c), S, now)
             for c in sorted(set(members) | set(line_of))]  # fmt: skip
     assert snapshot.communes == want
-    for c in {c.code for c in COMMUNES} | {"99999"}:  # the API's indexes find what a walk through the lists does
+    # the API's indexes are built by the evaluator, before any request reads the snapshot ...
+    assert {"_hosts_by_commune", "_communes_by_code", "degraded_hosts"} <= vars(snapshot).keys()
+    for c in {c.code for c in COMMUNES} | {"99999"}:  # ... and find what a walk through the lists does
         assert snapshot.hosts_of(c) == [h for h in snapshot.hosts if h.key.commune == c]
         assert snapshot.commune_of(c) == next((x for x in snapshot.communes if x.commune == c), None)
     assert snapshot.degraded_hosts == [h for h in snapshot.hosts if h.reasons]

@@ -180,7 +180,7 @@ class FleetState:
         areas = {c.commune: self.registry.area_of(c.commune) for c in kit}
         conditions = rules.conditions(noted, communes)  # the PCs with nothing to say make no condition
         conditions += equipment.conditions(kit, areas, s.equipment_unused_after_days)
-        snapshot = Snapshot(hosts, communes, conditions, kit, now)
+        snapshot = Snapshot(hosts, communes, conditions, kit, now).indexed()
         self.snapshot = snapshot
         return snapshot
 
