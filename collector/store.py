@@ -406,15 +406,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
-def upsert_sql(table: str, keys: Sequence[str], values: Sequence[str]) -> str:
-    """An INSERT of the ``keys`` and ``values`` columns that updates the ``values`` of a row whose
-    keys are there already. Table and column names are the code's own."""
-    columns = ", ".join([*keys, *values])
-    marks = ", ".join("?" * (len(keys) + len(values)))
-    updates = ", ".join(f"{name} = excluded.{name}" for name in values)
-    return f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates}"
-
-
 class StoreError(RuntimeError):
     """The state file cannot be used; the message names the file and what to do."""
 
@@ -430,8 +421,6 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self.lock = threading.RLock()
-        self._apart: tuple[str, sqlite3.Connection] | None = None  # ``upsert_apart``'s connection, and its file
-        self._apart_lock = threading.Lock()
         self._baseline: sqlite3.Connection | None = None  # a memory copy's rows as the file had them
         self._moves = 0
         try:
@@ -574,41 +563,12 @@ class Store:
     def upsert(self, table: str, keys: Sequence[str], values: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Write ``rows`` (the ``keys`` columns, then the ``values`` columns) in one transaction; a row
         whose keys are there already gets the new values. Table and column names are the code's own."""
+        columns = ", ".join([*keys, *values])
+        marks = ", ".join("?" * (len(keys) + len(values)))
+        updates = ", ".join(f"{name} = excluded.{name}" for name in values)
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates}"
         with self.transaction() as db:
-            db.executemany(upsert_sql(table, keys, values), rows)
-
-    def upsert_apart(
-        self, table: str, keys: Sequence[str], values: Sequence[str], rows: Sequence[Sequence[Any]]
-    ) -> None:
-        """``upsert`` through a second connection of the store's own, without the store's lock: for
-        a bulk write (a nation's 100,000 PCs' facts) that the API's token checks, the registry and
-        the MQTT thread must not wait for. In WAL mode they read meanwhile; a writer on the main
-        connection waits for this transaction at most (SQLite's busy timeout), so callers write in
-        chunks. A store in memory has one connection only: there it is ``upsert``."""
-        if self.path == ":memory:":
-            self.upsert(table, keys, values, rows)
-            return
-        with self._apart_lock:
-            if self._apart is None or self._apart[0] != self.path:  # none yet, or the store moved to a file
-                self._close_apart()
-                db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-                db.execute("PRAGMA synchronous=NORMAL")
-                self._apart = (self.path, db)
-            db = self._apart[1]
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(upsert_sql(table, keys, values), rows)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                raise
-
-    def _close_apart(self) -> None:
-        if self._apart is not None:
-            self._apart[1].close()
-            self._apart = None
+            db.executemany(sql, rows)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Every row of a SELECT (or a PRAGMA that answers)."""
@@ -621,8 +581,6 @@ class Store:
         return int(self.query("PRAGMA data_version")[0][0]) + (self._moves << 32)
 
     def close(self) -> None:
-        with self._apart_lock:
-            self._close_apart()
         with self.lock:
             self._db.close()
 

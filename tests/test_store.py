@@ -333,33 +333,3 @@ def test_a_flush_the_file_cannot_take_is_rolled_back_and_written_by_the_next(tmp
     again = Registry(Store(path), "unassigned")
     assert len(again.hosts()) == 501
     assert again.host(HostKey("08", "02473", f"pc-499-{'x' * 40}")) is not None
-
-
-def test_a_bulk_write_apart_does_not_wait_for_the_stores_lock_and_follows_the_store_to_its_file(
-    tmp_path: Path,
-) -> None:
-    """The fleet's facts (100,000 rows for a nation) are saved through a second connection, so the
-    API's token checks and the MQTT thread, which take the store's lock, do not wait for them."""
-    store = Store(tmp_path / "state.sqlite")
-    rows = [(f"08/02473/pc-{i}", json.dumps({"i": i})) for i in range(3)]
-    wrote = threading.Event()
-
-    def write() -> None:
-        store.upsert_apart("fleet_state", ["host"], ["facts"], rows)
-        wrote.set()
-
-    with store.lock:  # held by another user of the state file the whole time
-        threading.Thread(target=write, daemon=True).start()
-        assert wrote.wait(10), "the write apart waited for the store's lock"
-    assert store.query("SELECT host, facts FROM fleet_state ORDER BY host") == rows  # committed, seen by the store
-    store.upsert_apart("fleet_state", ["host"], ["facts"], [("08/02473/pc-0", "{}")])
-    assert store.query("SELECT facts FROM fleet_state WHERE host = '08/02473/pc-0'") == [("{}",)]
-
-    in_memory = Store.memory_copy(tmp_path / "state.sqlite")  # a file that cannot be written: one connection
-    in_memory.upsert_apart("fleet_state", ["host"], ["facts"], [("08/02473/pc-9", "{}")])
-    assert ("08/02473/pc-9",) in in_memory.query("SELECT host FROM fleet_state")
-    in_memory.move_to(tmp_path / "moved.sqlite")  # the file takes writes again
-    in_memory.upsert_apart("fleet_state", ["host"], ["facts"], [("08/02473/pc-10", "{}")])
-    assert raw(tmp_path / "moved.sqlite", "SELECT count(*) FROM fleet_state WHERE host LIKE '%pc-1_'") == [(1,)]
-    store.close()
-    in_memory.close()

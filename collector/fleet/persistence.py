@@ -45,9 +45,7 @@ _ENCODE = msgspec.json.Encoder(enc_hook=_plain).encode
 
 
 def save(store: Store, rows: list[Row]) -> None:
-    """Rows into the state file, through the store's second connection: the API, the registry and
-    the MQTT thread do not wait for a nation's 100,000 rows (``Store.upsert_apart``)."""
-    store.upsert_apart("fleet_state", ["host"], ["facts"], rows)
+    store.upsert("fleet_state", ["host"], ["facts"], rows)
 
 
 def load(store: Store) -> dict[HostKey, HostFacts]:
