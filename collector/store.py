@@ -2,7 +2,8 @@
 
 The registry, the alert manager, the notifier's outbox, the API tokens, the enrolment credentials
 and the fleet's saved facts all live in this one file. ``Store`` opens it once (WAL, one
-connection shared by the collector's threads under one lock), declares every table here, and
+connection shared by the collector's threads under one lock, and one query-only connection for
+reads that must not wait behind a long write: ``read``), declares every table here, and
 brings an older file up to date with versioned migrations kept in ``PRAGMA user_version``: each
 migration runs once, in its own transaction, so a crash half-way leaves the file at the last
 whole version. Rows written by older releases are upgraded by a migration, once, rather than
@@ -423,6 +424,9 @@ class Store:
         self.lock = threading.RLock()
         self._baseline: sqlite3.Connection | None = None  # a memory copy's rows as the file had them
         self._moves = 0
+        self._reader: sqlite3.Connection | None = None  # ``read``'s own connection, opened on first use
+        self._reader_moves = 0  # the ``_moves`` it was opened at: a move to another file opens it again
+        self._read_lock = threading.Lock()
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -575,6 +579,30 @@ class Store:
         with self.lock:
             return self._db.execute(sql, params).fetchall()
 
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of a SELECT as the file was at its last commit, without waiting for ``lock``.
+
+        For the API's hot reads (the token check, areas, lines, outages): a request must not wait
+        behind a long write on the store's connection, such as the fleet save's chunks or the
+        registry's flush. WAL lets this second, query-only connection read beside them. It does not
+        see a write its caller has not committed yet, so code inside ``transaction`` uses ``query``.
+        A store in memory (no file) reads through ``query``."""
+        if self.path == ":memory:":
+            return self.query(sql, params)
+        with self._read_lock:
+            if self._reader is None or self._reader_moves != self._moves:
+                self._open_reader()
+            assert self._reader is not None
+            return self._reader.execute(sql, params).fetchall()
+
+    def _open_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self._reader = None
+        reader = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+        reader.execute("PRAGMA query_only = ON")
+        self._reader, self._reader_moves = reader, self._moves
+
     def data_version(self) -> int:
         """Changes when another connection (e.g. ``commune-collector registry``) commits to the file,
         and when a copy in memory moves to its file (``move_to``)."""
@@ -583,6 +611,10 @@ class Store:
     def close(self) -> None:
         with self.lock:
             self._db.close()
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     def __enter__(self) -> Store:
         return self

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import uvicorn
 
 from devtools.localstack import (  # noqa: F401 - re-exported for the tests
     Influxd,
@@ -38,6 +43,37 @@ def running(service: ProcessT) -> Iterator[ProcessT]:
     service.start()
     yield service
     service.stop()
+
+
+SERVED_WAIT_S = 30.0  # how long a request to ``served_app`` may take
+
+
+@contextmanager
+def served_app(app: Any) -> Iterator[Callable[[str, str], tuple[int, str]]]:
+    """``app`` served by uvicorn on a free loopback port, as the collector serves it; hands over a
+    GET (path, token) that answers (status, body)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, 30, "uvicorn")
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    def get(path: str, token: str) -> tuple[int, str]:
+        request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=SERVED_WAIT_S) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.read().decode()
+
+    try:
+        yield get
+    finally:
+        server.should_exit = True
+        thread.join(SERVED_WAIT_S)
+        sock.close()
 
 
 def stopped_at_teardown(build: Callable[..., ProcessT]) -> Iterator[Callable[..., ProcessT]]:

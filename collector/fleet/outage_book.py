@@ -250,8 +250,8 @@ def recent(
     params: list[float | str] = [since]
     if commune is not None:
         where, params = where + " AND commune = ?", [*params, commune]
-    rows = store.query(f"SELECT id, body FROM outages WHERE {where} ORDER BY start DESC, id DESC LIMIT ?",
-                       (*params, -1 if limit is None else limit))  # fmt: skip
+    rows = store.read(f"SELECT id, body FROM outages WHERE {where} ORDER BY start DESC, id DESC LIMIT ?",
+                      (*params, -1 if limit is None else limit))  # fmt: skip
     out = []
     for row_id, body in rows:
         try:

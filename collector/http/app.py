@@ -194,13 +194,15 @@ def request_speedtest(
     }
 
 
-def require_token(
+async def require_token(
     request: Request,
     tokens: TokensDep,
     metrics: MetricsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(contract.bearer)],
 ) -> auth.Token:
-    """401 without a bearer token, 403 with an unknown one or one whose role may not do this."""
+    """401 without a bearer token, 403 with an unknown one or one whose role may not do this.
+    ``async``: the token check reads the state file beside its writers (``Store.read``), so it takes
+    no thread-pool hop (``collector.http.deps``)."""
     if credentials is None or not credentials.credentials.strip():
         raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     token = tokens.lookup(credentials.credentials.strip())

@@ -122,7 +122,7 @@ class TokenStore:
         return self._store.execute("DELETE FROM api_tokens WHERE name = ?", (name,)).rowcount > 0
 
     def tokens(self) -> list[Token]:
-        rows = self._store.query("SELECT name, role, sha256, scope FROM api_tokens ORDER BY name")
+        rows = self._store.read("SELECT name, role, sha256, scope FROM api_tokens ORDER BY name")  # not behind a save
         stored = [Token(name, role, sha, scope) for name, role, sha, scope in rows if usable(role, scope)]
         return self._configured + stored
 

@@ -8,7 +8,7 @@ fit (a test's, a tool's) without starting MQTT or InfluxDB.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
@@ -117,64 +117,71 @@ def parts(request: Request) -> HttpParts:
     return found
 
 
-PartsDep = Annotated[HttpParts, Depends(parts)]
+async def parts_dependency(request: Request) -> HttpParts:
+    """``parts`` as a dependency. The dependencies here that only hand over a part are ``async``:
+    FastAPI runs a plain ``def`` one in its thread pool, and under load each of those hops waits for
+    the interpreter behind the ingest's threads (nation scale: ``docs/en/nation-scale.md``)."""
+    return parts(request)
 
 
-def part(name: str) -> Callable[[HttpParts], Any]:
+PartsDep = Annotated[HttpParts, Depends(parts_dependency)]
+
+
+def part(name: str) -> Callable[[HttpParts], Awaitable[Any]]:
     """The dependency that hands a route the one part named ``name`` (a field of ``HttpParts``)."""
 
-    def dependency(p: PartsDep) -> Any:
+    async def dependency(p: PartsDep) -> Any:
         return getattr(p, name)
 
     return dependency
 
 
-def snapshot(p: PartsDep) -> Snapshot:
+async def snapshot(p: PartsDep) -> Snapshot:
     """The snapshot as it is when the request arrives; one request sees one snapshot."""
     return p.snapshots()
 
 
-def reports(p: PartsDep) -> ReportMaker:
+async def reports(p: PartsDep) -> ReportMaker:
     if p.reports is None:
         raise HTTPException(503, "reports are not available in this collector")
     return p.reports
 
 
-def replacement(p: PartsDep) -> ReplacementSource:
+async def replacement(p: PartsDep) -> ReplacementSource:
     if p.replacement is None:
         raise HTTPException(503, "the replacement list is not available in this collector")
     return p.replacement
 
 
-def scorecard(p: PartsDep) -> ScorecardSource:
+async def scorecard(p: PartsDep) -> ScorecardSource:
     if p.scorecard is None:
         raise HTTPException(503, "scorecards are not available in this collector")
     return p.scorecard
 
 
-def audit_book(p: PartsDep) -> AuditBook:
+async def audit_book(p: PartsDep) -> AuditBook:
     if p.audit is None:
         raise HTTPException(503, "the audit log is not available in this collector")
     return p.audit
 
 
-def exclusions(p: PartsDep) -> Exclusions:
+async def exclusions(p: PartsDep) -> Exclusions:
     if p.exclusions is None:
         raise HTTPException(503, "exclusions are not available in this collector")
     return p.exclusions
 
 
-def revisions(p: PartsDep) -> RevisionBook:
+async def revisions(p: PartsDep) -> RevisionBook:
     if p.revisions is None:
         raise HTTPException(503, "report revisions are not available in this collector")
     return p.revisions
 
 
-def outages(p: PartsDep) -> OutageSource:
+async def outages(p: PartsDep) -> OutageSource:
     return p.outages or (lambda _since, _commune: [])
 
 
-def action_desk(p: PartsDep) -> ActionDesk:
+async def action_desk(p: PartsDep) -> ActionDesk:
     if p.actions is None:
         raise HTTPException(503, "this collector sends no actions (no state file or broker)")
     return p.actions

@@ -129,7 +129,7 @@ class Pager(Generic[T]):
         return items if self.scope.whole else (item for item in items if self.scope.sees(where(item)))
 
 
-def pager(
+async def pager(
     request: Request, response: Response, scope: ScopeDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Pager[Any]:
     return Pager(request, response, limit, cursor, scope)

@@ -103,8 +103,10 @@ def of_token(token: Token | None, registry: Registry) -> Scope:
     return Scope("area", code, frozenset(registry.communes_by_area().get(code, [])), code)
 
 
-def request_scope(request: Request, registry: RegistryDep) -> Scope:
-    """The request's scope, from the token ``require_token`` found (kept on the request once made)."""
+async def request_scope(request: Request, registry: RegistryDep) -> Scope:
+    """The request's scope, from the token ``require_token`` found (kept on the request once made).
+    ``async`` like the other dependencies that do not wait (``collector.http.deps``): the registry
+    answers from memory without waiting for the store's lock."""
     made = getattr(request.state, "scope", None)
     if isinstance(made, Scope):
         return made
@@ -116,7 +118,7 @@ def request_scope(request: Request, registry: RegistryDep) -> Scope:
 ScopeDep = Annotated[Scope, Depends(request_scope)]
 
 
-def guard(request: Request, scope: ScopeDep) -> None:
+async def guard(request: Request, scope: ScopeDep) -> None:
     """404 for a request naming a commune or an area (in its path or query) outside the token's scope."""
     if scope.whole:
         return

@@ -92,17 +92,21 @@ class Registry:
     def _reload_if_changed(self) -> None:
         """Pick up areas imported by ``commune-collector registry`` while the collector runs.
 
-        SQLite's data_version changes when another connection commits; it is checked once a second.
+        SQLite's data_version changes when another connection commits; it is checked once a second,
+        and not while the store's lock is held (a save, a flush): an API request asking a commune's
+        area does not wait for that, and the next call checks instead.
         """
         now = time.monotonic()
-        if now - self._checked_at < RELOAD_CHECK_S:
+        if now - self._checked_at < RELOAD_CHECK_S or not self._lock.acquire(blocking=False):
             return
-        with self._lock:
+        try:
             self._checked_at = now
             version = self._store.data_version()
             if version != self._data_version:
                 self._data_version = version
                 self._areas = dict(self._store.query("SELECT commune, area FROM commune_areas"))
+        finally:
+            self._lock.release()
 
     def set_area(self, area_code: str, area_name: str, communes: list[str]) -> None:
         """Create or rename an area and assign communes to it."""
@@ -123,15 +127,14 @@ class Registry:
             self._areas.update({c: area for area, codes in communes.items() for c in codes})
 
     def areas(self) -> dict[str, str]:
-        with self._lock:
-            return dict(self._store.query("SELECT code, name FROM areas ORDER BY code"))
+        """Every area's code and name, as last committed (``Store.read``: not behind a save or a flush)."""
+        return dict(self._store.read("SELECT code, name FROM areas ORDER BY code"))
 
     def communes_by_area(self) -> dict[str, list[str]]:
         self._reload_if_changed()
         grouped: dict[str, list[str]] = {}
-        with self._lock:
-            for commune, area in sorted(self._areas.items()):
-                grouped.setdefault(area, []).append(commune)
+        for commune, area in sorted(dict(self._areas).items()):  # a copy (one C call): no wait for the lock
+            grouped.setdefault(area, []).append(commune)
         return grouped
 
     def upsert_lines(self, lines: list[Line]) -> None:
@@ -158,16 +161,16 @@ class Registry:
             )
 
     def lines(self, commune: str | None = None) -> list[Line]:
-        """Registered lines, all or one commune's, ordered by commune then circuit id."""
+        """Registered lines, all or one commune's, ordered by commune then circuit id, as last committed
+        (``Store.read``: an API request or a report does not wait behind a save or a flush)."""
         query = (
             "SELECT circuit_id, province, commune, isp, contracted_down_mbps, contracted_up_mbps, install_date "
             "FROM lines"
         )
-        with self._lock:
-            if commune is None:
-                rows = self._store.query(query + " ORDER BY commune, circuit_id")
-            else:
-                rows = self._store.query(query + " WHERE commune = ? ORDER BY circuit_id", (commune,))
+        if commune is None:
+            rows = self._store.read(query + " ORDER BY commune, circuit_id")
+        else:
+            rows = self._store.read(query + " WHERE commune = ? ORDER BY circuit_id", (commune,))
         return [Line(*row) for row in rows]
 
     def touch(self, key: HostKey, now: float, status: str | None = None, agent_version: str | None = None) -> bool:
