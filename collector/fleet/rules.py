@@ -10,10 +10,11 @@ directly over hand-built facts.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from collector import vocabulary as words
 from collector.alerting.conditions import NO_HOST, Condition
@@ -56,6 +57,11 @@ class CommuneStatus:
     reasons_vi: tuple[str, ...] = ()
 
 
+T = TypeVar("T")
+ANSWERS_KEPT = 256  # answers kept per snapshot (``Snapshot.answer``): status pages of areas, levels and pages
+_MISSING = object()
+
+
 @dataclass
 class Snapshot:
     """One evaluation of the whole fleet."""
@@ -74,8 +80,30 @@ class Snapshot:
     def indexed(self) -> Snapshot:
         """The snapshot with every index built, so no request pays for one (the first request after
         each tick at 100,000 PCs did: tens of milliseconds of walking, more while waiting for the GIL)."""
-        _ = self._hosts_by_commune, self._communes_by_code, self.degraded_hosts
+        _ = self._hosts_by_commune, self._communes_by_code, self.degraded_hosts, self._answers, self._answers_lock
         return self
+
+    def answer(self, key: Hashable, make: Callable[[], T]) -> T:
+        """What a reader makes from this snapshot alone (a page, a sorted list), made on first use and
+        kept with the snapshot: every request until the next evaluation gets the same, without making
+        it again. ``key`` names it with everything besides the snapshot it depends on. At most
+        ``ANSWERS_KEPT`` are kept, the oldest dropped first; what ``make`` raises is not kept."""
+        found = self._answers.get(key, _MISSING)
+        if found is _MISSING:
+            found = make()
+            with self._answers_lock:
+                self._answers[key] = found
+                while len(self._answers) > ANSWERS_KEPT:
+                    del self._answers[next(iter(self._answers))]
+        return found  # type: ignore[return-value]
+
+    @cached_property
+    def _answers(self) -> dict[Hashable, object]:
+        return {}
+
+    @cached_property
+    def _answers_lock(self) -> threading.Lock:
+        return threading.Lock()
 
     def hosts_of(self, commune: str) -> list[HostStatus]:
         """The commune's PCs, in the snapshot's order."""

@@ -71,8 +71,14 @@ def unused_lines(snapshot: SnapshotDep, registry: RegistryDep, pager: paging.Pag
 @router.get("/api/v1/communes", responses=paging.listed("Communes, problems first: line state, degraded PCs, code."))
 def communes(snapshot: SnapshotDep, pager: paging.PagerDep, area: AreaFilter = None) -> list[dict[str, Any]]:
     """Every commune with a host, a line or issued equipment: hosts online/total, degraded count,
-    line state; problems first."""
-    found = [commune_json(c) for c in snapshot.communes if area is None or c.area == area]
+    line state; problems first. The list is made once per evaluation; the pager cuts it to the
+    token's scope and the page."""
+
+    def make() -> list[dict[str, Any]]:
+        chosen = (commune_json(c) for c in snapshot.communes if area is None or c.area == area)
+        return sorted(chosen, key=problems_first)
+
+    found = snapshot.answer(("communes", area), make)
     return pager.page(found, problems_first, in_commune)
 
 

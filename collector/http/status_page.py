@@ -283,12 +283,18 @@ def status(
     page: Page = 1,
 ) -> HTMLResponse:
     """The status page: ``area`` and ``level`` narrow it, ``page`` pages it (``PAGE_ROWS`` communes a page).
-    With a token scoped to an area or a commune (``public_status_page = false``), only its scope."""
-    communes = [c for c in snapshot.communes if scope.sees_commune(c.commune)]
-    hosts = [h for h in snapshot.degraded_hosts if scope.sees_commune(h.key.commune)]  # the page lists only those
-    equipment = [kit for kit in snapshot.equipment if scope.sees_commune(kit.commune)]
+    With a token scoped to an area or a commune (``public_status_page = false``), only its scope.
+    Each page is made once per evaluation (``Snapshot.answer``) and says when that evaluation was."""
+
+    def make() -> str:
+        communes = [c for c in snapshot.communes if scope.sees_commune(c.commune)]
+        hosts = [h for h in snapshot.degraded_hosts if scope.sees_commune(h.key.commune)]  # the page lists only those
+        equipment = [kit for kit in snapshot.equipment if scope.sees_commune(kit.commune)]
+        evaluated = snapshot.at or time.time()
+        return render(communes, registry.areas(), evaluated, hosts, equipment, area, level, page)
+
     try:
-        html = render(communes, registry.areas(), time.time(), hosts, equipment, area, level, page)
+        html = snapshot.answer(("status", scope, area, level, page), make)
     except NoSuchPage:
         text = {key: words.in_(LANG) for key, words in STATUS_PAGE.items()}
         page_one = templating.render("status_missing.html", lang=LANG, text=text, page=page, first=link(area, level))
