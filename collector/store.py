@@ -424,9 +424,10 @@ class Store:
         self.lock = threading.RLock()
         self._baseline: sqlite3.Connection | None = None  # a memory copy's rows as the file had them
         self._moves = 0
-        self._reader: sqlite3.Connection | None = None  # ``read``'s own connection, opened on first use
-        self._reader_moves = 0  # the ``_moves`` it was opened at: a move to another file opens it again
-        self._read_lock = threading.Lock()
+        # ``read``'s connections not in use, each with the ``_moves`` it was opened at
+        self._idle_readers: list[tuple[sqlite3.Connection, int]] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -584,24 +585,38 @@ class Store:
 
         For the API's hot reads (the token check, areas, lines, outages): a request must not wait
         behind a long write on the store's connection, such as the fleet save's chunks or the
-        registry's flush. WAL lets this second, query-only connection read beside them. It does not
-        see a write its caller has not committed yet, so code inside ``transaction`` uses ``query``.
-        A store in memory (no file) reads through ``query``."""
+        registry's flush. WAL lets query-only connections read beside it. Each read takes an idle
+        one, or opens one when none is idle, so no reader waits for another either; there are never
+        more than the reads that ran at once. A read does not see a write its caller has not
+        committed yet, so code inside ``transaction`` uses ``query``. A store in memory (no file)
+        reads through ``query``."""
         if self.path == ":memory:":
             return self.query(sql, params)
-        with self._read_lock:
-            if self._reader is None or self._reader_moves != self._moves:
-                self._open_reader()
-            assert self._reader is not None
-            return self._reader.execute(sql, params).fetchall()
+        reader, moves = self._take_reader()
+        try:
+            return reader.execute(sql, params).fetchall()
+        finally:
+            with self._readers_lock:
+                if self._closed or moves != self._moves:
+                    reader.close()
+                else:
+                    self._idle_readers.append((reader, moves))
 
-    def _open_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-        self._reader = None
-        reader = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+    def _take_reader(self) -> tuple[sqlite3.Connection, int]:
+        """An idle reader of the file as it is now, or a new one: never one that makes a file where
+        there is none (a state file removed under the collector is an error, not a new empty file)."""
+        with self._readers_lock:
+            if self._closed:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+            while self._idle_readers:
+                reader, moves = self._idle_readers.pop()
+                if moves == self._moves:
+                    return reader, moves
+                reader.close()  # opened before a move to another file
+            moves, uri = self._moves, Path(self.path).resolve().as_uri() + "?mode=rw"
+        reader = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
         reader.execute("PRAGMA query_only = ON")
-        self._reader, self._reader_moves = reader, self._moves
+        return reader, moves
 
     def data_version(self) -> int:
         """Changes when another connection (e.g. ``commune-collector registry``) commits to the file,
@@ -611,10 +626,11 @@ class Store:
     def close(self) -> None:
         with self.lock:
             self._db.close()
-        with self._read_lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
+        with self._readers_lock:
+            self._closed = True  # a read then raises, as ``query`` would; one running closes its reader after
+            for reader, _moves in self._idle_readers:
+                reader.close()
+            self._idle_readers.clear()
 
     def __enter__(self) -> Store:
         return self

@@ -74,6 +74,7 @@ def served_app(app: Any) -> Iterator[Callable[[str, str], tuple[int, str]]]:
         server.should_exit = True
         thread.join(SERVED_WAIT_S)
         sock.close()
+        assert not thread.is_alive(), "uvicorn did not stop"
 
 
 def stopped_at_teardown(build: Callable[..., ProcessT]) -> Iterator[Callable[..., ProcessT]]:

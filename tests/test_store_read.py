@@ -10,6 +10,8 @@ over a real state file; no broker or InfluxDB is needed for these routes.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,6 +99,54 @@ def test_a_copy_in_memory_reads_its_own_rows_and_then_the_file_it_moved_to(tmp_p
     copy.close()
 
 
+def state_files_open(path: Path) -> int:
+    """How many of this process's file descriptors are open on ``path``."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
+
+
+def test_readers_are_shared_by_threads_that_come_and_go(tmp_path: Path) -> None:
+    """The API's thread pool lets idle threads end and starts new ones: 50 threads reading one
+    after another use one reader, not one each (50 open files after a day of requests)."""
+    path = tmp_path / "state.sqlite"
+    with Store(path) as store:
+        tokens = TokenStore(store, [])
+        token = tokens.add("grafana", "viewer")
+        for _ in range(50):
+            reader = threading.Thread(target=tokens.lookup, args=(token,))
+            reader.start()
+            reader.join()
+        assert state_files_open(path) == 2  # the store's connection and one reader
+    assert state_files_open(path) == 0
+
+
+def test_a_store_read_after_close_or_without_its_file_fails_and_makes_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    store = Store(path)
+    store.read("SELECT * FROM areas")
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.read("SELECT * FROM areas")
+    with Store(path) as store:
+        for name in ("state.sqlite", "state.sqlite-wal", "state.sqlite-shm"):
+            (tmp_path / name).unlink(missing_ok=True)
+        with pytest.raises(sqlite3.OperationalError):
+            store.read("SELECT * FROM areas")
+        assert not path.exists()
+
+
+def test_a_store_moved_to_another_file_reads_that_file(tmp_path: Path) -> None:
+    with Store(tmp_path / "first.sqlite") as store:
+        registry = Registry(store, "unassigned")
+        registry.set_area("a1", "Khu vực 1", ["02473"])
+        assert registry.areas() == {"a1": "Khu vực 1"}
+        store.move_to(tmp_path / "second.sqlite")
+        registry.set_area("a2", "Khu vực 2", ["02476"])
+        assert registry.areas() == {"a1": "Khu vực 1", "a2": "Khu vực 2"}
+    with Store(tmp_path / "first.sqlite") as first:
+        assert Registry(first, "unassigned").areas() == {"a1": "Khu vực 1"}  # the second area is not there
+
+
 def test_the_api_answers_while_the_state_file_lock_is_held(tmp_path: Path) -> None:
     config = write_toml(
         tmp_path / "collector.toml",
@@ -105,11 +155,15 @@ def test_the_api_answers_while_the_state_file_lock_is_held(tmp_path: Path) -> No
     service = CollectorService(load_config(config))
     try:
         token = service.tokens.add("grafana", "viewer")
-        Registry(service.store, "unassigned").set_areas({"a1": "Khu vực 1"}, {"a1": ["02473"]})
+        area_token = service.tokens.add("area-a1", "viewer", "area:a1")
+        commune_token = service.tokens.add("commune-02473", "viewer", "commune:02473")
+        service.registry.set_areas({"a1": "Khu vực 1"}, {"a1": ["02473"]})
         with served_app(build_app(service.http_parts())) as get:
-            for route in ("/api/v1/communes", "/api/v1/areas", "/status"):
-                status, body = while_locked(service.store, lambda route=route: get(route, token))
-                assert status == 200, (route, body[:200])
+            for held in (token, area_token, commune_token):
+                for route in ("/api/v1/communes", "/api/v1/areas", "/status", "/api/v1/outages?commune=02473"):
+                    status, body = while_locked(service.store, lambda route=route, held=held: get(route, held))
+                    assert status == 200, (route, body[:200])
+            assert while_locked(service.store, lambda: get("/api/v1/areas?area=a2", area_token))[0] == 404
             assert "Khu vực 1" in while_locked(service.store, lambda: get("/api/v1/areas", token))[1]
             assert service.tokens.revoke("grafana")
             assert get("/api/v1/communes", token)[0] == 403

@@ -71,6 +71,8 @@ class Snapshot:
     conditions: list[Condition] = field(default_factory=list)
     equipment: list[CommuneEquipment] = field(default_factory=list)  # communes with issued or seen equipment
     at: float = 0.0  # the moment evaluated: a PC's seconds since its last report are ``at - last_heard``
+    _answers: dict[Hashable, object] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _answers_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     # A snapshot is not changed once evaluated; the API reads it many times between two evaluations,
     # so what a request would otherwise find by walking every PC (100,000 for a nation) is indexed:
@@ -80,7 +82,7 @@ class Snapshot:
     def indexed(self) -> Snapshot:
         """The snapshot with every index built, so no request pays for one (the first request after
         each tick at 100,000 PCs did: tens of milliseconds of walking, more while waiting for the GIL)."""
-        _ = self._hosts_by_commune, self._communes_by_code, self.degraded_hosts, self._answers, self._answers_lock
+        _ = self._hosts_by_commune, self._communes_by_code, self.degraded_hosts
         return self
 
     def answer(self, key: Hashable, make: Callable[[], T]) -> T:
@@ -96,14 +98,6 @@ class Snapshot:
                 while len(self._answers) > ANSWERS_KEPT:
                     del self._answers[next(iter(self._answers))]
         return found  # type: ignore[return-value]
-
-    @cached_property
-    def _answers(self) -> dict[Hashable, object]:
-        return {}
-
-    @cached_property
-    def _answers_lock(self) -> threading.Lock:
-        return threading.Lock()
 
     def hosts_of(self, commune: str) -> list[HostStatus]:
         """The commune's PCs, in the snapshot's order."""
