@@ -18,8 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from devtools.localstack import (  # noqa: F401 - re-exported for the tests
     Influxd,
     Mosquitto,
@@ -52,6 +50,8 @@ SERVED_WAIT_S = 30.0  # how long a request to ``served_app`` may take
 def served_app(app: Any) -> Iterator[Callable[[str, str], tuple[int, str]]]:
     """``app`` served by uvicorn on a free loopback port, as the collector serves it; hands over a
     GET (path, token) that answers (status, body)."""
+    import uvicorn  # here: the agent's tests under old Pythons import this module without the collector's packages
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
