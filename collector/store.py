@@ -2,8 +2,8 @@
 
 The registry, the alert manager, the notifier's outbox, the API tokens, the enrolment credentials
 and the fleet's saved facts all live in this one file. ``Store`` opens it once (WAL, one
-connection shared by the collector's threads under one lock, and one query-only connection for
-reads that must not wait behind a long write: ``read``), declares every table here, and
+connection shared by the collector's threads under one lock, and a pool of query-only connections
+for reads that must not wait behind a long write: ``read``), declares every table here, and
 brings an older file up to date with versioned migrations kept in ``PRAGMA user_version``: each
 migration runs once, in its own transaction, so a crash half-way leaves the file at the last
 whole version. Rows written by older releases are upgraded by a migration, once, rather than

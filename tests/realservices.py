@@ -57,7 +57,7 @@ def served_app(app: Any) -> Iterator[Callable[[str, str], tuple[int, str]]]:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    wait_until(lambda: server.started, 30, "uvicorn")
+    wait_until(lambda: server.started, SERVED_WAIT_S, "uvicorn")
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
     def get(path: str, token: str) -> tuple[int, str]:

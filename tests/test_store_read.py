@@ -1,8 +1,8 @@
 """The API's reads do not wait behind the state file's writers (nation scale).
 
 At 100,000 PCs the fleet save and the registry flush hold the store's lock for long stretches; a
-request's token check, areas, lines and outages read the file through ``Store.read`` (a query-only
-connection beside the writer) and the registry answers from memory, so a request is answered while
+request's token check, areas, lines and outages read the file through ``Store.read`` (query-only
+connections beside the writer) and the registry answers from memory, so a request is answered while
 another thread holds that lock. What was committed is read; what was not, is not. A token revoked
 is refused at once. The app here is the collector's own (``CollectorService`` and ``build_app``)
 over a real state file; no broker or InfluxDB is needed for these routes.
